@@ -1,0 +1,264 @@
+"""Thread-safe run controls shared by the engine, the sinks and the tuner.
+
+One :class:`Controls` object lives for one run.  Interactive sinks (the window's keys,
+an HTTP endpoint) change it, the engine and the ``threshold`` stage read it, and the
+engine publishes live statistics into it for the hud and for sinks to show::
+
+    controls.stop()                  # end the run cleanly (q / Esc / window closed)
+    controls.toggle_pause()          # space
+    controls.nudge_threshold(+5)     # + / -
+    controls.threshold = None        # back to the tuner / config value
+    controls.toggle_tuner()          # t
+    controls.request_snapshot()      # s; a sink calls take_snapshot_request()
+    controls.snapshot().fps          # read-only live stats
+
+The tuner side: the engine posts each frame's magnitude histogram with
+:meth:`Controls.post_histogram` (a one-slot mailbox: newer overwrites older), a tuner
+thread takes it with :meth:`Controls.take_histogram` and publishes its answer with
+:meth:`Controls.publish_tuned_threshold`; the ``threshold`` stage with ``value: auto``
+reads :meth:`Controls.threshold_for_auto`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+
+THRESHOLD_MIN = 0.0
+THRESHOLD_MAX = 255.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveStats:
+    """A read-only snapshot of the run, for the hud and for sinks.
+
+    Attributes
+    ----------
+    frames_in, frames_out, dropped : int
+        Frames read from the source, written by every sink, and dropped (live mode).
+    fps : float
+        Output frames per second over the last second or so.
+    latency_p95_ms : float
+        95th percentile capture-to-sink latency of recent frames, in milliseconds.
+    threshold : float or None
+        The threshold the ``threshold`` stage used last (None before it ran or when the
+        chain has no threshold stage).
+    paused, tuner_enabled : bool
+        The toggles at the time of the snapshot.
+    """
+
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    fps: float = 0.0
+    latency_p95_ms: float = 0.0
+    threshold: float | None = None
+    paused: bool = False
+    tuner_enabled: bool = True
+
+
+def _clamp_threshold(value: float) -> float:
+    return float(min(max(value, THRESHOLD_MIN), THRESHOLD_MAX))
+
+
+class Controls:
+    """State that several threads read and change during a run; every method locks.
+
+    Parameters
+    ----------
+    tuner_enabled : bool
+        Whether ``threshold: auto`` follows the tuner at the start.
+    """
+
+    def __init__(self, tuner_enabled: bool = True):
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop_reason = ""
+        self._threshold: float | None = None
+        self._tuned: float | None = None
+        self._used: float | None = None
+        self._tuner_enabled = bool(tuner_enabled)
+        self._snapshot_requested = False
+        self._histogram: np.ndarray | None = None
+        self._histogram_ready = threading.Condition(self._lock)
+        self._stats = LiveStats(tuner_enabled=self._tuner_enabled)
+
+    def __repr__(self) -> str:
+        s = self.snapshot()
+        return (
+            f"Controls(stopped={self.stopped}, paused={s.paused}, threshold={self.threshold}, "
+            f"tuner_enabled={s.tuner_enabled})"
+        )
+
+    # stop -------------------------------------------------------------------------
+    def stop(self, reason: str = "stopped") -> None:
+        """Ask every thread to finish; the first reason given is kept."""
+        with self._lock:
+            if not self._stop.is_set():
+                self._stop_reason = reason
+            self._stop.set()
+            self._histogram_ready.notify_all()
+        self._resume.set()  # a paused engine must see the stop
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the run was stopped ("" while running)."""
+        with self._lock:
+            return self._stop_reason
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until stopped or ``timeout`` seconds pass; return :attr:`stopped`."""
+        return self._stop.wait(timeout)
+
+    # pause ------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """While paused the engine holds frames back (live sources keep dropping)."""
+        return not self._resume.is_set()
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if value and not self.stopped:
+            self._resume.clear()
+        else:
+            self._resume.set()
+
+    def toggle_pause(self) -> bool:
+        """Flip :attr:`paused`; return the new value."""
+        with self._lock:
+            self.paused = not self.paused
+            return self.paused
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        """Block while paused (up to ``timeout``); return True when free to go on."""
+        return self._resume.wait(timeout)
+
+    # threshold --------------------------------------------------------------------
+    @property
+    def threshold(self) -> float | None:
+        """The manual threshold, or None to use the tuner / config value."""
+        with self._lock:
+            return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        with self._lock:
+            self._threshold = None if value is None else _clamp_threshold(value)
+
+    def nudge_threshold(self, delta: float) -> float:
+        """Move the manual threshold by ``delta`` (from the value in use); return it.
+
+        The result is clamped to [0, 255]; starting from nothing known, it starts at 0.
+        """
+        with self._lock:
+            base = self._threshold
+            if base is None:
+                base = self._used if self._used is not None else (self._tuned or 0.0)
+            self._threshold = _clamp_threshold(base + delta)
+            return self._threshold
+
+    def record_threshold_used(self, value: float) -> None:
+        """The threshold stage reports the value it applied (shown by the hud)."""
+        with self._lock:
+            self._used = float(value)
+
+    @property
+    def threshold_used(self) -> float | None:
+        """The last value the threshold stage applied."""
+        with self._lock:
+            return self._used
+
+    # tuner ------------------------------------------------------------------------
+    @property
+    def tuner_enabled(self) -> bool:
+        """Whether ``threshold: auto`` follows the tuner's answers."""
+        with self._lock:
+            return self._tuner_enabled
+
+    @tuner_enabled.setter
+    def tuner_enabled(self, value: bool) -> None:
+        with self._lock:
+            self._tuner_enabled = bool(value)
+
+    def toggle_tuner(self) -> bool:
+        """Flip :attr:`tuner_enabled`; return the new value."""
+        with self._lock:
+            self._tuner_enabled = not self._tuner_enabled
+            return self._tuner_enabled
+
+    def publish_tuned_threshold(self, value: float) -> None:
+        """The tuner's latest answer, read by ``threshold: auto`` on its next frame."""
+        with self._lock:
+            self._tuned = _clamp_threshold(value)
+
+    @property
+    def tuned_threshold(self) -> float | None:
+        """The tuner's latest answer, or None before its first."""
+        with self._lock:
+            return self._tuned
+
+    def threshold_for_auto(self) -> float | None:
+        """What ``threshold: auto`` should use: manual, else tuner (if enabled), else None."""
+        with self._lock:
+            if self._threshold is not None:
+                return self._threshold
+            if self._tuner_enabled:
+                return self._tuned
+            return None
+
+    def post_histogram(self, histogram: np.ndarray) -> None:
+        """Put the newest histogram in the one-slot mailbox (an unread one is replaced)."""
+        with self._lock:
+            self._histogram = histogram
+            self._histogram_ready.notify_all()
+
+    def take_histogram(self, timeout: float | None = None) -> np.ndarray | None:
+        """Take the newest histogram, waiting up to ``timeout``; None if none came or stopped."""
+        with self._lock:
+            if self._histogram is None and not self._stop.is_set():
+                self._histogram_ready.wait(timeout)
+            histogram, self._histogram = self._histogram, None
+            return histogram
+
+    # snapshots (the picture, not the stats) ---------------------------------------
+    def request_snapshot(self) -> None:
+        """Ask sinks that can save a still picture to save the next frame."""
+        with self._lock:
+            self._snapshot_requested = True
+
+    @property
+    def snapshot_requested(self) -> bool:
+        """Whether a still picture was asked for and not yet taken."""
+        with self._lock:
+            return self._snapshot_requested
+
+    def take_snapshot_request(self) -> bool:
+        """Return True once per request (and clear it), so only one sink saves it."""
+        with self._lock:
+            requested, self._snapshot_requested = self._snapshot_requested, False
+            return requested
+
+    # live stats -------------------------------------------------------------------
+    def publish_stats(self, **values) -> None:
+        """The engine updates the live stats (fields of :class:`LiveStats`)."""
+        with self._lock:
+            self._stats = dataclasses.replace(self._stats, **values)
+
+    def snapshot(self) -> LiveStats:
+        """A consistent, read-only copy of the live stats and toggles."""
+        with self._lock:
+            return dataclasses.replace(
+                self._stats,
+                threshold=self._used,
+                paused=not self._resume.is_set(),
+                tuner_enabled=self._tuner_enabled,
+            )
