@@ -83,7 +83,17 @@ class Source:
 
 
 class Sink:
-    """Where processed frames go."""
+    """Where processed frames go.
+
+    Attributes
+    ----------
+    main_thread : bool
+        True for sinks that must be called from the main thread (an OpenCV HighGUI
+        window under Qt); the engine then runs them in its main loop instead of a
+        thread of their own.  Every other sink gets its own thread.
+    """
+
+    main_thread: bool = False
 
     def check(self) -> None:
         """Check, before any source or sink opens, that this sink can work.
