@@ -1,0 +1,156 @@
+"""Discrete derivatives as one generic 3x3 separable correlation.
+
+Every derivative here is a 3-tap weight vector *across* the derivative's axis times a
+3-tap smoothing vector *along* it.  For the x axis::
+
+              across (columns j-1, j, j+1)
+    along  [ v0 ]   [ h0  h1  h2 ]      d[i, j] = v0 * H[i-1, j] + v1 * H[i, j] + v2 * H[i+1, j]
+    (rows  [ v1 ] x                     H[r, j] = h0 * f[r, j-1] + h1 * f[r, j] + h2 * f[r, j+1]
+    i-1..) [ v2 ]
+
+and for the y axis the two vectors swap roles.  This is correlation, as in
+``cv2.filter2D`` and ``cv2.Sobel``: forward ``[0, -1, 1]`` gives ``f[j+1] - f[j]``.
+
+The horizontal pass ``H`` of a source row is computed once and kept in a ring of three
+rows while the output rows that need it are made (:func:`ring_slot`), so each
+pixel costs two 3-tap sums.  Arithmetic is float32: integer inputs stay exact (every
+partial sum is an integer below 2**24), and float32 inputs are summed in exactly the
+order written above.
+"""
+
+import numba
+import numpy as np
+
+from pipeline.kernels.border import ZERO, border_index
+from pipeline.kernels.options import JIT, PARALLEL_JIT
+
+# (across, along) weight pairs, in the order (offset -1, 0, +1).
+FORWARD = ((0, -1, 1), (0, 1, 0))  # f[j+1] - f[j], step 1
+CENTRAL = ((-1, 0, 1), (0, 1, 0))  # f[j+1] - f[j-1], step 2, the 1/2 left out
+SOBEL = ((-1, 0, 1), (1, 2, 1))
+SCHARR = ((-1, 0, 1), (3, 10, 3))
+PREWITT = ((-1, 0, 1), (1, 1, 1))
+STENCILS = {
+    "forward": FORWARD,
+    "central": CENTRAL,
+    "sobel": SOBEL,
+    "scharr": SCHARR,
+    "prewitt": PREWITT,
+}
+
+
+def axis_weights(kind, axis):
+    """Horizontal and vertical 3-tap float32 weights of derivative ``kind`` along ``axis``.
+
+    Returns
+    -------
+    horizontal, vertical : ndarray (3,) float32
+        Weights over columns ``j-1, j, j+1`` and over rows ``i-1, i, i+1``.
+    """
+    across, along = STENCILS[kind]
+    if axis == "x":
+        return np.array(across, np.float32), np.array(along, np.float32)
+    return np.array(along, np.float32), np.array(across, np.float32)
+
+
+@numba.njit(**JIT)
+def horizontal_pass(src, h, border, dst):
+    """``dst[j] = h0 * src[j-1] + h1 * src[j] + h2 * src[j+1]`` in float32.
+
+    The first and last columns follow ``border``; under ``ZERO`` a column whose taps
+    leave the row is 0, and that 0 carries through the vertical pass to the output.
+    """
+    width = src.shape[0]
+    # Weights as scalars: read from the array inside the loop, LLVM would have to assume
+    # that writing dst may change them, and would not vectorize.
+    h0, h1, h2 = h[0], h[1], h[2]
+    for j in range(1, width - 1):
+        dst[j] = h0 * np.float32(src[j - 1]) + h1 * np.float32(src[j]) + h2 * np.float32(src[j + 1])
+    for j in (0, width - 1):
+        if border == ZERO and ((h0 != 0 and j == 0) or (h2 != 0 and j == width - 1)):
+            dst[j] = 0
+        else:
+            jl = border_index(j - 1, width, border)
+            jr = border_index(j + 1, width, border)
+            dst[j] = h0 * np.float32(src[jl]) + h1 * np.float32(src[j]) + h2 * np.float32(src[jr])
+
+
+@numba.njit(**JIT)
+def rows_valid(i, height, v, border):
+    """False where ``border`` is ZERO and the vertical taps ``v`` leave the image at row i."""
+    if border != ZERO:
+        return True
+    return not ((v[0] != 0 and i == 0) or (v[2] != 0 and i == height - 1))
+
+
+@numba.njit(**JIT)
+def vertical_tap(v0, v1, v2, up, mid, down):
+    """``v0 * up + v1 * mid + v2 * down``: one output value from three horizontal passes."""
+    return v0 * up + v1 * mid + v2 * down
+
+
+@numba.njit(**JIT)
+def vertical_pass(up, mid, down, v, valid, dst):
+    """``dst[j] = v0 * up[j] + v1 * mid[j] + v2 * down[j]``, or 0 when not ``valid``."""
+    v0, v1, v2 = v[0], v[1], v[2]
+    if not valid:
+        for j in range(dst.shape[0]):
+            dst[j] = 0
+        return
+    for j in range(dst.shape[0]):
+        dst[j] = vertical_tap(v0, v1, v2, up[j], mid[j], down[j])
+
+
+@numba.njit(**JIT)
+def ring_slot(held, row, keep_a, keep_b):
+    """Slot of a three-row ring that holds source ``row``, and whether it must be filled.
+
+    A slot is reused only if it holds neither ``keep_a`` nor ``keep_b``, the other two
+    rows the current output row needs.
+    """
+    for s in range(3):
+        if held[s] == row:
+            return s, False
+    for s in range(3):
+        if held[s] != keep_a and held[s] != keep_b:
+            held[s] = row
+            return s, True
+    return -1, False  # unreachable: three slots, at most three rows needed
+
+
+@numba.njit(**JIT)
+def band_rows(band, bands, height):
+    """First and one-past-last row of ``band`` out of ``bands`` equal bands."""
+    return band * height // bands, (band + 1) * height // bands
+
+
+@numba.njit(**PARALLEL_JIT)
+def derivative(image, out, h, v, border, bands):
+    """Correlate ``image`` (H, W) with the separable 3x3 stencil ``h`` x ``v`` into ``out``.
+
+    ``image`` uint8 or float32; ``out`` int16 or float32; ``bands`` independent row
+    bands run in parallel, each with its own ring of horizontal passes.
+    """
+    height, width = image.shape
+    for b in numba.prange(bands):
+        ring = np.empty((3, width), np.float32)
+        held = np.full(3, -1, np.int64)
+        row = np.empty(width, np.float32)
+        first, last = band_rows(b, bands, height)
+        for i in range(first, last):
+            up = border_index(i - 1, height, border)
+            down = border_index(i + 1, height, border)
+            s_up, fill = ring_slot(held, up, i, down)
+            if fill:
+                horizontal_pass(image[up], h, border, ring[s_up])
+            s_mid, fill = ring_slot(held, i, up, down)
+            if fill:
+                horizontal_pass(image[i], h, border, ring[s_mid])
+            s_down, fill = ring_slot(held, down, up, i)
+            if fill:
+                horizontal_pass(image[down], h, border, ring[s_down])
+            vertical_pass(ring[s_up], ring[s_mid], ring[s_down], v,
+                          rows_valid(i, height, v, border), row)
+            o = out[i]
+            for j in range(width):
+                o[j] = row[j]

@@ -1,0 +1,101 @@
+"""The fused edge kernel: grey, two derivatives, magnitude, mapping and histogram in one pass.
+
+The frame is cut into horizontal bands, one per ``prange`` iteration.  A band keeps two
+rings of three rows (the horizontal passes of the x and y derivatives, a few KiB each),
+so no full-size intermediate image exists: each source row is converted to grey and
+passed horizontally once (plus two rows of overlap per band), each output row takes
+two vertical passes fused with the magnitude, and the mapped uint8 row is written straight into ``out``.  Every
+step calls the same ``@njit`` helpers as the unfused kernels, which is why the result
+equals their composition pixel for pixel.
+"""
+
+import numba
+import numpy as np
+
+from pipeline.kernels.border import border_index
+from pipeline.kernels.derivatives import (
+    band_rows,
+    horizontal_pass,
+    ring_slot,
+    rows_valid,
+    vertical_tap,
+)
+from pipeline.kernels.gray import gray_row
+from pipeline.kernels.maps import count_row, magnitude_value, to_u8
+from pipeline.kernels.options import JIT, PARALLEL_JIT
+
+
+@numba.njit(**JIT)
+def _fill(pixels, channels, row, grey, hx, hy, border, ring_x, ring_y, slot):
+    gray_row(pixels, row, channels, grey)
+    horizontal_pass(grey, hx, border, ring_x[slot])
+    horizontal_pass(grey, hy, border, ring_y[slot])
+
+
+@numba.njit(**JIT)
+def _edge_row(ring_x, ring_y, s_up, s_mid, s_down, vx, vy, l1, shift, scale, offset, dst):
+    # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
+    # values never leave registers.  A zeroed weight vector stands for an invalid row
+    # under the ZERO border (0 * finite = 0, and -0.0 maps like 0).
+    x0, x1, x2 = vx[0], vx[1], vx[2]
+    y0, y1, y2 = vy[0], vy[1], vy[2]
+    xu, xm, xd = ring_x[s_up], ring_x[s_mid], ring_x[s_down]
+    yu, ym, yd = ring_y[s_up], ring_y[s_mid], ring_y[s_down]
+    for j in range(dst.shape[0]):
+        dx = vertical_tap(x0, x1, x2, xu[j], xm[j], xd[j])
+        dy = vertical_tap(y0, y1, y2, yu[j], ym[j], yd[j])
+        dst[j] = to_u8(magnitude_value(dx, dy, l1), shift, scale, offset)
+
+
+@numba.njit(**PARALLEL_JIT)
+def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, scale,
+          offset, count):
+    """Edge image of a frame in one pass.
+
+    Parameters
+    ----------
+    pixels : uint8 array (H, W * channels), C-contiguous rows
+    channels : int
+        1, 3 (BGR) or 4 (BGRA).
+    out : uint8 array (H, W)
+    hist_parts : int64 array (bands, 256), zeroed
+        One histogram of ``out`` per band, filled when ``count`` is true.  Its first
+        dimension sets the number of bands.
+    hx, vx, hy, vy : float32 arrays (3,)
+        Horizontal/vertical weights of the x and y derivatives.
+    border : int
+    l1 : bool
+        l1 norm instead of l2.
+    shift : bool
+        Shift mapping instead of abs.
+    scale, offset : float32
+    count : bool
+        Whether to fill ``hist_parts``.
+    """
+    height, width = out.shape
+    bands = hist_parts.shape[0]
+    for b in numba.prange(bands):
+        grey = np.empty(width, np.float32)
+        ring_x = np.empty((3, width), np.float32)
+        ring_y = np.empty((3, width), np.float32)
+        held = np.full(3, -1, np.int64)
+        none = np.zeros(3, np.float32)
+        first, last = band_rows(b, bands, height)
+        for i in range(first, last):
+            up = border_index(i - 1, height, border)
+            down = border_index(i + 1, height, border)
+            s_up, fill = ring_slot(held, up, i, down)
+            if fill:
+                _fill(pixels, channels, up, grey, hx, hy, border, ring_x, ring_y, s_up)
+            s_mid, fill = ring_slot(held, i, up, down)
+            if fill:
+                _fill(pixels, channels, i, grey, hx, hy, border, ring_x, ring_y, s_mid)
+            s_down, fill = ring_slot(held, down, up, i)
+            if fill:
+                _fill(pixels, channels, down, grey, hx, hy, border, ring_x, ring_y, s_down)
+            wx = vx if rows_valid(i, height, vx, border) else none
+            wy = vy if rows_valid(i, height, vy, border) else none
+            _edge_row(ring_x, ring_y, s_up, s_mid, s_down, wx, wy, l1, shift, scale, offset,
+                      out[i])
+            if count:
+                count_row(out[i], hist_parts[b])

@@ -1,0 +1,324 @@
+"""Public array functions over the numba kernels.
+
+Each function checks its inputs and raises ``ValueError`` naming the bad value and what
+is allowed *before* any kernel runs, allocates (or accepts) the output, then calls the
+kernel in :mod:`pipeline.kernels`.  Results are exact: see ``tests/test_ops.py`` for the
+parity with OpenCV and with the plain loops of ``tests/naive.py``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from pipeline.kernels import border as _border
+from pipeline.kernels import derivatives as _derivatives
+from pipeline.kernels import edges as _edges
+from pipeline.kernels import gray as _gray
+from pipeline.kernels import maps as _maps
+
+KINDS = tuple(_derivatives.STENCILS)
+AXES = ("x", "y")
+BORDERS = ("zero", "reflect101", "replicate")
+NORMS = ("l1", "l2")
+MAPPINGS = ("abs", "shift")
+HIST_BINS = 256
+
+_BORDER_CODES = {
+    "zero": _border.ZERO,
+    "reflect101": _border.REFLECT101,
+    "replicate": _border.REPLICATE,
+}
+
+
+def _choice(name, value, allowed):
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _array(name, a, dtypes, ndims):
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array; got {type(a).__name__}")
+    if a.dtype not in dtypes:
+        allowed = ", ".join(np.dtype(d).name for d in dtypes)
+        raise ValueError(f"{name} must have dtype {allowed}; got {a.dtype}")
+    if a.ndim not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions; got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty; got shape {a.shape}")
+    return a
+
+
+def _pixels(frame):
+    """Check a uint8 frame; return it as (H, W * C) rows and its channel count C.
+
+    The kernels read each row as one flat array.  A frame whose rows are not contiguous
+    (a strided view) is copied once to make them so.
+    """
+    _array("frame", frame, (np.uint8,), (2, 3))
+    if frame.ndim == 3 and frame.shape[2] not in (1, 3, 4):
+        raise ValueError(
+            f"frame must have 1 (grey), 3 (BGR) or 4 (BGRA) channels; got shape {frame.shape}"
+        )
+    channels = 1 if frame.ndim == 2 else frame.shape[2]
+    height, width = frame.shape[:2]
+    rows = frame.reshape(height, width * channels) if _rows_contiguous(frame) else None
+    if rows is None:
+        rows = np.ascontiguousarray(frame).reshape(height, width * channels)
+    return rows, channels
+
+
+def _rows_contiguous(frame):
+    # Each row contiguous (rows may be apart, as in a crop of a larger frame).
+    item = frame.itemsize
+    expected = item
+    for axis in range(frame.ndim - 1, 0, -1):
+        if frame.shape[axis] > 1 and frame.strides[axis] != expected:
+            return False
+        expected *= frame.shape[axis]
+    return True
+
+
+def _output(name, out, shape, dtype):
+    if out is None:
+        return np.empty(shape, dtype)
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype:
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"{name} must be a {np.dtype(dtype).name} array of shape {shape}; got {got}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return out
+
+
+def _scalar(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return np.float32(value)
+
+
+def _bands(height):
+    # A few bands per thread balance the load when another thread competes for a core;
+    # each band costs two extra grey rows of overlap.
+    return max(1, min(height, 4 * numba.get_num_threads()))
+
+
+def grayscale(frame):
+    """Grey image of a BGR, BGRA or grey uint8 frame.
+
+    Bit-exact with ``cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)`` (and ``COLOR_BGRA2GRAY``).
+
+    Parameters
+    ----------
+    frame : ndarray, uint8, (H, W, 3), (H, W, 4) or (H, W)
+
+    Returns
+    -------
+    ndarray, uint8, (H, W)
+        A new array; a grey (H, W) frame comes back unchanged (the same object).
+    """
+    pixels, channels = _pixels(frame)
+    if frame.ndim == 2:
+        return frame
+    out = np.empty(frame.shape[:2], np.uint8)
+    _gray.grayscale(pixels, channels, out)
+    return out
+
+
+def derivative(gray, kind, axis, border="reflect101"):
+    """Discrete derivative of a grey image along one axis.
+
+    Parameters
+    ----------
+    gray : ndarray, uint8 or float32, (H, W)
+    kind : {"forward", "central", "sobel", "scharr", "prewitt"}
+        ``forward``: ``d[j] = f[j+1] - f[j]`` (step 1).  ``central``:
+        ``d[j] = f[j+1] - f[j-1]`` (step 2, the 1/2 left out as in the lecture's code).
+        ``sobel``/``scharr``/``prewitt``: ``[-1 0 1]`` across the axis and
+        ``[1 2 1]`` (``[3 10 3]``, ``[1 1 1]``) along it.
+    axis : {"x", "y"}
+        ``x`` differentiates along a row (columns), ``y`` along a column.
+    border : {"reflect101", "replicate", "zero"}
+        ``zero`` reproduces the lecture's loops: pixels whose stencil leaves the image
+        are 0.  ``reflect101`` is OpenCV's default border.
+
+    Returns
+    -------
+    ndarray, (H, W)
+        int16 for uint8 input (exact), float32 for float32 input.
+
+    Notes
+    -----
+    With ``reflect101`` the result equals ``cv2.Sobel``/``cv2.Scharr`` with ``cv2.CV_16S``
+    and ``cv2.filter2D`` with the matching kernel, exactly, at every size.
+    """
+    _array("gray", gray, (np.uint8, np.float32), (2,))
+    _choice("kind", kind, KINDS)
+    _choice("axis", axis, AXES)
+    _choice("border", border, BORDERS)
+    h, v = _derivatives.axis_weights(kind, axis)
+    out = np.empty(gray.shape, np.int16 if gray.dtype == np.uint8 else np.float32)
+    _derivatives.derivative(gray, out, h, v, _BORDER_CODES[border], _bands(gray.shape[0]))
+    return out
+
+
+def _pair(dx, dy):
+    _array("dx", dx, (np.int16, np.float32), (2,))
+    _array("dy", dy, (np.int16, np.float32), (2,))
+    if dx.shape != dy.shape:
+        raise ValueError(f"dx and dy must have the same shape; got {dx.shape} and {dy.shape}")
+
+
+def magnitude(dx, dy, norm="l2"):
+    """Gradient magnitude as float32.
+
+    Parameters
+    ----------
+    dx, dy : ndarray, int16 or float32, (H, W)
+    norm : {"l2", "l1"}
+        ``l2``: ``sqrt(dx**2 + dy**2)`` in float32 (agrees with ``cv2.magnitude`` to
+        float32 rounding); ``l1``: ``|dx| + |dy|``.
+
+    Returns
+    -------
+    ndarray, float32, (H, W)
+    """
+    _pair(dx, dy)
+    _choice("norm", norm, NORMS)
+    out = np.empty(dx.shape, np.float32)
+    _maps.magnitude(dx, dy, out, norm == "l1")
+    return out
+
+
+def _signed(name, d):
+    return _array(name, d, (np.uint8, np.int16, np.int32, np.float32), (2,))
+
+
+def map_abs(d, scale=1.0):
+    """``min(255, rint(|d| * scale))`` as uint8: the lecture's "using magnitude".
+
+    Parameters
+    ----------
+    d : ndarray, uint8, int16, int32 or float32, (H, W)
+    scale : float
+        Computed in float32; ``rint`` rounds half to even, like OpenCV's ``cvRound``.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W)
+    """
+    _signed("d", d)
+    out = np.empty(d.shape, np.uint8)
+    _maps.map_abs(d, out, _scalar("scale", scale))
+    return out
+
+
+def map_shift(d, offset=127.5, scale=1.0):
+    """``clip(rint(d * scale + offset), 0, 255)`` as uint8: the lecture's "shift values".
+
+    127.5 is mid-grey, so flat regions are grey and the sign of the slope shows as
+    brighter or darker.
+
+    Parameters
+    ----------
+    d : ndarray, uint8, int16, int32 or float32, (H, W)
+    offset, scale : float
+        Computed in float32, in the order ``d * scale + offset``.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W)
+    """
+    _signed("d", d)
+    out = np.empty(d.shape, np.uint8)
+    _maps.map_shift(d, out, _scalar("scale", scale), _scalar("offset", offset))
+    return out
+
+
+def threshold(m, t):
+    """255 where ``m > t`` else 0, as uint8 (the ``cv2.THRESH_BINARY`` convention).
+
+    Parameters
+    ----------
+    m : ndarray, uint8, int16 or float32, (H, W)
+    t : float
+
+    Returns
+    -------
+    ndarray, uint8, (H, W)
+    """
+    _array("m", m, (np.uint8, np.int16, np.float32), (2,))
+    t = _scalar("t", t)
+    out = np.empty(m.shape, np.uint8)
+    _maps.threshold(m, out, np.float64(t) if m.dtype != np.float32 else t)
+    return out
+
+
+def histogram(image, out=None):
+    """256-bin histogram (int64) of a uint8 (H, W) image, equal to ``np.bincount``."""
+    _array("image", image, (np.uint8,), (2,))
+    hist = _hist_output(out)
+    parts = _hist_parts(image.shape[0])
+    _maps.histogram(image, parts)
+    parts.sum(axis=(0, 1), out=hist)
+    return hist
+
+
+def _hist_parts(height):
+    return np.zeros((_bands(height), _maps.HIST_LANES, HIST_BINS), np.int64)
+
+
+def _hist_output(hist):
+    if hist is None or hist is True:
+        return np.empty(HIST_BINS, np.int64)
+    return _output("hist", hist, (HIST_BINS,), np.int64)
+
+
+def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="reflect101",
+          out=None, hist=False):
+    """Edge image of a frame in one fused pass.
+
+    Equal pixel for pixel to ``map_abs(magnitude(derivative(grayscale(frame), kind, "x",
+    border), derivative(grayscale(frame), kind, "y", border), norm), scale)`` (or
+    ``map_shift(..., scale=scale)`` for ``mapping="shift"``), without any full-size
+    intermediate array.
+
+    Parameters
+    ----------
+    frame : ndarray, uint8, (H, W, 3), (H, W, 4) or (H, W)
+    kind, norm, border
+        As in :func:`derivative` and :func:`magnitude`.
+    mapping : {"abs", "shift"}
+    scale : float
+    out : ndarray, uint8, (H, W), optional
+        Written in place when given, so a video loop allocates nothing per frame.
+    hist : bool or ndarray, int64, (256,)
+        ``True`` returns a new histogram of the output; an array is filled in place.
+
+    Returns
+    -------
+    image : ndarray, uint8, (H, W)
+    histogram : ndarray, int64, (256,)
+        Only when ``hist`` is true or an array.
+    """
+    pixels, channels = _pixels(frame)
+    _choice("kind", kind, KINDS)
+    _choice("norm", norm, NORMS)
+    _choice("mapping", mapping, MAPPINGS)
+    _choice("border", border, BORDERS)
+    scale = _scalar("scale", scale)
+    want_hist = hist is not False and hist is not None
+    counts = _hist_output(hist) if want_hist else None
+    out = _output("out", out, frame.shape[:2], np.uint8)
+    hx, vx = _derivatives.axis_weights(kind, "x")
+    hy, vy = _derivatives.axis_weights(kind, "y")
+    parts = _hist_parts(frame.shape[0])
+    _edges.edges(pixels, channels, out, parts, hx, vx, hy, vy, _BORDER_CODES[border],
+                 norm == "l1", mapping == "shift", scale, np.float32(127.5), want_hist)
+    if not want_hist:
+        return out
+    parts.sum(axis=(0, 1), out=counts)
+    return out, counts
