@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""Benchmark the fused edge kernel against OpenCV, numpy and a plain frame copy.
+
+One run, side by side, median of many repetitions, at 640x480 up to 3840x2160:
+
+* ``edgepipe``: ``ops.edges(frame, "sobel", "l2", "abs", out=out)``
+* ``opencv``: the fastest OpenCV call chain found that gives the identical uint8
+  image (every candidate is checked pixel for pixel; the table names the winner)
+* ``numpy``: the same computation vectorized with numpy
+* ``copy``: ``np.copyto(dst, frame)``, the memory floor
+
+Also measures start-up: the first call in a fresh process with an empty numba cache
+(cold: compiles) and with the cache filled (warm).
+
+    python scripts/bench_kernels.py [--json out/bench_kernels.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numba
+import numpy as np
+
+from pipeline import ops
+
+SIZES = [(640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
+
+
+def test_frame(width, height):
+    """A photo-like frame: smooth noise with hard-edged shapes, from a fixed seed."""
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    frame = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    for k in range(12):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.circle(frame, centre, int(rng.integers(10, height // 4)), colour, -1)
+    return frame
+
+
+def opencv_chains(frame):
+    """Candidate OpenCV chains for sobel + l2 + abs, each reusing its buffers."""
+    h, w = frame.shape[:2]
+    gray = np.empty((h, w), np.uint8)
+    gx, gy, mag = (np.empty((h, w), np.float32) for _ in range(3))
+    sx, sy = np.empty((h, w), np.int16), np.empty((h, w), np.int16)
+    out = np.empty((h, w), np.uint8)
+
+    def sobel_32f():
+        cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=gray)
+        cv2.Sobel(gray, cv2.CV_32F, 1, 0, dst=gx)
+        cv2.Sobel(gray, cv2.CV_32F, 0, 1, dst=gy)
+        cv2.magnitude(gx, gy, magnitude=mag)
+        return cv2.convertScaleAbs(mag, dst=out)
+
+    def spatial_gradient():
+        cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=gray)
+        cv2.spatialGradient(gray, dx=sx, dy=sy)
+        np.copyto(gx, sx)
+        np.copyto(gy, sy)
+        cv2.magnitude(gx, gy, magnitude=mag)
+        return cv2.convertScaleAbs(mag, dst=out)
+
+    def sobel_16s():
+        cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=gray)
+        cv2.Sobel(gray, cv2.CV_16S, 1, 0, dst=sx)
+        cv2.Sobel(gray, cv2.CV_16S, 0, 1, dst=sy)
+        cv2.magnitude(sx.astype(np.float32), sy.astype(np.float32), magnitude=mag)
+        return cv2.convertScaleAbs(mag, dst=out)
+
+    return {"cvtColor+Sobel32F x2+magnitude+convertScaleAbs": sobel_32f,
+            "cvtColor+spatialGradient+magnitude+convertScaleAbs": spatial_gradient,
+            "cvtColor+Sobel16S x2+astype+magnitude+convertScaleAbs": sobel_16s}
+
+
+def numpy_edges(frame):
+    """ops.edges(frame) with numpy array operations only."""
+    b, g, r = (frame[..., k].astype(np.int32) for k in range(3))
+    gray = ((3735 * b + 19235 * g + 9798 * r + (1 << 14)) >> 15).astype(np.float32)
+    p = np.pad(gray, 1, mode="reflect")  # numpy's "reflect" is OpenCV's REFLECT_101
+    dx = (p[:-2, 2:] - p[:-2, :-2]) + 2 * (p[1:-1, 2:] - p[1:-1, :-2]) + (p[2:, 2:] - p[2:, :-2])
+    dy = (p[2:, :-2] - p[:-2, :-2]) + 2 * (p[2:, 1:-1] - p[:-2, 1:-1]) + (p[2:, 2:] - p[:-2, 2:])
+    m = np.sqrt(dx * dx + dy * dy)
+    return np.minimum(np.rint(m), 255).astype(np.uint8)
+
+
+def median_ms(fn, min_seconds, min_reps=15):
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_seconds:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3, len(times)
+
+
+STARTUP_CODE = (
+    "import time; t = time.perf_counter(); import numpy as np; from pipeline import ops; "
+    "ops.edges(np.zeros((480, 640, 3), np.uint8), hist=True); "
+    "print(time.perf_counter() - t)"
+)
+
+
+def startup_seconds():
+    """First edges() call in a fresh process: cold (empty numba cache), then warm."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        run = lambda: float(subprocess.run([sys.executable, "-c", STARTUP_CODE], env=env,  # noqa: E731
+                                           check=True, capture_output=True, text=True).stdout)
+        cold = run()
+        warm = statistics.median(run() for _ in range(3))
+    return cold, warm
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="out/bench_kernels.json", help="where to write the results")
+    parser.add_argument("--seconds", type=float, default=2.0, help="minimum time per measurement")
+    parser.add_argument("--quick", action="store_true", help="only 640x480, short measurements")
+    args = parser.parse_args(argv)
+    sizes = SIZES[:1] if args.quick else SIZES
+    seconds = 0.3 if args.quick else args.seconds
+
+    print(f"edgepipe kernel benchmark: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cpus, numba {numba.__version__} ({numba.get_num_threads()} threads), "
+          f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__}")
+    rows = []
+    for width, height in sizes:
+        frame = test_frame(width, height)
+        out = np.empty((height, width), np.uint8)
+        dst = np.empty_like(frame)
+        reference = ops.edges(frame, out=out).copy()
+        opencv = {}
+        for name, chain in opencv_chains(frame).items():
+            if np.array_equal(chain(), reference):
+                opencv[name] = median_ms(chain, seconds)[0]
+            else:
+                print(f"  {name}: not identical to ops.edges, left out")
+        best = min(opencv, key=opencv.get)
+        assert np.array_equal(numpy_edges(frame), reference), "numpy version differs"
+        edges_ms, reps = median_ms(lambda: ops.edges(frame, out=out), seconds)
+        hist_ms, _ = median_ms(lambda: ops.edges(frame, out=out, hist=True), seconds)
+        numpy_ms, _ = median_ms(lambda: numpy_edges(frame), seconds, min_reps=5)
+        copy_ms, _ = median_ms(lambda: np.copyto(dst, frame), seconds)
+        rows.append(dict(size=f"{width}x{height}", edges_ms=edges_ms, edges_hist_ms=hist_ms,
+                         opencv_ms=opencv[best], opencv_chain=best, opencv_all=opencv,
+                         numpy_ms=numpy_ms, copy_ms=copy_ms, reps=reps,
+                         opencv_over_edges=opencv[best] / edges_ms,
+                         numpy_over_edges=numpy_ms / edges_ms,
+                         edges_over_copy=edges_ms / copy_ms))
+
+    header = (f"{'size':>10} | {'edges ms':>8} | {'+hist ms':>8} | {'OpenCV ms':>9} | {'numpy ms':>8} | "
+              f"{'copy ms':>7} | {'OpenCV/edges':>12} | {'numpy/edges':>11} | {'edges/copy':>10}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['size']:>10} | {r['edges_ms']:8.3f} | {r['edges_hist_ms']:8.3f} | {r['opencv_ms']:9.3f} | "
+              f"{r['numpy_ms']:8.2f} | {r['copy_ms']:7.3f} | {r['opencv_over_edges']:11.2f}x | "
+              f"{r['numpy_over_edges']:10.1f}x | {r['edges_over_copy']:9.2f}x")
+    print("OpenCV chain (fastest identical): " + ", ".join(sorted({r["opencv_chain"] for r in rows})))
+
+    cold, warm = startup_seconds()
+    print(f"start-up, first edges() call in a new process: cold (empty numba cache) {cold:.2f} s, "
+          f"warm (cached) {warm:.2f} s")
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as fh:
+        json.dump(dict(rows=rows, startup=dict(cold_s=cold, warm_s=warm),
+                       numba=numba.__version__, opencv=cv2.__version__, threads=numba.get_num_threads()),
+                  fh, indent=2)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
