@@ -12,16 +12,42 @@ Every kernel in :mod:`pipeline.kernels` is compiled with one of these option set
   NaN/inf inputs (stumpy issue #708); none of them buys much for integer stencils.
 """
 
+import ctypes
 import os
+import sys
 
 import numba
 
 JIT = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
 PARALLEL_JIT = dict(JIT, parallel=True)
 
+
+
+def _preload_tbb():
+    """Load the ``tbb`` wheel's libtbb so numba's TBB layer can link against it.
+
+    pip installs ``libtbb.so.12`` into ``<prefix>/lib``, which is not on the loader's
+    path, and numba's ``tbbpool`` extension carries no rpath.  A library already loaded
+    with RTLD_GLOBAL satisfies the extension's dependency by its soname.
+    """
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix)):
+        path = os.path.join(prefix, "lib", "libtbb.so.12")
+        if os.path.exists(path):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                continue
+            return
+
+
 # The runtime calls parallel kernels from the processing thread while the tuner and
 # sinks run in others.  Numba's default "workqueue" layer aborts the process when two
-# threads launch parallel regions at once; "threadsafe" picks TBB, else OpenMP, both of
-# which allow concurrent launches.  A user's NUMBA_THREADING_LAYER still wins.
+# threads launch parallel regions at once.  TBB allows it and, unlike GNU OpenMP, does
+# not stall when a worker thread is descheduled: the calling thread steals the
+# remaining row bands.  On two cores shared with decode and encode threads, OpenMP's
+# barrier waited a whole scheduler tick (8 ms for a 2 ms frame); TBB did not.
+# "threadsafe" takes TBB if it loads, else OpenMP.  A user's NUMBA_THREADING_LAYER wins.
 if "NUMBA_THREADING_LAYER" not in os.environ:
+    if sys.platform.startswith("linux"):
+        _preload_tbb()
     numba.config.THREADING_LAYER = "threadsafe"
