@@ -1,0 +1,382 @@
+"""The ``window`` sink: edge maps on screen, with keys that steer the run.
+
+Keys (the window must have focus):
+
+====================  ==========================================================
+``q`` or ``Esc``      stop the run cleanly (closing the window does the same)
+``space``             pause / resume
+``[`` or ``-``        threshold down by ``threshold_step``
+``]`` or ``+``/``=``  threshold up by ``threshold_step``
+``r``                 threshold back to automatic (tuner or config value)
+``t``                 tuner on / off
+``s``                 save the frame on screen as a PNG in ``snapshot_dir``
+====================  ==========================================================
+
+Threads: every OpenCV highgui call of the process is made by one long-lived daemon
+thread, :class:`HighguiThread`.  OpenCV's Qt backend binds its QApplication to the first
+thread that opens a window and hangs when another thread calls it after that thread
+has ended, and the engine runs each sink in a thread of its own.  The GUI thread also
+keeps polling keys while no frames arrive (paused, or a slow source), so the window
+stays responsive and ``space`` can resume a paused run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import queue
+import socket
+import threading
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from pipeline.io.base import Sink, SinkError
+from pipeline.io.sinks import write_atomically
+from pipeline.registry import Param, register
+
+log = logging.getLogger(__name__)
+
+#: Milliseconds each ``cv2.waitKey`` polls for; bounds key latency and display lag.
+POLL_MS = 10
+
+#: Seconds a call into the GUI thread may take before it is reported as stuck.
+GUI_CALL_TIMEOUT = 10.0
+
+#: A window never opens larger than this (width, height); it can be resized after.
+MAX_INITIAL_SIZE = (1600, 900)
+
+KEY_ESC = 27
+
+NO_DISPLAY_HINT = (
+    "use a `video`, `images` or `http` sink instead, or run under a virtual display "
+    "with `xvfb-run -a edgepipe run ...`"
+)
+
+
+def _x_display_problem(display: str) -> str | None:
+    """Why an X client cannot connect to ``display``, or None if it can.
+
+    Uses libX11's ``XOpenDisplay`` when the library is present (checks the server and
+    its authorization, exactly what Qt will need); otherwise tries the X socket.
+    """
+    library = ctypes.util.find_library("X11")
+    if library:
+        try:
+            xlib = ctypes.CDLL(library)
+            xlib.XOpenDisplay.restype = ctypes.c_void_p
+            xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+            xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+            handle = xlib.XOpenDisplay(display.encode())
+            if not handle:
+                return f"no X server accepts connections on DISPLAY={display!r} (not running, or not authorized)"
+            xlib.XCloseDisplay(handle)
+            return None
+        except (OSError, AttributeError):  # pragma: no cover - broken libX11: try the socket
+            pass
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return f"DISPLAY={display!r} is not of the form [host]:number[.screen]"
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(2.0)
+                sock.connect(f"/tmp/.X11-unix/X{number}")
+        else:
+            socket.create_connection((host, 6000 + int(number)), timeout=2.0).close()
+    except OSError:
+        return f"no X server answers on DISPLAY={display!r}"
+    return None
+
+
+def _qt_has_wayland() -> bool:
+    """Whether this OpenCV's Qt can draw on Wayland without X (it usually ships xcb only)."""
+    plugins = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
+    return any("wayland" in p.name for p in plugins.glob("*")) if plugins.is_dir() else False
+
+
+def display_problem() -> str | None:
+    """Why a window cannot be shown here, or None when it can.
+
+    Checked before anything opens: OpenCV's Qt backend aborts the whole process (not an
+    exception) when it cannot reach a display.
+    """
+    display = os.environ.get("DISPLAY", "")
+    wayland = os.environ.get("WAYLAND_DISPLAY", "")
+    if not display:
+        if wayland and _qt_has_wayland():
+            return None
+        if wayland:
+            return "WAYLAND_DISPLAY is set but DISPLAY is not, and this OpenCV's window needs X (XWayland)"
+        return "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    return _x_display_problem(display)
+
+
+def _quiet_qt_fonts() -> None:
+    """Point Qt at system fonts: opencv-python's Qt ships none and warns on every start."""
+    if "QT_QPA_FONTDIR" in os.environ or (Path(cv2.__file__).parent / "qt" / "fonts").is_dir():
+        return
+    for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts"):
+        if os.path.isdir(folder):
+            os.environ["QT_QPA_FONTDIR"] = folder
+            return
+
+
+class HighguiThread:
+    """The one thread that makes every OpenCV highgui call of this process.
+
+    Windows attach themselves; while any is attached the thread shows their newest
+    frames, polls keys with ``cv2.waitKey`` and notices closed windows.  Other threads
+    run highgui code through :meth:`call`.
+    """
+
+    _instance: "HighguiThread | None" = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self):
+        self._jobs: queue.Queue = queue.Queue()
+        self._windows: list["WindowSink"] = []
+        self._thread = threading.Thread(target=self._run, name="edgepipe-highgui", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def shared(cls) -> "HighguiThread":
+        """The process's GUI thread, started on first use."""
+        with cls._instance_lock:
+            if cls._instance is None:
+                _quiet_qt_fonts()
+                cls._instance = cls()
+            return cls._instance
+
+    def call(self, function: Callable, timeout: float = GUI_CALL_TIMEOUT):
+        """Run ``function()`` on the GUI thread; return its result or raise its exception."""
+        if threading.current_thread() is self._thread:
+            return function()
+        done = threading.Event()
+        result: dict = {}
+
+        def job():
+            try:
+                result["value"] = function()
+            except BaseException as error:  # handed back to the caller
+                result["error"] = error
+            finally:
+                done.set()
+
+        self._jobs.put(job)
+        if not done.wait(timeout):
+            raise SinkError(f"window: the GUI thread did not answer within {timeout:g} s")
+        if "error" in result:
+            raise result["error"]
+        return result.get("value")
+
+    def attach(self, window: "WindowSink") -> None:
+        """Show ``window`` from now on (called on the GUI thread)."""
+        self._windows.append(window)
+
+    def detach(self, window: "WindowSink") -> None:
+        """Stop serving ``window`` (called on the GUI thread)."""
+        if window in self._windows:
+            self._windows.remove(window)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=None if not self._windows else 0)
+            except queue.Empty:
+                job = None
+            if job is not None:
+                job()
+                continue
+            for window in list(self._windows):
+                window._refresh()
+            key = cv2.waitKey(POLL_MS)
+            for window in list(self._windows):
+                window._after_poll(key)
+
+
+@register("sink", "window")
+class WindowSink(Sink):
+    """Shows each frame in a window (``cv2.imshow``); keys steer the run (see module doc).
+
+    Display is best effort: the newest frame is shown at the next poll (every 10 ms),
+    frames in between are skipped on screen, and ``write`` never waits for the screen.
+    """
+
+    params = (
+        Param("title", str, "edgepipe", help="window title"),
+        Param("snapshot_dir", str, "snapshots", help="folder for the PNGs the s key saves"),
+        Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ and ] move the threshold"),
+    )
+
+    def __init__(self, title="edgepipe", snapshot_dir="snapshots", threshold_step=5.0):
+        self.title = title
+        self.snapshot_dir = snapshot_dir
+        self.threshold_step = float(threshold_step)
+        self._controls = None
+        self._gui: HighguiThread | None = None
+        self._lock = threading.Lock()
+        self._latest = None
+        self._shown = None
+        self._fresh = False
+        self._status = ""
+        self.closed_by_user = False
+        self.snapshots: list[str] = []
+        self.keys_handled: list[str] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"WindowSink(title={self.title!r}, snapshot_dir={self.snapshot_dir!r}, "
+            f"threshold_step={self.threshold_step})"
+        )
+
+    def check(self) -> None:
+        """A display must be reachable; SinkError saying what to use instead if not."""
+        problem = display_problem()
+        if problem:
+            raise SinkError(f"window sink: {problem}; {NO_DISPLAY_HINT}")
+
+    def open(self, first, fps, controls) -> None:
+        """Open the window sized for ``first`` (scaled down to fit 1600x900)."""
+        problem = display_problem()
+        if problem:  # checked again: Qt would abort the process rather than raise
+            raise SinkError(f"window sink: {problem}; {NO_DISPLAY_HINT}")
+        self._controls = controls
+        self.closed_by_user = False
+        self._gui = HighguiThread.shared()
+        height, width = first.image.shape[:2]
+        scale = min(1.0, MAX_INITIAL_SIZE[0] / width, MAX_INITIAL_SIZE[1] / height)
+
+        def create():
+            flags = cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL
+            cv2.namedWindow(self.title, flags)
+            cv2.resizeWindow(self.title, max(1, int(width * scale)), max(1, int(height * scale)))
+            self._gui.attach(self)
+
+        self._gui.call(create)
+        self.write(first)
+
+    def write(self, frame) -> None:
+        """Hand ``frame`` to the GUI thread (never waits for the screen)."""
+        if self._gui is None:
+            raise SinkError(f"window {self.title!r} is not open")
+        with self._lock:
+            self._latest = frame
+            self._fresh = True
+
+    @property
+    def is_open(self) -> bool:
+        """True while the window is served (between open and close, and not closed by hand)."""
+        return self._gui is not None and not self.closed_by_user
+
+    def close(self) -> None:
+        """Close the window."""
+        if self._gui is None:
+            return
+        gui, self._gui = self._gui, None
+
+        def destroy():
+            gui.detach(self)
+            if not self.closed_by_user:
+                try:
+                    cv2.destroyWindow(self.title)
+                except cv2.error:
+                    pass
+            cv2.waitKey(1)  # let the toolkit process the close
+
+        try:
+            gui.call(destroy)
+        except SinkError as error:  # pragma: no cover - a stuck GUI must not stop shutdown
+            log.warning("%s", error)
+
+    def abort(self) -> None:
+        """Close the window (nothing on disk to undo)."""
+        self.close()
+
+    # --- below runs on the GUI thread only ---------------------------------------------
+    def _refresh(self) -> None:
+        with self._lock:
+            frame, fresh = self._latest, self._fresh
+            self._fresh = False
+        if fresh and frame is not None and not self.closed_by_user:
+            cv2.imshow(self.title, frame.image)
+            self._shown = frame
+        status = self._status_text()
+        if status != self._status and not self.closed_by_user:
+            self._status = status
+            cv2.setWindowTitle(self.title, f"{self.title}{status}")
+
+    def _status_text(self) -> str:
+        if self._controls is None:
+            return ""
+        parts = []
+        if self._controls.paused:
+            parts.append("paused")
+        if self._controls.threshold is not None:
+            parts.append(f"threshold {self._controls.threshold:g}")
+        if not self._controls.tuner_enabled:
+            parts.append("tuner off")
+        return f" [{', '.join(parts)}]" if parts else ""
+
+    def _after_poll(self, key: int) -> None:
+        if self.closed_by_user:
+            return
+        if key != -1:
+            self._on_key(key & 0xFF)
+        if self._controls is not None and self._controls.take_snapshot_request():
+            self._save_snapshot()
+        try:
+            visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE)
+        except cv2.error:
+            visible = -1
+        if visible < 1:
+            self.closed_by_user = True
+            self._gui.detach(self)
+            if self._controls is not None:
+                self._controls.stop("window closed")
+
+    def _on_key(self, key: int) -> None:
+        controls = self._controls
+        name = {KEY_ESC: "Esc", ord(" "): "space"}.get(key, chr(key) if 32 < key < 127 else str(key))
+        if controls is None:
+            return
+        if key in (ord("q"), ord("Q"), KEY_ESC):
+            controls.stop(f"{name} pressed in the window")
+        elif key == ord(" "):
+            controls.toggle_pause()
+        elif key in (ord("["), ord("-")):
+            controls.nudge_threshold(-self.threshold_step)
+        elif key in (ord("]"), ord("+"), ord("=")):
+            controls.nudge_threshold(+self.threshold_step)
+        elif key in (ord("r"), ord("R")):
+            controls.threshold = None
+        elif key in (ord("t"), ord("T")):
+            controls.toggle_tuner()
+        elif key in (ord("s"), ord("S")):
+            controls.request_snapshot()  # taken right after this poll (or by another sink)
+        else:
+            return
+        self.keys_handled.append(name)
+
+    def _save_snapshot(self) -> None:
+        frame = self._shown if self._shown is not None else self._latest
+        if frame is None:
+            return
+        path = Path(self.snapshot_dir) / f"snapshot_{frame.index:06d}.png"
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(frame.image))
+        try:
+            if not ok:
+                raise OSError("PNG encoding failed")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data.tobytes())
+        except OSError as error:
+            # A failed snapshot must not end a live session: say so and go on.
+            log.error("window: cannot save snapshot %s (%s); check snapshot_dir", path, error)
+            return
+        self.snapshots.append(str(path))
+        log.info("window: saved snapshot %s", path)
