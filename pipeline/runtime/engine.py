@@ -1,0 +1,517 @@
+"""The engine: a source thread, a processing thread and one thread per sink.
+
+::
+
+    source thread ──► FrameQueue ──► processing thread ──► FrameQueue per sink ──► sink threads
+    (read, stamp)     live: drop oldest   (chain of stages)    live: drop oldest     (open, write, close)
+                      batch: block                             batch: block
+
+* ``batch``: nothing is lost; a full queue blocks its producer, so a slow sink slows
+  the source, and every frame leaves every sink in order.
+* ``live``: a full queue drops its oldest frame (counted per place), so the latency from
+  capture to sink stays bounded by the queue sizes, whatever the sinks' speed.  A source
+  that is not live itself (a file, the synthetic source) is paced at its frame rate.
+
+Stopping: the end of the stream, ``runtime.max_frames``, :meth:`Controls.stop` (a window
+closed, ``q``), Ctrl+C and SIGTERM all stop the source; the frames already queued flow
+through, each sink's ``close()`` finalizes its output, and the threads are joined.  A
+second Ctrl+C stops waiting for the queues (outputs are still closed, not aborted).  An
+error in any thread stops everything and every opened sink is ``abort()``-ed; the error
+is raised again from :meth:`Engine.run`.
+
+Sinks that declare ``main_thread = True`` (an OpenCV window under Qt) are run by the
+main thread's loop instead of a thread of their own.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import sys
+import threading
+import time
+from typing import Iterator, Sequence
+
+from pipeline.frame import Frame
+from pipeline.io.base import Sink, Source
+from pipeline.runtime.controls import Controls
+from pipeline.runtime.stats import ProgressLine, RunStats, Summary
+from pipeline.stages.chain import Chain
+
+MODES = ("auto", "live", "batch")
+DEFAULT_QUEUE_SIZE = {"live": 2, "batch": 8}
+DEFAULT_FPS = 30.0
+PUBLISH_EVERY = 0.25  # seconds between live-stats updates (hud, progress line)
+POLL = 0.05  # seconds a waiting thread sleeps before looking at stop/abandon flags
+SOURCE_JOIN_TIMEOUT = 2.0  # a source stuck in a device read is left behind after this
+
+
+class _End:
+    """Marker closing a :class:`FrameQueue`."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = _End()
+
+
+class FrameQueue:
+    """A bounded FIFO of frames, closed by :data:`END`.
+
+    Parameters
+    ----------
+    maxsize : int
+        Frames held at most (``END`` does not count).
+    drop_oldest : bool
+        Live mode: a put into a full queue drops the oldest frame instead of waiting.
+    """
+
+    def __init__(self, maxsize: int, drop_oldest: bool):
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1; got {maxsize}")
+        self.maxsize = maxsize
+        self.drop_oldest = drop_oldest
+        self._items: collections.deque = collections.deque()
+        self._closed = False
+        self._abandoned = False
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def put(self, frame: Frame) -> int:
+        """Add ``frame``; return how many old frames were dropped to make room.
+
+        In blocking mode, waits for room (returns 0 without adding once abandoned).
+        """
+        with self._cond:
+            dropped = 0
+            if self.drop_oldest:
+                while len(self._items) >= self.maxsize:
+                    self._items.popleft()
+                    dropped += 1
+            else:
+                while len(self._items) >= self.maxsize and not self._abandoned:
+                    self._cond.wait(POLL)
+                if self._abandoned:
+                    return 0
+            self._items.append(frame)
+            self._cond.notify_all()
+            return dropped
+
+    def close(self) -> None:
+        """No more frames: :meth:`get` returns :data:`END` once the queue is empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def abandon(self) -> None:
+        """Drop everything queued; :meth:`get` returns END and :meth:`put` stops waiting."""
+        with self._cond:
+            self._abandoned = True
+            self._items.clear()
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> Frame | _End | None:
+        """The oldest frame, :data:`END` when closed and empty, None after ``timeout``."""
+        with self._cond:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._items:
+                if self._closed or self._abandoned:
+                    return END
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(POLL if remaining is None else min(POLL, remaining))
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+
+class _SinkRunner:
+    """One sink with its queue and state."""
+
+    def __init__(self, sink: Sink, name: str, index: int, queue: FrameQueue):
+        self.sink, self.name, self.index, self.queue = sink, name, index, queue
+        self.opened = False
+        self.done = False
+        self.thread: threading.Thread | None = None
+
+
+def sink_names(sinks: Sequence[Sink]) -> list[str]:
+    """Registered names, made unique with ``#2``... (``video``, ``video#2``)."""
+    names, seen = [], {}
+    for sink in sinks:
+        base = getattr(sink, "registry_name", type(sink).__name__)
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
+
+
+class Engine:
+    """Runs one source through a :class:`Chain` into sinks, on threads.
+
+    Parameters
+    ----------
+    source : Source
+        Not yet opened; the engine opens and closes it.
+    chain : Chain
+    sinks : sequence of Sink
+        Not yet checked or opened.
+    mode : {"auto", "live", "batch"}
+        ``auto`` is live for a live source, else batch.
+    queue_size : int, optional
+        Capacity of every queue; default 2 in live mode, 8 in batch mode.
+    max_frames : int, optional
+        Stop after this many frames from the source.
+    fps : float, optional
+        Frame rate given to sinks and used to pace non-live sources in live mode;
+        default the source's, else 30.
+    controls : Controls, optional
+        Shared run controls; a fresh one by default.
+    progress : bool
+        Show a progress line on stderr (batch mode, when the source can count frames).
+    """
+
+    def __init__(self, source: Source, chain: Chain, sinks: Sequence[Sink], *,
+                 mode: str = "auto", queue_size: int | None = None, max_frames: int | None = None,
+                 fps: float | None = None, controls: Controls | None = None,
+                 progress: bool = False):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.source = source
+        self.chain = chain
+        self.sinks = list(sinks)
+        self.requested_mode = mode
+        self.queue_size = queue_size
+        self.max_frames = max_frames
+        self.requested_fps = fps
+        self.controls = controls if controls is not None else Controls()
+        self.progress = progress
+        self.summary: Summary | None = None
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._reason: str | None = None
+        self._abandoned = threading.Event()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def mode(self) -> str:
+        """The mode in effect (``auto`` resolved by the source's ``live``)."""
+        if self.requested_mode == "auto":
+            return "live" if getattr(self.source, "live", False) else "batch"
+        return self.requested_mode
+
+    def _set_reason(self, reason: str) -> None:
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record the first error and stop everything without waiting for the queues."""
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+        self._set_reason("error")
+        self.controls.stop("error")
+        self._abandon()
+
+    def _abandon(self) -> None:
+        self._abandoned.set()
+        for queue in self._queues():
+            queue.abandon()
+
+    def _queues(self) -> list[FrameQueue]:
+        queues = [self._input] if hasattr(self, "_input") else []
+        return queues + [runner.queue for runner in getattr(self, "_runners", [])]
+
+    # ------------------------------------------------------------------ setup
+    def _prepare(self, with_sinks: bool) -> None:
+        """Check sinks, open the source, build queues; nothing runs yet."""
+        if with_sinks:
+            for sink in self.sinks:
+                sink.check()
+        self.source.open()
+        mode = self.mode
+        size = self.queue_size or DEFAULT_QUEUE_SIZE[mode]
+        self.fps = float(self.requested_fps or self.source.fps or DEFAULT_FPS)
+        self.chain.bind(self.controls)
+        sinks = self.sinks if with_sinks else []
+        names = sink_names(sinks)
+        self.stats = RunStats(self.chain.labels, names)
+        self._input = FrameQueue(size, drop_oldest=mode == "live")
+        self._runners = [_SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=mode == "live"))
+                         for i, (sink, name) in enumerate(zip(sinks, names))]
+
+    def _start(self, outlet: FrameQueue | None = None) -> list[threading.Thread]:
+        self._outlet = outlet
+        threads = [
+            threading.Thread(target=self._source_loop, name="edgepipe-source", daemon=True),
+            threading.Thread(target=self._process_loop, name="edgepipe-process", daemon=True),
+        ]
+        for runner in self._runners:
+            if not getattr(runner.sink, "main_thread", False):
+                runner.thread = threading.Thread(target=self._sink_loop, args=(runner,),
+                                                 name=f"edgepipe-sink-{runner.name}", daemon=True)
+                threads.append(runner.thread)
+        for thread in threads:
+            thread.start()
+        return threads
+
+    # ------------------------------------------------------------------ threads
+    def _source_loop(self) -> None:
+        controls, stats, queue = self.controls, self.stats, self._input
+        pace = 1.0 / self.fps if self.mode == "live" and not getattr(self.source, "live", False) else 0.0
+        due = time.perf_counter()
+        index = 0
+        try:
+            while True:
+                if controls.stopped or self._abandoned.is_set():
+                    self._set_reason(controls.stop_reason or "stopped")
+                    break
+                if self.max_frames is not None and index >= self.max_frames:
+                    self._set_reason("max_frames")
+                    break
+                if pace:
+                    due = max(due + pace, time.perf_counter() - pace)
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                image = self.source.read()
+                if image is None:
+                    self._set_reason("end of stream")
+                    break
+                frame = Frame(index, time.perf_counter(), image, image)
+                stats.record_in()
+                dropped = queue.put(frame)
+                if dropped:
+                    stats.record_drop("source", dropped)
+                index += 1
+        except BaseException as exc:  # noqa: BLE001  (reported by run())
+            self._fail(exc)
+        finally:
+            queue.close()
+
+    def _process_loop(self) -> None:
+        controls, stats, chain = self.controls, self.stats, self.chain
+        seconds = stats.stage_seconds
+        consumers = [(runner.queue, runner.name) for runner in self._runners]
+        if self._outlet is not None:
+            consumers.append((self._outlet, "frames"))
+        try:
+            while True:
+                item = self._input.get(POLL)
+                if item is None:
+                    if controls.stopped:  # do not wait on a source stuck in a device read
+                        break
+                    continue
+                if item is END or self._abandoned.is_set():
+                    break
+                while controls.paused and not controls.stopped and not self._abandoned.is_set():
+                    controls.wait_while_paused(POLL)
+                frame = chain(item, seconds)
+                frame.side["latency"] = time.perf_counter() - frame.timestamp
+                histogram = frame.side.get("histogram")
+                if histogram is not None:
+                    controls.post_histogram(histogram)
+                stats.record_processed()
+                for queue, name in consumers:
+                    dropped = queue.put(frame)
+                    if dropped:
+                        stats.record_drop(name, dropped)
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+        finally:
+            for queue, _ in consumers:
+                queue.close()
+
+    def _sink_step(self, runner: _SinkRunner, timeout: float | None) -> bool:
+        """Handle at most one queued item for ``runner``; False once it is finished."""
+        if runner.done:
+            return False
+        try:
+            item = runner.queue.get(timeout)
+            if item is None:
+                return True
+            if item is END or self._abandoned.is_set():
+                self._finish_sink(runner)
+                return False
+            if not runner.opened:
+                runner.sink.open(item, self.fps, self.controls)
+                runner.opened = True
+            runner.sink.write(item)
+            self.stats.record_written(runner.index, item.timestamp)
+            return True
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+            self._finish_sink(runner)
+            return False
+
+    def _finish_sink(self, runner: _SinkRunner) -> None:
+        runner.done = True
+        if not runner.opened:
+            return
+        runner.opened = False
+        try:
+            if self._error is not None:
+                runner.sink.abort()
+            else:
+                runner.sink.close()
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _sink_loop(self, runner: _SinkRunner) -> None:
+        while self._sink_step(runner, None):
+            pass
+
+    # ------------------------------------------------------------------ running
+    def run(self, handle_signals: bool = False) -> Summary:
+        """Run to the end; return the :class:`Summary` (also kept as ``self.summary``).
+
+        Parameters
+        ----------
+        handle_signals : bool
+            Install SIGINT/SIGTERM handlers for the run (CLI; main thread only): the
+            first signal stops cleanly, a second stops waiting for queued frames.
+            Without them a KeyboardInterrupt in the main thread does the same.
+
+        Raises
+        ------
+        SinkError, SourceError, StageError
+            From ``check``/``open`` before any thread starts, or from a thread.
+        """
+        restore = self._install_signals() if handle_signals else None
+        try:
+            self._prepare(with_sinks=True)
+            try:
+                progress = self._progress_line()
+                self._threads = self._start()
+                main_runners = [r for r in self._runners if getattr(r.sink, "main_thread", False)]
+                self._wait(main_runners, progress)
+            finally:
+                self._shutdown()
+        finally:
+            if restore is not None:
+                restore()
+        return self._conclude()
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield processed frames to the caller (sinks are not used).
+
+        Batch mode yields every frame in order; live mode drops the oldest when the
+        caller falls behind.  Closing the generator early (``break``) stops the run.
+        """
+        self._prepare(with_sinks=False)
+        size = self._input.maxsize
+        outlet = FrameQueue(size, drop_oldest=self.mode == "live")
+        delivered = 0
+        try:
+            self._threads = self._start(outlet)
+            last_publish = 0.0
+            while True:
+                item = outlet.get(POLL)
+                if item is END:
+                    break
+                if item is None:
+                    continue
+                delivered += 1
+                self.stats.record_delivered(item.timestamp)
+                now = time.perf_counter()
+                if now - last_publish > PUBLISH_EVERY:
+                    self.controls.publish_stats(**self.stats.live())
+                    last_publish = now
+                yield item
+        finally:
+            if not self._abandoned.is_set() and self._reason is None:
+                self.controls.stop("stopped")
+            outlet.abandon()
+            self._shutdown()
+            self.summary = self.stats.summary(self.mode, self._reason or "stopped", delivered)
+        if self._error is not None:
+            raise self._error
+
+    def _wait(self, main_runners: list[_SinkRunner], progress: "ProgressLine | None") -> None:
+        last_publish = 0.0
+        while True:
+            try:
+                busy = [t for t in self._threads if t is not self._threads[0] and t.is_alive()]
+                pending = [r for r in main_runners if not r.done]
+                if not busy and not pending:
+                    break
+                if pending:
+                    for runner in pending:
+                        self._sink_step(runner, POLL / len(pending))
+                else:
+                    busy[-1].join(POLL)
+                now = time.perf_counter()
+                if now - last_publish >= PUBLISH_EVERY:
+                    last_publish = now
+                    live = self.stats.live()
+                    self.controls.publish_stats(**live)
+                    if progress is not None:
+                        progress.update(live["frames_out"], live["fps"])
+            except KeyboardInterrupt:
+                self._on_interrupt("interrupted")
+        if progress is not None:
+            progress.finish(self.stats.frames_out)
+
+    def _on_interrupt(self, reason: str) -> None:
+        if self.controls.stopped:
+            self._abandon()  # a second signal: do not wait for queued frames
+        else:
+            self.controls.stop(reason)
+
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, _frame):
+            self._on_interrupt("interrupted" if signum == signal.SIGINT else "terminated")
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore():
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
+
+    def _progress_line(self) -> "ProgressLine | None":
+        if not self.progress or self.mode != "batch":
+            return None
+        total = self.source.count_frames()
+        if total is not None and self.max_frames is not None:
+            total = min(total, self.max_frames)
+        return ProgressLine(total, stream=sys.stderr)
+
+    def _shutdown(self) -> None:
+        """Stop and join every thread, finish sinks no thread finished, close the source."""
+        threads = getattr(self, "_threads", [])
+        if not threads:  # never started: nothing opened but the source
+            self.source.close()
+            return
+        for thread in threads[1:]:
+            while thread.is_alive():
+                try:
+                    thread.join(POLL)
+                except KeyboardInterrupt:
+                    self._on_interrupt("interrupted")
+        self._input.abandon()  # frees a source blocked on a full queue after a stop
+        for runner in self._runners:
+            if not runner.done:
+                self._finish_sink(runner)
+        self.controls.stop(self._reason or "stopped")
+        try:
+            self.source.close()
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+        threads[0].join(SOURCE_JOIN_TIMEOUT)
+
+    def _conclude(self) -> Summary:
+        self.summary = self.stats.summary(self.mode, self._reason or "stopped")
+        self.controls.publish_stats(**self.stats.live())
+        if self._error is not None:
+            raise self._error
+        return self.summary

@@ -1,0 +1,264 @@
+"""Run statistics: frames in/out/dropped, fps, capture-to-sink latency, time per stage.
+
+:class:`RunStats` is filled by the engine's threads while a run goes on (every method
+locks) and turned into a :class:`Summary` at the end.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import random
+import threading
+import time
+
+import numpy as np
+
+# Latencies kept for the summary's percentiles: all of them up to this many, then a
+# uniform reservoir sample, so a day-long live run holds 8 MB at most.
+LATENCY_RESERVOIR = 1_000_000
+# Recent window for the live fps and p95 the hud shows.
+RECENT_SECONDS = 1.0
+RECENT_LATENCIES = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What a run did.
+
+    Attributes
+    ----------
+    mode : str
+        ``"live"`` or ``"batch"``.
+    stop_reason : str
+        ``"end of stream"``, ``"max_frames"``, ``"stopped"`` (window closed, ``q``),
+        ``"interrupted"`` (Ctrl+C), ``"terminated"`` (SIGTERM) or ``"error"``.
+    frames_in : int
+        Frames read from the source.
+    frames_out : int
+        Frames written by every sink (by the slowest sink; the frames processed when
+        there are no sinks).
+    dropped : int
+        Frames dropped to bound latency (live mode), all queues together.
+    drops : dict
+        Drops per place: ``"source"`` (before processing) and each sink's name.
+    seconds : float
+        Wall time from the first frame read to the last frame written.
+    fps : float
+        ``frames_out / seconds``.
+    latency_ms : dict
+        Capture-to-sink latency percentiles ``p50``, ``p95`` and ``max`` in milliseconds.
+    stage_ms : dict
+        Mean milliseconds per frame of each processing step (fused steps joined by +).
+    sinks : dict
+        Frames written per sink.
+    """
+
+    mode: str
+    stop_reason: str
+    frames_in: int
+    frames_out: int
+    dropped: int
+    drops: dict
+    seconds: float
+    fps: float
+    latency_ms: dict
+    stage_ms: dict
+    sinks: dict
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the run was ended by a signal rather than its stream or the user."""
+        return self.stop_reason in ("interrupted", "terminated")
+
+    def to_dict(self) -> dict:
+        """Plain data, for JSON."""
+        return dataclasses.asdict(self)
+
+    def format(self) -> str:
+        """A short multi-line report for the terminal."""
+        lat = self.latency_ms
+        lines = [
+            f"edgepipe: {self.stop_reason} ({self.mode} mode)",
+            f"  frames   in {self.frames_in}  out {self.frames_out}  dropped {self.dropped}"
+            + (f" ({', '.join(f'{k} {v}' for k, v in self.drops.items() if v)})" if self.dropped else ""),
+            f"  speed    {self.fps:.1f} fps over {self.seconds:.2f} s",
+            f"  latency  p50 {lat['p50']:.1f} ms  p95 {lat['p95']:.1f} ms  max {lat['max']:.1f} ms"
+            "  (capture to sink)",
+        ]
+        if self.stage_ms:
+            width = max(len(name) for name in self.stage_ms)
+            lines.append("  time per frame")
+            lines += [f"    {name:<{width}}  {ms:7.2f} ms" for name, ms in self.stage_ms.items()]
+        return "\n".join(lines)
+
+
+class RunStats:
+    """Counters and latencies, shared by the engine's threads.
+
+    Parameters
+    ----------
+    stage_labels : list of str
+        One per processing step (:attr:`pipeline.stages.Chain.labels`).
+    sink_names : list of str
+        One per sink, for drops and per-sink counts.
+    """
+
+    def __init__(self, stage_labels: list[str], sink_names: list[str]):
+        self._lock = threading.Lock()
+        self.stage_labels = list(stage_labels)
+        self.stage_seconds = [0.0] * len(stage_labels)  # written by the processing thread only
+        self.frames_processed = 0
+        self.sink_names = list(sink_names)
+        self.sink_counts = [0] * len(sink_names)
+        self.frames_in = 0
+        self.drops = collections.Counter()
+        self._latencies: list[float] = []
+        self._latencies_seen = 0
+        self._recent_latencies: collections.deque = collections.deque(maxlen=RECENT_LATENCIES)
+        self._recent_out: collections.deque = collections.deque()
+        self._random = random.Random(0)
+        self.started: float | None = None
+        self.finished: float | None = None
+
+    def record_in(self) -> None:
+        """A frame came from the source."""
+        with self._lock:
+            if self.started is None:
+                self.started = time.perf_counter()
+            self.frames_in += 1
+
+    def record_drop(self, where: str, count: int = 1) -> None:
+        """``count`` frames were dropped at ``where`` (``"source"`` or a sink name)."""
+        with self._lock:
+            self.drops[where] += count
+
+    def record_processed(self) -> None:
+        """The chain finished one frame (``stage_seconds`` was updated in place)."""
+        with self._lock:
+            self.frames_processed += 1
+            if not self.sink_names:
+                self._mark_out(time.perf_counter())
+
+    def record_written(self, sink_index: int, timestamp: float) -> None:
+        """Sink ``sink_index`` wrote the frame captured at ``timestamp``."""
+        now = time.perf_counter()
+        with self._lock:
+            self.sink_counts[sink_index] += 1
+            latency = now - timestamp
+            self._recent_latencies.append(latency)
+            self._latencies_seen += 1
+            if len(self._latencies) < LATENCY_RESERVOIR:
+                self._latencies.append(latency)
+            else:
+                slot = self._random.randrange(self._latencies_seen)
+                if slot < LATENCY_RESERVOIR:
+                    self._latencies[slot] = latency
+            if self.sink_counts[sink_index] == min(self.sink_counts):
+                self._mark_out(now)
+
+    def record_delivered(self, timestamp: float) -> None:
+        """A frame reached the caller of :meth:`Pipeline.frames` (counts as written)."""
+        now = time.perf_counter()
+        with self._lock:
+            latency = now - timestamp
+            self._recent_latencies.append(latency)
+            if len(self._latencies) < LATENCY_RESERVOIR:
+                self._latencies.append(latency)
+            self._mark_out(now)
+
+    def _mark_out(self, now: float) -> None:
+        self.finished = now
+        self._recent_out.append(now)
+        while self._recent_out and now - self._recent_out[0] > RECENT_SECONDS:
+            self._recent_out.popleft()
+
+    @property
+    def frames_out(self) -> int:
+        """Frames written by every sink (processed frames when there is no sink)."""
+        with self._lock:
+            return min(self.sink_counts) if self.sink_names else self.frames_processed
+
+    def live(self) -> dict:
+        """Recent fps and latency p95 (ms), plus the counters, for the hud and progress."""
+        now = time.perf_counter()
+        with self._lock:
+            recent = [t for t in self._recent_out if now - t <= RECENT_SECONDS]
+            if len(recent) >= 2:
+                span = max(now - recent[0], 1e-6)
+                fps = len(recent) / span if now - recent[-1] < RECENT_SECONDS else 0.0
+            else:
+                fps = 0.0
+            p95 = float(np.percentile(self._recent_latencies, 95)) * 1e3 if self._recent_latencies else 0.0
+            out = min(self.sink_counts) if self.sink_names else self.frames_processed
+            return dict(frames_in=self.frames_in, frames_out=out,
+                        dropped=sum(self.drops.values()), fps=fps, latency_p95_ms=p95)
+
+    def summary(self, mode: str, stop_reason: str, delivered: int | None = None) -> Summary:
+        """The end-of-run :class:`Summary`; ``delivered`` overrides frames_out (frames())."""
+        with self._lock:
+            if delivered is not None:
+                out = delivered
+            else:
+                out = min(self.sink_counts) if self.sink_names else self.frames_processed
+            seconds = (self.finished - self.started) if self.started and self.finished else 0.0
+            if self._latencies:
+                p50, p95, worst = np.percentile(self._latencies, [50, 95, 100]) * 1e3
+            else:
+                p50 = p95 = worst = 0.0
+            processed = max(self.frames_processed, 1)
+            stage_ms = {label: 1e3 * total / processed
+                        for label, total in zip(self.stage_labels, self.stage_seconds)}
+            drops = {"source": self.drops.get("source", 0)}
+            drops.update({name: self.drops.get(name, 0) for name in self.sink_names})
+            return Summary(
+                mode=mode, stop_reason=stop_reason, frames_in=self.frames_in, frames_out=out,
+                dropped=sum(self.drops.values()), drops=drops, seconds=seconds,
+                fps=out / seconds if seconds > 0 else 0.0,
+                latency_ms={"p50": float(p50), "p95": float(p95), "max": float(worst)},
+                stage_ms=stage_ms,
+                sinks=dict(zip(self.sink_names, self.sink_counts)),
+            )
+
+
+class ProgressLine:
+    """A one-line progress bar on a terminal, redrawn with ``\\r`` (no dependency).
+
+    Parameters
+    ----------
+    total : int or None
+        Frames expected (from :meth:`Source.count_frames`); None shows a count only.
+    stream : file
+        Where to write, normally ``sys.stderr``.
+    width : int
+        Characters of the bar.
+    """
+
+    def __init__(self, total: int | None, stream, width: int = 30):
+        self.total = total
+        self.stream = stream
+        self.width = width
+        self._shown = False
+
+    def render(self, done: int, fps: float) -> str:
+        """The line for ``done`` frames at ``fps``."""
+        if self.total:
+            fraction = min(done / self.total, 1.0)
+            filled = int(round(fraction * self.width))
+            bar = "#" * filled + "-" * (self.width - filled)
+            eta = (self.total - done) / fps if fps > 0 and done < self.total else 0.0
+            return (f"[{bar}] {done}/{self.total} frames {100 * fraction:3.0f}% "
+                    f"{fps:5.1f} fps  eta {eta:4.0f} s")
+        return f"{done} frames {fps:5.1f} fps"
+
+    def update(self, done: int, fps: float) -> None:
+        """Redraw the line."""
+        self.stream.write("\r" + self.render(done, fps) + "\033[K")
+        self.stream.flush()
+        self._shown = True
+
+    def finish(self, done: int) -> None:
+        """Draw the last state and end the line."""
+        if self.total is not None or self._shown:
+            self.stream.write("\r" + self.render(done, 0.0) + "\033[K\n")
+            self.stream.flush()

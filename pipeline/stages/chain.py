@@ -1,0 +1,98 @@
+"""``Chain``: the ordered stages of a config, with fusable runs merged into one pass."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from pipeline.frame import Frame
+from pipeline.stages.base import Stage, StageError
+from pipeline.stages.gradient import FusedEdges, Gradient
+from pipeline.stages.grayscale import Grayscale
+from pipeline.stages.map import Map
+
+FUSED_SHIFT_OFFSET = 127.5  # the offset ops.edges uses for mapping="shift"
+
+
+def can_fuse(gradient: Stage, mapping: Stage) -> bool:
+    """Whether ``gradient`` then ``mapping`` equals one :func:`pipeline.ops.edges` call."""
+    if not isinstance(gradient, Gradient) or not isinstance(mapping, Map):
+        return False
+    return mapping.mode == "abs" or (mapping.mode == "shift" and mapping.offset == FUSED_SHIFT_OFFSET)
+
+
+def plan(stages: Sequence[Stage], fuse: bool = True) -> list[Stage]:
+    """The steps that run: ``[grayscale,] gradient, map(abs|shift)`` become one FusedEdges."""
+    steps: list[Stage] = []
+    index = 0
+    while index < len(stages):
+        stage = stages[index]
+        if fuse and index + 1 < len(stages) and can_fuse(stage, stages[index + 1]):
+            folded = bool(steps) and isinstance(steps[-1], Grayscale)
+            if folded:
+                steps.pop()
+            steps.append(FusedEdges(stage, stages[index + 1], grayscale=folded))
+            index += 2
+            continue
+        steps.append(stage)
+        index += 1
+    return steps
+
+
+class Chain:
+    """Stages applied in order to each frame, like torchvision's ``Compose``.
+
+    Parameters
+    ----------
+    stages : sequence of Stage
+        As the config lists them.
+    fuse : bool
+        Merge ``[grayscale,] gradient, map`` into one pass (same output, one pass over
+        the frame instead of five).
+
+    Attributes
+    ----------
+    steps : list of Stage
+        What actually runs; ``step.label`` names each in timing reports.
+    """
+
+    def __init__(self, stages: Sequence[Stage], fuse: bool = True):
+        self.stages = list(stages)
+        self.steps = plan(self.stages, fuse)
+
+    def bind(self, controls) -> None:
+        """Give every stage the run's controls."""
+        for stage in self.stages:
+            stage.bind(controls)
+        for step in self.steps:
+            step.bind(controls)
+
+    @property
+    def labels(self) -> list[str]:
+        """One label per step, made unique with ``#2``... when a stage repeats."""
+        labels, seen = [], {}
+        for step in self.steps:
+            seen[step.label] = seen.get(step.label, 0) + 1
+            labels.append(step.label if seen[step.label] == 1 else f"{step.label}#{seen[step.label]}")
+        return labels
+
+    def __call__(self, frame: Frame, seconds: list[float] | None = None) -> Frame:
+        """Run every step on ``frame``; add each step's time to ``seconds[i]`` if given."""
+        clock = time.perf_counter
+        for position, step in enumerate(self.steps):
+            start = clock()
+            try:
+                frame = step(frame)
+            except Exception as exc:
+                raise StageError(f"stage {self.labels[position]} failed on frame "
+                                 f"{frame.index}: {exc}") from exc
+            if seconds is not None:
+                seconds[position] += clock() - start
+        return frame
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(step) for step in self.steps)
+        return f"Chain([{inner}])"

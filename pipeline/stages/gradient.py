@@ -1,0 +1,85 @@
+"""``gradient``: both derivatives and their magnitude; fused with ``map`` when it can be."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline import ops
+from pipeline.frame import Frame
+from pipeline.registry import Param, register
+from pipeline.stages.base import Stage
+from pipeline.stages.derivative import require_grey
+
+
+def gradient_magnitude(gray: np.ndarray, kind: str, norm: str, border: str) -> np.ndarray:
+    """float32 magnitude of the ``kind`` derivatives of a grey image, composed from ops."""
+    dx = ops.derivative(gray, kind, "x", border)
+    dy = ops.derivative(gray, kind, "y", border)
+    return ops.magnitude(dx, dy, norm)
+
+
+@register("stage", "gradient")
+class Gradient(Stage):
+    """Gradient magnitude (float32) of a grey image.
+
+    Leaves ``frame.side["histogram"]``: the 256-bin histogram of the magnitude rendered
+    to uint8 (``map_abs`` with scale 1), which is what the tuner optimizes over.  A
+    following ``map`` stage with mode ``abs`` or ``shift`` fuses with this stage into
+    one :func:`pipeline.ops.edges` pass (see :class:`FusedEdges`); the fused step's
+    output and histogram are equal to the unfused ones.
+    """
+
+    params = (
+        Param("kind", str, "sobel", choices=ops.KINDS, help="derivative stencil"),
+        Param("norm", str, "l2", choices=ops.NORMS, help="l2: sqrt(dx²+dy²); l1: |dx|+|dy|"),
+        Param("border", str, "reflect101", choices=ops.BORDERS, help="pixels outside the image"),
+    )
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        require_grey("gradient", image)
+        return gradient_magnitude(image, self.kind, self.norm, self.border)
+
+    def __call__(self, frame: Frame) -> Frame:
+        frame.image = self.apply(frame.image)
+        frame.side["histogram"] = ops.histogram(ops.map_abs(frame.image))
+        return frame
+
+
+class FusedEdges(Stage):
+    """``[grayscale,] gradient, map`` (abs or shift) as one :func:`pipeline.ops.edges` pass.
+
+    Built by :class:`~pipeline.stages.chain.Chain`, never from a config.  Leaves the
+    histogram of its uint8 output in ``frame.side["histogram"]``, as the unfused ``map``
+    stage does.
+
+    Parameters
+    ----------
+    gradient : Gradient
+    mapping : Map
+        mode ``abs``, or ``shift`` with the default offset (the fused kernel's 127.5).
+    grayscale : bool
+        Whether a grayscale stage was folded in (then BGR input is accepted).
+    """
+
+    params = ()
+
+    def __init__(self, gradient: Stage, mapping: Stage, grayscale: bool):
+        super().__init__()
+        self.gradient, self.mapping, self.grayscale = gradient, mapping, grayscale
+
+    @property
+    def label(self) -> str:
+        return "+".join((["grayscale"] if self.grayscale else []) + ["gradient", "map"])
+
+    def __call__(self, frame: Frame) -> Frame:
+        if not self.grayscale:
+            require_grey("gradient", frame.image)
+        frame.image, frame.side["histogram"] = ops.edges(
+            frame.image, kind=self.gradient.kind, norm=self.gradient.norm,
+            mapping=self.mapping.mode, scale=self.mapping.scale,
+            border=self.gradient.border, hist=True)
+        return frame
+
+    def __repr__(self) -> str:
+        parts = (["Grayscale()"] if self.grayscale else []) + [repr(self.gradient), repr(self.mapping)]
+        return f"FusedEdges({', '.join(parts)})"

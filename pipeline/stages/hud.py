@@ -1,0 +1,100 @@
+"""``hud``: frame rate, threshold and latency written on the picture."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from pipeline.frame import Frame
+from pipeline.registry import Param, ParamError, register
+from pipeline.stages.base import Stage, require_uint8_image
+from pipeline.stages.overlay import as_bgr
+
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+MARGIN = 8
+
+
+def hud_lines(fps: float | None, threshold: float | None, latency_ms: float | None,
+              paused: bool = False) -> list[str]:
+    """The hud's text, one string per line; unknown values show as ``-``."""
+    lines = [
+        "fps -" if fps is None else f"fps {fps:.1f}",
+        "threshold -" if threshold is None else f"threshold {threshold:.0f}",
+        "latency -" if latency_ms is None else f"latency {latency_ms:.0f} ms",
+    ]
+    if paused:
+        lines.append("paused")
+    return lines
+
+
+def draw_hud(image: np.ndarray, lines: list[str], corner: str, color, font_scale: float,
+             thickness: int) -> np.ndarray:
+    """Write ``lines`` in a corner of a BGR copy of ``image`` with ``cv2.putText``.
+
+    Each line gets a dark outline (thickness + 2) under the coloured text, so it reads
+    on bright and dark pictures alike.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W, 3)
+        A new array.
+    """
+    out = as_bgr(image).copy()
+    height, width = out.shape[:2]
+    (_, text_height), baseline = cv2.getTextSize("Ag", FONT, font_scale, thickness)
+    step = text_height + baseline + 4
+    for number, line in enumerate(lines):
+        (text_width, _), _ = cv2.getTextSize(line, FONT, font_scale, thickness)
+        x = MARGIN if corner.endswith("left") else width - MARGIN - text_width
+        if corner.startswith("top"):
+            y = MARGIN + text_height + number * step
+        else:
+            y = height - MARGIN - baseline - (len(lines) - 1 - number) * step
+        cv2.putText(out, line, (x, y), FONT, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(out, line, (x, y), FONT, font_scale, tuple(int(c) for c in color),
+                    thickness, cv2.LINE_AA)
+    return out
+
+
+@register("stage", "hud")
+class Hud(Stage):
+    """Draw the live fps, the threshold in use and the capture-to-sink latency (p95).
+
+    fps and latency come from the run's controls (the engine publishes them a few times
+    a second); without controls, latency is this frame's capture-to-here time.  The
+    threshold is ``frame.side["threshold"]`` (left by ``threshold``).  Output is BGR.
+    """
+
+    params = (
+        Param("corner", str, "top-left", choices=CORNERS, help="where the text goes"),
+        Param("color", list, [255, 255, 255], min=0, max=255, help="text colour as [B, G, R]"),
+        Param("font_scale", float, 0.6, min=0.1, max=10.0, help="cv2.putText font scale"),
+        Param("thickness", int, 1, min=1, max=20, help="stroke width in pixels"),
+    )
+
+    def check(self) -> None:
+        color = self.color
+        if len(color) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) for c in color):
+            raise ParamError("color", f"color must be three integers [B, G, R] in [0, 255]; "
+                                      f"got {color!r}")
+        self.color = list(color)
+
+    def lines_for(self, frame: Frame) -> list[str]:
+        """The text for ``frame``, from the controls' live stats and the frame's side values."""
+        threshold = frame.side.get("threshold")
+        if self.controls is None:
+            latency_ms = (time.perf_counter() - frame.timestamp) * 1e3
+            return hud_lines(None, threshold, latency_ms)
+        stats = self.controls.snapshot()
+        fps = stats.fps if stats.frames_out else None
+        latency_ms = stats.latency_p95_ms if stats.frames_out else None
+        return hud_lines(fps, threshold, latency_ms, stats.paused)
+
+    def __call__(self, frame: Frame) -> Frame:
+        require_uint8_image("hud", frame.image)
+        frame.image = draw_hud(frame.image, self.lines_for(frame), self.corner, self.color,
+                               self.font_scale, self.thickness)
+        return frame
