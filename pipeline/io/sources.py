@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -121,11 +122,23 @@ def fourcc_text(code: float) -> str:
 
 
 class _CaptureSource(Source):
-    """Shared reading over a ``cv2.VideoCapture``: first frame read at open, fps, close."""
+    """Shared reading over a ``cv2.VideoCapture``: first frame read at open, fps, close.
+
+    ``close()`` from another thread waits for a ``read()`` in progress to return
+    (releasing a capture inside its own ``read`` crashes OpenCV); reads are bounded by
+    the frame period, ``read_timeout`` for streams, or the driver's timeout for cameras.
+    """
 
     _capture: cv2.VideoCapture | None = None
     _first: np.ndarray | None = None
     _pacer: FramePacer | None = None
+    _guard = None
+
+    @property
+    def _lock(self) -> threading.Lock:
+        if self._guard is None:
+            self._guard = threading.Lock()
+        return self._guard
 
     def _describe(self) -> str:
         raise NotImplementedError
@@ -143,11 +156,14 @@ class _CaptureSource(Source):
             raise SourceError(f"{self._describe()} is not open; call open() first")
         if self._pacer is not None:
             self._pacer.wait()
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return frame
-        ok, frame = self._capture.read()
-        return frame if ok else None
+        with self._lock:
+            if self._first is not None:
+                frame, self._first = self._first, None
+                return frame
+            if self._capture is None:  # closed while pacing
+                return None
+            ok, frame = self._capture.read()
+            return frame if ok else None
 
     @property
     def fps(self) -> float | None:
@@ -157,11 +173,12 @@ class _CaptureSource(Source):
         return plausible_fps(self._capture.get(cv2.CAP_PROP_FPS))
 
     def close(self) -> None:
-        """Release the capture; safe to call twice."""
-        if self._capture is not None:
-            self._capture.release()
-        self._capture = None
-        self._first = None
+        """Release the capture (after a read in progress returns); safe to call twice."""
+        with self._lock:
+            if self._capture is not None:
+                self._capture.release()
+            self._capture = None
+            self._first = None
 
 
 @register("source", "camera")
@@ -330,13 +347,15 @@ class FileSource(_CaptureSource):
     def read(self) -> np.ndarray | None:
         """The next decoded frame; at the end None, or the first frame again with ``loop``."""
         frame = super().read()
-        if frame is None and self.loop and self._capture is not None:
-            # Reopen rather than seek: seeking to 0 is unreliable for some codecs.
-            self._capture.release()
-            self._capture = self._open_capture()
-            ok, frame = self._capture.read()
-            if not ok:
-                return None
+        if frame is None and self.loop:
+            with self._lock:
+                if self._capture is None:
+                    return None
+                # Reopen rather than seek: seeking to 0 is unreliable for some codecs.
+                self._capture.release()
+                self._capture = self._open_capture()
+                ok, frame = self._capture.read()
+            return frame if ok else None
         return frame
 
     def count_frames(self) -> int | None:
