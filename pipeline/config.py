@@ -187,6 +187,10 @@ class _Document:
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict,
                file: str) -> Any:
     """Safe-construct ``node`` recursively, recording the line of each key and item."""
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in (
+            "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+        # !!set, !!omap... as safe_load builds them; any other tag raises there.
+        return loader.construct_object(node, deep=True)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # merge keys (<<) as safe_load does
         result = {}
@@ -259,11 +263,22 @@ def apply_override(doc: _Document, text: str) -> None:
                     container[index] = value
                 path += (index,)
                 break
+            if index == len(container):
+                # appending a new entry by name: stages.6.hud.corner=top-right
+                if path not in (("stages",), ("sinks",)):
+                    raise fail(f"{dotted(path)} has {len(container)} entries; "
+                               f"set {dotted(path + (index,))}=VALUE to append one")
+                container.append({parts[position + 1]: {}})
             entry = container[index]
             if isinstance(entry, str) and len(parts) > position + 1:
                 # a bare stage name gets settings: "gradient" -> {"gradient": {}}
                 entry = container[index] = {entry: {}}
             container, path = entry, path + (index,)
+            if not part.lstrip("-").isdigit():
+                # addressed by name (stages.gradient.kind): the name was this part
+                if isinstance(container, dict) and container.get(part) is None:
+                    container[part] = {}
+                container, path = container[part], path + (part,)
             continue
         if not isinstance(container, dict):
             raise fail(f"{dotted(path) or 'the config'} is {container!r}, not a mapping")

@@ -384,8 +384,8 @@ class Engine:
         """
         restore = self._install_signals() if handle_signals else None
         try:
-            self._prepare(with_sinks=True)
             try:
+                self._prepare(with_sinks=True)
                 progress = self._progress_line()
                 self._threads = self._start()
                 main_runners = [r for r in self._runners if getattr(r.sink, "main_thread", False)]
@@ -403,9 +403,12 @@ class Engine:
         Batch mode yields every frame in order; live mode drops the oldest when the
         caller falls behind.  Closing the generator early (``break``) stops the run.
         """
-        self._prepare(with_sinks=False)
-        size = self._input.maxsize
-        outlet = FrameQueue(size, drop_oldest=self.mode == "live")
+        try:
+            self._prepare(with_sinks=False)
+        except BaseException:
+            self._shutdown()
+            raise
+        outlet = FrameQueue(self._input.maxsize, drop_oldest=self.mode == "live")
         delivered = 0
         try:
             self._threads = self._start(outlet)

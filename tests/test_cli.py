@@ -1,0 +1,204 @@
+"""The edgepipe command: run, validate, stages, --set, error messages and exit codes,
+and Ctrl+C / SIGTERM on a real subprocess leaving a playable file."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import pytest
+
+from pipeline.cli import main
+from pipeline.config import load_plugins
+from pipeline.registry import REGISTRIES
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONFIGS = sorted(ROOT.glob("configs/**/*.yaml"))
+
+
+def config(tmp_path, body, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text("version: 1\n" + body)
+    return str(path)
+
+
+def count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err
+    assert lines[-1].startswith("edgepipe: error: ")
+    return lines[-1]
+
+
+# ---------------------------------------------------------------- validate, stages, help
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_validate_shipped_configs(path, capsys):
+    assert main(["validate", str(path)]) == 0
+    assert ": ok (" in capsys.readouterr().err
+
+
+def test_validate_reports_file_line_key_and_exits_2(tmp_path, capsys):
+    path = config(tmp_path, "stages:\n  - grayscale\n  - gradient: {kind: sobal}\n")
+    assert main(["validate", path]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line == (f"edgepipe: error: {path}:4 stages.1.gradient.kind: kind must be one of "
+                    "forward, central, sobel, scharr, prewitt; got 'sobal' (did you mean 'sobel'?)")
+
+
+def test_validate_with_set_and_print(tmp_path, capsys):
+    path = config(tmp_path, "stages: [grayscale, gradient]\n")
+    assert main(["validate", path, "--set", "stages.gradient.kind=scharr", "--print"]) == 0
+    out = capsys.readouterr().out
+    assert "gradient: {kind: scharr, norm: l2, border: reflect101}" in out
+    assert main(["validate", path, "--set", "stages.gradient.kind=nope"]) == 2
+    assert "--set stages.gradient.kind: kind must be one of" in capsys.readouterr().err
+
+
+def test_validate_sinks_runs_sink_checks(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    path = config(tmp_path, f"sinks: [{{video: {{path: {tmp_path / 'afile' / 'x.mp4'}}}}}]\n")
+    assert main(["validate", path]) == 0
+    assert main(["validate", path, "--sinks"]) == 1
+    assert "sinks.0.video: video sink" in one_error_line(capsys.readouterr().err)
+
+
+def test_stages_lists_every_component_with_parameters(capsys):
+    assert main(["stages"]) == 0
+    out = capsys.readouterr().out
+    load_plugins()
+    for kind in ("stage", "source", "sink", "objective", "optimizer"):
+        for name, cls in REGISTRIES[kind].items():
+            assert f"\n  {name}" in out, name
+            for param in cls.params:
+                assert param.name in out
+    assert "kind    forward | central | sobel | scharr | prewitt; default 'sobel'" in out
+    assert "runtime (the runtime: section)" in out and "queue_size" in out
+    assert main(["stages", "sink"]) == 0
+    only = capsys.readouterr().out
+    assert only.startswith("sinks\n") and "gradient" not in only
+    assert main(["stages", "widget"]) == 2
+
+
+def test_help_documents_exit_codes(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for code in ("130", "143", "  2 ", "  1 "):
+        assert code in out
+    assert main(["frobnicate"]) == 2
+    assert main([]) == 2
+
+
+# ---------------------------------------------------------------- run
+
+def test_run_with_set_overrides_and_json(tmp_path, capsys):
+    out = tmp_path / "o" / "demo.mp4"
+    summary = tmp_path / "summary.json"
+    code = main(["run", str(ROOT / "configs" / "demo.yaml"), "--set", "source.length=6",
+                 "--set", "source.width=96", "--set", "source.height=64",
+                 "--set", f"sinks.0.video.path={out}", "--json", str(summary)])
+    assert code == 0
+    assert count_frames(out) == 6
+    err = capsys.readouterr().err
+    assert "frames   in 6  out 6  dropped 0" in err and "latency  p50" in err
+    data = json.loads(summary.read_text())
+    assert data["frames_out"] == 6 and data["stop_reason"] == "end of stream"
+
+
+def test_run_mode_and_max_frames_shorthands_and_quiet(tmp_path, capsys):
+    path = config(tmp_path, "source: {type: synthetic, width: 32, height: 24, length: 0}\n"
+                            "sinks: [discard]\n")
+    assert main(["run", path, "--max-frames", "5", "--mode", "batch", "-q", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["frames_out"] == 5
+    assert captured.err == ""
+    assert main(["run", path, "--max-frames", "0"]) == 2
+    assert "--set runtime.max_frames" in capsys.readouterr().err
+
+
+def test_config_error_exits_2_before_anything_opens(tmp_path, capsys):
+    out = tmp_path / "made" / "e.mp4"
+    path = config(tmp_path, f"source: {{type: file, path: {tmp_path / 'missing.mp4'}}}\n"
+                            f"stages: [{{blur: {{ksize: 4}}}}]\nsinks: [{{video: {{path: {out}}}}}]\n")
+    assert main(["run", path]) == 2
+    assert "stages.0.blur.ksize: ksize must be odd" in one_error_line(capsys.readouterr().err)
+    assert not out.parent.exists()
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case, words", [
+    ("camera", "cannot open camera 9"),
+    ("missing", "does not exist"),
+    ("undecodable", "cannot decode"),
+    ("window", "use a `video`"),
+    ("unwritable", "is a file, not a folder"),
+])
+def test_run_errors_are_one_line_and_exit_1(tmp_path, capsys, monkeypatch, case, words):
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "bad.mp4").write_bytes(os.urandom(4000))
+    bodies = {
+        "camera": "source: {type: camera, device: 9}\nsinks: [discard]\n",
+        "missing": f"source: {{type: file, path: {tmp_path / 'nope.mp4'}}}\nsinks: [discard]\n",
+        "undecodable": f"source: {{type: file, path: {tmp_path / 'bad.mp4'}}}\nsinks: [discard]\n",
+        "window": "source: {type: synthetic, length: 2}\nsinks: [window]\n",
+        "unwritable": "source: {type: synthetic, length: 2}\n"
+                      f"sinks: [{{video: {{path: {tmp_path / 'afile' / 'x.mp4'}}}}}]\n",
+    }
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["run", config(tmp_path, bodies[case])]) == 1
+    assert words in one_error_line(capsys.readouterr().err)
+
+
+def test_stage_error_at_run_time_exits_1(tmp_path, capsys):
+    path = config(tmp_path, "source: {type: synthetic, width: 32, height: 24, length: 3}\n"
+                            "stages: [gradient]\nsinks: [discard]\n")
+    assert main(["run", path]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "stage gradient failed on frame 0" in line and "put grayscale before it" in line
+
+
+# ---------------------------------------------------------------- signals
+
+def start(tmp_path, out):
+    path = config(tmp_path, "source: {type: synthetic, width: 160, height: 120, length: 0}\n"
+                            "stages: [grayscale, gradient, map]\n"
+                            f"sinks: [{{video: {{path: {out}}}}}]\nruntime: {{mode: batch}}\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "run", path], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(out.parent.glob(f".{out.name}.part-*")):  # the writer is open
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    return process
+
+
+@pytest.mark.parametrize("sig, code, reason", [(signal.SIGINT, 130, "interrupted"),
+                                               (signal.SIGTERM, 143, "terminated")])
+def test_signal_mid_run_leaves_a_playable_file(tmp_path, sig, code, reason):
+    out = tmp_path / "out" / "edges.mp4"
+    process = start(tmp_path, out)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert f"edgepipe: {reason}" in err and "Traceback" not in err
+    frames = count_frames(out)
+    assert frames > 0
+    assert f"out {frames}" in err
+    assert not list(out.parent.glob(".*part*"))  # the temporary file became the output
