@@ -155,7 +155,9 @@ def test_finite_without_overflow_over_the_whole_range(name):
     assert np.isfinite(slopes).all()
 
 
-@pytest.mark.parametrize("ufunc", [activations._elu, activations._elu_grad, activations._prelu, activations._prelu_grad])
+@pytest.mark.parametrize(
+    "ufunc", [activations._elu, activations._elu_grad, activations._prelu, activations._prelu_grad]
+)
 @pytest.mark.parametrize("alpha", [0.1, 1.0, 3.0])
 def test_alpha_ufuncs_raise_no_overflow(ufunc, alpha):
     # elu and prelu are @njit wrappers, whose loops numpy does not check for flags;
