@@ -390,3 +390,74 @@ def test_summary_format_and_dict():
     data = summary.to_dict()
     assert data["frames_out"] == 5 and set(data["latency_ms"]) == {"p50", "p95", "max"}
     assert 0 < data["latency_ms"]["p50"] <= data["latency_ms"]["p95"] <= data["latency_ms"]["max"]
+
+
+# ---------------------------------------------------------------- progress line, controls
+
+def test_progress_total_comes_from_counting_what_decodes(monkeypatch):
+    import io
+
+    class CountingSource(ListSource):
+        def count_frames(self):
+            return len(self.frames)
+
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    Engine(CountingSource(clip_frames(7, (8, 8))), Chain([]), [RecordingSink(delay=0.05)],
+           mode="batch", progress=True).run()
+    text = stream.getvalue()
+    assert "\r[" in text and text.endswith("7/7 frames 100%   0.0 fps  eta    0 s\x1b[K\n")
+    stream.truncate(0)
+    Engine(CountingSource(clip_frames(7, (8, 8))), Chain([]), [RecordingSink()], mode="live",
+           progress=True).run()
+    assert stream.getvalue() == ""  # live runs have no end to show progress towards
+
+
+def test_progress_line_render():
+    from pipeline.runtime.stats import ProgressLine
+
+    line = ProgressLine(200, stream=None, width=10)
+    assert line.render(50, 25.0) == "[##--------] 50/200 frames  25%  25.0 fps  eta    6 s"
+    assert ProgressLine(None, stream=None).render(12, 3.0) == "12 frames   3.0 fps"
+
+
+def test_controls_threshold_nudge_clamps_and_starts_from_the_value_in_use():
+    controls = Controls()
+    assert controls.nudge_threshold(-5) == 0.0
+    controls.threshold = None
+    controls.record_threshold_used(100.0)
+    assert controls.nudge_threshold(10) == 110.0
+    assert controls.nudge_threshold(500) == 255.0
+    controls.threshold = None
+    assert controls.threshold is None
+
+
+def test_controls_mailbox_keeps_only_the_newest_histogram():
+    controls = Controls()
+    assert controls.take_histogram(0.01) is None
+    controls.post_histogram(np.zeros(256))
+    controls.post_histogram(np.ones(256))
+    assert controls.take_histogram(0).sum() == 256
+    assert controls.take_histogram(0) is None
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(controls.take_histogram(5)))
+    waiter.start()
+    time.sleep(0.05)
+    controls.post_histogram(np.full(256, 2))
+    waiter.join(2)
+    assert got[0].sum() == 512
+
+
+def test_controls_toggles_snapshot_requests_and_stop():
+    controls = Controls()
+    assert controls.toggle_pause() is True and controls.snapshot().paused
+    assert controls.toggle_tuner() is False and not controls.snapshot().tuner_enabled
+    controls.request_snapshot()
+    assert controls.snapshot_requested
+    assert controls.take_snapshot_request() is True
+    assert controls.take_snapshot_request() is False
+    controls.stop("stopped")
+    controls.stop("error")
+    assert controls.stopped and controls.stop_reason == "stopped"
+    assert not controls.paused  # a stopped run is never held paused
+    assert controls.wait_stopped(0)

@@ -41,7 +41,8 @@ class Summary:
     dropped : int
         Frames dropped to bound latency (live mode), all queues together.
     drops : dict
-        Drops per place: ``"source"`` (before processing) and each sink's name.
+        Drops per place: ``"source"`` (before processing), each sink's name, and
+        ``"frames"`` (a caller of :meth:`Pipeline.frames` that fell behind, live mode).
     seconds : float
         Wall time from the first frame read to the last frame written.
     fps : float
@@ -211,6 +212,7 @@ class RunStats:
                         for label, total in zip(self.stage_labels, self.stage_seconds)}
             drops = {"source": self.drops.get("source", 0)}
             drops.update({name: self.drops.get(name, 0) for name in self.sink_names})
+            drops.update({k: v for k, v in self.drops.items() if k not in drops})  # "frames"
             return Summary(
                 mode=mode, stop_reason=stop_reason, frames_in=self.frames_in, frames_out=out,
                 dropped=sum(self.drops.values()), drops=drops, seconds=seconds,
@@ -244,7 +246,7 @@ class ProgressLine:
         """The line for ``done`` frames at ``fps``."""
         if self.total:
             fraction = min(done / self.total, 1.0)
-            filled = int(round(fraction * self.width))
+            filled = int(fraction * self.width)
             bar = "#" * filled + "-" * (self.width - filled)
             eta = (self.total - done) / fps if fps > 0 and done < self.total else 0.0
             return (f"[{bar}] {done}/{self.total} frames {100 * fraction:3.0f}% "
