@@ -1,3 +1,13 @@
 """edgepipe: edge maps from live video and files, by discrete derivatives."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # ``from pipeline import Pipeline`` without importing OpenCV and numba for every
+    # ``import pipeline.registry``.
+    if name == "Pipeline":
+        from pipeline.pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

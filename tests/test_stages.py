@@ -332,6 +332,12 @@ def test_map_refreshes_the_histogram_for_the_picture_it_makes():
 
 # ---------------------------------------------------------------- map activation
 
+def test_map_stage_offers_exactly_the_activation_functions():
+    from pipeline.stages.map import ACTIVATION_NAMES
+
+    assert ACTIVATION_NAMES == tuple(ACTIVATIONS)
+
+
 @pytest.mark.parametrize("fn", sorted(ACTIVATIONS))
 def test_map_activation_every_function(fn):
     d = magnitude((13, 17), 4)

@@ -23,7 +23,6 @@ import numbers
 
 import numpy as np
 
-from pipeline.activations import sigmoid
 from pipeline.optim.minimize import minimize
 
 __all__ = [
@@ -116,6 +115,8 @@ class _ThresholdCurve:
             edge = LEVELS > t
             weights = np.stack([edge, ~edge]).astype(np.float64)
             return self.moments @ weights.T, None
+        from pipeline.activations import sigmoid  # its ufuncs take a second to build
+
         weights = sigmoid(self._scaled_levels - t * self._signed_inverse_tau)
         edge_slope = weights[0] * weights[1]
         return self.moments @ weights.T, (self.moments @ edge_slope) * (-1.0 / self.tau)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import ops
-from pipeline.activations import ACTIVATIONS
 from pipeline.frame import Frame
 from pipeline.registry import Param, register
 from pipeline.stages.base import Stage, require_default
 
 MAP_MODES = ("abs", "shift", "activation")
+# The names of pipeline.activations.ACTIVATIONS (a test keeps the two equal).  Importing
+# that module compiles sixteen numba ufuncs, over a second, which every `edgepipe run`
+# would pay even without an activation map; it is imported when one is used.
+ACTIVATION_NAMES = ("sigmoid", "tanh", "softplus", "relu", "elu", "prelu", "selu", "swish")
 
 
 def map_activation(d: np.ndarray, fn: str, center: float, width: float) -> np.ndarray:
@@ -31,6 +34,8 @@ def map_activation(d: np.ndarray, fn: str, center: float, width: float) -> np.nd
     ndarray, uint8, (H, W)
         Computed in float64; values of ``fn`` outside [0, 1] are clipped.
     """
+    from pipeline.activations import ACTIVATIONS
+
     if fn not in ACTIVATIONS:
         raise ValueError(f"fn must be one of {', '.join(ACTIVATIONS)}; got {fn!r}")
     if not isinstance(d, np.ndarray) or d.ndim != 2 or d.dtype.kind not in "uif" or d.size == 0:
@@ -63,7 +68,7 @@ class Map(Stage):
         Param("mode", str, "abs", choices=MAP_MODES, help="abs | shift | activation"),
         Param("scale", float, 1.0, min=-1e6, max=1e6, help="factor (abs, shift)"),
         Param("offset", float, 127.5, min=-1e6, max=1e6, help="added after scaling (shift)"),
-        Param("fn", str, "sigmoid", choices=tuple(ACTIVATIONS), help="activation function"),
+        Param("fn", str, "sigmoid", choices=ACTIVATION_NAMES, help="activation function"),
         Param("center", float, 0.0, min=-1e6, max=1e6, help="strength at fn(0) (activation)"),
         Param("width", float, 1.0, min=1e-6, max=1e6, help="strength per unit of fn input (activation)"),
     )
