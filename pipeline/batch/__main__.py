@@ -1,0 +1,3 @@
+from pipeline.batch.command import main
+
+raise SystemExit(main())

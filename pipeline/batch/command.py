@@ -1,0 +1,182 @@
+"""``edgepipe batch``: many video files through one chain, resumable, in parallel.
+
+Wire it into the main parser with :func:`add_parser` and dispatch to :func:`run`; it
+also runs alone as ``python -m pipeline.batch CONFIG``.
+
+Exit codes follow ``edgepipe run``: 0 every file done or already complete; 1 a file
+failed (the summary and the manifest name it) or the job could not start (output
+folder, another job's lock, the executor); 2 the command line or config is wrong
+(file, line and key named; nothing was processed); 130 Ctrl+C; 143 SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import traceback
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+DESCRIPTION = """\
+Process many video files with one chain of stages: each input becomes an edge video at a
+mirrored path under the output folder, written under a hidden name and renamed when
+complete.  A rerun skips files the manifest proves complete (--force redoes them).  One
+bad file does not stop the others."""
+
+EPILOG = """\
+exit codes:
+  0    every file done, or already complete
+  1    a file failed (listed in the summary and the manifest), or the job could not
+       start (output folder not writable, another job running there, executor)
+  2    bad command line or config (the message names file, line and key)
+  130  interrupted by Ctrl+C; 143 terminated; files in flight are redone next time
+
+examples:
+  edgepipe batch configs/batch.yaml
+  edgepipe batch configs/batch.yaml --set inputs.glob='recordings/**/*.mp4' --workers 2
+  edgepipe batch configs/batch.yaml --executor dask --address tcp://10.0.0.5:8786
+  edgepipe batch configs/batch.yaml --dry-run
+"""
+
+SET_HELP = ("override a config value: KEY=VALUE with KEY a dotted path "
+            "(executor.workers=2, inputs.glob='clips/*.mp4', output.dir=out/e, "
+            "stages.1.gradient.kind=scharr); VALUE is YAML. Repeatable.")
+
+
+def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the batch command's arguments to ``parser``."""
+    parser.add_argument("config", metavar="CONFIG", help="batch YAML config, e.g. configs/batch.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help=SET_HELP)
+    parser.add_argument("--force", action="store_true",
+                        help="redo every file, even those the manifest proves complete")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="shorthand for --set executor.workers=N")
+    parser.add_argument("--executor", choices=("local", "dask"),
+                        help="shorthand for --set executor.type=TYPE")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="dask scheduler address; implies --executor dask")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list each input, its output and whether it would run; process nothing")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the summary as JSON to PATH ('-' for stdout)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of an unexpected error")
+    return parser
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``batch`` to the ``edgepipe`` sub-commands; return its parser."""
+    parser = subparsers.add_parser(
+        "batch", help="many video files: resumable, local process pool or Dask cluster",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return configure(parser)
+
+
+def _error(message: str) -> None:
+    print(f"edgepipe: error: {message}", file=sys.stderr)
+
+
+def _overrides(args) -> list[str]:
+    overrides = list(args.overrides)
+    if args.executor:
+        overrides.append(f"executor.type={args.executor}")
+    if args.address:
+        overrides.append("executor.type=dask")
+        overrides.append(f"executor.address={json.dumps(args.address)}")
+    if args.workers is not None:
+        overrides.append(f"executor.workers={args.workers}")
+    return overrides
+
+
+def run(args) -> int:
+    """Run ``edgepipe batch`` for parsed ``args``; return the exit code."""
+    from pipeline.batch.executors import ExecutorError
+    from pipeline.batch.jobs import load_job
+    from pipeline.batch.manifest import Manifest
+    from pipeline.batch.runner import BatchError, Terminated, run_job
+    from pipeline.config import ConfigError
+
+    try:
+        job = load_job(args.config, _overrides(args))
+        if args.dry_run:
+            items = job.plan()
+            manifest = Manifest(job.manifest_path)
+            for item in items:
+                done = None if args.force else manifest.completed(item.input, item.output, job.chain_digest)
+                print(f"{'skip' if done else 'run '}  {item.input} -> {item.output}")
+            return EXIT_OK
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+    restore = _terminate_raises(Terminated)
+    try:
+        summary = run_job(job, force=args.force, progress=not args.quiet and sys.stderr.isatty())
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except (BatchError, ExecutorError) as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
+        if args.traceback:
+            traceback.print_exc()
+        _error(f"unexpected {type(exc).__name__}: {exc} (rerun with --traceback for details)")
+        return EXIT_FAILED
+    finally:
+        restore()
+    if not args.quiet:
+        print(summary.format(), file=sys.stderr)
+    if args.json:
+        text = json.dumps(summary.to_dict(), indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            try:
+                with open(args.json, "w", encoding="utf-8") as handle:
+                    handle.write(text + "\n")
+            except OSError as exc:
+                _error(f"cannot write the summary to {args.json}: {exc.strerror}")
+                return EXIT_FAILED
+    if summary.stop_reason == "interrupted":
+        return EXIT_INTERRUPTED
+    if summary.stop_reason == "terminated":
+        return EXIT_TERMINATED
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _terminate_raises(exception: type):
+    """Make SIGTERM raise ``exception`` in the main thread; return a function undoing it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise exception()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline.batch``: the batch command on its own."""
+    parser = configure(argparse.ArgumentParser(
+        prog="python -m pipeline.batch", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED

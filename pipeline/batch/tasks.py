@@ -1,0 +1,245 @@
+"""What a worker runs: one file, or one step of a split file.
+
+Every task takes one plain ``dict`` (picklable, small) and returns one plain ``dict``:
+``{"ok": True, ...numbers...}`` or ``{"ok": False, "error": "one line"}``.  An error
+in the file (it does not decode, a stage fails on it) is an answer, not an exception,
+so an executor retries only what is worth retrying: a worker process that died.
+
+Nothing heavy is imported at module level: :func:`prepare_process` must cap numba's
+and OpenCV's threads before numba loads (``NUMBA_NUM_THREADS`` is read at import;
+``numba.set_num_threads`` only affects the calling thread, not the engine's
+processing thread).
+
+Outputs are written under a hidden *staging* name next to the final one
+(``.cam2_edges.mp4.batch-<pid>.mp4``; the video sink itself writes under its own
+temporary name and renames onto the staging name) and renamed onto the final name
+only after the run ended at the end of the stream with every frame written.  However a
+worker dies, a file with the final name is a finished one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+#: Environment variables that carry the per-worker thread cap into libraries that
+#: read them when they load or open a file.
+THREAD_ENV = ("NUMBA_NUM_THREADS",)
+#: Passed to OpenCV's FFmpeg backend: decoder threads per capture.
+FFMPEG_CAPTURE_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+
+_prepared: int | None = None
+
+
+def prepare_process(threads: int) -> None:
+    """Cap this process's compute threads at ``threads`` (call before any pipeline import).
+
+    Sets ``NUMBA_NUM_THREADS`` (if numba has not loaded yet), OpenCV's thread pool
+    (``cv2.setNumThreads``) and FFmpeg's decoder threads (``OPENCV_FFMPEG_CAPTURE_OPTIONS``
+    unless the user set it), so ``workers x threads`` stays within the cores.
+    """
+    global _prepared
+    if _prepared == threads:
+        return
+    threads = max(1, int(threads))
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    else:  # a worker that already loaded numba (dask worker reused): best effort
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    os.environ.setdefault(FFMPEG_CAPTURE_OPTIONS, f"threads;{threads}")
+    # an undecodable file is reported once, in the manifest, not also by OpenCV's log
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    import cv2
+
+    cv2.setNumThreads(threads)
+    _prepared = threads
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process, for the manifest."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def staging_path(final: str) -> str:
+    """The hidden name a finished output has until it is checked and renamed."""
+    path = Path(final)
+    return str(path.with_name(f".{path.name}.batch-{os.getpid()}{path.suffix}"))
+
+
+def _remove(path: str | None) -> None:
+    if path:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
+def _failure(exc: BaseException) -> dict:
+    from pipeline.config import ConfigError
+    from pipeline.io.base import SinkError, SourceError
+    from pipeline.stages.base import StageError
+
+    known = (SourceError, SinkError, StageError, ConfigError, TaskError)
+    text = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
+    return {"ok": False, "error": " ".join(text.split()), "worker": worker_name()}
+
+
+class TaskError(Exception):
+    """A task's own check failed (a short run, a part that landed on the wrong frame)."""
+
+
+def _guarded(task, payload: dict) -> dict:
+    """Run ``task(payload)`` with the thread cap; any error becomes ``{"ok": False}``."""
+    prepare_process(payload.get("threads", 1))
+    try:
+        result = task(payload)
+    except Exception as exc:  # noqa: BLE001  (reported per file, the job goes on)
+        return _failure(exc)
+    result.update(ok=True, worker=worker_name())
+    return result
+
+
+def _process_file(payload: dict) -> dict:
+    """One input through the chain into its output, via Pipeline (batch mode).
+
+    Payload: ``input``, ``output``, ``stages``, ``fourcc``, ``threads``.
+    Returns ``frames``, ``seconds``, ``fps``.
+    """
+    from pipeline.batch.jobs import file_run_config
+    from pipeline.pipeline import Pipeline
+
+    final = payload["output"]
+    staging = staging_path(final)
+    config = file_run_config(payload["input"], staging, payload["stages"], payload.get("fourcc"))
+    started = time.perf_counter()
+    try:
+        summary = Pipeline.from_dict(config).run()
+        if summary.stop_reason != "end of stream" or summary.frames_out != summary.frames_in:
+            raise TaskError(f"the run stopped early ({summary.stop_reason}; {summary.frames_out} "
+                            f"of {summary.frames_in} frames written)")
+        if summary.frames_out == 0 or not os.path.exists(staging):
+            raise TaskError(f"no frame of {payload['input']!r} decoded, so nothing was written")
+        os.replace(staging, final)
+    except BaseException:
+        _remove(staging)
+        raise
+    seconds = time.perf_counter() - started
+    return {"frames": summary.frames_out, "seconds": seconds,
+            "fps": summary.frames_out / seconds if seconds > 0 else 0.0}
+
+
+def _probe_file(payload: dict) -> dict:
+    """Frame count, fps and boundary fingerprints of a file to split.
+
+    Payload: ``input``, ``frames`` (per part), ``threads``.
+    """
+    from pipeline.batch.split import probe
+
+    started = time.perf_counter()
+    result = probe(payload["input"], payload["frames"])
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _process_part(payload: dict) -> dict:
+    """Frames ``[start, start + count)`` of a file through the chain, as lossless PNGs.
+
+    Payload: ``input``, ``start``, ``count``, ``total``, ``fingerprints``, ``seek``,
+    ``stages``, ``folder``, ``threads``.  A part positioned by seeking that turns out
+    to have landed elsewhere is redone by decoding from the start.
+    """
+    import shutil
+
+    from pipeline.batch.split import PART_FRAME_PATTERN, FrameRangeSource
+    from pipeline.batch.jobs import file_run_config
+    from pipeline.config import Config
+    from pipeline.registry import build
+    from pipeline.runtime.engine import Engine
+    from pipeline.stages.chain import Chain
+
+    folder = payload["folder"]
+    pattern = os.path.join(folder.replace("{", "{{").replace("}", "}}"), PART_FRAME_PATTERN)
+    config = Config.from_dict(file_run_config(payload["input"], "unused.mp4", payload["stages"]))
+    started = time.perf_counter()
+    seek = payload.get("seek", "verify")
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        _, stages, _ = config.build()
+        source = FrameRangeSource(payload["input"], payload["start"], payload["count"],
+                                  payload["fingerprints"], seek=seek, total=payload["total"])
+        sink = build("sink", "images", {"path": pattern, "png_compression": 1})
+        summary = Engine(source, Chain(stages), [sink], mode="batch").run()
+        if source.ended_right and summary.frames_out == payload["count"]:
+            break
+        if source.positioned_by == "seek":
+            seek = "exact"  # the seek landed elsewhere: decode from the start instead
+            continue
+        raise TaskError(f"frames {payload['start']}..{payload['start'] + payload['count'] - 1} of "
+                        f"{payload['input']!r} did not decode as the probe saw them "
+                        f"({summary.frames_out} delivered); was the file changed while the job ran?")
+    seconds = time.perf_counter() - started
+    return {"frames": summary.frames_out, "seconds": seconds, "positioned_by": source.positioned_by}
+
+
+def _join_parts(payload: dict) -> dict:
+    """Every part's frames, in order, into one video sink, then onto the final name.
+
+    Payload: ``output``, ``parts`` (list of ``[folder, frames]``), ``fps``, ``fourcc``,
+    ``threads``.
+    """
+    from pipeline.batch.split import read_part_frames
+    from pipeline.frame import Frame
+    from pipeline.registry import build
+    from pipeline.runtime.engine import DEFAULT_FPS
+
+    final = payload["output"]
+    staging = staging_path(final)
+    sink = build("sink", "video", {"path": staging, "fourcc": payload.get("fourcc")})
+    sink.check()
+    started = time.perf_counter()
+    index = 0
+    opened = False
+    try:
+        for folder, frames in payload["parts"]:
+            for image in read_part_frames(folder, frames):
+                frame = Frame(index, 0.0, image, image)
+                if not opened:
+                    sink.open(frame, payload.get("fps") or DEFAULT_FPS, None)
+                    opened = True
+                sink.write(frame)
+                index += 1
+        if not opened:
+            raise TaskError("the parts hold no frame")
+        sink.close()
+        os.replace(staging, final)
+    except BaseException:
+        if opened:
+            sink.abort()
+        _remove(staging)
+        raise
+    return {"frames": index, "seconds": time.perf_counter() - started}
+
+
+def process_file(payload: dict) -> dict:
+    """Task: one whole file (see :func:`_process_file`)."""
+    return _guarded(_process_file, payload)
+
+
+def probe_file(payload: dict) -> dict:
+    """Task: probe a file to split (see :func:`_probe_file`)."""
+    return _guarded(_probe_file, payload)
+
+
+def process_part(payload: dict) -> dict:
+    """Task: one part of a split file (see :func:`_process_part`)."""
+    return _guarded(_process_part, payload)
+
+
+def join_parts(payload: dict) -> dict:
+    """Task: join a split file's parts (see :func:`_join_parts`)."""
+    return _guarded(_join_parts, payload)
