@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.pipeline import Pipeline  # noqa: E402
 
-SHARED_CLIP = pathlib.Path("/work/shared/data/tree.avi")
+SHARED_CLIP = ROOT.parent / "shared" / "data" / "tree.avi"  # beside the checkout
 WIDTH, HEIGHT = 1920, 1080
 
 
