@@ -127,6 +127,7 @@ CONFIG_CASES = [
     (BASE.replace("{dir: out/edges}", "{dir: out/edges, container: webm}"), "batch.yaml:3 output.container", "mp4"),
     (BASE.replace("{dir: out/edges}", "{dir: out/edges, fourcc: H2645}"), "batch.yaml:3 output.fourcc", "4 ASCII"),
     (BASE.replace('{glob: "rec/**/*.mp4"}', '{glob: "a", list: b.txt}'), "batch.yaml:2 inputs", "exactly one"),
+    (BASE.replace("type: local, workers: 2", "type: local, workers: 0"), "batch.yaml:8 executor.workers", "or auto"),
     (BASE.replace("type: local, workers: 2", "type: local, address: 'tcp://h:1'"),
      "batch.yaml:8 executor.address", "type: dask"),
     (BASE + "split: {frames: 10}\n", None, None),
@@ -458,3 +459,8 @@ def test_split_output_is_identical_to_the_unsplit_run(tmp_path, monkeypatch, see
         assert same_frames(tmp_path / "parts" / name, tmp_path / "whole" / name), name
         assert by_name[name]["frames"] == len(decode(tmp_path / "whole" / name))
     assert not leftovers(tmp_path / "parts")
+
+
+def test_the_shipped_config_is_valid():
+    job = load_job(ROOT / "configs" / "batch.yaml")
+    assert job.executor["type"] == "local" and job.inputs["glob"] == "recordings/**/*.mp4"

@@ -42,6 +42,8 @@ from typing import Any, Callable
 STOP_GRACE = 3.0
 #: Seconds to wait for a Dask scheduler to answer.
 CONNECT_TIMEOUT = 20.0
+#: Seconds to wait for ``workers`` workers to join a remote scheduler.
+WORKERS_WAIT = 60.0
 DASK_INSTALL_HINT = "pip install edgepipe[dask]"
 
 
@@ -62,9 +64,9 @@ def _worker_main(conn, threads: int, parent: int) -> None:
     """A pool worker: cap threads, then run tasks from ``conn`` until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the driver to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    from pipeline.batch.tasks import prepare_process
+    from pipeline.batch.tasks import warm_up
 
-    prepare_process(threads)
+    warm_up(threads)
     while True:
         try:
             message = conn.recv()
@@ -233,7 +235,13 @@ class DaskExecutor:
     address : str or None
         Scheduler address (``tcp://host:8786``); None starts a ``LocalCluster``.
     workers : int
-        Worker processes of the LocalCluster (ignored with an address).
+        Worker processes of the LocalCluster.
+    wait_for : int, optional
+        With an address: wait up to :data:`WORKERS_WAIT` seconds for this many workers
+        to join before any task is submitted (a cluster still starting up would
+        otherwise run the first files on whoever joined first).
+    connect_timeout : float
+        Seconds to wait for the scheduler to answer.
     threads : int
         Compute threads per worker (a LocalCluster's workers get ``NUMBA_NUM_THREADS``;
         every task also caps itself, see :func:`pipeline.batch.tasks.prepare_process`).
@@ -241,7 +249,8 @@ class DaskExecutor:
         Passed to ``Client.submit``.
     """
 
-    def __init__(self, address: str | None, workers: int = 1, threads: int = 1, retries: int = 2):
+    def __init__(self, address: str | None, workers: int = 1, threads: int = 1, retries: int = 2,
+                 wait_for: int | None = None, connect_timeout: float = CONNECT_TIMEOUT):
         distributed = import_distributed()
         self.retries = int(retries)
         self.threads = int(threads)
@@ -250,12 +259,23 @@ class DaskExecutor:
         self._tickets = itertools.count()
         if address:
             try:
-                self.client = distributed.Client(address, timeout=CONNECT_TIMEOUT)
+                self.client = distributed.Client(address, timeout=connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise ExecutorError(f"cannot reach the dask scheduler at {address!r} within "
-                                    f"{CONNECT_TIMEOUT:g} s ({exc}); start one with "
+                                    f"{connect_timeout:g} s ({exc}); start one with "
                                     f"`dask scheduler` and check the address") from None
-            self.description = f"dask cluster at {address}"
+            if wait_for:
+                try:
+                    self.client.wait_for_workers(wait_for, timeout=WORKERS_WAIT)
+                except TimeoutError:
+                    joined = len(self.client.scheduler_info()["workers"])
+                    self.client.close()
+                    raise ExecutorError(f"only {joined} of the {wait_for} workers asked for "
+                                        f"(executor.workers) joined the scheduler at {address!r} "
+                                        f"within {WORKERS_WAIT:g} s; start more with `dask worker "
+                                        f"{address}`, or set workers: auto") from None
+            joined = len(self.client.scheduler_info()["workers"])
+            self.description = f"dask cluster at {address}, {joined} worker(s)"
         else:
             self.cluster = distributed.LocalCluster(
                 n_workers=int(workers), threads_per_worker=1, processes=True,
@@ -263,6 +283,17 @@ class DaskExecutor:
                 env={"NUMBA_NUM_THREADS": str(self.threads)})
             self.client = distributed.Client(self.cluster)
             self.description = f"dask LocalCluster, {workers} worker(s) x {self.threads} thread(s)"
+
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Cap threads and load the pipeline on every worker there now, all at once."""
+        from pipeline.batch.tasks import warm_up
+
+        try:
+            self.client.run(warm_up, self.threads)
+        except Exception as exc:  # noqa: BLE001  (each task caps and loads itself anyway)
+            logging.getLogger(__name__).warning("warming up the dask workers failed: %s", exc)
 
     def submit(self, task: Callable[[dict], dict], payload: dict) -> int:
         ticket = next(self._tickets)

@@ -86,7 +86,9 @@ class ExecutorSection:
         Param("type", str, "local", choices=("local", "dask"),
               help="local: a process pool on this machine; dask: a dask.distributed cluster"),
         Param("workers", (int, str), AUTO,
-              help="worker processes (local, or a dask LocalCluster); auto: one per core"),
+              help="worker processes (local, or a dask LocalCluster); auto: one per core. "
+                   "With a dask address: wait for this many workers to join before starting "
+                   "(auto: start with whoever is there)"),
         Param("threads_per_worker", (int, str), AUTO,
               help="numba/OpenCV threads per worker; auto: cores // workers (at least 1)"),
         Param("address", (str, type(None)), None,
@@ -414,15 +416,10 @@ def _check(data: Any, file: str, lines: dict, stage_overrides: list[str]) -> Bat
         if (isinstance(value, str) and value != AUTO) or (isinstance(value, int) and value < 1):
             raise _error(file, lines, ("executor", key),
                          f"{key} must be a whole number >= 1 or auto; got {executor[key]!r}")
-    given_keys = data.get("executor") or {}
     if executor["address"] is not None:
         if executor["type"] != "dask":
             raise _error(file, lines, ("executor", "address"),
                          "address is the dask scheduler's; set type: dask, or leave address out")
-        if "workers" in given_keys:
-            raise _error(file, lines, ("executor", "workers"),
-                         "with an address the cluster's workers are used (start them with "
-                         "`dask worker ADDRESS --nworkers N --nthreads 1`); leave workers out")
     workers, threads = resolve_workers(executor["workers"], executor["threads_per_worker"])
 
     split = None

@@ -261,8 +261,9 @@ def make_executor(job: BatchJob, files: int):
     """The executor the job's config names, sized for ``files`` files."""
     settings = job.executor
     if settings["type"] == "dask":
-        threads = job.threads if settings["address"] is None or settings["threads_per_worker"] != "auto" else 1
-        return DaskExecutor(settings["address"], job.workers, threads, settings["retries"])
+        wait_for = settings["workers"] if settings["address"] and settings["workers"] != "auto" else None
+        return DaskExecutor(settings["address"], job.workers, _task_threads(job), settings["retries"],
+                            wait_for=wait_for)
     return LocalPool(job.workers, job.threads, settings["retries"])
 
 

@@ -60,6 +60,21 @@ def prepare_process(threads: int) -> None:
     _prepared = threads
 
 
+def warm_up(threads: int) -> str:
+    """Cap threads, then load numba, the kernels and every stage (about 2 s, once).
+
+    Workers call this when they start, so the first file's time is its own and every
+    worker loads in parallel with the driver's planning.  Returns :func:`worker_name`.
+    """
+    prepare_process(threads)
+    from pipeline.config import load_plugins
+
+    load_plugins()
+    import pipeline.pipeline  # noqa: F401
+
+    return worker_name()
+
+
 def worker_name() -> str:
     """``host:pid`` of this process, for the manifest."""
     return f"{socket.gethostname()}:{os.getpid()}"
