@@ -1,0 +1,771 @@
+"""The ``http`` sink: the live picture, its numbers and its controls in a browser.
+
+For boxes without a screen::
+
+    sinks:
+      - http: {host: 127.0.0.1, port: 8080, quality: 80, max_fps: 30}
+
+================  ========================================================================
+``GET /``         one small page (``pipeline/web``: plain HTML, CSS and JavaScript, no
+                  build step): the stream, fps, latency p95, drops, threshold, a chart of
+                  the tuner's objective and threshold over the last minute, a threshold
+                  slider, a tuner switch and a pause button
+``GET /stream.mjpg``  the newest picture as MJPEG (``multipart/x-mixed-replace``)
+``GET /stats``    the live stats as JSON; ``/stats?since=T`` adds the samples taken after
+                  ``T`` (seconds on the sink's clock, ``time`` in every answer)
+``POST /control`` JSON ``{"threshold": 0..255 or null, "tuner": bool, "pause": bool}``,
+                  any subset; anything wrong is a 400 naming the key, and nothing changes
+================  ========================================================================
+
+One picture, many viewers.  :meth:`HttpSink.write` encodes the frame to JPEG once (at
+most ``max_fps`` times a second, and only while someone watches) and publishes it in a
+:class:`LatestFrame` under a new sequence number.  Each viewer's thread waits on its
+condition for a number newer than the one it sent last and sends the newest picture:
+nothing is queued, so a slow viewer skips pictures and never holds up the pipeline or
+the other viewers.  Every connection has a socket timeout (:data:`CLIENT_TIMEOUT`), so
+a viewer that stops reading frees its thread; :meth:`HttpSink.close` shuts every
+connection down at once and joins the threads.
+
+Why :class:`http.server.ThreadingHTTPServer`: it is in the standard library (no
+dependency for a feature many installs never use), a thread per connection is exactly
+the model of "each viewer at its own pace", and a handful of viewers on a headless box
+is far below where an asynchronous server would pay off.  The heavy work (the JPEG
+encode) happens once per picture in the sink's thread, not per viewer.
+
+Security: the sink binds ``127.0.0.1`` unless the config names another address (logged
+as a warning: anyone who can reach it can watch and steer the run; there is no
+authentication).  While bound to a loopback address, requests must name a loopback host
+(``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages;
+``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
+cannot send without a CORS preflight that this server never grants.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import ipaddress
+import json
+import logging
+import socket
+import socketserver
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+
+from pipeline.io.base import Sink, SinkError
+from pipeline.io.sinks import NOT_JSON, check_uint8, jsonable
+from pipeline.registry import Param, register
+from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+
+#: Seconds a connection may block on one send or sit idle between requests.
+CLIENT_TIMEOUT = 10.0
+
+#: Seconds a viewer waits for a new picture before looking whether the sink closes.
+VIEWER_POLL = 0.5
+
+#: Seconds :meth:`HttpSink.close` waits for the server's threads.
+JOIN_TIMEOUT = 5.0
+
+#: The multipart boundary of ``/stream.mjpg``.
+BOUNDARY = "edgepipe-frame"
+
+#: How much of the run ``/stats?since=`` can return, and how often it is sampled.
+HISTORY_SECONDS = 60.0
+HISTORY_EVERY = 0.2
+
+#: The largest ``POST /control`` body accepted, in bytes.
+MAX_CONTROL_BYTES = 4096
+
+#: What ``POST /control`` accepts, key by key (also the text of its 400 answers).
+CONTROL_KEYS = {
+    "threshold": f"a number in [{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}], or null for automatic",
+    "tuner": "true or false",
+    "pause": "true or false",
+}
+
+#: The page's files (package data in ``pipeline/web``), by URL path.
+WEB_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+
+#: Host names a loopback-bound server answers to (DNS-rebinding guard).
+LOOPBACK_HOST_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+class ControlError(ValueError):
+    """A ``POST /control`` request that cannot be applied; ``key`` is None for the body."""
+
+    def __init__(self, key: str | None, message: str, status: int = HTTPStatus.BAD_REQUEST):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+        self.status = int(status)
+
+    def to_json(self) -> dict:
+        """The 400 answer's body: the message, the key and what it allows."""
+        body = {"error": self.message, "key": self.key}
+        if self.key in CONTROL_KEYS:
+            body["allowed"] = CONTROL_KEYS[self.key]
+        else:
+            body["allowed"] = {key: text for key, text in CONTROL_KEYS.items()}
+        return body
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ControlError(key, f"{key!r} is given twice; give each key once")
+    return dict(pairs)
+
+
+def parse_control(body: bytes, content_type: str | None) -> dict:
+    """Check a ``POST /control`` request entirely; return the changes it asks for.
+
+    Parameters
+    ----------
+    body : bytes
+        The request body: a JSON object with any of ``threshold``, ``tuner``, ``pause``.
+    content_type : str or None
+        The ``Content-Type`` header; must be ``application/json`` (parameters allowed).
+
+    Returns
+    -------
+    dict
+        The checked values by key (``threshold`` as a float, or None for automatic).
+
+    Raises
+    ------
+    ControlError
+        Naming the key (or the body) and what is allowed; nothing is applied.
+    """
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ControlError(None, f"Content-Type must be application/json; got {content_type or 'none'}")
+    try:
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants,
+                          object_pairs_hook=_no_duplicates)
+    except ControlError:
+        raise
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ControlError(None, f"the body must be a JSON object such as "
+                                 f'{{"threshold": 80}}; it is not JSON ({error})') from error
+    if not isinstance(data, dict):
+        raise ControlError(None, f"the body must be a JSON object such as "
+                                 f'{{"threshold": 80}}; got {type(data).__name__} {data!r}')
+    changes = {}
+    for key, value in data.items():
+        if key not in CONTROL_KEYS:
+            raise ControlError(key, f"unknown key {key!r}; known keys: {', '.join(CONTROL_KEYS)}")
+        if key == "threshold":
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
+                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
+                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
+                value = float(value)
+        elif not isinstance(value, bool):
+            raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {value!r}")
+        changes[key] = value
+    return changes
+
+
+def apply_control(controls: Controls, changes: dict) -> None:
+    """Apply changes checked by :func:`parse_control` to the run's controls."""
+    if "threshold" in changes:
+        controls.threshold = changes["threshold"]
+    if "tuner" in changes:
+        controls.tuner_enabled = changes["tuner"]
+    if "pause" in changes:
+        controls.paused = changes["pause"]
+
+
+class LatestFrame:
+    """The newest JPEG, shared by every viewer: published once, never queued.
+
+    The producer (the sink's thread) either publishes an encoded picture or, while no
+    one watches, only holds the raw image back; the first viewer to arrive has that one
+    encoded for everyone (:meth:`encode_held`).  Viewers call :meth:`wait_newer` with the
+    sequence number they sent last and get the newest picture, skipping any they missed.
+
+    Parameters
+    ----------
+    encode : callable
+        ``image -> bytes`` (the sink's JPEG encoder).
+    """
+
+    def __init__(self, encode):
+        self._encode = encode
+        self._cond = threading.Condition()
+        self._encode_lock = threading.Lock()
+        self._seq = 0
+        self._jpeg = b""
+        self._index = -1
+        self._held: tuple[int, np.ndarray] | None = None
+        self._closed = False
+        self.viewers = 0
+        self.encoded = 0
+
+    def __repr__(self) -> str:
+        return f"LatestFrame(seq={self._seq}, index={self._index}, viewers={self.viewers})"
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`: viewers end their streams."""
+        return self._closed
+
+    def publish(self, index: int, image: np.ndarray) -> None:
+        """Encode ``image`` (frame ``index``) and make it the newest picture."""
+        with self._encode_lock:
+            jpeg = self._encode(image)
+            with self._cond:
+                self._held = None
+                self._set(index, jpeg)
+
+    def hold(self, index: int, image: np.ndarray) -> None:
+        """Keep ``image`` without encoding it (no one is watching)."""
+        with self._cond:
+            self._held = (index, image)
+
+    def encode_held(self) -> None:
+        """Encode the held image, if any, and publish it (a viewer has arrived)."""
+        with self._encode_lock:
+            with self._cond:
+                held, self._held = self._held, None
+            if held is not None:
+                jpeg = self._encode(held[1])
+                with self._cond:
+                    self._set(held[0], jpeg)
+
+    def _set(self, index: int, jpeg: bytes) -> None:
+        self._seq += 1
+        self._index = index
+        self._jpeg = jpeg
+        self.encoded += 1
+        self._cond.notify_all()
+
+    def newest(self) -> tuple[int, int, bytes]:
+        """``(seq, frame index, jpeg)`` of the newest picture (seq 0: none yet)."""
+        with self._cond:
+            return self._seq, self._index, self._jpeg
+
+    def wait_newer(self, seq: int, timeout: float) -> tuple[int, int, bytes] | None:
+        """The newest picture once its seq is above ``seq``; None on timeout or close."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > seq or self._closed, timeout)
+            if self._closed or self._seq <= seq:
+                return None
+            return self._seq, self._index, self._jpeg
+
+    def add_viewer(self) -> None:
+        with self._cond:
+            self.viewers += 1
+
+    def remove_viewer(self) -> None:
+        with self._cond:
+            self.viewers -= 1
+
+    def close(self) -> None:
+        """Wake every viewer; they end their streams."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class History:
+    """Samples of threshold, objective and fps over the last :data:`HISTORY_SECONDS`."""
+
+    def __init__(self, seconds: float = HISTORY_SECONDS):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._samples: collections.deque = collections.deque()
+
+    def add(self, sample: dict) -> None:
+        """Append ``sample`` (with a ``t`` in seconds) and forget those older than a minute."""
+        with self._lock:
+            self._samples.append(sample)
+            while self._samples and self._samples[0]["t"] < sample["t"] - self.seconds:
+                self._samples.popleft()
+
+    def since(self, t: float) -> list[dict]:
+        """The samples taken after ``t``, oldest first."""
+        with self._lock:
+            return [s for s in self._samples if s["t"] > t]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return host.lower() in LOOPBACK_HOST_NAMES
+
+
+def _host_name(header: str) -> str:
+    """The name in a ``Host`` header, without the port: ``[::1]:80`` -> ``::1``."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header[1:]
+    return header.rsplit(":", 1)[0] if ":" in header else header
+
+
+def _host_for_url(host: str) -> str:
+    """``host`` as it goes in a URL: wildcards as loopback, IPv6 in brackets."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _address(host: str, port: int) -> tuple[int, tuple]:
+    """``(family, sockaddr)`` to bind ``host:port``; SinkError if the name does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise SinkError(f"http sink: cannot bind {host}:{port}: the host does not resolve "
+                        f"({error.strerror}); use an address of this machine, e.g. 127.0.0.1") from error
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr
+
+
+def _bind_error(host: str, port: int, error: OSError) -> SinkError:
+    if error.errno == errno.EADDRINUSE:
+        return SinkError(f"http sink: {host}:{port} is already in use; choose another port "
+                         f"(e.g. port: {port + 1 if port < 65535 else 8080}) or port: 0 to pick a free one")
+    if error.errno == errno.EACCES:
+        return SinkError(f"http sink: no permission to bind {host}:{port} (ports below 1024 need "
+                         f"privileges); choose a port above 1023 or port: 0")
+    if error.errno == errno.EADDRNOTAVAIL:
+        return SinkError(f"http sink: {host} is not an address of this machine; use 127.0.0.1 "
+                         f"(this machine only) or 0.0.0.0 (every interface)")
+    return SinkError(f"http sink: cannot bind {host}:{port} ({error.strerror or error})")
+
+
+class _Server(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that knows its sink and every open connection.
+
+    Each connection's thread is a daemon (a stuck one never blocks the interpreter's
+    exit) and is tracked here, so :meth:`close_connections` can shut all sockets down
+    (a blocked send fails at once) and :meth:`join_threads` can wait for them.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, family: int, address: tuple, sink: "HttpSink"):
+        self.address_family = family
+        self.sink = sink
+        self._tracked_lock = threading.Lock()
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host up with getfqdn (a DNS query); not needed.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request, client_address) -> None:
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="edgepipe-http-client", daemon=True)
+        with self._tracked_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._tracked_lock:
+                self._connections.pop(request, None)
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("http sink: error while serving %s", client_address, exc_info=True)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection (ends streams, frees blocked sends)."""
+        with self._tracked_lock:
+            sockets = list(self._connections)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def join_threads(self, deadline: float) -> int:
+        """Wait for the connection threads until ``deadline``; return how many are left."""
+        with self._tracked_lock:
+            threads = list(self._connections.values())
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(thread.is_alive() for thread in threads)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: the page, the stream, the stats and the controls."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "edgepipe"
+    timeout = CLIENT_TIMEOUT
+    server: _Server
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base's name)
+        log.debug("http sink: %s %s", self.address_string(), format % args)
+
+    # ---------------------------------------------------------------- answers
+    def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, data: Any, extra: dict | None = None) -> None:
+        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        self._send(status, body, "application/json", extra)
+
+    def _refuse(self, status: int, message: str, extra: dict | None = None) -> None:
+        self._send_json(status, {"error": message}, extra)
+
+    def _host_allowed(self) -> bool:
+        """While bound to loopback, only loopback host names (DNS-rebinding guard)."""
+        if not self.server.sink.loopback:
+            return True
+        host = self.headers.get("Host")
+        return host is None or _is_loopback(_host_name(host))  # no Host: HTTP/1.0, not a browser
+
+    def _route(self) -> str | None:
+        path = urlsplit(self.path).path
+        if not self._host_allowed():
+            self._refuse(HTTPStatus.FORBIDDEN, f"this server answers to localhost, 127.0.0.1 "
+                                               f"or [::1] only; got Host {self.headers.get('Host')!r}")
+            return None
+        return path
+
+    # ---------------------------------------------------------------- methods
+    def do_HEAD(self) -> None:  # noqa: N802  (http.server's naming)
+        path = self._route()
+        if path is not None and path in WEB_FILES:
+            self._serve_file(path)
+        elif path is not None:
+            self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "HEAD is served for the page's files only",
+                         {"Allow": "GET"})
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self._route()
+        if path is None:
+            return
+        if path in WEB_FILES:
+            self._serve_file(path)
+        elif path == "/stream.mjpg":
+            self._serve_stream()
+        elif path == "/stats":
+            self._serve_stats()
+        elif path == "/control":
+            self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /control with a JSON body",
+                         {"Allow": "POST"})
+        else:
+            self._refuse(HTTPStatus.NOT_FOUND, f"no such page {path!r}; try /, /stream.mjpg, "
+                                               f"/stats or POST /control")
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = self._route()
+        if path is None:
+            return
+        if path != "/control":
+            allow = "GET, HEAD" if path in WEB_FILES else "GET"
+            self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, f"POST is for /control only; got {path!r}",
+                         {"Allow": allow})
+            return
+        self._serve_control()
+
+    # ---------------------------------------------------------------- endpoints
+    def _serve_file(self, path: str) -> None:
+        name, content_type = WEB_FILES[path]
+        self._send(HTTPStatus.OK, self.server.sink.web_file(name), content_type)
+
+    def _serve_stats(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        since = None
+        if "since" in query:
+            try:
+                since = float(query["since"][0])
+            except ValueError:
+                self._send_json(HTTPStatus.BAD_REQUEST, {
+                    "error": f"since must be a number of seconds; got {query['since'][0]!r}",
+                    "key": "since", "allowed": "a number (the time of the last sample seen)"})
+                return
+        self._send_json(HTTPStatus.OK, self.server.sink.stats(since))
+
+    def _serve_control(self) -> None:
+        sink = self.server.sink
+        length = self.headers.get("Content-Length")
+        try:
+            if length is None or not length.isdigit():
+                raise ControlError(None, "a Content-Length header is needed (a JSON body)")
+            if int(length) > MAX_CONTROL_BYTES:
+                self.close_connection = True  # the unread body would be taken as a request
+                raise ControlError(None, f"the body is {length} bytes; at most {MAX_CONTROL_BYTES}",
+                                   HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            body = self.rfile.read(int(length))
+            changes = parse_control(body, self.headers.get("Content-Type"))
+        except ControlError as error:
+            log.debug("http sink: refused control: %s", error.message)
+            self._send_json(error.status, error.to_json())
+            return
+        apply_control(sink.controls, changes)
+        self._send_json(HTTPStatus.OK, sink.stats())
+
+    def _serve_stream(self) -> None:
+        board = self.server.sink.board
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Pragma", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        board.add_viewer()
+        try:
+            board.encode_held()
+            self.wfile.write(f"--{BOUNDARY}\r\n".encode("ascii"))
+            seq = 0
+            while not board.closed:
+                newest = board.wait_newer(seq, VIEWER_POLL)
+                if newest is None:
+                    continue
+                seq, index, jpeg = newest
+                head = (f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                        f"X-Frame-Index: {index}\r\n\r\n").encode("ascii")
+                # The closing boundary goes right after the picture, so a browser shows
+                # it at once instead of waiting for the next part to begin.
+                self.wfile.write(head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode("ascii"))
+        except OSError as error:  # the viewer left, stalled past the timeout, or we closed
+            log.debug("http sink: viewer %s gone (%s)", self.address_string(), error)
+        finally:
+            board.remove_viewer()
+
+
+@register("sink", "http")
+class HttpSink(Sink):
+    """A browser view: live MJPEG stream, stats, threshold/tuner/pause controls over HTTP.
+
+    Serves ``/`` (the page), ``/stream.mjpg``, ``/stats`` and ``POST /control`` (see the
+    module notes).  After :meth:`open`, :attr:`url` is the page's address (``port: 0`` picks a free
+    port; the one chosen is in :attr:`port_bound` and the log).
+    """
+
+    params = (
+        Param("host", str, DEFAULT_HOST,
+              help="address to listen on; 127.0.0.1: this machine only, 0.0.0.0: every interface"),
+        Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
+        Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
+        Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+    )
+
+    def __init__(self, host=DEFAULT_HOST, port=8080, quality=80, max_fps=30.0):
+        self.host = host
+        self.port = port
+        self.quality = quality
+        self.max_fps = float(max_fps)
+        self.controls: Controls | None = None
+        self.board = LatestFrame(self.encode)
+        self.history = History()
+        self.port_bound: int | None = None
+        self.frames_written = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._files: dict[str, bytes] = {}
+        self._clock0 = time.monotonic()
+        self._due = 0.0
+        self._next_sample = 0.0
+        self._last: tuple[int, tuple, dict] | None = None
+
+    def __repr__(self) -> str:
+        return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
+                f"max_fps={self.max_fps})")
+
+    @property
+    def loopback(self) -> bool:
+        """True when bound to a loopback address only (this machine)."""
+        return _is_loopback(self.host)
+
+    @property
+    def url(self) -> str | None:
+        """The page's address once serving (``http://127.0.0.1:PORT/``), else None."""
+        if self.port_bound is None:
+            return None
+        return f"http://{_host_for_url(self.host)}:{self.port_bound}/"
+
+    def now(self) -> float:
+        """Seconds on the sink's clock (``time`` in ``/stats``, ``t`` of the samples)."""
+        return time.monotonic() - self._clock0
+
+    # ---------------------------------------------------------------- lifecycle
+    def check(self) -> None:
+        """The address resolves and the port is free (tried with a socket closed at once)."""
+        family, sockaddr = _address(self.host, self.port)
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            try:
+                probe.bind(sockaddr)
+            except OSError as error:
+                raise _bind_error(self.host, self.port, error) from error
+        for name in ("index.html", "app.js", "style.css"):
+            self.web_file(name)
+
+    def open(self, first, fps, controls=None) -> None:
+        """Start serving; frames shaped like ``first`` follow."""
+        check_uint8(first, "http sink")
+        self.controls = controls if controls is not None else Controls()
+        family, sockaddr = _address(self.host, self.port)
+        try:
+            self._server = _Server(family, sockaddr, self)
+        except OSError as error:
+            raise _bind_error(self.host, self.port, error) from error
+        self.port_bound = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="edgepipe-http", daemon=True)
+        self._thread.start()
+        if not self.loopback:
+            log.warning("http sink: listening on %s:%d, reachable from other machines; anyone who "
+                        "can reach it can watch and steer the run (no authentication)",
+                        self.host, self.port_bound)
+        log.info("http sink: serving %s", self.url)
+
+    def write(self, frame) -> None:
+        """Publish ``frame.image`` to the viewers (JPEG, at most ``max_fps`` a second)."""
+        image = check_uint8(frame, "http sink")
+        self.frames_written += 1
+        self._last = (int(frame.index), image.shape, frame.side)
+        now = time.monotonic()
+        if now >= self._next_sample:
+            self._next_sample = now + HISTORY_EVERY
+            self._sample(frame)
+        if self.board.viewers == 0:
+            self.board.hold(frame.index, image)
+            return
+        interval = 1.0 / self.max_fps
+        if now < self._due - 0.1 * interval:  # a little slack for jittery arrivals
+            return
+        self._due = max(self._due, now - interval) + interval
+        self.board.publish(frame.index, image)
+
+    def close(self) -> None:
+        """End the streams, stop the server, join its threads; safe to call twice."""
+        self.board.close()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        left = server.join_threads(deadline)
+        if left:
+            log.warning("http sink: %d connection thread(s) did not end within %.0f s", left, JOIN_TIMEOUT)
+        self.port_bound = None
+
+    # ---------------------------------------------------------------- content
+    def encode(self, image: np.ndarray) -> bytes:
+        """``image`` as JPEG bytes at the sink's quality."""
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise SinkError(f"http sink: cannot encode a {image.shape} image as JPEG")
+        return data.tobytes()
+
+    def web_file(self, name: str) -> bytes:
+        """A file of the page, from the package data (``pipeline/web``), read once."""
+        if name not in self._files:
+            try:
+                self._files[name] = resources.files("pipeline").joinpath("web", name).read_bytes()
+            except OSError as error:
+                raise SinkError(f"http sink: the page's file pipeline/web/{name} is missing "
+                                f"({error.strerror or error}); reinstall edgepipe") from error
+        return self._files[name]
+
+    def _sample(self, frame) -> None:
+        live = self.controls.snapshot() if self.controls is not None else None
+        self.history.add({
+            "t": round(self.now(), 3),
+            "threshold": jsonable(frame.side.get("threshold", getattr(live, "threshold", None))),
+            "objective": _objective(live, frame.side),
+            "fps": jsonable(getattr(live, "fps", None)),
+        })
+
+    def stats(self, since: float | None = None) -> dict:
+        """What ``GET /stats`` answers: the live stats, the newest frame, the stream.
+
+        Every field of :class:`~pipeline.runtime.controls.LiveStats` is passed through
+        (fields added later appear on their own); ``objective`` is the tuner's latest
+        (see :func:`_objective`), or None.
+        """
+        controls = self.controls or Controls()
+        live = controls.snapshot()
+        body = jsonable(live)
+        last = self._last
+        frame = {"index": None}
+        side = {}
+        if last is not None:
+            index, shape, side = last
+            frame = {"index": index, "width": shape[1], "height": shape[0]}
+            for key, value in side.items():
+                value = jsonable(value)
+                if value is not NOT_JSON and key not in frame:
+                    frame[key] = value
+        body.update({
+            "objective": _objective(live, side),
+            "threshold_manual": controls.threshold,
+            "tuned_threshold": controls.tuned_threshold,
+            "stopped": controls.stopped,
+            "frame": frame,
+            "stream": {"viewers": self.board.viewers, "encoded": self.board.encoded,
+                       "quality": self.quality, "max_fps": self.max_fps},
+            "time": round(self.now(), 3),
+        })
+        if since is not None:
+            body["history"] = self.history.since(since)
+        return body
+
+
+def _objective(live, side: dict) -> float | None:
+    """The tuner's latest objective value, or None while no tuner has reported one.
+
+    Looked for, in order, in the live stats (``objective``, or the ``tuner`` record the
+    tuner publishes there) and in the newest frame's side values (``objective``, or the
+    ``tuner`` record of :class:`~pipeline.runtime.tuner.TunerStep`).
+    """
+    places = (getattr(live, "objective", None), getattr(live, "tuner", None),
+              side.get("objective"), side.get("tuner"))
+    for value in places:
+        if isinstance(value, dict):
+            value = value.get("objective")
+        value = jsonable(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
