@@ -263,11 +263,6 @@ class LatestFrame:
         self.encoded += 1
         self._cond.notify_all()
 
-    def newest(self) -> tuple[int, int, bytes]:
-        """``(seq, frame index, jpeg)`` of the newest picture (seq 0: none yet)."""
-        with self._cond:
-            return self._seq, self._index, self._jpeg
-
     def wait_newer(self, seq: int, timeout: float) -> tuple[int, int, bytes] | None:
         """The newest picture once its seq is above ``seq``; None on timeout or close."""
         with self._cond:
