@@ -24,6 +24,7 @@ import textwrap
 import traceback
 
 from pipeline import __version__
+from pipeline.batch import command as batch_command
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     stages = commands.add_parser("stages", help="list stages, sources, sinks and their parameters")
     stages.add_argument("kinds", nargs="*", metavar="KIND",
                         help="only these: stage, source, sink, objective, optimizer, runtime")
+    batch_command.add_parser(commands)
     return parser
 
 
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "batch":
+            return batch_command.run(args)
         return _stages(args)
     except KeyboardInterrupt:
         print(file=sys.stderr)
