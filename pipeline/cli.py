@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    # Sinks log what a user needs to see (the URL of the http view, a codec fallback).
+    logging.basicConfig(level=logging.INFO, format="edgepipe: %(message)s")
     if not getattr(args, "traceback", False):
         # Our one-line errors say what OpenCV's and FFmpeg's log lines would; a user's
         # own setting of these variables wins.

@@ -17,7 +17,9 @@ from pipeline.config import load_plugins
 from pipeline.registry import REGISTRIES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CONFIGS = sorted(ROOT.glob("configs/**/*.yaml"))
+# Run configs; batch and experiment configs have their own schema and commands.
+CONFIGS = sorted(p for p in ROOT.glob("configs/**/*.yaml")
+                 if p.name != "batch.yaml" and "experiments" not in p.parts)
 
 
 def config(tmp_path, body, name="c.yaml"):
