@@ -1,0 +1,413 @@
+"""The tuner: a side thread that keeps ``threshold: auto`` at an edge-quality optimum.
+
+::
+
+    processing thread                          tuner thread
+    ─────────────────                          ────────────
+    chain(frame) leaves side["histogram"]
+    tuner.offer(frame)  ── every N-th ──►  Controls mailbox (one slot, newer overwrites)
+      (O(1), never waits;                        │ take_histogram()
+       tags side["tuner"])                       ▼
+                                           tune_threshold(hist, t0=current, optimizer, ...)
+    threshold stage reads  ◄────────────── controls.publish_tuned_threshold(smoothed)
+    controls.threshold_for_auto()
+
+A config turns it on with a top-level section, checked against :data:`TUNER_PARAMS`::
+
+    tuner: {objective: otsu, optimizer: {name: adam, lr: 2.0}, every: 5, iterations: 20,
+            smoothing: 0.5, bounds: [0, 255]}
+
+Each update warm-starts from the threshold in use, runs ``iterations`` steps of the
+optimizer on the newest histogram, takes the best point of the path as the optimum, and
+publishes ``smoothing * old + (1 - smoothing) * optimum``.  While the tuner is switched off (``t`` key, HTTP) or a manual threshold is
+set, histograms are taken and dropped without work; when control comes back, the tuner
+starts from the value the chain was using, so the picture does not jump.
+
+The runtime tuner offers the ``otsu`` and ``density`` objectives: both read only the
+256-bin magnitude histogram the chain already makes, so an update costs the same at any
+resolution.  ``agreement`` needs a reference edge mask per frame (``cv2.Canny`` of the
+grey frame plus a joint histogram of the magnitude image): several milliseconds per
+1080p frame on the processing thread, against a budget of a few percent.  It is offered
+by ``edgepipe experiment`` instead, where time is not short.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import inspect
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, Callable
+
+import numpy as np
+
+from pipeline.optim import density, make_optimizer, otsu, tune_threshold
+from pipeline.registry import Param, ParamError, check_settings
+from pipeline.runtime.controls import LiveStats
+from pipeline.stages.threshold import otsu_threshold
+
+__all__ = ["TUNER_OBJECTIVES", "TUNER_PARAMS", "TunerSettings", "TunerStep", "Tuner",
+           "check_tuner_settings", "optimizer_error_key"]
+
+#: Objectives the runtime tuner can run (see the module docstring for ``agreement``).
+TUNER_OBJECTIVES = ("otsu", "density")
+
+#: The optimizer used when the section names none.  Adam's step is about ``lr`` levels
+#: whatever the size of the gradient; the objectives' slopes are small numbers (about
+#: 1e-3 per level for otsu, 1e-5 for density), so ``sgd``/``momentum`` need an ``lr``
+#: in the thousands (otsu) or more (density) to move the threshold at all.
+DEFAULT_OPTIMIZER = {"name": "adam", "lr": 2.0}
+
+#: The objectives' own defaults, read from their signatures (the one place they live).
+DEFAULT_TAU = inspect.signature(otsu).parameters["tau"].default
+DEFAULT_TARGET = inspect.signature(density).parameters["target"].default
+
+#: The ``tuner:`` section's settings, with types, defaults and ranges.
+TUNER_PARAMS = (
+    Param("objective", str, "otsu", choices=TUNER_OBJECTIVES,
+          help="edge-quality objective: otsu (class separation) or density (edge fraction)"),
+    Param("optimizer", dict, DEFAULT_OPTIMIZER,
+          help="optimizer spec: name (sign, sgd, momentum, nesterov, adam) and its "
+               "settings, e.g. {name: momentum, lr: 2000, gamma: 0.9}"),
+    Param("every", int, 5, min=1, max=100000,
+          help="update from at most one histogram every N frames"),
+    Param("iterations", int, 20, min=1, max=10000, help="optimizer steps per update"),
+    Param("smoothing", float, 0.5, min=0.0, max=0.99,
+          help="published = smoothing * old + (1 - smoothing) * optimum; 0: no smoothing"),
+    Param("bounds", list, [0.0, 255.0], min=0, max=255,
+          help="[lo, hi]: the threshold stays in this box"),
+    Param("tau", float, DEFAULT_TAU, min=0.0, max=255.0,
+          help="softness of the class boundary in levels (0: hard step, no gradient)"),
+    Param("target", float, DEFAULT_TARGET, min=0.0, max=1.0,
+          help="density only: the wanted fraction of edge pixels"),
+)
+
+
+class TunerSettings:
+    """The ``tuner:`` section as a checkable class (like ``config.Runtime``)."""
+
+    registry_name = "tuner"
+    params = TUNER_PARAMS
+
+
+def optimizer_error_key(spec: Mapping, message: str) -> str:
+    """The key of ``spec`` a :func:`make_optimizer` error message is about (``name`` if none).
+
+    make_optimizer's messages start with the setting's name (``lr must be ...``) or quote
+    it (``unknown key 'beta'``, ``needs key 'lr'``); an unknown optimizer is the ``name``.
+    """
+    for key in spec:
+        if message.startswith(f"{key} ") or f"key {key!r}" in message:
+            return str(key)
+    missing = message.partition("needs key ")[2].split(";")[0].strip("'\"")
+    return missing or "name"
+
+
+def check_tuner_settings(settings: Mapping | None) -> dict:
+    """Validate a ``tuner:`` section; return it with every default filled in.
+
+    Parameters
+    ----------
+    settings : mapping or None
+        As written in the config; None or ``{}`` means all defaults.
+
+    Returns
+    -------
+    dict
+        ``objective, optimizer, every, iterations, smoothing, bounds, tau``, and
+        ``target`` for the density objective; ``bounds`` as two floats, ``optimizer`` the spec with the optimizer's own
+        defaults spelled out (a fresh copy).
+
+    Raises
+    ------
+    ParamError
+        ``key`` is the dotted place of the bad value (``"every"``, ``"optimizer.lr"``,
+        ``"bounds"``) and the message says what would work.
+    """
+    raw = {} if settings is None else settings
+    if not isinstance(raw, Mapping):
+        raise ParamError("tuner", f"the tuner section must be a mapping of settings; got {raw!r}")
+    checked = copy.deepcopy(check_settings(TunerSettings, dict(raw)))
+    bounds = checked["bounds"]
+    if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                   for b in bounds):
+        raise ParamError("bounds", f"bounds must be two numbers [lo, hi] in [0, 255]; got {bounds!r}")
+    low, high = float(bounds[0]), float(bounds[1])
+    if not low < high:
+        raise ParamError("bounds", f"bounds must have lo < hi; got {bounds!r}")
+    checked["bounds"] = [low, high]
+    if checked["objective"] != "density":
+        if "target" in raw:
+            raise ParamError("target", f"target applies to objective density only; the "
+                                       f"objective is {checked['objective']!r} (leave target out)")
+        del checked["target"]  # so that the checked section loads back as it is
+    spec = checked["optimizer"]
+    try:
+        optimizer = make_optimizer(spec)
+    except ValueError as exc:
+        key = optimizer_error_key(spec, str(exc))
+        raise ParamError(f"optimizer.{key}", f"optimizer.{key}: {exc}") from None
+    checked["optimizer"] = optimizer.spec()
+    return checked
+
+
+@dataclasses.dataclass(frozen=True)
+class TunerStep:
+    """One update of the tuner, as the stats sink and the hud see it.
+
+    Attributes
+    ----------
+    update : int
+        1 for the first update of the run, then 2, 3, ...
+    frame : int or None
+        Index of the frame whose histogram was used (None if it was posted by
+        something other than :meth:`Tuner.offer`).
+    start : float
+        The threshold the optimizer started from (the one in use).
+    optimum : float
+        The best point of the optimizer's path (lowest objective value).
+    threshold : float
+        The published value, after smoothing.
+    objective : float
+        The objective's value at ``optimum``.
+    iterations : int
+        Optimizer steps taken.
+    seconds : float
+        Wall time of the update, histogram to published value.
+    """
+
+    update: int
+    frame: int | None
+    start: float
+    optimum: float
+    threshold: float
+    objective: float
+    iterations: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        """Plain JSON-able values (what ``frame.side["tuner"]`` holds)."""
+        return dataclasses.asdict(self)
+
+
+POLL = 0.05  # seconds the thread waits for a histogram before looking at the stop flag
+_LIVE_STATS_FIELDS = {field.name for field in dataclasses.fields(LiveStats)}
+
+
+class Tuner:
+    """The tuner thread of one run.
+
+    Parameters
+    ----------
+    settings : mapping or None
+        The ``tuner:`` section (checked again here; see :func:`check_tuner_settings`).
+    controls : Controls
+        The run's controls: the histogram mailbox, the published threshold, the
+        ``tuner_enabled`` switch and the manual threshold.
+    on_error : callable, optional
+        Called with the exception if an update fails (the engine passes its
+        ``_fail``); the thread ends either way and the exception is kept in
+        :attr:`error`.
+
+    Examples
+    --------
+    What the engine does::
+
+        tuner = Tuner(config.tuner, controls, on_error=engine._fail)
+        tuner.start()
+        ...                      # processing thread, per frame, after the chain:
+        tuner.offer(frame)
+        ...
+        tuner.stop()
+    """
+
+    def __init__(self, settings: Mapping | None, controls, *,
+                 on_error: Callable[[BaseException], Any] | None = None):
+        self.settings = check_tuner_settings(settings)
+        self.controls = controls
+        self.on_error = on_error
+        self.objective = self.settings["objective"]
+        self.optimizer = make_optimizer(self.settings["optimizer"])
+        self.every = self.settings["every"]
+        self.iterations = self.settings["iterations"]
+        self.smoothing = self.settings["smoothing"]
+        self.bounds = tuple(self.settings["bounds"])
+        self.objective_settings = {"tau": self.settings["tau"]}
+        if self.objective == "density":
+            self.objective_settings["target"] = self.settings["target"]
+        self.error: BaseException | None = None
+        self.handled = 0  # histograms taken from the mailbox
+        self.updates = 0  # of which optimized and published
+        self._offers: collections.deque = collections.deque(maxlen=4)  # (index, histogram)
+        self._offers_lock = threading.Lock()
+        self._last_offered: int | None = None
+        self._latest: TunerStep | None = None
+        self._latest_record: dict | None = None
+        self._in_control = False  # the chain uses our last published value
+        self._progress = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (f"Tuner(objective={s['objective']!r}, optimizer={s['optimizer']!r}, "
+                f"every={s['every']}, iterations={s['iterations']}, "
+                f"smoothing={s['smoothing']}, bounds={s['bounds']})")
+
+    # ---------------------------------------------------------------- engine side
+    def offer(self, frame) -> bool:
+        """Processing thread, after the chain: hand over the frame's histogram.
+
+        Posts ``frame.side["histogram"]`` to the controls' mailbox if ``every`` frames
+        have passed since the last one posted, and puts the latest update's record in
+        ``frame.side["tuner"]`` (for the stats sink).  Constant time; never waits for
+        the tuner.
+
+        Returns
+        -------
+        bool
+            Whether the histogram was posted.
+        """
+        posted = False
+        histogram = frame.side.get("histogram")
+        if histogram is not None:
+            posted = self.offer_histogram(frame.index, histogram)
+        record = self._latest_record
+        if record is not None:
+            frame.side["tuner"] = record
+        return posted
+
+    def offer_histogram(self, index: int, histogram: np.ndarray) -> bool:
+        """Post ``histogram`` of frame ``index`` if ``every`` frames have passed; see :meth:`offer`."""
+        last = self._last_offered
+        if last is not None and 0 <= index - last < self.every:
+            return False
+        self._last_offered = index
+        with self._offers_lock:
+            self._offers.append((index, histogram))
+        self.controls.post_histogram(histogram)
+        return True
+
+    # ---------------------------------------------------------------- the thread
+    def start(self) -> "Tuner":
+        """Start the thread (once); returns self."""
+        if self._thread is not None:
+            raise RuntimeError("the tuner was started already; make a new Tuner per run")
+        self._thread = threading.Thread(target=self._loop, name="edgepipe-tuner", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 2.0) -> None:
+        """Ask the thread to end and join it (an update in progress finishes first)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        controls = self.controls
+        try:
+            while not (self._stop.is_set() or controls.stopped):
+                histogram = controls.take_histogram(POLL)
+                if histogram is None:
+                    continue
+                self.handle(histogram, self._index_of(histogram))
+        except BaseException as exc:  # noqa: BLE001  (reported through on_error)
+            self.error = exc
+            if self.on_error is not None:
+                self.on_error(exc)
+        finally:
+            with self._progress:
+                self._progress.notify_all()
+
+    def _index_of(self, histogram: np.ndarray) -> int | None:
+        with self._offers_lock:
+            for index, offered in reversed(self._offers):
+                if offered is histogram:
+                    return index
+        return None
+
+    def wait_handled(self, count: int, timeout: float) -> bool:
+        """Block until :attr:`handled` reaches ``count`` (or ``timeout``); return whether it did."""
+        with self._progress:
+            return self._progress.wait_for(
+                lambda: self.handled >= count or self.error is not None or (
+                    self._thread is not None and not self._thread.is_alive()), timeout) \
+                and self.handled >= count
+
+    # ---------------------------------------------------------------- one update
+    def handle(self, histogram: np.ndarray, index: int | None = None) -> TunerStep | None:
+        """Act on one histogram: update, or drop it while switched off or overridden.
+
+        Runs on the tuner thread; callable directly (tests, benchmarks).
+        """
+        controls = self.controls
+        step = None
+        if controls.tuner_enabled and controls.threshold is None:
+            step = self.update(histogram, index)
+        else:
+            self._in_control = False  # someone else sets the threshold now
+        with self._progress:
+            self.handled += 1
+            self._progress.notify_all()
+        return step
+
+    def current_threshold(self, histogram: np.ndarray) -> float:
+        """Where the next update starts: the threshold the chain is using.
+
+        Our last published value while the chain follows it; after a manual override or
+        a switch-off, the value the threshold stage applied last; before anything is
+        known, Otsu's threshold of ``histogram`` (what ``threshold: auto`` shows then).
+        """
+        if self._in_control and self._latest is not None:
+            return self._latest.threshold
+        used = self.controls.threshold_used
+        if used is not None:
+            return float(used)
+        return otsu_threshold(histogram)
+
+    def update(self, histogram: np.ndarray, index: int | None = None) -> TunerStep:
+        """Optimize from the current threshold, publish the smoothed optimum, record it."""
+        began = time.perf_counter()
+        low, high = self.bounds
+        start = min(max(self.current_threshold(histogram), low), high)
+        path = tune_threshold(histogram, start, self.optimizer, self.iterations,
+                              objective=self.objective, bounds=self.bounds,
+                              **self.objective_settings)
+        # The best point seen, not the last: an optimizer restarted each update (Adam's
+        # first steps are about lr long) circles the minimum, and the last point of a
+        # circle is no better than any other.
+        best = int(np.argmin(path.values))
+        optimum = float(path.points[best, 0])
+        published = self.smoothing * start + (1.0 - self.smoothing) * optimum
+        published = min(max(published, low), high)
+        self.controls.publish_tuned_threshold(published)
+        self._in_control = True
+        step = TunerStep(update=self.updates + 1, frame=index, start=start, optimum=optimum,
+                         threshold=published, objective=float(path.values[best]),
+                         iterations=path.iterations, seconds=time.perf_counter() - began)
+        self._publish(step)
+        return step
+
+    def _publish(self, step: TunerStep) -> None:
+        record = step.as_dict()
+        if not math.isfinite(record["objective"]):
+            record["objective"] = None
+        self._latest = step
+        self._latest_record = record  # one assignment: offer() reads it without a lock
+        self.updates = step.update
+        if "tuner" in _LIVE_STATS_FIELDS:  # once LiveStats carries it, the hud can show it
+            self.controls.publish_stats(tuner=record)
+
+    @property
+    def latest(self) -> TunerStep | None:
+        """The last update, or None before the first."""
+        return self._latest
