@@ -25,6 +25,7 @@ import textwrap
 import traceback
 
 from pipeline import __version__
+from pipeline import experiments
 from pipeline.batch import command as batch_command
 
 EXIT_OK = 0
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     stages.add_argument("kinds", nargs="*", metavar="KIND",
                         help="only these: stage, source, sink, objective, optimizer, runtime")
     batch_command.add_parser(commands)
+    experiments.add_parser(commands)
     return parser
 
 
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "batch":
             return batch_command.run(args)
+        if args.command == "experiment":
+            return experiments.run(args)
         return _stages(args)
     except KeyboardInterrupt:
         print(file=sys.stderr)

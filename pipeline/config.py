@@ -45,7 +45,7 @@ import yaml
 from pipeline.registry import REGISTRIES, Param, ParamError, check_settings, lookup
 
 VERSION = 1
-TOP_LEVEL_KEYS = ("version", "source", "stages", "sinks", "runtime")
+TOP_LEVEL_KEYS = ("version", "source", "stages", "sinks", "runtime", "tuner")
 DEFAULT_SOURCE = "synthetic"
 
 # Packages whose modules register stages, sources, sinks, objectives and optimizers.
@@ -342,6 +342,9 @@ class Config:
         Where the config came from (a path, or ``"<dict>"``).
     data : dict
         The document after overrides, as loaded.
+    tuner : dict or None
+        Checked ``tuner:`` settings (:data:`pipeline.runtime.tuner.TUNER_PARAMS`), or
+        None when the config has no tuner.
     """
 
     source: Component
@@ -350,6 +353,7 @@ class Config:
     runtime: dict
     file: str
     data: dict
+    tuner: dict | None = None
     _doc: _Document = dataclasses.field(repr=False, default=None)
 
     @classmethod
@@ -400,6 +404,7 @@ class Config:
             "stages": [{c.name: dict(c.settings)} for c in self.stages],
             "sinks": [{c.name: dict(c.settings)} for c in self.sinks],
             "runtime": dict(self.runtime),
+            **({"tuner": dict(self.tuner)} if self.tuner is not None else {}),
         }
 
 
@@ -425,9 +430,19 @@ def _check(doc: _Document) -> Config:
     stages = _entries(doc, "stages", "stage", data.get("stages"))
     sinks = _entries(doc, "sinks", "sink", data.get("sinks"))
     runtime = _settings(doc, ("runtime",), Runtime, data.get("runtime"))
-    config = Config(source, stages, sinks, runtime, doc.file, data, doc)
+    tuner = _tuner(doc, data["tuner"]) if "tuner" in data else None
+    config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
     config.build()  # constructors' own checks (settings that exclude each other)
     return config
+
+
+def _tuner(doc: _Document, settings: Any) -> dict:
+    from pipeline.runtime.tuner import check_tuner_settings
+
+    try:
+        return check_tuner_settings(settings)
+    except ParamError as exc:
+        raise doc.error(("tuner", *exc.key.split(".")), exc.message) from None
 
 
 def _settings(doc: _Document, path: Path, cls: type, settings: Any) -> dict:

@@ -67,7 +67,8 @@ class Pipeline:
         self.controls = controls if controls is not None else Controls()
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
-                      fps=runtime["fps"], controls=self.controls, progress=progress)
+                      fps=runtime["fps"], controls=self.controls, progress=progress,
+                      tuner_settings=self.config.tuner)
 
     def run(self, *, progress: bool = False, handle_signals: bool = False,
             controls: Controls | None = None) -> Summary:

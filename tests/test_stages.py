@@ -471,3 +471,14 @@ def test_resize_and_blur_keep_dtype_of_derivatives():
     d = ops.derivative(grey(), "sobel", "x")
     assert build("stage", "resize", {"scale": 0.5}).apply(d).dtype == np.int16
     assert build("stage", "blur").apply(d.astype(np.float32)).dtype == np.float32
+
+
+def test_hud_tuner_line():
+    from pipeline.stages.hud import tuner_line
+
+    assert tuner_line(True, None) is None
+    assert tuner_line(False, None) == "tuner off"
+    step = {"threshold": 87.4, "objective": -0.8123}
+    assert tuner_line(True, step) == "tuner 87 (objective -0.812)"
+    assert tuner_line(False, step) == "tuner off"
+    assert hud_lines(30.0, 87.0, 5.0, tuner="tuner 87 (objective -0.812)")[3] == "tuner 87 (objective -0.812)"

@@ -47,6 +47,9 @@ class LiveStats:
         chain has no threshold stage).
     paused, tuner_enabled : bool
         The toggles at the time of the snapshot.
+    tuner : dict or None
+        The tuner's last update (update, frame, start, optimum, threshold, objective,
+        iterations, seconds), or None before the first or without a tuner.
     """
 
     frames_in: int = 0
@@ -57,6 +60,7 @@ class LiveStats:
     threshold: float | None = None
     paused: bool = False
     tuner_enabled: bool = True
+    tuner: dict | None = None
 
 
 def _clamp_threshold(value: float) -> float:

@@ -178,7 +178,7 @@ class Engine:
     def __init__(self, source: Source, chain: Chain, sinks: Sequence[Sink], *,
                  mode: str = "auto", queue_size: int | None = None, max_frames: int | None = None,
                  fps: float | None = None, controls: Controls | None = None,
-                 progress: bool = False):
+                 progress: bool = False, tuner_settings: dict | None = None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.source = source
@@ -190,6 +190,8 @@ class Engine:
         self.requested_fps = fps
         self.controls = controls if controls is not None else Controls()
         self.progress = progress
+        self.tuner_settings = tuner_settings
+        self.tuner = None
         self.summary: Summary | None = None
         self._lock = threading.Lock()
         self._error: BaseException | None = None
@@ -238,6 +240,10 @@ class Engine:
         size = self.queue_size or DEFAULT_QUEUE_SIZE[mode]
         self.fps = float(self.requested_fps or self.source.fps or DEFAULT_FPS)
         self.chain.bind(self.controls)
+        if self.tuner_settings is not None:
+            from pipeline.runtime.tuner import Tuner
+
+            self.tuner = Tuner(self.tuner_settings, self.controls, on_error=self._fail)
         sinks = self.sinks if with_sinks else []
         names = sink_names(sinks)
         self.stats = RunStats(self.chain.labels, names)
@@ -258,6 +264,8 @@ class Engine:
                 threads.append(runner.thread)
         for thread in threads:
             thread.start()
+        if self.tuner is not None:
+            self.tuner.start()
         return threads
 
     # ------------------------------------------------------------------ threads
@@ -295,7 +303,7 @@ class Engine:
             queue.close()
 
     def _process_loop(self) -> None:
-        controls, stats, chain = self.controls, self.stats, self.chain
+        controls, stats, chain, tuner = self.controls, self.stats, self.chain, self.tuner
         seconds = stats.stage_seconds
         consumers = [(runner.queue, runner.name) for runner in self._runners]
         if self._outlet is not None:
@@ -313,9 +321,10 @@ class Engine:
                     controls.wait_while_paused(POLL)
                 frame = chain(item, seconds)
                 frame.side["latency"] = time.perf_counter() - frame.timestamp
-                histogram = frame.side.get("histogram")
-                if histogram is not None:
-                    controls.post_histogram(histogram)
+                if tuner is not None:
+                    tuner.offer(frame)  # every N-th histogram to the tuner's mailbox
+                elif "histogram" in frame.side:
+                    controls.post_histogram(frame.side["histogram"])
                 stats.record_processed()
                 for queue, name in consumers:
                     dropped = queue.put(frame)
@@ -501,6 +510,8 @@ class Engine:
                     thread.join(POLL)
                 except KeyboardInterrupt:
                     self._on_interrupt("interrupted")
+        if self.tuner is not None:
+            self.tuner.stop()
         self._input.abandon()  # frees a source blocked on a full queue after a stop
         for runner in self._runners:
             if not runner.done:

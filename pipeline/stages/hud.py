@@ -18,16 +18,32 @@ MARGIN = 8
 
 
 def hud_lines(fps: float | None, threshold: float | None, latency_ms: float | None,
-              paused: bool = False) -> list[str]:
-    """The hud's text, one string per line; unknown values show as ``-``."""
+              paused: bool = False, tuner: str | None = None) -> list[str]:
+    """The hud's text, one string per line; unknown values show as ``-``.
+
+    ``tuner`` is the tuner's line (:func:`tuner_line`), left out when None.
+    """
     lines = [
         "fps -" if fps is None else f"fps {fps:.1f}",
         "threshold -" if threshold is None else f"threshold {threshold:.0f}",
         "latency -" if latency_ms is None else f"latency {latency_ms:.0f} ms",
     ]
+    if tuner is not None:
+        lines.append(tuner)
     if paused:
         lines.append("paused")
     return lines
+
+
+def tuner_line(enabled: bool, step: dict | None) -> str | None:
+    """``tuner off``, or the last update's threshold and objective; None without a tuner."""
+    if step is None:
+        return None if enabled else "tuner off"
+    if not enabled:
+        return "tuner off"
+    objective = step.get("objective")
+    value = "-" if objective is None else f"{objective:.3f}"
+    return f"tuner {step['threshold']:.0f} (objective {value})"
 
 
 def draw_hud(image: np.ndarray, lines: list[str], corner: str, color, font_scale: float,
@@ -91,7 +107,8 @@ class Hud(Stage):
         stats = self.controls.snapshot()
         fps = stats.fps if stats.frames_out else None
         latency_ms = stats.latency_p95_ms if stats.frames_out else None
-        return hud_lines(fps, threshold, latency_ms, stats.paused)
+        return hud_lines(fps, threshold, latency_ms, stats.paused,
+                         tuner_line(stats.tuner_enabled, stats.tuner))
 
     def __call__(self, frame: Frame) -> Frame:
         require_uint8_image("hud", frame.image)
