@@ -159,8 +159,9 @@ def derivative(gray, kind, axis, border="reflect101"):
     _choice("kind", kind, KINDS)
     _choice("axis", axis, AXES)
     _choice("border", border, BORDERS)
-    h, v = _derivatives.axis_weights(kind, axis)
-    out = np.empty(gray.shape, np.int16 if gray.dtype == np.uint8 else np.float32)
+    dtype = np.int16 if gray.dtype == np.uint8 else np.float32
+    h, v = _derivatives.axis_weights(kind, axis, dtype)
+    out = np.empty(gray.shape, dtype)
     _derivatives.derivative(gray, out, h, v, _BORDER_CODES[border], _bands(gray.shape[0]))
     return out
 
@@ -313,8 +314,8 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     want_hist = hist is not False and hist is not None
     counts = _hist_output(hist) if want_hist else None
     out = _output("out", out, frame.shape[:2], np.uint8)
-    hx, vx = _derivatives.axis_weights(kind, "x")
-    hy, vy = _derivatives.axis_weights(kind, "y")
+    hx, vx = _derivatives.axis_weights(kind, "x", np.int16)
+    hy, vy = _derivatives.axis_weights(kind, "y", np.int16)
     parts = _hist_parts(frame.shape[0])
     _edges.edges(pixels, channels, out, parts, hx, vx, hy, vy, _BORDER_CODES[border],
                  norm == "l1", mapping == "shift", scale, np.float32(127.5), want_hist)

@@ -36,14 +36,15 @@ def _fill(pixels, channels, row, grey, hx, hy, border, ring_x, ring_y, slot):
 def _edge_row(ring_x, ring_y, s_up, s_mid, s_down, vx, vy, l1, shift, scale, offset, dst):
     # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
     # values never leave registers.  A zeroed weight vector stands for an invalid row
-    # under the ZERO border (0 * finite = 0, and -0.0 maps like 0).
+    # under the ZERO border.  The int16 casts tell LLVM the sums fit 16 bits (numba would
+    # widen them to int64), so the loop runs on 16-bit lanes up to the float conversion.
     x0, x1, x2 = vx[0], vx[1], vx[2]
     y0, y1, y2 = vy[0], vy[1], vy[2]
     xu, xm, xd = ring_x[s_up], ring_x[s_mid], ring_x[s_down]
     yu, ym, yd = ring_y[s_up], ring_y[s_mid], ring_y[s_down]
     for j in range(dst.shape[0]):
-        dx = vertical_tap(x0, x1, x2, xu[j], xm[j], xd[j])
-        dy = vertical_tap(y0, y1, y2, yu[j], ym[j], yd[j])
+        dx = np.float32(np.int16(vertical_tap(x0, x1, x2, xu[j], xm[j], xd[j])))
+        dy = np.float32(np.int16(vertical_tap(y0, y1, y2, yu[j], ym[j], yd[j])))
         dst[j] = to_u8(magnitude_value(dx, dy, l1), shift, scale, offset)
 
 
@@ -61,7 +62,7 @@ def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, 
     hist_parts : int64 array (bands, 256), zeroed
         One histogram of ``out`` per band, filled when ``count`` is true.  Its first
         dimension sets the number of bands.
-    hx, vx, hy, vy : float32 arrays (3,)
+    hx, vx, hy, vy : int16 arrays (3,)
         Horizontal/vertical weights of the x and y derivatives.
     border : int
     l1 : bool
@@ -75,11 +76,11 @@ def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, 
     height, width = out.shape
     bands = hist_parts.shape[0]
     for b in numba.prange(bands):
-        grey = np.empty(width, np.float32)
-        ring_x = np.empty((3, width), np.float32)
-        ring_y = np.empty((3, width), np.float32)
+        grey = np.empty(width, np.int16)
+        ring_x = np.empty((3, width), np.int16)
+        ring_y = np.empty((3, width), np.int16)
         held = np.full(3, -1, np.int64)
-        none = np.zeros(3, np.float32)
+        none = np.zeros(3, np.int16)
         first, last = band_rows(b, bands, height)
         for i in range(first, last):
             up = border_index(i - 1, height, border)
