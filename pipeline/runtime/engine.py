@@ -225,6 +225,18 @@ class Engine:
         for queue in self._queues():
             queue.abandon()
 
+    def queue_depths(self) -> dict[str, int]:
+        """Frames waiting now, by queue: ``"source"`` (before processing), then each sink.
+
+        Empty before the run is prepared.  Read without stopping anything (soak tests,
+        monitoring); each number is exact at the moment its queue was looked at.
+        """
+        if not hasattr(self, "_input"):
+            return {}
+        depths = {"source": len(self._input)}
+        depths.update({runner.name: len(runner.queue) for runner in getattr(self, "_runners", [])})
+        return depths
+
     def _queues(self) -> list[FrameQueue]:
         queues = [self._input] if hasattr(self, "_input") else []
         return queues + [runner.queue for runner in getattr(self, "_runners", [])]
