@@ -15,7 +15,7 @@ from pipeline.io.sources import (
     CameraSource, FileSource, FramePacer, ImagesSource, natural_sort_key, redact_url,
 )
 from pipeline.io.synthetic import SyntheticSource
-from pipeline.registry import REGISTRIES, ParamError, build, settings_of
+from pipeline.registry import REGISTRIES, ParamError, build, check_settings, settings_of
 
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 12, 15.0
 
@@ -343,16 +343,20 @@ def test_all_sources_registered():
 
 
 @pytest.mark.parametrize("name,settings", [
-    ("camera", {"device": 2, "width": 1280, "height": 720, "fps": 30.0, "fourcc": "MJPG"}),
-    ("file", {"path": "in.mp4", "realtime": True, "loop": True}),
+    ("camera", {"device": 2, "width": 1280, "height": 720, "fps": 30.0, "fourcc": "MJPG",
+                "read_timeout": 2.0, "on_error": "retry", "reconnect_attempts": 3}),
+    ("file", {"path": "in.mp4", "realtime": True, "loop": True, "on_error": "stop",
+              "max_consecutive_errors": 5}),
     ("images", {"glob": "shots/*.png", "fps": 10.0}),
-    ("url", {"url": "rtsp://cam.local/live", "open_timeout": 3.0, "read_timeout": 2.0}),
+    ("url", {"url": "rtsp://cam.local/live", "open_timeout": 3.0, "read_timeout": 2.0,
+             "on_error": "retry", "reconnect_backoff": 0.5, "reconnect_max_backoff": 4.0}),
     ("synthetic", {"width": 320, "height": 200, "fps": 24.0, "length": 0, "live": True}),
 ])
 def test_sources_round_trip_through_settings(name, settings):
     built = build("source", name, settings)
-    assert settings_of(built) == settings
-    assert settings_of(build("source", name, settings_of(built))) == settings
+    expected = check_settings(REGISTRIES["source"][name], settings)  # with defaults
+    assert settings_of(built) == expected
+    assert settings_of(build("source", name, settings_of(built))) == expected
 
 
 def test_pacer_does_not_burst_after_falling_behind():

@@ -22,10 +22,18 @@ The engine's order of calls:
 
 Errors a user can fix raise :class:`SourceError` or :class:`SinkError` with one line
 naming the device or path and what would work; the CLI prints it and exits 1.
+
+A source that meets bad input mid-stream (a frame that does not decode, a stream that goes
+silent) records it in its :class:`ReadReport` (``source.report``) instead of raising: the
+engine copies the counts into the run's summary.  When the input ends *because of* an
+error (``on_error: stop``, a lost stream), the source returns None from ``read()`` and
+sets ``report.failure``; the engine then finishes the sinks normally (their output is
+kept) and raises :class:`SourceError` with that message, so the CLI exits 1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +51,45 @@ class SinkError(Exception):
     """A sink cannot be checked, opened or written: one line naming the target and a fix."""
 
 
+@dataclasses.dataclass
+class ReadReport:
+    """What went wrong while a source was read (filled in by the source's thread).
+
+    Attributes
+    ----------
+    skipped : int
+        Frames that did not decode and were skipped (more frames came after them).
+    read_errors : int
+        Failed reads that were not the normal end of the input: skipped frames, reads
+        that timed out, lost connections, and a file that ends before the frame count
+        its container states (one each).
+    reconnects : int
+        Successful reconnections of a camera or stream (``on_error: retry``).
+    notes : list of str
+        One line per event a user should hear of (a damaged stretch, an fps of 0 in the
+        container, a reconnection), for the summary.
+    failure : str or None
+        Set when the input ended because of an error; the engine raises
+        :class:`SourceError` with it once the sinks are finished.
+    """
+
+    skipped: int = 0
+    read_errors: int = 0
+    reconnects: int = 0
+    notes: list = dataclasses.field(default_factory=list)
+    failure: str | None = None
+
+    #: Notes kept at most, so a long run over a flaky input holds bounded memory.
+    MAX_NOTES = 20
+
+    def note(self, text: str) -> None:
+        """Keep ``text`` for the summary (the first :attr:`MAX_NOTES` only, then a count)."""
+        if len(self.notes) < self.MAX_NOTES:
+            self.notes.append(text)
+        elif len(self.notes) == self.MAX_NOTES:
+            self.notes.append("(more notes left out)")
+
+
 class Source:
     """Where frames come from.
 
@@ -54,6 +101,14 @@ class Source:
     """
 
     live: bool = False
+    _report: ReadReport | None = None
+
+    @property
+    def report(self) -> ReadReport:
+        """Counts and notes about bad input met so far (empty for a clean read)."""
+        if self._report is None:
+            self._report = ReadReport()
+        return self._report
 
     def open(self) -> None:
         """Acquire the device or file; raise :class:`SourceError` if it cannot be used."""

@@ -21,19 +21,35 @@ is raised again from :meth:`Engine.run`.
 
 Sinks that declare ``main_thread = True`` (an OpenCV window under Qt) are run by the
 main thread's loop instead of a thread of their own.
+
+Bad input: what the source met (damaged frames skipped, timeouts, reconnections) comes
+into the summary from its :class:`~pipeline.io.base.ReadReport`.  A source whose input
+ended because of an error (``report.failure``) ends the run like the end of its stream
+(queued frames flow through, sinks are closed, not aborted, so nothing is lost), and
+:meth:`Engine.run` then raises :class:`SourceError` with the source's message.
+
+Frames may change size or channel count mid-stream: every stage works per frame, so
+nothing re-allocates.  The engine hands stages a grey (H, W) or BGR (H, W, 3) uint8
+array: a (H, W, 1) frame is taken as grey and BGRA loses its alpha channel; anything
+else (another dtype, no pixels) is a :class:`SourceError` naming the frame.  Sinks
+decide about size changes themselves (the video sink refuses them with a message).
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import signal
 import sys
 import threading
 import time
 from typing import Iterator, Sequence
 
+import cv2
+import numpy as np
+
 from pipeline.frame import Frame
-from pipeline.io.base import Sink, Source
+from pipeline.io.base import Sink, Source, SourceError
 from pipeline.runtime.controls import Controls
 from pipeline.runtime.stats import ProgressLine, RunStats, Summary
 from pipeline.stages.chain import Chain
@@ -54,6 +70,28 @@ class _End:
 
 
 END = _End()
+
+log = logging.getLogger(__name__)
+
+
+def frame_image(image, index: int, source: Source) -> np.ndarray:
+    """``image`` as the stages expect it: uint8 grey (H, W) or BGR (H, W, 3).
+
+    (H, W, 1) becomes (H, W) (a view), BGRA becomes BGR (a copy); anything else is a
+    :class:`SourceError` naming the source and the frame, raised before any stage runs.
+    """
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size:
+        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3):
+            return image
+        if image.ndim == 3 and image.shape[2] == 1:
+            return image[:, :, 0]
+        if image.ndim == 3 and image.shape[2] == 4:
+            return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    what = (f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
+            else type(image).__name__)
+    name = getattr(source, "registry_name", type(source).__name__)
+    raise SourceError(f"source {name} delivered {what} as frame {index}; a frame is a "
+                      "non-empty uint8 grey (H, W) or BGR (H, W, 3) array")
 
 
 class FrameQueue:
@@ -197,6 +235,7 @@ class Engine:
         self._error: BaseException | None = None
         self._reason: str | None = None
         self._abandoned = threading.Event()
+        self._source_failure: SourceError | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -301,8 +340,15 @@ class Engine:
                         time.sleep(delay)
                 image = self.source.read()
                 if image is None:
-                    self._set_reason("end of stream")
+                    report = getattr(self.source, "report", None)
+                    failure = None if report is None else report.failure
+                    if failure is not None:
+                        self._source_failure = SourceError(failure)
+                        self._set_reason("source failed")
+                    else:
+                        self._set_reason("end of stream")
                     break
+                image = frame_image(image, index, self.source)
                 frame = Frame(index, time.perf_counter(), image, image)
                 stats.record_in()
                 dropped = queue.put(frame)
@@ -452,9 +498,12 @@ class Engine:
                 self.controls.stop("stopped")
             outlet.abandon()
             self._shutdown()
-            self.summary = self.stats.summary(self.mode, self._reason or "stopped", delivered)
+            self.summary = self.stats.summary(self.mode, self._reason or "stopped", delivered,
+                                              report=getattr(self.source, "report", None))
         if self._error is not None:
             raise self._error
+        if self._source_failure is not None:
+            raise self._source_failure
 
     def _wait(self, main_runners: list[_SinkRunner], progress: "ProgressLine | None") -> None:
         last_publish = 0.0
@@ -536,8 +585,11 @@ class Engine:
         threads[0].join(SOURCE_JOIN_TIMEOUT)
 
     def _conclude(self) -> Summary:
-        self.summary = self.stats.summary(self.mode, self._reason or "stopped")
+        self.summary = self.stats.summary(self.mode, self._reason or "stopped",
+                                          report=getattr(self.source, "report", None))
         self.controls.publish_stats(**self.stats.live())
         if self._error is not None:
             raise self._error
+        if self._source_failure is not None:
+            raise self._source_failure  # after the sinks were closed: their output is kept
         return self.summary

@@ -32,7 +32,9 @@ class Summary:
         ``"live"`` or ``"batch"``.
     stop_reason : str
         ``"end of stream"``, ``"max_frames"``, ``"stopped"`` (window closed, ``q``),
-        ``"interrupted"`` (Ctrl+C), ``"terminated"`` (SIGTERM) or ``"error"``.
+        ``"interrupted"`` (Ctrl+C), ``"terminated"`` (SIGTERM), ``"error"``, or
+        ``"source failed"`` (the input ended because of an error: ``on_error: stop``, a
+        lost stream; the sinks were closed normally and the run raises SourceError).
     frames_in : int
         Frames read from the source.
     frames_out : int
@@ -53,6 +55,15 @@ class Summary:
         Mean milliseconds per frame of each processing step (fused steps joined by +).
     sinks : dict
         Frames written per sink.
+    skipped : int
+        Frames of the input that did not decode and were skipped (``on_error: skip``).
+    read_errors : int
+        Failed reads that were not the normal end of the input (skipped frames,
+        timeouts, lost connections, a file shorter than its container states).
+    reconnects : int
+        Reconnections of a camera or stream (``on_error: retry``).
+    notes : list of str
+        What the source reported about bad input, one line each.
     """
 
     mode: str
@@ -66,6 +77,10 @@ class Summary:
     latency_ms: dict
     stage_ms: dict
     sinks: dict
+    skipped: int = 0
+    read_errors: int = 0
+    reconnects: int = 0
+    notes: list = dataclasses.field(default_factory=list)
 
     @property
     def interrupted(self) -> bool:
@@ -87,6 +102,10 @@ class Summary:
             f"  latency  p50 {lat['p50']:.1f} ms  p95 {lat['p95']:.1f} ms  max {lat['max']:.1f} ms"
             "  (capture to sink)",
         ]
+        if self.skipped or self.read_errors or self.reconnects:
+            lines.append(f"  input    skipped {self.skipped}  read errors {self.read_errors}"
+                         f"  reconnects {self.reconnects}")
+        lines += [f"  note     {note}" for note in self.notes]
         if self.stage_ms:
             width = max(len(name) for name in self.stage_ms)
             lines.append("  time per frame")
@@ -195,8 +214,12 @@ class RunStats:
             return dict(frames_in=self.frames_in, frames_out=out,
                         dropped=sum(self.drops.values()), fps=fps, latency_p95_ms=p95)
 
-    def summary(self, mode: str, stop_reason: str, delivered: int | None = None) -> Summary:
-        """The end-of-run :class:`Summary`; ``delivered`` overrides frames_out (frames())."""
+    def summary(self, mode: str, stop_reason: str, delivered: int | None = None,
+                report=None) -> Summary:
+        """The end-of-run :class:`Summary`; ``delivered`` overrides frames_out (frames()).
+
+        ``report`` is the source's :class:`~pipeline.io.base.ReadReport`, if any.
+        """
         with self._lock:
             if delivered is not None:
                 out = delivered
@@ -220,6 +243,9 @@ class RunStats:
                 latency_ms={"p50": float(p50), "p95": float(p95), "max": float(worst)},
                 stage_ms=stage_ms,
                 sinks=dict(zip(self.sink_names, self.sink_counts)),
+                **({} if report is None else dict(
+                    skipped=report.skipped, read_errors=report.read_errors,
+                    reconnects=report.reconnects, notes=list(report.notes))),
             )
 
 
