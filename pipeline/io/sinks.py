@@ -1,21 +1,42 @@
 """Sinks that write files: ``video``, ``images``, ``stats``; and ``discard`` for benchmarks.
 
 Nothing half-written ever carries a final name.  Each output is written under a
-temporary name in the same folder (``.edges.mp4.part-<pid>.mp4``: hidden, marked as
-partial, the real extension last because OpenCV picks the container from it) and
-moved onto its final name with ``os.replace`` (atomic within a filesystem) only when it
-is complete.  ``abort()`` removes the temporary file, so a failed run leaves nothing that
-looks finished.
+temporary name in the same folder (``.edges.mp4.part-<pid>-<token>.mp4``: hidden, marked
+as partial, unique to the process, the real extension last because OpenCV picks the
+container from it), synced to disk (video and stats), and moved onto its final name
+with ``os.replace`` (atomic within a filesystem) only when it is complete.  ``abort()``
+removes the temporary file, so a failed run leaves nothing that looks finished.
+
+Failed writes.  Python's own writes (``stats``, ``images``) raise OSError, which becomes
+a :class:`SinkError` naming the path and the cause (``No space left on device``).
+``cv2.VideoWriter.write`` reports nothing (FFmpeg logs a warning and writes nothing more
+after the first failure), and a write into a file whose folder was removed succeeds, so
+a :class:`WriteWatch` looks, twice a second, whether the temporary file is still there
+and its disk still has room, and ``close()`` reads the finished video's frame count
+back from its container: a video that does not hold every frame written is removed,
+never renamed.
+
+One writer per output.  A sink holds an advisory lock (``fcntl.flock``) on
+``.NAME.lock`` next to its output from ``open()`` to ``close()``/``abort()``; a second
+run (or a second sink) writing the same output fails at once with "another edgepipe run
+is writing OUT (pid N)" rather than replace the first run's file when it finishes.
+The lock file is removed on release; a crashed run's lock is free (the kernel drops it
+with the process), so a stale ``.lock`` file never blocks anything.
 
 The window sink is in :mod:`pipeline.io.window`.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import logging
 import math
 import os
+import resource
+import secrets
 import string
 import sys
 import tempfile
@@ -45,9 +66,20 @@ FALLBACK_FOURCCS = ("mp4v", "MJPG", "FFV1", "XVID")
 #: Picture formats the ``images`` sink writes, by extension.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
+#: Seconds between two looks, while a file is written, at whether it is still there and
+#: its disk still has room (a stat and a statvfs: microseconds).
+WATCH_EVERY = 0.5
+
+#: Random part of this process's temporary names: with the pid, unique across processes
+#: and machines sharing a folder; within a process the output lock keeps writers apart.
+PROCESS_TOKEN = secrets.token_hex(3)
+
 
 def temporary_path(final: str | os.PathLike) -> Path:
     """Where to write ``final`` until it is complete: same folder, hidden, extension last.
+
+    The name holds the pid and a random token drawn once per process, so two processes
+    never share a temporary file, and the same call in one process names the same file.
 
     Examples
     --------
@@ -55,7 +87,219 @@ def temporary_path(final: str | os.PathLike) -> Path:
     '.edges.mp4.part-...mp4'
     """
     final = Path(final)
-    return final.with_name(f".{final.name}.part-{os.getpid()}{final.suffix}")
+    return final.with_name(f".{final.name}.part-{os.getpid()}-{PROCESS_TOKEN}{final.suffix}")
+
+
+def lock_path(final: str | os.PathLike) -> Path:
+    """The advisory lock file of output ``final``: ``.NAME.lock`` in the same folder.
+
+    Examples
+    --------
+    >>> lock_path("out/edges.mp4").name
+    '.edges.mp4.lock'
+    """
+    final = Path(final)
+    return final.with_name(f".{final.name}.lock")
+
+
+class OutputLock:
+    """One writer per output: an exclusive ``fcntl.flock`` on a lock file next to it.
+
+    :meth:`acquire` never waits: when another process (or another sink of this one) holds
+    the lock it raises :class:`SinkError` naming the output and the holder's pid, read
+    from the lock file.  :meth:`release` removes the lock file while still holding the
+    lock, and :meth:`acquire` checks that the file it locked is still the one under the
+    name, so a writer that opened the file just before it was removed tries again on a
+    fresh one instead of sharing the lock.  Where the filesystem has no locks (ENOLCK,
+    EOPNOTSUPP) the output is written unlocked, with a warning: the atomic rename still
+    keeps whole files whole, and the last run to finish wins.
+
+    Parameters
+    ----------
+    path : path-like
+        The lock file (:func:`lock_path` of the output).
+    target : str
+        The output as the user wrote it, for messages.
+    what : str
+        The sink, for messages (``"video sink"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, target: str, what: str):
+        self.path = Path(path)
+        self.target = target
+        self.what = what
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"OutputLock({str(self.path)!r}, held={self._fd is not None})"
+
+    def busy_message(self, holder: str) -> str:
+        """The one-line error for an output another run (or sink) is writing."""
+        if holder == str(os.getpid()):
+            return (f"{self.what}: another sink of this run is writing {self.target!r}; "
+                    "give each sink its own output path")
+        return (f"{self.what}: another edgepipe run is writing {self.target!r} (pid {holder}); "
+                "wait for it to finish or choose another output path")
+
+    def holder(self, fd: int) -> str:
+        """The pid written in the lock file, or ``"unknown"``."""
+        try:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        except OSError:
+            return "unknown"
+        return text if text.isdigit() else "unknown"
+
+    def check_free(self) -> None:
+        """Raise :class:`SinkError` if another writer holds the lock now (creates nothing)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return  # no lock file: nobody writes there (open() decides for good)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SinkError(self.busy_message(self.holder(fd))) from None
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # closing drops a lock taken here
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`SinkError` if another writer holds it."""
+        while self._fd is None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise SinkError(f"{self.what}: cannot write {self.target!r}: cannot create the lock file "
+                                f"{str(self.path)!r} ({error.strerror})") from error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self.holder(fd)
+                os.close(fd)
+                raise SinkError(self.busy_message(holder)) from None
+            except OSError as error:
+                os.close(fd)
+                if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    log.warning("%s: the filesystem of %s has no locks; writing it unlocked", self.what, self.target)
+                    return
+                raise SinkError(f"{self.what}: cannot lock {str(self.path)!r} ({error.strerror})") from error
+            try:
+                named = os.stat(self.path)
+            except FileNotFoundError:
+                named = None
+            mine = os.fstat(fd)
+            if named is None or (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):
+                os.close(fd)  # the holder before us removed it after we opened it: again
+                continue
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            except OSError:
+                pass  # a full disk: the lock holds without the pid in it
+            self._fd = fd
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock; safe to call twice."""
+        if self._fd is None:
+            return
+        remove_quietly(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Bytes this process may still write in ``folder``'s filesystem (None: unknown).
+
+    Root may use the blocks a filesystem reserves for it, so root counts them.
+    """
+    try:
+        vfs = os.statvfs(folder)
+    except OSError:
+        return None
+    blocks = vfs.f_bfree if os.geteuid() == 0 else vfs.f_bavail
+    return blocks * vfs.f_frsize
+
+
+class WriteWatch:
+    """Notices that a file being written vanished, its disk is full, or it hit a size limit.
+
+    For writers that do not report failed writes (``cv2.VideoWriter``) and for the one
+    failure no write reports (the folder removed: writes go on into an unlinked file).
+    :meth:`problem` is cheap (a stat and a statvfs); :meth:`due` spaces the looks by
+    :data:`WATCH_EVERY` seconds.
+
+    Parameters
+    ----------
+    path : Path
+        The temporary file being written; it must exist when the watch is made.
+    every : float, optional
+        Seconds between looks; default :data:`WATCH_EVERY`.
+    """
+
+    def __init__(self, path: Path, every: float | None = None):
+        self.path = Path(path)
+        self.every = WATCH_EVERY if every is None else every
+        info = os.stat(self.path)
+        self._identity = (info.st_dev, info.st_ino)
+        self._next = time.monotonic() + self.every
+
+    def due(self) -> bool:
+        """True at most once per ``every`` seconds."""
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.every
+        return True
+
+    def problem(self) -> str | None:
+        """Why the file cannot be complete, in a few words, or None when all looks well."""
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            return (f"the file being written, {self.path.name}, disappeared: was its folder "
+                    f"{str(self.path.parent)!r} removed?")
+        except OSError as error:
+            return f"{error.strerror} on {str(self.path)!r}"
+        if (info.st_dev, info.st_ino) != self._identity:
+            return f"the file being written, {self.path.name}, was replaced by another file"
+        if free_bytes(self.path.parent) == 0:
+            return os.strerror(errno.ENOSPC)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and info.st_size >= limit:
+            return f"{os.strerror(errno.EFBIG)}: the file size limit (ulimit -f) is {limit} bytes"
+        return None
+
+
+def sync_file(path: Path) -> None:
+    """Flush ``path`` to disk (before it gets its final name); OSError on failure.
+
+    Filesystems that allocate late (ext4, XFS, NFS) may only report a full disk here.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def container_frame_count(path: str | os.PathLike) -> int | None:
+    """The frame count a video's container states (read from its header; nothing decoded).
+
+    None when the file does not open or states no usable count: a video whose trailer
+    was never written (an MP4 without its ``moov`` atom) or whose header still holds the
+    placeholders written at the start (AVI, Matroska).
+    """
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not capture.isOpened():
+            return None
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        capture.release()
+    if not math.isfinite(count) or count < 0 or count > 2**40:
+        return None
+    return int(round(count))
 
 
 def check_writable_folder(path: str | os.PathLike, what: str) -> None:
@@ -114,6 +358,14 @@ def remove_quietly(path: Path | None) -> None:
             log.warning("could not remove temporary file %s: %s", path, error)
 
 
+def close_quietly(handle) -> None:
+    """Close a file whose data is being thrown away (a failed flush must not raise again)."""
+    try:
+        handle.close()
+    except (OSError, ValueError):
+        pass
+
+
 def check_uint8(frame, what: str) -> np.ndarray:
     """``frame.image`` if it is a uint8 grey or BGR picture, else SinkError naming the frame."""
     image = frame.image
@@ -153,6 +405,8 @@ class VideoSink(Sink):
         self._writer: cv2.VideoWriter | None = None
         self._temp: Path | None = None
         self._shape: tuple | None = None
+        self._lock: OutputLock | None = None
+        self._watch: WriteWatch | None = None
         self.fourcc_used: str | None = None
         self.frames_written = 0
 
@@ -174,6 +428,7 @@ class VideoSink(Sink):
         if os.path.isdir(self.path):
             raise SinkError(f"video sink: {self.path!r} is a folder; give a file name such as {os.path.join(self.path, 'edges.mp4')!r}")
         check_writable_folder(self.path, "video sink")
+        OutputLock(lock_path(self.path), self.path, "video sink").check_free()
 
     def open(self, first, fps, controls=None) -> None:
         """Open a writer for frames shaped like ``first`` under the temporary name."""
@@ -183,6 +438,15 @@ class VideoSink(Sink):
             raise SinkError(f"video sink {self.path!r}: the source has no frame rate; set fps in the sink")
         final = Path(self.path)
         make_folder(final, "video sink")
+        self._lock = OutputLock(lock_path(final), self.path, "video sink")
+        self._lock.acquire()
+        try:
+            self._open_writer(final, image, rate)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open_writer(self, final: Path, image: np.ndarray, rate: float) -> None:
         self._temp = temporary_path(final)
         height, width = image.shape[:2]
         colour = image.ndim == 3 and image.shape[2] == 3
@@ -209,6 +473,15 @@ class VideoSink(Sink):
             )
         self._shape = image.shape
         self.frames_written = 0
+        try:
+            self._watch = WriteWatch(self._temp)
+        except OSError as error:
+            self.abort()
+            raise SinkError(f"video sink: cannot write {self.path!r} ({error.strerror})") from error
+
+    def failure(self, problem: str) -> SinkError:
+        """The error for a video that cannot be completed, naming the output and ``problem``."""
+        return SinkError(f"video sink: cannot write {self.path!r}: {problem}; nothing was saved under that name")
 
     def write(self, frame) -> None:
         """Append ``frame.image``; it must keep the first frame's size and channels."""
@@ -220,25 +493,56 @@ class VideoSink(Sink):
                 f"video sink {self.path!r}: frame {frame.index} is {image.shape}, but the video was "
                 f"opened for {self._shape}; a video keeps one size (resize earlier in the chain)"
             )
-        self._writer.write(image)
+        self._writer.write(image)  # reports nothing: the watch and close() check instead
         self.frames_written += 1
+        if self._watch.due():
+            problem = self._watch.problem()
+            if problem is not None:
+                raise self.failure(problem)
+
+    def incomplete(self) -> str | None:
+        """Why the released temporary file is not the whole video, or None when it is."""
+        problem = self._watch.problem()
+        if problem is not None:
+            return problem
+        counted = container_frame_count(self._temp)
+        if counted == self.frames_written:
+            return None
+        held = "cannot be read back" if counted is None else f"holds {counted} of {self.frames_written} frames"
+        return (f"the finished file {held}, so a write failed (a disk full for a while, "
+                "a file size limit or an I/O error)")
 
     def close(self) -> None:
-        """Release the writer and move the finished file onto its final name."""
+        """Release the writer, check the video is whole, and move it onto its final name.
+
+        Raises
+        ------
+        SinkError
+            When the file vanished, the disk filled up, or the container does not state
+            every frame written; the temporary file is removed and the final name untouched.
+        """
         if self._writer is None:
             return
         self._writer.release()
         self._writer = None
-        if self.frames_written == 0:
-            remove_quietly(self._temp)
-            log.warning("video sink %s: no frame was written, so no file was made", self.path)
-            return
         try:
-            os.replace(self._temp, self.path)
-        except OSError as error:
+            if self.frames_written == 0:
+                log.warning("video sink %s: no frame was written, so no file was made", self.path)
+                return
+            problem = self.incomplete()
+            if problem is not None:
+                raise self.failure(problem)
+            try:
+                sync_file(self._temp)
+                os.replace(self._temp, self.path)
+            except OSError as error:
+                raise SinkError(f"video sink: cannot move the finished video onto {self.path!r} "
+                                f"({error.strerror}); nothing was saved under that name") from error
+            self._temp = None
+        finally:
             remove_quietly(self._temp)
-            raise SinkError(f"video sink: cannot move the finished video onto {self.path!r} ({error.strerror})") from error
-        self._temp = None
+            self._temp = None
+            self._lock.release()
 
     def abort(self) -> None:
         """Release the writer and remove the temporary file; the final name is untouched."""
@@ -247,6 +551,8 @@ class VideoSink(Sink):
             self._writer = None
         remove_quietly(self._temp)
         self._temp = None
+        if self._lock is not None:
+            self._lock.release()
 
 
 def index_field_check(pattern: str) -> None:
@@ -302,6 +608,7 @@ class ImagesSink(Sink):
         self.extension = Path(path.format(index=0)).suffix.lower()
         self.frames_written = 0
         self._made_folders: set[Path] = set()
+        self._lock: OutputLock | None = None
 
     def __repr__(self) -> str:
         return (
@@ -318,10 +625,20 @@ class ImagesSink(Sink):
     def check(self) -> None:
         """The folder of the first picture exists or can be created, and is writable."""
         check_writable_folder(self.path.format(index=0), "images sink")
+        self.output_lock().check_free()
+
+    def output_lock(self) -> OutputLock:
+        """The lock of this pattern: beside its first picture, named after the whole pattern."""
+        first = Path(self.path.format(index=0))
+        digest = hashlib.sha1(os.path.abspath(self.path).encode("utf-8")).hexdigest()[:12]
+        return OutputLock(first.with_name(f".edgepipe-images-{digest}.lock"), self.path, "images sink")
 
     def open(self, first, fps, controls=None) -> None:
-        """Nothing to prepare: each picture is its own file."""
+        """Take the pattern's lock (another run writing the same pictures is an error)."""
         self.frames_written = 0
+        make_folder(Path(self.path.format(index=0)), "images sink")
+        self._lock = self.output_lock()
+        self._lock.acquire()
 
     def write(self, frame) -> None:
         """Encode ``frame.image`` and write it under the pattern's name for its index."""
@@ -340,7 +657,10 @@ class ImagesSink(Sink):
         self.frames_written += 1
 
     def close(self) -> None:
-        """Nothing to finalize: every picture was complete when it got its name."""
+        """Release the lock: every picture was complete when it got its name."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 #: Returned by :func:`jsonable` for values a JSON line leaves out (arrays, objects).
@@ -393,6 +713,8 @@ class StatsSink(Sink):
         self._handle = None
         self._temp: Path | None = None
         self._controls = None
+        self._lock: OutputLock | None = None
+        self._watch: WriteWatch | None = None
         self.frames_written = 0
 
     def __repr__(self) -> str:
@@ -409,6 +731,11 @@ class StatsSink(Sink):
             if os.path.isdir(self.path):
                 raise SinkError(f"stats sink: {self.path!r} is a folder; give a file name such as {os.path.join(self.path, 'stats.jsonl')!r}")
             check_writable_folder(self.path, "stats sink")
+            OutputLock(lock_path(self.path), self.path, "stats sink").check_free()
+
+    def failure(self, cause: str) -> SinkError:
+        """The error for a stats file that cannot be completed, naming the output and ``cause``."""
+        return SinkError(f"stats sink: cannot write {self.path!r}: {cause}; nothing was saved under that name")
 
     def open(self, first, fps, controls=None) -> None:
         """Open the temporary file (or take standard output)."""
@@ -419,11 +746,15 @@ class StatsSink(Sink):
             return
         final = Path(self.path)
         make_folder(final, "stats sink")
+        self._lock = OutputLock(lock_path(final), self.path, "stats sink")
+        self._lock.acquire()
         self._temp = temporary_path(final)
         try:
             self._handle = open(self._temp, "w", encoding="utf-8")
+            self._watch = WriteWatch(self._temp)
         except OSError as error:
-            raise SinkError(f"stats sink: cannot write {str(self._temp)!r} ({error.strerror})") from error
+            self.abort()
+            raise self.failure(error.strerror) from error
 
     def record(self, frame) -> dict:
         """The JSON object written for ``frame``."""
@@ -452,8 +783,16 @@ class StatsSink(Sink):
         """Append one line for ``frame``."""
         if self._handle is None:
             raise SinkError(f"stats sink {self.path!r} is not open")
-        self._handle.write(json.dumps(self.record(frame), separators=(",", ":")) + "\n")
+        line = json.dumps(self.record(frame), separators=(",", ":")) + "\n"
+        try:
+            self._handle.write(line)
+        except OSError as error:
+            raise self.failure(error.strerror) from error
         self.frames_written += 1
+        if self._watch is not None and self._watch.due():
+            problem = self._watch.problem()
+            if problem is not None:
+                raise self.failure(problem)
 
     def close(self) -> None:
         """Flush, and move the finished file onto its final name."""
@@ -463,22 +802,39 @@ class StatsSink(Sink):
             self._handle.flush()
             self._handle = None
             return
-        self._handle.close()
-        self._handle = None
+        handle, self._handle = self._handle, None
         try:
-            os.replace(self._temp, self.path)
-        except OSError as error:
+            problem = self._watch.problem()  # a removed folder: writes and close succeed
+            if problem is not None:
+                handle.close()
+                raise self.failure(problem)
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+                handle.close()
+            except OSError as error:
+                raise self.failure(error.strerror) from error
+            try:
+                os.replace(self._temp, self.path)
+            except OSError as error:
+                raise SinkError(f"stats sink: cannot move the finished file onto {self.path!r} "
+                                f"({error.strerror}); nothing was saved under that name") from error
+            self._temp = None
+        finally:
+            close_quietly(handle)
             remove_quietly(self._temp)
-            raise SinkError(f"stats sink: cannot move the finished file onto {self.path!r} ({error.strerror})") from error
-        self._temp = None
+            self._temp = None
+            self._lock.release()
 
     def abort(self) -> None:
         """Close and remove the temporary file."""
         if self._handle is not None and not self.to_stdout:
-            self._handle.close()
+            close_quietly(self._handle)
         self._handle = None
         remove_quietly(self._temp)
         self._temp = None
+        if self._lock is not None:
+            self._lock.release()
 
 
 @register("sink", "discard")
