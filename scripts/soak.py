@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats-sink", action="store_true", help="also write a stats sink to a temporary file")
     parser.add_argument("--warmup", type=float,
                         help=f"seconds left out of the verdict (default {WARMUP_SECONDS:.0f}, "
-                             f"or {WARMUP_FRACTION:.0%} of a run under 5 minutes)")
+                             f"or {WARMUP_FRACTION * 100:.0f}%% of a run under 5 minutes)")
     parser.add_argument("--tolerance", type=float, default=0.05, help="relative growth allowed (default 0.05)")
     parser.add_argument("--memory-slack-mb", type=float, default=0.0, help="absolute memory growth allowed (MiB)")
     parser.add_argument("--latency-slack-ms", type=float, default=2.0, help="absolute p95 growth allowed (ms)")
