@@ -157,7 +157,12 @@ class _Document:
 
     @classmethod
     def parse(cls, text: str, file: str) -> "_Document":
-        loader = yaml.SafeLoader(text)
+        try:
+            # The reader checks the characters as the loader is made (a control
+            # character raises ReaderError here, before any parsing).
+            loader = yaml.SafeLoader(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {exc}", file, 1) from None
         try:
             node = loader.get_single_node()
             lines: dict = {}
@@ -169,6 +174,9 @@ class _Document:
             raise ConfigError(f"not valid YAML: {problem}", file, line) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"not valid YAML: {exc}", file) from None
+        except RecursionError:
+            raise ConfigError("nested too deeply to be a config (lists or mappings inside "
+                              "each other hundreds of levels down)", file, 1) from None
         finally:
             loader.dispose()
         return cls(data, lines, file)
@@ -374,7 +382,11 @@ class Config:
     def from_dict(cls, data: dict, overrides: list[str] | tuple = (),
                   file: str = "<dict>") -> "Config":
         """Check a config given as Python data (a deep copy is kept)."""
-        return cls._from_document(_Document(copy.deepcopy(data), {}, file), overrides)
+        try:
+            data = copy.deepcopy(data)
+        except RecursionError:
+            raise ConfigError("nested too deeply to be a config", file) from None
+        return cls._from_document(_Document(data, {}, file), overrides)
 
     @classmethod
     def _from_document(cls, doc: _Document, overrides) -> "Config":

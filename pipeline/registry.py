@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from typing import Any, Callable
 
 KINDS = ("stage", "source", "sink", "objective", "optimizer")
@@ -103,6 +104,9 @@ class Param:
             raise ParamError(self.name, f"{self.name} must be one of {allowed}; got {value!r}{hint}")
         numbers = value if isinstance(value, (list, tuple)) else [value]
         for number in numbers:
+            if isinstance(number, float) and math.isnan(number):
+                # NaN passes every comparison, so a range alone would let it through.
+                raise ParamError(self.name, f"{self.name} must be {self.describe()}; got {value!r}")
             if isinstance(number, (int, float)) and not isinstance(number, bool):
                 if (self.min is not None and number < self.min) or (
                     self.max is not None and number > self.max
