@@ -9,7 +9,9 @@ and is stopped with ``controls.stop()``.
 
 Every ``--every`` seconds one line is printed: elapsed time, resident memory (VmRSS of
 this process), the depth of every queue, capture-to-sink latency p95 and fps over the
-interval since the previous sample, and the frames dropped in the interval and in all.
+interval since the previous sample, the frames dropped in the interval and in all, and
+the machine's 1-minute load average (latency on a busy machine measures the machine:
+run the soak on an otherwise idle one, and read a latency verdict next to the load).
 
 The verdict: after a warm-up (1 minute, or 20% of a run shorter than 5 minutes), the
 median of the first 20% of the remaining samples is compared with the median of the
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import sys
@@ -163,7 +166,8 @@ def sample_line(sample: dict) -> str:
     p95 = "-" if sample["latency_p95_ms"] is None else f"{sample['latency_p95_ms']:.2f}"
     return (f"{sample['t']:8.1f} s  rss {sample['rss_mb']:8.1f} MiB  queues [{queues}]  "
             f"p95 {p95:>7} ms  {sample['fps']:5.1f} fps  "
-            f"drops +{sample['drops']} ({sample['drops_total']})  out {sample['frames_out']}")
+            f"drops +{sample['drops']} ({sample['drops_total']})  out {sample['frames_out']}  "
+            f"load {sample['load1']:.1f}")
 
 
 def soak(duration: float, every: float, width: int, height: int, fps: float,
@@ -214,6 +218,7 @@ def soak(duration: float, every: float, width: int, height: int, fps: float,
                     "drops_total": live["dropped"],
                     "frames_out": live["frames_out"],
                     "threshold": controls.snapshot().threshold,
+                    "load1": round(os.getloadavg()[0], 2),
                 }
                 last_t, last_out, last_drops = now, live["frames_out"], live["dropped"]
                 samples.append(sample)
