@@ -25,7 +25,6 @@ import textwrap
 import traceback
 
 from pipeline import __version__
-from pipeline import experiments
 from pipeline.batch import command as batch_command
 
 EXIT_OK = 0
@@ -95,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     stages.add_argument("kinds", nargs="*", metavar="KIND",
                         help="only these: stage, source, sink, objective, optimizer, runtime")
     batch_command.add_parser(commands)
+    from pipeline import experiments  # imports OpenCV: after main() set its log level
+
     experiments.add_parser(commands)
     return parser
 
@@ -105,17 +106,18 @@ def _error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgepipe`` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--traceback" not in argv:
+        # Our one-line errors say what OpenCV's and FFmpeg's log lines would; a user's
+        # own setting of these variables wins.  Set before anything imports OpenCV.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     # Sinks log what a user needs to see (the URL of the http view, a codec fallback).
     logging.basicConfig(level=logging.INFO, format="edgepipe: %(message)s")
-    if not getattr(args, "traceback", False):
-        # Our one-line errors say what OpenCV's and FFmpeg's log lines would; a user's
-        # own setting of these variables wins.
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         if args.command == "run":
             return _run(args)
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "batch":
             return batch_command.run(args)
         if args.command == "experiment":
+            from pipeline import experiments
+
             return experiments.run(args)
         return _stages(args)
     except KeyboardInterrupt:
@@ -156,6 +160,8 @@ def _run(args) -> int:
     try:
         summary = pipe.run(progress=progress, handle_signals=True)
     except (SourceError, SinkError, StageError) as exc:
+        if pipe.summary is not None and not args.quiet:  # what was done before it failed
+            print(pipe.summary.format(), file=sys.stderr)
         _error(str(exc))
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
