@@ -147,7 +147,23 @@ def load_plugins() -> None:
             importlib.import_module(info.name)
 
 
-class _Document:
+def read_config(path: str | os.PathLike, what: str, example: str) -> tuple[str, str]:
+    """``(file, text)`` of a YAML config; :class:`ConfigError` if it cannot be read.
+
+    ``what`` names the kind of config and ``example`` a path that exists, for the message.
+    """
+    file = os.fspath(path)
+    try:
+        with open(file, encoding="utf-8") as handle:
+            return file, handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file not found; give the path to a .yaml file, "
+                          f"e.g. {example}", file) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the {what} ({exc})", file) from None
+
+
+class Document:
     """A YAML document as plain Python, with the line of every key and list item."""
 
     def __init__(self, data: Any, lines: dict, file: str):
@@ -156,7 +172,7 @@ class _Document:
         self.file = file
 
     @classmethod
-    def parse(cls, text: str, file: str) -> "_Document":
+    def parse(cls, text: str, file: str) -> "Document":
         try:
             # The reader checks the characters as the loader is made (a control
             # character raises ReaderError here, before any parsing).
@@ -246,7 +262,7 @@ def _entry_name(entry: Any) -> str | None:
     return None
 
 
-def apply_override(doc: _Document, text: str) -> None:
+def apply_override(doc: Document, text: str) -> None:
     """Apply one ``KEY=VALUE`` override to the document in place."""
     key, value = parse_override(text)
 
@@ -329,7 +345,7 @@ def _list_index(items: list, part: str, path: Path, fail) -> int:
     return matches[0]
 
 
-def _forget(doc: _Document, prefix: Path) -> None:
+def _forget(doc: Document, prefix: Path) -> None:
     """Drop recorded lines under ``prefix`` (the values there were replaced)."""
     for known in [p for p in doc.lines if p[: len(prefix)] == prefix]:
         del doc.lines[known]
@@ -362,21 +378,13 @@ class Config:
     file: str
     data: dict
     tuner: dict | None = None
-    _doc: _Document = dataclasses.field(repr=False, default=None)
+    _doc: Document = dataclasses.field(repr=False, default=None)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Config":
         """Load, override and check the YAML file at ``path``; raise :class:`ConfigError`."""
-        file = os.fspath(path)
-        try:
-            with open(file, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
-            raise ConfigError("config file not found; give the path to a .yaml file, "
-                              "e.g. configs/demo.yaml", file) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the config ({exc})", file) from None
-        return cls._from_document(_Document.parse(text, file), overrides)
+        file, text = read_config(path, "config", "configs/demo.yaml")
+        return cls._from_document(Document.parse(text, file), overrides)
 
     @classmethod
     def from_dict(cls, data: dict, overrides: list[str] | tuple = (),
@@ -386,10 +394,10 @@ class Config:
             data = copy.deepcopy(data)
         except RecursionError:
             raise ConfigError("nested too deeply to be a config", file) from None
-        return cls._from_document(_Document(data, {}, file), overrides)
+        return cls._from_document(Document(data, {}, file), overrides)
 
     @classmethod
-    def _from_document(cls, doc: _Document, overrides) -> "Config":
+    def _from_document(cls, doc: Document, overrides) -> "Config":
         if isinstance(overrides, str):
             overrides = [overrides]
         load_plugins()
@@ -420,7 +428,7 @@ class Config:
         }
 
 
-def _check(doc: _Document) -> Config:
+def _check(doc: Document) -> Config:
     data = doc.data
     if data is None:
         raise ConfigError("the config is empty; start with 'version: 1'", doc.file, 1)
@@ -448,7 +456,7 @@ def _check(doc: _Document) -> Config:
     return config
 
 
-def _tuner(doc: _Document, settings: Any) -> dict:
+def _tuner(doc: Document, settings: Any) -> dict:
     from pipeline.runtime.tuner import check_tuner_settings
 
     try:
@@ -457,7 +465,7 @@ def _tuner(doc: _Document, settings: Any) -> dict:
         raise doc.error(("tuner", *exc.key.split(".")), exc.message) from None
 
 
-def _settings(doc: _Document, path: Path, cls: type, settings: Any) -> dict:
+def _settings(doc: Document, path: Path, cls: type, settings: Any) -> dict:
     if settings is not None and not isinstance(settings, dict):
         raise doc.error(path, f"settings of {cls.registry_name!r} must be a mapping of "
                               f"keys to values; got {settings!r}")
@@ -468,7 +476,7 @@ def _settings(doc: _Document, path: Path, cls: type, settings: Any) -> dict:
         raise doc.error(key_path, exc.message) from None
 
 
-def _lookup(doc: _Document, path: Path, kind: str, name: Any) -> type:
+def _lookup(doc: Document, path: Path, kind: str, name: Any) -> type:
     if not isinstance(name, str):
         raise doc.error(path, f"a {kind} is named by a word; got {name!r}")
     try:
@@ -477,7 +485,7 @@ def _lookup(doc: _Document, path: Path, kind: str, name: Any) -> type:
         raise doc.error(path, exc.message) from None
 
 
-def _source(doc: _Document, source: Any) -> Component:
+def _source(doc: Document, source: Any) -> Component:
     if source is None:
         source = {"type": DEFAULT_SOURCE}
     if isinstance(source, str):
@@ -494,7 +502,7 @@ def _source(doc: _Document, source: Any) -> Component:
     return Component("source", source["type"], checked, ("source",))
 
 
-def _entries(doc: _Document, section: str, kind: str, entries: Any) -> list[Component]:
+def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Component]:
     if entries is None:
         return []
     if not isinstance(entries, list):

@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from pipeline import ops
-from pipeline.config import ConfigError, _Document, apply_override, load_plugins
+from pipeline.config import ConfigError, Document, apply_override, load_plugins, read_config
 from pipeline.io.base import SourceError
 from pipeline.optim import OBJECTIVES, joint_histogram, make_optimizer, minimize, tune_threshold
 from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
@@ -352,16 +352,8 @@ def load_experiment(path: str | os.PathLike, overrides=(), output: str | None = 
     ``overrides`` are ``--set KEY=VALUE`` strings (``iterations=10``,
     ``optimizers.0.lr=0.1``); ``output`` replaces the config's output folder.
     """
-    file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError("experiment config not found; give the path to a .yaml file, e.g. "
-                          "configs/experiments/local-minimum.yaml", file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the config ({exc})", file) from None
-    doc = _Document.parse(text, file)
+    file, text = read_config(path, "experiment config", "configs/experiments/local-minimum.yaml")
+    doc = Document.parse(text, file)
     if doc.data is None:
         raise ConfigError("the config is empty; start with 'version: 1'", file, 1)
     for override in overrides:

@@ -257,9 +257,9 @@ def test_config_errors_come_before_anything_is_opened(tmp_path):
 
 
 def test_apply_override_records_the_set_key_for_errors(tmp_path):
-    from pipeline.config import _Document
+    from pipeline.config import Document
 
-    doc = _Document({"version": 1, "runtime": {}}, {}, "x")
+    doc = Document({"version": 1, "runtime": {}}, {}, "x")
     apply_override(doc, "runtime.mode=live")
     assert doc.data["runtime"] == {"mode": "live"}
     assert doc.error(("runtime", "mode"), "bad").key == "runtime.mode"

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import ConfigError, Config
+from pipeline.config import Config, ConfigError, read_config
 from pipeline.registry import Param, ParamError, build, check_settings
 
 VERSION = 1
@@ -232,15 +232,7 @@ def load_job(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Batc
         ``KEY=VALUE`` strings as for ``edgepipe run --set``: ``executor.workers=2``,
         ``inputs.glob='clips/*.mp4'``, ``stages.1.gradient.kind=scharr``.
     """
-    file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError("batch config not found; give the path to a .yaml file, "
-                          "e.g. configs/batch.yaml", file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the batch config ({exc})", file) from None
+    file, text = read_config(path, "batch config", "configs/batch.yaml")
     return job_from_text(text, file, overrides)
 
 
