@@ -169,6 +169,15 @@ def _run(args) -> int:
             traceback.print_exc()
         _error(f"unexpected {type(exc).__name__}: {exc} (rerun with --traceback for details)")
         return EXIT_FAILED
+    return report(summary, args)
+
+
+def report(summary, args, ok: bool = True) -> int:
+    """Print ``summary`` (unless ``--quiet``), write ``--json``; return the exit code.
+
+    Shared by ``run`` and ``batch``: interrupted and terminated runs keep their codes,
+    otherwise 0 when ``ok`` and 1 when not.
+    """
     if not args.quiet:
         print(summary.format(), file=sys.stderr)
     if args.json:
@@ -186,7 +195,7 @@ def _run(args) -> int:
         return EXIT_INTERRUPTED
     if summary.stop_reason == "terminated":
         return EXIT_TERMINATED
-    return EXIT_OK
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _validate(args) -> int:

@@ -134,24 +134,9 @@ def run(args) -> int:
         return EXIT_FAILED
     finally:
         restore()
-    if not args.quiet:
-        print(summary.format(), file=sys.stderr)
-    if args.json:
-        text = json.dumps(summary.to_dict(), indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            try:
-                with open(args.json, "w", encoding="utf-8") as handle:
-                    handle.write(text + "\n")
-            except OSError as exc:
-                _error(f"cannot write the summary to {args.json}: {exc.strerror}")
-                return EXIT_FAILED
-    if summary.stop_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if summary.stop_reason == "terminated":
-        return EXIT_TERMINATED
-    return EXIT_OK if summary.ok else EXIT_FAILED
+    from pipeline.cli import report
+
+    return report(summary, args, ok=summary.ok)
 
 
 def _terminate_raises(exception: type):
