@@ -5,7 +5,7 @@
     python scripts/bench_batch.py                      # 12 clips from tree.avi, 640x480
     python scripts/bench_batch.py --clips 24 --size 1280x720 --json out/bench_batch.json
 
-The clips are made once from ``/work/shared/data/tree.avi`` (real footage, scaled and
+The clips are made once from ``../shared/data/tree.avi`` (beside the checkout) (real footage, scaled and
 looped to ``--frames`` frames) when it is there, else generated.  Each configuration
 runs the same job with ``--force`` into its own folder; wall time includes starting the
 workers, as a user would see it.  Prints a table and writes JSON.
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from pipeline.batch.jobs import available_cores, job_from_dict  # noqa: E402
 from pipeline.batch.runner import run_job  # noqa: E402
 
-TREE = "/work/shared/data/tree.avi"
+TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "tree.avi")
 STAGES = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}}, {"map": {"mode": "abs"}}]
 
 

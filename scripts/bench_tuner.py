@@ -6,11 +6,8 @@ off / on ``--repeats`` times; the medians and their ratio are printed (on/off fp
 means free).  The cost of one update (``--iterations`` steps on a real 1080p magnitude
 histogram) is timed on its own as well.
 
-Once ``config.py`` accepts a ``tuner:`` section the tuner runs inside the engine, as
-wired.  Until then it is driven by a last step appended to the chain that calls
-``Tuner.offer(frame)`` on the processing thread; the engine also posts every frame's
-histogram to the same mailbox, so the tuner then updates on as many frames as it can
-keep up with: a worst case for ``every``.
+The tuner runs inside the engine from the config's ``tuner:`` section, exactly as in
+``edgepipe run``; the number of updates of each run is printed too.
 
 Usage::
 
@@ -30,14 +27,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline import ops  # noqa: E402
-from pipeline.config import Config, ConfigError  # noqa: E402
 from pipeline.io.synthetic import SyntheticSource  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.runtime.controls import Controls  # noqa: E402
-from pipeline.runtime.engine import Engine  # noqa: E402
 from pipeline.runtime.tuner import Tuner  # noqa: E402
-from pipeline.stages import Chain  # noqa: E402
-from pipeline.stages.base import Stage  # noqa: E402
 
 
 def config(frames: int, tuner: dict | None) -> dict:
@@ -54,50 +47,15 @@ def config(frames: int, tuner: dict | None) -> dict:
     return data
 
 
-def engine_takes_tuner() -> bool:
-    try:
-        Config.from_dict({"version": 1, "tuner": {}})
-    except ConfigError:
-        return False
-    return True
-
-
-class OfferStep(Stage):
-    """Stand-in for the engine's wiring: hand each frame to the tuner after the chain."""
-
-    registry_name = "tuner-offer"
-
-    def __init__(self, tuner: Tuner):
-        super().__init__()
-        self.tuner = tuner
-
-    def __call__(self, frame):
-        self.tuner.offer(frame)
-        # The wired engine calls offer() instead of posting every frame's histogram
-        # itself; taking the histogram off the frame keeps its post out of the mailbox.
-        frame.side.pop("histogram", None)
-        return frame
-
-
-def run_once(frames: int, tuner_settings: dict | None, wired: bool) -> tuple[float, int]:
-    """fps of one run, and how many tuner updates it made."""
-    if tuner_settings is None or wired:
-        pipe = Pipeline.from_dict(config(frames, tuner_settings))
-        began = time.perf_counter()
-        summary = pipe.run()
-        seconds = time.perf_counter() - began
-        return summary.frames_out / seconds, -1
-    source, stages, sinks = Pipeline.from_dict(config(frames, None)).config.build()
-    controls = Controls()
-    tuner = Tuner(tuner_settings, controls)
-    engine = Engine(source, Chain(stages + [OfferStep(tuner)]), sinks, mode="batch",
-                    controls=controls)
-    tuner.start()
+def run_once(frames: int, tuner_settings: dict | None) -> tuple[float, int]:
+    """fps of one run, and how many tuner updates it made (-1 without a tuner)."""
+    pipe = Pipeline.from_dict(config(frames, tuner_settings))
+    engine = pipe.engine()
     began = time.perf_counter()
     summary = engine.run()
     seconds = time.perf_counter() - began
-    tuner.stop()
-    return summary.frames_out / seconds, tuner.updates
+    updates = engine.tuner.updates if engine.tuner is not None else -1
+    return summary.frames_out / seconds, updates
 
 
 def update_cost(settings: dict, repeats: int = 300) -> float:
@@ -129,16 +87,14 @@ def main(argv=None) -> int:
         "name": args.optimizer, "lr": lr}
     settings = {"objective": "otsu", "optimizer": optimizer, "every": args.every,
                 "iterations": args.iterations, "smoothing": 0.5}
-    wired = engine_takes_tuner()
     print(f"tuner {settings}")
-    print(f"driven by: {'the engine (config tuner: section)' if wired else 'an offer step (not wired yet)'}")
     cost = update_cost(settings)
     print(f"one update, {args.iterations} iterations: median {cost * 1e3:.3f} ms")
-    run_once(30, None, wired)  # warm up numba and the caches
+    run_once(30, None)  # warm up numba and the caches
     off, on, updates = [], [], []
     for _ in range(args.repeats):
-        off.append(run_once(args.frames, None, wired)[0])
-        fps, count = run_once(args.frames, settings, wired)
+        off.append(run_once(args.frames, None)[0])
+        fps, count = run_once(args.frames, settings)
         on.append(fps)
         updates.append(count)
     off_fps, on_fps = statistics.median(off), statistics.median(on)
