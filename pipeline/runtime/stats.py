@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-# Latencies kept for the summary's percentiles: all of them up to this many, then a
-# uniform reservoir sample, so a day-long live run holds 8 MB at most.
-LATENCY_RESERVOIR = 1_000_000
+# Latencies kept for the summary's percentiles: all of them up to this many (11 minutes
+# at 30 fps), then a uniform reservoir sample, in one preallocated array: a night-long
+# live run holds 160 KB, not a list growing by a float per frame.
+LATENCY_RESERVOIR = 20_000
 # Recent window for the live fps and p95 the hud shows.
 RECENT_SECONDS = 1.0
 RECENT_LATENCIES = 256
@@ -133,8 +134,9 @@ class RunStats:
         self.sink_counts = [0] * len(sink_names)
         self.frames_in = 0
         self.drops = collections.Counter()
-        self._latencies: list[float] = []
+        self._latencies = np.zeros(LATENCY_RESERVOIR)
         self._latencies_seen = 0
+        self._latency_max = 0.0
         self._recent_latencies: collections.deque = collections.deque(maxlen=RECENT_LATENCIES)
         self._recent_out: collections.deque = collections.deque()
         self._random = random.Random(0)
@@ -165,15 +167,7 @@ class RunStats:
         now = time.perf_counter()
         with self._lock:
             self.sink_counts[sink_index] += 1
-            latency = now - timestamp
-            self._recent_latencies.append(latency)
-            self._latencies_seen += 1
-            if len(self._latencies) < LATENCY_RESERVOIR:
-                self._latencies.append(latency)
-            else:
-                slot = self._random.randrange(self._latencies_seen)
-                if slot < LATENCY_RESERVOIR:
-                    self._latencies[slot] = latency
+            self._keep_latency(now - timestamp)
             if self.sink_counts[sink_index] == min(self.sink_counts):
                 self._mark_out(now)
 
@@ -181,11 +175,22 @@ class RunStats:
         """A frame reached the caller of :meth:`Pipeline.frames` (counts as written)."""
         now = time.perf_counter()
         with self._lock:
-            latency = now - timestamp
-            self._recent_latencies.append(latency)
-            if len(self._latencies) < LATENCY_RESERVOIR:
-                self._latencies.append(latency)
+            self._keep_latency(now - timestamp)
             self._mark_out(now)
+
+    def _keep_latency(self, latency: float) -> None:
+        # Caller holds the lock.  Reservoir sampling (Algorithm R): every latency so far
+        # has the same chance to be among the kept ones; the maximum is kept exactly.
+        self._recent_latencies.append(latency)
+        self._latency_max = max(self._latency_max, latency)
+        seen = self._latencies_seen
+        self._latencies_seen += 1
+        if seen < LATENCY_RESERVOIR:
+            self._latencies[seen] = latency
+        else:
+            slot = self._random.randrange(seen + 1)
+            if slot < LATENCY_RESERVOIR:
+                self._latencies[slot] = latency
 
     def _mark_out(self, now: float) -> None:
         self.finished = now
@@ -226,8 +231,10 @@ class RunStats:
             else:
                 out = min(self.sink_counts) if self.sink_names else self.frames_processed
             seconds = (self.finished - self.started) if self.started and self.finished else 0.0
-            if self._latencies:
-                p50, p95, worst = np.percentile(self._latencies, [50, 95, 100]) * 1e3
+            kept = self._latencies[:min(self._latencies_seen, LATENCY_RESERVOIR)]
+            if kept.size:
+                p50, p95 = np.percentile(kept, [50, 95]) * 1e3
+                worst = self._latency_max * 1e3
             else:
                 p50 = p95 = worst = 0.0
             processed = max(self.frames_processed, 1)
