@@ -69,6 +69,7 @@ def child_main(title: str, snapshot_dir: str, mode: str) -> None:
                 "threshold": controls.threshold,
                 "tuner": controls.tuner_enabled,
                 "snapshots": list(sink.snapshots),
+                "shown": sink._shown is not None,  # the GUI thread has drawn a frame
             }
             if state != last:
                 print(json.dumps(state), flush=True)
@@ -152,7 +153,12 @@ class Child:
                 self.stderr.append(line)
 
     def wait_for(self, predicate, timeout: float = 10.0, what: str = "") -> dict:
-        """The first message satisfying ``predicate``; fail after ``timeout`` seconds."""
+        """The first message satisfying ``predicate``; fail after ``timeout`` seconds.
+
+        The child reports state only when it changes, so the latest state counts too.
+        """
+        if self.state and predicate(self.state):
+            return self.state
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -173,6 +179,8 @@ class Child:
         """The X id of the visible window titled ``title`` (default: this child's)."""
         title = title or self.title
         self.wait_for(lambda m: m["event"] == "open" and m["title"] == title, what=f"window {title!r}")
+        # Keys sent before the toolkit has drawn once can be lost: wait for a drawn frame.
+        self.wait_for(lambda m: m["event"] == "state" and m["shown"], what=f"a frame drawn in {title!r}")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             found = subprocess.run(
@@ -356,22 +364,39 @@ def test_closing_the_window_ends_the_run(child_factory):
     assert end["stopped"] and end["reason"] == "window closed" and end["closed_by_user"]
 
 
-def test_screen_shows_the_frame(child_factory, tmp_path):
-    _need("ffmpeg")
+def _shows_still_frame(child_factory, tmp_path) -> tuple[float, np.ndarray, tuple]:
+    """Open the "still" child, grab the screen until its window shows the frame (or 10 s)."""
     from pipeline.io.synthetic import SyntheticSource
 
     child = child_factory("edgepipe-shot", mode="still")
     window = child.window_id()
-    time.sleep(0.3)  # a few polls, so the frame is drawn
     x, y, width, height = window_geometry(child.display, window)
-    screen = screenshot(child.display, tmp_path / "screen.png")
+    assert (width, height) == SIZE  # the window opened at the frame's size
+    expected = SyntheticSource(width=SIZE[0], height=SIZE[1]).render(STILL_INDEX).astype(int)
+    # Painting is asynchronous (the toolkit draws on a later event loop pass): look again
+    # until the window shows the frame or the deadline passes.
+    deadline = time.monotonic() + 10
+    while True:
+        screen = screenshot(child.display, tmp_path / "screen.png")
+        difference = np.abs(screen[y:y + height, x:x + width].astype(int) - expected).mean()
+        if difference < 0.5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     child.key(window, "q")
     child.end()
-    assert (width, height) == SIZE
-    shown = screen[y:y + height, x:x + width].astype(int)
-    expected = SyntheticSource(width=SIZE[0], height=SIZE[1]).render(STILL_INDEX).astype(int)
+    return difference, screen, (x, y, width, height)
+
+
+def test_screen_shows_the_frame(child_factory, tmp_path):
+    _need("ffmpeg")
+    difference, screen, (x, y, width, height) = _shows_still_frame(child_factory, tmp_path)
+    if difference >= 0.5 and not screen.any():
+        # Seen only with the CPU heavily oversubscribed: Qt maps the window on Xvfb (no
+        # window manager) but never paints it, in about 1 run of 5.  A second child is a
+        # fresh toolkit; a sink that never draws fails both.
+        difference, screen, (x, y, width, height) = _shows_still_frame(child_factory, tmp_path)
     # Shown 1:1 (frame 8 differs from frame 7 by a mean of about 3 levels).
-    assert np.abs(shown - expected).mean() < 0.5
+    assert difference < 0.5
     # The rest of the screen is Xvfb's black background: the frame is where the window is.
     assert screen[y + height + 5:, :].max() == 0
 

@@ -131,9 +131,10 @@ class SyntheticSource(Source):
         ndarray
             A fresh array the caller may keep or modify.
         """
-        if self._background is None:
-            self._background = make_background(self.width, self.height)
-        frame = self._background.copy()
+        background = self._background  # one read: close() may run on another thread
+        if background is None:
+            background = self._background = make_background(self.width, self.height)
+        frame = background.copy()
         w, h = self.width, self.height
         short = min(w, h)
         band = int(0.55 * h)  # shapes move over the gradient, above the bars
@@ -158,11 +159,11 @@ class SyntheticSource(Source):
 
     def read(self) -> np.ndarray | None:
         """The next frame, or None after ``length`` frames (never, when endless)."""
-        if self._background is None:
-            self.open()
         if not self.endless and self._next >= self.length:
             return None
-        if self._pacer is not None:
+        if self.live:
+            if self._pacer is None:
+                self._pacer = FramePacer(self.rate)
             self._pacer.wait()
         frame = self.render(self._next)
         self._next += 1
