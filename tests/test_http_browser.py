@@ -33,6 +33,17 @@ CHROMIUM_FLAGS = (
 )
 
 
+
+def eventually(condition, seconds=10.0):
+    """Whether ``condition()`` became true within ``seconds``: a click's POST /control
+    reaches the run a moment after the page has updated itself."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
 def find_chromium() -> tuple[str | None, str | None]:
     """``(browser, chromedriver)`` paths: ``$CHROMIUM``/``$CHROMEDRIVER`` or the usual names."""
     browser = os.environ.get("CHROMIUM") or next(
@@ -252,7 +263,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             # The tuner switch and the pause button reach the run's controls.
             browser.run("document.getElementById('tuner').click()")
             browser.wait_for("return document.getElementById('tuner').checked === false")
-            assert pipe.controls.tuner_enabled is False
+            assert eventually(lambda: pipe.controls.tuner_enabled is False)
             # The chart has drawn the threshold line (its colour, in the canvas).
             browser.wait_for("""
                 const c = document.getElementById('chart');
@@ -264,7 +275,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             shot = browser.screenshot(tmp_path / "http-view.png")
             browser.run("document.getElementById('pause').click()")
             browser.wait_for("return document.getElementById('pause').textContent === 'resume'")
-            assert pipe.controls.paused is True
+            assert eventually(lambda: pipe.controls.paused is True)
             browser.run("document.getElementById('auto').click()")
             browser.wait_for("return document.getElementById('threshold-mode').textContent === 'auto'")
             assert pipe.controls.threshold is None
