@@ -58,6 +58,17 @@ class Stage:
         return f"{type(self).__name__}({settings})"
 
 
+def bgr_color(color: list) -> list:
+    """``color`` if it is three integers (B, G, R), else a :class:`ParamError` on ``color``.
+
+    The Param declares the list and the 0..255 range; this checks the length and types.
+    """
+    if len(color) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) for c in color):
+        raise ParamError("color", f"color must be three integers [B, G, R] in [0, 255]; "
+                                  f"got {color!r}")
+    return list(color)
+
+
 def require_default(stage: Stage, name: str, why: str) -> None:
     """Refuse a setting that has no effect in the current configuration of ``stage``."""
     param = next(p for p in stage.params if p.name == name)

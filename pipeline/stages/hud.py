@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from pipeline.frame import Frame
-from pipeline.registry import Param, ParamError, register
-from pipeline.stages.base import Stage, require_uint8_image
+from pipeline.registry import Param, register
+from pipeline.stages.base import Stage, bgr_color, require_uint8_image
 from pipeline.stages.overlay import as_bgr
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -92,11 +92,7 @@ class Hud(Stage):
     )
 
     def check(self) -> None:
-        color = self.color
-        if len(color) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) for c in color):
-            raise ParamError("color", f"color must be three integers [B, G, R] in [0, 255]; "
-                                      f"got {color!r}")
-        self.color = list(color)
+        self.color = bgr_color(self.color)
 
     def lines_for(self, frame: Frame) -> list[str]:
         """The text for ``frame``, from the controls' live stats and the frame's side values."""
