@@ -482,3 +482,17 @@ def test_hud_tuner_line():
     assert tuner_line(True, step) == "tuner 87 (objective -0.812)"
     assert tuner_line(False, step) == "tuner off"
     assert hud_lines(30.0, 87.0, 5.0, tuner="tuner 87 (objective -0.812)")[3] == "tuner 87 (objective -0.812)"
+
+
+def test_hud_outline_sits_under_the_text():
+    # OpenCV 5 advances glyphs by stroke width: a thicker outline drifted off the text.
+    from pipeline.stages.hud import draw_hud
+
+    background = np.full((60, 400, 3), 128, np.uint8)
+    for corner in ("top-left", "top-right"):
+        out = draw_hud(background, ["threshold 124 (objective -0.974)"], corner, [255, 0, 255], 0.6, 1)
+        fill = np.all(out == (255, 0, 255), axis=2)
+        untouched = np.all(out == 128, axis=2)
+        near_untouched = cv2.dilate(untouched.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert fill.sum() > 100
+        assert not (fill & near_untouched).any(), corner  # every text pixel is ringed by outline

@@ -15,6 +15,7 @@ from pipeline.stages.overlay import as_bgr
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MARGIN = 8
+OUTLINE_OFFSETS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
 
 
 def hud_lines(fps: float | None, threshold: float | None, latency_ms: float | None,
@@ -50,8 +51,8 @@ def draw_hud(image: np.ndarray, lines: list[str], corner: str, color, font_scale
              thickness: int) -> np.ndarray:
     """Write ``lines`` in a corner of a BGR copy of ``image`` with ``cv2.putText``.
 
-    Each line gets a dark outline (thickness + 2) under the coloured text, so it reads
-    on bright and dark pictures alike.
+    Each line gets a dark outline (the text shifted by one pixel in eight directions)
+    under the coloured text, so it reads on bright and dark pictures alike.
 
     Returns
     -------
@@ -69,7 +70,11 @@ def draw_hud(image: np.ndarray, lines: list[str], corner: str, color, font_scale
             y = MARGIN + text_height + number * step
         else:
             y = height - MARGIN - baseline - (len(lines) - 1 - number) * step
-        cv2.putText(out, line, (x, y), FONT, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        # The outline is the same text shifted a pixel each way: OpenCV 5 advances glyphs
+        # by stroke width, so a thicker dark copy would not sit under the coloured one.
+        for dx, dy in OUTLINE_OFFSETS:
+            cv2.putText(out, line, (x + dx, y + dy), FONT, font_scale, (0, 0, 0), thickness,
+                        cv2.LINE_AA)
         cv2.putText(out, line, (x, y), FONT, font_scale, tuple(int(c) for c in color),
                     thickness, cv2.LINE_AA)
     return out
