@@ -12,7 +12,6 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
-import threading
 
 import cv2
 import numpy as np
@@ -27,6 +26,7 @@ from pipeline.runtime.engine import Engine
 from pipeline.stages import Chain
 from pipeline.io.base import SinkError
 from pipeline.registry import REGISTRIES, build
+from tests.harness import bounded
 
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 30, 15.0
 DEADLINE = 30.0  # seconds any one run may take here; a hang fails the test
@@ -53,31 +53,12 @@ def clip(request, tmp_path):
     return tmp_path / name, write_clip(tmp_path / name, fourcc)
 
 
-def bounded(function, seconds: float = DEADLINE):
-    """``function()``'s result; the test fails if it has not returned within ``seconds``."""
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = function()
-        except BaseException as error:  # handed to the test
-            box["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"still running after {seconds} s: the run hangs")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
 
 def run_file(path, **settings):
     """Run ``path`` through grayscale + edges with no sink; the Summary or SourceError."""
     pipe = Pipeline.from_dict({"version": 1, "source": {"type": "file", "path": str(path), **settings},
                                "stages": ["grayscale", "gradient", "map"]})
-    return bounded(pipe.run)
+    return bounded(pipe.run, DEADLINE)
 
 
 def run_cli(config_path) -> subprocess.CompletedProcess:
@@ -169,7 +150,7 @@ def test_on_error_stop_ends_at_the_first_damaged_frame_and_keeps_the_output(tmp_
         "stages": ["grayscale", "gradient", "map"],
         "sinks": [{"images": {"path": str(out / "f_{index:03d}.png")}}]})
     with pytest.raises(SourceError, match="not decode") as caught:
-        bounded(pipe.run)
+        bounded(pipe.run, DEADLINE)
     assert path in str(caught.value) and "on_error" in str(caught.value)
     written = sorted(out.glob("*.png"))
     assert pipe.summary.stop_reason == "source failed"

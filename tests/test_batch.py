@@ -25,6 +25,7 @@ from pipeline.batch.jobs import glob_root, job_from_dict, job_from_text, load_jo
 from pipeline.batch.manifest import Manifest, file_identity
 from pipeline.batch.runner import BatchError, OutputLock, run_job
 from pipeline.config import ConfigError
+from tests.harness import decode
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}}, {"map": {"mode": "abs"}}]
@@ -48,17 +49,6 @@ def make_clip(path: Path, frames: int = 30, size=(160, 120), seed: int = 0, four
     writer.release()
     return path
 
-
-def decode(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def same_frames(a, b) -> bool:

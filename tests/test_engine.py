@@ -22,6 +22,7 @@ from pipeline.registry import build
 from pipeline.runtime.controls import Controls
 from pipeline.runtime.engine import END, Engine, FrameQueue
 from pipeline.stages import Chain, StageError
+from tests.harness import decode
 
 
 def clip_frames(count, size=(48, 64), seed=0):
@@ -45,17 +46,6 @@ def make_clip(path, count, size=(48, 64), fps=25.0):
     writer.release()
     return path
 
-
-def decode(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 class ListSource(Source):

@@ -16,6 +16,7 @@ from pipeline.io.sources import (
 )
 from pipeline.io.synthetic import SyntheticSource
 from pipeline.registry import REGISTRIES, ParamError, build, check_settings, settings_of
+from tests.harness import read_all
 
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 12, 15.0
 
@@ -39,15 +40,6 @@ def clip(request, tmp_path):
     name, fourcc = request.param
     return write_clip(tmp_path / name, fourcc)
 
-
-def read_all(source, limit: int = 10_000) -> list[np.ndarray]:
-    frames = []
-    while len(frames) < limit:
-        frame = source.read()
-        if frame is None:
-            break
-        frames.append(frame)
-    return frames
 
 
 # --- file -------------------------------------------------------------------------------

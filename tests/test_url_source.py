@@ -20,6 +20,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
 from pipeline.io.sources import UrlSource
 from pipeline.registry import ParamError, build
+from tests.harness import bounded
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
 
@@ -31,25 +32,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
-
-def bounded(function, seconds: float):
-    """``function()``'s result, or a test failure if it has not returned within ``seconds``."""
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = function()
-        except BaseException as error:  # handed to the test
-            box["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"still blocked after {seconds} s: the source hangs")
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 def serve(output: list[str], seconds: float) -> subprocess.Popen:
