@@ -88,10 +88,8 @@ class _ThresholdCurve:
     def __init__(self, tau, moments):
         self.tau = _check_tau(tau)
         self.moments = np.ascontiguousarray(moments, dtype=np.float64)
-        if self.tau > 0.0:
-            # z = (v - t) / tau for the edge weight, -z for the background weight.
-            self._scaled_levels = np.stack([LEVELS / self.tau, -LEVELS / self.tau])
-            self._signed_inverse_tau = np.array([[1.0 / self.tau], [-1.0 / self.tau]])
+        self._sums = np.empty((len(self.moments), 2))
+        self._slopes = np.empty(len(self.moments))
         self._last_t = None
         self._last_result = None
 
@@ -115,11 +113,11 @@ class _ThresholdCurve:
             edge = LEVELS > t
             weights = np.stack([edge, ~edge]).astype(np.float64)
             return self.moments @ weights.T, None
-        from pipeline.activations import sigmoid  # its ufuncs take a second to build
+        # Imported here: pipeline.activations builds its ufuncs (a second) on import.
+        from pipeline.kernels.soft_threshold import soft_class_sums
 
-        weights = sigmoid(self._scaled_levels - t * self._signed_inverse_tau)
-        edge_slope = weights[0] * weights[1]
-        return self.moments @ weights.T, (self.moments @ edge_slope) * (-1.0 / self.tau)
+        soft_class_sums(self.moments, t, 1.0 / self.tau, self._sums, self._slopes)
+        return self._sums, self._slopes
 
     def evaluate(self, t):
         t = float(t)
