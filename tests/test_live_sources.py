@@ -25,6 +25,7 @@ from pipeline.io.sources import CameraSource, CaptureTimeout, CaptureWorker, Url
 from pipeline.pipeline import Pipeline
 from pipeline.registry import ParamError, build
 from tests.test_url_source import RATE, bounded, free_port, serve, servers  # noqa: F401
+from tests import harness
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
@@ -88,13 +89,7 @@ class FakeCamera(CameraSource):
 
 
 def read_all(source, limit=100):
-    frames = []
-    while len(frames) < limit:
-        frame = source.read()
-        if frame is None:
-            break
-        frames.append(frame)
-    return frames
+    return harness.read_all(source, limit)
 
 
 def test_camera_that_blocks_is_given_up_after_read_timeout():

@@ -202,13 +202,17 @@ class Momentum(_WithState):
 
     def step(self, x, g):
         x, g = _as_float_arrays(x, g)
+        return x - self._accumulate(x, g)
+
+    def _accumulate(self, x, g):
+        """``v <- gamma * v + lr * g`` (v starts at 0); returns the new ``v``."""
         if self._start_or_check_state(x):
             self._velocity = np.zeros_like(x)
         self._velocity = self.gamma * self._velocity + self.lr * g
-        return x - self._velocity
+        return self._velocity
 
 
-class Nesterov(_WithState):
+class Nesterov(Momentum):
     """Nesterov momentum: ``v <- gamma * v + lr * g``, then ``x <- x - (gamma * v + lr * g)``.
 
     Parameters
@@ -232,22 +236,9 @@ class Nesterov(_WithState):
 
     name = "nesterov"
 
-    def __init__(self, lr, gamma=0.9):
-        super().__init__()
-        self.lr = _check_setting("lr", lr, 0.0, math.inf, low_closed=False)
-        self.gamma = _check_setting("gamma", gamma, 0.0, 1.0, low_closed=True)
-        self._velocity = None
-
-    def reset(self):
-        super().reset()
-        self._velocity = None
-
     def step(self, x, g):
         x, g = _as_float_arrays(x, g)
-        if self._start_or_check_state(x):
-            self._velocity = np.zeros_like(x)
-        self._velocity = self.gamma * self._velocity + self.lr * g
-        return x - (self.gamma * self._velocity + self.lr * g)
+        return x - (self.gamma * self._accumulate(x, g) + self.lr * g)
 
 
 class Adam(_WithState):
