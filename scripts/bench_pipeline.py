@@ -56,7 +56,7 @@ def make_input(path: pathlib.Path, frames: int) -> str:
         subprocess.run(["ffmpeg", "-y", "-v", "error", "-stream_loop", "-1", "-i", str(SHARED_CLIP),
                         "-vf", f"scale={WIDTH}:{HEIGHT}", *encode], check=True)
         return f"{SHARED_CLIP} looped and scaled to {WIDTH}x{HEIGHT}"
-    from pipeline.io.synthetic import SyntheticSource
+    from pipeline.io.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(width=WIDTH, height=HEIGHT, fps=30.0, length=frames)
     source.open()

@@ -27,7 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline import ops  # noqa: E402
-from pipeline.io.synthetic import SyntheticSource  # noqa: E402
+from pipeline.io.sources.synthetic import SyntheticSource  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.runtime.controls import Controls  # noqa: E402
 from pipeline.runtime.tuner import Tuner  # noqa: E402

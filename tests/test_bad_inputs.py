@@ -20,7 +20,8 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import Source, SourceError
 from pipeline.io.sinks import VideoSink
-from pipeline.io.sources import DEFAULT_FILE_FPS, FileSource, count_decodable_frames
+from pipeline.io.sources.capture import DEFAULT_FILE_FPS, count_decodable_frames
+from pipeline.io.sources.file import FileSource
 from pipeline.pipeline import Pipeline
 from pipeline.runtime.engine import Engine
 from pipeline.stages import Chain

@@ -22,9 +22,9 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
-from pipeline.io import http as http_sink
+from pipeline.io.sinks import http as http_sink
 from pipeline.io.base import SinkError
-from pipeline.io.http import BOUNDARY, ControlError, HttpSink, parse_control
+from pipeline.io.sinks.http import BOUNDARY, ControlError, HttpSink, parse_control
 from pipeline.pipeline import Pipeline
 from pipeline.registry import REGISTRIES, ParamError, build, settings_of
 from pipeline.runtime.controls import Controls
@@ -289,7 +289,7 @@ def test_check_binds_nothing():
 
 # --- serving -----------------------------------------------------------------------------
 def test_url_and_log_name_the_bound_port(caplog):
-    caplog.set_level(logging.INFO, logger="pipeline.io.http")
+    caplog.set_level(logging.INFO, logger="pipeline.io.sinks.http")
     with open_sink() as sink:
         assert sink.port_bound > 0
         assert sink.url == f"http://127.0.0.1:{sink.port_bound}/"

@@ -202,7 +202,7 @@ def stats(url: str) -> dict:
 def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
     import cv2
 
-    from pipeline.io.http import HttpSink
+    from pipeline.io.sinks.http import HttpSink
     from pipeline.pipeline import Pipeline
 
     data = {

@@ -25,9 +25,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.io import sinks
+from pipeline.io import outputs
 from pipeline.io.base import SinkError
-from pipeline.io.sinks import VideoSink, lock_path, temporary_path
+from pipeline.io.outputs import lock_path, temporary_path
+from pipeline.io.sinks import VideoSink
 from pipeline.frame import Frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,7 +166,7 @@ def test_images_on_a_full_disk(small_disk, tmp_path):
 def test_video_disk_full_for_a_while_is_caught_at_close(small_disk, monkeypatch):
     """The disk fills and frees again between two looks of the watch: FFmpeg has
     stopped writing for good, and only the container's frame count tells."""
-    monkeypatch.setattr(sinks, "WATCH_EVERY", 1e9)
+    monkeypatch.setattr(outputs, "WATCH_EVERY", 1e9)
     out = small_disk / "edges.avi"
     sink = VideoSink(str(out), fourcc="MJPG")
     sink.open(make_frame(0), 30.0, None)

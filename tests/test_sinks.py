@@ -14,9 +14,8 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
-from pipeline.io.sinks import (
-    DiscardSink, ImagesSink, StatsSink, VideoSink, check_writable_folder, temporary_path,
-)
+from pipeline.io.outputs import check_writable_folder, temporary_path
+from pipeline.io.sinks import DiscardSink, ImagesSink, StatsSink, VideoSink
 from pipeline.registry import REGISTRIES, ParamError, build, settings_of
 from pipeline.runtime.controls import Controls
 

@@ -11,10 +11,11 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.sources import (
-    CameraSource, FileSource, FramePacer, ImagesSource, natural_sort_key, redact_url,
-)
-from pipeline.io.synthetic import SyntheticSource
+from pipeline.io.sources import CameraSource, FileSource, ImagesSource
+from pipeline.io.sources.images import natural_sort_key
+from pipeline.io.sources.pacing import FramePacer
+from pipeline.io.sources.url import redact_url
+from pipeline.io.sources.synthetic import SyntheticSource
 from pipeline.registry import REGISTRIES, ParamError, build, check_settings, settings_of
 from tests.harness import read_all
 

@@ -267,7 +267,7 @@ def test_bad_settings_name_the_key(settings, key, message):
 
 
 def test_updates_are_recorded_for_the_stats_sink(running):
-    from pipeline.io.sinks import StatsSink, jsonable
+    from pipeline.io.sinks.stats import StatsSink, jsonable
 
     tuner = running(SETTINGS)
     drive(tuner, [scene(i, LOW) for i in range(3)])

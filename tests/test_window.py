@@ -39,8 +39,8 @@ def child_main(title: str, snapshot_dir: str, mode: str) -> None:
     """Show synthetic frames in a WindowSink until the run is stopped; report state."""
     sys.path.insert(0, str(ROOT))
     from pipeline.frame import Frame
-    from pipeline.io.synthetic import SyntheticSource
-    from pipeline.io.window import WindowSink
+    from pipeline.io.sources.synthetic import SyntheticSource
+    from pipeline.io.sinks.window import WindowSink
     from pipeline.runtime.controls import Controls
 
     source = SyntheticSource(width=SIZE[0], height=SIZE[1], length=0)
@@ -366,7 +366,7 @@ def test_closing_the_window_ends_the_run(child_factory):
 
 def _shows_still_frame(child_factory, tmp_path) -> tuple[float, np.ndarray, tuple]:
     """Open the "still" child, grab the screen until its window shows the frame (or 10 s)."""
-    from pipeline.io.synthetic import SyntheticSource
+    from pipeline.io.sources.synthetic import SyntheticSource
 
     child = child_factory("edgepipe-shot", mode="still")
     window = child.window_id()
@@ -414,7 +414,7 @@ def test_second_window_in_the_same_process(child_factory):
 # No display: errors before anything opens (in this process: no highgui is touched).
 def test_no_display_names_the_alternatives(monkeypatch):
     from pipeline.io.base import SinkError
-    from pipeline.io.window import WindowSink
+    from pipeline.io.sinks.window import WindowSink
 
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
@@ -428,7 +428,7 @@ def test_no_display_names_the_alternatives(monkeypatch):
 
 def test_unreachable_display_is_an_error_not_an_abort(monkeypatch):
     from pipeline.io.base import SinkError
-    from pipeline.io.window import WindowSink
+    from pipeline.io.sinks.window import WindowSink
 
     number = _free_display()
     monkeypatch.setenv("DISPLAY", f":{number}")
@@ -437,7 +437,7 @@ def test_unreachable_display_is_an_error_not_an_abort(monkeypatch):
 
 
 def test_reachable_display_passes_check(xvfb, monkeypatch):
-    from pipeline.io.window import WindowSink
+    from pipeline.io.sinks.window import WindowSink
 
     monkeypatch.setenv("DISPLAY", xvfb)
     WindowSink().check()

@@ -52,7 +52,7 @@ class Terminated(Exception):
 def check_output(job: BatchJob) -> None:
     """The output folder (and the manifest's) can be created and written; BatchError if not."""
     from pipeline.io.base import SinkError
-    from pipeline.io.sinks import check_writable_folder
+    from pipeline.io.outputs import check_writable_folder
 
     for folder, what in ((job.output_dir, "output.dir"),
                          (os.path.dirname(job.manifest_path), "output.manifest")):

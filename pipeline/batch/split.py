@@ -31,7 +31,8 @@ import shutil
 import cv2
 import numpy as np
 
-from pipeline.io.sources import FileSource, plausible_fps
+from pipeline.io.sources.capture import plausible_fps
+from pipeline.io.sources.file import FileSource
 
 #: Parts of a file are written here, below the output folder, then removed by the join.
 PARTS_FOLDER = ".edgepipe-parts"

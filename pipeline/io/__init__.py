@@ -2,13 +2,14 @@
 
 Importing this package registers every source and sink with :mod:`pipeline.registry`:
 
-* sources: ``camera``, ``file``, ``images``, ``url`` (:mod:`pipeline.io.sources`) and
-  ``synthetic`` (:mod:`pipeline.io.synthetic`);
-* sinks: ``video``, ``images``, ``stats``, ``discard`` (:mod:`pipeline.io.sinks`),
-  ``window`` (:mod:`pipeline.io.window`) and ``http`` (:mod:`pipeline.io.http`).
+* sources (:mod:`pipeline.io.sources`, one module each): ``camera``, ``file``,
+  ``images``, ``url``, ``synthetic``;
+* sinks (:mod:`pipeline.io.sinks`, one module each): ``video``, ``images``, ``stats``,
+  ``window``, ``http``, ``discard``.
 
-The interfaces they follow are in :mod:`pipeline.io.base`.
+The interfaces they follow are in :mod:`pipeline.io.base`; how output files are written
+safely is in :mod:`pipeline.io.outputs`.
 """
 
-from pipeline.io import http, sinks, sources, synthetic, window  # noqa: F401  (registration)
+from pipeline.io import sinks, sources  # noqa: F401  (registration)
 from pipeline.io.base import Sink, SinkError, Source, SourceError  # noqa: F401

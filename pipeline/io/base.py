@@ -173,3 +173,18 @@ class Sink:
     def abort(self) -> None:
         """Give up: release the writer and remove temporary files (default: :meth:`close`)."""
         self.close()
+
+
+def check_uint8(frame, what: str) -> np.ndarray:
+    """``frame.image`` if it is a uint8 grey or BGR picture, else SinkError naming the frame."""
+    image = frame.image
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or not (
+        image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))
+    ):
+        desc = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise SinkError(
+            f"{what}: frame {frame.index} is a {desc}; sinks write uint8 grey (H, W) or BGR (H, W, 3) "
+            "images (end the chain with a stage that maps to uint8)"
+        )
+    return image
+

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Source
-from pipeline.io.sources import FramePacer
+from pipeline.io.sources.pacing import FramePacer
 from pipeline.registry import Param, register
 
 #: BGR colours of the bars, SMPTE order (white, yellow, cyan, green, magenta, red, blue).

@@ -60,8 +60,8 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 
-from pipeline.io.base import Sink, SinkError
-from pipeline.io.sinks import NOT_JSON, check_uint8, jsonable
+from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.registry import Param, register
 from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
 

@@ -1,0 +1,339 @@
+"""How outputs are written: temporary names, one writer per output, the sync-and-rename commit, folder checks.
+
+
+Nothing half-written ever carries a final name.  Each output is written under a
+temporary name in the same folder (``.edges.mp4.part-<pid>-<token>.mp4``: hidden, marked
+as partial, unique to the process, the real extension last because OpenCV picks the
+container from it), synced to disk (video and stats), and moved onto its final name
+with ``os.replace`` (atomic within a filesystem) only when it is complete.  ``abort()``
+removes the temporary file, so a failed run leaves nothing that looks finished.
+
+Failed writes.  Python's own writes (``stats``, ``images``) raise OSError, which becomes
+a :class:`SinkError` naming the path and the cause (``No space left on device``).
+``cv2.VideoWriter.write`` reports nothing (FFmpeg logs a warning and writes nothing more
+after the first failure), and a write into a file whose folder was removed succeeds, so
+a :class:`WriteWatch` looks, twice a second, whether the temporary file is still there
+and its disk still has room, and ``close()`` reads the finished video's frame count
+back from its container: a video that does not hold every frame written is removed,
+never renamed.
+
+One writer per output.  A sink holds an advisory lock (``fcntl.flock``) on
+``.NAME.lock`` next to its output from ``open()`` to ``close()``/``abort()``; a second
+run (or a second sink) writing the same output fails at once with "another edgepipe run
+is writing OUT (pid N)" rather than replace the first run's file when it finishes.
+The lock file is removed on release; a crashed run's lock is free (the kernel drops it
+with the process), so a stale ``.lock`` file never blocks anything.
+
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import resource
+import secrets
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.io.base import SinkError
+
+log = logging.getLogger(__name__)
+
+
+#: Seconds between two looks, while a file is written, at whether it is still there and
+#: its disk still has room (a stat and a statvfs: microseconds).
+WATCH_EVERY = 0.5
+
+#: Random part of this process's temporary names: with the pid, unique across processes
+#: and machines sharing a folder; within a process the output lock keeps writers apart.
+PROCESS_TOKEN = secrets.token_hex(3)
+
+
+def temporary_path(final: str | os.PathLike) -> Path:
+    """Where to write ``final`` until it is complete: same folder, hidden, extension last.
+
+    The name holds the pid and a random token drawn once per process, so two processes
+    never share a temporary file, and the same call in one process names the same file.
+
+    Examples
+    --------
+    >>> temporary_path("out/edges.mp4").name  # doctest: +ELLIPSIS
+    '.edges.mp4.part-...mp4'
+    """
+    final = Path(final)
+    return final.with_name(f".{final.name}.part-{os.getpid()}-{PROCESS_TOKEN}{final.suffix}")
+
+
+def lock_path(final: str | os.PathLike) -> Path:
+    """The advisory lock file of output ``final``: ``.NAME.lock`` in the same folder.
+
+    Examples
+    --------
+    >>> lock_path("out/edges.mp4").name
+    '.edges.mp4.lock'
+    """
+    final = Path(final)
+    return final.with_name(f".{final.name}.lock")
+
+
+class OutputLock:
+    """One writer per output: an exclusive ``fcntl.flock`` on a lock file next to it.
+
+    :meth:`acquire` never waits: when another process (or another sink of this one) holds
+    the lock it raises :class:`SinkError` naming the output and the holder's pid, read
+    from the lock file.  :meth:`release` removes the lock file while still holding the
+    lock, and :meth:`acquire` checks that the file it locked is still the one under the
+    name, so a writer that opened the file just before it was removed tries again on a
+    fresh one instead of sharing the lock.  Where the filesystem has no locks (ENOLCK,
+    EOPNOTSUPP) the output is written unlocked, with a warning: the atomic rename still
+    keeps whole files whole, and the last run to finish wins.
+
+    Parameters
+    ----------
+    path : path-like
+        The lock file (:func:`lock_path` of the output).
+    target : str
+        The output as the user wrote it, for messages.
+    what : str
+        The sink, for messages (``"video sink"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, target: str, what: str):
+        self.path = Path(path)
+        self.target = target
+        self.what = what
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"OutputLock({str(self.path)!r}, held={self._fd is not None})"
+
+    def busy_message(self, holder: str) -> str:
+        """The one-line error for an output another run (or sink) is writing."""
+        if holder == str(os.getpid()):
+            return (f"{self.what}: another sink of this run is writing {self.target!r}; "
+                    "give each sink its own output path")
+        return (f"{self.what}: another edgepipe run is writing {self.target!r} (pid {holder}); "
+                "wait for it to finish or choose another output path")
+
+    def holder(self, fd: int) -> str:
+        """The pid written in the lock file, or ``"unknown"``."""
+        try:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        except OSError:
+            return "unknown"
+        return text if text.isdigit() else "unknown"
+
+    def check_free(self) -> None:
+        """Raise :class:`SinkError` if another writer holds the lock now (creates nothing)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return  # no lock file: nobody writes there (open() decides for good)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SinkError(self.busy_message(self.holder(fd))) from None
+        except OSError:
+            pass
+        finally:
+            os.close(fd)  # closing drops a lock taken here
+
+    def acquire(self) -> None:
+        """Take the lock, or raise :class:`SinkError` if another writer holds it."""
+        while self._fd is None:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as error:
+                raise SinkError(f"{self.what}: cannot write {self.target!r}: cannot create the lock file "
+                                f"{str(self.path)!r} ({error.strerror})") from error
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self.holder(fd)
+                os.close(fd)
+                raise SinkError(self.busy_message(holder)) from None
+            except OSError as error:
+                os.close(fd)
+                if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    log.warning("%s: the filesystem of %s has no locks; writing it unlocked", self.what, self.target)
+                    return
+                raise SinkError(f"{self.what}: cannot lock {str(self.path)!r} ({error.strerror})") from error
+            try:
+                named = os.stat(self.path)
+            except FileNotFoundError:
+                named = None
+            mine = os.fstat(fd)
+            if named is None or (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):
+                os.close(fd)  # the holder before us removed it after we opened it: again
+                continue
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            except OSError:
+                pass  # a full disk: the lock holds without the pid in it
+            self._fd = fd
+
+    def release(self) -> None:
+        """Remove the lock file and drop the lock; safe to call twice."""
+        if self._fd is None:
+            return
+        remove_quietly(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
+def free_bytes(folder: str | os.PathLike) -> int | None:
+    """Bytes this process may still write in ``folder``'s filesystem (None: unknown).
+
+    Root may use the blocks a filesystem reserves for it, so root counts them.
+    """
+    try:
+        vfs = os.statvfs(folder)
+    except OSError:
+        return None
+    blocks = vfs.f_bfree if os.geteuid() == 0 else vfs.f_bavail
+    return blocks * vfs.f_frsize
+
+
+class WriteWatch:
+    """Notices that a file being written vanished, its disk is full, or it hit a size limit.
+
+    For writers that do not report failed writes (``cv2.VideoWriter``) and for the one
+    failure no write reports (the folder removed: writes go on into an unlinked file).
+    :meth:`problem` is cheap (a stat and a statvfs); :meth:`due` spaces the looks by
+    :data:`WATCH_EVERY` seconds.
+
+    Parameters
+    ----------
+    path : Path
+        The temporary file being written; it must exist when the watch is made.
+    every : float, optional
+        Seconds between looks; default :data:`WATCH_EVERY`.
+    """
+
+    def __init__(self, path: Path, every: float | None = None):
+        self.path = Path(path)
+        self.every = WATCH_EVERY if every is None else every
+        info = os.stat(self.path)
+        self._identity = (info.st_dev, info.st_ino)
+        self._next = time.monotonic() + self.every
+
+    def due(self) -> bool:
+        """True at most once per ``every`` seconds."""
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.every
+        return True
+
+    def problem(self) -> str | None:
+        """Why the file cannot be complete, in a few words, or None when all looks well."""
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            return (f"the file being written, {self.path.name}, disappeared: was its folder "
+                    f"{str(self.path.parent)!r} removed?")
+        except OSError as error:
+            return f"{error.strerror} on {str(self.path)!r}"
+        if (info.st_dev, info.st_ino) != self._identity:
+            return f"the file being written, {self.path.name}, was replaced by another file"
+        if free_bytes(self.path.parent) == 0:
+            return os.strerror(errno.ENOSPC)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and info.st_size >= limit:
+            return f"{os.strerror(errno.EFBIG)}: the file size limit (ulimit -f) is {limit} bytes"
+        return None
+
+
+def sync_file(path: Path) -> None:
+    """Flush ``path`` to disk (before it gets its final name); OSError on failure.
+
+    Filesystems that allocate late (ext4, XFS, NFS) may only report a full disk here.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+
+
+def check_writable_folder(path: str | os.PathLike, what: str) -> None:
+    """Raise :class:`SinkError` unless the folder of ``path`` exists or can be created.
+
+    Nothing is created: the nearest existing ancestor must be a folder in which a file
+    can really be made (a probe file is created and removed, which catches read-only
+    filesystems that ``os.access`` misses, e.g. when running as root).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file.
+    what : str
+        How to name the output in the message, e.g. ``"video sink"``.
+    """
+    folder = Path(path).parent if str(Path(path).parent) else Path(".")
+    folder = Path(os.path.abspath(folder))
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SinkError(
+            f"{what}: cannot create folder {str(folder)!r} for {str(path)!r}: "
+            f"{str(existing)!r} is a file, not a folder; choose another output path"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".edgepipe-probe-"):
+            pass
+    except OSError as error:
+        place = "folder" if existing == folder else f"folder {str(folder)!r}: its parent"
+        raise SinkError(
+            f"{what}: cannot write to {place} {str(existing)!r} ({error.strerror}); "
+            "choose a writable output path"
+        ) from error
+
+
+def make_folder(path: Path, what: str) -> None:
+    """Create the folder of ``path`` (and parents); SinkError naming it on failure."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SinkError(f"{what}: cannot create folder {str(path.parent)!r} ({error.strerror})") from error
+
+
+def remove_quietly(path: Path | None) -> None:
+    """Remove ``path`` if it exists (cleanup after an error must not raise again)."""
+    if path is not None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:  # pragma: no cover - cleanup best effort
+            log.warning("could not remove temporary file %s: %s", path, error)
+
+
+def close_quietly(handle) -> None:
+    """Close a file whose data is being thrown away (a failed flush must not raise again)."""
+    try:
+        handle.close()
+    except (OSError, ValueError):
+        pass
+
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
+    temp = temporary_path(path)
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError:
+        remove_quietly(temp)
+        raise

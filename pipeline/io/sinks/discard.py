@@ -1,0 +1,31 @@
+"""The ``discard`` sink: drops every frame (benchmarks, soak runs)."""
+
+from __future__ import annotations
+
+import logging
+
+from pipeline.io.base import Sink
+from pipeline.registry import register
+
+log = logging.getLogger(__name__)
+
+
+@register("sink", "discard")
+class DiscardSink(Sink):
+    """Drops every frame (counting them): measures the chain without any output cost."""
+
+    params = ()
+
+    def __init__(self):
+        self.frames_written = 0
+
+    def __repr__(self) -> str:
+        return "DiscardSink()"
+
+    def open(self, first, fps, controls=None) -> None:
+        """Reset the count."""
+        self.frames_written = 0
+
+    def write(self, frame) -> None:
+        """Count the frame and let it go."""
+        self.frames_written += 1

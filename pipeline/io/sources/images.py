@@ -1,0 +1,96 @@
+"""The ``images`` source: a sorted glob of pictures read with ``cv2.imread``."""
+
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+
+import cv2
+import numpy as np
+
+from pipeline.io.base import Source, SourceError
+from pipeline.registry import Param, register
+
+log = logging.getLogger(__name__)
+
+def natural_sort_key(path: str) -> list:
+    """Sort key under which ``frame_2.png`` comes before ``frame_10.png``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
+@register("source", "images")
+class ImagesSource(Source):
+    """Still pictures matching a glob, in natural order (``img2`` before ``img10``).
+
+    Each picture is read as BGR uint8 (``cv2.IMREAD_COLOR``); one that does not decode
+    raises a :class:`SourceError` naming it.  ``**`` matches folders recursively.
+    """
+
+    params = (
+        Param("glob", str, help="pictures to read, e.g. 'photos/*.jpg' or 'shots/**/*.png'"),
+        Param("fps", float, 25.0, min=0.1, max=1000, help="frame rate reported to writers (video sink)"),
+    )
+
+    def __init__(self, glob, fps=25.0):
+        self.glob = glob
+        self.rate = float(fps)
+        self._paths: list[str] | None = None
+        self._next = 0
+
+    def __repr__(self) -> str:
+        return f"ImagesSource(glob={self.glob!r}, fps={self.rate})"
+
+    @property
+    def paths(self) -> list[str]:
+        """The matched files, in reading order (after :meth:`open`)."""
+        if self._paths is None:
+            raise SourceError(f"images source {self.glob!r} is not open; call open() first")
+        return list(self._paths)
+
+    def open(self) -> None:
+        """Expand the glob; SourceError if it matches no file."""
+        pattern = os.path.expanduser(self.glob)
+        paths = [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
+        if not paths:
+            folder = os.path.dirname(os.path.abspath(pattern))
+            raise SourceError(
+                f"images glob {self.glob!r} matches no file (looked in {folder}); "
+                "check the folder and the extension, e.g. 'frames/*.png'"
+            )
+        self._paths = sorted(paths, key=natural_sort_key)
+        self._next = 0
+
+    def read(self) -> np.ndarray | None:
+        """The next picture as BGR uint8, or None after the last."""
+        paths = self.paths if self._paths is None else self._paths
+        if self._next >= len(paths):
+            return None
+        path = paths[self._next]
+        self._next += 1
+        # imdecode over bytes rather than imread: same decoders, but works for any path.
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError as error:
+            raise SourceError(f"cannot read picture {path!r}: {error.strerror}") from error
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if image is None:
+            raise SourceError(
+                f"picture {path!r} does not decode as an image; remove it or narrow the glob {self.glob!r}"
+            )
+        return image
+
+    @property
+    def fps(self) -> float:
+        """The declared rate (pictures have none of their own)."""
+        return self.rate
+
+    def count_frames(self) -> int | None:
+        """How many files the glob matched."""
+        return None if self._paths is None else len(self._paths)
+
+    def close(self) -> None:
+        """Forget the file list."""
+        self._paths = None
