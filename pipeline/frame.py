@@ -25,6 +25,11 @@ class Frame:
         The current image; each stage replaces it with the next one.
     side : dict
         Named side values left by stages (``"histogram"``, ``"threshold"``, ...).
+    pts : float or None
+        Presentation time in seconds: the stream's pts for files and streams, the
+        source's own clock for cameras, pictures and the synthetic pattern.  Sinks that
+        write video place the frame at this time, so gaps and variable rates survive.
+        None only for frames made by hand; writers then use ``index / fps``.
     """
 
     index: int
@@ -32,3 +37,4 @@ class Frame:
     original: np.ndarray
     image: np.ndarray
     side: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pts: float | None = None

@@ -43,6 +43,27 @@ if TYPE_CHECKING:  # only for annotations; runtime imports io, not the other way
     from pipeline.runtime.controls import Controls
 
 
+@dataclasses.dataclass(frozen=True)
+class MediaInput:
+    """A media file (or stream) that a source decodes, as sinks need to know it.
+
+    Attributes
+    ----------
+    path : str
+        The file path or URL, as the source opened it.
+    start : float
+        Presentation time, in seconds, of the first video frame the source delivers
+        (frames' ``pts`` count from the stream's own origin, not from 0).
+    seekable : bool
+        True for files: a sink may open the path again to read its other streams
+        (the sound) without disturbing the source.
+    """
+
+    path: str
+    start: float = 0.0
+    seekable: bool = True
+
+
 class SourceError(Exception):
     """A source cannot be opened or read: one line naming the device/path and a fix."""
 
@@ -102,6 +123,7 @@ class Source:
 
     live: bool = False
     _report: ReadReport | None = None
+    _timed_count: int = 0  # frames handed out by the default read_timed()
 
     @property
     def report(self) -> ReadReport:
@@ -116,6 +138,24 @@ class Source:
     def read(self) -> np.ndarray | None:
         """The next frame as a uint8 BGR (H, W, 3) or grey (H, W) array; None at the end."""
         raise NotImplementedError
+
+    def read_timed(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and its presentation time in seconds; None at the end.
+
+        The engine reads through this.  The default stamps each frame with the source's
+        own clock, ``index / fps`` counted from 0 (cameras, pictures, the synthetic
+        pattern); file and stream sources override it with the stream's pts.
+        """
+        image = self.read()
+        if image is None:
+            return None
+        count = self._timed_count = self._timed_count + 1
+        return image, (count - 1) / float(self.fps or 30.0)
+
+    @property
+    def media(self) -> "MediaInput | None":
+        """The media file behind this source, for sinks that copy its sound; else None."""
+        return None
 
     @property
     def fps(self) -> float | None:
@@ -162,6 +202,9 @@ class Sink:
         ``controls`` lets interactive sinks stop, pause or nudge the run, and gives
         read-only live stats (``controls.snapshot()``).
         """
+
+    def set_input(self, media: "MediaInput | None") -> None:
+        """Told, before :meth:`open`, what the run reads (the video sink copies its sound)."""
 
     def write(self, frame: "Frame") -> None:
         """Write ``frame.image`` (uint8, grey or BGR)."""

@@ -338,8 +338,8 @@ class Engine:
                     delay = due - time.perf_counter()
                     if delay > 0:
                         time.sleep(delay)
-                image = self.source.read()
-                if image is None:
+                timed = self.source.read_timed()
+                if timed is None:
                     report = getattr(self.source, "report", None)
                     failure = None if report is None else report.failure
                     if failure is not None:
@@ -348,8 +348,8 @@ class Engine:
                     else:
                         self._set_reason("end of stream")
                     break
-                image = frame_image(image, index, self.source)
-                frame = Frame(index, time.perf_counter(), image, image)
+                image = frame_image(timed[0], index, self.source)
+                frame = Frame(index, time.perf_counter(), image, image, pts=timed[1])
                 stats.record_in()
                 dropped = queue.put(frame)
                 if dropped:
@@ -406,6 +406,7 @@ class Engine:
                 self._finish_sink(runner)
                 return False
             if not runner.opened:
+                runner.sink.set_input(self.source.media)
                 runner.sink.open(item, self.fps, self.controls)
                 runner.opened = True
             runner.sink.write(item)
