@@ -4,8 +4,13 @@ Every kernel in :mod:`pipeline.kernels` is compiled with one of these option set
 
 * ``nogil``: kernels release the GIL, so capture and encode threads keep running while a
   frame is processed.
-* ``cache``: compiled machine code is written to disk (``__pycache__`` or
-  ``NUMBA_CACHE_DIR``), so only the first start ever pays compile time.
+* ``cache``: compiled machine code is written to disk, so only the first start ever pays
+  compile time.  It goes to the user's cache folder (``$XDG_CACHE_HOME/edgepipe/numba``
+  or ``~/.cache/edgepipe/numba`` on Linux, the platform's equivalent elsewhere, from
+  platformdirs), never into the installed package: numba's default, ``__pycache__``
+  beside the source, left a folder behind in ``site-packages/pipeline`` that pip's
+  uninstall did not remove, and Python then imported it as a namespace package that
+  shadowed the next (editable) install.  ``NUMBA_CACHE_DIR`` still wins.
 * ``fastmath`` is off on purpose.  The contract of these kernels is bit-exactness with
   OpenCV and with the plain-loop twins in ``tests/naive.py``.  ``contract`` would fuse
   ``a*b + c`` into an FMA, ``arcp``/``afn`` change rounding, and ``nnan``/``ninf`` break
@@ -17,6 +22,16 @@ import os
 import sys
 
 import numba
+import platformdirs
+
+#: Where compiled kernels are cached unless NUMBA_CACHE_DIR says otherwise.
+CACHE_DIR = os.path.join(platformdirs.user_cache_dir("edgepipe", appauthor=False), "numba")
+
+# numba reads NUMBA_CACHE_DIR when it is imported, and picks a cache locator when each
+# cache=True function is decorated: setting the config here, before any kernel module
+# defines its functions, is early enough.
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    numba.config.CACHE_DIR = CACHE_DIR
 
 JIT = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
 PARALLEL_JIT = dict(JIT, parallel=True)
