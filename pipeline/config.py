@@ -246,7 +246,7 @@ def check_chain(doc: Document, components: list, stages: list, sinks: list = ())
         if last not in accepts:
             made_by = f"stage {components[-1].name}" if components else "the source"
             raise doc.error(sink.path[:2], f"sink {sink.name} writes a uint8 picture, but "
-                                           f"{made_by} gives a {kinds.describe(last)}; end the "
+                                           f"{made_by} gives {kinds.a(kinds.describe(last))}; end the "
                                            f"chain with map, threshold, overlay or hud")
     return last
 
@@ -363,6 +363,21 @@ def expect_kind(doc: Document, wanted: str) -> None:
     if kind != wanted:
         raise doc.error(("kind",), f"this is a {kind} config (kind: {kind}); run it with "
                                    f"{CONFIG_KINDS[kind]}, not {CONFIG_KINDS[wanted]}")
+
+
+def describe_config(kind: str, checked: Any) -> str:
+    """One line on what a checked config of ``kind`` (from :func:`load_any`) will do."""
+    if kind == "batch":
+        inputs = next(f"{key} {value!r}" for key, value in checked.inputs.items() if value is not None)
+        stages = " -> ".join(next(iter(entry)) for entry in checked.stages)
+        return (f"batch: {inputs} -> {stages} -> {checked.output['dir']}; "
+                f"{checked.workers} {checked.executor['type']} worker(s)")
+    if kind == "experiment":
+        return (f"experiment {checked.name}: {len(checked.inputs)} input(s) x "
+                f"{len(checked.optimizers)} optimizer(s), {checked.iterations} iterations")
+    stages = " -> ".join(c.name for c in checked.stages) or "(no stages)"
+    sinks = ", ".join(c.name for c in checked.sinks) or "no sinks"
+    return f"{checked.source.name} -> {stages} -> {sinks}; mode {checked.runtime['mode']}"
 
 
 def load_any(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> tuple[str, Any]:

@@ -298,7 +298,8 @@ class _Builder:
             source_lines: dict = {}
             values = self.value(source, path, source_lines)
             for key in values:
-                _drop(lines, path + (key,))
+                if key in result:  # an earlier source's value, with its lines, is replaced
+                    _drop(lines, path + (key,))
             lines.update(source_lines)
             result.update(values)
         written = set()
@@ -312,7 +313,8 @@ class _Builder:
                 raise ConfigError(f"key {key!r} appears twice", self.file, line,
                                   dotted(path + (key,)))
             written.add(key)
-            _drop(lines, path + (key,))
+            if key in result:  # overrides a merged value: forget the merged lines
+                _drop(lines, path + (key,))
             lines[path + (key,)] = line
             result[key] = self.value(value_node, path + (key,), lines)
         return result

@@ -59,9 +59,14 @@ def describe(kind: str) -> str:
     return f"{kind} ({DESCRIPTIONS[kind]})" if kind in DESCRIPTIONS else kind
 
 
+def a(kind: str) -> str:
+    """``kind`` with its article: ``"an edge map"``, ``"a grey picture"``."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def needs(accepts: Sequence[str]) -> str:
     """``"a gradient magnitude or a signed derivative (put gradient or derivative before it)"``."""
-    names = " or ".join(f"a {kind}" for kind in accepts)
+    names = " or ".join(a(kind) for kind in accepts)
     makers = " or ".join(dict.fromkeys(_MAKES[kind] for kind in accepts if kind in _MAKES))
     return f"{names} (put {makers} before it)" if makers else names
 
@@ -88,8 +93,8 @@ def check_flow(steps: Sequence[tuple[str, Sequence[str], object]], start: str = 
     kind, made_by = start, start_name
     for index, (name, accepts, gives) in enumerate(steps):
         if kind not in accepts:
-            return [(index, f"{name} needs {needs(accepts)}, but {made_by} gives a "
-                            f"{describe(kind)}")]
+            return [(index, f"{name} needs {needs(accepts)}, but {made_by} gives "
+                            f"{a(describe(kind))}")]
         kind, made_by = gives(kind), f"stage {name}"
     return []
 
