@@ -41,7 +41,8 @@ def input_sources(settings: dict) -> list:
     if "synthetic" in settings:
         return [settings["synthetic"]]
     pattern = settings["video"]
-    if not glob.has_magic(pattern):
+    # A file that exists under the exact name is that file, even with [ or * in it.
+    if not glob.has_magic(pattern) or os.path.isfile(os.path.expanduser(pattern)):
         if is_picture(pattern):
             return [build("source", "images", {"glob": glob.escape(pattern)})]
         return [build("source", "file", {"path": pattern})]
