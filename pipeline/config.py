@@ -36,8 +36,17 @@ import pkgutil
 from typing import Any
 
 from pipeline.document import (  # noqa: F401  (re-exported: the loader API)
-    MAX_CONFIG_BYTES, MAX_VALUES, ConfigError, Document, apply_override, dotted, entry_name,
-    load_document, parse_override, read_config)
+    MAX_CONFIG_BYTES,
+    MAX_VALUES,
+    ConfigError,
+    Document,
+    apply_override,
+    dotted,
+    entry_name,
+    load_document,
+    parse_override,
+    read_config,
+)
 from pipeline.registry import REGISTRIES, Param, ParamError, check_settings, lookup
 from pipeline.stages import kinds
 
@@ -50,7 +59,6 @@ DEFAULT_SOURCE = "synthetic"
 PLUGIN_PACKAGES = ("pipeline.stages", "pipeline.io", "pipeline.optim")
 
 Path = tuple  # a place in the document: ("stages", 1, "gradient", "kind")
-_entry_name = entry_name
 # Sinks that do not store the picture (they record numbers, or nothing).
 IMAGELESS_SINKS = ("stats", "discard")
 
@@ -142,13 +150,13 @@ class Config:
     _doc: Document = dataclasses.field(repr=False, default=None)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Config":
+    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Config:
         """Load, override and check the YAML file at ``path``; raise :class:`ConfigError`."""
         return cls.from_document(load_document(path, "config", "configs/demo.yaml"), overrides)
 
     @classmethod
     def from_dict(cls, data: dict, overrides: list[str] | tuple = (),
-                  file: str = "<dict>") -> "Config":
+                  file: str = "<dict>") -> Config:
         """Check a config given as Python data (a deep copy is kept)."""
         try:
             data = copy.deepcopy(data)
@@ -157,7 +165,7 @@ class Config:
         return cls.from_document(Document(data, {}, file), overrides)
 
     @classmethod
-    def from_document(cls, doc: Document, overrides: list[str] | tuple = ()) -> "Config":
+    def from_document(cls, doc: Document, overrides: list[str] | tuple = ()) -> Config:
         """Check a parsed :class:`~pipeline.document.Document` (after ``overrides``)."""
         load_plugins()
         expect_kind(doc, "run")
@@ -310,7 +318,7 @@ def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Compo
             keys = ", ".join(map(str, entry)) or "none"
             raise doc.error(path, f"each {kind} is a name or one 'name: {{settings}}' "
                                   f"mapping; got keys {keys} (is the indentation right?)")
-        name = _entry_name(entry)
+        name = entry_name(entry)
         if name is None:
             raise doc.error(path, f"each {kind} is a name or one 'name: {{settings}}' "
                                   f"mapping; got {entry!r}")

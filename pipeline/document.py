@@ -32,7 +32,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
@@ -160,7 +161,7 @@ class Document:
         self.file = file
 
     @classmethod
-    def parse(cls, text: str, file: str) -> "Document":
+    def parse(cls, text: str, file: str) -> Document:
         """Compose and construct ``text``; :class:`ConfigError` with the line on bad YAML."""
         try:
             # The reader checks the characters as the loader is made (a control
@@ -186,7 +187,7 @@ class Document:
             loader.dispose()
         return cls(data, lines, file)
 
-    def apply(self, overrides: Iterable[str] | str) -> "Document":
+    def apply(self, overrides: Iterable[str] | str) -> Document:
         """Apply ``--set KEY=VALUE`` strings in order (in place); return the document."""
         if isinstance(overrides, str):
             overrides = [overrides]
@@ -204,7 +205,7 @@ class Document:
                 return ConfigError(message, self.file, where, dotted(path) or None)
         return ConfigError(message, self.file, None, dotted(path) or None)
 
-    def section(self, prefix: Path, data: Any = None) -> "Document":
+    def section(self, prefix: Path, data: Any = None) -> Document:
         """A document of ``data`` whose lines are this one's under ``prefix``, re-rooted.
 
         The run-config checks use it on the ``stages:`` of a batch config, so their
@@ -349,7 +350,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         value = Document.parse(raw, "--set").data
     except ConfigError as exc:
-        raise ConfigError(f"value {raw!r} is not valid YAML ({exc.message})", "--set", None,
+        problem = exc.message.removeprefix("not valid YAML: ")
+        raise ConfigError(f"value {raw!r} is not valid YAML ({problem})", "--set", None,
                           key) from None
     return key, value
 

@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipeline.batch.jobs import available_cores, job_from_dict  # noqa: E402
-from pipeline.batch.runner import run_job  # noqa: E402
+from pipeline.batch.jobs import available_cores, job_from_dict
+from pipeline.batch.runner import run_job
 
 TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "tree.avi")
 STAGES = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}}, {"map": {"mode": "abs"}}]

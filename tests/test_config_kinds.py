@@ -9,6 +9,7 @@ gets a uint8 picture; a refused one is refused at a stage that is in it, by name
 from __future__ import annotations
 
 import itertools
+import json
 import textwrap
 
 import numpy as np
@@ -57,10 +58,9 @@ def test_chains_that_cannot_run_are_refused_naming_the_stage(tmp_path, stages, i
     error = refusal(stages)
     assert error.key == f"stages.{index}" and words in error.message
     # The same from a file: placed at the stage's line.
-    text = BASE + "stages:\n" + "".join(f"  - {s if isinstance(s, str) else s}\n" for s in stages) \
-        + "sinks: [discard]\n"
+    text = BASE + "stages:\n" + "".join(f"  - {json.dumps(s)}\n" for s in stages) + "sinks: [discard]\n"
     path = tmp_path / "c.yaml"
-    path.write_text(text.replace("'", ""))
+    path.write_text(text)
     with pytest.raises(ConfigError) as info:
         Config.from_yaml(path)
     assert info.value.line == 4 + index and info.value.file == str(path)

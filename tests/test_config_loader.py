@@ -19,8 +19,15 @@ import tracemalloc
 import pytest
 
 from pipeline.batch.jobs import job_from_text, load_job
-from pipeline.config import (MAX_CONFIG_BYTES, MAX_VALUES, Config, ConfigError, Document,
-                             load_any, parse_override)
+from pipeline.config import (
+    MAX_CONFIG_BYTES,
+    MAX_VALUES,
+    Config,
+    ConfigError,
+    Document,
+    load_any,
+    parse_override,
+)
 from pipeline.experiments import load_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

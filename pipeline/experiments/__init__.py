@@ -34,8 +34,12 @@ from pipeline.experiments.command import add_parser, run
 from pipeline.experiments.functions import FUNCTIONS, NEAR, TestFunction
 from pipeline.experiments.output import CSV_COLUMNS
 from pipeline.experiments.runners import Run, run_experiment
-from pipeline.experiments.schema import (Experiment, Input, experiment_from_document,
-                                         load_experiment)
+from pipeline.experiments.schema import (
+                                         Experiment,
+                                         Input,
+                                         experiment_from_document,
+                                         load_experiment,
+)
 
 __all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Experiment", "Input", "Run", "TestFunction",
            "add_parser", "experiment_from_document", "load_experiment", "run",

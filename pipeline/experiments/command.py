@@ -10,6 +10,7 @@ from pipeline.experiments.runners import run_experiment
 from pipeline.experiments.schema import load_experiment
 from pipeline.io.base import SourceError
 
+
 def add_parser(subparsers) -> Any:
     """Add the ``experiment`` sub-command to an argparse ``add_subparsers()`` object."""
     parser = subparsers.add_parser(

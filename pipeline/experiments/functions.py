@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class TestFunction:

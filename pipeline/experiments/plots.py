@@ -11,6 +11,7 @@ from pipeline.experiments.functions import FUNCTIONS
 from pipeline.experiments.output import optimizer_label, write_output
 from pipeline.io.base import SourceError
 
+
 def _plot_function(pyplot, runs: list, path: Path) -> None:
     function = FUNCTIONS[runs[0].input.settings["function"]]
     figure, (loss, where) = pyplot.subplots(1, 2, figsize=(11, 4.2))

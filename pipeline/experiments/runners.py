@@ -10,7 +10,12 @@ import numpy as np
 
 from pipeline.experiments.frames import frame_histograms
 from pipeline.experiments.functions import FUNCTIONS, nearest_landmark
-from pipeline.experiments.output import csv_text, optimizer_label, summary_text, write_output
+from pipeline.experiments.output import (
+    csv_text,
+    optimizer_label,
+    summary_text,
+    write_output,
+)
 from pipeline.experiments.plots import write_plots
 from pipeline.experiments.schema import Experiment, Input
 from pipeline.optim import make_optimizer, minimize, tune_threshold

@@ -12,11 +12,17 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ops
-from pipeline.config import ConfigError, Document, expect_kind, load_document, load_plugins
+from pipeline.config import (
+    ConfigError,
+    Document,
+    expect_kind,
+    load_document,
+    load_plugins,
+)
 from pipeline.experiments.functions import FUNCTIONS
 from pipeline.optim import OBJECTIVES, make_optimizer
 from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
-from pipeline.runtime.tuner import DEFAULT_TAU, DEFAULT_TARGET, optimizer_error_key
+from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU, optimizer_error_key
 
 VERSION = 1
 

@@ -18,7 +18,7 @@ stage whose output depends on a setting overrides :meth:`Stage.output_kind`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 COLOUR = "colour picture"
 GREY = "grey picture"
