@@ -201,14 +201,17 @@ def report(summary, args, ok: bool = True) -> int:
 def _validate(args) -> int:
     import yaml
 
-    from pipeline.config import ConfigError
+    from pipeline.config import ConfigError, describe_config, load_any
     from pipeline.io.base import SinkError
 
     try:
-        config = _load(args)
+        kind, config = load_any(args.config, args.overrides)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    if kind != "run":  # batch and experiment configs: checked against their own schema
+        print(f"{args.config}: ok ({describe_config(kind, config)})", file=sys.stderr)
+        return EXIT_OK
     if args.sinks:
         _, _, sinks = config.build()
         for component, sink in zip(config.sinks, sinks):

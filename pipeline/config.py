@@ -18,17 +18,12 @@ constructor's own checks (two settings that exclude each other) also run at load
 Constructors never open a device or a file, so a bad config fails with
 :class:`ConfigError` before anything is touched.
 
-Only safe loading is used: the document is composed into a node tree by
-``yaml.SafeLoader`` and each node is constructed by its safe constructors, which is what
-``yaml.safe_load`` does; walking the tree ourselves keeps the line of every key.
+The chain is checked for what flows through it (:mod:`pipeline.stages.kinds`): each
+stage must get an image it can work on, and each picture sink a uint8 picture.
 
-``--set`` overrides (:func:`apply_override`) address the document by a dotted path:
-``stages.1.gradient.kind=scharr`` (list index, then the stage's name), or
-``stages.gradient.kind=scharr`` (the only stage of that name), ``source.path=in.mp4``,
-``sinks.0.video.path=out/a.mp4``, ``runtime.mode=live``.  Values are parsed with
-``yaml.safe_load``, so ``--set 'stages.4.overlay.color=[0, 0, 255]'`` is a list.
-Setting ``source.type`` to a different type starts a fresh source mapping, since the old
-type's keys would not fit the new one.
+Reading, line numbers, limits and ``--set`` are :mod:`pipeline.document`'s, shared with
+the batch and experiment configs (:func:`load_any` checks a file of any of the three
+kinds).  The names it defines are re-exported here.
 """
 
 from __future__ import annotations
@@ -40,9 +35,20 @@ import os
 import pkgutil
 from typing import Any
 
-import yaml
-
+from pipeline.document import (  # noqa: F401  (re-exported: the loader API)
+    MAX_CONFIG_BYTES,
+    MAX_VALUES,
+    ConfigError,
+    Document,
+    apply_override,
+    dotted,
+    entry_name,
+    load_document,
+    parse_override,
+    read_config,
+)
 from pipeline.registry import REGISTRIES, Param, ParamError, check_settings, lookup
+from pipeline.stages import kinds
 
 VERSION = 1
 TOP_LEVEL_KEYS = ("version", "source", "stages", "sinks", "runtime", "tuner")
@@ -53,36 +59,8 @@ DEFAULT_SOURCE = "synthetic"
 PLUGIN_PACKAGES = ("pipeline.stages", "pipeline.io", "pipeline.optim")
 
 Path = tuple  # a place in the document: ("stages", 1, "gradient", "kind")
-
-
-class ConfigError(Exception):
-    """A config cannot be used: names the file, line and key, then what is wrong.
-
-    Attributes
-    ----------
-    file : str or None
-        The config file, ``"--set"`` for an override, ``"<dict>"`` for
-        :meth:`Config.from_dict`.
-    line : int or None
-        1-based line of the key in the file.
-    key : str or None
-        Dotted place in the document, e.g. ``stages.1.gradient.kind``.
-    message : str
-        What is wrong and what would work.
-    """
-
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 key: str | None = None):
-        self.file, self.line, self.key, self.message = file, line, key, message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        place = ""
-        if self.file is not None:
-            place = self.file if self.line is None else f"{self.file}:{self.line}"
-        if self.key:
-            place = f"{place} {self.key}" if place else self.key
-        return f"{place}: {self.message}" if place else self.message
+# Sinks that do not store the picture (they record numbers, or nothing).
+IMAGELESS_SINKS = ("stats", "discard")
 
 
 class Runtime:
@@ -100,11 +78,6 @@ class Runtime:
         Param("fps", (float, type(None)), None, min=0.1, max=1000,
               help="frame rate for writers and live pacing; null: the source's, else 30"),
     )
-
-
-def dotted(path: Path) -> str:
-    """``("stages", 1, "gradient")`` as ``"stages.1.gradient"``."""
-    return ".".join(str(part) for part in path)
 
 
 @dataclasses.dataclass
@@ -147,210 +120,6 @@ def load_plugins() -> None:
             importlib.import_module(info.name)
 
 
-def read_config(path: str | os.PathLike, what: str, example: str) -> tuple[str, str]:
-    """``(file, text)`` of a YAML config; :class:`ConfigError` if it cannot be read.
-
-    ``what`` names the kind of config and ``example`` a path that exists, for the message.
-    """
-    file = os.fspath(path)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            return file, handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} file not found; give the path to a .yaml file, "
-                          f"e.g. {example}", file) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the {what} ({exc})", file) from None
-
-
-class Document:
-    """A YAML document as plain Python, with the line of every key and list item."""
-
-    def __init__(self, data: Any, lines: dict, file: str):
-        self.data = data
-        self.lines = lines  # Path -> 1-based line, or "--set KEY" for overridden places
-        self.file = file
-
-    @classmethod
-    def parse(cls, text: str, file: str) -> "Document":
-        try:
-            # The reader checks the characters as the loader is made (a control
-            # character raises ReaderError here, before any parsing).
-            loader = yaml.SafeLoader(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", file, 1) from None
-        try:
-            node = loader.get_single_node()
-            lines: dict = {}
-            data = None if node is None else _construct(loader, node, (), lines, file)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = None if mark is None else mark.line + 1
-            problem = exc.problem or "not valid YAML"
-            raise ConfigError(f"not valid YAML: {problem}", file, line) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", file) from None
-        except RecursionError:
-            raise ConfigError("nested too deeply to be a config (lists or mappings inside "
-                              "each other hundreds of levels down)", file, 1) from None
-        finally:
-            loader.dispose()
-        return cls(data, lines, file)
-
-    def error(self, path: Path, message: str) -> ConfigError:
-        """A ConfigError at ``path``, placed at its line or the nearest enclosing one."""
-        for end in range(len(path), -1, -1):
-            where = self.lines.get(tuple(path[:end]))
-            if isinstance(where, str):  # an override put this value there
-                return ConfigError(message, "--set", None, where)
-            if where is not None:
-                return ConfigError(message, self.file, where, dotted(path) or None)
-        return ConfigError(message, self.file, None, dotted(path) or None)
-
-
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict,
-               file: str) -> Any:
-    """Safe-construct ``node`` recursively, recording the line of each key and item."""
-    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in (
-            "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
-        # !!set, !!omap... as safe_load builds them; any other tag raises there.
-        return loader.construct_object(node, deep=True)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # merge keys (<<) as safe_load does
-        result = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise ConfigError(f"keys must be plain words; got {key!r}", file,
-                                  key_node.start_mark.line + 1, dotted(path) or None)
-            if key in result:
-                raise ConfigError(f"key {key!r} appears twice", file,
-                                  key_node.start_mark.line + 1, dotted(path + (key,)))
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            result[key] = _construct(loader, value_node, path + (key,), lines, file)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            lines[path + (index,)] = item.start_mark.line + 1
-            items.append(_construct(loader, item, path + (index,), lines, file))
-        return items
-    return loader.construct_object(node, deep=True)
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``"stages.1.gradient.kind=scharr"`` into the key and the YAML-parsed value."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"expected KEY=VALUE, e.g. stages.1.gradient.kind=scharr; got {text!r}",
-                          "--set", None, key or None)
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"value {raw!r} is not valid YAML ({problem})", "--set", None, key) from None
-    return key, value
-
-
-def _entry_name(entry: Any) -> str | None:
-    """The name of a stage or sink entry (a bare name or a one-key mapping)."""
-    if isinstance(entry, str):
-        return entry
-    if isinstance(entry, dict) and len(entry) == 1:
-        return next(iter(entry))
-    return None
-
-
-def apply_override(doc: Document, text: str) -> None:
-    """Apply one ``KEY=VALUE`` override to the document in place."""
-    key, value = parse_override(text)
-
-    def fail(message: str) -> ConfigError:
-        return ConfigError(message, "--set", None, key)
-
-    if not isinstance(doc.data, dict):
-        raise fail("the config is not a mapping, nothing to override")
-    parts: list[Any] = key.split(".")
-    if any(part == "" for part in parts):
-        raise fail("empty part in the key; use dots between parts, e.g. runtime.mode")
-    container: Any = doc.data
-    path: Path = ()
-    for position, part in enumerate(parts):
-        last = position == len(parts) - 1
-        if isinstance(container, list):
-            index = _list_index(container, part, path, fail)
-            if last:
-                if index == len(container):
-                    container.append(value)
-                else:
-                    container[index] = value
-                path += (index,)
-                break
-            if index == len(container):
-                # appending a new entry by name: stages.6.hud.corner=top-right
-                if path not in (("stages",), ("sinks",)):
-                    raise fail(f"{dotted(path)} has {len(container)} entries; "
-                               f"set {dotted(path + (index,))}=VALUE to append one")
-                container.append({parts[position + 1]: {}})
-            entry = container[index]
-            if isinstance(entry, str) and len(parts) > position + 1:
-                # a bare stage name gets settings: "gradient" -> {"gradient": {}}
-                entry = container[index] = {entry: {}}
-            container, path = entry, path + (index,)
-            if not part.lstrip("-").isdigit():
-                # addressed by name (stages.gradient.kind): the name was this part
-                if isinstance(container, dict) and container.get(part) is None:
-                    container[part] = {}
-                container, path = container[part], path + (part,)
-            continue
-        if not isinstance(container, dict):
-            raise fail(f"{dotted(path) or 'the config'} is {container!r}, not a mapping")
-        if path in (("stages",), ("sinks",)):
-            raise fail(f"after {path[0]} comes a list index or a {path[0][:-1]} name; got {part!r}")
-        if len(path) == 2 and path[0] in ("stages", "sinks") and part not in container:
-            have = _entry_name(container)
-            raise fail(f"{dotted(path)} is {have!r}, not {part!r}")
-        if last:
-            if path == ("source",) and part == "type" and container.get("type") != value:
-                container.clear()  # the old type's keys would not fit the new type
-                _forget(doc, path)
-            container[part] = value
-            path += (part,)
-            break
-        if container.get(part) is None:
-            container[part] = {}
-        elif path == () and part == "source" and isinstance(container[part], str):
-            container[part] = {"type": container[part]}
-        container, path = container[part], path + (part,)
-    _forget(doc, path)
-    doc.lines[path] = key
-
-
-def _list_index(items: list, part: str, path: Path, fail) -> int:
-    """The list index named by ``part``: a number, or the name of a unique entry."""
-    if part.lstrip("-").isdigit():
-        index = int(part)
-        if not 0 <= index <= len(items):
-            last = f"0..{len(items) - 1}" if items else "none yet"
-            raise fail(f"{dotted(path)} has {len(items)} entries (indices {last}; "
-                       f"{len(items)} appends); got {index}")
-        return index
-    matches = [i for i, entry in enumerate(items) if _entry_name(entry) == part]
-    if len(matches) != 1:
-        names = ", ".join(str(_entry_name(entry)) for entry in items) or "none"
-        how = "no" if not matches else "more than one"
-        raise fail(f"{dotted(path)} has {how} entry named {part!r} (entries: {names}); "
-                   f"use its index instead")
-    return matches[0]
-
-
-def _forget(doc: Document, prefix: Path) -> None:
-    """Drop recorded lines under ``prefix`` (the values there were replaced)."""
-    for known in [p for p in doc.lines if p[: len(prefix)] == prefix]:
-        del doc.lines[known]
-
-
 @dataclasses.dataclass
 class Config:
     """A checked config, ready to build a pipeline from.
@@ -381,28 +150,26 @@ class Config:
     _doc: Document = dataclasses.field(repr=False, default=None)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Config":
+    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Config:
         """Load, override and check the YAML file at ``path``; raise :class:`ConfigError`."""
-        file, text = read_config(path, "config", "configs/demo.yaml")
-        return cls._from_document(Document.parse(text, file), overrides)
+        return cls.from_document(load_document(path, "config", "configs/demo.yaml"), overrides)
 
     @classmethod
     def from_dict(cls, data: dict, overrides: list[str] | tuple = (),
-                  file: str = "<dict>") -> "Config":
+                  file: str = "<dict>") -> Config:
         """Check a config given as Python data (a deep copy is kept)."""
         try:
             data = copy.deepcopy(data)
         except RecursionError:
             raise ConfigError("nested too deeply to be a config", file) from None
-        return cls._from_document(Document(data, {}, file), overrides)
+        return cls.from_document(Document(data, {}, file), overrides)
 
     @classmethod
-    def _from_document(cls, doc: Document, overrides) -> "Config":
-        if isinstance(overrides, str):
-            overrides = [overrides]
+    def from_document(cls, doc: Document, overrides: list[str] | tuple = ()) -> Config:
+        """Check a parsed :class:`~pipeline.document.Document` (after ``overrides``)."""
         load_plugins()
-        for text in overrides:
-            apply_override(doc, text)
+        expect_kind(doc, "run")
+        doc.apply(overrides)
         return _check(doc)
 
     def build(self) -> tuple[Any, list, list]:
@@ -452,8 +219,44 @@ def _check(doc: Document) -> Config:
     runtime = _settings(doc, ("runtime",), Runtime, data.get("runtime"))
     tuner = _tuner(doc, data["tuner"]) if "tuner" in data else None
     config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
-    config.build()  # constructors' own checks (settings that exclude each other)
+    _, built, _ = config.build()  # constructors' own checks (settings that exclude each other)
+    check_chain(doc, stages, built, sinks)
     return config
+
+
+def check_chain(doc: Document, components: list, stages: list, sinks: list = ()) -> str:
+    """Refuse a chain whose stages (or sinks) cannot take what comes before them.
+
+    Parameters
+    ----------
+    doc : Document
+        For the error's place.
+    components : list of Component
+        The stages as configured (their paths place the error).
+    stages : list of Stage
+        The same stages, built.
+    sinks : list of Component
+        The sinks; picture sinks need a uint8 picture at the end of the chain.
+
+    Returns
+    -------
+    str
+        The kind of image the chain ends with (:mod:`pipeline.stages.kinds`).
+    """
+    steps = [(c.name, stage.accepts, stage.output_kind) for c, stage in zip(components, stages)]
+    for index, message in kinds.check_flow(steps):
+        raise doc.error(components[index].path[:2], message)
+    last = kinds.final_kind(steps)
+    for sink in sinks:
+        accepts = getattr(lookup("sink", sink.name), "accepts", None)
+        if accepts is None:
+            accepts = kinds.ALL if sink.name in IMAGELESS_SINKS else kinds.PICTURES
+        if last not in accepts:
+            made_by = f"stage {components[-1].name}" if components else "the source"
+            raise doc.error(sink.path[:2], f"sink {sink.name} writes a uint8 picture, but "
+                                           f"{made_by} gives {kinds.a(kinds.describe(last))}; end the "
+                                           f"chain with map, threshold, overlay or hud")
+    return last
 
 
 def _tuner(doc: Document, settings: Any) -> dict:
@@ -515,7 +318,7 @@ def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Compo
             keys = ", ".join(map(str, entry)) or "none"
             raise doc.error(path, f"each {kind} is a name or one 'name: {{settings}}' "
                                   f"mapping; got keys {keys} (is the indentation right?)")
-        name = _entry_name(entry)
+        name = entry_name(entry)
         if name is None:
             raise doc.error(path, f"each {kind} is a name or one 'name: {{settings}}' "
                                   f"mapping; got {entry!r}")
@@ -529,3 +332,90 @@ def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Compo
 def load(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Config:
     """Shorthand for :meth:`Config.from_yaml`."""
     return Config.from_yaml(path, overrides)
+
+
+#: The kinds of config :func:`load_any` tells apart, and the command that runs each.
+CONFIG_KINDS = {"run": "edgepipe run", "batch": "edgepipe batch", "experiment": "edgepipe experiment"}
+_BATCH_KEYS = ("inputs", "output", "executor", "split")
+
+
+def config_kind(doc: Document) -> str:
+    """``"run"``, ``"batch"`` or ``"experiment"``: what kind of config ``doc`` is.
+
+    An explicit top-level ``kind:`` wins (and is then removed from the data, since no
+    schema has it).  Otherwise the keys tell: ``optimizers`` is an experiment's,
+    ``inputs``/``output``/``executor``/``split`` a batch config's, anything else a run
+    config's (whose checks then name what is wrong).
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return "run"
+    if "kind" in data:
+        kind = data.pop("kind")
+        if kind not in CONFIG_KINDS:
+            raise doc.error(("kind",), f"kind must be one of {', '.join(CONFIG_KINDS)}; got {kind!r}")
+        return kind
+    if "optimizers" in data:
+        return "experiment"
+    if any(key in data for key in _BATCH_KEYS):
+        return "batch"
+    return "run"
+
+
+def expect_kind(doc: Document, wanted: str) -> None:
+    """Accept (and drop) a top-level ``kind: WANTED``; refuse another kind, naming its command."""
+    data = doc.data
+    if not isinstance(data, dict) or "kind" not in data:
+        return
+    kind = config_kind(doc)
+    if kind != wanted:
+        raise doc.error(("kind",), f"this is a {kind} config (kind: {kind}); run it with "
+                                   f"{CONFIG_KINDS[kind]}, not {CONFIG_KINDS[wanted]}")
+
+
+def describe_config(kind: str, checked: Any) -> str:
+    """One line on what a checked config of ``kind`` (from :func:`load_any`) will do."""
+    if kind == "batch":
+        inputs = next(f"{key} {value!r}" for key, value in checked.inputs.items() if value is not None)
+        stages = " -> ".join(next(iter(entry)) for entry in checked.stages)
+        return (f"batch: {inputs} -> {stages} -> {checked.output['dir']}; "
+                f"{checked.workers} {checked.executor['type']} worker(s)")
+    if kind == "experiment":
+        return (f"experiment {checked.name}: {len(checked.inputs)} input(s) x "
+                f"{len(checked.optimizers)} optimizer(s), {checked.iterations} iterations")
+    stages = " -> ".join(c.name for c in checked.stages) or "(no stages)"
+    sinks = ", ".join(c.name for c in checked.sinks) or "no sinks"
+    return f"{checked.source.name} -> {stages} -> {sinks}; mode {checked.runtime['mode']}"
+
+
+def load_any(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> tuple[str, Any]:
+    """Load and check a run, batch or experiment config, each against its own schema.
+
+    Parameters
+    ----------
+    path : path-like
+        The YAML file.
+    overrides : list of str
+        ``--set KEY=VALUE`` strings, applied before the checks.
+
+    Returns
+    -------
+    (str, object)
+        ``("run", Config)``, ``("batch", BatchJob)`` or ``("experiment", Experiment)``.
+
+    Raises
+    ------
+    ConfigError
+        As the kind's own loader raises it.
+    """
+    doc = load_document(path, "config", "configs/demo.yaml")
+    kind = config_kind(doc)
+    if kind == "batch":
+        from pipeline.batch.jobs import job_from_document
+
+        return kind, job_from_document(doc, overrides)
+    if kind == "experiment":
+        from pipeline.experiments import experiment_from_document
+
+        return kind, experiment_from_document(doc, overrides)
+    return kind, Config.from_document(doc, overrides)

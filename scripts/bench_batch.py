@@ -5,8 +5,8 @@
     python scripts/bench_batch.py                      # 12 clips from tree.avi, 640x480
     python scripts/bench_batch.py --clips 24 --size 1280x720 --json out/bench_batch.json
 
-The clips are made once from ``../shared/data/tree.avi`` (beside the checkout) (real footage, scaled and
-looped to ``--frames`` frames) when it is there, else generated.  Each configuration
+The clips are made once from ``samples/tree.avi`` (real footage shipped with the
+checkout, scaled and looped to ``--frames`` frames).  Each configuration
 runs the same job with ``--force`` into its own folder; wall time includes starting the
 workers, as a user would see it.  Prints a table and writes JSON.
 """
@@ -27,27 +27,26 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipeline.batch.jobs import available_cores, job_from_dict  # noqa: E402
-from pipeline.batch.runner import run_job  # noqa: E402
+from pipeline.batch.jobs import available_cores, job_from_dict
+from pipeline.batch.runner import run_job
 
-TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "tree.avi")
+TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "tree.avi")
 STAGES = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}}, {"map": {"mode": "abs"}}]
 
 
 def source_frames(size: tuple[int, int], frames: int) -> list[np.ndarray]:
-    """``frames`` frames of tree.avi scaled to ``size`` (looped), or a generated pattern."""
+    """``frames`` frames of samples/tree.avi scaled to ``size`` (looped)."""
     images = []
-    if os.path.exists(TREE):
-        capture = cv2.VideoCapture(TREE)
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            images.append(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
-        capture.release()
+    capture = cv2.VideoCapture(TREE)
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        images.append(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+    capture.release()
     if not images:
-        base = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-        images = [np.roll(base, 4 * i, axis=1) for i in range(64)]
+        raise SystemExit(f"bench_batch: cannot read the sample clip {TREE}; "
+                         f"it ships in samples/ (see samples/README.md)")
     # forwards then backwards, so the loop has no jump
     cycle = images + images[-2:0:-1]
     return [cycle[i % len(cycle)] for i in range(frames)]

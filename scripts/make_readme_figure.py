@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Make docs/edges.jpg: a photo from ../shared/data and what edgepipe's maps make of it.
+"""Make docs/edges.jpg: a photo from samples/ and what edgepipe's maps make of it.
 
-    python scripts/make_readme_figure.py [--image ../shared/data/building.jpg]
+    python scripts/make_readme_figure.py [--image samples/building.jpg]
 """
 
 import argparse
@@ -23,7 +23,7 @@ def label(image, text):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default=os.path.join(here, "..", "..", "shared", "data", "building.jpg"))
+    parser.add_argument("--image", default=os.path.join(here, "..", "samples", "building.jpg"))
     parser.add_argument("--out", default=os.path.join(here, "..", "docs", "edges.jpg"))
     parser.add_argument("--width", type=int, default=320)
     args = parser.parse_args()

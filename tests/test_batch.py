@@ -140,6 +140,28 @@ def test_config_errors_name_file_line_and_key(text, place, words):
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize("extra, line, key", [
+    ("output: {dir: out/second}\n", 9, "output"),            # the bug: it wrote to the second
+    ("inputs: {glob: 'other/*.mp4'}\n", 9, "inputs"),
+    ("executor: {type: local}\n", 9, "executor"),
+])
+def test_a_key_written_twice_is_refused_with_file_and_line(tmp_path, extra, line, key):
+    path = tmp_path / "batch.yaml"
+    path.write_text(BASE + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_job(path)
+    assert (caught.value.file, caught.value.line, caught.value.key) == (str(path), line, key)
+    assert f"key {key!r} appears twice" in caught.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_key_written_twice_inside_a_section_is_refused_too():
+    text = BASE.replace("output: {dir: out/edges}", "output:\n  dir: out/a\n  dir: out/b")
+    with pytest.raises(ConfigError) as caught:
+        job_from_text(text, "b.yaml")
+    assert (caught.value.line, caught.value.key) == (5, "output.dir")
+
+
 def test_overrides_change_sections_and_stages_and_name_the_override():
     job = job_from_text(BASE, "b.yaml", ["executor.workers=3", "stages.1.gradient.kind=scharr",
                                          "inputs=clips/*.avi", "split.frames=50"])

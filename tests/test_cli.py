@@ -165,12 +165,13 @@ def test_run_errors_are_one_line_and_exit_1(tmp_path, capsys, monkeypatch, case,
     assert words in one_error_line(capsys.readouterr().err)
 
 
-def test_stage_error_at_run_time_exits_1(tmp_path, capsys):
+def test_chain_that_cannot_run_is_refused_before_frame_0(tmp_path, capsys):
+    # Was a stage error at frame 0 (exit 1); the chain's flow is now checked at load.
     path = config(tmp_path, "source: {type: synthetic, width: 32, height: 24, length: 3}\n"
                             "stages: [gradient]\nsinks: [discard]\n")
-    assert main(["run", path]) == 1
+    assert main(["run", path]) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "stage gradient failed on frame 0" in line and "put grayscale before it" in line
+    assert "stages.0: gradient needs a grey picture" in line and "put grayscale before it" in line
 
 
 # ---------------------------------------------------------------- signals

@@ -5,7 +5,12 @@ which opens nothing) or raises :class:`ConfigError` naming the file (and, where 
 document has one, the line and key).  Any other exception is a crash inside the loader,
 a registry or a stage constructor, and fails the test; hypothesis deadlines bound each
 example, so a hang fails too.  Example counts are kept small: the whole file runs in
-well under a minute on two cores.
+about a minute on two cores.
+
+Aliases, merge keys, exponent numbers and stage orders (issue 15) are checked against
+models: aliased YAML loads like the expanded data, expansion is refused exactly past the
+budget, merges follow YAML's precedence, exponents read as Python's ``float`` reads them,
+and a stage order is either refused at a stage that cannot take its input or runs.
 """
 
 from __future__ import annotations
@@ -205,3 +210,144 @@ def test_nan_in_a_range_checked_setting_names_the_key(tmp_path):
     with pytest.raises(ConfigError) as caught:
         Config.from_yaml(path)
     assert (caught.value.line, caught.value.key) == (4, "runtime.fps")
+
+
+# --- aliases, merge keys, exponents, stage orders (issue 15: 4, 10, 11, 12) --------------------
+def outcome(load):
+    """``("ok", to_dict())`` or ``("error", message)``: what a load comes to."""
+    try:
+        return "ok", load().to_dict()
+    except ConfigError as error:
+        return "error", error.message
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(SHIPPED_DATA)), choice=st.data())
+def test_aliased_yaml_loads_like_the_expanded_data(tmp_path_factory, name, choice):
+    # Two places sharing one object are written with an anchor and an alias by safe_dump.
+    doc = copy.deepcopy(SHIPPED_DATA[name])
+    spots = [p for p, v in places(doc) if p and isinstance(v, (dict, list))]
+    source = choice.draw(st.sampled_from(spots))
+    target = choice.draw(st.sampled_from([p for p, _ in places(doc) if p and p[:len(source)] != source
+                                          and source[:len(p)] != p] or [source]))
+    if target == source:
+        return
+    value = doc
+    for part in source:
+        value = value[part]
+    parent = doc
+    for part in target[:-1]:
+        parent = parent[part]
+    parent[target[-1]] = value
+    text = yaml.safe_dump(doc, sort_keys=False)
+    assert "&id" in text and "*id" in text
+    file = tmp_path_factory.mktemp("fuzz") / name
+    file.write_text(text, encoding="utf-8")
+    assert outcome(lambda: Config.from_yaml(file)) == outcome(lambda: Config.from_dict(doc))
+
+
+@settings(FUZZ, max_examples=30)  # a refusal walks the whole budget: a quarter second each
+@given(levels=st.integers(1, 12), width=st.integers(1, 12), as_mapping=st.booleans())
+def test_alias_expansion_is_refused_exactly_past_the_budget(levels, width, as_mapping):
+    from pipeline.config import MAX_VALUES, Document
+
+    lines = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    size = 1 + width  # values in a0: the list and its items
+    total = 1 + 1 + size  # the root mapping, the key a0, a0
+    for level in range(1, levels + 1):
+        if as_mapping:
+            items = ", ".join(f"k{i}: *a{level - 1}" for i in range(width))
+            lines.append(f"a{level}: &a{level} {{{items}}}")
+            size = 1 + width * (1 + size)  # each item is a key and the aliased value
+        else:
+            lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+            size = 1 + width * size
+        total += 1 + size
+    text = "\n".join(lines) + "\n"
+    if total <= MAX_VALUES:
+        assert len(Document.parse(text, "x").data) == levels + 1
+    else:
+        with pytest.raises(ConfigError, match="aliases expand"):
+            Document.parse(text, "x")
+
+
+merge_keys = st.sampled_from(["kind", "norm", "border", "ksize", "sigma", "x", "y"])
+merge_maps = st.dictionaries(merge_keys, st.integers(0, 9), max_size=5)
+
+
+@FUZZ
+@given(sources=st.lists(merge_maps, min_size=1, max_size=3), own=merge_maps)
+def test_merge_keys_follow_yaml_earlier_sources_then_own_keys_win(sources, own):
+    from pipeline.config import Document
+
+    anchors = "".join(f"m{i}: &m{i} {yaml.safe_dump(s, default_flow_style=True).strip()}\n"
+                      for i, s in enumerate(sources))
+    body = ", ".join([f"<<: [{', '.join(f'*m{i}' for i in range(len(sources)))}]"]
+                     + [f"{k}: {v}" for k, v in own.items()])
+    data = Document.parse(anchors + f"target: {{{body}}}\n", "m.yaml").data
+    expected = {}
+    for source in reversed(sources):
+        expected.update(source)
+    expected.update(own)
+    assert data["target"] == expected
+
+
+def exponent_texts():
+    mantissa = st.one_of(st.integers(0, 999).map(str),
+                         st.tuples(st.integers(0, 99), st.integers(0, 999)).map(lambda t: f"{t[0]}.{t[1]}"))
+    return st.tuples(st.sampled_from(["", "-", "+"]), mantissa, st.sampled_from("eE"),
+                     st.sampled_from(["", "-", "+"]), st.integers(0, 30).map(str)).map("".join)
+
+
+@FUZZ
+@given(text=exponent_texts(), where=st.sampled_from(["yaml", "set"]))
+def test_exponent_numbers_read_as_python_reads_them(text, where):
+    from pipeline.config import Document, parse_override
+
+    value = (Document.parse(f"x: {text}\n", "n.yaml").data["x"] if where == "yaml"
+             else parse_override(f"x={text}")[1])
+    assert isinstance(value, float) and value == float(text)
+
+
+@FUZZ
+@given(fps=st.floats(0.1, 1000), form=st.sampled_from(["{:e}", "{:E}", "{:.3e}", "{:.0e}"]))
+def test_exponent_numbers_pass_a_float_setting(fps, form):
+    text = form.format(fps)
+    expected = float(text)
+    if not 0.1 <= expected <= 1000:
+        return
+    config = Config.from_dict({"version": 1, "source": "synthetic"}, [f"runtime.fps={text}"])
+    assert config.runtime["fps"] == expected
+
+
+STAGE_SETTINGS = {"resize": {"scale": 0.5}}
+
+
+@FUZZ
+@given(names=st.lists(st.sampled_from(sorted(REGISTRIES["stage"])), min_size=1, max_size=7),
+       sink=st.sampled_from(["discard", "video", "stats"]))
+def test_random_stage_orders_are_refused_at_a_stage_or_run(names, sink):
+    import numpy as np
+
+    from pipeline.frame import Frame
+    from pipeline.stages import Chain
+
+    stages = [{name: STAGE_SETTINGS.get(name, {})} for name in names]
+    sinks = [{sink: {"path": "o.mp4"}} if sink == "video" else
+             {sink: {"path": "o.jsonl"}} if sink == "stats" else sink]
+    try:
+        config = Config.from_dict({"version": 1, "source": {"type": "synthetic", "width": 40,
+                                                             "height": 30, "length": 1},
+                                   "stages": stages, "sinks": sinks})
+    except ConfigError as error:
+        index = int(error.key.split(".")[1])
+        section = error.key.split(".")[0]
+        assert section in ("stages", "sinks"), error
+        if section == "stages":
+            assert error.message.startswith(f"{names[index]} needs "), error
+        return
+    image = np.random.default_rng(len(names)).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    _, built, _ = config.build()
+    out = Chain(built)(Frame(0, 0.0, image, image.copy()))
+    if sink == "video":
+        assert out.image.dtype == np.uint8

@@ -205,6 +205,58 @@ optimizers: [{{name: adam, lr: 2.0}}]
     assert [r["frames"] for r in summary["runs"]] == [4, 3]
 
 
+def test_picture_globs_are_read_in_the_images_sources_order(tmp_path):
+    # The old reader sorted names as text (f10 before f2); the images source sorts
+    # naturally, and the experiment now reads through it.
+    from pipeline.experiments.frames import read_frames
+    from pipeline.registry import build
+
+    for index in (1, 2, 10):
+        image = np.full((24, 32, 3), index * 20, np.uint8)
+        cv2.imwrite(str(tmp_path / f"f{index}.png"), image)
+    settings = {"video": str(tmp_path / "f*.png")}
+    levels = [int(image[0, 0, 0]) for image in read_frames(settings, None)]
+    source = build("source", "images", {"glob": settings["video"]})
+    source.open()
+    expected = [int(cv2.imread(path)[0, 0, 0]) for path in source.paths]
+    source.close()
+    assert levels == expected == [20, 40, 200]
+    assert [int(i[0, 0, 0]) for i in read_frames(settings, 2)] == [20, 40]
+    # One picture whose name has glob characters is read as that one file.
+    odd = tmp_path / "odd[1].png"
+    cv2.imwrite(str(odd), np.full((24, 32, 3), 7, np.uint8))
+    assert [int(i[0, 0, 0]) for i in read_frames({"video": str(odd)}, None)] == [7]
+
+
+def test_video_globs_are_read_one_file_after_another_in_natural_order(tmp_path):
+    from pipeline.experiments.frames import read_frames
+
+    for index, frames in ((10, 2), (2, 3)):
+        writer = cv2.VideoWriter(str(tmp_path / f"c{index}.avi"), cv2.VideoWriter_fourcc(*"MJPG"),
+                                 10.0, (32, 24))
+        for _ in range(frames):
+            writer.write(np.full((24, 32, 3), index * 10, np.uint8))
+        writer.release()
+    levels = [int(round(image.mean())) for image in read_frames({"video": str(tmp_path / "c*.avi")}, None)]
+    assert len(levels) == 5 and all(abs(v - 20) <= 3 for v in levels[:3])
+    assert all(abs(v - 100) <= 3 for v in levels[3:])
+    cv2.imwrite(str(tmp_path / "c5.png"), np.zeros((24, 32, 3), np.uint8))
+    with pytest.raises(experiments.frames.SourceError, match="pictures and videos"):
+        list(read_frames({"video": str(tmp_path / "c*")}, None))
+
+
+def test_output_files_leave_no_temporary_behind(tmp_path):
+    from pipeline.experiments.output import write_output
+
+    target = tmp_path / "summary.json"
+    write_output(target, b"one")
+    write_output(target, b"two")
+    assert target.read_bytes() == b"two" and sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+    with pytest.raises(OSError):
+        write_output(tmp_path / "missing" / "x.json", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
 @pytest.mark.parametrize("text, line, key, message", [
     ("iterations: 3\n", 1, "version", "'version: 1' is required"),
     ("version: 2\ninputs: []\noptimizers: []\n", 1, "version", "version must be one of 1"),
@@ -255,7 +307,7 @@ def test_command_exit_codes(tmp_path, capsys):
 
 
 def test_shipped_configs_load():
-    # Loading checks the schema only; the video config's ../shared clip is not read.
+    # Loading checks the schema only; tests/test_config_shipped.py runs them.
     for path in sorted(CONFIGS.glob("*.yaml")):
         experiment = load_experiment(path)
         assert experiment.name == path.stem and experiment.description

@@ -33,9 +33,16 @@ import json
 import os
 from typing import Any
 
-import yaml
-
-from pipeline.config import Config, ConfigError, read_config
+from pipeline.config import (
+    Component,
+    Config,
+    ConfigError,
+    Document,
+    check_chain,
+    dotted,
+    expect_kind,
+    load_document,
+)
 from pipeline.registry import Param, ParamError, build, check_settings
 
 VERSION = 1
@@ -164,7 +171,7 @@ class BatchJob:
     stages: list
     workers: int
     threads: int
-    _lines: dict = dataclasses.field(repr=False, default_factory=dict)
+    _doc: Document | None = dataclasses.field(repr=False, default=None)
 
     @property
     def manifest_path(self) -> str:
@@ -190,7 +197,9 @@ class BatchJob:
 
     def error(self, path: Path, message: str) -> ConfigError:
         """A ConfigError at ``path`` in the batch file (its line, or the nearest above)."""
-        return _error(self.file, self._lines, path, message)
+        if self._doc is None:
+            return ConfigError(message, self.file, None, dotted(path) or None)
+        return self._doc.error(path, message)
 
     def run_config(self, source: str, output: str) -> dict:
         """The ``edgepipe run`` config that processes one file: file -> stages -> video.
@@ -232,107 +241,35 @@ def load_job(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Batc
         ``KEY=VALUE`` strings as for ``edgepipe run --set``: ``executor.workers=2``,
         ``inputs.glob='clips/*.mp4'``, ``stages.1.gradient.kind=scharr``.
     """
-    file, text = read_config(path, "batch config", "configs/batch.yaml")
-    return job_from_text(text, file, overrides)
+    return job_from_document(load_document(path, "batch config", "configs/batch.yaml"), overrides)
 
 
 def job_from_text(text: str, file: str, overrides: list[str] | tuple = ()) -> BatchJob:
     """Check a batch config given as YAML text (``file`` names it in errors)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ConfigError(f"not valid YAML: {exc.problem or exc}", file,
-                          None if mark is None else mark.line + 1) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file) from None
-    lines: dict = {}
-    if node is not None:
-        _record_lines(node, (), lines)
-    return job_from_dict(data, file, overrides, lines)
+    return job_from_document(Document.parse(text, file), overrides)
 
 
 def job_from_dict(data: Any, file: str = "<dict>", overrides: list[str] | tuple = (),
                   lines: dict | None = None) -> BatchJob:
     """Check a batch config given as Python data."""
-    data = copy.deepcopy(data)
-    lines = dict(lines or {})
-    if isinstance(overrides, str):
-        overrides = [overrides]
-    stage_overrides = []
-    for text in overrides:
-        if text.split("=", 1)[0].strip().startswith("stages"):
-            stage_overrides.append(text)  # the run config's machinery handles the chain
-        else:
-            data = _apply_override(data, text, lines)
-    return _check(data, file, lines, stage_overrides)
-
-
-def _record_lines(node: yaml.Node, path: Path, lines: dict) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            _record_lines(value_node, path + (key,), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines[path + (index,)] = item.start_mark.line + 1
-            _record_lines(item, path + (index,), lines)
-
-
-def _error(file: str, lines: dict, path: Path, message: str) -> ConfigError:
-    for end in range(len(path), -1, -1):
-        where = lines.get(tuple(path[:end]))
-        if isinstance(where, str):  # an override put this value there
-            return ConfigError(message, "--set", None, where)
-        if where is not None and end > 0:
-            return ConfigError(message, file, where, _dotted(path))
-    return ConfigError(message, file, None, _dotted(path) or None)
-
-
-def _dotted(path: Path) -> str:
-    return ".".join(str(part) for part in path)
-
-
-def _parse_dotted(key: str) -> Path:
-    return tuple(int(part) if part.isdigit() else part for part in key.split("."))
-
-
-def _apply_override(data: Any, text: str, lines: dict) -> Any:
-    if "=" not in text:
-        raise ConfigError(f"an override is KEY=VALUE, e.g. executor.workers=2; got {text!r}",
-                          "--set", None, text)
-    key, raw = (part.strip() for part in text.split("=", 1))
     try:
-        value = yaml.safe_load(raw) if raw else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"value is not valid YAML: {exc}", "--set", None, key) from None
-    parts = key.split(".")
-    if not key or any(not part for part in parts):
-        raise ConfigError("empty part in the key; use dots between parts, e.g. executor.workers",
-                          "--set", None, key)
-    if parts[0] not in TOP_LEVEL_KEYS:
-        raise ConfigError(f"unknown top-level key {parts[0]!r}; known keys: "
-                          f"{', '.join(TOP_LEVEL_KEYS)}", "--set", None, key)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("the config is not a mapping, nothing to override", "--set", None, key)
-    container = data
-    for part in parts[:-1]:
-        if part == "inputs" and isinstance(container.get(part), (str, list)):
-            container[part] = _inputs_mapping(container[part])
-        if not isinstance(container.get(part), dict):
-            container[part] = {}
-        container = container[part]
-    container[parts[-1]] = value
-    path = tuple(parts)
-    for known in [p for p in lines if p[:len(path)] == path]:
-        del lines[known]
-    lines[path] = key
-    return data
+        data = copy.deepcopy(data)
+    except RecursionError:
+        raise ConfigError("nested too deeply to be a config", file) from None
+    return job_from_document(Document(data, dict(lines or {}), file), overrides)
+
+
+def job_from_document(doc: Document, overrides: list[str] | tuple = ()) -> BatchJob:
+    """Check a parsed batch config (:func:`pipeline.config.load_document`) after ``overrides``.
+
+    ``inputs: "a/*.mp4"`` and ``inputs: [a.mp4]`` are read as a glob and a list of paths
+    first, so ``--set inputs.glob=...`` applies to either spelling.
+    """
+    expect_kind(doc, "batch")
+    if isinstance(doc.data, dict) and "inputs" in doc.data:
+        doc.data["inputs"] = _inputs_mapping(doc.data["inputs"])
+    doc.apply(overrides)
+    return _check(doc)
 
 
 def _inputs_mapping(value: Any) -> Any:
@@ -344,19 +281,19 @@ def _inputs_mapping(value: Any) -> Any:
     return value
 
 
-def _section(data: dict, lines: dict, file: str, name: str, cls: type) -> dict:
-    settings = data.get(name)
+def _section(doc: Document, name: str, cls: type) -> dict:
+    settings = doc.data.get(name)
     if settings is not None and not isinstance(settings, dict):
-        raise _error(file, lines, (name,), f"{name} must be a mapping of keys to values; "
-                                           f"got {settings!r}")
+        raise doc.error((name,), f"{name} must be a mapping of keys to values; got {settings!r}")
     try:
         return check_settings(cls, settings)
     except ParamError as exc:
         where = (name, exc.key) if settings and exc.key in settings else (name,)
-        raise _error(file, lines, where, exc.message) from None
+        raise doc.error(where, exc.message) from None
 
 
-def _check(data: Any, file: str, lines: dict, stage_overrides: list[str]) -> BatchJob:
+def _check(doc: Document) -> BatchJob:
+    data, file = doc.data, doc.file
     if data is None:
         raise ConfigError("the batch config is empty; start with 'version: 1'", file, 1)
     if not isinstance(data, dict):
@@ -366,13 +303,13 @@ def _check(data: Any, file: str, lines: dict, stage_overrides: list[str]) -> Bat
         if key not in TOP_LEVEL_KEYS:
             hint = " (a batch config has no 'source' or 'sinks': inputs and output replace them)" \
                 if key in ("source", "sinks", "runtime") else ""
-            raise _error(file, lines, (key,), f"unknown top-level key {key!r}{hint}; known keys: "
+            raise doc.error((key,), f"unknown top-level key {key!r}{hint}; known keys: "
                                               f"{', '.join(TOP_LEVEL_KEYS)}")
     if "version" not in data:
         raise ConfigError(f"'version: {VERSION}' is required at the top of every config",
                           file, 1, "version")
     if data["version"] != VERSION or isinstance(data["version"], bool):
-        raise _error(file, lines, ("version",), f"version must be {VERSION}; got {data['version']!r}")
+        raise doc.error(("version",), f"version must be {VERSION}; got {data['version']!r}")
     for key in ("inputs", "output"):
         if data.get(key) is None:
             example = ("inputs: {glob: 'recordings/**/*.mp4'}" if key == "inputs"
@@ -380,55 +317,53 @@ def _check(data: Any, file: str, lines: dict, stage_overrides: list[str]) -> Bat
             raise ConfigError(f"{key!r} is required, e.g. {example}", file, 1, key)
 
     data["inputs"] = _inputs_mapping(data["inputs"])
-    inputs = _section(data, lines, file, "inputs", InputsSection)
+    inputs = _section(doc, "inputs", InputsSection)
     given = [name for name in ("glob", "paths", "list") if inputs[name] is not None]
     if len(given) != 1:
         what = "none" if not given else " and ".join(given)
-        raise _error(file, lines, ("inputs",), f"inputs takes exactly one of glob, paths, list; "
+        raise doc.error(("inputs",), f"inputs takes exactly one of glob, paths, list; "
                                                f"got {what}")
     if inputs["paths"] is not None:
         if not inputs["paths"] or not all(isinstance(p, str) and p for p in inputs["paths"]):
-            raise _error(file, lines, ("inputs", "paths"),
+            raise doc.error(("inputs", "paths"),
                          f"paths must be a non-empty list of file names; got {inputs['paths']!r}")
 
-    output = _section(data, lines, file, "output", OutputSection)
+    output = _section(doc, "output", OutputSection)
     if not output["dir"].strip():
-        raise _error(file, lines, ("output", "dir"), "dir must name a folder; got ''")
+        raise doc.error(("output", "dir"), "dir must name a folder; got ''")
     if os.sep in output["suffix"] or "/" in output["suffix"]:
-        raise _error(file, lines, ("output", "suffix"),
+        raise doc.error(("output", "suffix"),
                      f"suffix is added to a file name and cannot hold a folder; got {output['suffix']!r}")
     try:
         build("sink", "video", {"path": "x." + output["container"], "fourcc": output["fourcc"]})
     except ParamError as exc:
-        raise _error(file, lines, ("output", exc.key), exc.message) from None
+        raise doc.error(("output", exc.key), exc.message) from None
 
-    executor = _section(data, lines, file, "executor", ExecutorSection)
+    executor = _section(doc, "executor", ExecutorSection)
     for key in ("workers", "threads_per_worker"):
         value = executor[key]
         if (isinstance(value, str) and value != AUTO) or (isinstance(value, int) and value < 1):
-            raise _error(file, lines, ("executor", key),
+            raise doc.error(("executor", key),
                          f"{key} must be a whole number >= 1 or auto; got {executor[key]!r}")
     if executor["address"] is not None:
         if executor["type"] != "dask":
-            raise _error(file, lines, ("executor", "address"),
+            raise doc.error(("executor", "address"),
                          "address is the dask scheduler's; set type: dask, or leave address out")
     workers, threads = resolve_workers(executor["workers"], executor["threads_per_worker"])
 
     split = None
     if data.get("split") is not None:
-        split = _section(data, lines, file, "split", SplitSection)
+        split = _section(doc, "split", SplitSection)
 
-    stages = _check_stages(data.get("stages"), file, lines, stage_overrides)
+    stages = _check_stages(doc)
     if split is not None:
         for index, entry in enumerate(stages):
             name = next(iter(entry))
             if name in TIME_DEPENDENT_STAGES:
-                raise _error(file, lines, ("stages", index),
+                raise doc.error(("stages", index),
                              f"stage {name!r} draws live run statistics, so a split file could "
                              f"not match the unsplit one frame for frame; remove it or remove split")
-    job = BatchJob(file, inputs, output, executor, split, stages, workers, threads)
-    job._lines = lines
-    return job
+    return BatchJob(file, inputs, output, executor, split, stages, workers, threads, doc)
 
 
 def resolve_workers(workers: int | str, threads: int | str,
@@ -447,20 +382,20 @@ def resolve_workers(workers: int | str, threads: int | str,
     return int(workers), int(threads)
 
 
-def _check_stages(stages: Any, file: str, lines: dict, overrides: list[str]) -> list:
+def _check_stages(doc: Document) -> list:
+    """The chain, checked by the run config's rules with the batch file's lines."""
+    stages = doc.data.get("stages")
     if stages is None:
         raise ConfigError("'stages' is required: the chain each file goes through, e.g. "
-                          "stages: [grayscale, {gradient: {kind: sobel}}, map]", file, 1, "stages")
+                          "stages: [grayscale, {gradient: {kind: sobel}}, map]", doc.file, 1, "stages")
     run = file_run_config("input.mp4", "output.mp4", [])
-    run["stages"] = stages
-    try:
-        config = Config.from_dict(run, overrides, file=file)
-    except ConfigError as exc:
-        if exc.file == file and exc.line is None and exc.key:
-            raise _error(file, lines, _parse_dotted(exc.key), exc.message) from None
-        raise
+    run["stages"], run["sinks"] = stages, []
+    config = Config.from_document(doc.section(("stages",), run))
     if not config.stages:
-        raise _error(file, lines, ("stages",), "stages is empty; a batch job needs at least one stage")
+        raise doc.error(("stages",), "stages is empty; a batch job needs at least one stage")
+    # Each file's chain ends in the output video: it must get a picture.
+    video = Component("sink", "video", {}, ("output",))
+    check_chain(doc, config.stages, config.build()[1], [video])
     return config.to_dict()["stages"]
 
 

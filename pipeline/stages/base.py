@@ -6,6 +6,7 @@ import numpy as np
 
 from pipeline.frame import Frame
 from pipeline.registry import ParamError, check_settings
+from pipeline.stages import kinds
 
 
 class StageError(Exception):
@@ -26,6 +27,10 @@ class Stage:
 
     params: tuple = ()
     registry_name = "stage"
+    #: The kinds of image the stage takes and gives (:mod:`pipeline.stages.kinds`),
+    #: checked along the chain when a config loads.
+    accepts: tuple = kinds.ALL
+    gives: str = kinds.SAME
 
     def __init__(self, **settings):
         for name, value in check_settings(type(self), settings).items():
@@ -35,6 +40,10 @@ class Stage:
 
     def check(self) -> None:
         """Checks across settings (raise ParamError naming the key); none by default."""
+
+    def output_kind(self, kind: str) -> str:
+        """The kind of image this stage makes from one of ``kind`` (one of ``accepts``)."""
+        return kind if self.gives == kinds.SAME else self.gives
 
     def bind(self, controls) -> None:
         """Give the stage the run's :class:`~pipeline.runtime.controls.Controls`."""

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from pipeline.registry import Param, ParamError, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 
 
@@ -21,6 +22,10 @@ class Blur(Stage):
         Param("ksize", int, 5, min=1, max=99, help="odd kernel size in pixels"),
         Param("sigma", float, 0.0, min=0.0, max=100.0, help="standard deviation; 0: from ksize"),
     )
+
+    def output_kind(self, kind: str) -> str:
+        # Any image in, the same kind out; a blurred 0/255 map is no longer binary.
+        return kinds.EDGE_MAP if kind == kinds.BINARY else kind
 
     def check(self) -> None:
         if self.ksize % 2 == 0:

@@ -6,6 +6,7 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.registry import Param, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_default
 
 DERIVATIVE_MAPPINGS = ("none",) + ops.MAPPINGS
@@ -39,6 +40,10 @@ class Derivative(Stage):
         Param("scale", float, 1.0, min=-1e6, max=1e6, help="factor before mapping (abs, shift)"),
         Param("offset", float, 127.5, min=-1e6, max=1e6, help="added after scaling (shift)"),
     )
+    accepts = (kinds.GREY,)
+
+    def output_kind(self, kind: str) -> str:
+        return kinds.DERIVATIVE if self.mapping == "none" else kinds.EDGE_MAP
 
     def check(self) -> None:
         if self.mapping == "none":

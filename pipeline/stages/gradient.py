@@ -7,6 +7,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.registry import Param, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 from pipeline.stages.derivative import require_grey
 
@@ -34,6 +35,8 @@ class Gradient(Stage):
         Param("norm", str, "l2", choices=ops.NORMS, help="l2: sqrt(dx²+dy²); l1: |dx|+|dy|"),
         Param("border", str, "reflect101", choices=ops.BORDERS, help="pixels outside the image"),
     )
+    accepts = (kinds.GREY,)
+    gives = kinds.MAGNITUDE
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         require_grey("gradient", image)

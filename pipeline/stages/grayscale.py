@@ -6,6 +6,7 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.registry import register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 
 
@@ -18,6 +19,8 @@ class Grayscale(Stage):
     """
 
     params = ()
+    accepts = (kinds.COLOUR, kinds.GREY)
+    gives = kinds.GREY
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         return ops.grayscale(image)

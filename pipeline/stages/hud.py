@@ -9,6 +9,7 @@ import numpy as np
 
 from pipeline.frame import Frame
 from pipeline.registry import Param, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage, bgr_color, require_uint8_image
 from pipeline.stages.overlay import as_bgr
 
@@ -95,6 +96,8 @@ class Hud(Stage):
         Param("font_scale", float, 0.6, min=0.1, max=10.0, help="cv2.putText font scale"),
         Param("thickness", int, 1, min=1, max=20, help="stroke width in pixels"),
     )
+    accepts = kinds.PICTURES  # it writes on a uint8 copy (as_bgr)
+    gives = kinds.COLOUR
 
     def check(self) -> None:
         self.color = bgr_color(self.color)

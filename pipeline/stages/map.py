@@ -7,6 +7,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.registry import Param, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_default
 
 MAP_MODES = ("abs", "shift", "activation")
@@ -72,6 +73,8 @@ class Map(Stage):
         Param("center", float, 0.0, min=-1e6, max=1e6, help="strength at fn(0) (activation)"),
         Param("width", float, 1.0, min=1e-6, max=1e6, help="strength per unit of fn input (activation)"),
     )
+    accepts = (kinds.MAGNITUDE, kinds.DERIVATIVE)
+    gives = kinds.EDGE_MAP
 
     def check(self) -> None:
         if self.mode != "activation":

@@ -7,6 +7,7 @@ import numpy as np
 
 from pipeline.frame import Frame
 from pipeline.registry import Param, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage, bgr_color, require_uint8_image
 
 
@@ -65,6 +66,8 @@ class Overlay(Stage):
         Param("color", list, [0, 255, 0], min=0, max=255, help="edge colour as [B, G, R]"),
         Param("alpha", float, 1.0, min=0.0, max=1.0, help="opacity of fully strong edges"),
     )
+    accepts = (kinds.EDGE_MAP, kinds.BINARY)
+    gives = kinds.COLOUR
 
     def check(self) -> None:
         self.color = bgr_color(self.color)

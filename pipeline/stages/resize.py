@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from pipeline.registry import Param, ParamError, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 
 INTERPOLATIONS = {
@@ -43,6 +44,12 @@ class Resize(Stage):
         Param("interpolation", str, "area", choices=tuple(INTERPOLATIONS),
               help="area suits shrinking, linear/cubic enlarging"),
     )
+
+    def output_kind(self, kind: str) -> str:
+        # Any image in, the same kind out; only nearest keeps a 0/255 map binary.
+        if kind == kinds.BINARY and self.interpolation != "nearest":
+            return kinds.EDGE_MAP
+        return kind
 
     def check(self) -> None:
         if self.scale is None and self.width is None and self.height is None:

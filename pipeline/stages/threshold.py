@@ -7,6 +7,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.registry import Param, ParamError, register
+from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 
 AUTO = "auto"
@@ -60,6 +61,9 @@ class Threshold(Stage):
         Param("value", (float, str), AUTO, min=0, max=255,
               help="a level in [0, 255], or auto: tuner, else Otsu"),
     )
+    # Any (H, W) strength; a colour frame has no single level to compare.
+    accepts = (kinds.EDGE_MAP, kinds.MAGNITUDE, kinds.DERIVATIVE, kinds.GREY, kinds.BINARY)
+    gives = kinds.BINARY
 
     def check(self) -> None:
         if isinstance(self.value, str) and self.value != AUTO:

@@ -1,0 +1,46 @@
+"""``edgepipe experiment CONFIG``: grids of optimizer runs, every iteration to CSV, plots.
+
+An experiment config crosses inputs with optimizers (a list value in an optimizer spec
+is a grid axis) and, for functions, with starting points::
+
+    version: 1
+    name: local-minimum
+    seed: 0                      # for random starting points
+    iterations: 150              # per run (per frame for video inputs)
+    inputs:
+      - function: double_well    # x^4 - 3x^2 + x: local min near 1.13, global near -1.30
+        starts: [2.0]            # or {random: 5, low: -2, high: 2}
+      - video: clips/*.mp4       # or synthetic: {width: 320, height: 240, length: 60}
+        objective: otsu          # otsu | density | agreement (against cv2.Canny)
+        start: 128               # threshold on the first frame; later frames warm-start
+    optimizers:
+      - {name: sgd, lr: 0.01}
+      - {name: momentum, lr: 0.01, gamma: [0.5, 0.9]}
+
+Outputs, in ``output`` (default ``out/experiments/NAME``): ``iterations.csv`` (one row
+per iteration of every run, numbers written exactly), ``summary.json`` (per run: where it
+ended, the error, which known minimum it is nearest), and one PNG per input (loss or
+error against iteration per optimizer, and the path; for videos the threshold over
+frames).  Paths in the config are relative to the current directory, like a pipeline
+config's.
+
+Function inputs use :func:`~pipeline.optim.minimize` with the seed's central-difference
+gradient unless ``gradient: analytic``; video inputs compute each frame's magnitude
+histogram with :func:`pipeline.ops.edges` and run
+:func:`~pipeline.optim.tune_threshold` per frame, warm-started from the previous frame.
+"""
+
+from pipeline.experiments.command import add_parser, run
+from pipeline.experiments.functions import FUNCTIONS, NEAR, TestFunction
+from pipeline.experiments.output import CSV_COLUMNS
+from pipeline.experiments.runners import Run, run_experiment
+from pipeline.experiments.schema import (
+                                         Experiment,
+                                         Input,
+                                         experiment_from_document,
+                                         load_experiment,
+)
+
+__all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Experiment", "Input", "Run", "TestFunction",
+           "add_parser", "experiment_from_document", "load_experiment", "run",
+           "run_experiment"]

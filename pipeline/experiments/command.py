@@ -1,0 +1,59 @@
+"""``edgepipe experiment CONFIG``: the sub-command's parser and its exit codes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pipeline.config import ConfigError
+from pipeline.experiments.runners import run_experiment
+from pipeline.experiments.schema import load_experiment
+from pipeline.io.base import SourceError
+
+
+def add_parser(subparsers) -> Any:
+    """Add the ``experiment`` sub-command to an argparse ``add_subparsers()`` object."""
+    parser = subparsers.add_parser(
+        "experiment", help="run a grid of optimizers over functions or videos; CSV, JSON, plots",
+        description="Run every optimizer of an experiment config on every input and write "
+                    "iterations.csv, summary.json and one PNG per input.")
+    parser.add_argument("config", metavar="CONFIG",
+                        help="experiment YAML, e.g. configs/experiments/local-minimum.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a value: iterations=10, optimizers.0.lr=0.1 (repeatable)")
+    parser.add_argument("-o", "--output", metavar="DIR", help="output folder (overrides output:)")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNGs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    return parser
+
+
+def run(args) -> int:
+    """Run the sub-command: 0 done, 1 an input or output failed, 2 a bad config."""
+    try:
+        experiment = load_experiment(args.config, args.overrides, args.output)
+    except ConfigError as exc:
+        print(f"edgepipe: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = run_experiment(experiment, plots=args.plots,
+                                 log=None if args.quiet else sys.stderr)
+    except (SourceError, OSError) as exc:
+        print(f"edgepipe: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        for entry in summary["runs"]:
+            where = entry.get("ends_near") or ""
+            if entry["kind"] == "function":
+                final = ", ".join(f"{c:.6g}" for c in entry["final"])
+                text = f"ends at ({final}) f={entry['final_value']:.6g} {where}".rstrip()
+            else:
+                text = (f"{entry['frames']} frames, last threshold "
+                        f"{entry['thresholds'][-1]:.2f}, mean objective "
+                        f"{entry['mean_final_value']:.4g}")
+            print(f"  {entry['input']:<14} {entry['label']:<40} {text}", file=sys.stderr)
+        print(f"{experiment.name}: wrote {summary['files']['csv']}, {summary['files']['summary']}"
+              + (f" and {len(summary['files']['plots'])} plot(s)" if args.plots else ""),
+              file=sys.stderr)
+    return 0
+

@@ -1,0 +1,77 @@
+"""The experiment's files: every iteration to CSV (numbers exactly), the summary as JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from pipeline.experiments.functions import FUNCTIONS
+from pipeline.optim import make_optimizer
+
+
+def optimizer_label(spec: dict) -> str:
+    """The optimizer's repr, as plots and the CSV name it."""
+    return repr(make_optimizer(spec))
+
+
+def _format(number) -> str:
+    """Shortest text that reads back as the same float ("" for None)."""
+    if number is None:
+        return ""
+    return repr(float(number))
+
+
+CSV_COLUMNS = ("run", "input", "optimizer", "start", "frame", "iteration", "x", "y", "value", "error")
+
+
+def csv_text(runs: list) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for run in runs:
+        minimum = None
+        if run.input.kind == "function":
+            minimum = FUNCTIONS[run.input.settings["function"]].minimum
+        label = optimizer_label(run.optimizer)
+        start = " ".join(_format(c) for c in run.start)
+        for frame, iteration, point, value in run.rows:
+            y = _format(point[1]) if len(point) > 1 else ""
+            error = None if minimum is None else value - minimum
+            writer.writerow((run.number, run.input.label, label, start,
+                             "" if frame is None else frame, iteration, _format(point[0]), y,
+                             _format(value), _format(error)))
+    return out.getvalue()
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def summary_text(summary: dict) -> str:
+    """The summary as JSON text (NaN and infinities as null, which JSON lacks)."""
+    return json.dumps(_jsonable(summary), indent=2) + "\n"
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    The one place this package writes a finished file; the project's shared
+    output-safety module replaces its body (unique temporary names, fsync, clean-up).
+    For now: a temporary name unique to this process, replaced over ``path``.
+    """
+    temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,125 @@
+"""Runs: every optimizer on every input (and start), rows and summaries, then the files."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+
+import numpy as np
+
+from pipeline.experiments.frames import frame_histograms
+from pipeline.experiments.functions import FUNCTIONS, nearest_landmark
+from pipeline.experiments.output import (
+    csv_text,
+    optimizer_label,
+    summary_text,
+    write_output,
+)
+from pipeline.experiments.plots import write_plots
+from pipeline.experiments.schema import Experiment, Input
+from pipeline.optim import make_optimizer, minimize, tune_threshold
+
+
+@dataclasses.dataclass
+class Run:
+    """One optimizer on one input from one start; its rows and its summary."""
+
+    number: int
+    input: Input
+    optimizer: dict
+    start: tuple
+    rows: list = dataclasses.field(default_factory=list)  # [frame, iteration, point, value]
+    summary: dict = dataclasses.field(default_factory=dict)
+    series: dict = dataclasses.field(default_factory=dict)  # for plots
+
+
+def run_function(run: Run, iterations: int) -> None:
+    """Minimize the run's function from its start; fill its rows, summary and series."""
+    function = FUNCTIONS[run.input.settings["function"]]
+    grad = function.grad if run.input.settings["gradient"] == "analytic" else None
+    began = time.perf_counter()
+    path = minimize(function.f, run.start, make_optimizer(run.optimizer), iterations,
+                    grad=grad, bounds=run.input.settings["bounds"])
+    seconds = time.perf_counter() - began
+    for iteration, (point, value) in enumerate(zip(path.points.tolist(), path.values.tolist())):
+        run.rows.append((None, iteration, point, value))
+    final = path.final.tolist()
+    error = None if function.minimum is None else path.final_value - function.minimum
+    run.summary = {
+        "final": final, "final_value": path.final_value, "error": error,
+        "best_value": float(np.min(path.values)), "ends_near": nearest_landmark(function, final),
+        "diverged": not bool(np.isfinite(path.values).all()), "seconds": seconds,
+    }
+    run.series = {"values": path.values, "points": path.points}
+
+
+
+def run_frames(run: Run, histograms: list, iterations: int) -> None:
+    """Tune the threshold on each frame's histogram, warm-started from the previous frame."""
+    settings = run.input.settings
+    objective_settings = {"tau": settings["tau"]}
+    if settings["objective"] == "density":
+        objective_settings["target"] = settings["target"]
+    optimizer = make_optimizer(run.optimizer)
+    threshold = float(settings["start"])
+    thresholds, values = [], []
+    began = time.perf_counter()
+    for frame, histogram in enumerate(histograms):
+        path = tune_threshold(histogram, threshold, optimizer, iterations,
+                              objective=settings["objective"], bounds=settings["bounds"],
+                              **objective_settings)
+        for iteration, (point, value) in enumerate(zip(path.points.tolist(), path.values.tolist())):
+            run.rows.append((frame, iteration, point, value))
+        threshold = float(path.final[0])
+        thresholds.append(threshold)
+        values.append(path.final_value)
+    run.summary = {
+        "frames": len(histograms), "thresholds": thresholds, "final_values": values,
+        "mean_final_value": float(np.mean(values)), "seconds": time.perf_counter() - began,
+    }
+    run.series = {"thresholds": np.array(thresholds), "values": np.array(values)}
+
+
+
+def run_experiment(experiment: Experiment, plots: bool = True, log=None) -> dict:
+    """Run every input x optimizer x start; write CSV, JSON and PNGs; return the summary.
+
+    Raises
+    ------
+    SourceError
+        A video input cannot be read (or matplotlib is missing for the plots).
+    """
+    runs: list[Run] = []
+    for item in experiment.inputs:
+        if item.kind == "function":
+            for spec, start in itertools.product(experiment.optimizers, item.starts):
+                run = Run(len(runs), item, spec, start)
+                run_function(run, experiment.iterations)
+                runs.append(run)
+        else:
+            histograms = frame_histograms(item.settings)
+            for spec in experiment.optimizers:
+                run = Run(len(runs), item, spec, (float(item.settings["start"]),))
+                run_frames(run, histograms, experiment.iterations)
+                runs.append(run)
+        if log is not None:
+            print(f"{experiment.name}: {item.label} done", file=log)
+    files = {"csv": str(experiment.output / "iterations.csv"),
+             "summary": str(experiment.output / "summary.json"), "plots": []}
+    experiment.output.mkdir(parents=True, exist_ok=True)
+    write_output(experiment.output / "iterations.csv", csv_text(runs).encode())
+    if plots:
+        files["plots"] = write_plots(experiment, runs)
+    summary = {
+        "name": experiment.name, "description": experiment.description,
+        "config": experiment.file, "seed": experiment.seed, "iterations": experiment.iterations,
+        "files": files,
+        "runs": [{
+            "run": run.number, "input": run.input.label, "kind": run.input.kind,
+            "optimizer": run.optimizer, "label": optimizer_label(run.optimizer),
+            "start": list(run.start), **run.summary,
+        } for run in runs],
+    }
+    write_output(experiment.output / "summary.json", summary_text(summary).encode())
+    return summary

@@ -1,0 +1,272 @@
+"""The experiment config's schema, checked on the shared :class:`~pipeline.document.Document`."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import ops
+from pipeline.config import (
+    ConfigError,
+    Document,
+    expect_kind,
+    load_document,
+    load_plugins,
+)
+from pipeline.experiments.functions import FUNCTIONS
+from pipeline.optim import OBJECTIVES, make_optimizer
+from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
+from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU, optimizer_error_key
+
+VERSION = 1
+
+class _Section:
+    registry_name = "experiment"
+    params = (
+        Param("version", int, REQUIRED, choices=(VERSION,), help="always 1"),
+        Param("name", (str, type(None)), None, help="names the output folder; null: the file's stem"),
+        Param("description", str, "", help="one line for the summary"),
+        Param("output", (str, type(None)), None,
+              help="output folder; null: out/experiments/NAME"),
+        Param("seed", int, 0, min=0, help="seed for random starting points"),
+        Param("iterations", int, 100, min=0, max=1_000_000,
+              help="optimizer steps per run (per frame for video inputs)"),
+        Param("inputs", list, REQUIRED, help="functions and videos to run every optimizer on"),
+        Param("optimizers", list, REQUIRED,
+              help="optimizer specs; a list value is a grid axis: {name: sgd, lr: [0.01, 0.1]}"),
+    )
+
+
+_COMMON_INPUT = (
+    Param("label", (str, type(None)), None, help="name in plots and files; null: from the input"),
+)
+
+
+class _FunctionInput:
+    registry_name = "function input"
+    params = (
+        Param("function", str, REQUIRED, choices=tuple(FUNCTIONS), help="what to minimize"),
+        *_COMMON_INPUT,
+        Param("starts", (list, dict), REQUIRED,
+              help="starting points (numbers, or [x, y] pairs), or {random: N, low: L, high: H}"),
+        Param("bounds", (list, type(None)), None, help="[lo, hi] box for every coordinate"),
+        Param("gradient", str, "numerical", choices=("numerical", "analytic"),
+              help="numerical: the seed's central difference; analytic: the exact derivative"),
+    )
+
+
+_FRAME_INPUT = (
+    *_COMMON_INPUT,
+    Param("objective", str, "otsu", choices=tuple(OBJECTIVES), help="edge-quality objective"),
+    Param("tau", float, DEFAULT_TAU, min=0, max=255, help="softness of the class boundary in levels"),
+    Param("target", float, DEFAULT_TARGET, min=0, max=1, help="density only: wanted edge fraction"),
+    Param("canny", list, [100, 200], min=0, max=1000,
+          help="agreement only: cv2.Canny thresholds of the reference edges"),
+    Param("kind", str, "sobel", choices=ops.KINDS, help="derivative stencil of the edge map"),
+    Param("start", float, 128.0, min=0, max=255, help="threshold on the first frame"),
+    Param("bounds", list, [0, 255], min=0, max=255, help="[lo, hi] box for the threshold"),
+    Param("max_frames", (int, type(None)), None, min=1, help="use at most this many frames"),
+)
+
+
+class _VideoInput:
+    registry_name = "video input"
+    params = (Param("video", str, REQUIRED, help="video file, picture, or a glob of them"),
+              *_FRAME_INPUT)
+
+
+class _SyntheticInput:
+    registry_name = "synthetic input"
+    params = (Param("synthetic", (dict, type(None)), REQUIRED,
+                    help="settings of the synthetic source ({} for its defaults)"), *_FRAME_INPUT)
+
+
+_INPUT_KINDS = {"function": _FunctionInput, "video": _VideoInput, "synthetic": _SyntheticInput}
+
+
+@dataclasses.dataclass
+class Input:
+    """One checked input: ``kind`` is function, video or synthetic."""
+
+    kind: str
+    label: str
+    settings: dict
+    starts: list  # points, for functions
+
+
+@dataclasses.dataclass
+class Experiment:
+    """A checked experiment config (see the module docstring)."""
+
+    name: str
+    description: str
+    file: str
+    output: Path
+    seed: int
+    iterations: int
+    inputs: list
+    optimizers: list  # checked specs, the grid expanded
+
+
+def _check_section(doc, path, cls, settings) -> dict:
+    if not isinstance(settings, dict):
+        raise doc.error(path, f"{cls.registry_name} must be a mapping of settings; got {settings!r}")
+    try:
+        return check_settings(cls, settings)
+    except ParamError as exc:
+        where = path + (exc.key,) if exc.key in settings else path
+        raise doc.error(where, exc.message) from None
+
+
+def _check_box(doc, path, bounds):
+    if bounds is None:
+        return None
+    if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
+                                   for b in bounds) or not bounds[0] < bounds[1]:
+        raise doc.error(path, f"bounds must be two numbers [lo, hi] with lo < hi; got {bounds!r}")
+    return [float(bounds[0]), float(bounds[1])]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _starts(doc, path, spec, dimensions, rng) -> list:
+    if isinstance(spec, dict):
+        allowed = {"random", "low", "high"}
+        unknown = set(spec) - allowed
+        if unknown or not allowed <= set(spec):
+            raise doc.error(path, f"random starts are {{random: N, low: L, high: H}}; got {spec!r}")
+        count, low, high = spec["random"], spec["low"], spec["high"]
+        if not (isinstance(count, int) and not isinstance(count, bool) and count >= 1
+                and _is_number(low) and _is_number(high) and low < high):
+            raise doc.error(path, f"random starts need an integer random >= 1 and numbers "
+                                  f"low < high; got {spec!r}")
+        return [tuple(float(v) for v in rng.uniform(low, high, dimensions)) for _ in range(count)]
+    if not spec:
+        raise doc.error(path, "starts must list at least one starting point")
+    points = []
+    for index, point in enumerate(spec):
+        coordinates = point if isinstance(point, list) else [point]
+        if len(coordinates) != dimensions or not all(_is_number(c) for c in coordinates):
+            raise doc.error(path + (index,), f"a starting point here is {dimensions} number(s); "
+                                             f"got {point!r}")
+        points.append(tuple(float(c) for c in coordinates))
+    return points
+
+
+def _expand_optimizers(doc, entries) -> list:
+    if not entries:
+        raise doc.error(("optimizers",), "optimizers must list at least one optimizer spec")
+    specs = []
+    for index, entry in enumerate(entries):
+        path = ("optimizers", index)
+        if not isinstance(entry, dict):
+            raise doc.error(path, f"an optimizer is a mapping such as {{name: sgd, lr: 0.1}}; got {entry!r}")
+        axes = [[(key, v) for v in value] if isinstance(value, list) else [(key, value)]
+                for key, value in entry.items()]
+        for empty in (key for key, value in entry.items() if value == []):
+            raise doc.error(path + (empty,), f"{empty} lists no values")
+        for combination in itertools.product(*axes):
+            spec = dict(combination)
+            try:
+                specs.append(make_optimizer(spec).spec())
+            except ValueError as exc:
+                key = optimizer_error_key(spec, str(exc))
+                raise doc.error(path + (key,), str(exc)) from None
+    return specs
+
+
+def _check(doc, output: str | None) -> Experiment:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise ConfigError("an experiment config is a mapping starting with 'version: 1'", doc.file, 1)
+    if "version" not in data:
+        raise ConfigError(f"'version: {VERSION}' is required at the top of every config",
+                          doc.file, 1, "version")
+    top = _check_section(doc, (), _Section, data)
+    name = top["name"] or Path(doc.file).stem
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    rng = np.random.default_rng(top["seed"])
+    inputs, labels = [], set()
+    if not top["inputs"]:
+        raise doc.error(("inputs",), "inputs must list at least one function or video")
+    for index, entry in enumerate(top["inputs"]):
+        path = ("inputs", index)
+        kinds = [k for k in _INPUT_KINDS if isinstance(entry, dict) and k in entry]
+        if len(kinds) != 1:
+            raise doc.error(path, f"each input has exactly one of function, video, synthetic; "
+                                  f"got {entry!r}")
+        kind = kinds[0]
+        settings = _check_section(doc, path, _INPUT_KINDS[kind], entry)
+        starts = []
+        if kind == "function":
+            function = FUNCTIONS[settings["function"]]
+            settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
+            starts = _starts(doc, path + ("starts",), settings["starts"], function.dimensions, rng)
+            if settings["bounds"] is not None:
+                low, high = settings["bounds"]
+                for point in starts:
+                    if not all(low <= c <= high for c in point):
+                        raise doc.error(path + ("starts",), f"starting point {list(point)} lies "
+                                                            f"outside bounds {settings['bounds']}")
+            label = settings["label"] or function.name
+        else:
+            settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
+            if not settings["bounds"][0] <= settings["start"] <= settings["bounds"][1]:
+                raise doc.error(path + ("start",), f"start {settings['start']} lies outside "
+                                                   f"bounds {settings['bounds']}")
+            canny = settings["canny"]
+            if len(canny) != 2 or not all(_is_number(c) for c in canny):
+                raise doc.error(path + ("canny",), f"canny must be two numbers [low, high]; got {canny!r}")
+            for key, objective in (("target", "density"), ("canny", "agreement")):
+                if key in entry and settings["objective"] != objective:
+                    raise doc.error(path + (key,), f"{key} applies to objective {objective} only; "
+                                                   f"the objective is {settings['objective']!r}")
+            if kind == "synthetic":
+                try:
+                    settings["synthetic"] = build("source", "synthetic", settings["synthetic"] or {})
+                except ParamError as exc:
+                    raise doc.error(path + ("synthetic", exc.key), exc.message) from None
+                label = settings["label"] or "synthetic"
+            else:
+                label = settings["label"] or Path(settings["video"]).stem.replace("*", "all")
+        label = re.sub(r"[^\w.-]+", "_", label)
+        if label in labels:
+            raise doc.error(path, f"two inputs are labelled {label!r}; give one a label:")
+        labels.add(label)
+        inputs.append(Input(kind, label, settings, starts))
+    optimizers = _expand_optimizers(doc, top["optimizers"])
+    folder = Path(output or top["output"] or os.path.join("out", "experiments", name))
+    return Experiment(name, top["description"], doc.file, folder, top["seed"],
+                      top["iterations"], inputs, optimizers)
+
+
+
+def experiment_from_document(doc: Document, overrides=(), output: str | None = None) -> Experiment:
+    """Check a parsed experiment config (:func:`pipeline.config.load_document`).
+
+    ``overrides`` are ``--set KEY=VALUE`` strings (``iterations=10``,
+    ``optimizers.0.lr=0.1``); ``output`` replaces the config's output folder.
+    """
+    expect_kind(doc, "experiment")
+    doc.apply(overrides)
+    load_plugins()
+    return _check(doc, output)
+
+
+def load_experiment(path: str | os.PathLike, overrides=(), output: str | None = None) -> Experiment:
+    """Read and check an experiment config; raise :class:`~pipeline.config.ConfigError`.
+
+    ``overrides`` are ``--set KEY=VALUE`` strings (``iterations=10``,
+    ``optimizers.0.lr=0.1``); ``output`` replaces the config's output folder.
+    """
+    doc = load_document(path, "experiment config", "configs/experiments/local-minimum.yaml")
+    return experiment_from_document(doc, overrides, output)
