@@ -63,7 +63,7 @@ import numpy as np
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.registry import Param, register
-from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
+from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, THRESHOLD_TARGET, Controls
 
 log = logging.getLogger(__name__)
 
@@ -709,7 +709,7 @@ class HttpSink(Sink):
         self.history.add({
             "t": round(self.now(), 3),
             "threshold": jsonable(frame.side.get("threshold", getattr(live, "threshold", None))),
-            "objective": _objective(live, frame.side),
+            "objective": _objective(live),
             "fps": jsonable(getattr(live, "fps", None)),
         })
 
@@ -717,8 +717,8 @@ class HttpSink(Sink):
         """What ``GET /stats`` answers: the live stats, the newest frame, the stream.
 
         Every field of :class:`~pipeline.runtime.controls.LiveStats` is passed through
-        (fields added later appear on their own); ``objective`` is the tuner's latest
-        (see :func:`_objective`), or None.
+        (fields added later appear on their own), ``tuner`` among them (each target's
+        last step); ``objective`` is the tuner's latest (see :func:`_objective`), or None.
         """
         controls = self.controls or Controls()
         live = controls.snapshot()
@@ -734,7 +734,7 @@ class HttpSink(Sink):
                 if value is not NOT_JSON and key not in frame:
                     frame[key] = value
         body.update({
-            "objective": _objective(live, side),
+            "objective": _objective(live),
             "threshold_manual": controls.threshold,
             "tuned_threshold": controls.tuned_threshold,
             "stopped": controls.stopped,
@@ -748,19 +748,15 @@ class HttpSink(Sink):
         return body
 
 
-def _objective(live, side: dict) -> float | None:
+def _objective(live) -> float | None:
     """The tuner's latest objective value, or None while no tuner has reported one.
 
-    Looked for, in order, in the live stats (``objective``, or the ``tuner`` record the
-    tuner publishes there) and in the newest frame's side values (``objective``, or the
-    ``tuner`` record of :class:`~pipeline.runtime.tuner.TunerStep`).
+    Read from the one place a tuner publishes its steps, ``live.tuner`` (the controls'
+    snapshot): the threshold's step, else the first target's.
     """
-    places = (getattr(live, "objective", None), getattr(live, "tuner", None),
-              side.get("objective"), side.get("tuner"))
-    for value in places:
-        if isinstance(value, dict):
-            value = value.get("objective")
-        value = jsonable(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+    steps = live.tuner if live is not None else None
+    if not steps:
+        return None
+    step = steps.get(THRESHOLD_TARGET) or next(iter(steps.values()))
+    value = jsonable(step.get("objective"))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
