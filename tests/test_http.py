@@ -246,12 +246,13 @@ def test_parse_control_refuses(body, content_type, key, words):
 # --- settings ----------------------------------------------------------------------------
 def test_registered_and_round_trips_through_settings():
     assert REGISTRIES["sink"]["http"] is HttpSink
-    settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0}
+    settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "token": None}
     sink = build("sink", "http", settings)
     assert settings_of(sink) == settings
     assert settings_of(build("sink", "http", settings_of(sink))) == settings
     assert settings_of(build("sink", "http", {})) == {"host": "127.0.0.1", "port": 8080,
-                                                        "quality": 80, "max_fps": 30.0}
+                                                        "quality": 80, "max_fps": 30.0,
+                                                        "token": None}
 
 
 @pytest.mark.parametrize("settings, key", [
@@ -297,13 +298,15 @@ def test_url_and_log_name_the_bound_port(caplog):
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_other_address_only_with_a_warning(caplog):
+def test_other_address_only_with_a_warning_that_gives_the_token_once(caplog):
     with open_sink(host="0.0.0.0") as sink:
         assert sink.url == f"http://127.0.0.1:{sink.port_bound}/"
-        assert get_json(sink)["frame"]["index"] is None
+        assert get_json(sink, f"/stats?token={sink.access_token}")["frame"]["index"] is None
+        port = sink.port_bound
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "0.0.0.0" in warnings[0].getMessage()
     assert "reachable from other machines" in warnings[0].getMessage()
+    assert f":{port}/?token={sink.access_token} " in warnings[0].getMessage()
 
 
 @pytest.mark.parametrize("path, content_type, marker", [

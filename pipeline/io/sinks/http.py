@@ -32,21 +32,34 @@ the model of "each viewer at its own pace", and a handful of viewers on a headle
 is far below where an asynchronous server would pay off.  The heavy work (the JPEG
 encode) happens once per picture in the sink's thread, not per viewer.
 
-Security: the sink binds ``127.0.0.1`` unless the config names another address (logged
-as a warning: anyone who can reach it can watch and steer the run; there is no
-authentication).  While bound to a loopback address, requests must name a loopback host
-(``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages;
-``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
-cannot send without a CORS preflight that this server never grants.
+Security: the sink binds ``127.0.0.1`` unless the config names another address.
+
+* Bound to anything but loopback, every route needs a token, as Jupyter does: the
+  config's ``token``, else one generated per run (:func:`secrets.token_urlsafe`), logged
+  once as ``http://HOST:PORT/?token=...``.  A request carries it as the ``token`` query
+  parameter (the answer then sets an HttpOnly, SameSite=Strict cookie, so the page's own
+  requests carry it), as that cookie, or as ``Authorization: Bearer TOKEN`` (scripts).
+  Without a valid one every route answers 401 with only an error message: nothing of
+  the stream, the stats or the controls.  Tokens are compared in constant time
+  (:func:`hmac.compare_digest`).  On loopback no token is needed unless one is configured.
+* While bound to a loopback address, requests must name a loopback host
+  (``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages.
+* ``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
+  cannot send without a CORS preflight that this server never grants; its body is at
+  most :data:`MAX_CONTROL_BYTES` and nested at most :data:`MAX_CONTROL_DEPTH` deep.
 """
 
 from __future__ import annotations
 
 import collections
 import errno
+import hmac
 import ipaddress
 import json
 import logging
+import re
+import reprlib
+import secrets
 import socket
 import socketserver
 import threading
@@ -55,6 +68,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
@@ -87,6 +101,17 @@ HISTORY_EVERY = 0.2
 
 #: The largest ``POST /control`` body accepted, in bytes.
 MAX_CONTROL_BYTES = 4096
+
+#: How deep a ``POST /control`` body may nest (its own object is 1; values are flat).
+#: Checked before parsing: json's parser and repr recurse, and 3000 ``[`` would end
+#: in a RecursionError instead of an answer.
+MAX_CONTROL_DEPTH = 8
+
+#: What a configured token may be made of (it travels in URLs and cookies), and its length.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother = 2, 40, 40
 
 #: What ``POST /control`` accepts, key by key (also the text of its 400 answers).
 CONTROL_KEYS = {
@@ -138,6 +163,28 @@ def _no_duplicates(pairs: list) -> dict:
     return dict(pairs)
 
 
+def nesting_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in JSON ``text`` (brackets inside strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_control(body: bytes, content_type: str | None) -> dict:
     """Check a ``POST /control`` request entirely; return the changes it asks for.
 
@@ -162,29 +209,36 @@ def parse_control(body: bytes, content_type: str | None) -> dict:
     if media_type != "application/json":
         raise ControlError(None, f"Content-Type must be application/json; got {content_type or 'none'}")
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants,
-                          object_pairs_hook=_no_duplicates)
+        text = body.decode("utf-8")
+        depth = nesting_depth(text)
+        if depth > MAX_CONTROL_DEPTH:
+            raise ControlError(None, f"the body nests {depth} levels deep (at most "
+                                     f"{MAX_CONTROL_DEPTH}); send one flat JSON object such as "
+                                     f'{{"threshold": 80}}')
+        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
     except ControlError:
         raise
+    except RecursionError:  # not reached after the depth check; never an empty reply
+        raise ControlError(None, "the body nests too deep; send one flat JSON object") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise ControlError(None, f"the body must be a JSON object such as "
                                  f'{{"threshold": 80}}; it is not JSON ({error})') from error
     if not isinstance(data, dict):
         raise ControlError(None, f"the body must be a JSON object such as "
-                                 f'{{"threshold": 80}}; got {type(data).__name__} {data!r}')
+                                 f'{{"threshold": 80}}; got {type(data).__name__} {_short.repr(data)}')
     changes = {}
     for key, value in data.items():
         if key not in CONTROL_KEYS:
-            raise ControlError(key, f"unknown key {key!r}; known keys: {', '.join(CONTROL_KEYS)}")
+            raise ControlError(key, f"unknown key {_short.repr(key)}; known keys: {', '.join(CONTROL_KEYS)}")
         if key == "threshold":
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
+                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
                 if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
                     raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
                 value = float(value)
         elif not isinstance(value, bool):
-            raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {value!r}")
+            raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
         changes[key] = value
     return changes
 
@@ -421,13 +475,14 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "edgepipe"
     timeout = CLIENT_TIMEOUT
     server: _Server
+    _set_cookie: str | None = None  # per request, by _authorized()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base's name)
         log.debug("http sink: %s %s", self.address_string(), format % args)
 
     # ---------------------------------------------------------------- answers
     def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
-        self.send_response(status)
+        self._start_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -445,6 +500,46 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self, status: int, message: str, extra: dict | None = None) -> None:
         self._send_json(status, {"error": message}, extra)
 
+    def _start_response(self, status: int) -> None:
+        """The status line, plus the token cookie when the request brought the token in its URL."""
+        self.send_response(status)
+        if self._set_cookie is not None:
+            self.send_header("Set-Cookie", self._set_cookie)
+
+    def _authorized(self) -> bool:
+        """Whether the request carries the sink's token (always, when it has none).
+
+        Looked for in the ``token`` query parameter (then a cookie is set for the page's
+        own requests), the cookie, and ``Authorization: Bearer``; compared in constant time.
+        """
+        self._set_cookie = None
+        token = self.server.sink.access_token
+        if token is None:
+            return True
+        expected = token.encode("utf-8")
+        query = parse_qs(urlsplit(self.path).query).get("token", [])
+        if query and hmac.compare_digest(query[0].encode("utf-8"), expected):
+            self._set_cookie = (f"{self.server.sink.cookie_name}={token}; Path=/; HttpOnly; "
+                                f"SameSite=Strict")
+            return True
+        for offered in (self._cookie_token(), self._bearer_token()):
+            if offered is not None and hmac.compare_digest(offered.encode("utf-8"), expected):
+                return True
+        return False
+
+    def _cookie_token(self) -> str | None:
+        cookies = SimpleCookie()
+        try:
+            cookies.load(self.headers.get("Cookie", ""))
+        except CookieError:
+            return None
+        morsel = cookies.get(self.server.sink.cookie_name)
+        return None if morsel is None else morsel.value
+
+    def _bearer_token(self) -> str | None:
+        scheme, _, value = self.headers.get("Authorization", "").strip().partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
     def _host_allowed(self) -> bool:
         """While bound to loopback, only loopback host names (DNS-rebinding guard)."""
         if not self.server.sink.loopback:
@@ -457,6 +552,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._host_allowed():
             self._refuse(HTTPStatus.FORBIDDEN, f"this server answers to localhost, 127.0.0.1 "
                                                f"or [::1] only; got Host {self.headers.get('Host')!r}")
+            return None
+        if not self._authorized():
+            self.close_connection = True  # a POST's unread body must not be taken as a request
+            self._refuse(HTTPStatus.UNAUTHORIZED,
+                         "this view needs its token: open the address with ?token=... that the "
+                         "run logged, or send the header Authorization: Bearer TOKEN",
+                         {"WWW-Authenticate": 'Bearer realm="edgepipe"'})
             return None
         return path
 
@@ -536,7 +638,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_stream(self) -> None:
         board = self.server.sink.board
-        self.send_response(HTTPStatus.OK)
+        self._start_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Pragma", "no-cache")
@@ -579,13 +681,18 @@ class HttpSink(Sink):
         Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
         Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
         Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+        Param("token", (str, type(None)), None,
+              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -); generated when "
+                   "the host is not loopback, none on loopback unless given"),
     )
 
-    def __init__(self, host=DEFAULT_HOST, port=8080, quality=80, max_fps=30.0):
+    def __init__(self, host=DEFAULT_HOST, port=8080, quality=80, max_fps=30.0, token=None):
         self.host = host
         self.port = port
         self.quality = quality
         self.max_fps = float(max_fps)
+        self.token = token  # as configured
+        self.access_token: str | None = token  # the one in effect; generated at open if needed
         self.controls: Controls | None = None
         self.board = LatestFrame(self.encode)
         self.history = History()
@@ -600,13 +707,19 @@ class HttpSink(Sink):
         self._last: tuple[int, tuple, dict] | None = None
 
     def __repr__(self) -> str:
+        token = "" if self.token is None else ", token=<set>"  # never shown
         return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
-                f"max_fps={self.max_fps})")
+                f"max_fps={self.max_fps}{token})")
 
     @property
     def loopback(self) -> bool:
         """True when bound to a loopback address only (this machine)."""
         return _is_loopback(self.host)
+
+    @property
+    def cookie_name(self) -> str:
+        """The token's cookie, per port (cookies do not tell ports apart)."""
+        return f"edgepipe_token_{self.port_bound}"
 
     @property
     def url(self) -> str | None:
@@ -615,13 +728,26 @@ class HttpSink(Sink):
             return None
         return f"http://{_host_for_url(self.host)}:{self.port_bound}/"
 
+    @property
+    def public_url(self) -> str | None:
+        """:attr:`url` with the host others reach (this machine's name for 0.0.0.0 and ::)."""
+        if self.port_bound is None:
+            return None
+        host = socket.gethostname() if self.host in ("", "0.0.0.0", "::") else _host_for_url(self.host)
+        return f"http://{host}:{self.port_bound}/"
+
     def now(self) -> float:
         """Seconds on the sink's clock (``time`` in ``/stats``, ``t`` of the samples)."""
         return time.monotonic() - self._clock0
 
     # ---------------------------------------------------------------- lifecycle
     def check(self) -> None:
-        """The address resolves and the port is free (tried with a socket closed at once)."""
+        """The token is usable, the address resolves and the port is free (tried at once)."""
+        token = self.token
+        if token is not None and (not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token)):
+            raise SinkError("http sink: token must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ - "
+                            "(it goes in URLs and cookies); e.g. the output of python -c "
+                            "\"import secrets; print(secrets.token_urlsafe(24))\", or leave it out")
         family, sockaddr = _address(self.host, self.port)
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
@@ -642,14 +768,18 @@ class HttpSink(Sink):
         except OSError as error:
             raise _bind_error(self.host, self.port, error) from error
         self.port_bound = self._server.server_address[1]
+        if self.token is None:
+            self.access_token = None if self.loopback else secrets.token_urlsafe(24)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="edgepipe-http", daemon=True)
         self._thread.start()
-        if not self.loopback:
-            log.warning("http sink: listening on %s:%d, reachable from other machines; anyone who "
-                        "can reach it can watch and steer the run (no authentication)",
-                        self.host, self.port_bound)
-        log.info("http sink: serving %s", self.url)
+        if self.access_token is not None:
+            reach = "" if self.loopback else ", reachable from other machines"
+            log.warning("http sink: listening on %s:%d%s; open %s?token=%s (every request needs "
+                        "the token: give it only to whom may watch and steer the run)",
+                        self.host, self.port_bound, reach, self.public_url, self.access_token)
+        else:
+            log.info("http sink: serving %s", self.url)
 
     def write(self, frame) -> None:
         """Publish ``frame.image`` to the viewers (JPEG, at most ``max_fps`` a second)."""
