@@ -181,7 +181,7 @@ def nesting_depth(text: str) -> int:
             depth += 1
             deepest = max(deepest, depth)
         elif char in "]}":
-            depth -= 1
+            depth = max(depth - 1, 0)  # stray closers do not hide the openers after them
     return deepest
 
 
