@@ -50,7 +50,7 @@ from pipeline.io.base import Sink, Source, SourceError, frame_image
 from pipeline.io.sources.pacing import FramePacer
 from pipeline.runtime.controls import Controls
 from pipeline.runtime.stats import ProgressLine, RunStats, Summary
-from pipeline.runtime.warmup import warm_chain
+from pipeline.runtime.warmup import WarmUp, warm_chain
 from pipeline.stages.chain import Chain
 
 MODES = ("auto", "live", "batch")
@@ -239,9 +239,9 @@ class Engine:
     ----------
     mode : str
         ``"live"`` or ``"batch"``, resolved at construction.
-    warmup_seconds : float
-        Time the chain's warm-up took on the first frame (compiling kernels when numba's
-        cache missed); not part of any latency or fps figure.
+    warmup : WarmUp or None
+        What the chain's warm-up on the first frame took (seconds, numba compiles);
+        not part of any latency or fps figure.  None before the first frame.
     """
 
     def __init__(self, source: Source, chain: Chain, sinks: Sequence[Sink], *,
@@ -263,7 +263,7 @@ class Engine:
         self.summary: Summary | None = None
         self.fps: float | None = None  # resolved when the source is open
         self.stats: RunStats | None = None
-        self.warmup_seconds = 0.0
+        self.warmup: WarmUp | None = None
         self._input: FrameQueue | None = None
         self._outlet: FrameQueue | None = None  # frames(): the caller's queue
         self._runners: list[_SinkRunner] = []
@@ -375,7 +375,7 @@ class Engine:
         """Compile the chain's kernels for this kind of frame before the first is timed."""
         self.chain.bind(None)  # the warm-up must not show in the run's controls
         try:
-            self.warmup_seconds = warm_chain(self.chain, image)
+            self.warmup = warm_chain(self.chain, image)
         finally:
             self.chain.bind(self.controls)
         if self._pacer is not None:

@@ -7,29 +7,32 @@ takes seconds, and it used to happen inside the first frames: a batch run report
 
 :func:`warm_chain` runs the chain once on a small crop of the first frame, before that
 frame is stamped with its capture time.  The crop keeps what selects the compiled
-version: dtype, channel count and whether the array is C-contiguous.  With a warm cache
-it costs well under a millisecond; when it runs long (the cache missed), a terminal is
-told once per process, while it happens, why nothing moves yet.
+version: dtype, channel count and whether the array is C-contiguous.
+
+When numba really compiles (its cache missed: a fresh machine, a new version), a
+terminal is told once per process, as the compile starts, why nothing moves yet.  What
+tells is numba's own ``numba:compile`` event (:mod:`numba.core.event`), which fires
+after a cache miss only: loading a cached kernel (still a second or so on a loaded
+machine, while LLVM starts) says nothing, and no timing guess is involved.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
 import time
 
 import numpy as np
+from numba.core import event as numba_event
 
 from pipeline.frame import Frame
 
 log = logging.getLogger(__name__)
 
-#: What a terminal is told when the warm-up runs long (numba's cache missed).
+#: What a terminal is told when numba compiles during the warm-up (its cache missed).
 NOTICE = "edgepipe: compiling kernels (first run only)..."
-
-#: Seconds of warm-up after which :data:`NOTICE` is shown: a cached load is far below.
-NOTICE_AFTER = 0.5
 
 #: Side of the square crop the chain is warmed on: big enough for every stencil.
 WARM_SIZE = 32
@@ -65,24 +68,42 @@ def _notice() -> None:
         pass
 
 
-def warm_chain(chain, image: np.ndarray, notice_after: float = NOTICE_AFTER) -> float:
-    """Run ``chain`` once on :func:`warm_sample` of ``image``; return the seconds it took.
+class _CompileWatch(numba_event.Listener):
+    """Counts numba compiles (cache misses) and shows :data:`NOTICE` at the first."""
+
+    def __init__(self):
+        self.compiles = 0
+
+    def on_start(self, event) -> None:
+        self.compiles += 1
+        _notice()
+
+    def on_end(self, event) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmUp:
+    """What :func:`warm_chain` did: its wall time and how many kernels numba compiled."""
+
+    seconds: float
+    compiles: int
+
+
+def warm_chain(chain, image: np.ndarray) -> WarmUp:
+    """Run ``chain`` once on :func:`warm_sample` of ``image``.
 
     The chain must not be bound to the run's controls (so the warm-up changes nothing
     the run shows).  An error here is left for the real frame to raise, with its index.
-    A terminal gets :data:`NOTICE` once if the warm-up is still running after
-    ``notice_after`` seconds.
+    A terminal gets :data:`NOTICE` once per process if numba compiles meanwhile.
     """
     sample = warm_sample(image)
-    timer = threading.Timer(notice_after, _notice)
-    timer.name = "edgepipe-compile-notice"
-    timer.daemon = True
+    watch = _CompileWatch()
     began = time.perf_counter()
-    timer.start()
-    try:
-        chain(Frame(-1, began, sample, sample))
-    except Exception as exc:  # noqa: BLE001  (the first real frame reports it properly)
-        log.debug("warm-up of %r on a %s %s crop failed: %s", chain, sample.dtype, sample.shape, exc)
-    finally:
-        timer.cancel()
-    return time.perf_counter() - began
+    with numba_event.install_listener("numba:compile", watch):
+        try:
+            chain(Frame(-1, began, sample, sample))
+        except Exception as exc:  # noqa: BLE001  (the first real frame reports it properly)
+            log.debug("warm-up of %r on a %s %s crop failed: %s", chain, sample.dtype,
+                      sample.shape, exc)
+    return WarmUp(time.perf_counter() - began, watch.compiles)
