@@ -163,21 +163,18 @@ def _no_duplicates(pairs: list) -> dict:
     return dict(pairs)
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
 def nesting_depth(text: str) -> int:
-    """How deep ``[`` and ``{`` nest in JSON ``text`` (brackets inside strings not counted)."""
+    """How deep ``[`` and ``{`` nest in JSON ``text`` (brackets inside strings not counted).
+
+    Strings are blanked first; an unterminated one keeps its brackets, which can only
+    make the count higher (refused sooner), never hide a deep body.
+    """
     depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for char in _JSON_STRING.sub('""', text):
+        if char in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif char in "]}":
