@@ -77,7 +77,7 @@ import numpy as np
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.registry import Param, register
-from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, THRESHOLD_TARGET, Controls
+from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, THRESHOLD_TARGET, Controls, LiveStats
 
 log = logging.getLogger(__name__)
 
@@ -832,12 +832,12 @@ class HttpSink(Sink):
         return self._files[name]
 
     def _sample(self, frame) -> None:
-        live = self.controls.snapshot() if self.controls is not None else None
+        live = self.controls.snapshot()  # open() always sets the controls
         self.history.add({
             "t": round(self.now(), 3),
-            "threshold": jsonable(frame.side.get("threshold", getattr(live, "threshold", None))),
+            "threshold": jsonable(frame.side.get("threshold", live.threshold)),
             "objective": _objective(live),
-            "fps": jsonable(getattr(live, "fps", None)),
+            "fps": jsonable(live.fps),
         })
 
     def stats(self, since: float | None = None) -> dict:
@@ -875,13 +875,13 @@ class HttpSink(Sink):
         return body
 
 
-def _objective(live) -> float | None:
+def _objective(live: LiveStats) -> float | None:
     """The tuner's latest objective value, or None while no tuner has reported one.
 
     Read from the one place a tuner publishes its steps, ``live.tuner`` (the controls'
     snapshot): the threshold's step, else the first target's.
     """
-    steps = live.tuner if live is not None else None
+    steps = live.tuner
     if not steps:
         return None
     step = steps.get(THRESHOLD_TARGET) or next(iter(steps.values()))
