@@ -323,3 +323,38 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
         return out
     parts.sum(axis=(0, 1), out=counts)
     return out, counts
+
+
+def otsu_threshold(hist):
+    """Otsu's threshold of a 256-bin histogram: levels ``> t`` are the upper class.
+
+    Shared by the ``threshold`` stage (``value: auto`` before any tuner answer) and the
+    tuner (its first starting point), so both agree on the same frame.
+
+    Parameters
+    ----------
+    hist : ndarray, (256,)
+        Counts of levels 0..255.
+
+    Returns
+    -------
+    float
+        The ``t`` in 0..254 maximizing the between-class variance of ``[0, t]`` and
+        ``(t, 255]`` (the smallest such ``t``; 0 for an empty or one-level histogram).
+    """
+    counts = np.asarray(hist, dtype=np.float64)
+    if counts.shape != (HIST_BINS,):
+        raise ValueError(f"hist must have {HIST_BINS} bins; got shape {counts.shape}")
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    levels = np.arange(HIST_BINS, dtype=np.float64)
+    weight_low = np.cumsum(counts)[:-1]
+    sum_low = np.cumsum(counts * levels)[:-1]
+    weight_high = total - weight_low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_low = sum_low / weight_low
+        mean_high = (sum_low[-1] + counts[-1] * 255.0 - sum_low) / weight_high
+        between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    between = np.where((weight_low > 0) & (weight_high > 0), between, -1.0)
+    return float(np.argmax(between)) if between.max() > 0 else 0.0

@@ -246,12 +246,13 @@ def test_parse_control_refuses(body, content_type, key, words):
 # --- settings ----------------------------------------------------------------------------
 def test_registered_and_round_trips_through_settings():
     assert REGISTRIES["sink"]["http"] is HttpSink
-    settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0}
+    settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "token": None}
     sink = build("sink", "http", settings)
     assert settings_of(sink) == settings
     assert settings_of(build("sink", "http", settings_of(sink))) == settings
     assert settings_of(build("sink", "http", {})) == {"host": "127.0.0.1", "port": 8080,
-                                                        "quality": 80, "max_fps": 30.0}
+                                                        "quality": 80, "max_fps": 30.0,
+                                                        "token": None}
 
 
 @pytest.mark.parametrize("settings, key", [
@@ -297,13 +298,15 @@ def test_url_and_log_name_the_bound_port(caplog):
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_other_address_only_with_a_warning(caplog):
+def test_other_address_only_with_a_warning_that_gives_the_token_once(caplog):
     with open_sink(host="0.0.0.0") as sink:
         assert sink.url == f"http://127.0.0.1:{sink.port_bound}/"
-        assert get_json(sink)["frame"]["index"] is None
+        assert get_json(sink, f"/stats?token={sink.access_token}")["frame"]["index"] is None
+        port = sink.port_bound
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "0.0.0.0" in warnings[0].getMessage()
     assert "reachable from other machines" in warnings[0].getMessage()
+    assert f":{port}/?token={sink.access_token} " in warnings[0].getMessage()
 
 
 @pytest.mark.parametrize("path, content_type, marker", [
@@ -511,18 +514,24 @@ def test_stats_history_since():
         assert "history" not in get_json(sink)
 
 
-@pytest.mark.parametrize("side", [
-    {"objective": np.float64(0.25)},
-    {"tuner": {"update": 3, "frame": 1, "threshold": 61.0, "objective": 0.25}},  # TunerStep record
-], ids=["objective", "tuner-record"])
-def test_stats_carry_the_tuner_objective_from_the_frame(side):
+def test_stats_carry_the_tuner_objective_from_the_one_publication():
+    from pipeline.runtime.tuner import TunerStep
+
     with open_sink() as sink:
-        frame = make_frame(1)
-        frame.side.update(side)
+        sink.write(make_frame(1))
+        assert get_json(sink)["objective"] is None  # no tuner has reported
+        step = TunerStep(update=3, frame=1, target="threshold", start={"threshold": 60.0},
+                         optimum={"threshold": 62.0}, values={"threshold": 61.0},
+                         objective=0.25, iterations=20, seconds=0.001)
+        sink.controls.publish_tuner_step(step)
+        frame = make_frame(2)
+        frame.side["objective"] = 0.75  # side values are the frame's, not the tuner's
+        sink._next_sample = 0.0  # sample this frame too (one sample per 0.2 s otherwise)
         sink.write(frame)
         stats = get_json(sink, "/stats?since=-1")
         assert stats["objective"] == 0.25 and stats["history"][-1]["objective"] == 0.25
-        assert stats["frame"][next(iter(side))] is not None
+        assert stats["tuner"] == {"threshold": step.as_dict()}
+        assert stats["tuned_threshold"] == 61.0
 
 
 def test_stats_carry_fields_the_live_stats_gain_later(monkeypatch):
@@ -533,13 +542,14 @@ def test_stats_carry_fields_the_live_stats_gain_later(monkeypatch):
     class Later:
         fps: float = 12.0
         threshold: float | None = 60.0
-        tuner: dict | None = dataclasses.field(default_factory=lambda: {"objective": -0.5, "threshold": 60.0})
+        tuner: dict | None = dataclasses.field(default_factory=lambda: {
+            "threshold": {"objective": -0.5, "values": {"threshold": 60.0}}})
 
     with open_sink() as sink:
         monkeypatch.setattr(sink.controls, "snapshot", lambda: Later())
         sink.write(make_frame(1))
         stats = get_json(sink, "/stats?since=-1")
-    assert stats["tuner"] == {"objective": -0.5, "threshold": 60.0}
+    assert stats["tuner"] == {"threshold": {"objective": -0.5, "values": {"threshold": 60.0}}}
     assert stats["objective"] == -0.5 and stats["history"][-1]["objective"] == -0.5
 
 

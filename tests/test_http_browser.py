@@ -287,3 +287,50 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
     assert not thread.is_alive()
     if errors:
         raise errors[0]
+
+
+@needs_chromium
+def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
+    from pipeline.io.sinks.http import HttpSink
+    from pipeline.pipeline import Pipeline
+
+    pipe = Pipeline.from_dict({
+        "version": 1,
+        "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 20.0, "length": 0, "live": True},
+        "stages": ["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}],
+        "sinks": [{"http": {"host": "0.0.0.0", "port": 0}}],  # beyond loopback: a token
+        "runtime": {"mode": "live"},
+    })
+    engine = pipe.engine()
+    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
+    thread = threading.Thread(target=engine.run, name="test-pipeline", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sink.url is None and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url, token = sink.url, sink.access_token
+        assert url and token
+        with Chromium(size=(1100, 820)) as browser:
+            browser.get(url)  # no token: the browser gets the 401's message, no page
+            text = browser.run("return document.body.innerText")
+            assert "needs its token" in text and "edgepipe live" != browser.run("return document.title")
+            assert browser.run("return document.getElementById('stream')") is None
+            assert sink.board.viewers == 0
+            browser.get(f"{url}?token={token}")  # the URL the run logged
+            assert browser.run("return document.title") == "edgepipe live"
+            width = browser.wait_for("return document.getElementById('stream').naturalWidth",
+                                     what="the stream's first picture (its request carries the cookie)")
+            assert width == 320
+            first = browser.wait_for(
+                "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
+                what="a frame number (GET /stats with the cookie)")
+            browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
+                             what="the frame number to change")
+            browser.run("document.getElementById('pause').click()")  # POST /control with the cookie
+            assert eventually(lambda: pipe.controls.paused is True)
+            assert token not in browser.run("return document.cookie")  # HttpOnly: not for scripts
+    finally:
+        pipe.controls.stop()
+        thread.join(15)
+    assert not thread.is_alive()

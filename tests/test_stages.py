@@ -315,19 +315,29 @@ def test_fused_without_grayscale_refuses_colour_like_gradient():
         chain(Frame(0, 0.0, bgr, bgr))
 
 
-def test_gradient_histogram_is_of_its_uint8_rendering():
+def test_the_histogram_is_made_once_by_map_not_by_gradient():
     frame = run(build("stage", "gradient"), INPUTS["gradient"]((30, 40)))
-    expected = np.bincount(ops.map_abs(frame.image).ravel(), minlength=256)
-    np.testing.assert_array_equal(frame.side["histogram"], expected)
+    assert "histogram" not in frame.side  # map or threshold makes it, once
+    rendered = ops.map_abs(frame.image)
+    out = run(build("stage", "map"), frame)
+    np.testing.assert_array_equal(out.side["histogram"], np.bincount(rendered.ravel(), minlength=256))
 
 
-def test_map_refreshes_the_histogram_for_the_picture_it_makes():
+def test_map_leaves_the_histogram_of_the_picture_it_makes():
     frame = INPUTS["map"]((30, 40))
     frame.side["histogram"] = np.zeros(256, np.int64)
     out = run(build("stage", "map", {"mode": "activation", "center": 50.0, "width": 20.0}), frame)
     np.testing.assert_array_equal(out.side["histogram"], np.bincount(out.image.ravel(), minlength=256))
-    no_hist = run(build("stage", "map"), INPUTS["map"]((30, 40)))
-    assert "histogram" not in no_hist.side
+    plain = run(build("stage", "map"), INPUTS["map"]((30, 40)))
+    np.testing.assert_array_equal(plain.side["histogram"], np.bincount(plain.image.ravel(), minlength=256))
+
+
+def test_threshold_auto_without_map_makes_the_histogram_once_and_leaves_it():
+    magnitude = run(build("stage", "gradient"), INPUTS["gradient"]((30, 40)))
+    expected = np.bincount(ops.map_abs(magnitude.image).ravel(), minlength=256)
+    out = run(build("stage", "threshold"), magnitude)
+    np.testing.assert_array_equal(out.side["histogram"], expected)
+    assert out.side["threshold"] == ops.otsu_threshold(expected)
 
 
 # ---------------------------------------------------------------- map activation
@@ -371,6 +381,16 @@ def test_otsu_threshold_matches_opencv():
         otsu_threshold(np.zeros(10))
 
 
+def publish_threshold(controls, value):
+    """What the tuner does after an update: one TunerStep through the controls."""
+    from pipeline.runtime.tuner import TunerStep
+
+    controls.publish_tuner_step(TunerStep(
+        update=1, frame=None, target="threshold", start={"threshold": float(value)},
+        optimum={"threshold": float(value)}, values={"threshold": float(value)},
+        objective=None, iterations=0, seconds=0.0))
+
+
 def test_threshold_auto_uses_manual_then_tuner_then_otsu():
     frame = INPUTS["threshold"]((30, 40))
     hist = np.bincount(frame.image.ravel(), minlength=256)
@@ -380,7 +400,7 @@ def test_threshold_auto_uses_manual_then_tuner_then_otsu():
     controls = Controls()
     stage.bind(controls)
     assert run(stage, frame).side["threshold"] == otsu_threshold(hist)
-    controls.publish_tuned_threshold(77)
+    publish_threshold(controls, 77)
     out = run(stage, frame)
     assert out.side["threshold"] == 77.0
     np.testing.assert_array_equal(out.image, ops.threshold(frame.image, 77))
@@ -397,7 +417,7 @@ def test_threshold_number_is_overridden_by_manual_only():
     stage = build("stage", "threshold", {"value": 40})
     controls = Controls()
     stage.bind(controls)
-    controls.publish_tuned_threshold(99)
+    publish_threshold(controls, 99)
     assert run(stage, frame).side["threshold"] == 40.0
     controls.nudge_threshold(5)  # from the value in use
     assert run(stage, frame).side["threshold"] == 45.0
@@ -478,9 +498,11 @@ def test_hud_tuner_line():
 
     assert tuner_line(True, None) is None
     assert tuner_line(False, None) == "tuner off"
-    step = {"threshold": 87.4, "objective": -0.8123}
-    assert tuner_line(True, step) == "tuner 87 (objective -0.812)"
-    assert tuner_line(False, step) == "tuner off"
+    steps = {"threshold": {"values": {"threshold": 87.4}, "objective": -0.8123}}
+    assert tuner_line(True, steps) == "tuner 87 (objective -0.812)"
+    assert tuner_line(False, steps) == "tuner off"
+    pair = dict(steps, canny={"values": {"low": 40.2, "high": 119.6}, "objective": None})
+    assert tuner_line(True, pair) == "tuner 87 (objective -0.812), canny low 40 high 120 (objective -)"
     assert hud_lines(30.0, 87.0, 5.0, tuner="tuner 87 (objective -0.812)")[3] == "tuner 87 (objective -0.812)"
 
 

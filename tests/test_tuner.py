@@ -18,7 +18,7 @@ from pipeline.frame import Frame
 from pipeline.optim import otsu
 from pipeline.registry import ParamError
 from pipeline.runtime import tuner as tuner_module
-from pipeline.runtime.controls import Controls
+from pipeline.runtime.controls import THRESHOLD_TARGET as T, Controls
 from pipeline.runtime.tuner import TUNER_PARAMS, Tuner, TunerStep, check_tuner_settings
 
 SIZE = (96, 128)
@@ -51,6 +51,11 @@ def edge_frame(index, image):
     return frame
 
 
+def offer(tuner, frame):
+    """What the engine does after the chain: the frame's index and histogram to the tuner."""
+    return tuner.offer(frame.index, frame.side["histogram"])
+
+
 def best_threshold(histogram, tau=2.0):
     """The soft Otsu objective's minimum over a 0.25-level grid (the answer to follow)."""
     grid = np.arange(0.0, 255.0, 0.25)
@@ -67,7 +72,7 @@ def drive(tuner, frames, first=0):
     published = []
     for number, image in enumerate(frames, start=first):
         handled = tuner.handled
-        tuner.offer(edge_frame(number, image))
+        offer(tuner, edge_frame(number, image))
         assert tuner.wait_handled(handled + 1, timeout=5), "the tuner did not take the histogram"
         published.append(tuner.controls.tuned_threshold)
     return published
@@ -107,7 +112,7 @@ def test_threshold_follows_a_contrast_jump_within_a_few_updates(running):
 
 def test_every_posts_at_most_one_histogram_per_n_frames(running):
     tuner = running(dict(SETTINGS, every=5))
-    posted = [tuner.offer(edge_frame(i, scene(i, LOW))) for i in range(12)]
+    posted = [offer(tuner, edge_frame(i, scene(i, LOW))) for i in range(12)]
     assert posted == [i % 5 == 0 for i in range(12)]
     assert tuner.wait_handled(1, 5)
     deadline = time.monotonic() + 5
@@ -120,11 +125,11 @@ def test_smoothing_zero_publishes_the_optimum_and_smoothing_holds_back():
     histogram = edge_frame(0, scene(0, HIGH)).side["histogram"]
     sharp = Tuner(dict(SETTINGS, smoothing=0.0), Controls())
     step = sharp.update(histogram)
-    assert step.threshold == step.optimum
+    assert step.values[T] == step.optimum[T]
     smooth = Tuner(dict(SETTINGS, smoothing=0.75), Controls())
     step = smooth.update(histogram)
-    assert step.threshold == pytest.approx(0.75 * step.start + 0.25 * step.optimum)
-    assert smooth.controls.tuned_threshold == pytest.approx(step.threshold)
+    assert step.values[T] == pytest.approx(0.75 * step.start[T] + 0.25 * step.optimum[T])
+    assert smooth.controls.tuned_threshold == pytest.approx(step.values[T])
 
 
 def test_bounds_keep_the_threshold_in_the_box():
@@ -132,7 +137,7 @@ def test_bounds_keep_the_threshold_in_the_box():
     tuner = Tuner(dict(SETTINGS, bounds=[10, 40], smoothing=0.0), Controls())
     for _ in range(5):
         step = tuner.update(histogram)
-    assert step.threshold == 40.0  # the optimum (about 130) lies above the box
+    assert step.values[T] == 40.0  # the optimum (about 130) lies above the box
 
 
 def test_density_objective_reaches_its_target():
@@ -146,7 +151,7 @@ def test_density_objective_reaches_its_target():
                    "smoothing": 0.0, "tau": 1.0}, controls)
     for _ in range(10):
         step = tuner.update(histogram)
-    edge_fraction = histogram[int(np.ceil(step.threshold)):].sum() / histogram.sum()
+    edge_fraction = histogram[int(np.ceil(step.values[T])):].sum() / histogram.sum()
     assert abs(edge_fraction - 0.2) < 0.03
 
 
@@ -155,7 +160,7 @@ def test_warm_start_from_the_threshold_in_use():
     controls = Controls()
     controls.record_threshold_used(77.0)
     step = Tuner(dict(SETTINGS, iterations=1), controls).update(histogram)
-    assert step.start == 77.0 and step.iterations == 1
+    assert step.start[T] == 77.0 and step.iterations == 1
 
 
 # ---------------------------------------------------------------- never blocking
@@ -170,15 +175,16 @@ def test_offer_returns_at_once_while_an_update_is_in_progress(running, monkeypat
         release.wait(5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tuner_module, "tune_threshold", slow)
     tuner = running(SETTINGS)
+    assert tuner.warmed.wait(5)  # its objective compiled (through tune_threshold too)
+    monkeypatch.setattr(tuner_module, "tune_threshold", slow)
     frames = [edge_frame(i, scene(i, LOW)) for i in range(30)]
-    tuner.offer(frames[0])
+    offer(tuner, frames[0])
     assert inside.wait(5)
     longest = 0.0
     for frame in frames[1:]:  # the chain goes on while the tuner is stuck mid-update
         began = time.perf_counter()
-        tuner.offer(frame)
+        offer(tuner, frame)
         longest = max(longest, time.perf_counter() - began)
     assert longest < 0.005
     assert tuner.handled == 0
@@ -215,9 +221,9 @@ def test_manual_threshold_pauses_the_tuner_and_it_resumes_from_there(running):
     assert tuner.updates == 3 and controls.tuned_threshold == tuned
     assert controls.threshold_for_auto() == 20.0
     controls.threshold = None  # back to auto
-    tuner.offer(edge_frame(6, scene(6, HIGH)))
+    offer(tuner, edge_frame(6, scene(6, HIGH)))
     assert tuner.wait_handled(7, 5)
-    assert tuner.latest.start == 20.0  # no jump: it starts from the value in use
+    assert tuner.latest.start[T] == 20.0  # no jump: it starts from the value in use
 
 
 # ---------------------------------------------------------------- settings
@@ -266,20 +272,43 @@ def test_bad_settings_name_the_key(settings, key, message):
 # ---------------------------------------------------------------- what it reports
 
 
-def test_updates_are_recorded_for_the_stats_sink(running):
+def test_each_update_is_published_once_where_every_reader_looks(running):
     from pipeline.io.sinks.stats import StatsSink, jsonable
+    from pipeline.stages.hud import Hud
 
-    tuner = running(SETTINGS)
+    controls = Controls()
+    tuner = running(SETTINGS, controls)
     drive(tuner, [scene(i, LOW) for i in range(3)])
-    frame = edge_frame(3, scene(3, LOW))
-    tuner.offer(frame)
-    record = frame.side["tuner"]
-    assert set(record) == {f for f in TunerStep.__dataclass_fields__}
-    assert record["update"] >= 3 and record["iterations"] == 20
+    step = tuner.latest
+    assert controls.tuner_step(T) is step and controls.tuned_threshold == step.values[T]
+    record = controls.snapshot().tuner[T]  # hud, window, http
+    assert record == step.as_dict() and set(record) == set(TunerStep.__dataclass_fields__)
+    assert record["update"] >= 3 and record["iterations"] == 20 and record["target"] == T
     assert 0 < record["seconds"] < 0.5 and record["objective"] < 0
-    assert record["threshold"] == tuner.latest.threshold
+    assert controls.threshold_for_auto() == step.values[T]
+    frame = edge_frame(3, scene(3, LOW))
+    frame.side["tuner"] = controls.tuner_records()  # the engine stamps each frame so
     row = StatsSink("-").record(frame)  # what the stats sink writes for the frame
-    assert json.loads(json.dumps(row))["tuner"] == jsonable(record)
+    assert json.loads(json.dumps(row))["tuner"] == {T: jsonable(record)}
+    hud = Hud()
+    hud.bind(controls)
+    assert f"tuner {step.values[T]:.0f} (objective {step.objective:.3f})" in hud.lines_for(frame)
+
+
+def test_the_mailbox_keeps_only_the_newest_histogram_with_its_index():
+    tuner = Tuner(SETTINGS, Controls())
+    assert tuner._take(0.01) is None
+    tuner.offer(0, np.zeros(256))
+    tuner.offer(1, np.ones(256))
+    index, histogram = tuner._take(0)
+    assert index == 1 and histogram.sum() == 256 and tuner._take(0) is None
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(tuner._take(5)))
+    waiter.start()
+    time.sleep(0.05)
+    tuner.offer(2, np.full(256, 2))
+    waiter.join(5)
+    assert got[0][0] == 2 and got[0][1].sum() == 512
 
 
 def test_an_update_that_fails_is_reported(monkeypatch):
@@ -290,7 +319,7 @@ def test_an_update_that_fails_is_reported(monkeypatch):
 
     monkeypatch.setattr(tuner_module, "tune_threshold", broken)
     tuner = Tuner(SETTINGS, Controls(), on_error=failures.append).start()
-    tuner.offer(edge_frame(0, scene(0, LOW)))
+    offer(tuner, edge_frame(0, scene(0, LOW)))
     tuner._thread.join(5)
     assert not tuner.running and isinstance(tuner.error, RuntimeError) and failures == [tuner.error]
 
@@ -341,7 +370,7 @@ def test_engine_threshold_follows_a_contrast_jump(tmp_path):
     }).run()
     rows = {row["index"]: row for row in map(json.loads, stats.read_text().splitlines())}
     assert sorted(rows) == list(range(120))
-    updates = {row["tuner"]["update"]: row["tuner"] for row in rows.values() if "tuner" in row}
+    updates = {row["tuner"][T]["update"]: row["tuner"][T] for row in rows.values() if "tuner" in row}
     assert len(updates) >= 20
     assert all(step["frame"] % 2 == 0 for step in updates.values())  # every: 2
     before = best_threshold(edge_frame(59, frames[59]).side["histogram"])
@@ -353,7 +382,7 @@ def test_engine_threshold_follows_a_contrast_jump(tmp_path):
     for step in updates.values():
         if step["update"] >= first_after + 8 and step["frame"] % 10 == 0:
             best = best_threshold(edge_frame(step["frame"], frames[step["frame"]]).side["histogram"])
-            assert best - before > 60 and abs(step["threshold"] - best) < 12
+            assert best - before > 60 and abs(step["values"][T] - best) < 12
             checked += 1
     assert checked >= 2
     assert all(step["seconds"] < 0.05 for step in updates.values())

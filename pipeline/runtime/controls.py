@@ -12,19 +12,25 @@ engine publishes live statistics into it for the hud and for sinks to show::
     controls.request_snapshot()      # s; a sink calls take_snapshot_request()
     controls.snapshot().fps          # read-only live stats
 
-The tuner side: the engine posts each frame's magnitude histogram with
-:meth:`Controls.post_histogram` (a one-slot mailbox: newer overwrites older), a tuner
-thread takes it with :meth:`Controls.take_histogram` and publishes its answer with
-:meth:`Controls.publish_tuned_threshold`; the ``threshold`` stage with ``value: auto``
-reads :meth:`Controls.threshold_for_auto`.
+The tuner side: a tuner publishes each update here, once, with
+:meth:`Controls.publish_tuner_step` (a :class:`~pipeline.runtime.tuner.TunerStep`, kept
+by its ``target``).  This is the one place its answers live; everyone reads them from
+here:
+
+* the ``threshold`` stage with ``value: auto``: :meth:`Controls.threshold_for_auto`;
+* the hud, the window and the http view: ``snapshot().tuner``, a mapping of target to
+  the step's record (:meth:`TunerStep.as_dict`);
+* the stats sink: ``frame.side["tuner"]``, the same mapping, stamped on each frame by
+  the engine as it leaves the chain (the steps in effect for that frame);
+* code: :meth:`Controls.tuner_step` (the step object of one target).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-
-import numpy as np
+from collections.abc import Mapping
+from typing import Any
 
 THRESHOLD_MIN = 0.0
 THRESHOLD_MAX = 255.0
@@ -47,9 +53,11 @@ class LiveStats:
         chain has no threshold stage).
     paused, tuner_enabled : bool
         The toggles at the time of the snapshot.
-    tuner : dict or None
-        The tuner's last update (update, frame, start, optimum, threshold, objective,
-        iterations, seconds), or None before the first or without a tuner.
+    tuner : mapping or None
+        The tuners' last updates by target (``{"threshold": {update, frame, target,
+        start, optimum, values, objective, iterations, seconds}}``; see
+        :meth:`pipeline.runtime.tuner.TunerStep.as_dict`), or None before the first
+        update or without a tuner.
     """
 
     frames_in: int = 0
@@ -60,7 +68,11 @@ class LiveStats:
     threshold: float | None = None
     paused: bool = False
     tuner_enabled: bool = True
-    tuner: dict | None = None
+    tuner: Mapping[str, dict] | None = None
+
+
+#: The target of the ``threshold`` stage's tuner; its step's values are ``{"threshold": t}``.
+THRESHOLD_TARGET = "threshold"
 
 
 def _clamp_threshold(value: float) -> float:
@@ -83,12 +95,11 @@ class Controls:
         self._resume.set()
         self._stop_reason = ""
         self._threshold: float | None = None
-        self._tuned: float | None = None
+        self._steps: dict[str, Any] = {}  # target -> TunerStep, the one store of answers
+        self._records: Mapping[str, dict] | None = None  # the same, as records (read-only)
         self._used: float | None = None
         self._tuner_enabled = bool(tuner_enabled)
         self._snapshot_requested = False
-        self._histogram: np.ndarray | None = None
-        self._histogram_ready = threading.Condition(self._lock)
         self._stats = LiveStats(tuner_enabled=self._tuner_enabled)
 
     def __repr__(self) -> str:
@@ -105,7 +116,6 @@ class Controls:
             if not self._stop.is_set():
                 self._stop_reason = reason
             self._stop.set()
-            self._histogram_ready.notify_all()
         self._resume.set()  # a paused engine must see the stop
 
     @property
@@ -166,7 +176,7 @@ class Controls:
         with self._lock:
             base = self._threshold
             if base is None:
-                base = self._used if self._used is not None else (self._tuned or 0.0)
+                base = self._used if self._used is not None else (self._tuned() or 0.0)
             self._threshold = _clamp_threshold(base + delta)
             return self._threshold
 
@@ -199,16 +209,38 @@ class Controls:
             self._tuner_enabled = not self._tuner_enabled
             return self._tuner_enabled
 
-    def publish_tuned_threshold(self, value: float) -> None:
-        """The tuner's latest answer, read by ``threshold: auto`` on its next frame."""
+    def publish_tuner_step(self, step) -> None:
+        """A tuner's update (a :class:`~pipeline.runtime.tuner.TunerStep`): its one publication.
+
+        Replaces the step of the same ``step.target``; the record mapping that
+        :meth:`snapshot` and :meth:`tuner_records` hand out is rebuilt once here, so
+        readers get it without copying.
+        """
         with self._lock:
-            self._tuned = _clamp_threshold(value)
+            self._steps[step.target] = step
+            # A new dict each time, never changed after: readers share it without a copy.
+            self._records = {target: kept.as_dict() for target, kept in self._steps.items()}
+
+    def tuner_step(self, target: str = THRESHOLD_TARGET):
+        """The last :class:`~pipeline.runtime.tuner.TunerStep` for ``target``, or None."""
+        with self._lock:
+            return self._steps.get(target)
+
+    def tuner_records(self) -> Mapping[str, dict] | None:
+        """Every target's last step as a record (``{target: record}``, read-only), or None."""
+        with self._lock:
+            return self._records
+
+    def _tuned(self) -> float | None:
+        # Caller holds the lock.
+        step = self._steps.get(THRESHOLD_TARGET)
+        return None if step is None else step.values[THRESHOLD_TARGET]
 
     @property
     def tuned_threshold(self) -> float | None:
-        """The tuner's latest answer, or None before its first."""
+        """The threshold tuner's latest answer, or None before its first."""
         with self._lock:
-            return self._tuned
+            return self._tuned()
 
     def threshold_for_auto(self) -> float | None:
         """What ``threshold: auto`` should use: manual, else tuner (if enabled), else None."""
@@ -216,22 +248,9 @@ class Controls:
             if self._threshold is not None:
                 return self._threshold
             if self._tuner_enabled:
-                return self._tuned
+                tuned = self._tuned()
+                return None if tuned is None else _clamp_threshold(tuned)
             return None
-
-    def post_histogram(self, histogram: np.ndarray) -> None:
-        """Put the newest histogram in the one-slot mailbox (an unread one is replaced)."""
-        with self._lock:
-            self._histogram = histogram
-            self._histogram_ready.notify_all()
-
-    def take_histogram(self, timeout: float | None = None) -> np.ndarray | None:
-        """Take the newest histogram, waiting up to ``timeout``; None if none came or stopped."""
-        with self._lock:
-            if self._histogram is None and not self._stop.is_set():
-                self._histogram_ready.wait(timeout)
-            histogram, self._histogram = self._histogram, None
-            return histogram
 
     # snapshots (the picture, not the stats) ---------------------------------------
     def request_snapshot(self) -> None:
@@ -263,6 +282,7 @@ class Controls:
             return dataclasses.replace(
                 self._stats,
                 threshold=self._used,
+                tuner=self._records,
                 paused=not self._resume.is_set(),
                 tuner_enabled=self._tuner_enabled,
             )

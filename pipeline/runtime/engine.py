@@ -43,15 +43,14 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator, Sequence
-
-import cv2
-import numpy as np
+from typing import Callable, Iterator, Sequence
 
 from pipeline.frame import Frame
-from pipeline.io.base import Sink, Source, SourceError
+from pipeline.io.base import Sink, Source, SourceError, frame_image
+from pipeline.io.sources.pacing import FramePacer
 from pipeline.runtime.controls import Controls
 from pipeline.runtime.stats import ProgressLine, RunStats, Summary
+from pipeline.runtime.warmup import WarmUp, warm_chain
 from pipeline.stages.chain import Chain
 
 MODES = ("auto", "live", "batch")
@@ -72,26 +71,6 @@ class _End:
 END = _End()
 
 log = logging.getLogger(__name__)
-
-
-def frame_image(image, index: int, source: Source) -> np.ndarray:
-    """``image`` as the stages expect it: uint8 grey (H, W) or BGR (H, W, 3).
-
-    (H, W, 1) becomes (H, W) (a view), BGRA becomes BGR (a copy); anything else is a
-    :class:`SourceError` naming the source and the frame, raised before any stage runs.
-    """
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size:
-        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3):
-            return image
-        if image.ndim == 3 and image.shape[2] == 1:
-            return image[:, :, 0]
-        if image.ndim == 3 and image.shape[2] == 4:
-            return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    what = (f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
-            else type(image).__name__)
-    name = getattr(source, "registry_name", type(source).__name__)
-    raise SourceError(f"source {name} delivered {what} as frame {index}; a frame is a "
-                      "non-empty uint8 grey (H, W) or BGR (H, W, 3) array")
 
 
 class FrameQueue:
@@ -168,14 +147,41 @@ class FrameQueue:
             return item
 
 
+class _Worker:
+    """One engine thread, known by its role: ``source``, ``process`` or ``sink:NAME``.
+
+    The main thread waits on :attr:`finished` (set when the target returns, whatever it
+    raised), not on ``Thread.join``: CPython 3.11's join, interrupted by Ctrl+C at the
+    wrong moment, releases the thread's state lock although the thread still runs and
+    marks it stopped (bpo-45274's fix, in ``Thread._wait_for_tstate_lock``).  The engine
+    then closed a sink while its thread was still writing, and counted one frame fewer
+    than the sink wrote.  An Event's wait, interrupted, leaves nothing wrong behind.
+    """
+
+    def __init__(self, role: str, target: Callable, *args):
+        self.role = role
+        self.finished = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(target, args),
+                                       name=f"edgepipe-{role}", daemon=True)
+
+    def _run(self, target: Callable, args: tuple) -> None:
+        try:
+            target(*args)
+        finally:
+            self.finished.set()
+
+    def __repr__(self) -> str:
+        return f"_Worker({self.role!r}, finished={self.finished.is_set()})"
+
+
 class _SinkRunner:
-    """One sink with its queue and state."""
+    """One sink with its queue, its state and (unless it runs in the main thread) its worker."""
 
     def __init__(self, sink: Sink, name: str, index: int, queue: FrameQueue):
         self.sink, self.name, self.index, self.queue = sink, name, index, queue
         self.opened = False
         self.done = False
-        self.thread: threading.Thread | None = None
+        self.worker: _Worker | None = None
 
 
 def sink_names(sinks: Sequence[Sink]) -> list[str]:
@@ -186,6 +192,21 @@ def sink_names(sinks: Sequence[Sink]) -> list[str]:
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
     return names
+
+
+def resolve_mode(mode: str, source: Source) -> str:
+    """``live`` or ``batch``: ``auto`` follows ``source.live``.
+
+    The one meaning of live for the engine: a live run drops the oldest queued frame
+    rather than wait.  ``source.live`` means something else, that the source delivers
+    at its own pace (a camera); a live run over a source that is not live paces it at
+    its frame rate, as if a camera were filming it.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if mode == "auto":
+        return "live" if source.live else "batch"
+    return mode
 
 
 class Engine:
@@ -199,7 +220,7 @@ class Engine:
     sinks : sequence of Sink
         Not yet checked or opened.
     mode : {"auto", "live", "batch"}
-        ``auto`` is live for a live source, else batch.
+        ``auto`` is live for a live source, else batch (see :func:`resolve_mode`).
     queue_size : int, optional
         Capacity of every queue; default 2 in live mode, 8 in batch mode.
     max_frames : int, optional
@@ -211,18 +232,27 @@ class Engine:
         Shared run controls; a fresh one by default.
     progress : bool
         Show a progress line on stderr (batch mode, when the source can count frames).
+    tuner_settings : dict, optional
+        A ``tuner:`` section: a :class:`~pipeline.runtime.tuner.Tuner` runs beside the chain.
+
+    Attributes
+    ----------
+    mode : str
+        ``"live"`` or ``"batch"``, resolved at construction.
+    warmup : WarmUp or None
+        What the chain's warm-up on the first frame took (seconds, numba compiles);
+        not part of any latency or fps figure.  None before the first frame.
     """
 
     def __init__(self, source: Source, chain: Chain, sinks: Sequence[Sink], *,
                  mode: str = "auto", queue_size: int | None = None, max_frames: int | None = None,
                  fps: float | None = None, controls: Controls | None = None,
                  progress: bool = False, tuner_settings: dict | None = None):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         self.source = source
         self.chain = chain
         self.sinks = list(sinks)
         self.requested_mode = mode
+        self.mode = resolve_mode(mode, source)
         self.queue_size = queue_size
         self.max_frames = max_frames
         self.requested_fps = fps
@@ -231,6 +261,14 @@ class Engine:
         self.tuner_settings = tuner_settings
         self.tuner = None
         self.summary: Summary | None = None
+        self.fps: float | None = None  # resolved when the source is open
+        self.stats: RunStats | None = None
+        self.warmup: WarmUp | None = None
+        self._input: FrameQueue | None = None
+        self._outlet: FrameQueue | None = None  # frames(): the caller's queue
+        self._runners: list[_SinkRunner] = []
+        self._workers: dict[str, _Worker] = {}
+        self._pacer: FramePacer | None = None
         self._lock = threading.Lock()
         self._error: BaseException | None = None
         self._reason: str | None = None
@@ -239,11 +277,9 @@ class Engine:
 
     # ------------------------------------------------------------------ state
     @property
-    def mode(self) -> str:
-        """The mode in effect (``auto`` resolved by the source's ``live``)."""
-        if self.requested_mode == "auto":
-            return "live" if getattr(self.source, "live", False) else "batch"
-        return self.requested_mode
+    def live(self) -> bool:
+        """Whether this run drops frames rather than wait (see :func:`resolve_mode`)."""
+        return self.mode == "live"
 
     def _set_reason(self, reason: str) -> None:
         with self._lock:
@@ -270,15 +306,15 @@ class Engine:
         Empty before the run is prepared.  Read without stopping anything (soak tests,
         monitoring); each number is exact at the moment its queue was looked at.
         """
-        if not hasattr(self, "_input"):
+        if self._input is None:
             return {}
         depths = {"source": len(self._input)}
-        depths.update({runner.name: len(runner.queue) for runner in getattr(self, "_runners", [])})
+        depths.update({runner.name: len(runner.queue) for runner in self._runners})
         return depths
 
     def _queues(self) -> list[FrameQueue]:
-        queues = [self._input] if hasattr(self, "_input") else []
-        return queues + [runner.queue for runner in getattr(self, "_runners", [])]
+        queues = [] if self._input is None else [self._input]
+        return queues + [runner.queue for runner in self._runners]
 
     # ------------------------------------------------------------------ setup
     def _prepare(self, with_sinks: bool) -> None:
@@ -287,9 +323,10 @@ class Engine:
             for sink in self.sinks:
                 sink.check()
         self.source.open()
-        mode = self.mode
-        size = self.queue_size or DEFAULT_QUEUE_SIZE[mode]
+        size = self.queue_size or DEFAULT_QUEUE_SIZE[self.mode]
         self.fps = float(self.requested_fps or self.source.fps or DEFAULT_FPS)
+        if self.live and not self.source.live:
+            self._pacer = FramePacer(self.fps)
         self.chain.bind(self.controls)
         if self.tuner_settings is not None:
             from pipeline.runtime.tuner import Tuner
@@ -298,32 +335,54 @@ class Engine:
         sinks = self.sinks if with_sinks else []
         names = sink_names(sinks)
         self.stats = RunStats(self.chain.labels, names)
-        self._input = FrameQueue(size, drop_oldest=mode == "live")
-        self._runners = [_SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=mode == "live"))
+        self._input = FrameQueue(size, drop_oldest=self.live)
+        self._runners = [_SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=self.live))
                          for i, (sink, name) in enumerate(zip(sinks, names))]
 
-    def _start(self, outlet: FrameQueue | None = None) -> list[threading.Thread]:
+    def _start(self, outlet: FrameQueue | None = None) -> None:
         self._outlet = outlet
-        threads = [
-            threading.Thread(target=self._source_loop, name="edgepipe-source", daemon=True),
-            threading.Thread(target=self._process_loop, name="edgepipe-process", daemon=True),
-        ]
+        workers = [_Worker("source", self._source_loop), _Worker("process", self._process_loop)]
         for runner in self._runners:
-            if not getattr(runner.sink, "main_thread", False):
-                runner.thread = threading.Thread(target=self._sink_loop, args=(runner,),
-                                                 name=f"edgepipe-sink-{runner.name}", daemon=True)
-                threads.append(runner.thread)
-        for thread in threads:
-            thread.start()
+            if not runner.sink.main_thread:
+                runner.worker = _Worker(f"sink:{runner.name}", self._sink_loop, runner)
+                workers.append(runner.worker)
+        self._workers = {worker.role: worker for worker in workers}
+        for worker in workers:
+            worker.thread.start()
         if self.tuner is not None:
             self.tuner.start()
-        return threads
 
     # ------------------------------------------------------------------ threads
+    def _read(self, index: int) -> Frame | None:
+        """The source's next frame, stamped; None at the end of its input (reason set)."""
+        if self._pacer is not None:
+            self._pacer.wait()
+        timed = self.source.read_timed()
+        if timed is None:
+            failure = self.source.report.failure
+            if failure is not None:
+                self._source_failure = SourceError(failure)
+                self._set_reason("source failed")
+            else:
+                self._set_reason("end of stream")
+            return None
+        image = frame_image(timed[0], index, self.source)
+        if index == 0:
+            self._warm_up(image)
+        return Frame(index, time.perf_counter(), image, image, pts=timed[1])
+
+    def _warm_up(self, image) -> None:
+        """Compile the chain's kernels for this kind of frame before the first is timed."""
+        self.chain.bind(None)  # the warm-up must not show in the run's controls
+        try:
+            self.warmup = warm_chain(self.chain, image)
+        finally:
+            self.chain.bind(self.controls)
+        if self._pacer is not None:
+            self._pacer.reset()
+
     def _source_loop(self) -> None:
         controls, stats, queue = self.controls, self.stats, self._input
-        pace = 1.0 / self.fps if self.mode == "live" and not getattr(self.source, "live", False) else 0.0
-        due = time.perf_counter()
         index = 0
         try:
             while True:
@@ -333,23 +392,9 @@ class Engine:
                 if self.max_frames is not None and index >= self.max_frames:
                     self._set_reason("max_frames")
                     break
-                if pace:
-                    due = max(due + pace, time.perf_counter() - pace)
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                timed = self.source.read_timed()
-                if timed is None:
-                    report = getattr(self.source, "report", None)
-                    failure = None if report is None else report.failure
-                    if failure is not None:
-                        self._source_failure = SourceError(failure)
-                        self._set_reason("source failed")
-                    else:
-                        self._set_reason("end of stream")
+                frame = self._read(index)
+                if frame is None:
                     break
-                image = frame_image(timed[0], index, self.source)
-                frame = Frame(index, time.perf_counter(), image, image, pts=timed[1])
                 stats.record_in()
                 dropped = queue.put(frame)
                 if dropped:
@@ -360,34 +405,52 @@ class Engine:
         finally:
             queue.close()
 
-    def _process_loop(self) -> None:
-        controls, stats, chain, tuner = self.controls, self.stats, self.chain, self.tuner
-        seconds = stats.stage_seconds
+    def _consumers(self) -> list[tuple[FrameQueue, str]]:
         consumers = [(runner.queue, runner.name) for runner in self._runners]
         if self._outlet is not None:
             consumers.append((self._outlet, "frames"))
+        return consumers
+
+    def _next_input(self) -> Frame | None:
+        """The next frame to process, or None once the input ended or the run stopped."""
+        controls = self.controls
+        while True:
+            item = self._input.get(POLL)
+            if item is None:
+                if controls.stopped:  # do not wait on a source stuck in a device read
+                    return None
+                continue
+            if item is END or self._abandoned.is_set():
+                return None
+            while controls.paused and not controls.stopped and not self._abandoned.is_set():
+                controls.wait_while_paused(POLL)
+            return item
+
+    def _process(self, item: Frame) -> Frame:
+        frame = self.chain(item, self.stats.stage_seconds)
+        frame.side["latency"] = time.perf_counter() - frame.timestamp
+        if self.tuner is not None:
+            histogram = frame.side.get("histogram")
+            if histogram is not None:
+                self.tuner.offer(frame.index, histogram)  # every N-th reaches the mailbox
+            records = self.controls.tuner_records()
+            if records is not None:
+                frame.side["tuner"] = records  # the steps in effect for this frame
+        self.stats.record_processed()
+        return frame
+
+    def _process_loop(self) -> None:
+        consumers = self._consumers()
         try:
             while True:
-                item = self._input.get(POLL)
+                item = self._next_input()
                 if item is None:
-                    if controls.stopped:  # do not wait on a source stuck in a device read
-                        break
-                    continue
-                if item is END or self._abandoned.is_set():
                     break
-                while controls.paused and not controls.stopped and not self._abandoned.is_set():
-                    controls.wait_while_paused(POLL)
-                frame = chain(item, seconds)
-                frame.side["latency"] = time.perf_counter() - frame.timestamp
-                if tuner is not None:
-                    tuner.offer(frame)  # every N-th histogram to the tuner's mailbox
-                elif "histogram" in frame.side:
-                    controls.post_histogram(frame.side["histogram"])
-                stats.record_processed()
+                frame = self._process(item)
                 for queue, name in consumers:
                     dropped = queue.put(frame)
                     if dropped:
-                        stats.record_drop(name, dropped)
+                        self.stats.record_drop(name, dropped)
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc)
         finally:
@@ -455,9 +518,8 @@ class Engine:
             try:
                 self._prepare(with_sinks=True)
                 progress = self._progress_line()
-                self._threads = self._start()
-                main_runners = [r for r in self._runners if getattr(r.sink, "main_thread", False)]
-                self._wait(main_runners, progress)
+                self._start()
+                self._wait([r for r in self._runners if r.sink.main_thread], progress)
             finally:
                 self._shutdown()
         finally:
@@ -476,10 +538,10 @@ class Engine:
         except BaseException:
             self._shutdown()
             raise
-        outlet = FrameQueue(self._input.maxsize, drop_oldest=self.mode == "live")
+        outlet = FrameQueue(self._input.maxsize, drop_oldest=self.live)
         delivered = 0
         try:
-            self._threads = self._start(outlet)
+            self._start(outlet)
             last_publish = 0.0
             while True:
                 item = outlet.get(POLL)
@@ -500,17 +562,18 @@ class Engine:
             outlet.abandon()
             self._shutdown()
             self.summary = self.stats.summary(self.mode, self._reason or "stopped", delivered,
-                                              report=getattr(self.source, "report", None))
-        if self._error is not None:
-            raise self._error
-        if self._source_failure is not None:
-            raise self._source_failure
+                                              report=self.source.report)
+        self._raise_failure()
+
+    def _busy(self) -> list[_Worker]:
+        """The workers still running, the source's left out (it may be stuck in a read)."""
+        return [w for role, w in self._workers.items() if role != "source" and not w.finished.is_set()]
 
     def _wait(self, main_runners: list[_SinkRunner], progress: "ProgressLine | None") -> None:
         last_publish = 0.0
         while True:
             try:
-                busy = [t for t in self._threads if t is not self._threads[0] and t.is_alive()]
+                busy = self._busy()
                 pending = [r for r in main_runners if not r.done]
                 if not busy and not pending:
                     break
@@ -518,18 +581,21 @@ class Engine:
                     for runner in pending:
                         self._sink_step(runner, POLL / len(pending))
                 else:
-                    busy[-1].join(POLL)
+                    busy[-1].finished.wait(POLL)
                 now = time.perf_counter()
                 if now - last_publish >= PUBLISH_EVERY:
                     last_publish = now
-                    live = self.stats.live()
-                    self.controls.publish_stats(**live)
-                    if progress is not None:
-                        progress.update(live["frames_out"], live["fps"])
+                    self._publish_live(progress)
             except KeyboardInterrupt:
                 self._on_interrupt("interrupted")
         if progress is not None:
             progress.finish(self.stats.frames_out)
+
+    def _publish_live(self, progress: "ProgressLine | None") -> None:
+        live = self.stats.live()
+        self.controls.publish_stats(**live)
+        if progress is not None:
+            progress.update(live["frames_out"], live["fps"])
 
     def _on_interrupt(self, reason: str) -> None:
         if self.controls.stopped:
@@ -560,37 +626,44 @@ class Engine:
             total = min(total, self.max_frames)
         return ProgressLine(total, stream=sys.stderr)
 
+    def _wait_finished(self, worker: _Worker) -> None:
+        """Wait for ``worker`` to finish; Ctrl+C meanwhile counts as a stop request."""
+        while not worker.finished.is_set():
+            try:
+                worker.finished.wait(POLL)
+            except KeyboardInterrupt:
+                self._on_interrupt("interrupted")
+
     def _shutdown(self) -> None:
         """Stop and join every thread, finish sinks no thread finished, close the source."""
-        threads = getattr(self, "_threads", [])
-        if not threads:  # never started: nothing opened but the source
+        if not self._workers:  # never started: nothing opened but the source
             self.source.close()
             return
-        for thread in threads[1:]:
-            while thread.is_alive():
-                try:
-                    thread.join(POLL)
-                except KeyboardInterrupt:
-                    self._on_interrupt("interrupted")
+        for role, worker in self._workers.items():
+            if role != "source":
+                self._wait_finished(worker)
         if self.tuner is not None:
             self.tuner.stop()
         self._input.abandon()  # frees a source blocked on a full queue after a stop
         for runner in self._runners:
-            if not runner.done:
+            if not runner.done:  # a main-thread sink, or one whose thread failed to finish it
                 self._finish_sink(runner)
         self.controls.stop(self._reason or "stopped")
         try:
             self.source.close()
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc)
-        threads[0].join(SOURCE_JOIN_TIMEOUT)
+        self._workers["source"].finished.wait(SOURCE_JOIN_TIMEOUT)
 
     def _conclude(self) -> Summary:
         self.summary = self.stats.summary(self.mode, self._reason or "stopped",
-                                          report=getattr(self.source, "report", None))
+                                          report=self.source.report)
         self.controls.publish_stats(**self.stats.live())
+        self._raise_failure()
+        return self.summary
+
+    def _raise_failure(self) -> None:
         if self._error is not None:
             raise self._error
         if self._source_failure is not None:
             raise self._source_failure  # after the sinks were closed: their output is kept
-        return self.summary

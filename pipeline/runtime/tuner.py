@@ -2,15 +2,17 @@
 
 ::
 
-    processing thread                          tuner thread
-    ─────────────────                          ────────────
+    processing thread                               tuner thread
+    ─────────────────                               ────────────
     chain(frame) leaves side["histogram"]
-    tuner.offer(frame)  ── every N-th ──►  Controls mailbox (one slot, newer overwrites)
-      (O(1), never waits;                        │ take_histogram()
-       tags side["tuner"])                       ▼
-                                           tune_threshold(hist, t0=current, optimizer, ...)
-    threshold stage reads  ◄────────────── controls.publish_tuned_threshold(smoothed)
-    controls.threshold_for_auto()
+    tuner.offer(index, histogram) ── every N-th ──► the tuner's mailbox: one slot of
+      (O(1), never waits)                           (index, histogram), newer overwrites
+                                                          │
+                                                          ▼
+                                                tune_threshold(hist, t0=current, ...)
+    threshold stage: controls.threshold_for_auto()  ◄──  controls.publish_tuner_step(step)
+    hud, window, http: controls.snapshot().tuner    ◄──  (the one publication)
+    stats sink: frame.side["tuner"] (the engine stamps it from the controls)
 
 A config turns it on with a top-level section, checked against :data:`TUNER_PARAMS`::
 
@@ -33,7 +35,6 @@ by ``edgepipe experiment`` instead, where time is not short.
 
 from __future__ import annotations
 
-import collections
 import copy
 import dataclasses
 import inspect
@@ -45,10 +46,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from pipeline.ops import otsu_threshold
 from pipeline.optim import density, make_optimizer, otsu, tune_threshold
 from pipeline.registry import Param, ParamError, check_settings
-from pipeline.runtime.controls import LiveStats
-from pipeline.stages.threshold import otsu_threshold
+from pipeline.runtime.controls import THRESHOLD_TARGET
 
 __all__ = ["TUNER_OBJECTIVES", "TUNER_PARAMS", "TunerSettings", "TunerStep", "Tuner",
            "check_tuner_settings", "optimizer_error_key"]
@@ -157,23 +158,28 @@ def check_tuner_settings(settings: Mapping | None) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class TunerStep:
-    """One update of the tuner, as the stats sink and the hud see it.
+    """One update of a tuner, published once through the run's controls.
+
+    A step tunes one ``target``, a small set of named values: the ``threshold`` stage's
+    target is ``"threshold"`` with values ``{"threshold": t}``; a pair such as Canny's
+    ``{"low": l, "high": h}`` fits the same shape under its own target.
 
     Attributes
     ----------
     update : int
         1 for the first update of the run, then 2, 3, ...
     frame : int or None
-        Index of the frame whose histogram was used (None if it was posted by
-        something other than :meth:`Tuner.offer`).
-    start : float
-        The threshold the optimizer started from (the one in use).
-    optimum : float
+        Index of the frame whose histogram was used (None when called directly).
+    target : str
+        What was tuned (:data:`~pipeline.runtime.controls.THRESHOLD_TARGET`).
+    start : dict of str to float
+        The values the optimizer started from (the ones in use).
+    optimum : dict of str to float
         The best point of the optimizer's path (lowest objective value).
-    threshold : float
-        The published value, after smoothing.
-    objective : float
-        The objective's value at ``optimum``.
+    values : dict of str to float
+        The published values, after smoothing.
+    objective : float or None
+        The objective's value at ``optimum`` (None if it was not finite).
     iterations : int
         Optimizer steps taken.
     seconds : float
@@ -182,20 +188,20 @@ class TunerStep:
 
     update: int
     frame: int | None
-    start: float
-    optimum: float
-    threshold: float
-    objective: float
+    target: str
+    start: dict
+    optimum: dict
+    values: dict
+    objective: float | None
     iterations: int
     seconds: float
 
     def as_dict(self) -> dict:
-        """Plain JSON-able values (what ``frame.side["tuner"]`` holds)."""
+        """Plain JSON-able values (what ``snapshot().tuner[target]`` holds)."""
         return dataclasses.asdict(self)
 
 
 POLL = 0.05  # seconds the thread waits for a histogram before looking at the stop flag
-_LIVE_STATS_FIELDS = {field.name for field in dataclasses.fields(LiveStats)}
 
 
 class Tuner:
@@ -206,8 +212,8 @@ class Tuner:
     settings : mapping or None
         The ``tuner:`` section (checked again here; see :func:`check_tuner_settings`).
     controls : Controls
-        The run's controls: the histogram mailbox, the published threshold, the
-        ``tuner_enabled`` switch and the manual threshold.
+        The run's controls: where each step is published, the ``tuner_enabled``
+        switch and the manual threshold.
     on_error : callable, optional
         Called with the exception if an update fails (the engine passes its
         ``_fail``); the thread ends either way and the exception is kept in
@@ -220,7 +226,7 @@ class Tuner:
         tuner = Tuner(config.tuner, controls, on_error=engine._fail)
         tuner.start()
         ...                      # processing thread, per frame, after the chain:
-        tuner.offer(frame)
+        tuner.offer(frame.index, frame.side["histogram"])
         ...
         tuner.stop()
     """
@@ -242,14 +248,15 @@ class Tuner:
         self.error: BaseException | None = None
         self.handled = 0  # histograms taken from the mailbox
         self.updates = 0  # of which optimized and published
-        self._offers: collections.deque = collections.deque(maxlen=4)  # (index, histogram)
-        self._offers_lock = threading.Lock()
-        self._last_offered: int | None = None
+        self._mail: tuple[int | None, np.ndarray] | None = None  # one slot: newer overwrites
+        self._mail_ready = threading.Condition()
+        self._last_offered: int | None = None  # processing thread only
         self._latest: TunerStep | None = None
-        self._latest_record: dict | None = None
         self._in_control = False  # the chain uses our last published value
         self._progress = threading.Condition()
         self._stop = threading.Event()
+        self.warmed = threading.Event()  # set once the thread compiled its objective
+        self._finished = threading.Event()  # waited on instead of join (see the engine's _Worker)
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -259,38 +266,34 @@ class Tuner:
                 f"smoothing={s['smoothing']}, bounds={s['bounds']})")
 
     # ---------------------------------------------------------------- engine side
-    def offer(self, frame) -> bool:
-        """Processing thread, after the chain: hand over the frame's histogram.
+    def offer(self, index: int, histogram: np.ndarray) -> bool:
+        """Processing thread, after the chain: hand over frame ``index``'s histogram.
 
-        Posts ``frame.side["histogram"]`` to the controls' mailbox if ``every`` frames
-        have passed since the last one posted, and puts the latest update's record in
-        ``frame.side["tuner"]`` (for the stats sink).  Constant time; never waits for
-        the tuner.
+        Puts ``(index, histogram)`` in the tuner's one-slot mailbox (an unread one is
+        replaced) if ``every`` frames have passed since the last one posted.  Constant
+        time; never waits for the tuner.
 
         Returns
         -------
         bool
             Whether the histogram was posted.
         """
-        posted = False
-        histogram = frame.side.get("histogram")
-        if histogram is not None:
-            posted = self.offer_histogram(frame.index, histogram)
-        record = self._latest_record
-        if record is not None:
-            frame.side["tuner"] = record
-        return posted
-
-    def offer_histogram(self, index: int, histogram: np.ndarray) -> bool:
-        """Post ``histogram`` of frame ``index`` if ``every`` frames have passed; see :meth:`offer`."""
         last = self._last_offered
         if last is not None and 0 <= index - last < self.every:
             return False
         self._last_offered = index
-        with self._offers_lock:
-            self._offers.append((index, histogram))
-        self.controls.post_histogram(histogram)
+        with self._mail_ready:
+            self._mail = (index, histogram)
+            self._mail_ready.notify_all()
         return True
+
+    def _take(self, timeout: float) -> tuple[int | None, np.ndarray] | None:
+        """The newest ``(index, histogram)``, waiting up to ``timeout``; None if none came."""
+        with self._mail_ready:
+            if self._mail is None:
+                self._mail_ready.wait(timeout)
+            mail, self._mail = self._mail, None
+            return mail
 
     # ---------------------------------------------------------------- the thread
     def start(self) -> "Tuner":
@@ -302,45 +305,52 @@ class Tuner:
         return self
 
     def stop(self, timeout: float | None = 2.0) -> None:
-        """Ask the thread to end and join it (an update in progress finishes first)."""
+        """Ask the thread to end and wait for it (an update in progress finishes first)."""
         self._stop.set()
+        with self._mail_ready:
+            self._mail_ready.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._finished.wait(timeout)
 
     @property
     def running(self) -> bool:
         """Whether the thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._finished.is_set()
 
     def _loop(self) -> None:
         controls = self.controls
         try:
+            self.warm()
+            self.warmed.set()
             while not (self._stop.is_set() or controls.stopped):
-                histogram = controls.take_histogram(POLL)
-                if histogram is None:
-                    continue
-                self.handle(histogram, self._index_of(histogram))
+                mail = self._take(POLL)
+                if mail is not None:
+                    self.handle(mail[1], mail[0])
         except BaseException as exc:  # noqa: BLE001  (reported through on_error)
             self.error = exc
             if self.on_error is not None:
                 self.on_error(exc)
         finally:
+            self._finished.set()
             with self._progress:
                 self._progress.notify_all()
 
-    def _index_of(self, histogram: np.ndarray) -> int | None:
-        with self._offers_lock:
-            for index, offered in reversed(self._offers):
-                if offered is histogram:
-                    return index
-        return None
+    def warm(self) -> None:
+        """Run the objective once on a made-up histogram, so numba compiles it now.
+
+        The first update would otherwise pay the compile (a second or more on a machine
+        whose cache is empty) and publish late; nothing is published here.
+        """
+        histogram = np.arange(256, dtype=np.int64)[::-1].copy()
+        tune_threshold(histogram, 128.0, make_optimizer(self.settings["optimizer"]), 1,
+                       objective=self.objective, bounds=self.bounds, **self.objective_settings)
 
     def wait_handled(self, count: int, timeout: float) -> bool:
         """Block until :attr:`handled` reaches ``count`` (or ``timeout``); return whether it did."""
         with self._progress:
             return self._progress.wait_for(
                 lambda: self.handled >= count or self.error is not None or (
-                    self._thread is not None and not self._thread.is_alive()), timeout) \
+                    self._thread is not None and self._finished.is_set()), timeout) \
                 and self.handled >= count
 
     # ---------------------------------------------------------------- one update
@@ -368,7 +378,7 @@ class Tuner:
         known, Otsu's threshold of ``histogram`` (what ``threshold: auto`` shows then).
         """
         if self._in_control and self._latest is not None:
-            return self._latest.threshold
+            return self._latest.values[THRESHOLD_TARGET]
         used = self.controls.threshold_used
         if used is not None:
             return float(used)
@@ -389,23 +399,17 @@ class Tuner:
         optimum = float(path.points[best, 0])
         published = self.smoothing * start + (1.0 - self.smoothing) * optimum
         published = min(max(published, low), high)
-        self.controls.publish_tuned_threshold(published)
-        self._in_control = True
-        step = TunerStep(update=self.updates + 1, frame=index, start=start, optimum=optimum,
-                         threshold=published, objective=float(path.values[best]),
+        value = float(path.values[best])
+        step = TunerStep(update=self.updates + 1, frame=index, target=THRESHOLD_TARGET,
+                         start={THRESHOLD_TARGET: start}, optimum={THRESHOLD_TARGET: optimum},
+                         values={THRESHOLD_TARGET: published},
+                         objective=value if math.isfinite(value) else None,
                          iterations=path.iterations, seconds=time.perf_counter() - began)
-        self._publish(step)
-        return step
-
-    def _publish(self, step: TunerStep) -> None:
-        record = step.as_dict()
-        if not math.isfinite(record["objective"]):
-            record["objective"] = None
         self._latest = step
-        self._latest_record = record  # one assignment: offer() reads it without a lock
         self.updates = step.update
-        if "tuner" in _LIVE_STATS_FIELDS:  # once LiveStats carries it, the hud can show it
-            self.controls.publish_stats(tuner=record)
+        self._in_control = True
+        self.controls.publish_tuner_step(step)  # the one publication
+        return step
 
     @property
     def latest(self) -> TunerStep | None:

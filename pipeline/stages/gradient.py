@@ -23,9 +23,8 @@ def gradient_magnitude(gray: np.ndarray, kind: str, norm: str, border: str) -> n
 class Gradient(Stage):
     """Gradient magnitude (float32) of a grey image.
 
-    Leaves ``frame.side["histogram"]``: the 256-bin histogram of the magnitude rendered
-    to uint8 (``map_abs`` with scale 1), which is what the tuner optimizes over.  A
-    following ``map`` stage with mode ``abs`` or ``shift`` fuses with this stage into
+    Leaves no histogram: the tuner's histogram is of the uint8 picture, made once a
+    frame by ``map`` (or by ``threshold`` when no ``map`` comes between).  A following ``map`` stage with mode ``abs`` or ``shift`` fuses with this stage into
     one :func:`pipeline.ops.edges` pass (see :class:`FusedEdges`); the fused step's
     output and histogram are equal to the unfused ones.
     """
@@ -41,11 +40,6 @@ class Gradient(Stage):
     def apply(self, image: np.ndarray) -> np.ndarray:
         require_grey("gradient", image)
         return gradient_magnitude(image, self.kind, self.norm, self.border)
-
-    def __call__(self, frame: Frame) -> Frame:
-        frame.image = self.apply(frame.image)
-        frame.side["histogram"] = ops.histogram(ops.map_abs(frame.image))
-        return frame
 
 
 class FusedEdges(Stage):

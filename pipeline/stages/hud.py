@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -37,15 +38,27 @@ def hud_lines(fps: float | None, threshold: float | None, latency_ms: float | No
     return lines
 
 
-def tuner_line(enabled: bool, step: dict | None) -> str | None:
-    """``tuner off``, or the last update's threshold and objective; None without a tuner."""
-    if step is None:
+def tuner_line(enabled: bool, steps: Mapping[str, dict] | None) -> str | None:
+    """``tuner off``, or the last update's values and objective; None without a tuner.
+
+    ``steps`` is what the controls publish (``snapshot().tuner``): each target's last
+    step record.  The threshold's reads ``tuner 84 (objective -0.812)``; a target with
+    several values names them (``tuner canny low 40 high 120 (objective ...)``).
+    """
+    if not steps:
         return None if enabled else "tuner off"
     if not enabled:
         return "tuner off"
-    objective = step.get("objective")
-    value = "-" if objective is None else f"{objective:.3f}"
-    return f"tuner {step['threshold']:.0f} (objective {value})"
+    parts = []
+    for target, step in steps.items():
+        values = step["values"]
+        if list(values) == [target]:
+            shown = f"{values[target]:.0f}"
+        else:
+            shown = " ".join([target] + [f"{name} {value:.0f}" for name, value in values.items()])
+        objective = step.get("objective")
+        parts.append(f"{shown} (objective {'-' if objective is None else f'{objective:.3f}'})")
+    return "tuner " + ", ".join(parts)
 
 
 def draw_hud(image: np.ndarray, lines: list[str], corner: str, color, font_scale: float,

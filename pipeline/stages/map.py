@@ -61,8 +61,9 @@ class Map(Stage):
     ``d * scale + offset`` clipped (:func:`pipeline.ops.map_shift`), so the sign shows;
     ``activation``: soft edges ``255 * fn((d - center) / width)`` (:func:`map_activation`).
 
-    When the frame carries a ``histogram`` (left by ``gradient``), it is replaced by the
-    histogram of this stage's output: the tuner's threshold applies to this picture.
+    Leaves ``frame.side["histogram"]``, the 256-bin histogram of its output: the picture
+    the ``threshold`` stage and the tuner work on.  It is made here once a frame (the
+    fused ``gradient, map`` step makes it in its own pass).
     """
 
     params = (
@@ -95,6 +96,5 @@ class Map(Stage):
 
     def __call__(self, frame: Frame) -> Frame:
         frame.image = self.apply(frame.image)
-        if "histogram" in frame.side:
-            frame.side["histogram"] = ops.histogram(frame.image)
+        frame.side["histogram"] = ops.histogram(frame.image)
         return frame

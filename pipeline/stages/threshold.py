@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import ops
+from pipeline.ops import otsu_threshold  # noqa: F401  (also imported from here)
 from pipeline.frame import Frame
 from pipeline.registry import Param, ParamError, register
 from pipeline.stages import kinds
@@ -13,36 +14,17 @@ from pipeline.stages.base import Stage
 AUTO = "auto"
 
 
-def otsu_threshold(hist: np.ndarray) -> float:
-    """Otsu's threshold of a 256-bin histogram: levels ``> t`` are the upper class.
+def frame_histogram(frame: Frame) -> np.ndarray:
+    """``frame.side["histogram"]``, made once from ``frame.image`` if no stage left one.
 
-    Parameters
-    ----------
-    hist : ndarray, (256,)
-        Counts of levels 0..255.
-
-    Returns
-    -------
-    float
-        The ``t`` in 0..254 maximizing the between-class variance of ``[0, t]`` and
-        ``(t, 255]`` (the smallest such ``t``; 0 for an empty or one-level histogram).
+    A float magnitude is rendered as ``map`` with mode abs and scale 1 would render it,
+    so the histogram is always of the uint8 picture the threshold applies to.
     """
-    counts = np.asarray(hist, dtype=np.float64)
-    if counts.shape != (256,):
-        raise ValueError(f"hist must have 256 bins; got shape {counts.shape}")
-    total = counts.sum()
-    if total <= 0:
-        return 0.0
-    levels = np.arange(256, dtype=np.float64)
-    weight_low = np.cumsum(counts)[:-1]
-    sum_low = np.cumsum(counts * levels)[:-1]
-    weight_high = total - weight_low
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_low = sum_low / weight_low
-        mean_high = (sum_low[-1] + counts[255] * 255.0 - sum_low) / weight_high
-        between = weight_low * weight_high * (mean_low - mean_high) ** 2
-    between = np.where((weight_low > 0) & (weight_high > 0), between, -1.0)
-    return float(np.argmax(between)) if between.max() > 0 else 0.0
+    hist = frame.side.get("histogram")
+    if hist is None:
+        image = frame.image if frame.image.dtype == np.uint8 else ops.map_abs(frame.image)
+        hist = frame.side["histogram"] = ops.histogram(image)
+    return hist
 
 
 @register("stage", "threshold")
@@ -52,9 +34,13 @@ class Threshold(Stage):
     The value used, in order of precedence: a manual threshold set through the run's
     controls (window keys, HTTP); with ``value: auto``, the tuner's latest answer (while
     the tuner is enabled); then the number given as ``value``; for ``auto`` before the
-    tuner's first answer (or with no tuner), Otsu's threshold of the frame's histogram
-    (``frame.side["histogram"]``, else the image's own, ``|image|`` clipped to 255).
-    Leaves ``frame.side["threshold"]`` and reports it to the controls (for the hud).
+    tuner's first answer (or with no tuner), Otsu's threshold
+    (:func:`pipeline.ops.otsu_threshold`) of the frame's histogram.
+
+    With ``value: auto`` the frame needs a histogram (the tuner reads it too): the one
+    ``map`` left in ``frame.side["histogram"]``, else this stage makes it once from its
+    input (``|image|`` clipped to 255) and leaves it there.  Leaves
+    ``frame.side["threshold"]`` and reports it to the controls (for the hud).
     """
 
     params = (
@@ -79,11 +65,7 @@ class Threshold(Stage):
                 return chosen
         if self.value != AUTO:
             return float(self.value)
-        hist = frame.side.get("histogram")
-        if hist is None:
-            image = frame.image if frame.image.dtype == np.uint8 else ops.map_abs(frame.image)
-            hist = ops.histogram(image)
-        return otsu_threshold(hist)
+        return otsu_threshold(frame_histogram(frame))
 
     def apply(self, image: np.ndarray, level: float | None = None) -> np.ndarray:
         if level is None:
@@ -96,6 +78,8 @@ class Threshold(Stage):
             shape = getattr(frame.image, "shape", None)
             raise ValueError(f"threshold needs an (H, W) edge image; got shape {shape} "
                              f"(put gradient and map before it)")
+        if self.value == AUTO:
+            frame_histogram(frame)  # the tuner reads it after the chain, whoever decides
         level = self.level(frame)
         frame.image = ops.threshold(frame.image, level)
         frame.side["threshold"] = level

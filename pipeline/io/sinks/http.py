@@ -32,21 +32,33 @@ the model of "each viewer at its own pace", and a handful of viewers on a headle
 is far below where an asynchronous server would pay off.  The heavy work (the JPEG
 encode) happens once per picture in the sink's thread, not per viewer.
 
-Security: the sink binds ``127.0.0.1`` unless the config names another address (logged
-as a warning: anyone who can reach it can watch and steer the run; there is no
-authentication).  While bound to a loopback address, requests must name a loopback host
-(``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages;
-``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
-cannot send without a CORS preflight that this server never grants.
+Security: the sink binds ``127.0.0.1`` unless the config names another address.
+
+* Bound to anything but loopback, every route needs a token, as Jupyter does: the
+  config's ``token``, else one generated per run (:func:`secrets.token_urlsafe`), logged
+  once as ``http://HOST:PORT/?token=...``.  A request carries it as the ``token`` query
+  parameter (the answer then sets an HttpOnly, SameSite=Strict cookie, so the page's own
+  requests carry it), as that cookie, or as ``Authorization: Bearer TOKEN`` (scripts).
+  Without a valid one every route answers 401 with only an error message: nothing of
+  the stream, the stats or the controls.  Tokens are compared in constant time
+  (:func:`hmac.compare_digest`).  On loopback no token is needed unless one is configured.
+* While bound to a loopback address, requests must name a loopback host
+  (``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages.
+* ``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
+  cannot send without a CORS preflight that this server never grants; its body is at
+  most :data:`MAX_CONTROL_BYTES` and nested at most :data:`MAX_CONTROL_DEPTH` deep.
 """
 
 from __future__ import annotations
 
 import collections
 import errno
+import hmac
 import ipaddress
 import json
 import logging
+import re
+import secrets
 import socket
 import socketserver
 import threading
@@ -55,15 +67,25 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.sinks.http_control import (  # noqa: F401  (part of this module's API)
+    CONTROL_KEYS,
+    MAX_CONTROL_BYTES,
+    MAX_CONTROL_DEPTH,
+    ControlError,
+    apply_control,
+    nesting_depth,
+    parse_control,
+)
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.registry import Param, register
-from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
+from pipeline.runtime.controls import THRESHOLD_TARGET, Controls, LiveStats
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +107,8 @@ BOUNDARY = "edgepipe-frame"
 HISTORY_SECONDS = 60.0
 HISTORY_EVERY = 0.2
 
-#: The largest ``POST /control`` body accepted, in bytes.
-MAX_CONTROL_BYTES = 4096
-
-#: What ``POST /control`` accepts, key by key (also the text of its 400 answers).
-CONTROL_KEYS = {
-    "threshold": f"a number in [{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}], or null for automatic",
-    "tuner": "true or false",
-    "pause": "true or false",
-}
+#: What a configured token may be made of (it travels in URLs and cookies), and its length.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
 
 #: The page's files (package data in ``pipeline/web``), by URL path.
 WEB_FILES = {
@@ -105,98 +120,6 @@ WEB_FILES = {
 
 #: Host names a loopback-bound server answers to (DNS-rebinding guard).
 LOOPBACK_HOST_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
-
-
-class ControlError(ValueError):
-    """A ``POST /control`` request that cannot be applied; ``key`` is None for the body."""
-
-    def __init__(self, key: str | None, message: str, status: int = HTTPStatus.BAD_REQUEST):
-        super().__init__(message)
-        self.key = key
-        self.message = message
-        self.status = int(status)
-
-    def to_json(self) -> dict:
-        """The 400 answer's body: the message, the key and what it allows."""
-        body = {"error": self.message, "key": self.key}
-        if self.key in CONTROL_KEYS:
-            body["allowed"] = CONTROL_KEYS[self.key]
-        else:
-            body["allowed"] = {key: text for key, text in CONTROL_KEYS.items()}
-        return body
-
-
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _no_duplicates(pairs: list) -> dict:
-    keys = [key for key, _ in pairs]
-    for key in keys:
-        if keys.count(key) > 1:
-            raise ControlError(key, f"{key!r} is given twice; give each key once")
-    return dict(pairs)
-
-
-def parse_control(body: bytes, content_type: str | None) -> dict:
-    """Check a ``POST /control`` request entirely; return the changes it asks for.
-
-    Parameters
-    ----------
-    body : bytes
-        The request body: a JSON object with any of ``threshold``, ``tuner``, ``pause``.
-    content_type : str or None
-        The ``Content-Type`` header; must be ``application/json`` (parameters allowed).
-
-    Returns
-    -------
-    dict
-        The checked values by key (``threshold`` as a float, or None for automatic).
-
-    Raises
-    ------
-    ControlError
-        Naming the key (or the body) and what is allowed; nothing is applied.
-    """
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise ControlError(None, f"Content-Type must be application/json; got {content_type or 'none'}")
-    try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants,
-                          object_pairs_hook=_no_duplicates)
-    except ControlError:
-        raise
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ControlError(None, f"the body must be a JSON object such as "
-                                 f'{{"threshold": 80}}; it is not JSON ({error})') from error
-    if not isinstance(data, dict):
-        raise ControlError(None, f"the body must be a JSON object such as "
-                                 f'{{"threshold": 80}}; got {type(data).__name__} {data!r}')
-    changes = {}
-    for key, value in data.items():
-        if key not in CONTROL_KEYS:
-            raise ControlError(key, f"unknown key {key!r}; known keys: {', '.join(CONTROL_KEYS)}")
-        if key == "threshold":
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
-                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
-                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
-                value = float(value)
-        elif not isinstance(value, bool):
-            raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {value!r}")
-        changes[key] = value
-    return changes
-
-
-def apply_control(controls: Controls, changes: dict) -> None:
-    """Apply changes checked by :func:`parse_control` to the run's controls."""
-    if "threshold" in changes:
-        controls.threshold = changes["threshold"]
-    if "tuner" in changes:
-        controls.tuner_enabled = changes["tuner"]
-    if "pause" in changes:
-        controls.paused = changes["pause"]
 
 
 class LatestFrame:
@@ -421,13 +344,14 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "edgepipe"
     timeout = CLIENT_TIMEOUT
     server: _Server
+    _set_cookie: str | None = None  # per request, by _authorized()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base's name)
         log.debug("http sink: %s %s", self.address_string(), format % args)
 
     # ---------------------------------------------------------------- answers
     def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
-        self.send_response(status)
+        self._start_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -445,6 +369,46 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self, status: int, message: str, extra: dict | None = None) -> None:
         self._send_json(status, {"error": message}, extra)
 
+    def _start_response(self, status: int) -> None:
+        """The status line, plus the token cookie when the request brought the token in its URL."""
+        self.send_response(status)
+        if self._set_cookie is not None:
+            self.send_header("Set-Cookie", self._set_cookie)
+
+    def _authorized(self) -> bool:
+        """Whether the request carries the sink's token (always, when it has none).
+
+        Looked for in the ``token`` query parameter (then a cookie is set for the page's
+        own requests), the cookie, and ``Authorization: Bearer``; compared in constant time.
+        """
+        self._set_cookie = None
+        token = self.server.sink.access_token
+        if token is None:
+            return True
+        expected = token.encode("utf-8")
+        query = parse_qs(urlsplit(self.path).query).get("token", [])
+        if query and hmac.compare_digest(query[0].encode("utf-8"), expected):
+            self._set_cookie = (f"{self.server.sink.cookie_name}={token}; Path=/; HttpOnly; "
+                                f"SameSite=Strict")
+            return True
+        for offered in (self._cookie_token(), self._bearer_token()):
+            if offered is not None and hmac.compare_digest(offered.encode("utf-8"), expected):
+                return True
+        return False
+
+    def _cookie_token(self) -> str | None:
+        cookies = SimpleCookie()
+        try:
+            cookies.load(self.headers.get("Cookie", ""))
+        except CookieError:
+            return None
+        morsel = cookies.get(self.server.sink.cookie_name)
+        return None if morsel is None else morsel.value
+
+    def _bearer_token(self) -> str | None:
+        scheme, _, value = self.headers.get("Authorization", "").strip().partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
     def _host_allowed(self) -> bool:
         """While bound to loopback, only loopback host names (DNS-rebinding guard)."""
         if not self.server.sink.loopback:
@@ -457,6 +421,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._host_allowed():
             self._refuse(HTTPStatus.FORBIDDEN, f"this server answers to localhost, 127.0.0.1 "
                                                f"or [::1] only; got Host {self.headers.get('Host')!r}")
+            return None
+        if not self._authorized():
+            self.close_connection = True  # a POST's unread body must not be taken as a request
+            self._refuse(HTTPStatus.UNAUTHORIZED,
+                         "this view needs its token: open the address with ?token=... that the "
+                         "run logged, or send the header Authorization: Bearer TOKEN",
+                         {"WWW-Authenticate": 'Bearer realm="edgepipe"'})
             return None
         return path
 
@@ -536,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_stream(self) -> None:
         board = self.server.sink.board
-        self.send_response(HTTPStatus.OK)
+        self._start_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Pragma", "no-cache")
@@ -579,13 +550,18 @@ class HttpSink(Sink):
         Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
         Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
         Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+        Param("token", (str, type(None)), None,
+              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -); generated when "
+                   "the host is not loopback, none on loopback unless given"),
     )
 
-    def __init__(self, host=DEFAULT_HOST, port=8080, quality=80, max_fps=30.0):
+    def __init__(self, host=DEFAULT_HOST, port=8080, quality=80, max_fps=30.0, token=None):
         self.host = host
         self.port = port
         self.quality = quality
         self.max_fps = float(max_fps)
+        self.token = token  # as configured
+        self.access_token: str | None = token  # the one in effect; generated at open if needed
         self.controls: Controls | None = None
         self.board = LatestFrame(self.encode)
         self.history = History()
@@ -600,13 +576,19 @@ class HttpSink(Sink):
         self._last: tuple[int, tuple, dict] | None = None
 
     def __repr__(self) -> str:
+        token = "" if self.token is None else ", token=<set>"  # never shown
         return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
-                f"max_fps={self.max_fps})")
+                f"max_fps={self.max_fps}{token})")
 
     @property
     def loopback(self) -> bool:
         """True when bound to a loopback address only (this machine)."""
         return _is_loopback(self.host)
+
+    @property
+    def cookie_name(self) -> str:
+        """The token's cookie, per port (cookies do not tell ports apart)."""
+        return f"edgepipe_token_{self.port_bound}"
 
     @property
     def url(self) -> str | None:
@@ -615,13 +597,26 @@ class HttpSink(Sink):
             return None
         return f"http://{_host_for_url(self.host)}:{self.port_bound}/"
 
+    @property
+    def public_url(self) -> str | None:
+        """:attr:`url` with the host others reach (this machine's name for 0.0.0.0 and ::)."""
+        if self.port_bound is None:
+            return None
+        host = socket.gethostname() if self.host in ("", "0.0.0.0", "::") else _host_for_url(self.host)
+        return f"http://{host}:{self.port_bound}/"
+
     def now(self) -> float:
         """Seconds on the sink's clock (``time`` in ``/stats``, ``t`` of the samples)."""
         return time.monotonic() - self._clock0
 
     # ---------------------------------------------------------------- lifecycle
     def check(self) -> None:
-        """The address resolves and the port is free (tried with a socket closed at once)."""
+        """The token is usable, the address resolves and the port is free (tried at once)."""
+        token = self.token
+        if token is not None and (not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token)):
+            raise SinkError("http sink: token must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ - "
+                            "(it goes in URLs and cookies); e.g. the output of python -c "
+                            "\"import secrets; print(secrets.token_urlsafe(24))\", or leave it out")
         family, sockaddr = _address(self.host, self.port)
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
@@ -642,14 +637,18 @@ class HttpSink(Sink):
         except OSError as error:
             raise _bind_error(self.host, self.port, error) from error
         self.port_bound = self._server.server_address[1]
+        if self.token is None:
+            self.access_token = None if self.loopback else secrets.token_urlsafe(24)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="edgepipe-http", daemon=True)
         self._thread.start()
-        if not self.loopback:
-            log.warning("http sink: listening on %s:%d, reachable from other machines; anyone who "
-                        "can reach it can watch and steer the run (no authentication)",
-                        self.host, self.port_bound)
-        log.info("http sink: serving %s", self.url)
+        if self.access_token is not None:
+            reach = "" if self.loopback else ", reachable from other machines"
+            log.warning("http sink: listening on %s:%d%s; open %s?token=%s (every request needs "
+                        "the token: give it only to whom may watch and steer the run)",
+                        self.host, self.port_bound, reach, self.public_url, self.access_token)
+        else:
+            log.info("http sink: serving %s", self.url)
 
     def write(self, frame) -> None:
         """Publish ``frame.image`` to the viewers (JPEG, at most ``max_fps`` a second)."""
@@ -705,20 +704,20 @@ class HttpSink(Sink):
         return self._files[name]
 
     def _sample(self, frame) -> None:
-        live = self.controls.snapshot() if self.controls is not None else None
+        live = self.controls.snapshot()  # open() always sets the controls
         self.history.add({
             "t": round(self.now(), 3),
-            "threshold": jsonable(frame.side.get("threshold", getattr(live, "threshold", None))),
-            "objective": _objective(live, frame.side),
-            "fps": jsonable(getattr(live, "fps", None)),
+            "threshold": jsonable(frame.side.get("threshold", live.threshold)),
+            "objective": _objective(live),
+            "fps": jsonable(live.fps),
         })
 
     def stats(self, since: float | None = None) -> dict:
         """What ``GET /stats`` answers: the live stats, the newest frame, the stream.
 
         Every field of :class:`~pipeline.runtime.controls.LiveStats` is passed through
-        (fields added later appear on their own); ``objective`` is the tuner's latest
-        (see :func:`_objective`), or None.
+        (fields added later appear on their own), ``tuner`` among them (each target's
+        last step); ``objective`` is the tuner's latest (see :func:`_objective`), or None.
         """
         controls = self.controls or Controls()
         live = controls.snapshot()
@@ -734,7 +733,7 @@ class HttpSink(Sink):
                 if value is not NOT_JSON and key not in frame:
                     frame[key] = value
         body.update({
-            "objective": _objective(live, side),
+            "objective": _objective(live),
             "threshold_manual": controls.threshold,
             "tuned_threshold": controls.tuned_threshold,
             "stopped": controls.stopped,
@@ -748,19 +747,15 @@ class HttpSink(Sink):
         return body
 
 
-def _objective(live, side: dict) -> float | None:
+def _objective(live: LiveStats) -> float | None:
     """The tuner's latest objective value, or None while no tuner has reported one.
 
-    Looked for, in order, in the live stats (``objective``, or the ``tuner`` record the
-    tuner publishes there) and in the newest frame's side values (``objective``, or the
-    ``tuner`` record of :class:`~pipeline.runtime.tuner.TunerStep`).
+    Read from the one place a tuner publishes its steps, ``live.tuner`` (the controls'
+    snapshot): the threshold's step, else the first target's.
     """
-    places = (getattr(live, "objective", None), getattr(live, "tuner", None),
-              side.get("objective"), side.get("tuner"))
-    for value in places:
-        if isinstance(value, dict):
-            value = value.get("objective")
-        value = jsonable(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+    steps = live.tuner
+    if not steps:
+        return None
+    step = steps.get(THRESHOLD_TARGET) or next(iter(steps.values()))
+    value = jsonable(step.get("objective"))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

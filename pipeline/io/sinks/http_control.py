@@ -1,0 +1,155 @@
+"""``POST /control`` of the http view: checking a request body and applying it.
+
+Every body is checked entirely before anything changes; anything wrong is a
+:class:`ControlError` that names the key (or the body) and says what is allowed, which
+the server answers as a 4xx with that JSON.  Bodies are small (:data:`MAX_CONTROL_BYTES`)
+and flat (:data:`MAX_CONTROL_DEPTH`), checked before json's recursive parser runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import reprlib
+from http import HTTPStatus
+
+from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
+
+__all__ = ["CONTROL_KEYS", "MAX_CONTROL_BYTES", "MAX_CONTROL_DEPTH", "ControlError",
+           "apply_control", "nesting_depth", "parse_control"]
+
+#: The largest ``POST /control`` body accepted, in bytes.
+MAX_CONTROL_BYTES = 4096
+
+#: How deep a ``POST /control`` body may nest (its own object is 1; values are flat).
+#: Checked before parsing: json's parser and repr recurse, and 3000 ``[`` would end
+#: in a RecursionError instead of an answer.
+MAX_CONTROL_DEPTH = 8
+
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother = 2, 40, 40
+
+#: What ``POST /control`` accepts, key by key (also the text of its 400 answers).
+CONTROL_KEYS = {
+    "threshold": f"a number in [{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}], or null for automatic",
+    "tuner": "true or false",
+    "pause": "true or false",
+}
+
+
+class ControlError(ValueError):
+    """A ``POST /control`` request that cannot be applied; ``key`` is None for the body."""
+
+    def __init__(self, key: str | None, message: str, status: int = HTTPStatus.BAD_REQUEST):
+        super().__init__(message)
+        self.key = key
+        self.message = message
+        self.status = int(status)
+
+    def to_json(self) -> dict:
+        """The 400 answer's body: the message, the key and what it allows."""
+        body = {"error": self.message, "key": self.key}
+        if self.key in CONTROL_KEYS:
+            body["allowed"] = CONTROL_KEYS[self.key]
+        else:
+            body["allowed"] = {key: text for key, text in CONTROL_KEYS.items()}
+        return body
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _no_duplicates(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ControlError(key, f"{key!r} is given twice; give each key once")
+    return dict(pairs)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in JSON ``text`` (brackets inside strings not counted).
+
+    Strings are blanked first; an unterminated one keeps its brackets, which can only
+    make the count higher (refused sooner), never hide a deep body.
+    """
+    depth = deepest = 0
+    for char in _JSON_STRING.sub('""', text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)  # stray closers do not hide the openers after them
+    return deepest
+
+
+def parse_control(body: bytes, content_type: str | None) -> dict:
+    """Check a ``POST /control`` request entirely; return the changes it asks for.
+
+    Parameters
+    ----------
+    body : bytes
+        The request body: a JSON object with any of ``threshold``, ``tuner``, ``pause``.
+    content_type : str or None
+        The ``Content-Type`` header; must be ``application/json`` (parameters allowed).
+
+    Returns
+    -------
+    dict
+        The checked values by key (``threshold`` as a float, or None for automatic).
+
+    Raises
+    ------
+    ControlError
+        Naming the key (or the body) and what is allowed; nothing is applied.
+    """
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ControlError(None, f"Content-Type must be application/json; got {content_type or 'none'}")
+    try:
+        text = body.decode("utf-8")
+        depth = nesting_depth(text)
+        if depth > MAX_CONTROL_DEPTH:
+            raise ControlError(None, f"the body nests {depth} levels deep (at most "
+                                     f"{MAX_CONTROL_DEPTH}); send one flat JSON object such as "
+                                     f'{{"threshold": 80}}')
+        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
+    except ControlError:
+        raise
+    except RecursionError:  # not reached after the depth check; never an empty reply
+        raise ControlError(None, "the body nests too deep; send one flat JSON object") from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ControlError(None, f"the body must be a JSON object such as "
+                                 f'{{"threshold": 80}}; it is not JSON ({error})') from error
+    if not isinstance(data, dict):
+        raise ControlError(None, f"the body must be a JSON object such as "
+                                 f'{{"threshold": 80}}; got {type(data).__name__} {_short.repr(data)}')
+    changes = {}
+    for key, value in data.items():
+        if key not in CONTROL_KEYS:
+            raise ControlError(key, f"unknown key {_short.repr(key)}; known keys: {', '.join(CONTROL_KEYS)}")
+        if key == "threshold":
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
+                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
+                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
+                value = float(value)
+        elif not isinstance(value, bool):
+            raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
+        changes[key] = value
+    return changes
+
+
+def apply_control(controls: Controls, changes: dict) -> None:
+    """Apply changes checked by :func:`parse_control` to the run's controls."""
+    if "threshold" in changes:
+        controls.threshold = changes["threshold"]
+    if "tuner" in changes:
+        controls.tuner_enabled = changes["tuner"]
+    if "pause" in changes:
+        controls.paused = changes["pause"]

@@ -1,0 +1,109 @@
+"""Compile the chain's kernels before the clock starts.
+
+numba compiles a kernel the first time it is called with a new type signature (dtype,
+dimensions, memory layout).  With an empty cache (a fresh machine, a new version) that
+takes seconds, and it used to happen inside the first frames: a batch run reported
+``latency p95 5402 ms`` for a chain that takes milliseconds a frame.
+
+:func:`warm_chain` runs the chain once on a small crop of the first frame, before that
+frame is stamped with its capture time.  The crop keeps what selects the compiled
+version: dtype, channel count and whether the array is C-contiguous.
+
+When numba really compiles (its cache missed: a fresh machine, a new version), a
+terminal is told once per process, as the compile starts, why nothing moves yet.  What
+tells is numba's own ``numba:compile`` event (:mod:`numba.core.event`), which fires
+after a cache miss only: loading a cached kernel (still a second or so on a loaded
+machine, while LLVM starts) says nothing, and no timing guess is involved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import threading
+import time
+
+import numpy as np
+from numba.core import event as numba_event
+
+from pipeline.frame import Frame
+
+log = logging.getLogger(__name__)
+
+#: What a terminal is told when numba compiles during the warm-up (its cache missed).
+NOTICE = "edgepipe: compiling kernels (first run only)..."
+
+#: Side of the square crop the chain is warmed on: big enough for every stencil.
+WARM_SIZE = 32
+
+_noticed = threading.Event()  # the notice is shown once per process
+
+
+def warm_sample(image: np.ndarray) -> np.ndarray:
+    """A small crop of ``image`` that numba types exactly as it types ``image``.
+
+    Same dtype and channels; a C-contiguous image gives a C-contiguous copy, a strided
+    view gives a strided view (numba compiles each layout separately).
+    """
+    crop = image[:WARM_SIZE, :WARM_SIZE]
+    return crop.copy() if image.flags.c_contiguous else crop
+
+
+def _stderr_is_terminal() -> bool:
+    stream = sys.stderr
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
+        return False
+
+
+def _notice() -> None:
+    if _noticed.is_set() or not _stderr_is_terminal():
+        return
+    _noticed.set()
+    try:
+        print(NOTICE, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed meanwhile: the notice is not needed
+        pass
+
+
+class _CompileWatch(numba_event.Listener):
+    """Counts numba compiles (cache misses) and shows :data:`NOTICE` at the first."""
+
+    def __init__(self):
+        self.compiles = 0
+
+    def on_start(self, event) -> None:
+        self.compiles += 1
+        _notice()
+
+    def on_end(self, event) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmUp:
+    """What :func:`warm_chain` did: its wall time and how many kernels numba compiled."""
+
+    seconds: float
+    compiles: int
+
+
+def warm_chain(chain, image: np.ndarray) -> WarmUp:
+    """Run ``chain`` once on :func:`warm_sample` of ``image``.
+
+    The chain must not be bound to the run's controls (so the warm-up changes nothing
+    the run shows).  An error here is left for the real frame to raise, with its index.
+    A terminal gets :data:`NOTICE` once per process if numba compiles meanwhile.
+    """
+    sample = warm_sample(image)
+    watch = _CompileWatch()
+    began = time.perf_counter()
+    with numba_event.install_listener("numba:compile", watch):
+        try:
+            chain(Frame(-1, began, sample, sample))
+        except Exception as exc:  # noqa: BLE001  (the first real frame reports it properly)
+            log.debug("warm-up of %r on a %s %s crop failed: %s", chain, sample.dtype,
+                      sample.shape, exc)
+    return WarmUp(time.perf_counter() - began, watch.compiles)
