@@ -22,19 +22,34 @@ One writer per output.  A sink holds an advisory lock (``fcntl.flock``) on
 run (or a second sink) writing the same output fails at once with "another edgepipe run
 is writing OUT (pid N)" rather than replace the first run's file when it finishes.
 The lock file is removed on release; a crashed run's lock is free (the kernel drops it
-with the process), so a stale ``.lock`` file never blocks anything.
+with the process), so a stale ``.lock`` file never blocks anything.  A lock also knows
+when this process holds it, so two sinks of one run on one output are told so, whatever
+the lock file holds.
+
+What a killed run left.  ``kill -9`` leaves the temporary file (and its ``.lock``) next
+to the output.  The writer that takes an output's lock next removes the temporaries of
+that output whose writer is provably gone, and says so in one line: a plain temporary is
+only ever written under the output's lock, so holding the lock proves its writer gone;
+a tagged one (:func:`write_atomically`'s, a batch job's staging name) or one nested in
+another temporary is written without that lock, so it goes only when the pid in its name
+is no live process here.  :func:`temporaries_of` and :func:`is_temporary` read the one
+naming scheme, so batch planning skips these files and batch cleanup finds them.
 
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
+import itertools
 import logging
 import os
+import re
 import resource
 import secrets
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,19 +67,208 @@ WATCH_EVERY = 0.5
 PROCESS_TOKEN = secrets.token_hex(3)
 
 
-def temporary_path(final: str | os.PathLike) -> Path:
+def temporary_path(final: str | os.PathLike, tag: str = "") -> Path:
     """Where to write ``final`` until it is complete: same folder, hidden, extension last.
 
     The name holds the pid and a random token drawn once per process, so two processes
     never share a temporary file, and the same call in one process names the same file.
 
+    Parameters
+    ----------
+    final : path-like
+        The output.
+    tag : str, optional
+        A word of lowercase letters and digits, at least one letter past ``f`` so it
+        is told apart from the token, for temporaries written without the output's lock: a batch job's
+        staging name (``"batch"``), one :func:`write_atomically` call (``"w7"``).
+
     Examples
     --------
     >>> temporary_path("out/edges.mp4").name  # doctest: +ELLIPSIS
     '.edges.mp4.part-...mp4'
+    >>> parse_temporary(temporary_path("out/edges.mp4", "batch").name).tag
+    'batch'
     """
     final = Path(final)
-    return final.with_name(f".{final.name}.part-{os.getpid()}-{PROCESS_TOKEN}{final.suffix}")
+    if tag and not re.fullmatch(_TAG, tag):
+        raise ValueError(f"a temporary name's tag is lowercase letters and digits with a "
+                         f"letter past f; got {tag!r}")
+    tagged = f"-{tag}" if tag else ""
+    return final.with_name(f".{final.name}{TEMP_MARK}{os.getpid()}-{PROCESS_TOKEN}{tagged}{final.suffix}")
+
+
+#: What every temporary name holds after its output's name.
+TEMP_MARK = ".part-"
+#: A tag: never all hex digits, so it cannot be read as the token.
+_TAG = r"[a-z0-9]*[g-z][a-z0-9]*"
+
+_TEMPORARY = re.compile(r"\.(?P<final>.+)\.part-(?P<pid>\d+)(?:-(?P<token>[0-9a-f]+))?"
+                        rf"(?:-(?P<tag>{_TAG}))?(?P<suffix>\.[^.]*)?")
+
+
+@dataclasses.dataclass(frozen=True)
+class TemporaryName:
+    """What a temporary file's name says: whose output it is and who wrote it."""
+
+    final: str  #: the output's file name (itself a temporary's, for a nested one)
+    pid: int
+    token: str | None
+    tag: str | None
+
+
+def parse_temporary(name: str) -> TemporaryName | None:
+    """The parts of a temporary file name, or None when ``name`` is not one.
+
+    Examples
+    --------
+    >>> parse_temporary(".edges.mp4.part-41-0a1b2c.mp4")
+    TemporaryName(final='edges.mp4', pid=41, token='0a1b2c', tag=None)
+    >>> parse_temporary("edges.mp4") is None
+    True
+    """
+    match = _TEMPORARY.fullmatch(name)
+    if match is None:
+        return None
+    final = match["final"]
+    if Path(final).suffix != (match["suffix"] or ""):
+        return None
+    return TemporaryName(final, int(match["pid"]), match["token"], match["tag"])
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is an output being written (or a killed run's leftover), or its lock.
+
+    Examples
+    --------
+    >>> is_temporary(".edges.mp4.part-41-0a1b2c.mp4"), is_temporary(".edges.mp4")
+    (True, False)
+    """
+    if name.endswith(".lock") and name.startswith("."):
+        name = name[1:-len(".lock")]
+    return parse_temporary(name) is not None
+
+
+def temporaries_of(final: str | os.PathLike) -> list[Path]:
+    """Temporary files next to ``final`` that belong to it, nested ones and their locks too.
+
+    A batch job's staging name is itself written through a sink's temporary
+    (``..a.mp4.part-7-ab12cd-batch.mp4.part-7-ab12cd.mp4``): that one belongs to
+    ``a.mp4`` as well.
+    """
+    final = Path(final)
+    folder = final.parent
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    return [folder / entry for entry in sorted(entries) if _owner(entry) == final.name]
+
+
+def _owner(name: str) -> str | None:
+    """The output a temporary (or a temporary's lock) belongs to, through nesting."""
+    if name.endswith(".lock") and name.startswith("."):
+        name = name[1:-len(".lock")]
+    parsed = parse_temporary(name)
+    if parsed is None:
+        return None
+    while True:
+        inner = parse_temporary(parsed.final)
+        if inner is None:
+            return parsed.final
+        parsed = inner
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process here (a zombie, killed but not yet reaped, is not)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # EPERM: alive, someone else's
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
+
+
+def _writer_gone(path: Path) -> bool:
+    """Whether the writer of temporary ``path`` is provably gone, given the output's lock held.
+
+    A plain temporary is written only under its output's lock, which the caller holds;
+    a tagged or nested one is not, so its pid must be dead here.
+    """
+    parsed = parse_temporary(path.name)
+    if parsed.tag is None and parse_temporary(parsed.final) is None:
+        return True
+    return not pid_alive(parsed.pid)
+
+
+def _remove_free_lock(path: Path) -> bool:
+    """Remove lock file ``path`` if nobody holds it, removing it while holding it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if _held_here(fd):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return _remove_counted(path)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def sweep_temporaries(final: str | os.PathLike, what: str = "output",
+                      writers_gone: bool = False) -> list[Path]:
+    """Remove what killed writers of ``final`` left next to it; call with its lock held.
+
+    Parameters
+    ----------
+    final : path-like
+        The output, whose :func:`lock_path` lock the caller holds.
+    what : str
+        The writer, for the message (``"video sink"``).
+    writers_gone : bool
+        The caller knows no writer of a tagged temporary can be running (a batch job
+        holding its folder's lock): remove those whatever their pid.
+
+    Returns
+    -------
+    list of Path
+        The files removed; when any, one warning line names the output and the files.
+    """
+    found = temporaries_of(final)
+    removed = [path for path in found if not path.name.endswith(".lock")
+               and (writers_gone or _writer_gone(path)) and _remove_counted(path)]
+    for path in found:  # a temporary's lock, once its temporary is gone and nobody holds it
+        if path.name.endswith(".lock") and not path.with_name(path.name[1:-len(".lock")]).exists():
+            if _remove_free_lock(path):
+                removed.append(path)
+    files = [path.name for path in removed if not path.name.endswith(".lock")]
+    if files:
+        log.warning("%s: removed %d temporary file%s left next to %s by a writer that is gone: %s", what,
+                    len(files), "" if len(files) == 1 else "s", final, ", ".join(files))
+    return removed
+
+
+def _remove_counted(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        log.warning("could not remove temporary file %s: %s", path, error)
+        return False
+    return True
 
 
 def lock_path(final: str | os.PathLike) -> Path:
@@ -106,9 +310,22 @@ class OutputLock:
         self.target = target
         self.what = what
         self._fd: int | None = None
+        self.swept: list[Path] = []
 
     def __repr__(self) -> str:
         return f"OutputLock({str(self.path)!r}, held={self._fd is not None})"
+
+    def __enter__(self) -> "OutputLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd is not None
 
     def busy_message(self, holder: str) -> str:
         """The one-line error for an output another run (or sink) is writing."""
@@ -119,7 +336,13 @@ class OutputLock:
                 "wait for it to finish or choose another output path")
 
     def holder(self, fd: int) -> str:
-        """The pid written in the lock file, or ``"unknown"``."""
+        """The pid written in the lock file, or ``"unknown"``; this process's when it holds it.
+
+        A lock this process holds is known here whatever the file says (its pid may be
+        missing: a full disk, or a file truncated by hand).
+        """
+        if _held_here(fd):
+            return str(os.getpid())
         try:
             text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         except OSError:
@@ -175,14 +398,84 @@ class OutputLock:
             except OSError:
                 pass  # a full disk: the lock holds without the pid in it
             self._fd = fd
+            with _HELD_GUARD:
+                _HELD[(mine.st_dev, mine.st_ino)] = self
+            self.swept = self.sweep()
+
+    def sweep(self) -> list[Path]:
+        """Remove what killed writers of this lock's output left (see :func:`sweep_temporaries`).
+
+        Called by :meth:`acquire` with the lock held; a lock not named as
+        :func:`lock_path` names an output's (a folder's, an images pattern's) sweeps nothing.
+        """
+        name = self.path.name
+        final = self.path.with_name(name[1:-len(".lock")]) if name.endswith(".lock") else None
+        if final is None or lock_path(final) != self.path or final.name.startswith(".edgepipe-"):
+            return []
+        return sweep_temporaries(final, self.what)
 
     def release(self) -> None:
         """Remove the lock file and drop the lock; safe to call twice."""
         if self._fd is None:
             return
         remove_quietly(self.path)
+        with _HELD_GUARD:
+            info = os.fstat(self._fd)
+            _HELD.pop((info.st_dev, info.st_ino), None)
         os.close(self._fd)
         self._fd = None
+
+
+#: Lock files this process holds, by (device, inode): how a lock knows "this run".
+_HELD: dict[tuple[int, int], OutputLock] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _held_here(fd: int) -> bool:
+    """Whether the lock file open as ``fd`` is one this process holds."""
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return False
+    with _HELD_GUARD:
+        return (info.st_dev, info.st_ino) in _HELD
+
+
+class FolderLock(OutputLock):
+    """One job per folder: an :class:`OutputLock` on a named lock file inside it.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder (created if missing when the lock is taken).
+    what : str
+        The kind of job, for messages (``"batch job"``).
+    name : str
+        The lock file's name in ``folder``.
+
+    Examples
+    --------
+    >>> FolderLock("out", "batch job", ".edgepipe-batch.lock").path.name
+    '.edgepipe-batch.lock'
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str, name: str):
+        super().__init__(Path(folder) / name, str(folder), what)
+
+    def busy_message(self, holder: str) -> str:
+        """The one-line error for a folder another job (or this process) is writing."""
+        who = "this process" if holder == str(os.getpid()) else f"pid {holder}"
+        return (f"another {self.what} ({who}) is writing to {self.target!r}; "
+                "wait for it, or choose another output dir")
+
+    def acquire(self) -> None:
+        """Create the folder if needed, then take the lock (SinkError if another holds it)."""
+        make_folder(self.path, self.what)
+        super().acquire()
+
+    def sweep(self) -> list[Path]:
+        """A folder's lock removes nothing by itself (the job sweeps its own outputs)."""
+        return []
 
 
 def free_bytes(folder: str | os.PathLike) -> int | None:
@@ -327,13 +620,56 @@ def close_quietly(handle) -> None:
 
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
-    temp = temporary_path(path)
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
+def commit(temp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Give the complete file ``temp`` its final name: fsync, ``os.replace``, fsync the folder.
+
+    After a crash the folder holds either the old ``final`` or the whole new one.  OSError
+    on failure (``temp`` is left for the caller to remove).
+    """
+    sync_file(Path(temp))
+    os.replace(temp, final)
+    try:  # the rename itself survives a power cut only once its folder is synced
+        fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot sync a folder; the file itself is synced
+    finally:
+        os.close(fd)
+
+
+#: Numbers each write_atomically call's temporary, so threads of one process never share one.
+_WRITES = itertools.count()
+
+
+def write_atomically(path: str | os.PathLike, data: bytes, sync: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file of its own, then rename it.
+
+    Each call has its own temporary name (pid, process token and a call number), so two
+    processes or threads writing the same path at once never share one, and the last to
+    finish wins with a whole file.  On any failure the temporary file is removed and
+    ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The final name.
+    data : bytes
+        The whole content.
+    sync : bool, optional
+        fsync before the rename (see :func:`commit`); off for per-frame pictures.
+    """
+    path = Path(path)
+    temp = temporary_path(path, f"w{next(_WRITES)}")
+    try:
+        with open(temp, "xb") as handle:
+            handle.write(data)
+        if sync:
+            commit(temp, path)
+        else:
+            os.replace(temp, path)
+    except BaseException:
         remove_quietly(temp)
         raise
