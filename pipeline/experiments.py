@@ -52,6 +52,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.config import ConfigError, Document, apply_override, load_plugins, read_config
 from pipeline.io.base import SourceError
+from pipeline.io.outputs import write_atomically
 from pipeline.optim import OBJECTIVES, joint_histogram, make_optimizer, minimize, tune_threshold
 from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
 from pipeline.runtime.tuner import DEFAULT_TAU, DEFAULT_TARGET, optimizer_error_key
@@ -525,9 +526,8 @@ def _jsonable(value):
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    # a temporary name of this call's own: two processes writing one output never collide
+    write_atomically(path, data, sync=True)
 
 
 # ---------------------------------------------------------------- plots

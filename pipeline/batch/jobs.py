@@ -487,8 +487,10 @@ def natural_key(path: str) -> list:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether a file name is a hidden partial output (ours or a sink's)."""
-    return name.startswith(".") and (".part-" in name or ".batch-" in name)
+    """Whether a file name is a hidden partial output (see :func:`pipeline.io.outputs.is_temporary`)."""
+    from pipeline.io.outputs import is_temporary as temporary
+
+    return temporary(name)
 
 
 def _inside(path: str, folder: str) -> bool:
