@@ -453,6 +453,9 @@ def _check(doc: Document) -> Config:
     tuner = _tuner(doc, data["tuner"]) if "tuner" in data else None
     config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
     config.build()  # constructors' own checks (settings that exclude each other)
+    from pipeline.io.overwrite import check_no_overwrite  # a run never writes over its input
+
+    check_no_overwrite(source, sinks, doc.error, lookup)
     return config
 
 

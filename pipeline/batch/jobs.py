@@ -559,9 +559,11 @@ def plan_outputs(job: BatchJob) -> list[WorkItem]:
             raise job.error(("output",), f"{other!r} and {path!r} would both be written to "
                                          f"{output!r}; give them different names or another suffix")
         items[output] = WorkItem(path, output, relative)
-    inputs = {item.input for item in items.values()}
-    for item in items.values():
-        if item.output in inputs:
-            raise job.error(("output",), f"the output of {item.input!r} would overwrite the "
-                                         f"input {item.output!r}; choose another output dir or suffix")
+    from pipeline.io.overwrite import find_overwrite  # real files: symlinked dirs, hard links
+
+    clash = find_overwrite(items, [item.input for item in items.values()])
+    if clash is not None:
+        raise job.error(("output",), f"the output {clash[0]!r} would overwrite the input "
+                                     f"{clash[1]!r} (both name {os.path.realpath(clash[1])}); "
+                                     "choose another output dir or suffix")
     return list(items.values())
