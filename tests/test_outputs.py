@@ -28,7 +28,6 @@ from pipeline.io.outputs import (
     sweep_temporaries,
     temporaries_of,
     temporary_path,
-    write_atomically,
 )
 from pipeline.io.sinks.stats import StatsSink
 
@@ -307,7 +306,7 @@ def test_a_second_run_on_an_output_being_written_leaves_the_writer_alone(tmp_pat
         temp = next(out.glob(".edges.avi.part-*"))
         second = subprocess.run([sys.executable, "-m", "pipeline", "run", "run.yaml",
                                  "--set", "source.length=3"], cwd=tmp_path, env=ENV,
-                                capture_output=True, text=True, timeout=300)
+                                capture_output=True, text=True, timeout=300, check=False)
         assert second.returncode == 1
         assert f"another edgepipe run is writing 'out/edges.avi' (pid {first.pid})" in second.stderr
         assert temp.exists() and first.poll() is None
@@ -315,3 +314,22 @@ def test_a_second_run_on_an_output_being_written_leaves_the_writer_alone(tmp_pat
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
     assert (out / "edges.avi").exists() and hidden(out) == []
+
+
+def test_the_images_sink_removes_dead_writers_pictures_in_progress_and_keeps_live_ones(tmp_path, caplog):
+    from pipeline.io.sinks.images import ImagesSink
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    gone = dead_pid()
+    dead = folder / f".frame_000003.png.part-{gone}-abcdef-w7.png"
+    live = folder / f".frame_000004.png.part-{os.getpid()}-abcdef-w8.png"
+    plain = folder / f".notes.txt.part-{gone}-abcdef.txt"  # another output's: its own lock decides
+    for path in (dead, live, plain):
+        path.write_bytes(b"partial")
+    sink = ImagesSink(str(folder / "frame_{index:06d}.png"))
+    sink.open(None, 30.0)
+    sink.close()
+    assert not dead.exists() and live.exists() and plain.exists()
+    lines = [r.getMessage() for r in caplog.records if "removed" in r.getMessage()]
+    assert len(lines) == 1 and dead.name in lines[0] and "images sink" in lines[0]

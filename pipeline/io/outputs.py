@@ -32,28 +32,39 @@ that output whose writer is provably gone, and says so in one line: a plain temp
 only ever written under the output's lock, so holding the lock proves its writer gone;
 a tagged one (:func:`write_atomically`'s, a batch job's staging name) or one nested in
 another temporary is written without that lock, so it goes only when the pid in its name
-is no live process here.  :func:`temporaries_of` and :func:`is_temporary` read the one
-naming scheme, so batch planning skips these files and batch cleanup finds them.
-
+is no live process here.  The naming scheme and that rule live in
+:mod:`pipeline.io.temporaries`; everything is imported from here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import fcntl
 import itertools
 import logging
 import os
-import re
 import resource
-import secrets
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from pipeline.io.base import SinkError
+from pipeline.io.temporaries import (  # noqa: F401  (re-exported: import names from here)
+    _HELD,
+    _HELD_GUARD,
+    PROCESS_TOKEN,
+    TEMP_MARK,
+    TemporaryName,
+    held_here,
+    is_temporary,
+    lock_path,
+    parse_temporary,
+    pid_alive,
+    sweep_dead_writers,
+    sweep_temporaries,
+    temporaries_of,
+    temporary_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,227 +72,6 @@ log = logging.getLogger(__name__)
 #: Seconds between two looks, while a file is written, at whether it is still there and
 #: its disk still has room (a stat and a statvfs: microseconds).
 WATCH_EVERY = 0.5
-
-#: Random part of this process's temporary names: with the pid, unique across processes
-#: and machines sharing a folder; within a process the output lock keeps writers apart.
-PROCESS_TOKEN = secrets.token_hex(3)
-
-
-def temporary_path(final: str | os.PathLike, tag: str = "") -> Path:
-    """Where to write ``final`` until it is complete: same folder, hidden, extension last.
-
-    The name holds the pid and a random token drawn once per process, so two processes
-    never share a temporary file, and the same call in one process names the same file.
-
-    Parameters
-    ----------
-    final : path-like
-        The output.
-    tag : str, optional
-        A word of lowercase letters and digits, at least one letter past ``f`` so it
-        is told apart from the token, for temporaries written without the output's lock: a batch job's
-        staging name (``"batch"``), one :func:`write_atomically` call (``"w7"``).
-
-    Examples
-    --------
-    >>> temporary_path("out/edges.mp4").name  # doctest: +ELLIPSIS
-    '.edges.mp4.part-...mp4'
-    >>> parse_temporary(temporary_path("out/edges.mp4", "batch").name).tag
-    'batch'
-    """
-    final = Path(final)
-    if tag and not re.fullmatch(_TAG, tag):
-        raise ValueError(f"a temporary name's tag is lowercase letters and digits with a "
-                         f"letter past f; got {tag!r}")
-    tagged = f"-{tag}" if tag else ""
-    return final.with_name(f".{final.name}{TEMP_MARK}{os.getpid()}-{PROCESS_TOKEN}{tagged}{final.suffix}")
-
-
-#: What every temporary name holds after its output's name.
-TEMP_MARK = ".part-"
-#: A tag: never all hex digits, so it cannot be read as the token.
-_TAG = r"[a-z0-9]*[g-z][a-z0-9]*"
-
-_TEMPORARY = re.compile(r"\.(?P<final>.+)\.part-(?P<pid>\d+)(?:-(?P<token>[0-9a-f]+))?"
-                        rf"(?:-(?P<tag>{_TAG}))?(?P<suffix>\.[^.]*)?")
-
-
-@dataclasses.dataclass(frozen=True)
-class TemporaryName:
-    """What a temporary file's name says: whose output it is and who wrote it."""
-
-    final: str  #: the output's file name (itself a temporary's, for a nested one)
-    pid: int
-    token: str | None
-    tag: str | None
-
-
-def parse_temporary(name: str) -> TemporaryName | None:
-    """The parts of a temporary file name, or None when ``name`` is not one.
-
-    Examples
-    --------
-    >>> parse_temporary(".edges.mp4.part-41-0a1b2c.mp4")
-    TemporaryName(final='edges.mp4', pid=41, token='0a1b2c', tag=None)
-    >>> parse_temporary("edges.mp4") is None
-    True
-    """
-    match = _TEMPORARY.fullmatch(name)
-    if match is None:
-        return None
-    final = match["final"]
-    if Path(final).suffix != (match["suffix"] or ""):
-        return None
-    return TemporaryName(final, int(match["pid"]), match["token"], match["tag"])
-
-
-def is_temporary(name: str) -> bool:
-    """Whether a file name is an output being written (or a killed run's leftover), or its lock.
-
-    Examples
-    --------
-    >>> is_temporary(".edges.mp4.part-41-0a1b2c.mp4"), is_temporary(".edges.mp4")
-    (True, False)
-    """
-    if name.endswith(".lock") and name.startswith("."):
-        name = name[1:-len(".lock")]
-    return parse_temporary(name) is not None
-
-
-def temporaries_of(final: str | os.PathLike) -> list[Path]:
-    """Temporary files next to ``final`` that belong to it, nested ones and their locks too.
-
-    A batch job's staging name is itself written through a sink's temporary
-    (``..a.mp4.part-7-ab12cd-batch.mp4.part-7-ab12cd.mp4``): that one belongs to
-    ``a.mp4`` as well.
-    """
-    final = Path(final)
-    folder = final.parent
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return []
-    return [folder / entry for entry in sorted(entries) if _owner(entry) == final.name]
-
-
-def _owner(name: str) -> str | None:
-    """The output a temporary (or a temporary's lock) belongs to, through nesting."""
-    if name.endswith(".lock") and name.startswith("."):
-        name = name[1:-len(".lock")]
-    parsed = parse_temporary(name)
-    if parsed is None:
-        return None
-    while True:
-        inner = parse_temporary(parsed.final)
-        if inner is None:
-            return parsed.final
-        parsed = inner
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process here (a zombie, killed but not yet reaped, is not)."""
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # EPERM: alive, someone else's
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in (b"Z", b"X")
-
-
-def _writer_gone(path: Path) -> bool:
-    """Whether the writer of temporary ``path`` is provably gone, given the output's lock held.
-
-    A plain temporary is written only under its output's lock, which the caller holds;
-    a tagged or nested one is not, so its pid must be dead here.
-    """
-    parsed = parse_temporary(path.name)
-    if parsed.tag is None and parse_temporary(parsed.final) is None:
-        return True
-    return not pid_alive(parsed.pid)
-
-
-def _remove_free_lock(path: Path) -> bool:
-    """Remove lock file ``path`` if nobody holds it, removing it while holding it."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        if _held_here(fd):
-            return False
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return _remove_counted(path)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-def sweep_temporaries(final: str | os.PathLike, what: str = "output",
-                      writers_gone: bool = False) -> list[Path]:
-    """Remove what killed writers of ``final`` left next to it; call with its lock held.
-
-    Parameters
-    ----------
-    final : path-like
-        The output, whose :func:`lock_path` lock the caller holds.
-    what : str
-        The writer, for the message (``"video sink"``).
-    writers_gone : bool
-        The caller knows no writer of a tagged temporary can be running (a batch job
-        holding its folder's lock): remove those whatever their pid.
-
-    Returns
-    -------
-    list of Path
-        The files removed; when any, one warning line names the output and the files.
-    """
-    found = temporaries_of(final)
-    removed = [path for path in found if not path.name.endswith(".lock")
-               and (writers_gone or _writer_gone(path)) and _remove_counted(path)]
-    for path in found:  # a temporary's lock, once its temporary is gone and nobody holds it
-        if path.name.endswith(".lock") and not path.with_name(path.name[1:-len(".lock")]).exists():
-            if _remove_free_lock(path):
-                removed.append(path)
-    files = [path.name for path in removed if not path.name.endswith(".lock")]
-    if files:
-        log.warning("%s: removed %d temporary file%s left next to %s by a writer that is gone: %s", what,
-                    len(files), "" if len(files) == 1 else "s", final, ", ".join(files))
-    return removed
-
-
-def _remove_counted(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    except OSError as error:
-        log.warning("could not remove temporary file %s: %s", path, error)
-        return False
-    return True
-
-
-def lock_path(final: str | os.PathLike) -> Path:
-    """The advisory lock file of output ``final``: ``.NAME.lock`` in the same folder.
-
-    Examples
-    --------
-    >>> lock_path("out/edges.mp4").name
-    '.edges.mp4.lock'
-    """
-    final = Path(final)
-    return final.with_name(f".{final.name}.lock")
-
 
 class OutputLock:
     """One writer per output: an exclusive ``fcntl.flock`` on a lock file next to it.
@@ -341,7 +131,7 @@ class OutputLock:
         A lock this process holds is known here whatever the file says (its pid may be
         missing: a full disk, or a file truncated by hand).
         """
-        if _held_here(fd):
+        if held_here(fd):
             return str(os.getpid())
         try:
             text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
@@ -405,13 +195,16 @@ class OutputLock:
     def sweep(self) -> list[Path]:
         """Remove what killed writers of this lock's output left (see :func:`sweep_temporaries`).
 
-        Called by :meth:`acquire` with the lock held; a lock not named as
-        :func:`lock_path` names an output's (a folder's, an images pattern's) sweeps nothing.
+        Called by :meth:`acquire` with the lock held.  A pattern's lock
+        (``.edgepipe-images-DIGEST.lock``, the images sink's) removes the tagged temporaries of
+        dead writers in its folder (:func:`sweep_dead_writers`); a folder's lock nothing.
         """
         name = self.path.name
         final = self.path.with_name(name[1:-len(".lock")]) if name.endswith(".lock") else None
-        if final is None or lock_path(final) != self.path or final.name.startswith(".edgepipe-"):
+        if final is None or lock_path(final) != self.path:
             return []
+        if final.name.startswith("edgepipe-images-"):  # a pattern's lock: no one output
+            return sweep_dead_writers(self.path.parent, self.what)
         return sweep_temporaries(final, self.what)
 
     def release(self) -> None:
@@ -424,21 +217,6 @@ class OutputLock:
             _HELD.pop((info.st_dev, info.st_ino), None)
         os.close(self._fd)
         self._fd = None
-
-
-#: Lock files this process holds, by (device, inode): how a lock knows "this run".
-_HELD: dict[tuple[int, int], OutputLock] = {}
-_HELD_GUARD = threading.Lock()
-
-
-def _held_here(fd: int) -> bool:
-    """Whether the lock file open as ``fd`` is one this process holds."""
-    try:
-        info = os.fstat(fd)
-    except OSError:
-        return False
-    with _HELD_GUARD:
-        return (info.st_dev, info.st_ino) in _HELD
 
 
 class FolderLock(OutputLock):

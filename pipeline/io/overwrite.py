@@ -28,7 +28,8 @@ from __future__ import annotations
 import glob
 import os
 import re
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 #: Sinks whose ``path`` setting names one output file (``-`` is standard output).
 FILE_SINKS = ("video", "stats")
