@@ -168,9 +168,14 @@ def test_the_second_sink_is_the_one_named(folder):
         Config.from_dict(data)
 
 
-def test_pattern_outputs_try_every_number_in_the_inputs():
-    names = pattern_outputs("x/f{index:02d}.png", ["a/7/f12.png"])
-    assert {"x/f07.png", "x/f12.png", "x/f01.png", "x/f02.png"} <= set(names)
+def test_pattern_outputs_are_the_existing_pictures_the_pattern_names_at_any_index(folder):
+    pictures(folder / "pics", ["f12.png", "f7.png", "f07.png", "g3.png", "f12.jpg", "f123.png", "fx.png"])
+    assert pattern_outputs("pics/f{index:02d}.png") == ["pics/f07.png", "pics/f12.png", "pics/f123.png"]
+    assert pattern_outputs("pics/f{index}.png") == ["pics/f12.png", "pics/f123.png", "pics/f7.png"]
+    assert pattern_outputs("nowhere/f{index}.png") == []
+    # the index in a folder name: every number in every input's path is tried
+    assert {"pics/3/f.png", "pics/12/f.png", "pics/1/f.png", "pics/2/f.png"} <= set(
+        pattern_outputs("pics/{index}/f.png", ["pics/f12.png", "pics/g3.png"]))
 
 
 def test_find_overwrite_compares_files_not_strings(folder):

@@ -10,9 +10,11 @@ What each component reads or writes comes from its settings, by type (the compon
 are not built, so the check runs at config load, before anything opens):
 
 * inputs: ``file`` ``path``, the pictures ``images`` ``glob`` matches now;
-* outputs: ``video`` and ``stats`` ``path`` (not ``-``), and every picture an ``images``
-  pattern would write over: each integer in an input's path is tried as an index, and
-  the picture it names is compared with the input (so any index, any padding).
+* outputs: ``video`` and ``stats`` ``path`` (not ``-``), and every existing picture an
+  ``images`` pattern names at any index (see :func:`pattern_outputs`).
+
+The inputs are listed only when some output exists, so a config whose outputs are all
+new costs no glob.
 
 A source or sink class of a plugin takes part by defining
 ``input_paths(settings) -> list[str]`` or ``output_paths(settings, inputs) -> list[str]``
@@ -28,6 +30,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import string
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -57,16 +60,18 @@ def input_paths(name: str, settings: dict, cls: type | None = None) -> list[str]
     return []
 
 
-def output_paths(name: str, settings: dict, inputs: list[str], cls: type | None = None) -> list[str]:
-    """The existing files among those a sink of type ``name`` could write over ``inputs``.
+def output_paths(name: str, settings: dict, inputs: list[str] | Callable[[], list[str]],
+                 cls: type | None = None) -> list[str]:
+    """The files a sink of type ``name`` could write over, among those that exist.
 
-    For an ``images`` pattern that means the pictures it names for the indices that
-    appear in the inputs' paths; a file sink's one path is returned whether or not it
-    exists (the comparison skips missing files).
+    ``inputs`` (the source's files, or a function that lists them, called only when
+    needed) matters only to an ``images`` pattern with ``{index}`` in a folder name.  A
+    file sink's one path is returned whether or not it exists (the comparison skips
+    missing files).
     """
     own = getattr(cls, "output_paths", None)
     if callable(own):
-        return list(own(settings, inputs))
+        return list(own(settings, _listed(inputs)))
     path = settings.get("path")
     if not isinstance(path, str):
         return []
@@ -77,40 +82,69 @@ def output_paths(name: str, settings: dict, inputs: list[str], cls: type | None 
     return []
 
 
-def pattern_outputs(pattern: str, inputs: Iterable[str]) -> list[str]:
-    """The pictures ``pattern`` (with ``{index}``) names for every index an input's path holds.
+def _listed(inputs: list[str] | Callable[[], list[str]]) -> list[str]:
+    return list(inputs()) if callable(inputs) else list(inputs)
 
-    Every run of digits in an input's path, as written and as resolved, and every part
-    of such a run, is tried as an index, so ``{index:06d}``, ``{index}`` and a number
-    glued to literal digits (``img2{index}.png``) are all found.
+
+def pattern_outputs(pattern: str, inputs: list[str] | Callable[[], list[str]] = ()) -> list[str]:
+    """The existing pictures ``pattern`` (with ``{index}``) would write over, at any index.
+
+    When the index is in the file name only (the usual case), these are the files of the
+    pattern's folder whose name is the pattern's for the number where ``{index}`` is
+    (any width, glued to literal digits as in ``img2{index}.png``); ``inputs`` is not
+    needed.  When the index is in a folder name, every run of digits in every input's
+    whole path (as written and resolved), and every part of one, is tried as an index.
     """
-    indices: set[int] = set()
-    for path in inputs:
-        for spelling in (path, os.path.realpath(path)):
-            for run in re.findall(r"\d+", spelling):
-                indices.update(int(run[i:j]) for i in range(len(run)) for j in range(i + 1, len(run) + 1))
-    names = []
-    for index in sorted(indices):
+    try:
+        samples = [pattern.format(index=index) for index in (0, 1, 12345678)]
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return []  # not a pattern the images sink accepts: its own check says why
+    if len({os.path.dirname(sample) for sample in samples}) == 1:
+        folder = os.path.dirname(samples[0])
         try:
-            names.append(pattern.format(index=index))
-        except (ValueError, IndexError, KeyError, AttributeError):
-            return []  # not a pattern the images sink accepts: its own check says why
-    return names
+            entries = os.listdir(folder or ".")
+        except OSError:
+            return []  # no such folder: no picture there to write over
+        shape, name = _name_regex(os.path.basename(pattern)), os.path.basename(pattern)
+        found = []
+        for entry in entries:
+            match = shape.fullmatch(entry)
+            if match is None:
+                continue
+            for text in match.groups():
+                if text.strip().lstrip("+-").isdigit() and name.format(index=int(text)) == entry:
+                    found.append(os.path.join(folder, entry))
+                    break
+        return sorted(found)
+    spellings = set()
+    for path in _listed(inputs):
+        spellings.update((path, os.path.realpath(path)))
+    runs = {run for spelling in spellings for run in re.findall(r"\d+", spelling)}
+    indices = {int(run[i:j]) for run in runs for i in range(len(run)) for j in range(i + 1, len(run) + 1)}
+    return [pattern.format(index=index) for index in sorted(indices)]
 
 
-def find_overwrite(outputs: Iterable[str], inputs: Iterable[str]) -> tuple[str, str] | None:
+def _name_regex(pattern: str) -> re.Pattern:
+    """A file name pattern's literal text as is, each ``{index...}`` field as a group."""
+    parts = []
+    for literal, field, _, _ in string.Formatter().parse(pattern):
+        parts.append(re.escape(literal))
+        if field is not None:
+            parts.append(r"(\s*[-+]?\d+)")
+    return re.compile("".join(parts))
+
+
+def find_overwrite(outputs: Iterable[str], inputs: Iterable[str] | dict) -> tuple[str, str] | None:
     """The first ``(output, input)`` that name the same existing file, or None.
+
+    ``inputs`` may be given as :func:`identities` already, to compare several sinks.
 
     Examples
     --------
     >>> find_overwrite(["no/such/file.avi"], ["samples/tree.avi"]) is None
     True
     """
-    by_identity: dict[tuple[int, int], str] = {}
-    for path in inputs:
-        identity = file_identity(path)
-        if identity is not None:
-            by_identity.setdefault(identity, path)
+    by_identity = inputs if isinstance(inputs, dict) else identities(inputs)
     if not by_identity:
         return None
     for path in outputs:
@@ -118,6 +152,16 @@ def find_overwrite(outputs: Iterable[str], inputs: Iterable[str]) -> tuple[str, 
         if identity in by_identity:
             return path, by_identity[identity]
     return None
+
+
+def identities(paths: Iterable[str]) -> dict[tuple[int, int], str]:
+    """Each existing file's ``(device, inode)`` with the first of ``paths`` that names it."""
+    found: dict[tuple[int, int], str] = {}
+    for path in paths:
+        identity = file_identity(path)
+        if identity is not None:
+            found.setdefault(identity, path)
+    return found
 
 
 def overwrite_message(what: str, source: str) -> str:
@@ -155,12 +199,21 @@ def check_no_overwrite(source: Any, sinks: Iterable[Any],
         Whatever ``error`` makes, when a sink output is a source input.
     """
     classes = lookup or (lambda kind, name: None)
-    inputs = input_paths(source.name, source.settings, classes("source", source.name))
-    if not inputs:
-        return
+    found: list = []  # the inputs and their identities, listed once some output exists
+
+    def inputs() -> list[str]:
+        if not found:
+            found.append(input_paths(source.name, source.settings, classes("source", source.name)))
+        return found[0]
+
     for sink in sinks:
         outputs = output_paths(sink.name, sink.settings, inputs, classes("sink", sink.name))
-        clash = find_overwrite(outputs, inputs)
+        outputs = [path for path in outputs if file_identity(path) is not None]
+        if not outputs:
+            continue  # nothing there yet: nothing to write over (and no glob to expand)
+        if len(found) < 2:
+            found.append(identities(inputs()))
+        clash = find_overwrite(outputs, found[1])
         if clash is None:
             continue
         key = tuple(sink.path) + ("path",)
