@@ -50,12 +50,11 @@ from pathlib import Path
 
 from pipeline.io.base import SinkError
 from pipeline.io.temporaries import (  # noqa: F401  (re-exported: import names from here)
-    _HELD,
-    _HELD_GUARD,
     PROCESS_TOKEN,
     TEMP_MARK,
     TemporaryName,
     held_here,
+    hold,
     is_temporary,
     lock_path,
     parse_temporary,
@@ -188,8 +187,7 @@ class OutputLock:
             except OSError:
                 pass  # a full disk: the lock holds without the pid in it
             self._fd = fd
-            with _HELD_GUARD:
-                _HELD[(mine.st_dev, mine.st_ino)] = self
+            hold(fd, True)
             self.swept = self.sweep()
 
     def sweep(self) -> list[Path]:
@@ -212,9 +210,7 @@ class OutputLock:
         if self._fd is None:
             return
         remove_quietly(self.path)
-        with _HELD_GUARD:
-            info = os.fstat(self._fd)
-            _HELD.pop((info.st_dev, info.st_ino), None)
+        hold(self._fd, False)
         os.close(self._fd)
         self._fd = None
 

@@ -282,8 +282,15 @@ def lock_path(final: str | os.PathLike) -> Path:
 
 
 #: Lock files this process holds, by (device, inode): how a lock knows "this run".
-_HELD: dict[tuple[int, int], object] = {}
+_HELD: set[tuple[int, int]] = set()
 _HELD_GUARD = threading.Lock()
+
+
+def hold(fd: int, held: bool) -> None:
+    """Record that this process took (``held=True``) or dropped the lock file open as ``fd``."""
+    info = os.fstat(fd)
+    with _HELD_GUARD:
+        (_HELD.add if held else _HELD.discard)((info.st_dev, info.st_ino))
 
 
 def held_here(fd: int) -> bool:
@@ -294,3 +301,14 @@ def held_here(fd: int) -> bool:
         return False
     with _HELD_GUARD:
         return (info.st_dev, info.st_ino) in _HELD
+
+
+def _forget_after_fork() -> None:
+    # A forked child shares its parent's locks but is not the run that took them; and a
+    # guard another thread held at the fork would stay locked in the child for good.
+    global _HELD_GUARD
+    _HELD_GUARD = threading.Lock()
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
