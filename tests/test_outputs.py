@@ -333,3 +333,34 @@ def test_the_images_sink_removes_dead_writers_pictures_in_progress_and_keeps_liv
     assert not dead.exists() and live.exists() and plain.exists()
     lines = [r.getMessage() for r in caplog.records if "removed" in r.getMessage()]
     assert len(lines) == 1 and dead.name in lines[0] and "images sink" in lines[0]
+
+
+def test_a_run_with_two_stats_sinks_on_one_file_says_it_is_this_run(tmp_path):
+    (tmp_path / "run.yaml").write_text(
+        "version: 1\nsource: {type: synthetic, width: 32, height: 24, length: 3}\n"
+        "stages: [grayscale]\nsinks: [{stats: {path: s.jsonl}}, {stats: {path: ./s.jsonl}}]\n")
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "run.yaml"], cwd=tmp_path,
+                          env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1
+    assert "stats sink: another sink of this run is writing " in done.stderr, done.stderr
+    assert "pid" not in done.stderr.splitlines()[-1] and hidden(tmp_path) == []
+
+
+def test_a_forked_child_does_not_take_its_parents_lock_for_its_own(tmp_path):
+    final = tmp_path / "edges.avi"
+    with OutputLock(lock_path(final), str(final), "video sink"):
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                OutputLock(lock_path(final), str(final), "video sink").acquire()
+                message = "acquired"
+            except SinkError as error:
+                message = str(error)
+            os.write(write, message.encode())
+            os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        message = os.read(read, 4096).decode()
+        os.close(read)
+    assert f"another edgepipe run is writing {str(final)!r} (pid {os.getpid()})" in message
