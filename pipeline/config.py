@@ -221,6 +221,11 @@ def _check(doc: Document) -> Config:
     config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
     _, built, _ = config.build()  # constructors' own checks (settings that exclude each other)
     check_chain(doc, stages, built, sinks)
+    from pipeline.io.overwrite import (
+        check_no_overwrite,  # a run never writes over its input
+    )
+
+    check_no_overwrite(source, sinks, doc.error, lookup)
     return config
 
 

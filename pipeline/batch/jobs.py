@@ -422,8 +422,10 @@ def natural_key(path: str) -> list:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether a file name is a hidden partial output (ours or a sink's)."""
-    return name.startswith(".") and (".part-" in name or ".batch-" in name)
+    """Whether a file name is a hidden partial output (see :func:`pipeline.io.outputs.is_temporary`)."""
+    from pipeline.io.outputs import is_temporary as temporary
+
+    return temporary(name)
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -492,9 +494,11 @@ def plan_outputs(job: BatchJob) -> list[WorkItem]:
             raise job.error(("output",), f"{other!r} and {path!r} would both be written to "
                                          f"{output!r}; give them different names or another suffix")
         items[output] = WorkItem(path, output, relative)
-    inputs = {item.input for item in items.values()}
-    for item in items.values():
-        if item.output in inputs:
-            raise job.error(("output",), f"the output of {item.input!r} would overwrite the "
-                                         f"input {item.output!r}; choose another output dir or suffix")
+    from pipeline.io.overwrite import find_overwrite  # real files: symlinked dirs, hard links
+
+    clash = find_overwrite(items, [item.input for item in items.values()])
+    if clash is not None:
+        raise job.error(("output",), f"the output {clash[0]!r} would overwrite the input "
+                                     f"{clash[1]!r} (both name {os.path.realpath(clash[1])}); "
+                                     "choose another output dir or suffix")
     return list(items.values())

@@ -23,7 +23,6 @@ Order of work:
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import shutil
 import sys
@@ -63,62 +62,57 @@ def check_output(job: BatchJob) -> None:
 
 
 class OutputLock:
-    """An exclusive ``flock`` on ``<output>/.edgepipe-batch.lock`` for the job's lifetime.
+    """One job per output folder: :class:`pipeline.io.outputs.FolderLock` on ``LOCK_NAME``.
 
     The kernel drops it when the process dies, so a killed job never leaves it stuck.
     """
 
     def __init__(self, folder: str):
-        self.path = os.path.join(folder, LOCK_NAME)
-        self._handle = None
+        from pipeline.io.outputs import FolderLock
+
+        self._lock = FolderLock(folder, "batch job", LOCK_NAME)
+        self.path = str(self._lock.path)
 
     def __enter__(self) -> "OutputLock":
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        from pipeline.io.base import SinkError
+
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise BatchError(f"another batch job ({holder}) is writing to {os.path.dirname(self.path)!r}; "
-                             "wait for it, or choose another output dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        self._handle = handle
+            self._lock.acquire()
+        except SinkError as exc:
+            raise BatchError(str(exc)) from None
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        self._lock.release()
 
 
 def temporaries_of(output: str) -> list[str]:
-    """Hidden partial files next to ``output``: a sink's temporary and our staging names."""
-    folder, name = os.path.split(output)
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return []
-    prefixes = (f".{name}.", f"..{name}.")
-    return [os.path.join(folder, entry) for entry in entries
-            if entry.startswith(prefixes) and (".part-" in entry or ".batch-" in entry)]
+    """Hidden partial files next to ``output`` (see :func:`pipeline.io.outputs.temporaries_of`)."""
+    from pipeline.io.outputs import temporaries_of as of
+
+    return [str(path) for path in of(output)]
 
 
 def sweep(job: BatchJob, items: list[WorkItem]) -> int:
-    """Remove temporaries next to ``items``' outputs and all split parts; return the count."""
+    """Remove temporaries next to ``items``' outputs and all split parts; return the count.
+
+    The job lock proves no batch worker writes here, so staging names go whatever their
+    pid; a sink's temporary goes only when its output's lock is free (no run writes it).
+    """
+    from pipeline.io.base import SinkError
+    from pipeline.io.outputs import OutputLock as FileLock, lock_path, sweep_temporaries
+
     removed = 0
     for item in items:
-        for path in temporaries_of(item.output):
-            try:
-                os.remove(path)
-                removed += 1
-            except FileNotFoundError:
-                pass
+        lock = FileLock(lock_path(item.output), item.output, "batch")
+        try:
+            lock.acquire()  # sweeps what killed plain writers left
+        except SinkError:
+            continue  # an edgepipe run writes this output now: leave its files alone
+        try:
+            removed += len(lock.swept) + len(sweep_temporaries(item.output, "batch", writers_gone=True))
+        finally:
+            lock.release()
     shutil.rmtree(os.path.join(job.output_dir, split.PARTS_FOLDER), ignore_errors=True)
     return removed
 

@@ -11,7 +11,8 @@ and OpenCV's threads before numba loads (``NUMBA_NUM_THREADS`` is read at import
 processing thread).
 
 Outputs are written under a hidden *staging* name next to the final one
-(``.cam2_edges.mp4.batch-<pid>.mp4``; the video sink itself writes under its own
+(``.cam2_edges.mp4.part-<pid>-<token>-batch.mp4``, from :mod:`pipeline.io.outputs`,
+which owns every temporary name; the video sink itself writes under its own
 temporary name and renames onto the staging name) and renamed onto the final name
 only after the run ended at the end of the stream with every frame written.  However a
 worker dies, a file with the final name is a finished one.
@@ -82,16 +83,9 @@ def worker_name() -> str:
 
 def staging_path(final: str) -> str:
     """The hidden name a finished output has until it is checked and renamed."""
-    path = Path(final)
-    return str(path.with_name(f".{path.name}.batch-{os.getpid()}{path.suffix}"))
+    from pipeline.io.outputs import temporary_path
 
-
-def _remove(path: str | None) -> None:
-    if path:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
+    return str(temporary_path(final, "batch"))
 
 
 def _failure(exc: BaseException) -> dict:
@@ -126,6 +120,7 @@ def _process_file(payload: dict) -> dict:
     Returns ``frames``, ``seconds``, ``fps``.
     """
     from pipeline.batch.jobs import file_run_config
+    from pipeline.io.outputs import commit, remove_quietly
     from pipeline.pipeline import Pipeline
 
     final = payload["output"]
@@ -139,9 +134,9 @@ def _process_file(payload: dict) -> dict:
                             f"of {summary.frames_in} frames written)")
         if summary.frames_out == 0 or not os.path.exists(staging):
             raise TaskError(f"no frame of {payload['input']!r} decoded, so nothing was written")
-        os.replace(staging, final)
+        commit(staging, final)
     except BaseException:
-        _remove(staging)
+        remove_quietly(Path(staging))
         raise
     seconds = time.perf_counter() - started
     return {"frames": summary.frames_out, "seconds": seconds,
@@ -209,6 +204,7 @@ def _join_parts(payload: dict) -> dict:
     """
     from pipeline.batch.split import read_part_frames
     from pipeline.frame import Frame
+    from pipeline.io.outputs import commit, remove_quietly
     from pipeline.registry import build
     from pipeline.runtime.engine import DEFAULT_FPS
 
@@ -231,11 +227,11 @@ def _join_parts(payload: dict) -> dict:
         if not opened:
             raise TaskError("the parts hold no frame")
         sink.close()
-        os.replace(staging, final)
+        commit(staging, final)
     except BaseException:
         if opened:
             sink.abort()
-        _remove(staging)
+        remove_quietly(Path(staging))
         raise
     return {"frames": index, "seconds": time.perf_counter() - started}
 

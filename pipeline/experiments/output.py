@@ -6,10 +6,10 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 from pipeline.experiments.functions import FUNCTIONS
+from pipeline.io.outputs import write_atomically
 from pipeline.optim import make_optimizer
 
 
@@ -65,13 +65,8 @@ def summary_text(summary: dict) -> str:
 def write_output(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all.
 
-    The one place this package writes a finished file; the project's shared
-    output-safety module replaces its body (unique temporary names, fsync, clean-up).
-    For now: a temporary name unique to this process, replaced over ``path``.
+    The one place this package writes a finished file, through the project's
+    output-safety module: a temporary name of this call's own (two processes writing one
+    output never collide), fsync, rename, and no temporary left behind on failure.
     """
-    temporary = path.with_name(f".{path.name}.part-{os.getpid()}")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomically(path, data, sync=True)

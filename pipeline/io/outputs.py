@@ -22,23 +22,48 @@ One writer per output.  A sink holds an advisory lock (``fcntl.flock``) on
 run (or a second sink) writing the same output fails at once with "another edgepipe run
 is writing OUT (pid N)" rather than replace the first run's file when it finishes.
 The lock file is removed on release; a crashed run's lock is free (the kernel drops it
-with the process), so a stale ``.lock`` file never blocks anything.
+with the process), so a stale ``.lock`` file never blocks anything.  A lock also knows
+when this process holds it, so two sinks of one run on one output are told so, whatever
+the lock file holds.
 
+What a killed run left.  ``kill -9`` leaves the temporary file (and its ``.lock``) next
+to the output.  The writer that takes an output's lock next removes the temporaries of
+that output whose writer is provably gone, and says so in one line: a plain temporary is
+only ever written under the output's lock, so holding the lock proves its writer gone;
+a tagged one (:func:`write_atomically`'s, a batch job's staging name) or one nested in
+another temporary is written without that lock, so it goes only when the pid in its name
+is no live process here.  The naming scheme and that rule live in
+:mod:`pipeline.io.temporaries`; everything is imported from here.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
 import logging
 import os
 import resource
-import secrets
 import tempfile
 import time
 from pathlib import Path
 
 from pipeline.io.base import SinkError
+from pipeline.io.temporaries import (  # noqa: F401  (re-exported: import names from here)
+    PROCESS_TOKEN,
+    TEMP_MARK,
+    TemporaryName,
+    held_here,
+    hold,
+    is_temporary,
+    lock_path,
+    parse_temporary,
+    pid_alive,
+    sweep_dead_writers,
+    sweep_temporaries,
+    temporaries_of,
+    temporary_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,38 +71,6 @@ log = logging.getLogger(__name__)
 #: Seconds between two looks, while a file is written, at whether it is still there and
 #: its disk still has room (a stat and a statvfs: microseconds).
 WATCH_EVERY = 0.5
-
-#: Random part of this process's temporary names: with the pid, unique across processes
-#: and machines sharing a folder; within a process the output lock keeps writers apart.
-PROCESS_TOKEN = secrets.token_hex(3)
-
-
-def temporary_path(final: str | os.PathLike) -> Path:
-    """Where to write ``final`` until it is complete: same folder, hidden, extension last.
-
-    The name holds the pid and a random token drawn once per process, so two processes
-    never share a temporary file, and the same call in one process names the same file.
-
-    Examples
-    --------
-    >>> temporary_path("out/edges.mp4").name  # doctest: +ELLIPSIS
-    '.edges.mp4.part-...mp4'
-    """
-    final = Path(final)
-    return final.with_name(f".{final.name}.part-{os.getpid()}-{PROCESS_TOKEN}{final.suffix}")
-
-
-def lock_path(final: str | os.PathLike) -> Path:
-    """The advisory lock file of output ``final``: ``.NAME.lock`` in the same folder.
-
-    Examples
-    --------
-    >>> lock_path("out/edges.mp4").name
-    '.edges.mp4.lock'
-    """
-    final = Path(final)
-    return final.with_name(f".{final.name}.lock")
-
 
 class OutputLock:
     """One writer per output: an exclusive ``fcntl.flock`` on a lock file next to it.
@@ -106,9 +99,22 @@ class OutputLock:
         self.target = target
         self.what = what
         self._fd: int | None = None
+        self.swept: list[Path] = []
 
     def __repr__(self) -> str:
         return f"OutputLock({str(self.path)!r}, held={self._fd is not None})"
+
+    def __enter__(self) -> "OutputLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd is not None
 
     def busy_message(self, holder: str) -> str:
         """The one-line error for an output another run (or sink) is writing."""
@@ -119,7 +125,13 @@ class OutputLock:
                 "wait for it to finish or choose another output path")
 
     def holder(self, fd: int) -> str:
-        """The pid written in the lock file, or ``"unknown"``."""
+        """The pid written in the lock file, or ``"unknown"``; this process's when it holds it.
+
+        A lock this process holds is known here whatever the file says (its pid may be
+        missing: a full disk, or a file truncated by hand).
+        """
+        if held_here(fd):
+            return str(os.getpid())
         try:
             text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         except OSError:
@@ -175,14 +187,69 @@ class OutputLock:
             except OSError:
                 pass  # a full disk: the lock holds without the pid in it
             self._fd = fd
+            hold(fd, True)
+            self.swept = self.sweep()
+
+    def sweep(self) -> list[Path]:
+        """Remove what killed writers of this lock's output left (see :func:`sweep_temporaries`).
+
+        Called by :meth:`acquire` with the lock held.  A pattern's lock
+        (``.edgepipe-images-DIGEST.lock``, the images sink's) removes the tagged temporaries of
+        dead writers in its folder (:func:`sweep_dead_writers`); a folder's lock nothing.
+        """
+        name = self.path.name
+        final = self.path.with_name(name[1:-len(".lock")]) if name.endswith(".lock") else None
+        if final is None or lock_path(final) != self.path:
+            return []
+        if final.name.startswith("edgepipe-images-"):  # a pattern's lock: no one output
+            return sweep_dead_writers(self.path.parent, self.what)
+        return sweep_temporaries(final, self.what)
 
     def release(self) -> None:
         """Remove the lock file and drop the lock; safe to call twice."""
         if self._fd is None:
             return
         remove_quietly(self.path)
+        hold(self._fd, False)
         os.close(self._fd)
         self._fd = None
+
+
+class FolderLock(OutputLock):
+    """One job per folder: an :class:`OutputLock` on a named lock file inside it.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder (created if missing when the lock is taken).
+    what : str
+        The kind of job, for messages (``"batch job"``).
+    name : str
+        The lock file's name in ``folder``.
+
+    Examples
+    --------
+    >>> FolderLock("out", "batch job", ".edgepipe-batch.lock").path.name
+    '.edgepipe-batch.lock'
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str, name: str):
+        super().__init__(Path(folder) / name, str(folder), what)
+
+    def busy_message(self, holder: str) -> str:
+        """The one-line error for a folder another job (or this process) is writing."""
+        who = "this process" if holder == str(os.getpid()) else f"pid {holder}"
+        return (f"another {self.what} ({who}) is writing to {self.target!r}; "
+                "wait for it, or choose another output dir")
+
+    def acquire(self) -> None:
+        """Create the folder if needed, then take the lock (SinkError if another holds it)."""
+        make_folder(self.path, self.what)
+        super().acquire()
+
+    def sweep(self) -> list[Path]:
+        """A folder's lock removes nothing by itself (the job sweeps its own outputs)."""
+        return []
 
 
 def free_bytes(folder: str | os.PathLike) -> int | None:
@@ -327,13 +394,56 @@ def close_quietly(handle) -> None:
 
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
-    temp = temporary_path(path)
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
+def commit(temp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """Give the complete file ``temp`` its final name: fsync, ``os.replace``, fsync the folder.
+
+    After a crash the folder holds either the old ``final`` or the whole new one.  OSError
+    on failure (``temp`` is left for the caller to remove).
+    """
+    sync_file(Path(temp))
+    os.replace(temp, final)
+    try:  # the rename itself survives a power cut only once its folder is synced
+        fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot sync a folder; the file itself is synced
+    finally:
+        os.close(fd)
+
+
+#: Numbers each write_atomically call's temporary, so threads of one process never share one.
+_WRITES = itertools.count()
+
+
+def write_atomically(path: str | os.PathLike, data: bytes, sync: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file of its own, then rename it.
+
+    Each call has its own temporary name (pid, process token and a call number), so two
+    processes or threads writing the same path at once never share one, and the last to
+    finish wins with a whole file.  On any failure the temporary file is removed and
+    ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The final name.
+    data : bytes
+        The whole content.
+    sync : bool, optional
+        fsync before the rename (see :func:`commit`); off for per-frame pictures.
+    """
+    path = Path(path)
+    temp = temporary_path(path, f"w{next(_WRITES)}")
+    try:
+        with open(temp, "xb") as handle:
+            handle.write(data)
+        if sync:
+            commit(temp, path)
+        else:
+            os.replace(temp, path)
+    except BaseException:
         remove_quietly(temp)
         raise
