@@ -61,12 +61,27 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(conn, threads: int, parent: int) -> None:
-    """A pool worker: cap threads, then run tasks from ``conn`` until told to stop."""
+    """A pool worker: cap threads, then run tasks from ``conn`` until told to stop.
+
+    While a task runs, the frames it has written go back on the same pipe as
+    ``("progress", frames, expected)`` messages, before the task's answer.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the driver to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    from pipeline.batch.tasks import warm_up
+    from pipeline.batch import tasks
 
-    warm_up(threads)
+    tasks.warm_up(threads)
+    sending = threading.Lock()  # progress comes from the engine's threads too
+
+    def send(message) -> bool:
+        with sending:
+            try:
+                conn.send(message)
+                return True
+            except (BrokenPipeError, OSError):
+                return False
+
+    tasks.frame_progress = lambda frames, expected: send(("progress", frames, expected))
     while True:
         try:
             message = conn.recv()
@@ -79,9 +94,7 @@ def _worker_main(conn, threads: int, parent: int) -> None:
             reply = ("ok", task(payload))
         except BaseException as exc:  # noqa: BLE001  (tasks answer errors themselves)
             reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(reply)
-        except (BrokenPipeError, OSError):
+        if not send(reply):
             return
 
 
@@ -122,6 +135,8 @@ class LocalPool:
         self._queue: collections.deque = collections.deque()
         self._tickets = itertools.count()
         self.deaths = 0
+        #: ticket -> (frames written, frames expected or None) of the tasks running now
+        self.progress: dict[int, tuple[int, int | None]] = {}
 
     @property
     def description(self) -> str:
@@ -158,7 +173,10 @@ class LocalPool:
         slot.process.join(STOP_GRACE)
 
     def poll(self, timeout: float) -> list[tuple[int, bool, Any]]:
-        """Tasks finished within ``timeout`` seconds: ``(ticket, ok, result or message)``."""
+        """Tasks finished within ``timeout`` seconds: ``(ticket, ok, result or message)``.
+
+        Progress messages that arrived meanwhile update :attr:`progress`.
+        """
         self._dispatch()
         busy = [s for s in self._slots if s.job is not None]
         if not busy:
@@ -167,32 +185,44 @@ class LocalPool:
         multiprocessing.connection.wait(waitables, timeout)
         finished = []
         for slot in busy:
-            ticket, task, payload, attempts = slot.job
-            reply = None
-            try:
-                if slot.conn.poll():
-                    reply = slot.conn.recv()
-            except (EOFError, OSError):
-                reply = None
-            if reply is not None:
-                slot.job = None
-                status, value = reply
-                finished.append((ticket, status == "ok", value))
-                continue
-            if slot.process.is_alive():
-                continue
-            # The worker died holding this task: run it again elsewhere, or give up.
-            code = slot.process.exitcode
-            self.deaths += 1
-            self._retire(slot)
-            if attempts < self.retries:
-                self._queue.appendleft((ticket, task, payload, attempts + 1))
-            else:
-                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                finished.append((ticket, False, f"the worker process died ({how}) while running it, "
-                                                f"{attempts + 1} time(s)"))
+            answer = self._read(slot)
+            if answer is not None:
+                finished.append(answer)
+            elif not slot.process.is_alive():
+                finished.extend(self._died(slot))
         self._dispatch()
         return finished
+
+    def _read(self, slot: _Slot) -> tuple | None:
+        """The slot's answer if it came; progress messages are taken on the way."""
+        ticket = slot.job[0]
+        try:
+            while slot.conn.poll():
+                message = slot.conn.recv()
+                if message[0] == "progress":
+                    self.progress[ticket] = (message[1], message[2])
+                    continue
+                slot.job = None
+                self.progress.pop(ticket, None)
+                status, value = message
+                return ticket, status == "ok", value
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def _died(self, slot: _Slot) -> list[tuple]:
+        """The worker died holding its task: run it again elsewhere, or give up on it."""
+        ticket, task, payload, attempts = slot.job
+        code = slot.process.exitcode
+        self.deaths += 1
+        self.progress.pop(ticket, None)
+        self._retire(slot)
+        if attempts < self.retries:
+            self._queue.appendleft((ticket, task, payload, attempts + 1))
+            return []
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return [(ticket, False, f"the worker process died ({how}) while running it, "
+                                f"{attempts + 1} time(s)")]
 
     def close(self, kill: bool = False) -> None:
         """Stop the workers: ask them to finish (or kill them at once with ``kill``)."""

@@ -125,41 +125,37 @@ def sweep(job: BatchJob, items: list[WorkItem]) -> int:
 
 # ---------------------------------------------------------------------- progress
 class ProgressBar:
-    """One line on a terminal: files done of total, failures, frames and frame rate."""
+    """The job's bar on a terminal (tqdm): files done of total, moving within each file.
 
-    def __init__(self, total: int, stream: TextIO, width: int = 24):
-        self.total, self.stream, self.width = total, stream, width
+    A file in flight counts the fraction of its frames written so far (workers report
+    them), so the bar, the frame count and the estimate of the time left move while a
+    long file runs, not only when it ends.
+    """
+
+    FORMAT = "batch {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]"
+
+    def __init__(self, total: int, stream: TextIO):
+        from tqdm import tqdm
+
+        self.total = total
         self.started = time.monotonic()
-        self._last = 0.0
-        self._shown = False
+        self._bar = tqdm(total=total, file=stream, bar_format=self.FORMAT, dynamic_ncols=True,
+                         mininterval=PROGRESS_EVERY, smoothing=0.1, leave=True)
 
-    def update(self, summary: "BatchSummary", frames_in_flight: int = 0, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < PROGRESS_EVERY:
-            return
-        self._last = now
+    def update(self, summary: "BatchSummary", frames_in_flight: int = 0,
+               fraction_in_flight: float = 0.0) -> None:
+        """Show ``summary``'s finished files plus the work in flight."""
         finished = summary.count("done") + summary.count("failed") + summary.count("skipped")
-        fill = int(self.width * finished / self.total) if self.total else self.width
         frames = summary.frames_processed + frames_in_flight
-        elapsed = now - self.started
-        rate = frames / elapsed if elapsed > 0 else 0.0
-        extra = "".join(f"  {summary.count(s)} {s}" for s in ("failed", "skipped") if summary.count(s))
-        line = (f"\rbatch [{'#' * fill}{'-' * (self.width - fill)}] {finished}/{self.total} files"
-                f"{extra}  {frames} frames  {rate:.0f} fps  {_clock(elapsed)}")
-        self.stream.write(line + "\x1b[K")
-        self.stream.flush()
-        self._shown = True
+        elapsed = time.monotonic() - self.started
+        extra = "".join(f", {summary.count(s)} {s}" for s in ("failed", "skipped") if summary.count(s))
+        self._bar.set_postfix_str(f"{finished}/{self.total} files{extra}, {frames} frames, "
+                                  f"{frames / elapsed if elapsed > 0 else 0.0:.0f} fps", refresh=False)
+        self._bar.update(min(self.total, finished + fraction_in_flight) - self._bar.n)
 
     def finish(self, summary: "BatchSummary") -> None:
-        self.update(summary, force=True)
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+        self.update(summary)
+        self._bar.close()
 
 
 # ---------------------------------------------------------------------- summary
@@ -249,12 +245,13 @@ class _FileRun:
     started: float
     identity: tuple | None
     stage: str = "file"  # file | probe | parts | join
-    parts: dict = dataclasses.field(default_factory=dict)  # index -> (folder, frames or None)
+    parts: dict = dataclasses.field(default_factory=dict)  # index -> [folder, frames or None]
     ranges: list = dataclasses.field(default_factory=list)
     fps: float | None = None
     error: str | None = None
     frames_done: int = 0
     worker: str | None = None
+    waiting: int = 0  # tasks of this file in the executor
 
 
 def make_executor(job: BatchJob, files: int):
@@ -364,24 +361,105 @@ def _task_threads(job: BatchJob) -> int:
 
 def _drive(job: BatchJob, todo: list[WorkItem], executor, manifest: Manifest,
            records: dict, summary: BatchSummary, items: list[WorkItem], bar) -> None:
-    tickets: dict[int, tuple[_FileRun, str, int]] = {}
-    for item in todo:
-        run = _FileRun(item, time.monotonic(), file_identity(item.input))
-        if job.split is not None:
-            run.stage = "probe"
-            ticket = executor.submit(tasks.probe_file, _payload(job, input=item.input,
-                                                                frames=job.split["frames"]))
-        else:
-            ticket = executor.submit(tasks.process_file, _payload(job, input=item.input,
-                                                                  output=item.output))
-        tickets[ticket] = (run, run.stage, 0)
+    _Driver(job, executor, manifest, records, summary, items, bar).run(todo)
 
-    def finish(run: _FileRun, status: str, frames: int | None = None, error: str | None = None,
-               seconds: float | None = None) -> None:
+
+class _Driver:
+    """Submits each file's tasks and handles each answer, one method per kind of task."""
+
+    def __init__(self, job: BatchJob, executor, manifest: Manifest, records: dict,
+                 summary: BatchSummary, items: list[WorkItem], bar):
+        self.job, self.executor, self.manifest, self.bar = job, executor, manifest, bar
+        self.records, self.summary, self.items = records, summary, items
+        self.tickets: dict[int, tuple[_FileRun, str, int]] = {}  # ticket -> (run, kind, part)
+        self.handlers = {"file": self.on_file, "probe": self.on_probe, "part": self.on_part,
+                         "join": self.on_join}
+
+    def run(self, todo: list[WorkItem]) -> None:
+        for item in todo:
+            run = _FileRun(item, time.monotonic(), file_identity(item.input))
+            if self.job.split is not None:
+                run.stage = "probe"
+                self.submit(run, "probe", tasks.probe_file, input=item.input,
+                            frames=self.job.split["frames"])
+            else:
+                self.submit_file(run)
+        while self.tickets:
+            for ticket, ok, value in self.executor.poll(POLL_SECONDS):
+                run, kind, index = self.tickets.pop(ticket)
+                run.waiting -= 1
+                if ok and not value.get("ok"):
+                    ok, value = False, value.get("error") or "failed"
+                if ok:
+                    run.worker = value.get("worker")
+                self.handlers[kind](run, ok, value, index)
+            if self.bar is not None:
+                self.bar.update(self.summary, *self.in_flight())
+
+    def submit(self, run: _FileRun, kind: str, task, index: int = 0, **fields) -> None:
+        ticket = self.executor.submit(task, _payload(self.job, **fields))
+        self.tickets[ticket] = (run, kind, index)
+        run.waiting += 1
+
+    def submit_file(self, run: _FileRun) -> None:
+        run.stage = "file"
+        self.submit(run, "file", tasks.process_file, input=run.item.input, output=run.item.output)
+
+    # ------------------------------------------------------------------ one handler per task
+    def on_file(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if ok:
+            self.finish(run, "done", value["frames"], seconds=value.get("seconds"))
+        else:
+            self.finish(run, "failed", error=value)
+
+    def on_probe(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if not ok:
+            self.finish(run, "failed", error=value)
+            return
+        run.fps = value["fps"]
+        run.ranges = split.frame_ranges(value["frames"], self.job.split["frames"])
+        if len(run.ranges) <= 1:  # short file: one task, no parts
+            run.ranges = []
+            self.submit_file(run)
+            return
+        run.stage = "parts"
+        for i, (start, stop) in enumerate(run.ranges):
+            folder = split.part_folder(self.job.output_dir, run.item.output, i)
+            run.parts[i] = [folder, None]
+            self.submit(run, "part", tasks.process_part, i, input=run.item.input, start=start,
+                        count=stop - start, total=value["frames"],
+                        fingerprints=value["fingerprints"], seek=self.job.split["seek"],
+                        folder=folder)
+
+    def on_part(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if not ok:
+            run.error = run.error or f"part {index + 1} of {len(run.ranges)}: {value}"
+        else:
+            run.parts[index][1] = value["frames"]
+            run.frames_done += value["frames"]
+        if run.waiting:
+            return
+        if run.error:
+            self.finish(run, "failed", error=run.error)
+            return
+        run.stage = "join"
+        self.submit(run, "join", tasks.join_parts, output=run.item.output, fps=run.fps,
+                    parts=[run.parts[i] for i in range(len(run.ranges))])
+
+    def on_join(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if ok:
+            self.finish(run, "done", value["frames"])
+        else:
+            self.finish(run, "failed", error=value)
+
+    # ------------------------------------------------------------------ records, progress
+    def finish(self, run: _FileRun, status: str, frames: int | None = None,
+               error: str | None = None, seconds: float | None = None) -> None:
+        """Record the file's outcome in the manifest (and remove its parts)."""
         # an unsplit file: the worker's own time; a split one: probe to join, wall clock
         seconds = seconds if seconds is not None else time.monotonic() - run.started
         output = file_identity(run.item.output) if status == "done" else None
-        record = {**_base_record(run.item, status, job), "frames": frames,
+        record = {**_base_record(run.item, status, self.job), "frames": frames,
                   "seconds": round(seconds, 4),
                   "fps": round(frames / seconds, 2) if frames and seconds > 0 else None,
                   "error": error, "parts": max(1, len(run.ranges)),
@@ -394,70 +472,26 @@ def _drive(job: BatchJob, todo: list[WorkItem], executor, manifest: Manifest,
             record.update(status="failed", error="the worker reported success but the output "
                                                  "is not there (is the output folder shared "
                                                  "with every worker?)")
-        records[run.item.input] = manifest.write(record)
-        summary.records = [records[i.input] for i in items if i.input in records]
+        self.records[run.item.input] = self.manifest.write(record)
+        self.summary.records = [self.records[i.input] for i in self.items if i.input in self.records]
         if run.ranges:
-            split.remove_parts(job.output_dir, run.item.output)
+            split.remove_parts(self.job.output_dir, run.item.output)
 
-    while tickets:
-        for ticket, ok, value in executor.poll(POLL_SECONDS):
-            run, kind, index = tickets.pop(ticket)
-            if ok and not value.get("ok"):
-                ok, value = False, value.get("error") or "failed"
-            if ok:
-                run.worker = value.get("worker")
-            if kind == "file":
-                if ok:
-                    finish(run, "done", value["frames"], seconds=value.get("seconds"))
-                else:
-                    finish(run, "failed", error=value)
-            elif kind == "probe":
-                if not ok:
-                    finish(run, "failed", error=value)
-                    continue
-                run.fps = value["fps"]
-                run.ranges = split.frame_ranges(value["frames"], job.split["frames"])
-                if len(run.ranges) <= 1:  # short file: one task, no parts
-                    run.ranges = []
-                    run.stage = "file"
-                    t = executor.submit(tasks.process_file, _payload(job, input=run.item.input,
-                                                                     output=run.item.output))
-                    tickets[t] = (run, "file", 0)
-                    continue
-                run.stage = "parts"
-                for i, (start, stop) in enumerate(run.ranges):
-                    folder = split.part_folder(job.output_dir, run.item.output, i)
-                    run.parts[i] = [folder, None]
-                    t = executor.submit(tasks.process_part, _payload(
-                        job, input=run.item.input, start=start, count=stop - start,
-                        total=value["frames"], fingerprints=value["fingerprints"],
-                        seek=job.split["seek"], folder=folder))
-                    tickets[t] = (run, "part", i)
-            elif kind == "part":
-                if not ok:
-                    run.error = run.error or f"part {index + 1} of {len(run.ranges)}: {value}"
-                else:
-                    run.parts[index][1] = value["frames"]
-                    run.frames_done += value["frames"]
-                waiting = any(r is run for r, _, _ in tickets.values())
-                if waiting:
-                    continue
-                if run.error:
-                    finish(run, "failed", error=run.error)
-                    continue
-                run.stage = "join"
-                t = executor.submit(tasks.join_parts, _payload(
-                    job, output=run.item.output, fps=run.fps,
-                    parts=[run.parts[i] for i in range(len(run.ranges))]))
-                tickets[t] = (run, "join", 0)
-            elif kind == "join":
-                if ok:
-                    finish(run, "done", value["frames"])
-                else:
-                    finish(run, "failed", error=value)
-        if bar is not None:
-            in_flight = sum({id(r): r.frames_done for r, _, _ in tickets.values()}.values())
-            bar.update(summary, in_flight)
+    def in_flight(self) -> tuple[int, float]:
+        """Frames written by files in flight, and the fraction of those files done."""
+        reported = getattr(self.executor, "progress", {})
+        frames: dict[int, int] = {}
+        fractions: dict[int, float] = {}
+        for ticket, (run, kind, index) in self.tickets.items():
+            done, total = reported.get(ticket, (0, None))
+            key = id(run)
+            frames[key] = frames.get(key, run.frames_done) + done
+            if kind == "file" and total:
+                fractions[key] = min(done / total, 0.99)
+            elif kind == "part" and run.ranges:
+                whole = run.ranges[-1][1] - run.ranges[0][0]
+                fractions[key] = fractions.get(key, run.frames_done / whole) + done / whole
+        return sum(frames.values()), sum(min(f, 0.99) for f in fractions.values())
 
 
 __all__ = ["run_job", "BatchSummary", "BatchError", "ExecutorError", "Terminated", "check_output"]
