@@ -320,6 +320,8 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
         interrupted = None
         try:
             if todo:
+                # named already, in case a signal comes while the executor starts
+                summary.executor = _executor_name(job)
                 if own:
                     executor = make_executor(job, len(todo))
                 summary.executor = executor.description
@@ -341,6 +343,14 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
         if bar is not None:
             bar.finish(summary)
     return summary
+
+
+def _executor_name(job: BatchJob) -> str:
+    settings = job.executor
+    if settings["type"] == "dask":
+        where = f"at {settings['address']}" if settings["address"] else "LocalCluster"
+        return f"dask {where}, starting"
+    return "local pool, starting"
 
 
 def _base_record(item: WorkItem, status: str, job: BatchJob) -> dict:
