@@ -298,19 +298,7 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
     with OutputLock(job.output_dir), Manifest(job.manifest_path) as manifest:
         sweep(job, items)
         records: dict[str, dict] = {}
-        todo = []
-        for item in items:
-            done = None if force else manifest.completed(item.input, item.output, job.chain_digest)
-            if done is not None:
-                records[item.input] = manifest.write({
-                    **_base_record(item, "skipped", job), "frames": done.get("frames"),
-                    "seconds": 0.0, "fps": None, "error": None, "parts": done.get("parts"),
-                    "output_bytes": done.get("output_bytes"),
-                    "output_mtime_ns": done.get("output_mtime_ns"),
-                    "input_bytes": done.get("input_bytes"), "input_mtime_ns": done.get("input_mtime_ns"),
-                    "done_at": done.get("time"), "worker": done.get("worker")})
-            else:
-                todo.append(item)
+        todo = _skip_complete(job, items, manifest, records, force)
         summary.records = [records[i.input] for i in items if i.input in records]
         bar = ProgressBar(len(items), stream) if progress else None
         if job.executor["type"] == "local" and job.workers * job.threads > available_cores():
@@ -343,6 +331,25 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
         if bar is not None:
             bar.finish(summary)
     return summary
+
+
+def _skip_complete(job: BatchJob, items: list[WorkItem], manifest: Manifest, records: dict,
+                   force: bool) -> list[WorkItem]:
+    """Record each file the manifest proves complete as skipped; return the others."""
+    todo = []
+    for item in items:
+        done = None if force else manifest.completed(item.input, item.output, job.chain_digest)
+        if done is None:
+            todo.append(item)
+            continue
+        records[item.input] = manifest.write({
+            **_base_record(item, "skipped", job), "frames": done.get("frames"),
+            "seconds": 0.0, "fps": None, "error": None, "parts": done.get("parts"),
+            "output_bytes": done.get("output_bytes"),
+            "output_mtime_ns": done.get("output_mtime_ns"),
+            "input_bytes": done.get("input_bytes"), "input_mtime_ns": done.get("input_mtime_ns"),
+            "done_at": done.get("time"), "worker": done.get("worker")})
+    return todo
 
 
 def _executor_name(job: BatchJob) -> str:
