@@ -43,3 +43,26 @@ def test_functions_are_short_and_shallow(module):
                 if m == module and n.end_lineno - n.lineno + 1 > MAX_LINES]
     too_deep = [(n.name, depth(n)) for m, n in functions() if m == module and depth(n) > MAX_DEPTH]
     assert not too_long and not too_deep
+
+
+def imported_modules(module: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse((ROOT / module).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_cli_sits_on_top_and_nothing_below_imports_it():
+    # batch/command.py and cli.py imported each other (report); the outcome of a command
+    # now lives in pipeline/outcome.py, below both
+    below = [p for p in (ROOT / "pipeline").rglob("*.py")
+             if p.name not in ("cli.py", "entry.py", "__main__.py") or p.parent.name != "pipeline"]
+    offenders = [str(p.relative_to(ROOT)) for p in below
+                 if "pipeline.cli" in imported_modules(str(p.relative_to(ROOT)))]
+    assert offenders == []
+    assert "pipeline.batch.command" in imported_modules("pipeline/cli.py")
+    assert "pipeline.outcome.report" in imported_modules("pipeline/batch/command.py")
