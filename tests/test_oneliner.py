@@ -139,6 +139,14 @@ def test_synthetic_to_stats_and_discard_equals_its_printed_config(tmp_path, monk
     assert all(row["threshold"] is not None for row in rows)
 
 
+def test_synthetic_to_the_browser_view_equals_its_printed_config(tmp_path, monkeypatch, capsys):
+    words = ["synthetic", "http://127.0.0.1:0", "s.jsonl", "--batch", "--set", "source.length=5",
+             "--set", "source.width=64", "--set", "source.height=48"]
+    direct, via = run_both(tmp_path, monkeypatch, capsys, words)
+    rows = stats_rows(direct / "s.jsonl")
+    assert [row["index"] for row in rows] == list(range(5)) and rows == stats_rows(via / "s.jsonl")
+
+
 def test_tuner_brings_the_shipped_tuner_and_the_demo_chain(capsys):
     # (the tuner's thread publishes at times of its own: compared by config, not by frames)
     data = yaml.safe_load(printed(["synthetic", "e.mp4", "--tuner"], capsys))
@@ -222,31 +230,37 @@ def test_printed_config_has_a_comment_on_each_editable_line(capsys):
     assert "`" not in text.replace("`edgepipe stages`", "").replace("`edgepipe stages sink`", "")
 
 
-def test_window_one_liner_on_a_real_display(tmp_path):
+def test_window_one_liner_on_a_real_display_equals_its_printed_config(tmp_path, capsys):
     from tests.test_window import _free_display
 
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed")
+    words = ["synthetic", "window", "s.jsonl", "--set", "source.length=6", "--batch"]
+    (tmp_path / "c.yaml").write_text(printed(words, capsys))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("WAYLAND_DISPLAY", None)
-
     number = _free_display()
     server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = []
     try:
         deadline = time.monotonic() + 10
         while not pathlib.Path(f"/tmp/.X11-unix/X{number}").exists():
             assert time.monotonic() < deadline and server.poll() is None
             time.sleep(0.05)
         env["DISPLAY"] = f":{number}"
-        done = subprocess.run([sys.executable, "-m", "pipeline", "run", "synthetic", "window",
-                               "s.jsonl", "--set", "source.length=6", "--batch", "-q"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        for name, args in (("direct", words), ("via_yaml", [str(tmp_path / "c.yaml")])):
+            (tmp_path / name).mkdir()
+            runs.append(subprocess.run([sys.executable, "-m", "pipeline", "run", *args, "-q"],
+                                       cwd=tmp_path / name, env=env, capture_output=True,
+                                       text=True, timeout=120))
     finally:
         server.terminate()
         server.wait(5)
-    assert done.returncode == 0, done.stderr
-    assert [row["index"] for row in stats_rows(tmp_path / "s.jsonl")] == list(range(6))
+    assert [done.returncode for done in runs] == [0, 0], [done.stderr for done in runs]
+    rows = stats_rows(tmp_path / "direct" / "s.jsonl")
+    assert [row["index"] for row in rows] == list(range(6))
+    assert rows == stats_rows(tmp_path / "via_yaml" / "s.jsonl")
 
 
 def test_default_chains_are_the_shipped_configs():
