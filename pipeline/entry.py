@@ -56,16 +56,25 @@ def interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
-def main(argv=None) -> int:
-    """Run ``edgepipe`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+def guarded(command, *args) -> int:
+    """``command(*args)`` (returning an exit code) inside the guard described above."""
     try:
         reopen_closed_streams()
-        from pipeline import cli
-
-        code = cli.main(argv)
+        code = command(*args)
         sys.stdout.flush()  # here, where a broken pipe is still ours to handle
         return code
     except KeyboardInterrupt:
         return interrupted()
     except BrokenPipeError:
         return reader_gone()
+
+
+def _edgepipe(argv) -> int:
+    from pipeline import cli  # after the guard is in place: it imports argparse and more
+
+    return cli.main(argv)
+
+
+def main(argv=None) -> int:
+    """Run ``edgepipe`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    return guarded(_edgepipe, argv)

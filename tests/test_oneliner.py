@@ -345,3 +345,10 @@ def test_config_with_outputs_or_one_liner_flags_exits_2(capsys):
     assert "a config takes no OUTPUT" in one_error_line(capsys.readouterr().err)
     assert main(["run", demo, "--stages", "[grayscale]"]) == 2
     assert "--stages is for one-liners" in one_error_line(capsys.readouterr().err)
+
+
+def test_pictures_alone_go_to_a_folder_beside_them(pictures, capsys):
+    data = yaml.safe_load(printed([str(pictures / "*.png")], capsys))
+    assert data["sinks"] == [{"images": {"path": str(pictures) + "_edges/frame_{index:06d}.png"}}]
+    one = yaml.safe_load(printed([str(pictures / "fruits.png")], capsys))
+    assert one["source"] == {"type": "images", "glob": str(pictures / "fruits.png")}
