@@ -194,14 +194,40 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _input_files(source: dict) -> list[str]:
+    if source["type"] == "file":
+        return [source["path"]]
+    if source["type"] == "images":
+        return [p for p in glob.glob(os.path.expanduser(source["glob"]), recursive=True)
+                if os.path.isfile(p)]
+    return []
+
+
+def _output_files(sink: dict, count: int) -> list[str]:
+    """The files a sink entry would write for ``count`` frames (patterns formatted)."""
+    (name, settings), = sink.items()
+    path = settings.get("path")
+    if path is None or path == "-":
+        return []
+    if name == "images":
+        try:
+            return [path.format(index=i) for i in range(count)]
+        except (ValueError, IndexError, KeyError, AttributeError):
+            return []  # the sink's own check names what is wrong with the pattern
+    return [path]
+
+
 def _refuse_overwrite(source: dict, sinks: list[dict], text: str) -> None:
-    if source["type"] != "file":
+    """No output may land on an input file (real paths: symlinks, ``..``, hard links)."""
+    inputs = _input_files(source)
+    if not inputs:
         return
     for sink in sinks:
-        settings = next(iter(sink.values()))
-        if "path" in settings and _same_file(settings["path"], source["path"]):
-            raise _fail(f"output {settings['path']!r} is the input {text!r}; "
-                        "write the edges to another file")
+        for output in _output_files(sink, len(inputs)):
+            hit = next((i for i in inputs if _same_file(output, i)), None)
+            if hit is not None:
+                what = "is the input" if hit == text else f"would overwrite the input {hit!r} of"
+                raise _fail(f"output {output!r} {what} {text!r}; write the edges elsewhere")
 
 
 # ---------------------------------------------------------------------- the config

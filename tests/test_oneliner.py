@@ -310,6 +310,9 @@ def test_set_still_works_and_yaml_first_argument_is_a_config(tree, capsys):
     (["IN", "rtsp://host/out"], ["http://HOST:PORT", "inputs only"]),
     (["IN", "http://127.0.0.1:99999"], ["port must be a number"]),
     (["IN", "IN"], ["is the input"]),
+    (["IN", "LINK"], ["is the input"]),
+    (["IN", "HARDLINK"], ["is the input"]),
+    (["PICS", "PICPATTERN"], ["would overwrite the input", "a_0.png"]),
     (["IN", "./sub/../tree.avi"], ["is the input"]),
     (["NOTES"], ["unknown extension '.txt'", ".mp4 .mov"]),
     (["FOLDER"], ["is a folder", "*.png"]),
@@ -329,7 +332,12 @@ def test_mistakes_exit_2_before_anything_opens(words, words_in_message, tree, tm
     (tmp_path / "sub").mkdir()
     shutil.copy(tree, tmp_path / "clip.mp4")
     names = {"IN": "tree.avi", "NOTES": str(tmp_path / "notes.txt"), "FOLDER": str(tmp_path / "sub"),
-             "GLOB": str(tmp_path / "none" / "*.png"), "VIDEOGLOB": str(tmp_path / "*.mp4")}
+             "GLOB": str(tmp_path / "none" / "*.png"), "VIDEOGLOB": str(tmp_path / "*.mp4"),
+             "LINK": "link.avi", "HARDLINK": "hard.avi", "PICS": "*.png", "PICPATTERN": "a_{index}.png"}
+    os.symlink("tree.avi", tree.parent / "link.avi")
+    os.link(tree, tree.parent / "hard.avi")
+    for name in ("a_0.png", "a_1.png"):
+        cv2.imwrite(str(tree.parent / name), np.zeros((8, 8, 3), np.uint8))
     words = [names.get(word, word) for word in words]
     before = sorted(os.listdir(tree.parent))
     assert main(["run", *words]) == 2
