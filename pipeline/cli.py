@@ -27,8 +27,8 @@ import traceback
 from pipeline import __version__
 from pipeline.batch import command as batch_command
 from pipeline.entry import interrupted, reader_gone
-from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,
-                              EXIT_TERMINATED, EXIT_USAGE, error as _error, report)
+from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
+                              EXIT_TERMINATED, EXIT_USAGE, error as _error, report)  # (re-exported)
 
 EPILOG = """\
 exit codes:
