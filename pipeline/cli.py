@@ -26,7 +26,7 @@ import traceback
 
 from pipeline import __version__
 from pipeline.batch import command as batch_command
-from pipeline.entry import interrupted, reader_gone
+from pipeline.entry import interrupted, reader_gone, ready
 from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
                               EXIT_TERMINATED, EXIT_USAGE, error as _error, report)  # (re-exported)
 
@@ -169,6 +169,7 @@ def _main(argv: list[str]) -> int:
     if args.command == "experiment":
         from pipeline import experiments
 
+        ready()
         return experiments.run(args)
     return _stages(args)
 
@@ -226,6 +227,7 @@ def _run(args) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    ready()
     if args.print_config:
         from pipeline.oneliner import to_yaml
 
@@ -260,6 +262,7 @@ def _validate(args) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    ready()
     if args.sinks:
         _, _, sinks = config.build()
         for component, sink in zip(config.sinks, sinks):
@@ -282,7 +285,9 @@ def _stages(args) -> int:
     from pipeline.helptext import describe
 
     try:
-        print(describe(args.kinds))
+        text = describe(args.kinds)
+        ready()
+        print(text)
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -2,7 +2,12 @@
 
 Installed before anything heavy is imported, so that whatever the moment:
 
-* Ctrl+C (during numba's imports, the parser, the run) ends in one line and exit 130;
+* Ctrl+C (during numba's imports, the parser, the run) ends in one line and exit 130.
+  Until a command calls :func:`ready` (just before it opens anything), SIGINT only
+  sets a flag: a KeyboardInterrupt raised inside a C extension's import comes out as
+  an unrelated ImportError (numpy: "PyCapsule_Import could not import module
+  datetime"), so none may be raised there.  :func:`ready` restores Python's handler
+  and raises the interrupt that came meanwhile, at a safe point;
 * a reader that went away (``edgepipe stages | head -1``) ends quietly with exit 141,
   as the Python docs' note on SIGPIPE advises (the rest of the output goes to
   ``/dev/null`` so the interpreter's final flush does not fail again);
@@ -10,14 +15,43 @@ Installed before anything heavy is imported, so that whatever the moment:
   so no ``isatty()`` is called on None and no file the run opens later gets
   descriptor 2 (where OpenCV and FFmpeg would write their log lines into it).
 
-Only ``os`` and ``sys`` are imported at module level.
+Only ``os``, ``signal`` and ``sys`` are imported at module level.
 """
 
 import os
+import signal
 import sys
 
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+
+
+_held = {"interrupted": False}
+
+
+def _hold(signum, frame) -> None:
+    _held["interrupted"] = True
+
+
+def hold_interrupts() -> None:
+    """Until :func:`ready`, a Ctrl+C is remembered instead of raised (main thread only)."""
+    try:
+        signal.signal(signal.SIGINT, _hold)
+    except ValueError:  # not the main thread: nothing to hold
+        pass
+
+
+def ready() -> None:
+    """From here on Ctrl+C raises KeyboardInterrupt again; one that came meanwhile, now.
+
+    Commands call it after their imports and checks, before anything opens.  Harmless
+    when the interrupts were not held (a test calling :func:`pipeline.cli.main`).
+    """
+    if signal.getsignal(signal.SIGINT) is _hold:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _held["interrupted"]:
+        _held["interrupted"] = False
+        raise KeyboardInterrupt
 
 
 def reopen_closed_streams() -> None:
@@ -59,8 +93,10 @@ def interrupted() -> int:
 def guarded(command, *args) -> int:
     """``command(*args)`` (returning an exit code) inside the guard described above."""
     try:
+        hold_interrupts()
         reopen_closed_streams()
         code = command(*args)
+        ready()  # a command that never opened anything: an interrupt held until now
         sys.stdout.flush()  # here, where a broken pipe is still ours to handle
         return code
     except KeyboardInterrupt:

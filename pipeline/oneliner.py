@@ -125,7 +125,8 @@ def _file(path: str) -> tuple[dict, str]:
     if not os.path.exists(path):
         raise _fail(f"input {path!r} does not exist (looked in "
                     f"{os.path.abspath(os.path.dirname(path) or '.')}); give a video file, a "
-                    "quoted image glob, a stream URL, a camera index such as 0, or synthetic")
+                    "quoted image glob, a stream URL, a camera index such as 0, synthetic, "
+                    "or a .yaml config")
     if os.path.isdir(path):
         raise _fail(f"input {path!r} is a folder; for its pictures give a quoted glob such "
                     f"as {os.path.join(path, '*.png')!r}")

@@ -100,7 +100,7 @@ def test_ctrl_c_during_imports_is_one_line_and_130():
     assert done.stderr == "edgepipe: interrupted\n"
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.6])
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6, 0.9])
 def test_real_sigint_early_is_one_line_and_130(tmp_path, delay):
     # Python's own start (site) and the import of the two-import entry module are not
     # ours to guard; from the entry point's call on, every moment is.

@@ -18,6 +18,7 @@ import sys
 import threading
 import traceback
 
+from pipeline.entry import ready
 from pipeline.outcome import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,  # noqa: F401
                               EXIT_USAGE, error as _error, report)
 
@@ -112,6 +113,7 @@ def run(args) -> int:
         _error(str(exc))
         return EXIT_USAGE
 
+    ready()  # from here Ctrl+C stops the workers (see pipeline.entry)
     restore = _terminate_raises(Terminated)
     try:
         summary = run_job(job, force=args.force, progress=not args.quiet and _is_terminal(sys.stderr))

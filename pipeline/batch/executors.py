@@ -34,8 +34,10 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import threading
 import time
+import urllib.parse
 from typing import Any, Callable
 
 #: Seconds a worker gets to finish after being asked to stop, before it is killed.
@@ -343,7 +345,27 @@ class DaskExecutor:
                         f"{seconds:g} s (it accepts connections but does not speak Dask?); "
                         "check the address and the scheduler's log")
 
+    def _probe(self, address: str) -> None:
+        """A plain TCP connection first: a refused port is said at once, as such."""
+        parts = urllib.parse.urlsplit(address if "://" in address else f"tcp://{address}")
+        if parts.scheme not in ("tcp", "tls") or not parts.hostname or parts.port is None:
+            return  # inproc://, ucx:// ...: distributed knows them
+        hint = "start one with `dask scheduler` and check the address"
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=self.timeout).close()
+        except ConnectionRefusedError:
+            raise ExecutorError(f"cannot reach the dask scheduler at {address!r}: nothing "
+                                f"listens there (connection refused); {hint}") from None
+        except TimeoutError:
+            raise ExecutorError(f"cannot reach the dask scheduler at {address!r} within "
+                                f"{self.timeout:g} s (no answer to the TCP connection); "
+                                f"{hint}") from None
+        except OSError as exc:
+            raise ExecutorError(f"cannot reach the dask scheduler at {address!r} "
+                                f"({_reason(exc)}); {hint}") from None
+
     def _connect(self, distributed, address: str, wait_for: int | None) -> None:
+        self._probe(address)
         try:
             self.client = _within(self.timeout, self._silent("the connection"),
                                   distributed.Client, address, timeout=self.timeout)
