@@ -259,6 +259,32 @@ def import_distributed():
     return distributed
 
 
+#: The scheduler topic on which Dask tasks report the frames they have written.
+PROGRESS_TOPIC = "edgepipe-frames"
+
+
+def _reporting(task: Callable[[dict], dict], payload: dict) -> dict:
+    """On a Dask worker: ``task(payload)``, its frame progress sent as scheduler events."""
+    import distributed
+
+    from pipeline.batch import tasks
+
+    worker = distributed.get_worker()
+    key = worker.get_current_task()
+
+    def report(frames: int, expected: int | None) -> None:
+        try:
+            worker.log_event(PROGRESS_TOPIC, {"key": str(key), "frames": frames, "expected": expected})
+        except Exception:  # noqa: BLE001  (progress is a nicety; the task goes on)
+            pass
+
+    tasks.frame_progress = report
+    try:
+        return task(payload)
+    finally:
+        tasks.frame_progress = None
+
+
 def _within(seconds: float, on_timeout: Callable[[], str], call: Callable, *args, **kwargs):
     """``call(*args, **kwargs)``, waited for at most ``seconds``; ExecutorError after that.
 
@@ -324,8 +350,10 @@ class DaskExecutor:
         self.timeout = float(CONNECT_TIMEOUT if connect_timeout is None else connect_timeout)
         self.cluster = None
         self.client = None
-        self.progress: dict[int, tuple[int, int | None]] = {}  # (no frame reports from dask)
+        #: ticket -> (frames written, frames expected or None) of the tasks running now
+        self.progress: dict[int, tuple[int, int | None]] = {}
         self._futures: dict[int, Any] = {}
+        self._by_key: dict[str, int] = {}
         self._tickets = itertools.count()
         self._silent_since: float | None = None
         if address:
@@ -338,6 +366,7 @@ class DaskExecutor:
             self.client = distributed.Client(self.cluster)
             self.description = f"dask LocalCluster, {workers} worker(s) x {self.threads} thread(s)"
         self._warm_up()
+        self._follow_progress()
 
     def _silent(self, what: str, seconds: float | None = None) -> Callable[[], str]:
         seconds = self.timeout if seconds is None else seconds
@@ -405,9 +434,24 @@ class DaskExecutor:
         except Exception as exc:  # noqa: BLE001  (each task caps and loads itself anyway)
             logging.getLogger(__name__).warning("warming up the dask workers failed: %s", exc)
 
+    def _follow_progress(self) -> None:
+        """Frames written by running tasks, from their events, into :attr:`progress`."""
+        def on_event(event) -> None:  # on the client's event-loop thread
+            message = event[1]
+            ticket = self._by_key.get(message.get("key"))
+            if ticket is not None and ticket in self._futures:
+                self.progress[ticket] = (message["frames"], message["expected"])
+
+        try:
+            self.client.subscribe_topic(PROGRESS_TOPIC, on_event)
+        except Exception as exc:  # noqa: BLE001  (the bar then moves per file only)
+            logging.getLogger(__name__).debug("no frame progress from dask: %s", exc)
+
     def submit(self, task: Callable[[dict], dict], payload: dict) -> int:
         ticket = next(self._tickets)
-        self._futures[ticket] = self.client.submit(task, payload, pure=False, retries=self.retries)
+        future = self.client.submit(_reporting, task, payload, pure=False, retries=self.retries)
+        self._futures[ticket] = future
+        self._by_key[str(future.key)] = ticket
         return ticket
 
     def poll(self, timeout: float) -> list[tuple[int, bool, Any]]:
@@ -423,6 +467,8 @@ class DaskExecutor:
         finished = []
         for ticket in done:
             future = self._futures.pop(ticket)
+            self._by_key.pop(str(future.key), None)
+            self.progress.pop(ticket, None)
             if future.status == "finished":
                 finished.append((ticket, True, future.result()))
             else:
