@@ -11,7 +11,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from pipeline.batch import command, executors  # noqa: E402
+from pipeline.batch import cluster, command, executors  # noqa: E402
 from tests.test_batch import make_clip, write_config  # noqa: E402
 
 TIMEOUT = 2.0
@@ -95,7 +95,7 @@ def test_a_scheduler_that_closes_after_a_while_fails_then_and_says_why(listener,
 def test_batch_against_a_silent_scheduler_exits_1_in_bounded_time(listener, tmp_path, monkeypatch, capsys):
     silent = listener()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", TIMEOUT)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", TIMEOUT)
     make_clip(tmp_path / "rec" / "a.mp4", frames=3)
     config = write_config(tmp_path / "b.yaml", inputs={"glob": "rec/*.mp4"}, output={"dir": "out"})
     started = time.monotonic()

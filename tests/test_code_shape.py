@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["pipeline/cli.py", "pipeline/entry.py", "pipeline/outcome.py", "pipeline/oneliner.py",
            "pipeline/helptext.py", "pipeline/__main__.py", "pipeline/batch/command.py",
            "pipeline/batch/runner.py", "pipeline/batch/summary.py", "pipeline/batch/executors.py",
+           "pipeline/batch/cluster.py",
            "pipeline/batch/__main__.py"]
 MAX_LINES, MAX_DEPTH = 80, 4
 BLOCKS = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.AsyncFor, ast.AsyncWith, ast.Match)
