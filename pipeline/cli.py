@@ -10,6 +10,7 @@ Every error a user can fix ends in one line, ``edgepipe: error: ...``, and an ex
 2     the command line or the config is wrong (names the file, line and key);
       nothing was opened
 130   interrupted by Ctrl+C (SIGINT); outputs are finalized and play
+141   the reader of standard output went away (a closed pipe: ``| head -1``)
 143   terminated by SIGTERM; outputs are finalized and play
 ====  =====================================================================
 """
@@ -17,21 +18,17 @@ Every error a user can fix ends in one line, ``edgepipe: error: ...``, and an ex
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
+import shlex
 import sys
-import textwrap
 import traceback
 
 from pipeline import __version__
 from pipeline.batch import command as batch_command
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+from pipeline.entry import interrupted, reader_gone, ready
+from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
+                              EXIT_TERMINATED, EXIT_USAGE, error as _error, report)  # (re-exported)
 
 EPILOG = """\
 exit codes:
@@ -39,9 +36,15 @@ exit codes:
   1    a source, sink or stage failed (camera, file, display, output folder)
   2    bad command line or config (the message names file, line and key)
   130  interrupted by Ctrl+C; outputs are finalized
+  141  the reader of the output went away (edgepipe stages | head -1)
   143  terminated by SIGTERM; outputs are finalized
 
 examples:
+  edgepipe run clip.mp4 edges.mp4              a file to a file (no YAML)
+  edgepipe run 0                               the first camera to a window
+  edgepipe run 0 http://127.0.0.1:8080         the first camera to a browser
+  edgepipe run 'shots/*.png' 'out/e_{index:04d}.png' --stages '[grayscale, gradient, map]'
+  edgepipe run clip.mp4 edges.mp4 --print-config > my.yaml   the YAML it stands for
   edgepipe run configs/demo.yaml
   edgepipe run configs/video.yaml --set source.path=in.mp4 --set sinks.0.video.path=out/e.mp4
   edgepipe run configs/demo.yaml --set stages.gradient.kind=scharr --set source.type=synthetic
@@ -53,6 +56,50 @@ SET_HELP = ("override a config value: KEY=VALUE, KEY a dotted path with list ind
             "names (stages.1.gradient.kind=scharr, stages.gradient.kind=scharr, "
             "source.path=in.mp4, runtime.mode=live); VALUE is YAML. Repeatable.")
 
+RUN_USAGE = "edgepipe run (CONFIG | INPUT [OUTPUT ...]) [options]"
+RUN_DESCRIPTION = """\
+Run a YAML config, or a one-liner without one: edgepipe run INPUT [OUTPUT ...]
+
+INPUT   a video file, a quoted image glob ('shots/*.png'), a stream URL (rtsp://,
+        http://, udp://, tcp://), a camera (0, /dev/video2), or synthetic
+OUTPUT  a video file (.mp4 .mov .mkv .webm .avi: the extension picks the codec), a
+        picture pattern with {index} ('out/e_{index:05d}.png'), a stats file (.jsonl),
+        window, http://HOST:PORT (a browser view), or - (discard).  Several are fine.
+        None given: a camera or stream goes to a window, a file to INPUT-STEM_edges.mp4
+        beside it.  --print-config shows the YAML the one-liner stands for."""
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser("run", help="run a config, or INPUT [OUTPUT ...] without one",
+                              usage=RUN_USAGE, description=RUN_DESCRIPTION,
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("words", nargs="+", metavar="CONFIG | INPUT [OUTPUT ...]",
+                     help="a YAML config (e.g. configs/demo.yaml), or an input and its outputs")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help=SET_HELP)
+    run.add_argument("--stages", metavar="LIST",
+                     help="one-liners: the chain as a YAML flow list, e.g. '[grayscale, "
+                          "{gradient: {kind: scharr}}, map, {threshold: {value: auto}}, overlay]'")
+    run.add_argument("--tuner", action="store_true",
+                     help="one-liners: turn on the shipped tuner (moves threshold: auto online)")
+    run.add_argument("--print-config", action="store_true",
+                     help="one-liners: print the YAML config the command stands for, and exit")
+    modes = run.add_mutually_exclusive_group()
+    modes.add_argument("--mode", choices=("live", "batch"),
+                       help="shorthand for --set runtime.mode=MODE")
+    modes.add_argument("--live", dest="mode", action="store_const", const="live",
+                       help="live mode: drop frames to keep up (--mode live)")
+    modes.add_argument("--batch", dest="mode", action="store_const", const="batch",
+                       help="batch mode: keep every frame (--mode batch)")
+    run.add_argument("--max-frames", type=int, metavar="N",
+                     help="shorthand for --set runtime.max_frames=N")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress line and no summary (errors are always shown)")
+    run.add_argument("--json", metavar="PATH",
+                     help="also write the summary as JSON to PATH ('-' for stdout)")
+    run.add_argument("--traceback", action="store_true",
+                     help="show the full traceback of an unexpected error")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -62,22 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgepipe {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-
-    run = commands.add_parser("run", help="run a config: source -> stages -> sinks",
-                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("config", metavar="CONFIG", help="YAML config, e.g. configs/demo.yaml")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help=SET_HELP)
-    run.add_argument("--mode", choices=("live", "batch"),
-                     help="shorthand for --set runtime.mode=MODE")
-    run.add_argument("--max-frames", type=int, metavar="N",
-                     help="shorthand for --set runtime.max_frames=N")
-    run.add_argument("-q", "--quiet", action="store_true",
-                     help="no progress line and no summary")
-    run.add_argument("--json", metavar="PATH",
-                     help="also write the summary as JSON to PATH ('-' for stdout)")
-    run.add_argument("--traceback", action="store_true",
-                     help="show the full traceback of an unexpected error")
+    _add_run(commands)
 
     validate = commands.add_parser("validate", help="check a config without running it",
                                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,13 +132,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _error(message: str) -> None:
-    print(f"edgepipe: error: {message}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``edgepipe`` console script; returns the exit code."""
+    """Entry point of ``edgepipe`` (see :mod:`pipeline.entry`); returns the exit code.
+
+    Ctrl+C at any moment (imports, parsing) is one line and 130; a closed pipe on
+    stdout is quiet and 141.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return interrupted()
+    except BrokenPipeError:
+        return reader_gone()
+
+
+def _main(argv: list[str]) -> int:
     if "--traceback" not in argv:
         # Our one-line errors say what OpenCV's and FFmpeg's log lines would; a user's
         # own setting of these variables wins.  Set before anything imports OpenCV.
@@ -116,23 +157,21 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    args.argv = argv
     # Sinks log what a user needs to see (the URL of the http view, a codec fallback).
     logging.basicConfig(level=logging.INFO, format="edgepipe: %(message)s")
-    try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "batch":
-            return batch_command.run(args)
-        if args.command == "experiment":
-            from pipeline import experiments
+    if args.command == "run":
+        return _run(args)
+    if args.command == "validate":
+        return _validate(args)
+    if args.command == "batch":
+        return batch_command.run(args)
+    if args.command == "experiment":
+        from pipeline import experiments
 
-            return experiments.run(args)
-        return _stages(args)
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return EXIT_INTERRUPTED
+        ready()
+        return experiments.run(args)
+    return _stages(args)
 
 
 def _load(args):
@@ -141,22 +180,62 @@ def _load(args):
     return Config.from_yaml(args.config, args.overrides)
 
 
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (False for None, closed or fake streams)."""
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _run_config(args):
+    """The checked config of ``run``: a YAML file, or the one-liner's (see :mod:`pipeline.oneliner`)."""
+    from pipeline import oneliner
+    from pipeline.config import Config, ConfigError
+
+    overrides = list(args.overrides)
+    if args.max_frames is not None:
+        overrides.append(f"runtime.max_frames={args.max_frames}")
+    first, *rest = args.words
+    if oneliner.is_config(first):
+        if rest:
+            raise ConfigError(f"a config takes no OUTPUT (got {rest[0]!r}); change its sinks "
+                              "with --set sinks.0.video.path=..., or run INPUT OUTPUT without "
+                              "a config", "command line")
+        used = [flag for flag, on in (("--stages", args.stages is not None),
+                                      ("--tuner", args.tuner),
+                                      ("--print-config", args.print_config)) if on]
+        if used:
+            raise ConfigError(f"{used[0]} is for one-liners (run INPUT [OUTPUT ...]); with a "
+                              "config, edit it or use --set (validate --print shows it)",
+                              "command line")
+        if args.mode:
+            overrides.append(f"runtime.mode={args.mode}")
+        return Config.from_yaml(first, overrides)
+    data = oneliner.config_data(args.words, args.stages, args.tuner, args.mode)
+    return Config.from_dict(data, overrides, file="command line")
+
+
 def _run(args) -> int:
     from pipeline.config import ConfigError
     from pipeline.io.base import SinkError, SourceError
     from pipeline.pipeline import Pipeline
     from pipeline.stages.base import StageError
 
-    if args.mode:
-        args.overrides.append(f"runtime.mode={args.mode}")
-    if args.max_frames is not None:
-        args.overrides.append(f"runtime.max_frames={args.max_frames}")
     try:
-        pipe = Pipeline(_load(args))
+        config = _run_config(args)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    progress = not args.quiet and sys.stderr.isatty()
+    ready()
+    if args.print_config:
+        from pipeline.oneliner import to_yaml
+
+        shown = [word for word in args.argv if word != "--print-config"]
+        print(to_yaml(config.data, shlex.join(["edgepipe", *shown])), end="")
+        return EXIT_OK
+    pipe = Pipeline(config)
+    progress = not args.quiet and is_terminal(sys.stderr)
     try:
         summary = pipe.run(progress=progress, handle_signals=True)
     except (SourceError, SinkError, StageError) as exc:
@@ -172,32 +251,6 @@ def _run(args) -> int:
     return report(summary, args)
 
 
-def report(summary, args, ok: bool = True) -> int:
-    """Print ``summary`` (unless ``--quiet``), write ``--json``; return the exit code.
-
-    Shared by ``run`` and ``batch``: interrupted and terminated runs keep their codes,
-    otherwise 0 when ``ok`` and 1 when not.
-    """
-    if not args.quiet:
-        print(summary.format(), file=sys.stderr)
-    if args.json:
-        text = json.dumps(summary.to_dict(), indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            try:
-                with open(args.json, "w", encoding="utf-8") as handle:
-                    handle.write(text + "\n")
-            except OSError as exc:
-                _error(f"cannot write the summary to {args.json}: {exc.strerror}")
-                return EXIT_FAILED
-    if summary.stop_reason == "interrupted":
-        return EXIT_INTERRUPTED
-    if summary.stop_reason == "terminated":
-        return EXIT_TERMINATED
-    return EXIT_OK if ok else EXIT_FAILED
-
-
 def _validate(args) -> int:
     import yaml
 
@@ -209,6 +262,7 @@ def _validate(args) -> int:
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    ready()
     if kind != "run":  # batch and experiment configs: checked against their own schema
         print(f"{args.config}: ok ({describe_config(kind, config)})", file=sys.stderr)
         return EXIT_OK
@@ -229,46 +283,14 @@ def _validate(args) -> int:
     return EXIT_OK
 
 
-def describe(kinds: list[str] | None = None) -> str:
-    """The text of ``edgepipe stages``: every registered component and its parameters."""
-    from pipeline.config import Runtime, load_plugins
-    from pipeline.registry import KINDS, REGISTRIES
-
-    load_plugins()
-    wanted = kinds or list(KINDS) + ["runtime"]
-    lines: list[str] = []
-
-    def add(title: str, name: str, cls: type) -> None:
-        doc = (cls.__doc__ or "").strip().splitlines()
-        lines.append(f"  {name}" + (f"  - {doc[0].strip()}" if doc else ""))
-        if not cls.params:
-            lines.append("      (no parameters)")
-        width = max((len(p.name) for p in cls.params), default=0)
-        for param in cls.params:
-            text = param.describe() + (f". {param.help}" if param.help else "")
-            wrapped = textwrap.wrap(text, 96 - width, subsequent_indent=" " * (width + 8))
-            lines.append(f"      {param.name:<{width}}  {wrapped[0]}")
-            lines.extend(wrapped[1:])
-
-    for kind in wanted:
-        if kind == "runtime":
-            lines.append("runtime (the runtime: section)")
-            add("runtime", "runtime", Runtime)
-            continue
-        table = REGISTRIES.get(kind)
-        if table is None:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, runtime; got {kind!r}")
-        if not table:
-            continue
-        lines.append(f"{kind}s")
-        for name in sorted(table):
-            add(kind, name, table[name])
-    return "\n".join(lines)
-
 
 def _stages(args) -> int:
+    from pipeline.helptext import describe
+
     try:
-        print(describe(args.kinds))
+        text = describe(args.kinds)
+        ready()
+        print(text)
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -276,4 +298,6 @@ def _stages(args) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    from pipeline.entry import main as entry_main
+
+    sys.exit(entry_main())

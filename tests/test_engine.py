@@ -506,20 +506,31 @@ def test_progress_total_comes_from_counting_what_decodes(monkeypatch):
     monkeypatch.setattr("sys.stderr", stream)
     Engine(CountingSource(clip_frames(7, (8, 8))), Chain([]), [RecordingSink(delay=0.05)],
            mode="batch", progress=True).run()
-    text = stream.getvalue()
-    assert "\r[" in text and text.endswith("7/7 frames 100%   0.0 fps  eta    0 s\x1b[K\n")
+    last = stream.getvalue().split("\r")[-1]
+    assert last.startswith("edgepipe: 100%") and "7/7 [" in last and last.endswith("\n")
     stream.truncate(0)
     Engine(CountingSource(clip_frames(7, (8, 8))), Chain([]), [RecordingSink()], mode="live",
            progress=True).run()
     assert stream.getvalue() == ""  # live runs have no end to show progress towards
 
 
-def test_progress_line_render():
+def test_progress_line_draws_with_tqdm():
+    import io
+
     from pipeline.runtime.stats import ProgressLine
 
-    line = ProgressLine(200, stream=None, width=10)
-    assert line.render(50, 25.0) == "[##--------] 50/200 frames  25%  25.0 fps  eta    6 s"
-    assert ProgressLine(None, stream=None).render(12, 3.0) == "12 frames   3.0 fps"
+    stream = io.StringIO()
+    line = ProgressLine(200, stream=stream)
+    time.sleep(0.3)  # redrawn at most four times a second
+    line.update(50)
+    line.finish(200)
+    text = stream.getvalue()
+    assert " 25%|" in text and "50/200" in text and "200/200" in text and text.endswith("\n")
+    stream = io.StringIO()
+    count = ProgressLine(None, stream=stream)
+    count.update(12)
+    count.finish(12)
+    assert "12 frames" in stream.getvalue()  # no total: a count and a rate
 
 
 def test_controls_threshold_nudge_clamps_and_starts_from_the_value_in_use():

@@ -22,8 +22,10 @@
 * :mod:`pipeline.batch.tasks`: what a worker runs; it imports nothing heavy at module
   level, so a worker can cap numba's threads before numba loads.
 * :mod:`pipeline.batch.split`: frame ranges of a long file, exact seeking, joining.
-* :mod:`pipeline.batch.executors`: the local process pool and the Dask executor.
-* :mod:`pipeline.batch.runner`: the driver loop.
+* :mod:`pipeline.batch.executors`: the local process pool (and, from
+  :mod:`pipeline.batch.cluster`, the Dask executor).
+* :mod:`pipeline.batch.runner`: the driver loop; :mod:`pipeline.batch.summary`: its
+  summary and progress bar.
 * :mod:`pipeline.batch.command`: ``edgepipe batch``.
 
 Only the driver writes the manifest; workers write outputs, each under a hidden

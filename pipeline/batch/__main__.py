@@ -1,3 +1,10 @@
-from pipeline.batch.command import main
+from pipeline.entry import guarded
 
-raise SystemExit(main())
+
+def _batch() -> int:
+    from pipeline.batch.command import main
+
+    return main()
+
+
+raise SystemExit(guarded(_batch))

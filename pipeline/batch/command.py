@@ -18,8 +18,9 @@ import sys
 import threading
 import traceback
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+from pipeline.entry import ready
+from pipeline.outcome import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,  # noqa: F401
+                              EXIT_USAGE, error as _error, report)
 
 DESCRIPTION = """\
 Process many video files with one chain of stages: each input becomes an edge video at a
@@ -62,7 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="dask scheduler address; implies --executor dask")
     parser.add_argument("--dry-run", action="store_true",
                         help="list each input, its output and whether it would run; process nothing")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar and no summary (failed files and errors are always shown)")
     parser.add_argument("--json", metavar="PATH",
                         help="also write the summary as JSON to PATH ('-' for stdout)")
     parser.add_argument("--traceback", action="store_true",
@@ -76,10 +78,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "batch", help="many video files: resumable, local process pool or Dask cluster",
         description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     return configure(parser)
-
-
-def _error(message: str) -> None:
-    print(f"edgepipe: error: {message}", file=sys.stderr)
 
 
 def _overrides(args) -> list[str]:
@@ -115,9 +113,10 @@ def run(args) -> int:
         _error(str(exc))
         return EXIT_USAGE
 
+    ready()  # from here Ctrl+C stops the workers (see pipeline.entry)
     restore = _terminate_raises(Terminated)
     try:
-        summary = run_job(job, force=args.force, progress=not args.quiet and sys.stderr.isatty())
+        summary = run_job(job, force=args.force, progress=not args.quiet and _is_terminal(sys.stderr))
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -125,7 +124,7 @@ def run(args) -> int:
         _error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print(file=sys.stderr)
+        print("edgepipe: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
         if args.traceback:
@@ -134,9 +133,14 @@ def run(args) -> int:
         return EXIT_FAILED
     finally:
         restore()
-    from pipeline.cli import report
-
     return report(summary, args, ok=summary.ok)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _terminate_raises(exception: type):
@@ -163,5 +167,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        print(file=sys.stderr)
+        print("edgepipe: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

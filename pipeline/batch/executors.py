@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -40,11 +39,6 @@ from typing import Any, Callable
 
 #: Seconds a worker gets to finish after being asked to stop, before it is killed.
 STOP_GRACE = 3.0
-#: Seconds to wait for a Dask scheduler to answer.
-CONNECT_TIMEOUT = 20.0
-#: Seconds to wait for ``workers`` workers to join a remote scheduler.
-WORKERS_WAIT = 60.0
-DASK_INSTALL_HINT = "pip install edgepipe[dask]"
 
 
 class ExecutorError(Exception):
@@ -61,12 +55,27 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(conn, threads: int, parent: int) -> None:
-    """A pool worker: cap threads, then run tasks from ``conn`` until told to stop."""
+    """A pool worker: cap threads, then run tasks from ``conn`` until told to stop.
+
+    While a task runs, the frames it has written go back on the same pipe as
+    ``("progress", frames, expected)`` messages, before the task's answer.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the driver to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    from pipeline.batch.tasks import warm_up
+    from pipeline.batch import tasks
 
-    warm_up(threads)
+    tasks.warm_up(threads)
+    sending = threading.Lock()  # progress comes from the engine's threads too
+
+    def send(message) -> bool:
+        with sending:
+            try:
+                conn.send(message)
+                return True
+            except (BrokenPipeError, OSError):
+                return False
+
+    tasks.frame_progress = lambda frames, expected: send(("progress", frames, expected))
     while True:
         try:
             message = conn.recv()
@@ -79,9 +88,7 @@ def _worker_main(conn, threads: int, parent: int) -> None:
             reply = ("ok", task(payload))
         except BaseException as exc:  # noqa: BLE001  (tasks answer errors themselves)
             reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(reply)
-        except (BrokenPipeError, OSError):
+        if not send(reply):
             return
 
 
@@ -122,6 +129,8 @@ class LocalPool:
         self._queue: collections.deque = collections.deque()
         self._tickets = itertools.count()
         self.deaths = 0
+        #: ticket -> (frames written, frames expected or None) of the tasks running now
+        self.progress: dict[int, tuple[int, int | None]] = {}
 
     @property
     def description(self) -> str:
@@ -158,7 +167,10 @@ class LocalPool:
         slot.process.join(STOP_GRACE)
 
     def poll(self, timeout: float) -> list[tuple[int, bool, Any]]:
-        """Tasks finished within ``timeout`` seconds: ``(ticket, ok, result or message)``."""
+        """Tasks finished within ``timeout`` seconds: ``(ticket, ok, result or message)``.
+
+        Progress messages that arrived meanwhile update :attr:`progress`.
+        """
         self._dispatch()
         busy = [s for s in self._slots if s.job is not None]
         if not busy:
@@ -167,32 +179,44 @@ class LocalPool:
         multiprocessing.connection.wait(waitables, timeout)
         finished = []
         for slot in busy:
-            ticket, task, payload, attempts = slot.job
-            reply = None
-            try:
-                if slot.conn.poll():
-                    reply = slot.conn.recv()
-            except (EOFError, OSError):
-                reply = None
-            if reply is not None:
-                slot.job = None
-                status, value = reply
-                finished.append((ticket, status == "ok", value))
-                continue
-            if slot.process.is_alive():
-                continue
-            # The worker died holding this task: run it again elsewhere, or give up.
-            code = slot.process.exitcode
-            self.deaths += 1
-            self._retire(slot)
-            if attempts < self.retries:
-                self._queue.appendleft((ticket, task, payload, attempts + 1))
-            else:
-                how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                finished.append((ticket, False, f"the worker process died ({how}) while running it, "
-                                                f"{attempts + 1} time(s)"))
+            answer = self._read(slot)
+            if answer is not None:
+                finished.append(answer)
+            elif not slot.process.is_alive():
+                finished.extend(self._died(slot))
         self._dispatch()
         return finished
+
+    def _read(self, slot: _Slot) -> tuple | None:
+        """The slot's answer if it came; progress messages are taken on the way."""
+        ticket = slot.job[0]
+        try:
+            while slot.conn.poll():
+                message = slot.conn.recv()
+                if message[0] == "progress":
+                    self.progress[ticket] = (message[1], message[2])
+                    continue
+                slot.job = None
+                self.progress.pop(ticket, None)
+                status, value = message
+                return ticket, status == "ok", value
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def _died(self, slot: _Slot) -> list[tuple]:
+        """The worker died holding its task: run it again elsewhere, or give up on it."""
+        ticket, task, payload, attempts = slot.job
+        code = slot.process.exitcode
+        self.deaths += 1
+        self.progress.pop(ticket, None)
+        self._retire(slot)
+        if attempts < self.retries:
+            self._queue.appendleft((ticket, task, payload, attempts + 1))
+            return []
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return [(ticket, False, f"the worker process died ({how}) while running it, "
+                                f"{attempts + 1} time(s)")]
 
     def close(self, kill: bool = False) -> None:
         """Stop the workers: ask them to finish (or kill them at once with ``kill``)."""
@@ -215,118 +239,15 @@ class LocalPool:
         self._slots.clear()
 
 
-# ---------------------------------------------------------------------- dask
-def import_distributed():
-    """``dask.distributed``, or an :class:`ExecutorError` saying how to install it."""
-    try:
-        import distributed
-    except ImportError as exc:
-        raise ExecutorError(f"the dask executor needs dask.distributed, which is not installed "
-                            f"({exc}); install it with `{DASK_INSTALL_HINT}`, or use "
-                            f"executor: {{type: local}}") from None
-    return distributed
+_CLUSTER_NAMES = ("DaskExecutor", "import_distributed", "CONNECT_TIMEOUT", "WORKERS_WAIT",
+                  "DASK_INSTALL_HINT")
 
 
-class DaskExecutor:
-    """Tasks on a ``dask.distributed`` cluster.
+def __getattr__(name: str):
+    # The Dask executor lives in pipeline.batch.cluster (which imports this module);
+    # both executors are offered from here.
+    if name in _CLUSTER_NAMES:
+        from pipeline.batch import cluster
 
-    Parameters
-    ----------
-    address : str or None
-        Scheduler address (``tcp://host:8786``); None starts a ``LocalCluster``.
-    workers : int
-        Worker processes of the LocalCluster.
-    wait_for : int, optional
-        With an address: wait up to :data:`WORKERS_WAIT` seconds for this many workers
-        to join before any task is submitted (a cluster still starting up would
-        otherwise run the first files on whoever joined first).
-    connect_timeout : float
-        Seconds to wait for the scheduler to answer.
-    threads : int
-        Compute threads per worker (a LocalCluster's workers get ``NUMBA_NUM_THREADS``;
-        every task also caps itself, see :func:`pipeline.batch.tasks.prepare_process`).
-    retries : int
-        Passed to ``Client.submit``.
-    """
-
-    def __init__(self, address: str | None, workers: int = 1, threads: int = 1, retries: int = 2,
-                 wait_for: int | None = None, connect_timeout: float = CONNECT_TIMEOUT):
-        distributed = import_distributed()
-        self.retries = int(retries)
-        self.threads = int(threads)
-        self.cluster = None
-        self._futures: dict[int, Any] = {}
-        self._tickets = itertools.count()
-        if address:
-            try:
-                self.client = distributed.Client(address, timeout=connect_timeout)
-            except (OSError, TimeoutError) as exc:
-                raise ExecutorError(f"cannot reach the dask scheduler at {address!r} within "
-                                    f"{connect_timeout:g} s ({exc}); start one with "
-                                    f"`dask scheduler` and check the address") from None
-            if wait_for:
-                try:
-                    self.client.wait_for_workers(wait_for, timeout=WORKERS_WAIT)
-                except TimeoutError:
-                    joined = len(self.client.scheduler_info()["workers"])
-                    self.client.close()
-                    raise ExecutorError(f"only {joined} of the {wait_for} workers asked for "
-                                        f"(executor.workers) joined the scheduler at {address!r} "
-                                        f"within {WORKERS_WAIT:g} s; start more with `dask worker "
-                                        f"{address}`, or set workers: auto") from None
-            joined = len(self.client.scheduler_info()["workers"])
-            self.description = f"dask cluster at {address}, {joined} worker(s)"
-        else:
-            self.cluster = distributed.LocalCluster(
-                n_workers=int(workers), threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR,
-                env={"NUMBA_NUM_THREADS": str(self.threads)})
-            self.client = distributed.Client(self.cluster)
-            self.description = f"dask LocalCluster, {workers} worker(s) x {self.threads} thread(s)"
-
-        self._warm_up()
-
-    def _warm_up(self) -> None:
-        """Cap threads and load the pipeline on every worker there now, all at once."""
-        from pipeline.batch.tasks import warm_up
-
-        try:
-            self.client.run(warm_up, self.threads)
-        except Exception as exc:  # noqa: BLE001  (each task caps and loads itself anyway)
-            logging.getLogger(__name__).warning("warming up the dask workers failed: %s", exc)
-
-    def submit(self, task: Callable[[dict], dict], payload: dict) -> int:
-        ticket = next(self._tickets)
-        self._futures[ticket] = self.client.submit(task, payload, pure=False, retries=self.retries)
-        return ticket
-
-    def poll(self, timeout: float) -> list[tuple[int, bool, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            done = [t for t, f in self._futures.items() if f.done()]
-            if done or time.monotonic() >= deadline or not self._futures:
-                break
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-        finished = []
-        for ticket in done:
-            future = self._futures.pop(ticket)
-            if future.status == "finished":
-                finished.append((ticket, True, future.result()))
-            else:
-                try:
-                    exc = future.exception(timeout=CONNECT_TIMEOUT)
-                    message = f"{type(exc).__name__}: {exc}"
-                except Exception as error:  # noqa: BLE001  (cancelled, lost)
-                    message = f"{type(error).__name__}: {error}"
-                finished.append((ticket, False, f"the cluster could not run it ({message})"))
-        return finished
-
-    def close(self, kill: bool = False) -> None:
-        try:
-            if self._futures:
-                self.client.cancel(list(self._futures.values()))
-            self._futures.clear()
-            self.client.close()
-        finally:
-            if self.cluster is not None:
-                self.cluster.close()
+        return getattr(cluster, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -438,8 +438,15 @@ def list_inputs(job: BatchJob) -> tuple[list[str], str]:
     if inputs["glob"] is not None:
         pattern = os.path.expanduser(inputs["glob"])
         found = [os.path.abspath(p) for p in glob.glob(pattern, recursive=True)]
-        found = [p for p in found if os.path.isfile(p) and not is_temporary(os.path.basename(p))
-                 and not _inside(p, job.output_dir)]
+        found = [p for p in found if os.path.isfile(p) and not is_temporary(os.path.basename(p))]
+        outputs = [p for p in found if _inside(p, job.output_dir)]
+        found = [p for p in found if not _inside(p, job.output_dir)]
+        if not found and outputs:
+            raise job.error(("inputs", "glob"),
+                            f"glob {inputs['glob']!r}: its {len(outputs)} match(es) all lie "
+                            f"inside output.dir ({job.output_dir}, first: {outputs[0]!r}) and "
+                            "were left out because they are outputs; point the glob at the "
+                            "inputs, or choose another output.dir")
         if not found:
             folder = os.path.abspath(glob_root(pattern))
             raise job.error(("inputs", "glob"),

@@ -33,10 +33,10 @@ from pipeline.batch import split, tasks
 from pipeline.batch.executors import DaskExecutor, ExecutorError, LocalPool
 from pipeline.batch.jobs import BatchJob, WorkItem, available_cores
 from pipeline.batch.manifest import Manifest, file_identity
+from pipeline.batch.summary import BatchSummary, ProgressBar
 
 LOCK_NAME = ".edgepipe-batch.lock"
 POLL_SECONDS = 0.2
-PROGRESS_EVERY = 0.25
 
 
 class BatchError(Exception):
@@ -117,123 +117,6 @@ def sweep(job: BatchJob, items: list[WorkItem]) -> int:
     return removed
 
 
-# ---------------------------------------------------------------------- progress
-class ProgressBar:
-    """One line on a terminal: files done of total, failures, frames and frame rate."""
-
-    def __init__(self, total: int, stream: TextIO, width: int = 24):
-        self.total, self.stream, self.width = total, stream, width
-        self.started = time.monotonic()
-        self._last = 0.0
-        self._shown = False
-
-    def update(self, summary: "BatchSummary", frames_in_flight: int = 0, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < PROGRESS_EVERY:
-            return
-        self._last = now
-        finished = summary.count("done") + summary.count("failed") + summary.count("skipped")
-        fill = int(self.width * finished / self.total) if self.total else self.width
-        frames = summary.frames_processed + frames_in_flight
-        elapsed = now - self.started
-        rate = frames / elapsed if elapsed > 0 else 0.0
-        extra = "".join(f"  {summary.count(s)} {s}" for s in ("failed", "skipped") if summary.count(s))
-        line = (f"\rbatch [{'#' * fill}{'-' * (self.width - fill)}] {finished}/{self.total} files"
-                f"{extra}  {frames} frames  {rate:.0f} fps  {_clock(elapsed)}")
-        self.stream.write(line + "\x1b[K")
-        self.stream.flush()
-        self._shown = True
-
-    def finish(self, summary: "BatchSummary") -> None:
-        self.update(summary, force=True)
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
-# ---------------------------------------------------------------------- summary
-@dataclasses.dataclass
-class BatchSummary:
-    """What a batch job did.
-
-    Attributes
-    ----------
-    records : list of dict
-        One manifest record per planned file, in plan order (missing for files that
-        were in flight when the job was interrupted).
-    planned : int
-        Files in the plan.
-    seconds : float
-        Wall time of the job.
-    executor : str
-        Which executor ran it.
-    stop_reason : str
-        ``"finished"``, ``"interrupted"`` (Ctrl+C) or ``"terminated"`` (SIGTERM).
-    worker_deaths : int
-        Worker processes that died and had their task run again (local pool).
-    """
-
-    records: list
-    planned: int
-    seconds: float = 0.0
-    executor: str = ""
-    stop_reason: str = "finished"
-    worker_deaths: int = 0
-    manifest: str = ""
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.records if r["status"] == status)
-
-    @property
-    def failed(self) -> list[dict]:
-        return [r for r in self.records if r["status"] == "failed"]
-
-    @property
-    def frames_processed(self) -> int:
-        return sum(r.get("frames") or 0 for r in self.records if r["status"] == "done")
-
-    @property
-    def fps(self) -> float:
-        return self.frames_processed / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and self.stop_reason == "finished"
-
-    def to_dict(self) -> dict:
-        return {
-            "planned": self.planned, "done": self.count("done"), "skipped": self.count("skipped"),
-            "failed": self.count("failed"), "frames": self.frames_processed,
-            "seconds": self.seconds, "fps": self.fps, "executor": self.executor,
-            "stop_reason": self.stop_reason, "worker_deaths": self.worker_deaths,
-            "manifest": self.manifest, "files": self.records,
-        }
-
-    def format(self) -> str:
-        """A short report: counts, speed, and every failed file with its error."""
-        unfinished = self.planned - len(self.records)
-        lines = [
-            f"edgepipe batch: {self.stop_reason} ({self.executor})",
-            f"  files    {self.planned} planned: {self.count('done')} done, "
-            f"{self.count('skipped')} skipped (already complete), {self.count('failed')} failed"
-            + (f", {unfinished} not finished" if unfinished else ""),
-            f"  speed    {self.frames_processed} frames in {self.seconds:.2f} s = {self.fps:.1f} fps, "
-            f"{60 * self.count('done') / self.seconds if self.seconds > 0 else 0:.1f} files/min",
-            f"  manifest {self.manifest}",
-        ]
-        if self.worker_deaths:
-            lines.append(f"  workers  {self.worker_deaths} died and had their files run again")
-        if self.failed:
-            lines.append("  failed:")
-            lines += [f"    {r['input']}: {r['error']}" for r in self.failed]
-        return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------- running
 @dataclasses.dataclass
 class _FileRun:
@@ -243,12 +126,13 @@ class _FileRun:
     started: float
     identity: tuple | None
     stage: str = "file"  # file | probe | parts | join
-    parts: dict = dataclasses.field(default_factory=dict)  # index -> (folder, frames or None)
+    parts: dict = dataclasses.field(default_factory=dict)  # index -> [folder, frames or None]
     ranges: list = dataclasses.field(default_factory=list)
     fps: float | None = None
     error: str | None = None
     frames_done: int = 0
     worker: str | None = None
+    waiting: int = 0  # tasks of this file in the executor
 
 
 def make_executor(job: BatchJob, files: int):
@@ -295,19 +179,7 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
     with OutputLock(job.output_dir), Manifest(job.manifest_path) as manifest:
         sweep(job, items)
         records: dict[str, dict] = {}
-        todo = []
-        for item in items:
-            done = None if force else manifest.completed(item.input, item.output, job.chain_digest)
-            if done is not None:
-                records[item.input] = manifest.write({
-                    **_base_record(item, "skipped", job), "frames": done.get("frames"),
-                    "seconds": 0.0, "fps": None, "error": None, "parts": done.get("parts"),
-                    "output_bytes": done.get("output_bytes"),
-                    "output_mtime_ns": done.get("output_mtime_ns"),
-                    "input_bytes": done.get("input_bytes"), "input_mtime_ns": done.get("input_mtime_ns"),
-                    "done_at": done.get("time"), "worker": done.get("worker")})
-            else:
-                todo.append(item)
+        todo = _skip_complete(job, items, manifest, records, force)
         summary.records = [records[i.input] for i in items if i.input in records]
         bar = ProgressBar(len(items), stream) if progress else None
         if job.executor["type"] == "local" and job.workers * job.threads > available_cores():
@@ -317,6 +189,8 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
         interrupted = None
         try:
             if todo:
+                # named already, in case a signal comes while the executor starts
+                summary.executor = _executor_name(job)
                 if own:
                     executor = make_executor(job, len(todo))
                 summary.executor = executor.description
@@ -340,6 +214,33 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
     return summary
 
 
+def _skip_complete(job: BatchJob, items: list[WorkItem], manifest: Manifest, records: dict,
+                   force: bool) -> list[WorkItem]:
+    """Record each file the manifest proves complete as skipped; return the others."""
+    todo = []
+    for item in items:
+        done = None if force else manifest.completed(item.input, item.output, job.chain_digest)
+        if done is None:
+            todo.append(item)
+            continue
+        records[item.input] = manifest.write({
+            **_base_record(item, "skipped", job), "frames": done.get("frames"),
+            "seconds": 0.0, "fps": None, "error": None, "parts": done.get("parts"),
+            "output_bytes": done.get("output_bytes"),
+            "output_mtime_ns": done.get("output_mtime_ns"),
+            "input_bytes": done.get("input_bytes"), "input_mtime_ns": done.get("input_mtime_ns"),
+            "done_at": done.get("time"), "worker": done.get("worker")})
+    return todo
+
+
+def _executor_name(job: BatchJob) -> str:
+    settings = job.executor
+    if settings["type"] == "dask":
+        where = f"at {settings['address']}" if settings["address"] else "LocalCluster"
+        return f"dask {where}, starting"
+    return "local pool, starting"
+
+
 def _base_record(item: WorkItem, status: str, job: BatchJob) -> dict:
     return {"input": item.input, "output": item.output, "status": status, "chain": job.chain_digest}
 
@@ -358,24 +259,105 @@ def _task_threads(job: BatchJob) -> int:
 
 def _drive(job: BatchJob, todo: list[WorkItem], executor, manifest: Manifest,
            records: dict, summary: BatchSummary, items: list[WorkItem], bar) -> None:
-    tickets: dict[int, tuple[_FileRun, str, int]] = {}
-    for item in todo:
-        run = _FileRun(item, time.monotonic(), file_identity(item.input))
-        if job.split is not None:
-            run.stage = "probe"
-            ticket = executor.submit(tasks.probe_file, _payload(job, input=item.input,
-                                                                frames=job.split["frames"]))
-        else:
-            ticket = executor.submit(tasks.process_file, _payload(job, input=item.input,
-                                                                  output=item.output))
-        tickets[ticket] = (run, run.stage, 0)
+    _Driver(job, executor, manifest, records, summary, items, bar).run(todo)
 
-    def finish(run: _FileRun, status: str, frames: int | None = None, error: str | None = None,
-               seconds: float | None = None) -> None:
+
+class _Driver:
+    """Submits each file's tasks and handles each answer, one method per kind of task."""
+
+    def __init__(self, job: BatchJob, executor, manifest: Manifest, records: dict,
+                 summary: BatchSummary, items: list[WorkItem], bar):
+        self.job, self.executor, self.manifest, self.bar = job, executor, manifest, bar
+        self.records, self.summary, self.items = records, summary, items
+        self.tickets: dict[int, tuple[_FileRun, str, int]] = {}  # ticket -> (run, kind, part)
+        self.handlers = {"file": self.on_file, "probe": self.on_probe, "part": self.on_part,
+                         "join": self.on_join}
+
+    def run(self, todo: list[WorkItem]) -> None:
+        for item in todo:
+            run = _FileRun(item, time.monotonic(), file_identity(item.input))
+            if self.job.split is not None:
+                run.stage = "probe"
+                self.submit(run, "probe", tasks.probe_file, input=item.input,
+                            frames=self.job.split["frames"])
+            else:
+                self.submit_file(run)
+        while self.tickets:
+            for ticket, ok, value in self.executor.poll(POLL_SECONDS):
+                run, kind, index = self.tickets.pop(ticket)
+                run.waiting -= 1
+                if ok and not value.get("ok"):
+                    ok, value = False, value.get("error") or "failed"
+                if ok:
+                    run.worker = value.get("worker")
+                self.handlers[kind](run, ok, value, index)
+            if self.bar is not None:
+                self.bar.update(self.summary, *self.in_flight())
+
+    def submit(self, run: _FileRun, kind: str, task, index: int = 0, **fields) -> None:
+        ticket = self.executor.submit(task, _payload(self.job, **fields))
+        self.tickets[ticket] = (run, kind, index)
+        run.waiting += 1
+
+    def submit_file(self, run: _FileRun) -> None:
+        run.stage = "file"
+        self.submit(run, "file", tasks.process_file, input=run.item.input, output=run.item.output)
+
+    # ------------------------------------------------------------------ one handler per task
+    def on_file(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if ok:
+            self.finish(run, "done", value["frames"], seconds=value.get("seconds"))
+        else:
+            self.finish(run, "failed", error=value)
+
+    def on_probe(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if not ok:
+            self.finish(run, "failed", error=value)
+            return
+        run.fps = value["fps"]
+        run.ranges = split.frame_ranges(value["frames"], self.job.split["frames"])
+        if len(run.ranges) <= 1:  # short file: one task, no parts
+            run.ranges = []
+            self.submit_file(run)
+            return
+        run.stage = "parts"
+        for i, (start, stop) in enumerate(run.ranges):
+            folder = split.part_folder(self.job.output_dir, run.item.output, i)
+            run.parts[i] = [folder, None]
+            self.submit(run, "part", tasks.process_part, i, input=run.item.input, start=start,
+                        count=stop - start, total=value["frames"],
+                        fingerprints=value["fingerprints"], seek=self.job.split["seek"],
+                        folder=folder)
+
+    def on_part(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if not ok:
+            run.error = run.error or f"part {index + 1} of {len(run.ranges)}: {value}"
+        else:
+            run.parts[index][1] = value["frames"]
+            run.frames_done += value["frames"]
+        if run.waiting:
+            return
+        if run.error:
+            self.finish(run, "failed", error=run.error)
+            return
+        run.stage = "join"
+        self.submit(run, "join", tasks.join_parts, output=run.item.output, fps=run.fps,
+                    parts=[run.parts[i] for i in range(len(run.ranges))])
+
+    def on_join(self, run: _FileRun, ok: bool, value, index: int) -> None:
+        if ok:
+            self.finish(run, "done", value["frames"])
+        else:
+            self.finish(run, "failed", error=value)
+
+    # ------------------------------------------------------------------ records, progress
+    def finish(self, run: _FileRun, status: str, frames: int | None = None,
+               error: str | None = None, seconds: float | None = None) -> None:
+        """Record the file's outcome in the manifest (and remove its parts)."""
         # an unsplit file: the worker's own time; a split one: probe to join, wall clock
         seconds = seconds if seconds is not None else time.monotonic() - run.started
         output = file_identity(run.item.output) if status == "done" else None
-        record = {**_base_record(run.item, status, job), "frames": frames,
+        record = {**_base_record(run.item, status, self.job), "frames": frames,
                   "seconds": round(seconds, 4),
                   "fps": round(frames / seconds, 2) if frames and seconds > 0 else None,
                   "error": error, "parts": max(1, len(run.ranges)),
@@ -388,70 +370,26 @@ def _drive(job: BatchJob, todo: list[WorkItem], executor, manifest: Manifest,
             record.update(status="failed", error="the worker reported success but the output "
                                                  "is not there (is the output folder shared "
                                                  "with every worker?)")
-        records[run.item.input] = manifest.write(record)
-        summary.records = [records[i.input] for i in items if i.input in records]
+        self.records[run.item.input] = self.manifest.write(record)
+        self.summary.records = [self.records[i.input] for i in self.items if i.input in self.records]
         if run.ranges:
-            split.remove_parts(job.output_dir, run.item.output)
+            split.remove_parts(self.job.output_dir, run.item.output)
 
-    while tickets:
-        for ticket, ok, value in executor.poll(POLL_SECONDS):
-            run, kind, index = tickets.pop(ticket)
-            if ok and not value.get("ok"):
-                ok, value = False, value.get("error") or "failed"
-            if ok:
-                run.worker = value.get("worker")
-            if kind == "file":
-                if ok:
-                    finish(run, "done", value["frames"], seconds=value.get("seconds"))
-                else:
-                    finish(run, "failed", error=value)
-            elif kind == "probe":
-                if not ok:
-                    finish(run, "failed", error=value)
-                    continue
-                run.fps = value["fps"]
-                run.ranges = split.frame_ranges(value["frames"], job.split["frames"])
-                if len(run.ranges) <= 1:  # short file: one task, no parts
-                    run.ranges = []
-                    run.stage = "file"
-                    t = executor.submit(tasks.process_file, _payload(job, input=run.item.input,
-                                                                     output=run.item.output))
-                    tickets[t] = (run, "file", 0)
-                    continue
-                run.stage = "parts"
-                for i, (start, stop) in enumerate(run.ranges):
-                    folder = split.part_folder(job.output_dir, run.item.output, i)
-                    run.parts[i] = [folder, None]
-                    t = executor.submit(tasks.process_part, _payload(
-                        job, input=run.item.input, start=start, count=stop - start,
-                        total=value["frames"], fingerprints=value["fingerprints"],
-                        seek=job.split["seek"], folder=folder))
-                    tickets[t] = (run, "part", i)
-            elif kind == "part":
-                if not ok:
-                    run.error = run.error or f"part {index + 1} of {len(run.ranges)}: {value}"
-                else:
-                    run.parts[index][1] = value["frames"]
-                    run.frames_done += value["frames"]
-                waiting = any(r is run for r, _, _ in tickets.values())
-                if waiting:
-                    continue
-                if run.error:
-                    finish(run, "failed", error=run.error)
-                    continue
-                run.stage = "join"
-                t = executor.submit(tasks.join_parts, _payload(
-                    job, output=run.item.output, fps=run.fps,
-                    parts=[run.parts[i] for i in range(len(run.ranges))]))
-                tickets[t] = (run, "join", 0)
-            elif kind == "join":
-                if ok:
-                    finish(run, "done", value["frames"])
-                else:
-                    finish(run, "failed", error=value)
-        if bar is not None:
-            in_flight = sum({id(r): r.frames_done for r, _, _ in tickets.values()}.values())
-            bar.update(summary, in_flight)
+    def in_flight(self) -> tuple[int, float]:
+        """Frames written by files in flight, and the fraction of those files done."""
+        reported = getattr(self.executor, "progress", {})
+        frames: dict[int, int] = {}
+        fractions: dict[int, float] = {}
+        for ticket, (run, kind, index) in self.tickets.items():
+            done, total = reported.get(ticket, (0, None))
+            key = id(run)
+            frames[key] = frames.get(key, run.frames_done) + done
+            if kind == "file" and total:
+                fractions[key] = min(done / total, 0.99)
+            elif kind == "part" and run.ranges:
+                whole = run.ranges[-1][1] - run.ranges[0][0]
+                fractions[key] = fractions.get(key, run.frames_done / whole) + done / whole
+        return sum(frames.values()), sum(min(f, 0.99) for f in fractions.values())
 
 
 __all__ = ["run_job", "BatchSummary", "BatchError", "ExecutorError", "Terminated", "check_output"]

@@ -34,6 +34,42 @@ FFMPEG_CAPTURE_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 
 _prepared: int | None = None
 
+#: Set by a pool worker (:mod:`pipeline.batch.executors`): called as
+#: ``frame_progress(frames_written, frames_expected_or_None)`` while a task runs, about
+#: four times a second, so the driver's bar moves within a file.
+frame_progress = None
+
+
+def _reporting_controls(expected: int | None):
+    """Run controls that pass the frames written so far to :data:`frame_progress`, or None."""
+    report = frame_progress
+    if report is None:
+        return None
+    from pipeline.runtime.controls import Controls
+
+    class ReportingControls(Controls):
+        def publish_stats(self, **values) -> None:
+            super().publish_stats(**values)
+            if "frames_out" in values:
+                report(values["frames_out"], expected)
+
+    report(0, expected)
+    return ReportingControls()
+
+
+def _container_frames(path: str) -> int | None:
+    """The frame count the container states (cheap: no decoding), for the bar only."""
+    if frame_progress is None:
+        return None
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return count if count > 0 else None
+
 
 def prepare_process(threads: int) -> None:
     """Cap this process's compute threads at ``threads`` (call before any pipeline import).
@@ -128,7 +164,8 @@ def _process_file(payload: dict) -> dict:
     config = file_run_config(payload["input"], staging, payload["stages"], payload.get("fourcc"))
     started = time.perf_counter()
     try:
-        summary = Pipeline.from_dict(config).run()
+        controls = _reporting_controls(_container_frames(payload["input"]))
+        summary = Pipeline.from_dict(config).run(controls=controls)
         if summary.stop_reason != "end of stream" or summary.frames_out != summary.frames_in:
             raise TaskError(f"the run stopped early ({summary.stop_reason}; {summary.frames_out} "
                             f"of {summary.frames_in} frames written)")
@@ -183,7 +220,8 @@ def _process_part(payload: dict) -> dict:
         source = FrameRangeSource(payload["input"], payload["start"], payload["count"],
                                   payload["fingerprints"], seek=seek, total=payload["total"])
         sink = build("sink", "images", {"path": pattern, "png_compression": 1})
-        summary = Engine(source, Chain(stages), [sink], mode="batch").run()
+        summary = Engine(source, Chain(stages), [sink], mode="batch",
+                         controls=_reporting_controls(payload["count"])).run()
         if source.ended_right and summary.frames_out == payload["count"]:
             break
         if source.positioned_by == "seek":

@@ -257,43 +257,28 @@ class RunStats:
 
 
 class ProgressLine:
-    """A one-line progress bar on a terminal, redrawn with ``\\r`` (no dependency).
+    """The run's progress bar on a terminal, drawn by tqdm (width, rate smoothing, ETA).
 
     Parameters
     ----------
     total : int or None
         Frames expected (from :meth:`Source.count_frames`); None shows a count only.
     stream : file
-        Where to write, normally ``sys.stderr``.
-    width : int
-        Characters of the bar.
+        Where to write, normally ``sys.stderr`` (None: tqdm's default, stderr).
     """
 
-    def __init__(self, total: int | None, stream, width: int = 30):
+    def __init__(self, total: int | None, stream=None):
+        from tqdm import tqdm
+
         self.total = total
-        self.stream = stream
-        self.width = width
-        self._shown = False
+        self._bar = tqdm(total=total, file=stream, desc="edgepipe", unit=" frames",
+                         dynamic_ncols=True, mininterval=0.25, smoothing=0.3, leave=True)
 
-    def render(self, done: int, fps: float) -> str:
-        """The line for ``done`` frames at ``fps``."""
-        if self.total:
-            fraction = min(done / self.total, 1.0)
-            filled = int(fraction * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            eta = (self.total - done) / fps if fps > 0 and done < self.total else 0.0
-            return (f"[{bar}] {done}/{self.total} frames {100 * fraction:3.0f}% "
-                    f"{fps:5.1f} fps  eta {eta:4.0f} s")
-        return f"{done} frames {fps:5.1f} fps"
-
-    def update(self, done: int, fps: float) -> None:
-        """Redraw the line."""
-        self.stream.write("\r" + self.render(done, fps) + "\033[K")
-        self.stream.flush()
-        self._shown = True
+    def update(self, done: int, fps: float = 0.0) -> None:
+        """Move the bar to ``done`` frames (tqdm measures and smooths the rate itself)."""
+        self._bar.update(done - self._bar.n)
 
     def finish(self, done: int) -> None:
         """Draw the last state and end the line."""
-        if self.total is not None or self._shown:
-            self.stream.write("\r" + self.render(done, 0.0) + "\033[K\n")
-            self.stream.flush()
+        self.update(done)
+        self._bar.close()

@@ -1,0 +1,346 @@
+"""``edgepipe run INPUT [OUTPUT ...]``: a whole pipeline on one line, as FFmpeg users type it.
+
+The command line is turned into the config it stands for (:func:`config_data`), which
+is then checked and run like any YAML config; ``--print-config`` shows that config as
+YAML with comments (:func:`to_yaml`), and running the printed file gives the same
+output.  Everything here is decided from the words and the file system, before any
+camera, file or socket is opened; a mistake raises :class:`~pipeline.config.ConfigError`
+(exit 2).
+
+INPUT: a video file, a quoted image glob (``'shots/*.png'``) or a picture, a stream URL
+(``rtsp://``, ``http://``, ``udp://``, ``tcp://`` ...), a camera index or device (``0``,
+``/dev/video2``), or ``synthetic``.  OUTPUT: a video path (the extension picks the
+container and codec), a picture pattern with ``{index}``, a ``.jsonl`` stats file,
+``window``, ``http://HOST:PORT``, or ``-`` (discard).
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import os
+import stat
+import sys
+import urllib.parse
+
+import yaml
+
+from pipeline.config import ConfigError
+
+#: Video files, in and out (the video sink picks container and codec by extension).
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+#: Pictures: read by the images source; written by the images sink (a pattern with {index}).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: The stats sink's JSON Lines files.
+STATS_EXTENSIONS = (".jsonl",)
+CONFIG_EXTENSIONS = (".yaml", ".yml")
+URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
+GLOB_CHARACTERS = "*?["
+LIVE_VIEWS = ("window", "http")
+
+#: The chain for files: edges only, as configs/video.yaml.
+PLAIN_EDGES = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}},
+               {"map": {"mode": "abs", "scale": 1.0}}]
+#: The chain for a window or a browser, and with --tuner: configs/demo.yaml's.
+DEMO_CHAIN = PLAIN_EDGES + [{"threshold": {"value": "auto"}},
+                            {"overlay": {"color": [0, 255, 0], "alpha": 1.0}},
+                            {"hud": {"corner": "top-right"}}]
+#: --tuner: the shipped tuner (configs/tuner-demo.yaml).
+TUNER = {"objective": "otsu", "optimizer": {"name": "adam", "lr": 2.0}, "every": 5,
+         "iterations": 20, "smoothing": 0.5, "bounds": [0, 255]}
+
+STAGES_EXAMPLE = "'[grayscale, {gradient: {kind: scharr}}, map, {threshold: {value: auto}}, overlay]'"
+
+
+def is_config(argument: str) -> bool:
+    """Whether ``run``'s first argument is a YAML config (by extension, or a pipe: ``<(...)``)."""
+    if os.path.splitext(argument)[1].lower() in CONFIG_EXTENSIONS:
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(argument).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def known_outputs() -> str:
+    """The list of outputs, for messages."""
+    return (f"a video {' '.join(VIDEO_EXTENSIONS)}; pictures, a pattern with {{index}}: "
+            f"{' '.join(IMAGE_EXTENSIONS)}; stats {' '.join(STATS_EXTENSIONS)}; "
+            "or window, http://HOST:PORT, - (discard)")
+
+
+def _fail(message: str) -> ConfigError:
+    return ConfigError(message, "command line")
+
+
+# ---------------------------------------------------------------------- inputs
+def parse_input(text: str) -> tuple[dict, str]:
+    """The source settings for INPUT and its kind (camera, url, synthetic, images, file)."""
+    if text == "synthetic":
+        return {"type": "synthetic"}, "synthetic"
+    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    if "://" in text:
+        if scheme not in URL_SCHEMES:
+            raise _fail(f"input {text!r}: a stream URL starts with "
+                        f"{', '.join(s + '://' for s in URL_SCHEMES)}")
+        return {"type": "url", "url": text}, "url"
+    if text.isdigit() or text.startswith("/dev/video"):
+        return {"type": "camera", "device": int(text) if text.isdigit() else text}, _camera(text)
+    if any(c in text for c in GLOB_CHARACTERS):
+        return {"type": "images", "glob": text}, _pictures(text)
+    return _file(text)
+
+
+def _camera(text: str) -> str:
+    device = f"/dev/video{text}" if text.isdigit() else text
+    if not sys.platform.startswith("linux"):
+        return "camera"  # no device files to look at: the camera source says at open
+    try:
+        if stat.S_ISCHR(os.stat(device).st_mode):
+            return "camera"
+        problem = "is not a device"
+    except OSError:
+        problem = "does not exist"
+    found = sorted(glob.glob("/dev/video*"), key=lambda p: (len(p), p))
+    here = f"cameras here: {', '.join(found)}" if found else "no camera is connected"
+    raise _fail(f"input {text!r}: camera {device} {problem} ({here}); "
+                "no camera at hand: try `edgepipe run synthetic`")
+
+
+def _pictures(pattern: str) -> str:
+    matches = [p for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p)]
+    if not matches:
+        raise _fail(f"input {pattern!r} matches no file (looked in "
+                    f"{os.path.abspath(os.path.dirname(pattern) or '.')}); check the folder "
+                    "and the extension, and quote the glob so the shell leaves it alone")
+    videos = [p for p in matches if os.path.splitext(p)[1].lower() in VIDEO_EXTENSIONS]
+    if videos:
+        raise _fail(f"input {pattern!r} matches video files (first: {videos[0]!r}); one video: "
+                    "edgepipe run FILE; many videos: edgepipe batch configs/batch.yaml")
+    return "images"
+
+
+def _file(path: str) -> tuple[dict, str]:
+    extension = os.path.splitext(path)[1].lower()
+    if not os.path.exists(path):
+        raise _fail(f"input {path!r} does not exist (looked in "
+                    f"{os.path.abspath(os.path.dirname(path) or '.')}); give a video file, a "
+                    "quoted image glob, a stream URL, a camera index such as 0, synthetic, "
+                    "or a .yaml config")
+    if os.path.isdir(path):
+        raise _fail(f"input {path!r} is a folder; for its pictures give a quoted glob such "
+                    f"as {os.path.join(path, '*.png')!r}")
+    if extension in VIDEO_EXTENSIONS:
+        return {"type": "file", "path": path}, "file"
+    if extension in IMAGE_EXTENSIONS:
+        return {"type": "images", "glob": glob.escape(path)}, "images"
+    raise _fail(f"input {path!r}: unknown extension {extension or '(none)'!r}; known: video "
+                f"{' '.join(VIDEO_EXTENSIONS)}, pictures {' '.join(IMAGE_EXTENSIONS)}, "
+                f"configs {' '.join(CONFIG_EXTENSIONS)}")
+
+
+# ---------------------------------------------------------------------- outputs
+def default_outputs(text: str, kind: str, source: dict) -> list[str]:
+    """Where a one-liner without OUTPUT writes: a window for live sources, else beside the input."""
+    if kind in ("camera", "url", "synthetic"):
+        return ["window"]
+    if kind == "file":
+        stem, _ = os.path.splitext(text)
+        return [f"{stem}_edges.mp4"]
+    root = os.path.dirname(source["glob"].split("*")[0].split("?")[0].split("[")[0]) or "."
+    return [os.path.join(os.path.normpath(root) + "_edges", "frame_{index:06d}.png")]
+
+
+def parse_output(text: str) -> dict:
+    """The sink entry for one OUTPUT word."""
+    if text == "-":
+        return {"discard": {}}
+    if text == "window":
+        return {"window": {}}
+    if "://" in text:
+        return _http(text)
+    extension = os.path.splitext(text)[1].lower()
+    if "{index" in text:
+        if extension not in IMAGE_EXTENSIONS:
+            raise _fail(f"output {text!r}: a picture pattern ends in {' '.join(IMAGE_EXTENSIONS)}")
+        return {"images": {"path": text}}
+    if extension in VIDEO_EXTENSIONS:
+        return {"video": {"path": text}}
+    if extension in STATS_EXTENSIONS:
+        return {"stats": {"path": text}}
+    if extension in IMAGE_EXTENSIONS:
+        stem = os.path.splitext(text)[0]
+        raise _fail(f"output {text!r}: one picture per frame needs {{index}} in the name, "
+                    f"e.g. {stem + '_{index:06d}' + extension!r}")
+    raise _fail(f"output {text!r}: no sink knows the extension {extension or '(none)'!r}; "
+                f"known: {known_outputs()}")
+
+
+def _http(text: str) -> dict:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme != "http" or parts.path not in ("", "/") or not parts.hostname:
+        raise _fail(f"output {text!r}: the browser view is http://HOST:PORT, e.g. "
+                    "http://127.0.0.1:8080; other URLs are inputs only")
+    try:
+        port = parts.port
+    except ValueError:
+        raise _fail(f"output {text!r}: the port must be a number 0..65535") from None
+    return {"http": {"host": parts.hostname, "port": 8080 if port is None else port}}
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _input_files(source: dict) -> list[str]:
+    if source["type"] == "file":
+        return [source["path"]]
+    if source["type"] == "images":
+        return [p for p in glob.glob(os.path.expanduser(source["glob"]), recursive=True)
+                if os.path.isfile(p)]
+    return []
+
+
+def _output_files(sink: dict, count: int) -> list[str]:
+    """The files a sink entry would write for ``count`` frames (patterns formatted)."""
+    (name, settings), = sink.items()
+    path = settings.get("path")
+    if path is None or path == "-":
+        return []
+    if name == "images":
+        try:
+            return [path.format(index=i) for i in range(count)]
+        except (ValueError, IndexError, KeyError, AttributeError):
+            return []  # the sink's own check names what is wrong with the pattern
+    return [path]
+
+
+def _refuse_overwrite(source: dict, sinks: list[dict], text: str) -> None:
+    """No output may land on an input file (real paths: symlinks, ``..``, hard links)."""
+    inputs = _input_files(source)
+    if not inputs:
+        return
+    for sink in sinks:
+        for output in _output_files(sink, len(inputs)):
+            hit = next((i for i in inputs if _same_file(output, i)), None)
+            if hit is not None:
+                what = "is the input" if hit == text else f"would overwrite the input {hit!r} of"
+                raise _fail(f"output {output!r} {what} {text!r}; write the edges elsewhere")
+
+
+# ---------------------------------------------------------------------- the config
+def parse_stages(text: str) -> list:
+    """``--stages``: a YAML flow list of stages."""
+    try:
+        stages = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"not a YAML list ({problem}); e.g. --stages {STAGES_EXAMPLE}",
+                          "--stages") from None
+    if not isinstance(stages, list):
+        raise ConfigError(f"expected a YAML flow list, e.g. --stages {STAGES_EXAMPLE}; "
+                          f"got {text!r}", "--stages")
+    return stages
+
+
+def config_data(words: list[str], stages: str | None = None, tuner: bool = False,
+                mode: str | None = None) -> dict:
+    """The config (plain data, not yet checked) that ``run INPUT [OUTPUT ...]`` stands for.
+
+    Parameters
+    ----------
+    words : list of str
+        INPUT, then the OUTPUTs (none: the default for the input).
+    stages : str, optional
+        ``--stages``, a YAML flow list; by default plain edges for files, the demo's
+        chain for a window or browser (or with the tuner).
+    tuner : bool
+        ``--tuner``: add the shipped tuner section.
+    mode : {"live", "batch"}, optional
+        ``--live`` / ``--batch``; by default live for cameras and streams, batch else.
+
+    Raises
+    ------
+    ConfigError
+        An input that does not exist, an unknown extension, a camera that is not there.
+    """
+    source, kind = parse_input(words[0])
+    outputs = words[1:] or default_outputs(words[0], kind, source)
+    sinks = [parse_output(word) for word in outputs]
+    _refuse_overwrite(source, sinks, words[0])
+    view = any(next(iter(sink)) in LIVE_VIEWS for sink in sinks)
+    if stages is not None:
+        chain = parse_stages(stages)
+    else:
+        chain = copy.deepcopy(DEMO_CHAIN if view or tuner else PLAIN_EDGES)
+    if kind == "synthetic" and (mode == "live" or (view and mode is None)):
+        source["live"] = True  # paced like a camera, for eyes
+    data = {"version": 1, "source": source, "stages": chain, "sinks": sinks}
+    if mode is not None:
+        data["runtime"] = {"mode": mode}
+    if tuner:
+        data["tuner"] = copy.deepcopy(TUNER)
+    return data
+
+
+# ---------------------------------------------------------------------- --print-config
+SECTION_NOTES = {
+    "source": "types: camera, file, images, synthetic, url",
+    "stages": "in order; `edgepipe stages` lists each stage with its settings",
+    "sinks": "one or more outputs; `edgepipe stages sink` lists them",
+    "runtime": "mode: live drops frames to bound latency, batch keeps every frame",
+    "tuner": "moves threshold: auto online (objective, optimizer and steps)",
+}
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+
+
+def _entry(entry) -> str:
+    if isinstance(entry, dict) and len(entry) == 1:
+        (name, settings), = entry.items()
+        return f"{name}: {_flow(settings)}" if settings else str(name)
+    text = _flow(entry)
+    return text[:-4] if text.endswith("\n...") else text
+
+
+def _note(kind: str, entry) -> str:
+    from pipeline.helptext import plain_text  # the registry docs, without their markup
+    from pipeline.registry import REGISTRIES
+
+    if isinstance(entry, dict) and kind == "source":
+        name = entry.get("type")
+    elif isinstance(entry, dict) and len(entry) == 1:
+        name = next(iter(entry))
+    else:
+        name = entry
+    cls = REGISTRIES.get(kind, {}).get(name) if isinstance(name, str) else None
+    doc = plain_text((cls.__doc__ or "").strip().splitlines()[0]) if cls is not None and cls.__doc__ else ""
+    return f"  # {doc}" if doc else ""
+
+
+def to_yaml(data: dict, command: str) -> str:
+    """``data`` as a YAML config with a comment on each line a user may edit."""
+    lines = [f"# {command}",
+             "# The config this one-liner stands for.  Edit it, then run it with",
+             "#   edgepipe run THIS.yaml      (paths are relative to the folder you run it in)",
+             f"version: {data.get('version', 1)}"]
+    for key in ("source", "stages", "sinks", "runtime", "tuner"):
+        if key not in data:
+            continue
+        value = data[key]
+        if key in ("stages", "sinks") and isinstance(value, list) and value:
+            lines.append(f"{key}:  # {SECTION_NOTES[key]}")
+            kind = key[:-1]
+            lines += [f"  - {_entry(entry)}{_note(kind, entry)}" for entry in value]
+            continue
+        note = _note("source", value) if key == "source" else f"  # {SECTION_NOTES[key]}"
+        lines.append(f"{key}: {_flow(value) if value not in (None, '') else 'null'}{note}")
+    for key, value in data.items():  # anything a --set added at the top
+        if key not in ("version", "source", "stages", "sinks", "runtime", "tuner"):
+            lines.append(f"{key}: {_flow(value)}")
+    return "\n".join(lines) + "\n"
