@@ -191,9 +191,12 @@ class TunerStep:
 
     def as_dict(self) -> dict:
         """Plain JSON-able values (what ``frame.side["tuner"]`` holds)."""
-        return dataclasses.asdict(self)
+        # Every field is a number or None, so no deep copy is needed: dataclasses.asdict
+        # deep-copies each one and cost 0.14 ms, a third of a whole update.
+        return {name: getattr(self, name) for name in _STEP_FIELDS}
 
 
+_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(TunerStep))
 POLL = 0.05  # seconds the thread waits for a histogram before looking at the stop flag
 _LIVE_STATS_FIELDS = {field.name for field in dataclasses.fields(LiveStats)}
 
