@@ -7,6 +7,11 @@ passed horizontally once (plus two rows of overlap per band), each output row ta
 two vertical passes fused with the magnitude, and the mapped uint8 row is written straight into ``out``.  Every
 step calls the same ``@njit`` helpers as the unfused kernels, which is why the result
 equals their composition pixel for pixel.
+
+With the histogram, each finished row is counted right after it is written, while it is
+still in L1 (:func:`~pipeline.kernels.maps.count_row`).  Counting chunk by chunk inside
+the row loop, so that scalar counting overlaps the vector work, was measured slower:
+every chunk pays the vectorized loop's set-up again (README, "what limited each step").
 """
 
 import numba
