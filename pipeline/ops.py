@@ -23,6 +23,7 @@ BORDERS = ("zero", "reflect101", "replicate")
 NORMS = ("l1", "l2")
 MAPPINGS = ("abs", "shift")
 HIST_BINS = 256
+_OFFSET = np.float32(127.5)  # map_shift's default: mid-grey
 
 _BORDER_CODES = {
     "zero": _border.ZERO,
@@ -262,20 +263,27 @@ def histogram(image, out=None):
     """256-bin histogram (int64) of a uint8 (H, W) image, equal to ``np.bincount``."""
     _array("image", image, (np.uint8,), (2,))
     hist = _hist_output(out)
-    parts = _hist_parts(image.shape[0])
-    _maps.histogram(image, parts)
-    parts.sum(axis=(0, 1), out=hist)
+    parts = np.zeros((_bands(image.shape[0]), _maps.HIST_LANES, HIST_BINS), np.uint32)
+    _maps.histogram(np.ascontiguousarray(image), parts)
+    _maps.sum_parts(parts, hist)
     return hist
-
-
-def _hist_parts(height):
-    return np.zeros((_bands(height), _maps.HIST_LANES, HIST_BINS), np.int64)
 
 
 def _hist_output(hist):
     if hist is None or hist is True:
         return np.empty(HIST_BINS, np.int64)
     return _output("hist", hist, (HIST_BINS,), np.int64)
+
+
+# Per kind: (hx, vx, hy, vy), made once rather than four small arrays per call.  Shared
+# by every call and thread: the kernels only read them.  (Not flagged read-only: numba
+# would type them apart and compile every kernel twice.)
+_EDGE_WEIGHTS = {
+    kind: tuple(w for axis in AXES for w in _derivatives.axis_weights(kind, axis, np.int16))
+    for kind in KINDS
+}
+# What the kernel gets for ``hist`` when no histogram is asked for; it never writes it.
+_NO_HIST = np.zeros(HIST_BINS, np.int64)
 
 
 def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="reflect101",
@@ -312,17 +320,17 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     _choice("border", border, BORDERS)
     scale = _scalar("scale", scale)
     want_hist = hist is not False and hist is not None
-    counts = _hist_output(hist) if want_hist else None
+    counts = _hist_output(hist) if want_hist else _NO_HIST
     out = _output("out", out, frame.shape[:2], np.uint8)
-    hx, vx = _derivatives.axis_weights(kind, "x", np.int16)
-    hy, vy = _derivatives.axis_weights(kind, "y", np.int16)
-    parts = _hist_parts(frame.shape[0])
-    _edges.edges(pixels, channels, out, parts, hx, vx, hy, vy, _BORDER_CODES[border],
-                 norm == "l1", mapping == "shift", scale, np.float32(127.5), want_hist)
-    if not want_hist:
-        return out
-    parts.sum(axis=(0, 1), out=counts)
-    return out, counts
+    # The kernel writes and counts whole contiguous rows; a strided ``out`` gets a copy.
+    dst = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
+    hx, vx, hy, vy = _EDGE_WEIGHTS[kind]
+    parts = np.empty((_bands(frame.shape[0]), _maps.HIST_LANES, HIST_BINS), np.uint32)
+    _edges.edges(pixels, channels, dst, counts, parts, hx, vx, hy, vy, _BORDER_CODES[border],
+                 norm == "l1", mapping == "shift", scale, _OFFSET, want_hist)
+    if dst is not out:
+        out[...] = dst
+    return (out, counts) if want_hist else out
 
 
 def otsu_threshold(hist):

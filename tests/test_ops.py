@@ -278,6 +278,37 @@ def test_edges_writes_into_out_and_fills_histogram():
     assert isinstance(ops.edges(frame), np.ndarray)
 
 
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 23, 64])
+def test_histograms_count_zero_words_runs_and_tails(width):
+    # The counter reads eight pixels as one word and counts all-zero words apart:
+    # zero runs that start and end inside a word, runs of 255, and widths that leave
+    # a tail of 1 to 7 pixels after the last whole word.
+    image = np.zeros((5, width), np.uint8)
+    image[1, width // 3:] = 255
+    image[2, ::3] = 7
+    image[3] = np.arange(width) % 256
+    image[4, -1] = 1
+    want = np.bincount(image.ravel(), minlength=256)
+    np.testing.assert_array_equal(ops.histogram(image), want)
+    np.testing.assert_array_equal(ops.histogram(image), naive.histogram(image))
+    frame = np.zeros((6, width, 3), np.uint8)
+    frame[2:4, width // 2:] = 200  # a block: zero words around an edge
+    out, counts = ops.edges(frame, hist=True)
+    np.testing.assert_array_equal(counts, naive.histogram(out))
+
+
+def test_edges_into_a_strided_out_and_histogram_of_a_view():
+    frame = photo_like((40, 52, 3))
+    canvas = np.full((40, 104), 9, np.uint8)
+    out = canvas[:, ::2]  # not contiguous: filled through a copy
+    image, counts = ops.edges(frame, out=out, hist=True)
+    assert image is out
+    np.testing.assert_array_equal(out, composed(frame))
+    assert (canvas[:, 1::2] == 9).all()
+    np.testing.assert_array_equal(counts, np.bincount(out.ravel(), minlength=256))
+    np.testing.assert_array_equal(ops.histogram(out), counts)
+
+
 def test_edges_on_a_view_and_a_crop():
     big = photo_like((90, 120, 3))
     for view in (big[10:70, 20:100], big[::2, ::2], big[:, ::-1]):

@@ -7,6 +7,11 @@ passed horizontally once (plus two rows of overlap per band), each output row ta
 two vertical passes fused with the magnitude, and the mapped uint8 row is written straight into ``out``.  Every
 step calls the same ``@njit`` helpers as the unfused kernels, which is why the result
 equals their composition pixel for pixel.
+
+With the histogram, each finished row is counted right after it is written, while it is
+still in L1 (:func:`~pipeline.kernels.maps.count_row`).  Counting chunk by chunk inside
+the row loop, so that scalar counting overlaps the vector work, was measured slower:
+every chunk pays the vectorized loop's set-up again (README, "what limited each step").
 """
 
 import numba
@@ -21,7 +26,7 @@ from pipeline.kernels.derivatives import (
     vertical_tap,
 )
 from pipeline.kernels.gray import gray_row
-from pipeline.kernels.maps import count_row, magnitude_value, to_u8
+from pipeline.kernels.maps import count_row, magnitude_value, sum_parts, to_u8
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 
@@ -49,7 +54,7 @@ def _edge_row(ring_x, ring_y, s_up, s_mid, s_down, vx, vy, l1, shift, scale, off
 
 
 @numba.njit(**PARALLEL_JIT)
-def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, scale,
+def edges(pixels, channels, out, hist, parts, hx, vx, hy, vy, border, l1, shift, scale,
           offset, count):
     """Edge image of a frame in one pass.
 
@@ -58,10 +63,13 @@ def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, 
     pixels : uint8 array (H, W * channels), C-contiguous rows
     channels : int
         1, 3 (BGR) or 4 (BGRA).
-    out : uint8 array (H, W)
-    hist_parts : int64 array (bands, 256), zeroed
-        One histogram of ``out`` per band, filled when ``count`` is true.  Its first
-        dimension sets the number of bands.
+    out : uint8 array (H, W), C-contiguous
+    hist : int64 array (256,)
+        Overwritten with the histogram of ``out`` when ``count`` is true.
+    parts : uint32 array (bands, HIST_LANES, 256)
+        Scratch, any content: each band zeroes and fills its own histograms, summed into
+        ``hist`` at the end, so no two threads write one counter.  Its first dimension
+        sets the number of bands.
     hx, vx, hy, vy : int16 arrays (3,)
         Horizontal/vertical weights of the x and y derivatives.
     border : int
@@ -71,16 +79,19 @@ def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, 
         Shift mapping instead of abs.
     scale, offset : float32
     count : bool
-        Whether to fill ``hist_parts``.
+        Whether to fill ``hist``.
     """
     height, width = out.shape
-    bands = hist_parts.shape[0]
+    bands = parts.shape[0]
     for b in numba.prange(bands):
         grey = np.empty(width, np.int16)
         ring_x = np.empty((3, width), np.int16)
         ring_y = np.empty((3, width), np.int16)
         held = np.full(3, -1, np.int64)
         none = np.zeros(3, np.int16)
+        lanes = parts[b]
+        if count:
+            lanes[:] = 0
         first, last = band_rows(b, bands, height)
         for i in range(first, last):
             up = border_index(i - 1, height, border)
@@ -99,4 +110,6 @@ def edges(pixels, channels, out, hist_parts, hx, vx, hy, vy, border, l1, shift, 
             _edge_row(ring_x, ring_y, s_up, s_mid, s_down, wx, wy, l1, shift, scale, offset,
                       out[i])
             if count:
-                count_row(out[i], hist_parts[b])
+                count_row(out[i], lanes)
+    if count:
+        sum_parts(parts, hist)

@@ -80,30 +80,43 @@ def to_u8(m, shift, scale, offset):
     return abs_to_u8(m, scale)
 
 
-HIST_LANES = 4
+HIST_LANES = 8
+BYTE = np.uint64(255)
 
 
 @numba.njit(**JIT)
 def count_row(row, lanes):
-    """Add the uint8 values of ``row`` to the histograms ``lanes`` (HIST_LANES, 256).
+    """Add the uint8 values of a contiguous ``row`` to ``lanes`` (HIST_LANES, 256) uint32.
 
-    Consecutive pixels go to different lanes: edge images are mostly one value, and a
-    single counter incremented back to back waits on its own store every time.
+    The row is read eight pixels at a time as one uint64 word, and byte ``k`` of a word
+    goes to lane ``k``: one load instead of eight, and a run of equal pixels does not
+    wait on the same counter's previous store.  A word of eight zeros, the commonest
+    word of an edge image, costs one comparison and one register increment.  Which byte
+    is which pixel depends on the byte order; the sum over the lanes does not.
     """
     width = row.shape[0]
-    j = 0
-    while j + HIST_LANES <= width:
-        for k in range(HIST_LANES):
-            lanes[k, row[j + k]] += 1
-        j += HIST_LANES
-    while j < width:
+    whole = width - width % 8
+    zero_words = 0
+    for x in row[:whole].view(np.uint64):
+        if x == 0:
+            zero_words += 1
+            continue
+        lanes[0, x & BYTE] += 1
+        lanes[1, (x >> np.uint64(8)) & BYTE] += 1
+        lanes[2, (x >> np.uint64(16)) & BYTE] += 1
+        lanes[3, (x >> np.uint64(24)) & BYTE] += 1
+        lanes[4, (x >> np.uint64(32)) & BYTE] += 1
+        lanes[5, (x >> np.uint64(40)) & BYTE] += 1
+        lanes[6, (x >> np.uint64(48)) & BYTE] += 1
+        lanes[7, x >> np.uint64(56)] += 1
+    lanes[0, 0] += 8 * zero_words
+    for j in range(whole, width):
         lanes[0, row[j]] += 1
-        j += 1
 
 
 @numba.njit(**PARALLEL_JIT)
 def histogram(image, parts):
-    """Per-band histograms of uint8 ``image`` into ``parts`` (bands, HIST_LANES, 256), zeroed.
+    """Per-band histograms of uint8 ``image`` into uint32 ``parts`` (bands, HIST_LANES, 256), zeroed.
 
     Each band owns ``parts[band]``; the caller sums them, so no two threads ever write
     the same counter.
@@ -113,3 +126,14 @@ def histogram(image, parts):
     for b in numba.prange(bands):
         for i in range(b * height // bands, (b + 1) * height // bands):
             count_row(image[i], parts[b])
+
+
+@numba.njit(**JIT)
+def sum_parts(parts, hist):
+    """``hist[v] = parts[:, :, v].sum()``: the per-band, per-lane histograms into one."""
+    for v in range(hist.shape[0]):
+        hist[v] = 0
+    for b in range(parts.shape[0]):
+        for k in range(parts.shape[1]):
+            for v in range(hist.shape[0]):
+                hist[v] += parts[b, k, v]

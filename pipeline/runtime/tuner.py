@@ -198,9 +198,14 @@ class TunerStep:
 
     def as_dict(self) -> dict:
         """Plain JSON-able values (what ``snapshot().tuner[target]`` holds)."""
-        return dataclasses.asdict(self)
+        # Fields are numbers, None or flat dicts of numbers, so a shallow copy of each
+        # dict is enough: dataclasses.asdict deep-copies every field and cost 0.14 ms,
+        # a third of a whole update.
+        return {name: (dict(value) if isinstance(value, dict) else value)
+                for name, value in ((name, getattr(self, name)) for name in _STEP_FIELDS)}
 
 
+_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(TunerStep))
 POLL = 0.05  # seconds the thread waits for a histogram before looking at the stop flag
 
 
