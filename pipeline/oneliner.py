@@ -188,49 +188,6 @@ def _http(text: str) -> dict:
     return {"http": {"host": parts.hostname, "port": 8080 if port is None else port}}
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _input_files(source: dict) -> list[str]:
-    if source["type"] == "file":
-        return [source["path"]]
-    if source["type"] == "images":
-        return [p for p in glob.glob(os.path.expanduser(source["glob"]), recursive=True)
-                if os.path.isfile(p)]
-    return []
-
-
-def _output_files(sink: dict, count: int) -> list[str]:
-    """The files a sink entry would write for ``count`` frames (patterns formatted)."""
-    (name, settings), = sink.items()
-    path = settings.get("path")
-    if path is None or path == "-":
-        return []
-    if name == "images":
-        try:
-            return [path.format(index=i) for i in range(count)]
-        except (ValueError, IndexError, KeyError, AttributeError):
-            return []  # the sink's own check names what is wrong with the pattern
-    return [path]
-
-
-def _refuse_overwrite(source: dict, sinks: list[dict], text: str) -> None:
-    """No output may land on an input file (real paths: symlinks, ``..``, hard links)."""
-    inputs = _input_files(source)
-    if not inputs:
-        return
-    for sink in sinks:
-        for output in _output_files(sink, len(inputs)):
-            hit = next((i for i in inputs if _same_file(output, i)), None)
-            if hit is not None:
-                what = "is the input" if hit == text else f"would overwrite the input {hit!r} of"
-                raise _fail(f"output {output!r} {what} {text!r}; write the edges elsewhere")
-
-
 # ---------------------------------------------------------------------- the config
 def parse_stages(text: str) -> list:
     """``--stages``: a YAML flow list of stages."""
@@ -270,7 +227,6 @@ def config_data(words: list[str], stages: str | None = None, tuner: bool = False
     source, kind = parse_input(words[0])
     outputs = words[1:] or default_outputs(words[0], kind, source)
     sinks = [parse_output(word) for word in outputs]
-    _refuse_overwrite(source, sinks, words[0])
     view = any(next(iter(sink)) in LIVE_VIEWS for sink in sinks)
     if stages is not None:
         chain = parse_stages(stages)

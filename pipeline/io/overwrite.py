@@ -47,6 +47,17 @@ def file_identity(path: str) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
+def output_identity(path: str) -> tuple[int, int] | None:
+    """The file an output path will land on, if it exists: :func:`file_identity`, or else
+    that of the path as it resolves once the sink has made its missing folders.
+
+    Sinks make missing folders before they write, so ``new/../x.avi`` lands on ``x.avi``
+    although it does not resolve today (``new`` is missing); ``os.path.realpath`` takes
+    ``..`` after a missing folder the same way.
+    """
+    return file_identity(path) or file_identity(os.path.realpath(path))
+
+
 def input_paths(name: str, settings: dict, cls: type | None = None) -> list[str]:
     """The files a source of type ``name`` with ``settings`` reads (as it would name them)."""
     own = getattr(cls, "input_paths", None)
@@ -148,7 +159,7 @@ def find_overwrite(outputs: Iterable[str], inputs: Iterable[str] | dict) -> tupl
     if not by_identity:
         return None
     for path in outputs:
-        identity = file_identity(path)
+        identity = output_identity(path)
         if identity in by_identity:
             return path, by_identity[identity]
     return None
@@ -208,7 +219,7 @@ def check_no_overwrite(source: Any, sinks: Iterable[Any],
 
     for sink in sinks:
         outputs = output_paths(sink.name, sink.settings, inputs, classes("sink", sink.name))
-        outputs = [path for path in outputs if file_identity(path) is not None]
+        outputs = [path for path in outputs if output_identity(path) is not None]
         if not outputs:
             continue  # nothing there yet: nothing to write over (and no glob to expand)
         if len(found) < 2:
