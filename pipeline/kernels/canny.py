@@ -162,6 +162,16 @@ def flood(flat, step, stack, top, lo, hi):
     while top > 0:
         top -= 1
         p = stack[top]
+        # Away from the first and last row of [lo, hi) every neighbour is inside (the
+        # border columns are NOT_EDGE, never pushed): no range test.
+        if lo + step <= p < hi - step:
+            for q in (p - step - 1, p - step, p - step + 1, p - 1, p + 1,
+                      p + step - 1, p + step, p + step + 1):
+                if flat[q] == WEAK:
+                    flat[q] = EDGE
+                    stack[top] = q
+                    top += 1
+            continue
         for q in (p - step - 1, p - step, p - step + 1, p - 1, p + 1,
                   p + step - 1, p + step, p + step + 1):
             if lo <= q < hi and flat[q] == WEAK:
