@@ -327,7 +327,7 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
 
 # Canny, appended here rather than merged into the imports above (other branches edit
 # that part of the file).
-from pipeline.kernels import canny as _canny  # noqa: E402
+from pipeline.kernels import canny as _canny
 
 APERTURES = (3,)
 _INT32_MIN = -(2**31)
@@ -401,8 +401,9 @@ def canny(image, low, high, aperture=3, l2=False, out=None):
     """
     pixels, channels = _pixels(image)
     if isinstance(aperture, (bool, np.bool_)) or aperture not in APERTURES:
-        allowed = ", ".join(map(str, APERTURES))
-        raise ValueError(f"aperture must be one of {allowed}; got {aperture!r}")
+        raise ValueError(
+            f"aperture must be 3 (the Sobel 3x3; 5 and 7 are not implemented); got {aperture!r}"
+        )
     if not isinstance(l2, (bool, np.bool_)):
         raise ValueError(f"l2 must be True or False; got {l2!r}")
     low_i, high_i = canny_thresholds(low, high, bool(l2))

@@ -1,13 +1,17 @@
 """Canny edges, bit for bit ``cv2.Canny(grey, low, high, apertureSize=3, L2gradient=l2)``.
 
 The oracle is OpenCV's ``modules/imgproc/src/canny.cpp`` (the ``parallelCanny`` /
-``finalPass`` version of OpenCV 4.x and 5.0, checked against opencv-python 5.0.0).  Its
-rules, all reproduced here:
+``finalPass`` version of OpenCV 4.x and 5.0, checked against opencv-python 5.0.0).  In
+5.0 ``cv::Canny`` first offers the frame to the IPP HAL (``hal/ipp/src/canny_ipp.cpp``),
+which declines with more than one OpenCV thread (``IPP_DISABLE_PERF_CANNY_MT``) and for
+frames of 3 rows or columns or fewer; the tests compare with both paths.  Its rules,
+all reproduced here:
 
-Thresholds (done by the caller, :func:`pipeline.ops.canny`, in float64 like OpenCV's
-``double``): if ``low > high`` the two are swapped.  With ``L2gradient`` each is clamped
-to at most 32767 and squared if positive (the magnitude is the *squared* norm).  Both are
-then floored with ``cvFloor``; a floor outside int32 becomes ``INT_MIN`` (x86
+Thresholds (done by the caller, :func:`pipeline.ops.canny_thresholds`, in float64 like
+OpenCV's ``double``): if ``low > high`` the two are swapped (after the ``/ 16`` that
+aperture 7 would apply; apertures 5 and 7 are not ported).  With ``L2gradient`` each is
+clamped to at most 32767 and squared if positive (the magnitude is the *squared* norm).
+Both are then floored with ``cvFloor``; a floor outside int32 becomes ``INT_MIN`` (x86
 ``cvttsd2si``), so a huge ``high`` makes every candidate strong.  Integer tests follow:
 a pixel is a candidate if ``m > low`` and strong if ``m > high``.
 
@@ -28,9 +32,9 @@ Ties: along the horizontal and vertical normals the pixel must be strictly great
 the left (up) neighbour and greater *or equal* to the right (down) one, so of a plateau
 of two equal maxima the left/upper one is kept.  Diagonals are strict on both sides.
 
-Border: the magnitude outside the image is 0 (rows -1 and H, columns -1 and W), so an
-edge pixel's outside neighbour never suppresses it.  The map's border ring is "not an
-edge" (1), so hysteresis never leaves the image.
+Border: the magnitude outside the image is 0 (rows -1 and H, columns -1 and W), so a
+pixel on the image's rim is never suppressed by its outside neighbour (unless m is 0).
+The map's border ring is "not an edge" (1), so hysteresis never leaves the image.
 
 Hysteresis: map values 0 = weak candidate, 1 = not an edge, 2 = edge.  Every strong
 candidate is 2 and pushed on a stack; popping marks its eight 0-neighbours 2 and pushes

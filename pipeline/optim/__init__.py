@@ -56,6 +56,6 @@ __all__ = [
 ]
 
 # The two-threshold objective (Canny's pair), appended apart from the imports above.
-from pipeline.optim.objectives import PAIR_OBJECTIVES, multiotsu, multiotsu_grad  # noqa: E402
+from pipeline.optim.objectives import PAIR_OBJECTIVES, multiotsu, multiotsu_grad
 
 __all__ += ["PAIR_OBJECTIVES", "multiotsu", "multiotsu_grad"]
