@@ -109,8 +109,10 @@ def test_grey_bgr_bgra_inputs(channels):
 
 def test_strided_views_match_opencv():
     big = photo_like((41, 57, 3), seed=5)
+    frozen = big.copy()
+    frozen.flags.writeable = False
     views = [big[3:30, 5:50], big[::2, ::3], big[::-1], big[:, ::-1], big[:, :, ::-1],
-             big[::2, :, 0], big[:, 1:2], big[7:8]]
+             big[::2, :, 0], big[:, 1:2], big[7:8], np.asfortranarray(big[:, :, 1]), frozen]
     for view in views:
         for l2 in (False, True):
             np.testing.assert_array_equal(ops.canny(view, 25, 70, l2=l2),
