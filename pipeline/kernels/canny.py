@@ -48,7 +48,8 @@ horizontal Sobel passes and of three gradient/magnitude rows, and runs non-maxim
 suppression for its rows as soon as the row below has its magnitude.  It then floods
 its own strong pixels inside its own rows.  A serial pass restarts the flood from every
 edge pixel on the two rows at each band boundary, without the band limit, which joins
-edges that cross bands.  A last parallel pass writes 0/255.
+edges that cross bands.  Each band writes its 0/255 rows of ``out`` after its own
+flood; the joining flood sets the pixels it adds.
 """
 
 import numba
@@ -195,8 +196,8 @@ def _grey_passes(pixels, channels, src_row, grey, diff, smooth, held):
 
 
 @numba.njit(**JIT)
-def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack):
-    """Grey, Sobel, magnitude and suppression of rows [first, last), then its flood."""
+def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack, out):
+    """Grey, Sobel, magnitude and suppression of rows [first, last), its flood, its output."""
     grey = np.empty(width, np.int16)
     diff = np.empty((3, width), np.int16)
     smooth = np.empty((3, width), np.int16)
@@ -230,10 +231,17 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
         map_[k, 0] = NOT_EDGE
         map_[k, width + 1] = NOT_EDGE
     flood(flat, step, stack, top, (first + 1) * step, (last + 1) * step)
+    # The band's rows are final but for the few pixels the joining flood adds, which
+    # it writes itself: no separate pass over the whole map.
+    for i in range(first, last):
+        src = map_[i + 1]
+        dst = out[i]
+        for j in range(width):
+            dst[j] = 255 if src[j + 1] == EDGE else 0
 
 
 @numba.njit(**JIT)
-def _join_bands(map_, bands, stack):
+def _join_bands(map_, bands, stack, out):
     # Restart the flood, unrestricted, from every edge pixel next to a band boundary:
     # those are the only places where a band's own flood stopped short.
     height = map_.shape[0] - 2
@@ -247,7 +255,16 @@ def _join_bands(map_, bands, stack):
                 if map_[k, j] == EDGE:
                     stack[top] = k * step + j
                     top += 1
-    flood(flat, step, stack, top, 0, flat.shape[0])
+    while top > 0:  # flood() without the band limit, also writing each new edge to out
+        top -= 1
+        p = stack[top]
+        for q in (p - step - 1, p - step, p - step + 1, p - 1, p + 1,
+                  p + step - 1, p + step, p + step + 1):
+            if flat[q] == WEAK:
+                flat[q] = EDGE
+                out[q // step - 1, q % step - 1] = 255
+                stack[top] = q
+                top += 1
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -280,11 +297,5 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
         first = b * height // bands
         last = (b + 1) * height // bands
         _band(pixels, channels, height, width, first, last, l2, low, high, map_,
-              stack[first * width:last * width])
-    _join_bands(map_, bands, stack)
-    for b in numba.prange(bands):
-        for i in range(b * height // bands, (b + 1) * height // bands):
-            src = map_[i + 1]
-            dst = out[i]
-            for j in range(width):
-                dst[j] = 255 if src[j + 1] == EDGE else 0
+              stack[first * width:last * width], out)
+    _join_bands(map_, bands, stack, out)
