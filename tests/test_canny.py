@@ -17,7 +17,7 @@ from tests import naive
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="too slow as pure Python")
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = pathlib.Path(__file__).resolve().parents[1] / "samples"  # OpenCV sample photos (BSD)
 
 SIZES = [(1, 1), (1, 9), (9, 1), (2, 2), (2, 7), (3, 3), (4, 5), (11, 13)]
 BIG_SIZES = [(64, 1), (1, 64), (37, 53), (240, 321), (481, 639)]

@@ -18,7 +18,7 @@ from pipeline.optim import (
 )
 from pipeline.optim.objectives import _MultiOtsuSurface
 
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = pathlib.Path(__file__).resolve().parents[1] / "samples"  # OpenCV sample photos (BSD)
 LEVELS = np.arange(256, dtype=np.float64)
 
 
