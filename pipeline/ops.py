@@ -358,3 +358,97 @@ def otsu_threshold(hist):
         between = weight_low * weight_high * (mean_low - mean_high) ** 2
     between = np.where((weight_low > 0) & (weight_high > 0), between, -1.0)
     return float(np.argmax(between)) if between.max() > 0 else 0.0
+
+
+# Canny, appended here rather than merged into the imports above (other branches edit
+# that part of the file).
+from pipeline.kernels import canny as _canny
+
+APERTURES = (3,)
+_INT32_MIN = -(2**31)
+
+
+def _canny_threshold(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if np.isnan(value):
+        raise ValueError(f"{name} must be a number, not NaN; got {value!r}")
+    return value
+
+
+def _cv_floor(value):
+    # cvFloor casts with cvttsd2si: a floor outside int32 (or an infinity) is INT_MIN.
+    floor = np.floor(value)
+    if not (_INT32_MIN <= floor < 2**31):
+        return _INT32_MIN
+    return int(floor)
+
+
+def canny_thresholds(low, high, l2=False):
+    """The integer thresholds ``cv2.Canny`` compares the magnitude with.
+
+    Swaps ``low > high``; with ``l2`` clamps each to 32767 and squares it if positive;
+    floors both as ``cvFloor`` does (out of int32 range gives ``-2**31``).
+
+    Returns
+    -------
+    low, high : int
+    """
+    low = _canny_threshold("low", low)
+    high = _canny_threshold("high", high)
+    if low > high:
+        low, high = high, low
+    if l2:
+        low, high = min(32767.0, low), min(32767.0, high)
+        low = low * low if low > 0 else low
+        high = high * high if high > 0 else high
+    return _cv_floor(low), _cv_floor(high)
+
+
+def canny(image, low, high, aperture=3, l2=False, out=None):
+    """Canny edges, bit for bit ``cv2.Canny(grey, low, high, apertureSize=3, L2gradient=l2)``.
+
+    Grey, Sobel, magnitude and non-maximum suppression run fused over row bands, then
+    hysteresis; OpenCV's rules (threshold rounding, the integer direction test, ties,
+    borders) are listed in :mod:`pipeline.kernels.canny`.
+
+    Parameters
+    ----------
+    image : ndarray, uint8, (H, W), (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA
+        Colour is converted to grey exactly as :func:`grayscale` does (``cvtColor``).
+    low, high : float
+        Hysteresis thresholds on the Sobel magnitude; swapped if ``low > high``.
+        With ``l2`` they bound the Euclidean norm (OpenCV squares them).
+    aperture : int
+        Sobel aperture; 3 only.
+    l2 : bool
+        ``sqrt(dx**2 + dy**2)`` instead of ``|dx| + |dy|``.
+    out : ndarray, uint8, (H, W), optional
+        Written in place when given.
+
+    Returns
+    -------
+    ndarray, uint8, (H, W)
+        255 on edges, 0 elsewhere.
+    """
+    pixels, channels = _pixels(image)
+    if isinstance(aperture, (bool, np.bool_)) or aperture not in APERTURES:
+        raise ValueError(
+            f"aperture must be 3 (the Sobel 3x3; 5 and 7 are not implemented); got {aperture!r}"
+        )
+    if not isinstance(l2, (bool, np.bool_)):
+        raise ValueError(f"l2 must be True or False; got {l2!r}")
+    low_i, high_i = canny_thresholds(low, high, bool(l2))
+    height, width = image.shape[:2]
+    out = _output("out", out, (height, width), np.uint8)
+    bands = _bands(height)
+    scratch = np.empty((height + 2, width + 2), np.uint8)
+    # Untouched pages of np.empty cost nothing: only the pixels the flood pushes count.
+    index = np.int32 if scratch.size < 2**31 else np.int64
+    stack = np.empty(height * width + 2 * width * bands, index)
+    _canny.canny(pixels, channels, np.int32(low_i), np.int32(high_i), bool(l2), scratch,
+                 stack, out, bands)
+    return out

@@ -115,3 +115,57 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     gray = grayscale(frame)
     m = magnitude(derivative(gray, kind, "x", border), derivative(gray, kind, "y", border), norm)
     return map_abs(m, scale) if mapping == "abs" else map_shift(m, scale=scale)
+
+
+def canny(image, low, high, l2=False):
+    """OpenCV's Canny (modules/imgproc/src/canny.cpp) written out pixel by pixel.
+
+    ``low`` and ``high`` are the integer thresholds of ``pipeline.ops.canny_thresholds``
+    (swapped, squared for L2, floored).  Sobel 3x3 with the replicate border; magnitude
+    0 outside the image; the TG22 direction test; hysteresis by a stack.
+    """
+    gray = grayscale(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    height, width = gray.shape
+
+    def g(i, j):  # replicate border
+        return int(gray[min(max(i, 0), height - 1), min(max(j, 0), width - 1)])
+
+    dx = np.zeros((height, width), np.int64)
+    dy = np.zeros((height, width), np.int64)
+    mag = np.zeros((height + 2, width + 2), np.int64)  # mag[i + 1, j + 1]; 0 outside
+    for i in range(height):
+        for j in range(width):
+            x = sum(w * (g(i + r, j + 1) - g(i + r, j - 1)) for r, w in ((-1, 1), (0, 2), (1, 1)))
+            y = sum(w * (g(i + 1, j + c) - g(i - 1, j + c)) for c, w in ((-1, 1), (0, 2), (1, 1)))
+            dx[i, j], dy[i, j] = x, y
+            mag[i + 1, j + 1] = x * x + y * y if l2 else abs(x) + abs(y)
+
+    tg22 = 13573  # round(tan(22.5 degrees) * 2**15)
+    state = np.ones((height, width), np.uint8)  # 1 not an edge, 0 weak, 2 edge
+    stack = []
+    for i in range(height):
+        for j in range(width):
+            m = mag[i + 1, j + 1]
+            if not m > low:
+                continue
+            x, y = abs(dx[i, j]), abs(dy[i, j]) << 15
+            if y < x * tg22:  # gradient near horizontal: left and right
+                peak = m > mag[i + 1, j] and m >= mag[i + 1, j + 2]
+            elif y > x * tg22 + (x << 16):  # near vertical: up and down
+                peak = m > mag[i, j + 1] and m >= mag[i + 2, j + 1]
+            else:
+                s = 1 if (dx[i, j] < 0) == (dy[i, j] < 0) else -1
+                peak = m > mag[i, j + 1 - s] and m > mag[i + 2, j + 1 + s]
+            if peak:
+                state[i, j] = 2 if m > high else 0
+                if m > high:
+                    stack.append((i, j))
+    while stack:
+        i, j = stack.pop()
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                a, b = i + di, j + dj
+                if 0 <= a < height and 0 <= b < width and state[a, b] == 0:
+                    state[a, b] = 2
+                    stack.append((a, b))
+    return np.where(state == 2, 255, 0).astype(np.uint8)

@@ -54,3 +54,8 @@ __all__ = [
     "otsu_grad",
     "tune_threshold",
 ]
+
+# The two-threshold objective (Canny's pair), appended apart from the imports above.
+from pipeline.optim.objectives import PAIR_OBJECTIVES, multiotsu, multiotsu_grad
+
+__all__ += ["PAIR_OBJECTIVES", "multiotsu", "multiotsu_grad"]

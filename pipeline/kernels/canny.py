@@ -1,0 +1,290 @@
+"""Canny edges, bit for bit ``cv2.Canny(grey, low, high, apertureSize=3, L2gradient=l2)``.
+
+The oracle is OpenCV's ``modules/imgproc/src/canny.cpp`` (the ``parallelCanny`` /
+``finalPass`` version of OpenCV 4.x and 5.0, checked against opencv-python 5.0.0).  In
+5.0 ``cv::Canny`` first offers the frame to the IPP HAL (``hal/ipp/src/canny_ipp.cpp``),
+which declines with more than one OpenCV thread (``IPP_DISABLE_PERF_CANNY_MT``) and for
+frames of 3 rows or columns or fewer; the tests compare with both paths.  Its rules,
+all reproduced here:
+
+Thresholds (done by the caller, :func:`pipeline.ops.canny_thresholds`, in float64 like
+OpenCV's ``double``): if ``low > high`` the two are swapped (after the ``/ 16`` that
+aperture 7 would apply; apertures 5 and 7 are not ported).  With ``L2gradient`` each is
+clamped to at most 32767 and squared if positive (the magnitude is the *squared* norm).
+Both are then floored with ``cvFloor``; a floor outside int32 becomes ``INT_MIN`` (x86
+``cvttsd2si``), so a huge ``high`` makes every candidate strong.  Integer tests follow:
+a pixel is a candidate if ``m > low`` and strong if ``m > high``.
+
+Gradient: ``Sobel(grey, CV_16S, 1, 0, 3)`` and ``(0, 1, 3)`` with ``BORDER_REPLICATE``
+(not the default reflect-101)::
+
+    dx = [-1 0 1]       dy = [-1 -2 -1]
+         [-2 0 2]            [ 0  0  0]       m = |dx| + |dy|      (L1)
+         [-1 0 1]            [ 1  2  1]       m = dx*dx + dy*dy    (L2, int32, no sqrt)
+
+Direction, integer only: ``x = |dx|``, ``y = |dy| << 15``, ``TG22 = 13573``
+(``round(tan(22.5 deg) * 2**15)``).  ``y < x * TG22``: horizontal edge normal, compare
+left and right; else ``y > x * TG22 + (x << 16)`` (``tan(67.5) = 2 + tan(22.5)``):
+vertical, compare up and down; else diagonal, up-left/down-right when ``dx`` and ``dy``
+have the same sign (``(dx ^ dy) >= 0``), up-right/down-left otherwise.
+
+Ties: along the horizontal and vertical normals the pixel must be strictly greater than
+the left (up) neighbour and greater *or equal* to the right (down) one, so of a plateau
+of two equal maxima the left/upper one is kept.  Diagonals are strict on both sides.
+
+Border: the magnitude outside the image is 0 (rows -1 and H, columns -1 and W), so a
+pixel on the image's rim is never suppressed by its outside neighbour (unless m is 0).
+The map's border ring is "not an edge" (1), so hysteresis never leaves the image.
+
+Hysteresis: map values 0 = weak candidate, 1 = not an edge, 2 = edge.  Every strong
+candidate is 2 and pushed on a stack; popping marks its eight 0-neighbours 2 and pushes
+them.  The result (every candidate 8-connected through candidates to a strong one) does
+not depend on the order, which is why the bands below may flood independently.
+
+Fused layout (as :mod:`pipeline.kernels.edges`): the image is cut into row bands, one
+``prange`` iteration each, each owning its output rows of the map.  A band converts each
+source row to grey once (two rows of overlap on each side), keeps rings of three
+horizontal Sobel passes and of three gradient/magnitude rows, and runs non-maximum
+suppression for its rows as soon as the row below has its magnitude.  It then floods
+its own strong pixels inside its own rows.  A serial pass restarts the flood from every
+edge pixel on the two rows at each band boundary, without the band limit, which joins
+edges that cross bands.  A last parallel pass writes 0/255.
+"""
+
+import numba
+import numpy as np
+
+from pipeline.kernels.gray import gray_row
+from pipeline.kernels.options import JIT, PARALLEL_JIT
+
+CANNY_SHIFT = 15
+TG22 = 13573  # int(0.4142135623730950488 * (1 << 15) + 0.5), as in canny.cpp
+INT_MIN = -(2**31)
+
+WEAK = 0  # candidate above low, kept only if connected to a strong pixel
+NOT_EDGE = 1
+EDGE = 2
+
+
+@numba.njit(**JIT)
+def sobel_passes(grey, diff, smooth):
+    """Horizontal Sobel passes of one grey row, replicate border.
+
+    ``diff[j] = g[j+1] - g[j-1]`` (for dx) and ``smooth[j] = g[j-1] + 2 g[j] + g[j+1]``
+    (for dy), with ``g[-1] = g[0]`` and ``g[W] = g[W-1]``.
+    """
+    width = grey.shape[0]
+    for j in range(1, width - 1):
+        diff[j] = grey[j + 1] - grey[j - 1]
+        smooth[j] = grey[j - 1] + 2 * grey[j] + grey[j + 1]
+    last = width - 1
+    right = grey[1] if width > 1 else grey[0]
+    left = grey[last - 1] if width > 1 else grey[last]
+    diff[0] = right - grey[0]
+    smooth[0] = 3 * grey[0] + right
+    if width > 1:
+        diff[last] = grey[last] - left
+        smooth[last] = left + 3 * grey[last]
+
+
+@numba.njit(**JIT)
+def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
+    """dx, dy and the integer magnitude of one row from its three horizontal passes.
+
+    ``mag`` is the padded row (W + 2): ``mag[j + 1]`` belongs to column ``j``.
+    """
+    for j in range(dx.shape[0]):
+        x = np.int32(d_up[j] + 2 * d_mid[j] + d_down[j])
+        y = np.int32(s_down[j] - s_up[j])
+        dx[j] = x
+        dy[j] = y
+        if l2:
+            mag[j + 1] = x * x + y * y
+        else:
+            mag[j + 1] = abs(x) + abs(y)
+
+
+@numba.njit(**JIT)
+def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, base, stack, top):
+    """Non-maximum suppression of one row into the padded map row ``row``.
+
+    ``m_up``, ``m_mid``, ``m_down`` are the padded magnitude rows above, at and below
+    (``m[j + 1]`` is column ``j``).  ``base`` is the flat map index of ``row[0]``; strong
+    pixels are pushed on ``stack``.  Returns the new ``top``.
+    """
+    width = dx.shape[0]
+    strong = np.uint8(0)
+    # Branch-free: all eight neighbours are loaded and the direction picks two by
+    # selects, so the loop vectorizes and its cost does not depend on the image.  The
+    # int32 casts keep numba's int64 promotion out of the lanes (8 per AVX2 vector, not
+    # 4); no value here exceeds 2**27, so they change nothing.
+    for j in range(width):
+        m = m_mid[j + 1]
+        xs = np.int32(dx[j])
+        ys = np.int32(dy[j])
+        x = np.int32(abs(xs))
+        y = np.int32(np.int32(abs(ys)) << CANNY_SHIFT)
+        tg22x = np.int32(x * TG22)
+        horizontal = y < tg22x
+        vertical = y > np.int32(tg22x + np.int32(x << (CANNY_SHIFT + 1)))
+        same_sign = np.int32(xs ^ ys) >= 0
+        up_left, up, up_right = m_up[j], m_up[j + 1], m_up[j + 2]
+        left, right = m_mid[j], m_mid[j + 2]
+        down_left, down, down_right = m_down[j], m_down[j + 1], m_down[j + 2]
+        # diagonal: s = +1 (same signs) takes up-left and down-right, as canny.cpp's
+        # _mag_p[j - s] and _mag_n[j + s]
+        before = up_left if same_sign else up_right
+        after = down_right if same_sign else down_left
+        before = up if vertical else before
+        after = down if vertical else after
+        before = left if horizontal else before
+        after = right if horizontal else after
+        # ties: strict before, >= after, except on diagonals (strict both)
+        diagonal = np.int32(not (horizontal or vertical))
+        peak = (m > low) & (m > before) & (np.int32(m - after) >= diagonal)
+        value = np.uint8(EDGE if m > high else WEAK) if peak else np.uint8(NOT_EDGE)
+        strong = max(strong, value)
+        row[j + 1] = value
+    if strong == EDGE:
+        for j in range(width):
+            if row[j + 1] == EDGE:
+                stack[top] = base + j + 1
+                top += 1
+    return top
+
+
+@numba.njit(**JIT)
+def flood(flat, step, stack, top, lo, hi):
+    """Hysteresis: grow edges from the stacked pixels through weak ones.
+
+    Only pixels with flat index in ``[lo, hi)`` are marked (a band's own rows); pass the
+    whole map for the unrestricted flood.  A pixel is pushed only when it turns from
+    WEAK to EDGE, so the stack never holds more than the pixels pushed before plus those
+    in ``[lo, hi)``: callers size it so, and nothing here grows it.  (A growable stack,
+    reassigned inside the loop, made numba count references on every pixel: 20x slower.)
+    """
+    while top > 0:
+        top -= 1
+        p = stack[top]
+        # Away from the first and last row of [lo, hi) every neighbour is inside (the
+        # border columns are NOT_EDGE, never pushed): no range test.
+        if lo + step <= p < hi - step:
+            for q in (p - step - 1, p - step, p - step + 1, p - 1, p + 1,
+                      p + step - 1, p + step, p + step + 1):
+                if flat[q] == WEAK:
+                    flat[q] = EDGE
+                    stack[top] = q
+                    top += 1
+            continue
+        for q in (p - step - 1, p - step, p - step + 1, p - 1, p + 1,
+                  p + step - 1, p + step, p + step + 1):
+            if lo <= q < hi and flat[q] == WEAK:
+                flat[q] = EDGE
+                stack[top] = q
+                top += 1
+
+
+@numba.njit(**JIT)
+def _grey_passes(pixels, channels, src_row, grey, diff, smooth, held):
+    slot = src_row % 3
+    if held[slot] != src_row:
+        gray_row(pixels, src_row, channels, grey)
+        sobel_passes(grey, diff[slot], smooth[slot])
+        held[slot] = src_row
+    return slot
+
+
+@numba.njit(**JIT)
+def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack):
+    """Grey, Sobel, magnitude and suppression of rows [first, last), then its flood."""
+    grey = np.empty(width, np.int16)
+    diff = np.empty((3, width), np.int16)
+    smooth = np.empty((3, width), np.int16)
+    held = np.full(3, -1, np.int64)
+    dx = np.empty((3, width), np.int16)
+    dy = np.empty((3, width), np.int16)
+    mag = np.zeros((3, width + 2), np.int32)
+    zero = np.zeros(width + 2, np.int32)
+    step = width + 2
+    flat = map_.reshape(-1)
+    top = 0
+    for r in range(max(first - 1, 0), min(last + 1, height)):
+        up = _grey_passes(pixels, channels, max(r - 1, 0), grey, diff, smooth, held)
+        mid = _grey_passes(pixels, channels, r, grey, diff, smooth, held)
+        down = _grey_passes(pixels, channels, min(r + 1, height - 1), grey, diff, smooth,
+                            held)
+        s = r % 3
+        gradient_row(diff[up], diff[mid], diff[down], smooth[up], smooth[down], l2,
+                     dx[s], dy[s], mag[s])
+        i = r - 1  # the row whose three magnitude rows are now ready
+        if first <= i < last:
+            m_up = mag[(i - 1) % 3] if i > 0 else zero
+            top = suppress_row(m_up, mag[i % 3], mag[r % 3], dx[i % 3], dy[i % 3],
+                                      low, high, map_[i + 1], (i + 1) * step, stack, top)
+    i = last - 1
+    if i == height - 1 and first <= i:  # the last image row: zero magnitude below it
+        m_up = mag[(i - 1) % 3] if i > 0 else zero
+        top = suppress_row(m_up, mag[i % 3], zero, dx[i % 3], dy[i % 3], low, high,
+                                  map_[i + 1], (i + 1) * step, stack, top)
+    for k in range(first + 1, last + 1):
+        map_[k, 0] = NOT_EDGE
+        map_[k, width + 1] = NOT_EDGE
+    flood(flat, step, stack, top, (first + 1) * step, (last + 1) * step)
+
+
+@numba.njit(**JIT)
+def _join_bands(map_, bands, stack):
+    # Restart the flood, unrestricted, from every edge pixel next to a band boundary:
+    # those are the only places where a band's own flood stopped short.
+    height = map_.shape[0] - 2
+    step = map_.shape[1]
+    flat = map_.reshape(-1)
+    top = 0
+    for b in range(1, bands):
+        boundary = b * height // bands  # first image row of band b
+        for k in (boundary, boundary + 1):  # map rows of image rows boundary - 1, boundary
+            for j in range(1, step - 1):
+                if map_[k, j] == EDGE:
+                    stack[top] = k * step + j
+                    top += 1
+    flood(flat, step, stack, top, 0, flat.shape[0])
+
+
+@numba.njit(**PARALLEL_JIT)
+def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
+    """Canny edges of a frame into ``out`` (uint8 0/255).
+
+    Parameters
+    ----------
+    pixels : uint8 array (H, W * channels), C-contiguous rows
+    channels : int
+        1 (grey), 3 (BGR) or 4 (BGRA); converted as :func:`pipeline.kernels.gray.gray_row`.
+    low, high : int
+        The integer thresholds, already swapped, squared (L2) and floored by the caller.
+    l2 : bool
+        Squared L2 magnitude instead of L1.
+    map_ : uint8 array (H + 2, W + 2), C-contiguous
+        Scratch edge map; every element is written.
+    stack : int32 or int64 array (H * W + 2 * W * bands,)
+        Scratch flood stack of flat map indices: band ``b`` uses its own pixels' share,
+        the joining flood all of it (at most every pixel plus the boundary rows).
+    out : uint8 array (H, W)
+    bands : int
+        Number of row bands (1 <= bands <= H).
+    """
+    height, width = out.shape
+    for j in range(width + 2):
+        map_[0, j] = NOT_EDGE
+        map_[height + 1, j] = NOT_EDGE
+    for b in numba.prange(bands):
+        first = b * height // bands
+        last = (b + 1) * height // bands
+        _band(pixels, channels, height, width, first, last, l2, low, high, map_,
+              stack[first * width:last * width])
+    _join_bands(map_, bands, stack)
+    for b in numba.prange(bands):
+        for i in range(b * height // bands, (b + 1) * height // bands):
+            src = map_[i + 1]
+            dst = out[i]
+            for j in range(width):
+                dst[j] = 255 if src[j + 1] == EDGE else 0
