@@ -50,9 +50,62 @@
     el.tuner.checked = Boolean(s.tuner_enabled);
     el.pause.textContent = s.paused ? "resume" : "pause";
     el.pause.setAttribute("aria-pressed", s.paused ? "true" : "false");
+    showCanny(s);
     if (s.stopped) setState("stopped", "bad");
     else if (s.paused) setState("paused", "paused");
     else setState("live", "live");
+  }
+
+  // ------------------------------------------------------------------ canny pair
+  // Two sliders, low and high, each with its own auto.  POST /control takes both values
+  // at once ({"canny": {"low": L, "high": H}}, null for automatic), so moving one sends
+  // the other's hand value (or null) along.
+  const CANNY = ["low", "high"];
+  const canny = {};
+  for (const name of CANNY) {
+    canny[name] = {
+      slider: $(`canny-${name}`), value: $(`canny-${name}-value`),
+      mode: $(`canny-${name}-mode`), auto: $(`canny-${name}-auto`), sliding: false, settleUntil: 0,
+    };
+  }
+
+  function cannyManual() {
+    const manual = latest && latest.canny_manual;
+    return { low: manual ? manual.low : null, high: manual ? manual.high : null };
+  }
+
+  function showCanny(s) {
+    const used = s.canny;
+    $("canny").hidden = !used;
+    if (!used) return;
+    const manual = s.canny_manual || {};
+    for (const name of CANNY) {
+      const c = canny[name];
+      const hand = typeof manual[name] === "number";
+      c.value.textContent = fixed(used[name], 0);
+      c.mode.textContent = hand ? "manual" : "auto";
+      c.auto.disabled = !hand;
+      if (!c.sliding && Date.now() > c.settleUntil) {
+        c.slider.value = String(Math.round(hand ? manual[name] : used[name]));
+      }
+    }
+  }
+
+  for (const name of CANNY) {
+    const c = canny[name];
+    const send = () => control({ canny: { ...cannyManual(), ...queuedCanny(), [name]: Number(c.slider.value) } });
+    c.slider.addEventListener("input", () => {
+      c.sliding = true;
+      c.value.textContent = c.slider.value;
+      c.mode.textContent = "manual";
+      send();
+    });
+    c.slider.addEventListener("change", () => {
+      send();
+      c.sliding = false;
+      c.settleUntil = Date.now() + 1000;
+    });
+    c.auto.addEventListener("click", () => control({ canny: { ...cannyManual(), ...queuedCanny(), [name]: null } }));
   }
 
   // ------------------------------------------------------------------ polling
@@ -89,6 +142,8 @@
   // One request in flight at a time; while it runs only the newest wish is kept.
   let inFlight = false;
   let queued = null;
+  // The canny pair still waiting to be sent, so that moving low then high keeps both.
+  const queuedCanny = () => (queued && queued.canny) || {};
 
   async function control(body) {
     if (inFlight) {

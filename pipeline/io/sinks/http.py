@@ -9,11 +9,13 @@ For boxes without a screen::
 ``GET /``         one small page (``pipeline/web``: plain HTML, CSS and JavaScript, no
                   build step): the stream, fps, latency p95, drops, threshold, a chart of
                   the tuner's objective and threshold over the last minute, a threshold
-                  slider, a tuner switch and a pause button
+                  slider, low and high sliders for a canny stage (each with auto), a
+                  tuner switch and a pause button
 ``GET /stream.mjpg``  the newest picture as MJPEG (``multipart/x-mixed-replace``)
 ``GET /stats``    the live stats as JSON; ``/stats?since=T`` adds the samples taken after
                   ``T`` (seconds on the sink's clock, ``time`` in every answer)
-``POST /control`` JSON ``{"threshold": 0..255 or null, "tuner": bool, "pause": bool}``,
+``POST /control`` JSON ``{"threshold": 0..255 or null, "tuner": bool, "pause": bool,
+                  "canny": {"low": 0..255 or null, "high": 0..255 or null} or null}``,
                   any subset; anything wrong is a 400 naming the key, and nothing changes
 ================  ========================================================================
 
