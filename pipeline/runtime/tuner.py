@@ -372,6 +372,20 @@ class Tuner:
         tune_threshold(histogram, 128.0, make_optimizer(self.settings["optimizer"]), 1,
                        objective=self.objective, bounds=self.bounds, **self.objective_settings)
 
+    def wait_warm(self, timeout: float) -> bool:
+        """Block until the thread has compiled its objective, ended, or ``timeout`` passed.
+
+        Callable before :meth:`start` (the engine's source thread may get there first).
+        Returns whether the objective is warm.
+        """
+        deadline = time.monotonic() + timeout
+        while not (self.warmed.is_set() or self._finished.is_set()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.warmed.wait(min(POLL, remaining))
+        return self.warmed.is_set()
+
     def wait_handled(self, count: int, timeout: float) -> bool:
         """Block until :attr:`handled` reaches ``count`` (or ``timeout``); return whether it did."""
         with self._progress:
