@@ -173,3 +173,11 @@ def test_page_has_the_canny_sliders():
         _, _, page = request(sink, "GET", "/")
     for element_id in ("canny", "canny-low", "canny-low-auto", "canny-high", "canny-high-auto"):
         assert f'id="{element_id}"'.encode() in page, element_id
+
+
+def test_edgepipe_stages_lists_canny_with_its_settings(capsys):
+    from pipeline.cli import main
+
+    assert main(["stages"]) == 0
+    out = capsys.readouterr().out
+    assert "canny" in out and "strong-edge threshold" in out and "l2" in out

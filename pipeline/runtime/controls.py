@@ -10,6 +10,8 @@ engine publishes live statistics into it for the hud and for sinks to show::
     controls.threshold = None        # back to the tuner / config value
     controls.toggle_tuner()          # t
     controls.request_snapshot()      # s; a sink calls take_snapshot_request()
+    controls.nudge_canny("low", +5)  # { } and < > move the canny stage's low and high
+    controls.set_canny(None, None)   # c: both back to auto (POST /control {"canny": null})
     controls.snapshot().fps          # read-only live stats
 
 The tuner side: a tuner publishes each update here, once, with
@@ -18,6 +20,8 @@ by its ``target``).  This is the one place its answers live; everyone reads them
 here:
 
 * the ``threshold`` stage with ``value: auto``: :meth:`Controls.threshold_for_auto`;
+* the ``canny`` stage's ``auto`` values: :meth:`Controls.canny_for_auto` (target
+  :data:`CANNY_TARGET`, values ``{"low": l, "high": h}``);
 * the hud, the window and the http view: ``snapshot().tuner``, a mapping of target to
   the step's record (:meth:`TunerStep.as_dict`);
 * the stats sink: ``frame.side["tuner"]``, the same mapping, stamped on each frame by
