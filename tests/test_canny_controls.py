@@ -112,7 +112,8 @@ def test_hud_shows_both_values_and_marks_hand_ones():
     edges = cv2.Canny(grey(img), 25, 75)
     expected = draw_hud(edges, chain[1].lines_for(frame), "top-left", [255, 255, 255], 0.6, 1)
     assert np.array_equal(frame.image, expected)
-    assert "canny low 25 high 75" in hud_lines(None, None, None, canny=canny_line(frame.side["canny"]))
+    assert hud_lines(None, None, None, canny=canny_line(frame.side["canny"])) == [
+        "fps -", "latency -", "canny low 25 high 75"]
 
 
 # --- POST /control ----------------------------------------------------------------------

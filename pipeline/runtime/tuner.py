@@ -94,7 +94,7 @@ TUNER_PARAMS = (
     Param("smoothing", float, 0.5, min=0.0, max=0.99,
           help="published = smoothing * old + (1 - smoothing) * optimum; 0: no smoothing"),
     Param("bounds", list, [0.0, 255.0], min=0, max=255,
-          help="[lo, hi]: the threshold stays in this box"),
+          help="[lo, hi]: the threshold (or each of the canny pair) stays in this box"),
     Param("tau", float, DEFAULT_TAU, min=0.0, max=255.0,
           help="softness of the class boundary in levels (0: hard step, no gradient)"),
     Param("target", float, DEFAULT_TARGET, min=0.0, max=1.0,

@@ -26,13 +26,13 @@ def hud_lines(fps: float | None, threshold: float | None, latency_ms: float | No
     """The hud's text, one string per line; unknown values show as ``-``.
 
     ``tuner`` is the tuner's line (:func:`tuner_line`), ``canny`` the canny stage's
-    (:func:`canny_line`); each is left out when None.
+    (:func:`canny_line`); each is left out when None, and with a canny line the
+    threshold's is left out unless a threshold is known.
     """
-    lines = [
-        "fps -" if fps is None else f"fps {fps:.1f}",
-        "threshold -" if threshold is None else f"threshold {threshold:.0f}",
-        "latency -" if latency_ms is None else f"latency {latency_ms:.0f} ms",
-    ]
+    lines = ["fps -" if fps is None else f"fps {fps:.1f}"]
+    if canny is None or threshold is not None:  # a canny chain has no threshold to show
+        lines.append("threshold -" if threshold is None else f"threshold {threshold:.0f}")
+    lines.append("latency -" if latency_ms is None else f"latency {latency_ms:.0f} ms")
     if canny is not None:
         lines.append(canny)
     if tuner is not None:
