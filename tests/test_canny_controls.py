@@ -122,13 +122,15 @@ def test_hud_shows_both_values_and_marks_hand_ones():
     ({"canny": {"low": None, "high": 99.5}}, {"low": None, "high": 99.5}),
     ({"canny": None}, {"low": None, "high": None}),
     ({"canny": {"low": 200, "high": 10}}, {"low": 200.0, "high": 10.0}),  # swapped by the stage
+    ({"canny": {"low": 40}}, {"low": 40.0}),  # only low changes
+    ({"canny": {"high": None}}, {"high": None}),
 ])
 def test_parse_control_accepts_the_pair(data, expected):
     assert parse_control(json.dumps(data).encode(), "application/json") == {"canny": expected}
 
 
 @pytest.mark.parametrize("body, words", [
-    (b'{"canny": {"low": 40}}', "high missing"),
+    (b'{"canny": {}}', "names low, high or both"),
     (b'{"canny": {"low": 40, "high": 300}}', "canny.high must be a number in [0, 255]"),
     (b'{"canny": {"low": "40", "high": 50}}', "canny.low must be"),
     (b'{"canny": {"low": true, "high": 50}}', "canny.low must be"),
@@ -156,7 +158,7 @@ def test_pipeline_control_sets_the_pair_of_the_next_frames_and_null_is_auto():
         stats = wait_until(lambda: (s := get_json(sink))["frame"].get("canny") == {
             "low": 12.0, "high": 34.0} and s, what="frames at (12, 34)")
         assert stats["canny"] == {"low": 12.0, "high": 34.0}
-        status, answer = post_control(sink, {"canny": {"low": None, "high": 34}})
+        status, answer = post_control(sink, {"canny": {"low": None}})  # high stays
         assert status == 200 and answer["canny_manual"] == {"low": None, "high": 34.0}
         status, answer = post_control(sink, {"canny": None})
         assert status == 200 and answer["canny_manual"] is None

@@ -56,6 +56,12 @@ def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
                              what="the high value in use")
             set_slider(browser, "canny-low", 31)
             assert eventually(lambda: pipe.controls.canny_manual == {"low": 31.0, "high": None})
+            # Both at once: the second request goes out while the first is on its way,
+            # and must keep the first one's value.
+            set_slider(browser, "canny-low", 40)
+            set_slider(browser, "canny-high", 90)
+            assert eventually(lambda: pipe.controls.canny_manual == {"low": 40.0, "high": 90.0})
+            set_slider(browser, "canny-low", 31)
             set_slider(browser, "canny-high", 97)
             assert eventually(lambda: pipe.controls.canny_manual == {"low": 31.0, "high": 97.0})
             assert eventually(lambda: stats(url)["frame"].get("canny") == {"low": 31.0, "high": 97.0})

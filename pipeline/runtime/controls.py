@@ -295,6 +295,16 @@ class Controls:
                 "low": None if low is None else _clamp_threshold(low),
                 "high": None if high is None else _clamp_threshold(high)}
 
+    def update_canny(self, **values: float | None) -> None:
+        """Set the hand values named (``low=``, ``high=``; None: automatic), keep the other."""
+        unknown = set(values) - set(CANNY_VALUES)
+        if unknown:
+            raise ValueError(f"canny values are {', '.join(CANNY_VALUES)}; got {sorted(unknown)}")
+        with self._lock:
+            self._canny_manual = {**self._canny_manual, **{
+                name: None if value is None else _clamp_threshold(value)
+                for name, value in values.items()}}
+
     def nudge_canny(self, which: str, delta: float) -> float:
         """Move the hand value ``which`` (``"low"`` or ``"high"``) by ``delta``; return it.
 

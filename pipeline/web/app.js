@@ -57,9 +57,9 @@
   }
 
   // ------------------------------------------------------------------ canny pair
-  // Two sliders, low and high, each with its own auto.  POST /control takes both values
-  // at once ({"canny": {"low": L, "high": H}}, null for automatic), so moving one sends
-  // the other's hand value (or null) along.
+  // Two sliders, low and high, each with its own auto.  Each sends only its own value
+  // ({"canny": {"low": L}}, null for automatic): the run keeps the other one, so two
+  // sliders moved at once never undo each other.
   const CANNY = ["low", "high"];
   const canny = {};
   for (const name of CANNY) {
@@ -69,9 +69,8 @@
     };
   }
 
-  function cannyManual() {
-    const manual = latest && latest.canny_manual;
-    return { low: manual ? manual.low : null, high: manual ? manual.high : null };
+  function sendCanny(name, value) {
+    control({ canny: { [name]: value } });
   }
 
   function showCanny(s) {
@@ -93,7 +92,7 @@
 
   for (const name of CANNY) {
     const c = canny[name];
-    const send = () => control({ canny: { ...cannyManual(), ...queuedCanny(), [name]: Number(c.slider.value) } });
+    const send = () => sendCanny(name, Number(c.slider.value));
     c.slider.addEventListener("input", () => {
       c.sliding = true;
       c.value.textContent = c.slider.value;
@@ -105,7 +104,7 @@
       c.sliding = false;
       c.settleUntil = Date.now() + 1000;
     });
-    c.auto.addEventListener("click", () => control({ canny: { ...cannyManual(), ...queuedCanny(), [name]: null } }));
+    c.auto.addEventListener("click", () => sendCanny(name, null));
   }
 
   // ------------------------------------------------------------------ polling
@@ -142,12 +141,16 @@
   // One request in flight at a time; while it runs only the newest wish is kept.
   let inFlight = false;
   let queued = null;
-  // The canny pair still waiting to be sent, so that moving low then high keeps both.
-  const queuedCanny = () => (queued && queued.canny) || {};
 
   async function control(body) {
     if (inFlight) {
+      // The newest wish per key; canny's values merge one level down (low and high),
+      // a queued null being both values automatic.
+      const before = queued ? queued.canny : undefined;
       queued = { ...(queued || {}), ...body };
+      if (body.canny && before !== undefined) {
+        queued.canny = { ...(before === null ? { low: null, high: null } : before), ...body.canny };
+      }
       return;
     }
     inFlight = true;
@@ -250,7 +253,15 @@
       g.stroke();
     };
 
-    line("threshold", css("--threshold"), (v) => pad.top + plotH * (1 - v / 255));
+    const level = (v) => pad.top + plotH * (1 - v / 255);
+    line("threshold", css("--threshold"), level);
+    // A canny stage's pair, on the same 0-255 scale.
+    const pair = samples.some((p) => typeof p.high === "number");
+    for (const item of document.querySelectorAll(".canny-legend")) item.hidden = !pair;
+    if (pair) {
+      line("low", css("--canny-low"), level);
+      line("high", css("--canny-high"), level);
+    }
 
     // The objective has its own scale (right axis), fitted to what the minute shows.
     const values = samples.map((p) => p.objective).filter((v) => typeof v === "number");

@@ -34,8 +34,8 @@ CONTROL_KEYS = {
     "threshold": f"a number in [{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}], or null for automatic",
     "tuner": "true or false",
     "pause": "true or false",
-    "canny": f'{{"low": L, "high": H}}, each a number in [{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}] '
-             f"or null for automatic; or null for both automatic",
+    "canny": f'{{"low": L, "high": H}} (either alone changes only that one), each a number in '
+             f"[{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}] or null for automatic; or null for both automatic",
 }
 
 
@@ -104,7 +104,7 @@ def parse_control(body: bytes, content_type: str | None) -> dict:
     -------
     dict
         The checked values by key (``threshold`` as a float, or None for automatic;
-        ``canny`` as ``{"low": float or None, "high": float or None}``).
+        ``canny`` as the values it sets, ``{"low": float or None, "high": ...}``).
 
     Raises
     ------
@@ -163,7 +163,11 @@ def _level(name: str, value) -> float | None:
 
 
 def _canny_pair(value) -> dict:
-    """The ``canny`` value of a body as ``{"low": ..., "high": ...}`` (None: automatic)."""
+    """The ``canny`` value of a body: the values it sets, by name (None: automatic).
+
+    ``null`` sets both to automatic; a mapping sets the ones it names, so that two
+    sliders moved at once never undo each other.
+    """
     if value is None:
         return {"low": None, "high": None}
     if not isinstance(value, dict):
@@ -172,11 +176,10 @@ def _canny_pair(value) -> dict:
         if name not in ("low", "high"):
             raise ControlError("canny", f"unknown key canny.{_short.repr(name)}; canny takes "
                                         f"low and high")
-    missing = [name for name in ("low", "high") if name not in value]
-    if missing:
-        raise ControlError("canny", f"canny needs both low and high (null for automatic); "
-                                    f"{' and '.join(missing)} missing")
-    return {name: _level(name, value[name]) for name in ("low", "high")}
+    if not value:
+        raise ControlError("canny", f"canny names low, high or both; got {{}} (null sets both "
+                                    f"to automatic)")
+    return {name: _level(name, value[name]) for name in ("low", "high") if name in value}
 
 
 def apply_control(controls: Controls, changes: dict) -> None:
@@ -184,7 +187,7 @@ def apply_control(controls: Controls, changes: dict) -> None:
     if "threshold" in changes:
         controls.threshold = changes["threshold"]
     if "canny" in changes:
-        controls.set_canny(changes["canny"]["low"], changes["canny"]["high"])
+        controls.update_canny(**changes["canny"])
     if "tuner" in changes:
         controls.tuner_enabled = changes["tuner"]
     if "pause" in changes:
