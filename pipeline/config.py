@@ -221,12 +221,23 @@ def _check(doc: Document) -> Config:
     config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
     _, built, _ = config.build()  # constructors' own checks (settings that exclude each other)
     check_chain(doc, stages, built, sinks)
-    from pipeline.io.overwrite import (
-        check_no_overwrite,  # a run never writes over its input
-    )
+    if tuner is not None:
+        _check_tuner_target(doc, tuner, built)
+    from pipeline.io.overwrite import check_no_overwrite  # a run never writes over its input
 
     check_no_overwrite(source, sinks, doc.error, lookup)
     return config
+
+
+def _check_tuner_target(doc: Document, tuner: dict, stages: list) -> None:
+    """A ``targets: canny`` tuner needs a canny stage with an ``auto`` value to steer."""
+    if tuner["targets"] != "canny":
+        return
+    if not any(stage.registry_name == "canny" and stage.automatic for stage in stages):
+        raise doc.error(("tuner", "targets"), "targets canny tunes the low and high of a canny "
+                                              "stage with low or high auto, and the chain has none; "
+                                              "add '- canny: {low: auto, high: auto}' to the stages "
+                                              "(or tune the threshold: targets: threshold)")
 
 
 def check_chain(doc: Document, components: list, stages: list, sinks: list = ()) -> str:

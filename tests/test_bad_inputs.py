@@ -276,6 +276,9 @@ class Keep:
     def check(self):
         pass
 
+    def set_input(self, media):  # the engine tells every sink what the run reads
+        pass
+
     def open(self, first, fps, controls):
         pass
 

@@ -66,6 +66,7 @@ INPUTS = {
     "hud": lambda s, k=0: _frame(photo(s, k), photo(s, k)),
     "resize": lambda s, k=0: _frame(photo(s, k), photo(s, k)),
     "blur": lambda s, k=0: _frame(photo(s, k), photo(s, k)),
+    "canny": lambda s, k=0: _frame(photo(s, k), photo(s, k)),
 }
 
 # Settings that make each stage do something visible (besides the defaults).
@@ -79,6 +80,7 @@ EXAMPLES = {
     "hud": {"corner": "bottom-right", "color": [0, 0, 255]},
     "resize": {"scale": 0.5},
     "blur": {"ksize": 3, "sigma": 1.0},
+    "canny": {"low": 30, "high": 90, "l2": True},
 }
 
 # A bad input each stage must refuse with a ValueError naming the problem.
@@ -92,6 +94,7 @@ BAD_INPUTS = {
     "hud": np.zeros((4, 5), np.float32),
     "resize": np.zeros((0, 5), np.uint8),
     "blur": np.zeros((2, 2, 2, 2), np.uint8),
+    "canny": np.zeros((4, 5), np.float32),
 }
 
 
@@ -135,6 +138,9 @@ def reference(name, settings, frame):
     if name == "blur":
         return cv2.GaussianBlur(image, (s["ksize"], s["ksize"]), s["sigma"],
                                 borderType=cv2.BORDER_REFLECT_101)
+    if name == "canny":
+        return cv2.Canny(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), s["low"], s["high"],
+                         apertureSize=3, L2gradient=s["l2"])
     raise AssertionError(f"no reference for stage {name!r}")
 
 
@@ -220,6 +226,8 @@ ALTERNATIVES = {
     "resize": [({"scale": 0.5}, "scale", 0.75), ({"width": 10}, "width", 12),
                ({"height": 10}, "height", 12), ({"scale": 0.4}, "interpolation", "nearest")],
     "blur": [({}, "ksize", 9), ({"ksize": 7}, "sigma", 3.0)],
+    "canny": [({"low": 20, "high": 200}, "low", 120), ({"low": 20, "high": 60}, "high", 250),
+              ({"low": 10, "high": 40}, "l2", True)],
 }
 
 
@@ -257,6 +265,10 @@ def test_every_parameter_is_used(name):
     ("resize", {"scale": 0.5, "width": 10}, "scale"),
     ("blur", {"ksize": 4}, "ksize"),
     ("blur", {"ksize": True}, "ksize"),
+    ("canny", {"low": "otsu"}, "low"),
+    ("canny", {"high": 256}, "high"),
+    ("canny", {"low": -1}, "low"),
+    ("canny", {"l2": "yes"}, "l2"),
 ])
 def test_bad_settings_are_refused_naming_the_key(name, settings, key):
     with pytest.raises(ParamError) as info:

@@ -67,6 +67,7 @@ def child_main(title: str, snapshot_dir: str, mode: str) -> None:
                 "event": "state",
                 "paused": controls.paused,
                 "threshold": controls.threshold,
+                "canny": controls.canny_manual,
                 "tuner": controls.tuner_enabled,
                 "snapshots": list(sink.snapshots),
                 "shown": sink._shown is not None,  # the GUI thread has drawn a frame
@@ -338,6 +339,27 @@ def test_threshold_and_tuner_keys(child_factory):
     child.key(window, "q")
     end = child.end()
     assert end["keys"] == ["]", "]", "]", "[", "r", "t", "t", "q"]
+
+
+def test_canny_keys_move_low_and_high_and_c_resets(child_factory):
+    child = child_factory("edgepipe-canny")
+    window = child.window_id()
+
+    def canny_is(low, high):
+        return lambda m: m["event"] == "state" and m["canny"] == (
+            None if low is None and high is None else {"low": low, "high": high})
+
+    # No pair used yet: each value starts from 0 and moves by threshold_step (4).
+    child.key(window, "braceright", "braceright")
+    child.wait_for(canny_is(8.0, None), what="low 8 after }}")
+    child.key(window, "greater", "greater", "greater", "period")
+    child.wait_for(canny_is(8.0, 16.0), what="high 16 after >>>.")
+    child.key(window, "braceleft", "less", "comma")
+    child.wait_for(canny_is(4.0, 8.0), what="low 4, high 8 after { < ,")
+    child.key(window, "c")
+    child.wait_for(canny_is(None, None), what="both automatic after c")
+    child.key(window, "q")
+    assert child.end()["keys"] == ["}", "}", ">", ">", ">", ".", "{", "<", ",", "c", "q"]
 
 
 def test_s_saves_a_snapshot_png(child_factory, tmp_path):

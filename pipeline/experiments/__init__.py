@@ -13,6 +13,9 @@ is a grid axis) and, for functions, with starting points::
       - video: clips/*.mp4       # or synthetic: {width: 320, height: 240, length: 60}
         objective: otsu          # otsu | density | agreement (against cv2.Canny)
         start: 128               # threshold on the first frame; later frames warm-start
+      - video: samples/tree.avi  # Canny's pair: multiotsu walks (low, high) in 2D
+        objective: multiotsu
+        start: [20, 40]          # or auto: the canny stage's rule of thumb
     optimizers:
       - {name: sgd, lr: 0.01}
       - {name: momentum, lr: 0.01, gamma: [0.5, 0.9]}
@@ -27,7 +30,11 @@ config's.
 Function inputs use :func:`~pipeline.optim.minimize` with the seed's central-difference
 gradient unless ``gradient: analytic``; video inputs compute each frame's magnitude
 histogram with :func:`pipeline.ops.edges` and run
-:func:`~pipeline.optim.tune_threshold` per frame, warm-started from the previous frame.
+:func:`~pipeline.optim.tune_threshold` per frame, warm-started from the previous frame;
+with ``objective: multiotsu`` the histogram is of the Sobel magnitude ``cv2.Canny``
+thresholds and :func:`~pipeline.optim.tune_pair` walks the pair, each step projected
+onto ``low <= high``; its plot is the first frame's surface as a contour map with every
+optimizer's path, beside the pair over the frames.
 """
 
 from pipeline.experiments.command import add_parser, run

@@ -47,6 +47,10 @@ def run(args) -> int:
             if entry["kind"] == "function":
                 final = ", ".join(f"{c:.6g}" for c in entry["final"])
                 text = f"ends at ({final}) f={entry['final_value']:.6g} {where}".rstrip()
+            elif "pairs" in entry:
+                low, high = entry["pairs"][-1]
+                text = (f"{entry['frames']} frames, last pair ({low:.2f}, {high:.2f}), mean "
+                        f"objective {entry['mean_final_value']:.4g}")
             else:
                 text = (f"{entry['frames']} frames, last threshold "
                         f"{entry['thresholds'][-1]:.2f}, mean objective "

@@ -18,8 +18,9 @@ import numpy as np
 from pipeline import ops
 from pipeline.batch.jobs import natural_key
 from pipeline.io.base import SourceError
-from pipeline.optim import joint_histogram
+from pipeline.optim import PAIR_OBJECTIVES, joint_histogram
 from pipeline.registry import build
+from pipeline.stages.canny import magnitude_histogram
 
 #: File extensions read as pictures (the ``images`` source), everything else as video.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -79,9 +80,17 @@ def read_frames(settings: dict, max_frames: int | None) -> Iterator[np.ndarray]:
 
 
 def frame_histograms(settings: dict) -> list:
-    """Each frame's objective histogram: (256,) magnitudes, or (256, 2) against Canny."""
+    """Each frame's objective histogram: (256,) magnitudes, or (256, 2) against Canny.
+
+    For a pair objective (``multiotsu``) the magnitudes are the ones ``cv2.Canny``
+    thresholds (:func:`pipeline.stages.canny.magnitude_histogram`).
+    """
     histograms = []
     for image in read_frames(settings, settings["max_frames"]):
+        if settings["objective"] in PAIR_OBJECTIVES:
+            # The magnitude cv2.Canny thresholds, as the canny stage gives it to the tuner.
+            histograms.append(magnitude_histogram(image))
+            continue
         edges, histogram = ops.edges(image, kind=settings["kind"], hist=True)
         if settings["objective"] == "agreement":
             grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image

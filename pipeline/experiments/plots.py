@@ -82,6 +82,70 @@ def _plot_frames(pyplot, runs: list, path: Path) -> None:
     pyplot.close(figure)
 
 
+def surface_grid(histogram, tau: float, step: float = 1.0):
+    """``(levels, values)``: the multi-Otsu surface on a grid, NaN where ``low > high``.
+
+    ``values[i, j]`` is the objective at ``low = levels[j]``, ``high = levels[i]``.
+    """
+    from pipeline.optim.objectives import _MultiOtsuSurface
+
+    surface = _MultiOtsuSurface(histogram, tau)
+    levels = np.arange(0.0, 255.0 + step / 2, step)
+    values = np.full((levels.size, levels.size), np.nan)
+    for i, high in enumerate(levels):
+        for j, low in enumerate(levels[: i + 1]):
+            values[i, j] = surface.evaluate(low, high)[0]
+    return levels, values
+
+
+def _plot_pair(pyplot, runs: list, path: Path) -> None:
+    settings = runs[0].input.settings
+    figure, (where, over) = pyplot.subplots(1, 2, figsize=(11.5, 4.8))
+    levels, values = surface_grid(runs[0].series["first_histogram"], settings["tau"], 2.0)
+    filled = where.contourf(levels, levels, values, levels=24, cmap="viridis_r")
+    where.contour(levels, levels, values, levels=24, colors="k", linewidths=0.25, alpha=0.4)
+    figure.colorbar(filled, ax=where, label=f"{settings['objective']} objective (lower: better)")
+    best = np.unravel_index(np.nanargmin(values), values.shape)
+    where.plot(levels[best[1]], levels[best[0]], "*", ms=14, color="white", mec="k",
+               label=f"grid minimum ({levels[best[1]]:g}, {levels[best[0]]:g})", zorder=5)
+    many = len(runs[0].series["pairs"]) > 1
+    for run in runs:
+        label = optimizer_label(run.optimizer)
+        points = run.series["first_path"]
+        line, = where.plot(points[:, 0], points[:, 1], ".-", ms=3, lw=1.2, label=label)
+        if many:
+            pairs = run.series["pairs"]
+            frames = np.arange(len(pairs))
+            over.plot(frames, pairs[:, 1], color=line.get_color(), label=f"{label}: high")
+            over.plot(frames, pairs[:, 0], color=line.get_color(), ls="--")
+        else:
+            over.plot(np.arange(len(points)), run.series["first_values"], color=line.get_color(),
+                      label=label)
+    start = runs[0].start
+    where.plot(*start, "o", ms=7, color="white", mec="k", label=f"start ({start[0]:g}, {start[1]:g})",
+               zorder=5)
+    where.set_xlabel("low")
+    where.set_ylabel("high")
+    where.set_xlim(0, 255)
+    where.set_ylim(0, 255)
+    where.set_aspect("equal")
+    where.set_title(f"{runs[0].input.label}, frame 0: paths on the surface (low <= high)")
+    where.legend(fontsize=7, loc="lower right")
+    if many:
+        over.set_xlabel("frame")
+        over.set_ylabel("high (solid), low (dashed)")
+        over.set_title(f"the pair over {len(runs[0].series['pairs'])} frames, warm-started")
+    else:
+        over.set_xlabel("iteration")
+        over.set_ylabel(f"{settings['objective']} objective")
+        over.set_title("objective per iteration")
+    over.grid(alpha=0.3)
+    over.legend(fontsize=7)
+    figure.tight_layout()
+    _save(figure, path)
+    pyplot.close(figure)
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -102,7 +166,12 @@ def write_plots(experiment, runs: list) -> list[str]:
     for item in experiment.inputs:
         mine = [run for run in runs if run.input is item]
         target = experiment.output / f"{item.label}.png"
-        (_plot_function if item.kind == "function" else _plot_frames)(pyplot, mine, target)
+        if item.kind == "function":
+            _plot_function(pyplot, mine, target)
+        elif "pairs" in mine[0].series:
+            _plot_pair(pyplot, mine, target)
+        else:
+            _plot_frames(pyplot, mine, target)
         written.append(str(target))
     return written
 

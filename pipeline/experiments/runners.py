@@ -18,7 +18,8 @@ from pipeline.experiments.output import (
 )
 from pipeline.experiments.plots import write_plots
 from pipeline.experiments.schema import Experiment, Input
-from pipeline.optim import make_optimizer, minimize, tune_threshold
+from pipeline.optim import PAIR_OBJECTIVES, make_optimizer, minimize, tune_pair, tune_threshold
+from pipeline.stages.canny import rule_of_thumb
 
 
 @dataclasses.dataclass
@@ -82,6 +83,44 @@ def run_frames(run: Run, histograms: list, iterations: int) -> None:
 
 
 
+def pair_start(settings: dict, histograms: list) -> tuple:
+    """The pair a pair run starts from: the config's ``[low, high]``, or ``auto``'s rule of thumb."""
+    if settings["start"] == "auto":
+        low, high = settings["bounds"]
+        return tuple(min(max(v, low), high) for v in rule_of_thumb(histograms[0]))
+    return tuple(settings["start"])
+
+
+def run_pair_frames(run: Run, histograms: list, iterations: int) -> None:
+    """Tune Canny's pair on each frame's histogram, warm-started from the previous frame.
+
+    As the runtime tuner with ``targets: canny``: :func:`pipeline.optim.tune_pair`, each
+    step projected onto ``low <= high``.  The series keep frame 0's whole path (drawn on
+    its surface) and the pair after every frame.
+    """
+    settings = run.input.settings
+    optimizer = make_optimizer(run.optimizer)
+    pair = run.start
+    pairs, values = [], []
+    began = time.perf_counter()
+    for frame, histogram in enumerate(histograms):
+        path = tune_pair(histogram, pair, optimizer, iterations, objective=settings["objective"],
+                         bounds=settings["bounds"], tau=settings["tau"])
+        for iteration, (point, value) in enumerate(zip(path.points.tolist(), path.values.tolist())):
+            run.rows.append((frame, iteration, point, value))
+        if frame == 0:
+            run.series["first_path"], run.series["first_values"] = path.points, path.values
+        pair = tuple(float(v) for v in path.final)
+        pairs.append(pair)
+        values.append(path.final_value)
+    run.summary = {
+        "frames": len(histograms), "pairs": [list(p) for p in pairs], "final_values": values,
+        "mean_final_value": float(np.mean(values)), "seconds": time.perf_counter() - began,
+    }
+    run.series.update({"pairs": np.array(pairs), "values": np.array(values),
+                       "first_histogram": histograms[0]})
+
+
 def run_experiment(experiment: Experiment, plots: bool = True, log=None) -> dict:
     """Run every input x optimizer x start; write CSV, JSON and PNGs; return the summary.
 
@@ -99,9 +138,14 @@ def run_experiment(experiment: Experiment, plots: bool = True, log=None) -> dict
                 runs.append(run)
         else:
             histograms = frame_histograms(item.settings)
+            pair = item.settings["objective"] in PAIR_OBJECTIVES
             for spec in experiment.optimizers:
-                run = Run(len(runs), item, spec, (float(item.settings["start"]),))
-                run_frames(run, histograms, experiment.iterations)
+                if pair:
+                    run = Run(len(runs), item, spec, pair_start(item.settings, histograms))
+                    run_pair_frames(run, histograms, experiment.iterations)
+                else:
+                    run = Run(len(runs), item, spec, (float(item.settings["start"]),))
+                    run_frames(run, histograms, experiment.iterations)
                 runs.append(run)
         if log is not None:
             print(f"{experiment.name}: {item.label} done", file=log)

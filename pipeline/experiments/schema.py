@@ -20,7 +20,7 @@ from pipeline.config import (
     load_plugins,
 )
 from pipeline.experiments.functions import FUNCTIONS
-from pipeline.optim import OBJECTIVES, make_optimizer
+from pipeline.optim import OBJECTIVES, PAIR_OBJECTIVES, make_optimizer
 from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
 from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU, optimizer_error_key
 
@@ -63,13 +63,16 @@ class _FunctionInput:
 
 _FRAME_INPUT = (
     *_COMMON_INPUT,
-    Param("objective", str, "otsu", choices=tuple(OBJECTIVES), help="edge-quality objective"),
+    Param("objective", str, "otsu", choices=(*OBJECTIVES, *PAIR_OBJECTIVES),
+          help="edge-quality objective; multiotsu tunes Canny's pair (low, high)"),
     Param("tau", float, DEFAULT_TAU, min=0, max=255, help="softness of the class boundary in levels"),
     Param("target", float, DEFAULT_TARGET, min=0, max=1, help="density only: wanted edge fraction"),
     Param("canny", list, [100, 200], min=0, max=1000,
           help="agreement only: cv2.Canny thresholds of the reference edges"),
     Param("kind", str, "sobel", choices=ops.KINDS, help="derivative stencil of the edge map"),
-    Param("start", float, 128.0, min=0, max=255, help="threshold on the first frame"),
+    Param("start", (float, list, str), 128.0, min=0, max=255,
+          help="threshold on the first frame; multiotsu: [low, high], or auto (the canny "
+               "stage's rule of thumb on the first frame, its default)"),
     Param("bounds", list, [0, 255], min=0, max=255, help="[lo, hi] box for the threshold"),
     Param("max_frames", (int, type(None)), None, min=1, help="use at most this many frames"),
 )
@@ -183,6 +186,34 @@ def _expand_optimizers(doc, entries) -> list:
     return specs
 
 
+def _check_start(doc, path, entry, settings) -> None:
+    """``start``: a number for one threshold; ``[low, high]`` or ``auto`` for a pair."""
+    start, (low, high) = settings["start"], settings["bounds"]
+    where = path + ("start",)
+    if settings["objective"] in PAIR_OBJECTIVES:
+        if "start" not in entry:
+            start = settings["start"] = "auto"
+        if settings["kind"] != "sobel":
+            raise doc.error(path + ("kind",), f"objective {settings['objective']} reads the "
+                                              f"Sobel magnitude cv2.Canny thresholds; leave kind "
+                                              f"out (sobel); got {settings['kind']!r}")
+        if start == "auto":
+            return
+        if not (isinstance(start, list) and len(start) == 2 and all(_is_number(c) for c in start)
+                and start[0] <= start[1]):
+            raise doc.error(where, f"objective {settings['objective']} tunes a pair: start is "
+                                   f"[low, high] with low <= high, or auto; got {start!r}")
+        if not (low <= start[0] and start[1] <= high):
+            raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
+        settings["start"] = [float(c) for c in start]
+        return
+    if not _is_number(start):
+        raise doc.error(where, f"objective {settings['objective']} tunes one threshold: start "
+                               f"is a number in [0, 255]; got {start!r}")
+    if not low <= start <= high:
+        raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
+
+
 def _check(doc, output: str | None) -> Experiment:
     data = doc.data
     if not isinstance(data, dict):
@@ -220,9 +251,7 @@ def _check(doc, output: str | None) -> Experiment:
             label = settings["label"] or function.name
         else:
             settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
-            if not settings["bounds"][0] <= settings["start"] <= settings["bounds"][1]:
-                raise doc.error(path + ("start",), f"start {settings['start']} lies outside "
-                                                   f"bounds {settings['bounds']}")
+            _check_start(doc, path, entry, settings)
             canny = settings["canny"]
             if len(canny) != 2 or not all(_is_number(c) for c in canny):
                 raise doc.error(path + ("canny",), f"canny must be two numbers [low, high]; got {canny!r}")

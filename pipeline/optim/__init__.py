@@ -59,3 +59,6 @@ __all__ = [
 from pipeline.optim.objectives import PAIR_OBJECTIVES, multiotsu, multiotsu_grad
 
 __all__ += ["PAIR_OBJECTIVES", "multiotsu", "multiotsu_grad"]
+from pipeline.optim.pair import project_ordered, tune_pair
+
+__all__ += ["project_ordered", "tune_pair"]

@@ -78,7 +78,7 @@ def _as_box(bounds, dimensions):
     return lower, upper
 
 
-def minimize(f, x0, optimizer, iterations, grad=None, bounds=None):
+def minimize(f, x0, optimizer, iterations, grad=None, bounds=None, project=None):
     """Take ``iterations`` steps of ``optimizer`` on ``f`` from ``x0``.
 
     Parameters
@@ -101,6 +101,10 @@ def minimize(f, x0, optimizer, iterations, grad=None, bounds=None):
         A box ``lo <= x <= hi``, one pair for every coordinate or one pair per
         coordinate (the seed's ``-100 <= x <= 100``).  Each new point is projected onto
         it (clipped coordinate by coordinate); ``x0`` must lie inside.  ``None``: no box.
+    project : callable, optional
+        Applied to each new point after the box, ``project(point) -> point`` (an array
+        of shape (n,)): a projection onto a further constraint, such as
+        :func:`pipeline.optim.pair.project_ordered` keeping ``low <= high``.
 
     Returns
     -------
@@ -153,6 +157,8 @@ def minimize(f, x0, optimizer, iterations, grad=None, bounds=None):
         point = optimizer.step(point, gradient)
         if box is not None:
             point = np.minimum(np.maximum(point, box[0]), box[1])
+        if project is not None:
+            point = np.asarray(project(point), dtype=np.float64)
         points[iteration] = point
         values[iteration] = f(*point.tolist())
     return Trajectory(points=points, values=values)

@@ -10,6 +10,8 @@ engine publishes live statistics into it for the hud and for sinks to show::
     controls.threshold = None        # back to the tuner / config value
     controls.toggle_tuner()          # t
     controls.request_snapshot()      # s; a sink calls take_snapshot_request()
+    controls.nudge_canny("low", +5)  # { } and < > move the canny stage's low and high
+    controls.set_canny(None, None)   # c: both back to auto (POST /control {"canny": null})
     controls.snapshot().fps          # read-only live stats
 
 The tuner side: a tuner publishes each update here, once, with
@@ -18,6 +20,8 @@ by its ``target``).  This is the one place its answers live; everyone reads them
 here:
 
 * the ``threshold`` stage with ``value: auto``: :meth:`Controls.threshold_for_auto`;
+* the ``canny`` stage's ``auto`` values: :meth:`Controls.canny_for_auto` (target
+  :data:`CANNY_TARGET`, values ``{"low": l, "high": h}``);
 * the hud, the window and the http view: ``snapshot().tuner``, a mapping of target to
   the step's record (:meth:`TunerStep.as_dict`);
 * the stats sink: ``frame.side["tuner"]``, the same mapping, stamped on each frame by
@@ -53,6 +57,12 @@ class LiveStats:
         chain has no threshold stage).
     paused, tuner_enabled : bool
         The toggles at the time of the snapshot.
+    canny : mapping or None
+        ``{"low": l, "high": h}``, the pair the ``canny`` stage used last (None before it
+        ran or without one).
+    canny_manual : mapping or None
+        ``{"low": l or None, "high": h or None}``: the values set by hand (window keys,
+        HTTP), None for one that follows ``auto``/the config; None when neither is set.
     tuner : mapping or None
         The tuners' last updates by target (``{"threshold": {update, frame, target,
         start, optimum, values, objective, iterations, seconds}}``; see
@@ -69,10 +79,17 @@ class LiveStats:
     paused: bool = False
     tuner_enabled: bool = True
     tuner: Mapping[str, dict] | None = None
+    canny: Mapping[str, float] | None = None
+    canny_manual: Mapping[str, float | None] | None = None
 
 
 #: The target of the ``threshold`` stage's tuner; its step's values are ``{"threshold": t}``.
 THRESHOLD_TARGET = "threshold"
+
+#: The target of the ``canny`` stage's tuner; its step's values are ``{"low": l, "high": h}``.
+CANNY_TARGET = "canny"
+#: The two values of :data:`CANNY_TARGET`, in order.
+CANNY_VALUES = ("low", "high")
 
 
 def _clamp_threshold(value: float) -> float:
@@ -98,6 +115,9 @@ class Controls:
         self._steps: dict[str, Any] = {}  # target -> TunerStep, the one store of answers
         self._records: Mapping[str, dict] | None = None  # the same, as records (read-only)
         self._used: float | None = None
+        self._canny_manual = {"low": None, "high": None}
+        self._canny_used: dict | None = None
+        self._tuner_targets: set[str] = set()
         self._tuner_enabled = bool(tuner_enabled)
         self._snapshot_requested = False
         self._stats = LiveStats(tuner_enabled=self._tuner_enabled)
@@ -252,6 +272,82 @@ class Controls:
                 return None if tuned is None else _clamp_threshold(tuned)
             return None
 
+    # canny pair ---------------------------------------------------------------------
+    def _canny_manual_view(self) -> dict | None:
+        # Caller holds the lock.
+        manual = self._canny_manual
+        return None if manual["low"] is None and manual["high"] is None else dict(manual)
+
+    @property
+    def canny_manual(self) -> dict | None:
+        """``{"low": l or None, "high": h or None}`` set by hand, or None if neither is."""
+        with self._lock:
+            return self._canny_manual_view()
+
+    def set_canny(self, low: float | None = None, high: float | None = None) -> None:
+        """Set both hand values of the ``canny`` stage (None: that one back to automatic).
+
+        Each is clamped to [0, 255]; a pair set with ``low > high`` is kept as given
+        (``cv2.Canny`` swaps it, and so does the stage).
+        """
+        with self._lock:
+            self._canny_manual = {
+                "low": None if low is None else _clamp_threshold(low),
+                "high": None if high is None else _clamp_threshold(high)}
+
+    def update_canny(self, **values: float | None) -> None:
+        """Set the hand values named (``low=``, ``high=``; None: automatic), keep the other."""
+        unknown = set(values) - set(CANNY_VALUES)
+        if unknown:
+            raise ValueError(f"canny values are {', '.join(CANNY_VALUES)}; got {sorted(unknown)}")
+        with self._lock:
+            self._canny_manual = {**self._canny_manual, **{
+                name: None if value is None else _clamp_threshold(value)
+                for name, value in values.items()}}
+
+    def nudge_canny(self, which: str, delta: float) -> float:
+        """Move the hand value ``which`` (``"low"`` or ``"high"``) by ``delta``; return it.
+
+        Starts from the value the stage used last (0 before it ran), clamped to [0, 255].
+        """
+        if which not in CANNY_VALUES:
+            raise ValueError(f"which must be one of {', '.join(CANNY_VALUES)}; got {which!r}")
+        with self._lock:
+            base = self._canny_manual[which]
+            if base is None:
+                base = self._canny_used[which] if self._canny_used is not None else 0.0
+            self._canny_manual = {**self._canny_manual, which: _clamp_threshold(base + delta)}
+            return self._canny_manual[which]
+
+    def record_canny_used(self, low: float, high: float) -> None:
+        """The canny stage reports the pair it applied (hud, http, the tuner's start)."""
+        with self._lock:
+            self._canny_used = {"low": float(low), "high": float(high)}
+
+    @property
+    def canny_used(self) -> dict | None:
+        """``{"low": l, "high": h}``, the pair the canny stage applied last, or None."""
+        with self._lock:
+            return None if self._canny_used is None else dict(self._canny_used)
+
+    def canny_for_auto(self) -> dict | None:
+        """The canny tuner's pair while the tuner is enabled and has answered, else None."""
+        with self._lock:
+            step = self._steps.get(CANNY_TARGET)
+            if not self._tuner_enabled or step is None:
+                return None
+            return {name: _clamp_threshold(step.values[name]) for name in CANNY_VALUES}
+
+    def add_tuner_target(self, target: str) -> None:
+        """A tuner of ``target`` runs this run (stages make its histogram only then)."""
+        with self._lock:
+            self._tuner_targets.add(target)
+
+    def tuner_runs(self, target: str) -> bool:
+        """Whether a tuner of ``target`` was registered with :meth:`add_tuner_target`."""
+        with self._lock:
+            return target in self._tuner_targets
+
     # snapshots (the picture, not the stats) ---------------------------------------
     def request_snapshot(self) -> None:
         """Ask sinks that can save a still picture to save the next frame."""
@@ -283,6 +379,8 @@ class Controls:
                 self._stats,
                 threshold=self._used,
                 tuner=self._records,
+                canny=None if self._canny_used is None else dict(self._canny_used),
+                canny_manual=self._canny_manual_view(),
                 paused=not self._resume.is_set(),
                 tuner_enabled=self._tuner_enabled,
             )

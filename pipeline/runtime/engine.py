@@ -51,6 +51,9 @@ from pipeline.io.sources.pacing import FramePacer
 from pipeline.runtime.controls import Controls
 from pipeline.runtime.stats import ProgressLine, RunStats, Summary
 from pipeline.runtime.warmup import WarmUp, warm_chain
+
+#: How long the first frame waits for the tuner's warm-up at most.
+TUNER_WARM_SECONDS = 60.0
 from pipeline.stages.chain import Chain
 
 MODES = ("auto", "live", "batch")
@@ -378,6 +381,11 @@ class Engine:
             self.warmup = warm_chain(self.chain, image)
         finally:
             self.chain.bind(self.controls)
+        if self.tuner is not None:
+            # The tuner compiles its objective on its thread (seconds on a busy machine,
+            # mostly pipeline.activations' ufuncs); a batch run of a short clip would
+            # otherwise be over before its first update.  Waited for once, untimed.
+            self.tuner.wait_warm(TUNER_WARM_SECONDS)
         if self._pacer is not None:
             self._pacer.reset()
 

@@ -25,7 +25,14 @@ publishes ``smoothing * old + (1 - smoothing) * optimum``.  While the tuner is s
 set, histograms are taken and dropped without work; when control comes back, the tuner
 starts from the value the chain was using, so the picture does not jump.
 
-The runtime tuner offers the ``otsu`` and ``density`` objectives: both read only the
+Two targets: ``targets: threshold`` (the default) moves the ``threshold`` stage's one
+value with ``otsu`` or ``density``; ``targets: canny`` moves the ``canny`` stage's pair
+``(low, high)`` with ``multiotsu``, every optimizer stepping on the 2-vector, and each
+step projected back onto ``low <= high`` (:func:`pipeline.optim.tune_pair`)::
+
+    tuner: {objective: multiotsu, optimizer: {name: sign, step: 1}, targets: canny}
+
+The runtime tuner's objectives (``otsu``, ``density``, ``multiotsu``) read only the
 256-bin magnitude histogram the chain already makes, so an update costs the same at any
 resolution.  ``agreement`` needs a reference edge mask per frame (``cv2.Canny`` of the
 grey frame plus a joint histogram of the magnitude image): several milliseconds per
@@ -47,15 +54,18 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.ops import otsu_threshold
-from pipeline.optim import density, make_optimizer, otsu, tune_threshold
+from pipeline.optim import density, make_optimizer, otsu, tune_pair, tune_threshold
 from pipeline.registry import Param, ParamError, check_settings
-from pipeline.runtime.controls import THRESHOLD_TARGET
+from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET
 
 __all__ = ["TUNER_OBJECTIVES", "TUNER_PARAMS", "TunerSettings", "TunerStep", "Tuner",
            "check_tuner_settings", "optimizer_error_key"]
 
 #: Objectives the runtime tuner can run (see the module docstring for ``agreement``).
-TUNER_OBJECTIVES = ("otsu", "density")
+TUNER_OBJECTIVES = ("otsu", "density", "multiotsu")
+
+#: What each target's tuner can optimize: one threshold, or Canny's pair.
+TARGET_OBJECTIVES = {THRESHOLD_TARGET: ("otsu", "density"), CANNY_TARGET: ("multiotsu",)}
 
 #: The optimizer used when the section names none.  Adam's step is about ``lr`` levels
 #: whatever the size of the gradient; the objectives' slopes are small numbers (about
@@ -70,7 +80,11 @@ DEFAULT_TARGET = inspect.signature(density).parameters["target"].default
 #: The ``tuner:`` section's settings, with types, defaults and ranges.
 TUNER_PARAMS = (
     Param("objective", str, "otsu", choices=TUNER_OBJECTIVES,
-          help="edge-quality objective: otsu (class separation) or density (edge fraction)"),
+          help="edge-quality objective: otsu (class separation), density (edge fraction); "
+               "multiotsu (three classes) for targets canny"),
+    Param("targets", str, THRESHOLD_TARGET, choices=tuple(TARGET_OBJECTIVES),
+          help="what is tuned: threshold (the threshold stage's value) or canny "
+               "(the canny stage's low and high)"),
     Param("optimizer", dict, DEFAULT_OPTIMIZER,
           help="optimizer spec: name (sign, sgd, momentum, nesterov, adam) and its "
                "settings, e.g. {name: momentum, lr: 2000, gamma: 0.9}"),
@@ -80,7 +94,7 @@ TUNER_PARAMS = (
     Param("smoothing", float, 0.5, min=0.0, max=0.99,
           help="published = smoothing * old + (1 - smoothing) * optimum; 0: no smoothing"),
     Param("bounds", list, [0.0, 255.0], min=0, max=255,
-          help="[lo, hi]: the threshold stays in this box"),
+          help="[lo, hi]: the threshold (or each of the canny pair) stays in this box"),
     Param("tau", float, DEFAULT_TAU, min=0.0, max=255.0,
           help="softness of the class boundary in levels (0: hard step, no gradient)"),
     Param("target", float, DEFAULT_TARGET, min=0.0, max=1.0,
@@ -119,7 +133,7 @@ def check_tuner_settings(settings: Mapping | None) -> dict:
     Returns
     -------
     dict
-        ``objective, optimizer, every, iterations, smoothing, bounds, tau``, and
+        ``objective, targets, optimizer, every, iterations, smoothing, bounds, tau``, and
         ``target`` for the density objective; ``bounds`` as two floats, ``optimizer`` the spec with the optimizer's own
         defaults spelled out (a fresh copy).
 
@@ -141,6 +155,13 @@ def check_tuner_settings(settings: Mapping | None) -> dict:
     if not low < high:
         raise ParamError("bounds", f"bounds must have lo < hi; got {bounds!r}")
     checked["bounds"] = [low, high]
+    target, objective = checked["targets"], checked["objective"]
+    if objective not in TARGET_OBJECTIVES[target]:
+        other = next(t for t, allowed in TARGET_OBJECTIVES.items() if objective in allowed)
+        raise ParamError("objective", f"objective {objective!r} tunes the {other} target, "
+                                      f"but targets is {target!r}; with targets {target} use "
+                                      f"objective {' or '.join(TARGET_OBJECTIVES[target])} "
+                                      f"(or set targets: {other})")
     if checked["objective"] != "density":
         if "target" in raw:
             raise ParamError("target", f"target applies to objective density only; the "
@@ -242,6 +263,8 @@ class Tuner:
         self.controls = controls
         self.on_error = on_error
         self.objective = self.settings["objective"]
+        self.target = self.settings["targets"]
+        controls.add_tuner_target(self.target)
         self.optimizer = make_optimizer(self.settings["optimizer"])
         self.every = self.settings["every"]
         self.iterations = self.settings["iterations"]
@@ -266,7 +289,7 @@ class Tuner:
 
     def __repr__(self) -> str:
         s = self.settings
-        return (f"Tuner(objective={s['objective']!r}, optimizer={s['optimizer']!r}, "
+        return (f"Tuner(objective={s['objective']!r}, targets={s['targets']!r}, optimizer={s['optimizer']!r}, "
                 f"every={s['every']}, iterations={s['iterations']}, "
                 f"smoothing={s['smoothing']}, bounds={s['bounds']})")
 
@@ -347,8 +370,26 @@ class Tuner:
         whose cache is empty) and publish late; nothing is published here.
         """
         histogram = np.arange(256, dtype=np.int64)[::-1].copy()
+        if self.target == CANNY_TARGET:
+            tune_pair(histogram, (64.0, 128.0), make_optimizer(self.settings["optimizer"]), 1,
+                      objective=self.objective, bounds=self.bounds, **self.objective_settings)
+            return
         tune_threshold(histogram, 128.0, make_optimizer(self.settings["optimizer"]), 1,
                        objective=self.objective, bounds=self.bounds, **self.objective_settings)
+
+    def wait_warm(self, timeout: float) -> bool:
+        """Block until the thread has compiled its objective, ended, or ``timeout`` passed.
+
+        Callable before :meth:`start` (the engine's source thread may get there first).
+        Returns whether the objective is warm.
+        """
+        deadline = time.monotonic() + timeout
+        while not (self.warmed.is_set() or self._finished.is_set()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.warmed.wait(min(POLL, remaining))
+        return self.warmed.is_set()
 
     def wait_handled(self, count: int, timeout: float) -> bool:
         """Block until :attr:`handled` reaches ``count`` (or ``timeout``); return whether it did."""
@@ -366,8 +407,12 @@ class Tuner:
         """
         controls = self.controls
         step = None
-        if controls.tuner_enabled and controls.threshold is None:
-            step = self.update(histogram, index)
+        manual = controls.threshold if self.target == THRESHOLD_TARGET else (
+            None if controls.canny_manual is None or None in controls.canny_manual.values()
+            else controls.canny_manual)
+        if controls.tuner_enabled and manual is None:
+            step = (self.update(histogram, index) if self.target == THRESHOLD_TARGET
+                    else self.update_pair(histogram, index))
         else:
             self._in_control = False  # someone else sets the threshold now
         with self._progress:
@@ -414,6 +459,48 @@ class Tuner:
         self.updates = step.update
         self._in_control = True
         self.controls.publish_tuner_step(step)  # the one publication
+        return step
+
+    def current_pair(self, histogram: np.ndarray) -> tuple[float, float]:
+        """Where the next canny update starts: the pair the chain is using.
+
+        As :meth:`current_threshold`: our last published pair while the chain follows
+        it, else the pair the canny stage applied last, else the stage's rule of thumb
+        (:func:`pipeline.stages.canny.rule_of_thumb`).
+        """
+        if self._in_control and self._latest is not None:
+            return tuple(self._latest.values[name] for name in CANNY_VALUES)
+        used = self.controls.canny_used
+        if used is not None:
+            return used["low"], used["high"]
+        from pipeline.stages.canny import rule_of_thumb  # stages import the runtime
+
+        return rule_of_thumb(histogram)
+
+    def update_pair(self, histogram: np.ndarray, index: int | None = None) -> TunerStep:
+        """The canny target's update: as :meth:`update`, on the pair ``(low, high)``."""
+        began = time.perf_counter()
+        low, high = self.bounds
+        start = np.clip(np.sort(np.array(self.current_pair(histogram), np.float64)), low, high)
+        path = tune_pair(histogram, start, self.optimizer, self.iterations,
+                         objective=self.objective, bounds=self.bounds, **self.objective_settings)
+        best = int(np.argmin(path.values))  # the best point seen (see update)
+        optimum = path.points[best]
+        # A mix of two ordered pairs is ordered, and stays in the box.
+        published = self.smoothing * start + (1.0 - self.smoothing) * optimum
+        value = float(path.values[best])
+
+        def named(pair):
+            return {name: float(v) for name, v in zip(CANNY_VALUES, pair)}
+
+        step = TunerStep(update=self.updates + 1, frame=index, target=CANNY_TARGET,
+                         start=named(start), optimum=named(optimum), values=named(published),
+                         objective=value if math.isfinite(value) else None,
+                         iterations=path.iterations, seconds=time.perf_counter() - began)
+        self._latest = step
+        self.updates = step.update
+        self._in_control = True
+        self.controls.publish_tuner_step(step)
         return step
 
     @property

@@ -1,11 +1,12 @@
 """Stages: one small class each, registered by name for configs.
 
 Importing this package registers every stage: ``grayscale``, ``derivative``,
-``gradient``, ``map``, ``threshold``, ``overlay``, ``hud``, ``resize``, ``blur``.
+``gradient``, ``map``, ``threshold``, ``canny``, ``overlay``, ``hud``, ``resize``, ``blur``.
 """
 
 from pipeline.stages import (  # noqa: F401  (each module registers its stage)
     blur,
+    canny,
     derivative,
     gradient,
     grayscale,

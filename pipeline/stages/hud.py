@@ -1,4 +1,4 @@
-"""``hud``: frame rate, threshold and latency written on the picture."""
+"""``hud``: frame rate, threshold (or the canny pair) and latency written on the picture."""
 
 from __future__ import annotations
 
@@ -21,16 +21,20 @@ OUTLINE_OFFSETS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or d
 
 
 def hud_lines(fps: float | None, threshold: float | None, latency_ms: float | None,
-              paused: bool = False, tuner: str | None = None) -> list[str]:
+              paused: bool = False, tuner: str | None = None,
+              canny: str | None = None) -> list[str]:
     """The hud's text, one string per line; unknown values show as ``-``.
 
-    ``tuner`` is the tuner's line (:func:`tuner_line`), left out when None.
+    ``tuner`` is the tuner's line (:func:`tuner_line`), ``canny`` the canny stage's
+    (:func:`canny_line`); each is left out when None, and with a canny line the
+    threshold's is left out unless a threshold is known.
     """
-    lines = [
-        "fps -" if fps is None else f"fps {fps:.1f}",
-        "threshold -" if threshold is None else f"threshold {threshold:.0f}",
-        "latency -" if latency_ms is None else f"latency {latency_ms:.0f} ms",
-    ]
+    lines = ["fps -" if fps is None else f"fps {fps:.1f}"]
+    if canny is None or threshold is not None:  # a canny chain has no threshold to show
+        lines.append("threshold -" if threshold is None else f"threshold {threshold:.0f}")
+    lines.append("latency -" if latency_ms is None else f"latency {latency_ms:.0f} ms")
+    if canny is not None:
+        lines.append(canny)
     if tuner is not None:
         lines.append(tuner)
     if paused:
@@ -59,6 +63,22 @@ def tuner_line(enabled: bool, steps: Mapping[str, dict] | None) -> str | None:
         objective = step.get("objective")
         parts.append(f"{shown} (objective {'-' if objective is None else f'{objective:.3f}'})")
     return "tuner " + ", ".join(parts)
+
+
+def canny_line(pair: Mapping[str, float] | None,
+               manual: Mapping[str, float | None] | None = None) -> str | None:
+    """``canny low 40 high 120``, a value set by hand marked ``(hand)``; None without a pair.
+
+    ``pair`` is the canny stage's ``frame.side["canny"]``; ``manual`` the controls'
+    ``snapshot().canny_manual``.
+    """
+    if pair is None:
+        return None
+    parts = ["canny"]
+    for name in ("low", "high"):
+        mark = " (hand)" if manual is not None and manual.get(name) is not None else ""
+        parts.append(f"{name} {pair[name]:.0f}{mark}")
+    return " ".join(parts)
 
 
 def draw_hud(image: np.ndarray, lines: list[str], corner: str, color, font_scale: float,
@@ -100,7 +120,9 @@ class Hud(Stage):
 
     fps and latency come from the run's controls (the engine publishes them a few times
     a second); without controls, latency is this frame's capture-to-here time.  The
-    threshold is ``frame.side["threshold"]`` (left by ``threshold``).  Output is BGR.
+    threshold is ``frame.side["threshold"]`` (left by ``threshold``); after a ``canny``
+    stage a line shows its pair (``frame.side["canny"]``, values set by hand marked).
+    Output is BGR.
     """
 
     params = (
@@ -120,12 +142,13 @@ class Hud(Stage):
         threshold = frame.side.get("threshold")
         if self.controls is None:
             latency_ms = (time.perf_counter() - frame.timestamp) * 1e3
-            return hud_lines(None, threshold, latency_ms)
+            return hud_lines(None, threshold, latency_ms, canny=canny_line(frame.side.get("canny")))
         stats = self.controls.snapshot()
         fps = stats.fps if stats.frames_out else None
         latency_ms = stats.latency_p95_ms if stats.frames_out else None
         return hud_lines(fps, threshold, latency_ms, stats.paused,
-                         tuner_line(stats.tuner_enabled, stats.tuner))
+                         tuner_line(stats.tuner_enabled, stats.tuner),
+                         canny_line(frame.side.get("canny"), stats.canny_manual))
 
     def __call__(self, frame: Frame) -> Frame:
         require_uint8_image("hud", frame.image)

@@ -9,6 +9,7 @@ The kinds, from a source's colour frame to an edge picture::
 
     COLOUR --grayscale--> GREY --gradient--> MAGNITUDE --map--> EDGE_MAP --threshold--> BINARY
                                --derivative-> DERIVATIVE --map--> EDGE_MAP
+    COLOUR or GREY --canny--> BINARY (thin edges, cv2.Canny's rules)
     EDGE_MAP or BINARY --overlay/hud--> COLOUR
 
 A stage class declares ``accepts`` (a tuple of kinds) and ``gives`` (a kind, or

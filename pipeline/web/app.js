@@ -50,9 +50,61 @@
     el.tuner.checked = Boolean(s.tuner_enabled);
     el.pause.textContent = s.paused ? "resume" : "pause";
     el.pause.setAttribute("aria-pressed", s.paused ? "true" : "false");
+    showCanny(s);
     if (s.stopped) setState("stopped", "bad");
     else if (s.paused) setState("paused", "paused");
     else setState("live", "live");
+  }
+
+  // ------------------------------------------------------------------ canny pair
+  // Two sliders, low and high, each with its own auto.  Each sends only its own value
+  // ({"canny": {"low": L}}, null for automatic): the run keeps the other one, so two
+  // sliders moved at once never undo each other.
+  const CANNY = ["low", "high"];
+  const canny = {};
+  for (const name of CANNY) {
+    canny[name] = {
+      slider: $(`canny-${name}`), value: $(`canny-${name}-value`),
+      mode: $(`canny-${name}-mode`), auto: $(`canny-${name}-auto`), sliding: false, settleUntil: 0,
+    };
+  }
+
+  function sendCanny(name, value) {
+    control({ canny: { [name]: value } });
+  }
+
+  function showCanny(s) {
+    const used = s.canny;
+    $("canny").hidden = !used;
+    if (!used) return;
+    const manual = s.canny_manual || {};
+    for (const name of CANNY) {
+      const c = canny[name];
+      const hand = typeof manual[name] === "number";
+      c.value.textContent = fixed(used[name], 0);
+      c.mode.textContent = hand ? "manual" : "auto";
+      c.auto.disabled = !hand;
+      if (!c.sliding && Date.now() > c.settleUntil) {
+        c.slider.value = String(Math.round(hand ? manual[name] : used[name]));
+      }
+    }
+  }
+
+  for (const name of CANNY) {
+    const c = canny[name];
+    const send = () => sendCanny(name, Number(c.slider.value));
+    c.slider.addEventListener("input", () => {
+      c.sliding = true;
+      c.value.textContent = c.slider.value;
+      c.mode.textContent = "manual";
+      send();
+    });
+    c.slider.addEventListener("change", () => {
+      send();
+      c.sliding = false;
+      c.settleUntil = Date.now() + 1000;
+    });
+    c.auto.addEventListener("click", () => sendCanny(name, null));
   }
 
   // ------------------------------------------------------------------ polling
@@ -92,7 +144,13 @@
 
   async function control(body) {
     if (inFlight) {
+      // The newest wish per key; canny's values merge one level down (low and high),
+      // a queued null being both values automatic.
+      const before = queued ? queued.canny : undefined;
       queued = { ...(queued || {}), ...body };
+      if (body.canny && before !== undefined) {
+        queued.canny = { ...(before === null ? { low: null, high: null } : before), ...body.canny };
+      }
       return;
     }
     inFlight = true;
@@ -195,7 +253,15 @@
       g.stroke();
     };
 
-    line("threshold", css("--threshold"), (v) => pad.top + plotH * (1 - v / 255));
+    const level = (v) => pad.top + plotH * (1 - v / 255);
+    line("threshold", css("--threshold"), level);
+    // A canny stage's pair, on the same 0-255 scale.
+    const pair = samples.some((p) => typeof p.high === "number");
+    for (const item of document.querySelectorAll(".canny-legend")) item.hidden = !pair;
+    if (pair) {
+      line("low", css("--canny-low"), level);
+      line("high", css("--canny-high"), level);
+    }
 
     // The objective has its own scale (right axis), fitted to what the minute shows.
     const values = samples.map((p) => p.objective).filter((v) => typeof v === "number");

@@ -9,11 +9,14 @@ For boxes without a screen::
 ``GET /``         one small page (``pipeline/web``: plain HTML, CSS and JavaScript, no
                   build step): the stream, fps, latency p95, drops, threshold, a chart of
                   the tuner's objective and threshold over the last minute, a threshold
-                  slider, a tuner switch and a pause button
+                  slider, low and high sliders for a canny stage (each with auto), a
+                  tuner switch and a pause button
 ``GET /stream.mjpg``  the newest picture as MJPEG (``multipart/x-mixed-replace``)
 ``GET /stats``    the live stats as JSON; ``/stats?since=T`` adds the samples taken after
                   ``T`` (seconds on the sink's clock, ``time`` in every answer)
-``POST /control`` JSON ``{"threshold": 0..255 or null, "tuner": bool, "pause": bool}``,
+``POST /control`` JSON ``{"threshold": 0..255 or null, "tuner": bool, "pause": bool,
+                  "canny": {"low": 0..255 or null, "high": ...} or null}`` (canny: the
+                  values named; null both automatic),
                   any subset; anything wrong is a 400 naming the key, and nothing changes
 ================  ========================================================================
 
@@ -705,12 +708,16 @@ class HttpSink(Sink):
 
     def _sample(self, frame) -> None:
         live = self.controls.snapshot()  # open() always sets the controls
-        self.history.add({
+        sample = {
             "t": round(self.now(), 3),
             "threshold": jsonable(frame.side.get("threshold", live.threshold)),
             "objective": _objective(live),
             "fps": jsonable(live.fps),
-        })
+        }
+        pair = frame.side.get("canny")
+        if pair is not None:  # a canny stage's pair, charted as two more lines
+            sample.update(low=jsonable(pair["low"]), high=jsonable(pair["high"]))
+        self.history.add(sample)
 
     def stats(self, since: float | None = None) -> dict:
         """What ``GET /stats`` answers: the live stats, the newest frame, the stream.

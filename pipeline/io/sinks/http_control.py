@@ -34,6 +34,8 @@ CONTROL_KEYS = {
     "threshold": f"a number in [{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}], or null for automatic",
     "tuner": "true or false",
     "pause": "true or false",
+    "canny": f'{{"low": L, "high": H}} (either alone changes only that one), each a number in '
+             f"[{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}] or null for automatic; or null for both automatic",
 }
 
 
@@ -93,14 +95,16 @@ def parse_control(body: bytes, content_type: str | None) -> dict:
     Parameters
     ----------
     body : bytes
-        The request body: a JSON object with any of ``threshold``, ``tuner``, ``pause``.
+        The request body: a JSON object with any of ``threshold``, ``canny``, ``tuner``,
+        ``pause``.
     content_type : str or None
         The ``Content-Type`` header; must be ``application/json`` (parameters allowed).
 
     Returns
     -------
     dict
-        The checked values by key (``threshold`` as a float, or None for automatic).
+        The checked values by key (``threshold`` as a float, or None for automatic;
+        ``canny`` as the values it sets, ``{"low": float or None, "high": ...}``).
 
     Raises
     ------
@@ -139,16 +143,51 @@ def parse_control(body: bytes, content_type: str | None) -> dict:
                 if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
                     raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
                 value = float(value)
+        elif key == "canny":
+            value = _canny_pair(value)
         elif not isinstance(value, bool):
             raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
         changes[key] = value
     return changes
 
 
+def _level(name: str, value) -> float | None:
+    """A canny value from a body: None, or a float in the threshold range."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            THRESHOLD_MIN <= value <= THRESHOLD_MAX):  # NaN and inf fail the range too
+        raise ControlError("canny", f"canny.{name} must be a number in [{THRESHOLD_MIN:g}, "
+                                    f"{THRESHOLD_MAX:g}] or null for automatic; got {_short.repr(value)}")
+    return float(value)
+
+
+def _canny_pair(value) -> dict:
+    """The ``canny`` value of a body: the values it sets, by name (None: automatic).
+
+    ``null`` sets both to automatic; a mapping sets the ones it names, so that two
+    sliders moved at once never undo each other.
+    """
+    if value is None:
+        return {"low": None, "high": None}
+    if not isinstance(value, dict):
+        raise ControlError("canny", f"canny must be {CONTROL_KEYS['canny']}; got {_short.repr(value)}")
+    for name in value:
+        if name not in ("low", "high"):
+            raise ControlError("canny", f"unknown key canny.{_short.repr(name)}; canny takes "
+                                        f"low and high")
+    if not value:
+        raise ControlError("canny", f"canny names low, high or both; got {{}} (null sets both "
+                                    f"to automatic)")
+    return {name: _level(name, value[name]) for name in ("low", "high") if name in value}
+
+
 def apply_control(controls: Controls, changes: dict) -> None:
     """Apply changes checked by :func:`parse_control` to the run's controls."""
     if "threshold" in changes:
         controls.threshold = changes["threshold"]
+    if "canny" in changes:
+        controls.update_canny(**changes["canny"])
     if "tuner" in changes:
         controls.tuner_enabled = changes["tuner"]
     if "pause" in changes:

@@ -8,6 +8,9 @@ Keys (the window must have focus):
 ``[`` or ``-``        threshold down by ``threshold_step``
 ``]`` or ``+``/``=``  threshold up by ``threshold_step``
 ``r``                 threshold back to automatic (tuner or config value)
+``{`` / ``}``         canny ``low`` down / up by ``threshold_step`` (set by hand)
+``<`` / ``>``         canny ``high`` down / up (``,`` / ``.`` too, unshifted)
+``c``                 canny ``low`` and ``high`` back to automatic
 ``t``                 tuner on / off
 ``s``                 save the frame on screen as a PNG in ``snapshot_dir``
 ====================  ==========================================================
@@ -40,6 +43,11 @@ from pipeline.io.outputs import write_atomically
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)
+
+#: Keys that move one value of the canny pair: key -> (value, direction).
+CANNY_KEYS = {ord("{"): ("low", -1), ord("}"): ("low", +1),
+              ord("<"): ("high", -1), ord(">"): ("high", +1),
+              ord(","): ("high", -1), ord("."): ("high", +1)}
 
 #: Milliseconds each ``cv2.waitKey`` polls for; bounds key latency and display lag.
 POLL_MS = 10
@@ -211,7 +219,7 @@ class WindowSink(Sink):
     params = (
         Param("title", str, "edgepipe", help="window title"),
         Param("snapshot_dir", str, "snapshots", help="folder for the PNGs the s key saves"),
-        Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ and ] move the threshold"),
+        Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ ] move the threshold and { } < > the canny pair"),
     )
 
     def __init__(self, title="edgepipe", snapshot_dir="snapshots", threshold_step=5.0):
@@ -319,6 +327,10 @@ class WindowSink(Sink):
             parts.append("paused")
         if self._controls.threshold is not None:
             parts.append(f"threshold {self._controls.threshold:g}")
+        manual = self._controls.canny_manual
+        if manual is not None:
+            parts.append("canny " + " ".join(f"{name} {value:g}" for name, value in manual.items()
+                                             if value is not None))
         if not self._controls.tuner_enabled:
             parts.append("tuner off")
         return f" [{', '.join(parts)}]" if parts else ""
@@ -355,6 +367,11 @@ class WindowSink(Sink):
             controls.nudge_threshold(+self.threshold_step)
         elif key in (ord("r"), ord("R")):
             controls.threshold = None
+        elif key in CANNY_KEYS:
+            which, sign = CANNY_KEYS[key]
+            controls.nudge_canny(which, sign * self.threshold_step)
+        elif key in (ord("c"), ord("C")):
+            controls.set_canny(None, None)
         elif key in (ord("t"), ord("T")):
             controls.toggle_tuner()
         elif key in (ord("s"), ord("S")):
