@@ -177,8 +177,8 @@ def _canny_pair(value) -> dict:
             raise ControlError("canny", f"unknown key canny.{_short.repr(name)}; canny takes "
                                         f"low and high")
     if not value:
-        raise ControlError("canny", f"canny names low, high or both; got {{}} (null sets both "
-                                    f"to automatic)")
+        raise ControlError("canny", "canny names low, high or both; got {} (null sets both "
+                                    "to automatic)")
     return {name: _level(name, value[name]) for name in ("low", "high") if name in value}
 
 
