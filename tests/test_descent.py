@@ -182,3 +182,28 @@ def test_the_optimizer_is_reset_and_reusable():
     adam.step(np.array([1.0]), np.array([3.0]))  # state left behind is forgotten
     again = tune_threshold_fast(hist, 120.0, adam, 15)
     assert (first.points == again.points).all()
+
+
+def test_the_runtime_tuner_runs_the_compiled_loop_and_publishes_what_python_would(monkeypatch):
+    from pipeline.optim import objectives
+    from pipeline.runtime import tuner as tuner_module
+    from pipeline.runtime.controls import Controls
+
+    hist = histogram("synthetic 40")
+    settings = {"objective": "otsu", "optimizer": {"name": "adam", "lr": 2.0}, "iterations": 20}
+    calls = []
+    compiled = descent.descend
+
+    def counted(*args):
+        calls.append(args[0])
+        return compiled(*args)
+
+    monkeypatch.setattr(descent, "descend", counted)
+    fast_steps = [tuner_module.Tuner(settings, Controls()).update(hist) for _ in range(2)]
+    assert len(calls) == 2
+    monkeypatch.setattr(tuner_module, "tune_threshold", objectives.tune_threshold)
+    python_steps = [tuner_module.Tuner(settings, Controls()).update(hist) for _ in range(2)]
+    assert len(calls) == 2
+    for fast, python in zip(fast_steps, python_steps):
+        assert (fast.start, fast.optimum, fast.values, fast.objective) == (
+            python.start, python.optimum, python.values, python.objective)
