@@ -54,7 +54,9 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.ops import otsu_threshold
-from pipeline.optim import density, make_optimizer, otsu, tune_pair, tune_threshold
+from pipeline.optim import density, make_optimizer, otsu, tune_pair
+# A drop-in for optim.tune_threshold: the same path bit for bit, the loop compiled where it can be.
+from pipeline.optim.fast import tune_threshold_fast as tune_threshold
 from pipeline.registry import Param, ParamError, check_settings
 from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET
 
