@@ -24,7 +24,7 @@ from pipeline.runtime.controls import Controls
 from pipeline.runtime.tuner import Tuner, check_tuner_settings
 from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "samples"  # OpenCV sample photos (BSD)
 SIZE = (120, 160)  # rows, columns
 
 
