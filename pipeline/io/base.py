@@ -180,15 +180,51 @@ class Source:
 class Sink:
     """Where processed frames go.
 
+    Subclasses declare ``params`` (see :mod:`pipeline.registry`); constructing a sink
+    checks its settings exactly as a config does, defaults included, so
+    ``ImagesSink(path=..., jpeg_quality=-5)`` raises the same
+    :class:`~pipeline.registry.ParamError` as the config would.  Positional arguments
+    are taken in the order of ``params`` (``VideoSink("out.mp4")``).  Checks across
+    settings go in :meth:`validate`; a subclass that needs state of its own extends
+    ``__init__`` and calls this one first.
+
     Attributes
     ----------
     main_thread : bool
         True for sinks that must be called from the main thread (an OpenCV HighGUI
         window under Qt); the engine then runs them in its main loop instead of a
         thread of their own.  Every other sink gets its own thread.
+    notes : list of str
+        Lines for the run's summary (what the sink changed or left out: padding, a
+        transcoded sound track, frames of another size), filled by ``close()``.
     """
 
     main_thread: bool = False
+    params: tuple = ()
+    registry_name = "sink"
+
+    def __init__(self, *args, **settings):
+        from pipeline.registry import check_settings
+
+        names = [p.name for p in self.params]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} settings by "
+                            f"position ({', '.join(names) or 'none'}); got {len(args)}")
+        for name, value in zip(names, args):
+            if name in settings:
+                raise TypeError(f"{type(self).__name__} got {name!r} both by position and by name")
+            settings[name] = value
+        for name, value in check_settings(type(self), settings).items():
+            setattr(self, name, value)
+        self.notes: list[str] = []
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks across settings (raise ParamError naming the key); none by default."""
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in self.params)
+        return f"{type(self).__name__}({settings})"
 
     def check(self) -> None:
         """Check, before any source or sink opens, that this sink can work.
