@@ -192,8 +192,10 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
             options["crf"] = str(quality)
         if codec == "hevc":
             options["x265-params"] = "log-level=error"  # x265 prints to stderr, not via FFmpeg
-        if codec == "h264" and pix_fmt in ("yuv420p", "yuvj420p", "nv12"):
-            options["profile"] = "high"  # a ceiling: ultrafast stays baseline-compatible
+        if codec == "h264" and pix_fmt in ("yuv420p", "yuvj420p", "nv12") and quality != 0:
+            # A ceiling (ultrafast stays baseline-compatible); crf 0 is lossless, which
+            # needs the High 4:4:4 Predictive profile (and few players decode it).
+            options["profile"] = "high"
     elif codec == "vp9":
         options.update({"deadline": "good", "cpu-used": str(VP9_SPEED[speed]), "row-mt": "1"})
         if quality is not None:
