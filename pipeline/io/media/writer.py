@@ -15,10 +15,12 @@ Decisions (documented in the ``video`` sink too)
   hold a constant 128, tagged full range (Y 0 is black, 255 white: the edge values as they
   are).  MPEG-4 Part 2 cannot tag its range, so there the values are mapped to the
   16..235 studio range on the way in (one table look-up, no other copy).
-* Timing: the codec time base is about 1/90000 s (at most 1/65535 for MPEG-4 Part 2, whose
-  header holds 16 bits), a whole number of ticks per nominal frame; each frame gets ``round(pts * rate)`` and the duration up to the next
-  frame (the last frame: one nominal frame), so variable rates and gaps survive.  AVI
-  holds a constant rate only: there frames land on the nearest tick of the nominal rate.
+* Timing: the codec time base is about 1/90000 s, a whole number of ticks per nominal
+  frame; each frame gets ``round(pts / time_base)`` and the duration up to the next frame
+  (the last frame: one nominal frame), so variable rates and gaps survive.  AVI holds a
+  constant rate only, and the MPEG-4 Part 2 and MJPEG encoders budget bits per tick of
+  the time base: for those, frames land on the nearest tick of the nominal rate (gaps
+  survive, to a frame).
 * Odd sizes with 4:2:0 (or 4:2:2) are padded by repeating the last row and/or column up to
   the next even size, and the sink says so in the summary; ffv1 keeps the exact size.
 """
@@ -209,10 +211,9 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
         options.update({"flags": "+qscale", "global_quality": str(DEFAULT_QSCALE * QP2LAMBDA)})
     if bitrate is not None:
         options["b"] = str(bitrate)
-    rate = 65535 if codec == "mpeg4" else 90000  # MPEG-4 Part 2's header holds 16 bits
     full_range = not fmt.is_rgb and pix_fmt != "gray" and codec != "mpeg4"
     return VideoPlan(codec=codec, encoder=encoder, pix_fmt=pix_fmt, options=options,
-                     time_base=fractions.Fraction(1, rate), full_range=full_range,
+                     time_base=fractions.Fraction(1, 90000), full_range=full_range,
                      studio_lut=codec == "mpeg4", width=width, height=height, padded=padded, grey=grey)
 
 
@@ -276,8 +277,11 @@ class MediaWriter:
         stream.width, stream.height = plan.padded
         stream.pix_fmt = plan.pix_fmt
         context = stream.codec_context
-        # AVI stores one frame per tick of its time base: give it the nominal rate.
-        self.time_base = (1 / self.rate) if CONTAINERS[extension] == "avi" else self._fine_time_base()
+        # AVI stores one frame per tick of its time base; FFmpeg's MPEG-4 Part 2 and MJPEG
+        # rate control (mpegvideo) budgets bits per tick, so a finer time base multiplies
+        # the bitrate (8x at 1/990 s for 15 fps).  Both get the nominal rate.
+        coarse = CONTAINERS[extension] == "avi" or plan.codec in ("mpeg4", "mjpeg")
+        self.time_base = (1 / self.rate) if coarse else self._fine_time_base()
         context.time_base = self.time_base
         stream.time_base = self.time_base
         context.thread_count = 0  # FFmpeg's default is 1; 0 lets x264, vpx, ffv1 use every core
@@ -293,14 +297,14 @@ class MediaWriter:
     def _fine_time_base(self) -> fractions.Fraction:
         """About ``plan.time_base``, made a whole number of ticks per nominal frame.
 
-        1/90006 s at 7 fps (12858 ticks a frame): the nominal rate stays exact, while
-        any other pts still lands within 12 microseconds.
+        1/89999 s at 7 fps (12857 ticks a frame): the nominal rate stays exact, while
+        any other pts still lands within a tick.
         """
         finest = self.plan.time_base.denominator
         ticks = self.rate.numerator
         if ticks > finest:
             return self.plan.time_base
-        multiple = finest // ticks if self.plan.codec == "mpeg4" else max(1, round(finest / ticks))
+        multiple = max(1, round(finest / ticks))
         return fractions.Fraction(1, ticks * multiple)
 
     @staticmethod
