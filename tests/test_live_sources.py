@@ -22,7 +22,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
 from pipeline.io.sources import CameraSource, UrlSource
-from pipeline.io.sources.capture import CaptureTimeout, CaptureWorker
+from pipeline.io.sources.live import CaptureTimeout, CaptureWorker
 from pipeline.pipeline import Pipeline
 from pipeline.registry import ParamError, build
 from tests.test_url_source import RATE, bounded, free_port, serve, servers  # noqa: F401
