@@ -250,3 +250,53 @@ def test_edgepipe_run_keeps_the_sound(clips, tmp_path, source, name, codec):
     assert streams(out)["audio"]["codec_name"] == codec
     assert abs(sound_end(out) - sound_end(clips / source)) <= 0.05
     assert len(frame_times(out)) == 50
+
+
+# --- messages and mixed sizes, through `edgepipe run` ----------------------------------------
+def edgepipe_run(tmp_path: Path, source: dict, sink: dict, stages=("grayscale",)) -> subprocess.CompletedProcess:
+    config = {"version": 1, "source": source, "stages": list(stages), "sinks": [{"video": sink}]}
+    path = tmp_path / f"run-{time.monotonic_ns()}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run([sys.executable, "-m", "pipeline", "run", str(path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+SYNTHETIC = {"type": "synthetic", "width": 64, "height": 48, "fps": 25, "length": 5}
+
+
+@pytest.mark.parametrize("sink, words", [
+    ({"path": "/proc/edgepipe-test/edges.mp4"}, ["/proc", "proc filesystem"]),
+    ({"path": "/proc/edges.mkv"}, ["/proc", "proc filesystem"]),
+    ({"path": "/sys/edges.mp4"}, ["/sys", "sysfs filesystem"]),
+    ({"path": "OUT/edges.png"}, ["edges.png", "images sink", "{index:06d}"]),
+    ({"path": "OUT/edges.JPG"}, ["edges.JPG", "images sink"]),
+    ({"path": "OUT/edges.mp4", "fourcc": "ZZZZ"}, ["fourcc", "ZZZZ", "replaced by codec"]),
+    ({"path": "OUT/edges.avi", "fourcc": "ZZZZ"}, ["fourcc", "ZZZZ", "replaced by codec"]),
+])
+def test_messages_name_the_real_cause(tmp_path, sink, words):
+    if sink["path"].startswith(("/proc", "/sys")) and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux /proc")
+    sink = {**sink, "path": sink["path"].replace("OUT", str(tmp_path / "out"))}
+    done = edgepipe_run(tmp_path, SYNTHETIC, sink)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("edgepipe: error:")]
+    assert done.returncode in (1, 2) and len(errors) == 1, done.stderr
+    assert all(word in errors[0] for word in words), errors[0]
+    assert "OpenCV" not in done.stderr and "FFMPEG" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_frame_of_another_size_keeps_the_good_ones(tmp_path):
+    """Issue 15's design note: the odd picture is scaled (as ffmpeg does), counted, and said."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    import cv2
+
+    for index, size in enumerate([(48, 64), (48, 64), (60, 80), (48, 64)]):
+        cv2.imwrite(str(folder / f"{index}.png"), np.full((*size, 3), 40 * index, np.uint8))
+    out = tmp_path / "out" / "edges.mp4"
+    done = edgepipe_run(tmp_path, {"type": "images", "glob": str(folder / "*.png")}, {"path": str(out)})
+    assert done.returncode == 0, done.stderr
+    assert "out 4" in done.stderr + done.stdout
+    assert "1 frame(s) of another size or kind (first: frame 2, 80x60) scaled to 64x48" in done.stderr + done.stdout
+    video = streams(out)["video"]
+    assert (video["width"], video["height"]) == (64, 48) and len(frame_times(out)) == 4
