@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -211,7 +212,7 @@ def test_frame_ranges_cover_every_frame_once_in_parts_near_the_size(total, frame
     ranges = split.frame_ranges(total, frames)
     covered = [i for start, stop in ranges for i in range(start, stop)]
     assert covered == list(range(total))
-    assert all(start % frames == 0 for start, _ in ranges)  # boundaries the probe fingerprints
+    assert all(start % frames == 0 for start, _ in ranges)  # boundaries the probe notes
     assert all(stop - start <= frames * 1.5 for start, stop in ranges)
     assert all(stop - start >= frames / 2 for start, stop in ranges[:-1] or ranges[1:])
 
@@ -238,23 +239,30 @@ def test_manifest_proves_completion_only_while_files_are_unchanged(tmp_path):
     assert not again.completed(str(src), str(out), "c")
 
 
-def test_seek_is_verified_and_falls_back_to_decoding_from_the_start(tmp_path):
+def test_seek_by_pts_is_verified_and_falls_back_to_decoding_from_the_start(tmp_path):
     clip = make_clip(tmp_path / "long.mp4", frames=60)
     truth = decode(clip)
     info = split.probe(str(clip), 20)
-    assert info["frames"] == 60 and set(info["fingerprints"]) == {"0", "19", "20", "39", "40", "59"}
-    for prints, how in ((info["fingerprints"], "seek"), ({**info["fingerprints"], "20": "wrong"}, "decode")):
-        source = split.FrameRangeSource(str(clip), 20, 20, prints, total=60)
+    assert info["frames"] == 60 and set(info["boundaries"]) == {"0", "19", "20", "39", "40", "59"}
+    # the boundaries are the stream's own pts of those frames
+    with av.open(str(clip)) as container:
+        time_base = container.streams.video[0].time_base
+        pts = [frame.pts for frame in container.decode(video=0)]
+    assert all(info["boundaries"][key] == pts[int(key)] for key in info["boundaries"])
+    wrong = pts[20] + 1  # no frame has this pts: the seek cannot verify
+    for bounds, how in ((info["boundaries"], "seek"), ({**info["boundaries"], "20": wrong}, "decode")):
+        source = split.FrameRangeSource(str(clip), 20, 20, bounds, total=60)
         source.open()
         got = [source.read() for _ in range(21)]
         source.close()
         assert source.positioned_by == how and source.ended_right
         assert got[-1] is None and all(np.array_equal(a, b) for a, b in zip(got, truth[20:40]))
+        assert source.delivered_pts == pytest.approx([float(p * time_base) for p in pts[20:40]], abs=1e-9)
     # a part whose last frame is not the one the probe saw, or that does not end the
     # file it claims to end, reports it (the part task then decodes from the start)
-    for start, count, total, prints in ((20, 20, 60, {**info["fingerprints"], "39": "wrong"}),
-                                        (40, 19, 59, info["fingerprints"])):
-        source = split.FrameRangeSource(str(clip), start, count, prints, total=total)
+    for start, count, total, bounds in ((20, 20, 60, {**info["boundaries"], "39": pts[38]}),
+                                        (40, 19, 59, info["boundaries"])):
+        source = split.FrameRangeSource(str(clip), start, count, bounds, total=total)
         source.open()
         while source.read() is not None:
             pass

@@ -430,7 +430,7 @@ def _drive(job: BatchJob, todo: list[WorkItem], executor, manifest: Manifest,
                     run.parts[i] = [folder, None]
                     t = executor.submit(tasks.process_part, _payload(
                         job, input=run.item.input, start=start, count=stop - start,
-                        total=value["frames"], fingerprints=value["fingerprints"],
+                        total=value["frames"], boundaries=value["boundaries"],
                         seek=job.split["seek"], folder=folder))
                     tickets[t] = (run, "part", i)
             elif kind == "part":
@@ -447,7 +447,7 @@ def _drive(job: BatchJob, todo: list[WorkItem], executor, manifest: Manifest,
                     continue
                 run.stage = "join"
                 t = executor.submit(tasks.join_parts, _payload(
-                    job, output=run.item.output, fps=run.fps,
+                    job, input=run.item.input, output=run.item.output, fps=run.fps,
                     parts=[run.parts[i] for i in range(len(run.ranges))]))
                 tickets[t] = (run, "join", 0)
             elif kind == "join":
