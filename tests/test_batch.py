@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -462,3 +463,37 @@ def test_split_output_is_identical_to_the_unsplit_run(tmp_path, monkeypatch, see
 def test_the_shipped_config_is_valid():
     job = load_job(ROOT / "configs" / "batch.yaml")
     assert job.executor["type"] == "local" and job.inputs["glob"] == "recordings/**/*.mp4"
+
+
+def ffprobe_streams(path: Path) -> list[tuple[str, str, float]]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,duration",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True,
+                         timeout=WAIT).stdout
+    rows = [line.split(",") for line in out.split()]
+    return sorted((kind, codec, float(duration)) for codec, kind, duration in rows)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_split_output_carries_the_sound_like_the_unsplit_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rec").mkdir()
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(tmp_path / "rec" / "talk.mp4")], check=True, timeout=WAIT)
+    config = write_config(tmp_path / "b.yaml", inputs={"glob": "rec/*.mp4"}, output={"dir": "whole"},
+                          executor={"workers": 2})
+    assert command.main([str(config), "-q"]) == 0
+    assert command.main([str(config), "-q", "--set", "output.dir=parts", "--set", "split={frames: 20}"]) == 0
+    whole, parts = tmp_path / "whole" / "talk_edges.mp4", tmp_path / "parts" / "talk_edges.mp4"
+    assert same_frames(parts, whole)
+    streams = ffprobe_streams(parts)
+    assert [s[:2] for s in streams] == [("audio", "aac"), ("video", "h264")]
+    assert streams == ffprobe_streams(whole)  # the same sound, the same durations
+    assert streams[0][2] == pytest.approx(3.0, abs=0.05)
+    frame_times = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                   "frame=pts_time", "-of", "csv=p=0"]
+    times = [subprocess.run(frame_times + [str(path)], capture_output=True, text=True, check=True,
+                            timeout=WAIT).stdout for path in (parts, whole)]
+    assert times[0] == times[1] and len(times[0].split()) == 75  # every frame at the same time
