@@ -239,7 +239,6 @@ class Sink:
 
     main_thread: bool = False
     params: tuple = ()
-    registry_name = "sink"
 
     def __init__(self, *args, **settings):
         from pipeline.registry import check_settings

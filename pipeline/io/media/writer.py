@@ -6,8 +6,8 @@ pixel format, options, time base); :class:`MediaWriter` writes one file with it.
 Decisions (documented in the ``video`` sink too)
 -------------------------------------------------
 * Codec by extension: h264 for .mp4/.m4v/.mov/.mkv, vp9 for .webm, mjpeg for .avi (every
-  frame a key frame: exact seeking, fast, what OpenCV's writer made there before), h264
-  for .ts.  ffv1 (lossless) only when asked.
+  frame a key frame: exact seeking, fast, what OpenCV's writer made there before).  ffv1
+  (lossless) only when asked.
 * Browser defaults: H.264 capped at the High profile, 4:2:0, ``movflags +faststart`` (the
   moov atom first), so the file plays in Chromium, Firefox and QuickTime while it is still
   downloading.
@@ -50,13 +50,13 @@ ENCODERS = {
 #: The codec used when none is given, by extension.
 DEFAULT_CODEC = {
     ".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9",
-    ".avi": "mjpeg", ".ts": "h264",
+    ".avi": "mjpeg",
 }
 
 #: FFmpeg's muxer for each extension the sink writes.
 CONTAINERS = {
     ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-    ".avi": "avi", ".ts": "mpegts",
+    ".avi": "avi",
 }
 
 #: ``fourcc`` values (the OpenCV writer's key) and the codec each now means.

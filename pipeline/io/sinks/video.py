@@ -3,7 +3,7 @@
 What it writes (the reasons are in :mod:`pipeline.io.media.writer` and
 :mod:`pipeline.io.media.sound`):
 
-* the codec by extension: h264 for .mp4/.m4v/.mov/.mkv/.ts, vp9 for .webm, mjpeg for
+* the codec by extension: h264 for .mp4/.m4v/.mov/.mkv, vp9 for .webm, mjpeg for
   .avi; ffv1 (lossless: exact edge maps, gray or bgr0) only when asked;
 * an .mp4 that browsers and QuickTime play: H.264 High, 4:2:0, moov atom first;
 * every frame at its source pts, so variable frame rates and gaps survive (AVI: on the
