@@ -227,3 +227,15 @@ def test_empty_file_is_still_empty(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(SourceError, match=r"is empty \(0 bytes\)"):
         FileSource(str(path)).open()
+
+
+def test_messages_of_other_ffmpeg_contexts_are_not_the_sources(tmp_path):
+    # The video sink's encoder and muxer log into the same process-wide FFmpeg log.
+    tally = logs.MessageTally()
+    tally.add(40, "mpeg4", "Error at MB: 6")
+    tally.add(30, "libx264", "non-strictly-monotonic PTS")
+    tally.add(30, "mp4", "Timestamps are unset in a packet")
+    reader = MediaReader(str(damaged_clip(tmp_path)), tally=tally).open()
+    reader.close()
+    lines = tally.lines("video file 'x'")
+    assert len(lines) == 1 and "(mpeg4)" in lines[0] and tally.heard == 1

@@ -52,7 +52,21 @@ class MessageTally:
         self.counts: collections.Counter = collections.Counter()
         self.first: dict[tuple, str] = {}
         self.total = 0
+        self.contexts: set[str] | None = None  # see restrict()
         self._lock = threading.Lock()
+
+    def restrict(self, contexts: set[str]) -> None:
+        """Report only messages from these FFmpeg contexts (demuxer, decoder, protocol).
+
+        FFmpeg's log is process-wide: while a source reads, the video sink's encoder and
+        muxer (``libx264``, ``mp4``) log too.  The reader names its own contexts once it
+        knows them; messages logged before (while opening) are sorted out when the lines
+        are made, since every kind keeps its context.
+        """
+        self.contexts = set(contexts)
+
+    def _ours(self, context: str) -> bool:
+        return self.contexts is None or context in self.contexts
 
     def start(self) -> "MessageTally":
         """Register with the handler (installing it on first use)."""
@@ -85,6 +99,12 @@ class MessageTally:
             self.counts[kind] += 1
             self.first.setdefault(kind, text)
 
+    @property
+    def heard(self) -> int:
+        """Messages counted from this tally's own contexts."""
+        with self._lock:
+            return sum(count for kind, count in self.counts.items() if self._ours(kind[1]))
+
     def lines(self, what: str) -> list[str]:
         """One line per kind of message, most frequent first, naming ``what`` was read.
 
@@ -93,7 +113,7 @@ class MessageTally:
         ``video file 'cut.mp4': FFmpeg (h264) error x37, e.g. "error while decoding MB 3 4"``
         """
         with self._lock:
-            ranked = self.counts.most_common()
+            ranked = [(kind, count) for kind, count in self.counts.most_common() if self._ours(kind[1])]
         out = []
         for (level, context, _), count in ranked[:MAX_KINDS]:
             name = _LEVEL_NAMES.get(level, "message")

@@ -177,8 +177,23 @@ class MediaReader:
         stream.codec_context.thread_count = self.threads
         self.time_base = stream.time_base
         self._fps = self._stream_fps(stream)
+        if self.tally is not None:
+            self.tally.restrict(self._log_contexts())
         self._restart()
         return self
+
+    def _log_contexts(self) -> set[str]:
+        """The names FFmpeg logs this reader's messages under (see MessageTally.restrict).
+
+        A demuxer logs under its whole name (``mov,mp4,m4a,3gp,3g2,mj2``), a muxer under
+        its own (``mp4``), so the two never mix.
+        """
+        names = {"", "swscaler", "AVIOContext", "file", self.container.format.name,
+                 self.stream.codec_context.name}
+        if self.live:  # the protocols a stream may go through
+            names.update({"tcp", "udp", "tls", "http", "https", "rtp", "rtsp", "rtmp", "srt",
+                          self.path.split(":", 1)[0].lower()})
+        return names
 
     def close(self) -> None:
         """Close the container; safe to call twice."""

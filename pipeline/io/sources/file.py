@@ -303,7 +303,7 @@ class FileSource(Source):
             self._reader = None
             self._first = None
             self._pacer = None
-        if not self._messages_noted and self._tally.total:
+        if not self._messages_noted and self._tally.heard:
             self._messages_noted = True
             for line in self._tally.lines(self._describe()):
                 log.info("%s", line)

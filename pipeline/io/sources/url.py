@@ -220,7 +220,7 @@ class UrlSource(LiveSource):
     def close(self) -> None:
         """Close the stream; FFmpeg's messages go into the report as one line per kind."""
         super().close()
-        if not self._messages_noted and self._tally.total:
+        if not self._messages_noted and self._tally.heard:
             self._messages_noted = True
             for line in self._tally.lines(self._describe()):
                 self.report.note(line)
