@@ -65,14 +65,15 @@ def decoded(path: Path, grey: bool = True) -> list[tuple[np.ndarray, float]]:
                 for f in container.decode(stream)]
 
 
-def write(frames, out: Path, media: MediaInput | None = None, limit: int | None = None, **settings) -> VideoSink:
+def write(frames, out: Path, media: MediaInput | None = None, limit: int | None = None, rate: float = 25.0,
+          **settings) -> VideoSink:
     sink = VideoSink(str(out), **settings)
     sink.check()
     sink.set_input(media)
     for index, (image, pts) in enumerate(frames[:limit]):
         frame = Frame(index, time.perf_counter(), image, image, pts=pts)
         if index == 0:
-            sink.open(frame, 25.0, None)
+            sink.open(frame, rate, None)
         sink.write(frame)
     sink.close()
     return sink
@@ -153,6 +154,17 @@ def test_variable_frame_rate_and_gaps_survive(clips, tmp_path, name):
     want = [pts - frames[0][1] for _, pts in frames]
     assert len(got) == len(want)
     assert max(abs(a - b) for a, b in zip(got, want)) <= 0.001
+
+
+@pytest.mark.parametrize("name, codec", [("v.avi", None), ("v.mp4", "mpeg4")])
+def test_constant_rate_outputs_keep_gaps_to_a_frame(clips, tmp_path, name, codec):
+    """AVI, and MPEG-4 Part 2 anywhere, place frames on the nominal rate's ticks."""
+    frames = decoded(clips / "vfr.mkv")
+    write(frames, tmp_path / name, codec=codec, rate=30.0)  # the clip's fastest rate
+    got = frame_times(tmp_path / name)
+    want = [pts - frames[0][1] for _, pts in frames]
+    assert len(got) == len(want)
+    assert max(abs(a - b) for a, b in zip(got, want)) <= 0.5 / 30 + 1e-6  # half a tick
 
 
 def test_duration_is_the_inputs_within_a_frame(clips, tmp_path):

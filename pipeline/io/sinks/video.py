@@ -267,7 +267,11 @@ class VideoSink(Sink):
         try:
             with av.open(str(self._temp)) as back:
                 stream = back.streams.video[0]
-                counted = sum(1 for packet in back.demux(stream) if packet.size)
+                # MP4/MOV headers count the samples (free to read); AVI's also counts the
+                # empty frames that fill gaps, and Matroska keeps no count: read the packets
+                # back (the file is still in the page cache).
+                counted = stream.frames if CONTAINERS[self.extension] in ("mp4", "mov") else 0
+                counted = counted or sum(1 for packet in back.demux(stream) if packet.size)
         except (OSError, av.FFmpegError, IndexError):
             counted = None
         if counted == self.frames_written:
