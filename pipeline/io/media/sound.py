@@ -83,8 +83,9 @@ class SoundTrack:
         if media is None or mode == "none":
             return None, []
         if not media.seekable:
-            return None, [f"{what}: the sound of a stream ({media.path}) is not copied: "
-                          "a stream cannot be opened twice"]
+            # No URL in the note: it may carry a password.
+            return None, [f"{what}: sound from a stream is not copied (a stream cannot be opened "
+                          "a second time); the video has no sound track"]
         try:
             return cls(media.path, media.start, mode, extension), []
         except LookupError:
