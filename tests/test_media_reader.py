@@ -239,3 +239,23 @@ def test_messages_of_other_ffmpeg_contexts_are_not_the_sources(tmp_path):
     reader.close()
     lines = tally.lines("video file 'x'")
     assert len(lines) == 1 and "(mpeg4)" in lines[0] and tally.heard == 1
+
+
+def test_closing_mid_damage_never_deadlocks(tmp_path):
+    # Closing while FFmpeg's frame threads still decode (and log) damaged packets: the
+    # reader parks them with the GIL released first (a codec context freed under the GIL
+    # would wait for a thread that waits for the GIL).
+    path = damaged_clip(tmp_path)
+
+    def read_then_close(times: int) -> int:
+        ended = 0
+        for _ in range(times):
+            source = FileSource(str(path), max_consecutive_errors=1)
+            source.open()
+            while source.read() is not None:
+                pass
+            source.close()
+            ended += 1
+        return ended
+
+    assert bounded(lambda: read_then_close(25), 90) == 25

@@ -198,7 +198,16 @@ class MediaReader:
     def close(self) -> None:
         """Close the container; safe to call twice."""
         container, self.container = self.container, None
-        self.stream = None
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            # Park FFmpeg's frame threads first, with the GIL released (PyAV's
+            # flush_buffers runs nogil): a frame thread that logs takes the GIL, and
+            # freeing the codec context joins the threads while holding it, which
+            # deadlocks when a damaged packet is still being decoded.
+            try:
+                stream.codec_context.flush_buffers()
+            except av.error.FFmpegError:
+                pass
         self._packets = None
         self._pending = []
         if container is not None:
