@@ -312,3 +312,23 @@ def test_a_frame_of_another_size_keeps_the_good_ones(tmp_path):
     assert "1 frame(s) of another size or kind (first: frame 2, 80x60) scaled to 64x48" in done.stderr + done.stdout
     video = streams(out)["video"]
     assert (video["width"], video["height"]) == (64, 48) and len(frame_times(out)) == 4
+
+
+@needs_pyav_source
+def test_edgepipe_run_trimmed_and_live_runs_do_what_a_user_expects(clips, tmp_path):
+    """--max-frames cuts the sound at the last frame; a live run over the whole file keeps it all."""
+    out = tmp_path / "trim.mp4"
+    source = {"type": "file", "path": str(clips / "aac.mp4")}
+    path = tmp_path / "trim.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "source": source, "stages": ["grayscale"],
+                                    "sinks": [{"video": {"path": str(out)}}]}))
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", str(path), "--max-frames", "20"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert len(frame_times(out)) == 20 and abs(sound_end(out) - 20 / 25) <= 0.05
+    assert "sound: cut at 0.800 s" in done.stdout + done.stderr
+    live = tmp_path / "live.mp4"
+    done = edgepipe_run(tmp_path, {**source, "realtime": True}, {"path": str(live)})
+    assert done.returncode == 0, done.stderr
+    assert abs(sound_end(live) - sound_end(clips / "aac.mp4")) <= 0.05
+    assert "cut at" not in done.stdout + done.stderr
