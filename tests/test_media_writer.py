@@ -192,6 +192,25 @@ def test_sound_is_copied_or_transcoded(clips, tmp_path, source, name, codec, tra
     assert any("transcoded" in note for note in sink.notes) == transcoded
 
 
+@pytest.mark.parametrize("name", ["o.mp4", "o.mkv"])
+def test_sound_before_the_first_frame(tmp_path, name):
+    """The video starts 0.5 s into the sound: that half second is left out and said;
+    the frames keep their times, and MP4 keeps AAC's priming packet (at -21 ms)."""
+    clip = tmp_path / "late.mkv"  # Matroska keeps the 0.5 s on the video packets themselves
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+           "-itsoffset", "0.5", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1.5",
+           "-map", "1:v", "-map", "0:a", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip))
+    frames = decoded(clip)
+    assert 0.45 < frames[0][1] < 0.6
+    sink = write(frames, tmp_path / name, media=MediaInput(str(clip), frames[0][1], True))
+    times = frame_times(tmp_path / name)
+    assert abs(times[0]) < 0.001 and len(times) == len(frames)
+    assert abs(sound_end(tmp_path / name) - (sound_end(clip) - frames[0][1])) <= 0.05
+    assert any("before the first video frame, left out" in note for note in sink.notes)
+    first = probe(tmp_path / name, "-select_streams", "a:0", "-show_entries", "packet=pts_time")["packets"][0]
+    assert (float(first["pts_time"]) < 0) == name.endswith(".mp4")
+
+
 def test_audio_none_and_encode(clips, tmp_path):
     frames = decoded(clips / "aac.mp4")
     media = MediaInput(str(clips / "aac.mp4"), frames[0][1], True)

@@ -17,7 +17,11 @@ Rules (the ``video`` sink documents them for users)
   at the end of the last written frame: the last packet kept is the one that covers that
   instant (an AAC packet is 21 ms at 48 kHz).  Whether more video followed is read from
   the input's own packets, so frames dropped in live mode do not cut the sound.
-* Packets that end before the first video frame are left out (the video starts there).
+* Sound before the first video frame is left out (the video starts there), said in a note
+  when it is more than a codec's priming packet.  MP4 and MOV keep the packet that
+  straddles the first frame, and the one before it (decoders need it to start: AAC's
+  priming), at negative times; Matroska, WebM and AVI, which would shift the video
+  instead, start with the first packet at or after it.
 * Streams (``url``) are not opened twice: their sound is not copied, and a note says so.
 """
 
@@ -38,6 +42,9 @@ BROWSER_AUDIO = {"mp4": {"aac", "mp3"}, "mov": {"aac", "mp3"}, "webm": {"opus", 
 #: The encoder used when the sound must be transcoded, by container.
 TRANSCODE = {"webm": "libopus"}
 DEFAULT_TRANSCODE = "aac"
+
+#: Containers that hold sound before the video's first frame (negative times, edit lists).
+NEGATIVE_TIMES = ("mp4", "mov")
 
 #: Opus encodes at 48 kHz (and a few lower rates); AAC at the input's rate.
 OPUS_RATE = 48000
@@ -71,6 +78,8 @@ class SoundTrack:
         video = [s for s in self.input.streams if s.type == "video"]
         self._packets = self.input.demux(self.source, *video[:1])
         self._pending = None
+        self._before = None  # the packet that ends last before the first video frame
+        self.left_out = 0.0  # seconds of sound before the first video frame, left out
         self.output = None
         self.stream = None
         self.encoder = None
@@ -154,8 +163,27 @@ class SoundTrack:
     def _write(self, packet) -> None:
         seconds = self._seconds(packet)
         length = float((packet.duration or 0) * packet.time_base)
+        if seconds < -1e-6 and self.format not in NEGATIVE_TIMES:
+            # Starts before the first video frame: Matroska, WebM and AVI would shift the
+            # video by it, so it is left out (at most one packet more than the sound
+            # before the video: 21 ms of AAC).
+            self.left_out += min(length, -seconds)
+            return
         if seconds + length <= 0:
-            return  # ends before the first video frame
+            # Ends before the first video frame: left out, except (MP4 and MOV: their edit
+            # lists hold negative times) the last such packet, which the decoder needs to
+            # start the next (AAC's priming packet, at -21 ms).
+            if self._before is not None:
+                self.left_out += float((self._before.duration or 0) * self._before.time_base)
+            self._before = packet
+            return
+        if self._before is not None:
+            before, self._before = self._before, None
+            self._put(before)
+        self._put(packet)
+
+    def _put(self, packet) -> None:
+        """Copy ``packet`` into the output (shifted to the video's origin) or transcode it."""
         if self.encoder is None:
             shift = round(self.start / packet.time_base)
             packet.pts = None if packet.pts is None else packet.pts - shift
@@ -196,6 +224,9 @@ class SoundTrack:
                 break
             else:
                 held.append(packet)
+        if self.left_out >= 0.05:  # more than a codec's priming packet
+            self.notes.append(f"sound: the first {self.left_out:.3f} s, before the first video frame, "
+                              "left out")
         if cut:
             self.notes.append(f"sound: cut at {video_end:.3f} s, where the last frame written ends "
                               "(the run stopped before the end of the input)")
