@@ -351,3 +351,18 @@ def test_edgepipe_run_trimmed_and_live_runs_do_what_a_user_expects(clips, tmp_pa
     assert done.returncode == 0, done.stderr
     assert abs(sound_end(live) - sound_end(clips / "aac.mp4")) <= 0.05
     assert "cut at" not in done.stdout + done.stderr
+
+
+@needs_pyav_source
+def test_edgepipe_run_pads_an_odd_clip_and_says_so(tmp_path):
+    clip = tmp_path / "odd.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=162x122:rate=25:duration=1", "-vf", "format=yuv444p,crop=161:121:0:0",
+           "-c:v", "ffv1", str(clip))  # testsrc2 makes even sizes only; 4:4:4 holds odd ones
+    out = tmp_path / "odd.mp4"
+    done = edgepipe_run(tmp_path, {"type": "file", "path": str(clip)}, {"path": str(out)},
+                        stages=["grayscale", {"gradient": {"kind": "sobel"}}, "map"])
+    assert done.returncode == 0, done.stderr
+    assert "161x121 padded to 162x122" in done.stdout + done.stderr
+    video = streams(out)["video"]
+    assert (video["width"], video["height"], video["codec_name"]) == (162, 122, "h264")
+    assert len(frame_times(out)) == 25
