@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fractions
 import logging
+import math
 
 import av
 
@@ -78,6 +79,7 @@ class SoundTrack:
         video = [s for s in self.input.streams if s.type == "video"]
         self._packets = self.input.demux(self.source, *video[:1])
         self._pending = None
+        self._video_seen = -math.inf  # the latest video packet read so far (output seconds)
         self._before = None  # the packet that ends last before the first video frame
         self.left_out = 0.0  # seconds of sound before the first video frame, left out
         self.output = None
@@ -154,6 +156,7 @@ class SoundTrack:
             if packet is None:
                 return
             if packet.stream.type != "audio":
+                self._video_seen = max(self._video_seen, self._seconds(packet))
                 continue
             if self._seconds(packet) >= until:
                 self._pending = packet
@@ -212,7 +215,7 @@ class SoundTrack:
         frame follows ``last_frame`` in the input (the run wrote it to its end), and cut
         at ``video_end`` when one does.
         """
-        held, cut = [], False
+        held, cut = [], self._video_seen > last_frame + 1e-4
         while (packet := self._next()) is not None:
             seconds = self._seconds(packet)
             if packet.stream.type == "video":
