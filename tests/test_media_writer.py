@@ -144,6 +144,29 @@ def test_ffv1_is_frame_exact(clips, tmp_path, codec, name, grey):
     assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(frames, back))
 
 
+@pytest.mark.parametrize("grey", [True, False], ids=["grey", "bgr"])
+@pytest.mark.parametrize("codec", ["ffv1", "h264"])
+def test_the_callers_array_is_free_once_write_returns(tmp_path, grey, codec):
+    """The sink holds a frame back (its duration waits for the next pts): it must not
+    hold the caller's array, which a source or stage may fill again."""
+    buffer = np.zeros((48, 64) if grey else (48, 64, 3), np.uint8)
+    sink = VideoSink(str(tmp_path / "r.mkv"), codec=codec)
+    wanted = []
+    for index in range(4):
+        buffer[:] = 60 * index
+        wanted.append(buffer.copy())
+        frame = Frame(index, time.perf_counter(), buffer, buffer, pts=index / 25)
+        if index == 0:
+            sink.open(frame, 25.0, None)
+        sink.write(frame)
+    buffer[:] = 255  # filled again after the last write
+    sink.close()
+    back = decoded(tmp_path / "r.mkv", grey=grey)
+    slack = 0 if codec == "ffv1" else 3  # ffv1 is lossless; h264 at crf 23 is near
+    got = [int(np.median(image)) for image, _ in back]
+    assert len(got) == 4 and all(abs(g - int(np.median(w))) <= slack for g, w in zip(got, wanted)), got
+
+
 # --- timing ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["v.mp4", "v.mkv", "v.webm", "v.mov"])
 def test_variable_frame_rate_and_gaps_survive(clips, tmp_path, name):

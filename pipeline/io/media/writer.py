@@ -345,9 +345,11 @@ class MediaWriter:
             image = cv2.copyMakeBorder(image, 0, height - image.shape[0], 0, width - image.shape[1],
                                        cv2.BORDER_REPLICATE)
         kind = "gray" if image.ndim == 2 else "bgr24"
-        source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), kind)
         if self.plan.pix_fmt == kind:
-            return source
+            # Copied: the frame is encoded only when the next one arrives, and the
+            # caller's array is theirs again once write() returns.
+            return av.VideoFrame.from_ndarray(image, kind)
+        source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), kind)
         return source.reformat(format=self.plan.pix_fmt, src_colorspace="ITU601", dst_colorspace="ITU601",
                                src_color_range=2, dst_color_range=2 if self.plan.full_range else 1)
 
