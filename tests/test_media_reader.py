@@ -206,7 +206,8 @@ def test_tally_groups_messages_that_differ_only_in_numbers():
 
 
 # --- what a path really is (issue 15.14) ------------------------------------------------------
-@pytest.mark.parametrize("path,words", [("/dev/zero", "character device"), ("/dev/null", "character device")])
+@pytest.mark.parametrize("path,words", [("/dev/zero", "character device"), ("/dev/null", "character device"),
+                                        ("/proc/self/status", "kernel file under /proc")])
 def test_devices_as_a_video_path_say_what_they_are(path, words):
     with pytest.raises(SourceError) as caught:
         FileSource(path).open()

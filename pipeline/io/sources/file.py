@@ -68,6 +68,10 @@ def check_video_path(path: str) -> None:
         raise SourceError(f"{path!r} is a socket, not a video file; give the path of a video file "
                           "(for a network stream use a `url` source)")
     if info.st_size == 0:
+        top = os.path.realpath(path).split(os.sep)[1:2]
+        if top in (["proc"], ["sys"]):  # kernel files all say 0 bytes
+            raise SourceError(f"{path!r} is a kernel file under /{top[0]}, not a video file; "
+                              "give the path of a video file")
         raise SourceError(f"video file {path!r} is empty (0 bytes); check how it was copied or recorded")
 
 
