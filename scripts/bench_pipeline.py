@@ -1,17 +1,24 @@
 """End-to-end throughput and live latency of edgepipe, side by side with ffmpeg and OpenCV.
 
-Throughput: the same 1080p H.264 input (made with ffmpeg from the shared tree.avi clip
-scaled to 1920x1080, or from the synthetic source when it is missing) through
+Throughput: the same 1080p H.264 input (made with ffmpeg from samples/tree.avi looped and
+scaled to 1920x1080, or from the synthetic source when it is missing), two cases:
 
-* ``edgepipe``: Pipeline (file -> grayscale, gradient sobel l2, map abs -> video sink,
-  MPEG-4 Part 2 via OpenCV's ``mp4v``), timed in-process, and the same config through
-  the ``python -m pipeline run`` command (interpreter start and imports included);
-* ``ffmpeg``: ``ffmpeg -i IN -vf format=gray,sobel -c:v mpeg4 OUT``;
-* ``opencv loop``: one thread: read, cvtColor, two Sobel calls, magnitude,
-  convertScaleAbs, write (MPEG-4 Part 2, ``mp4v``).
+* **H.264** (``libx264 -preset veryfast -crf 23``, yuv420p):
+  ``edgepipe`` (Pipeline: file -> grayscale, gradient sobel l2, map abs -> video sink
+  ``codec: h264, preset: veryfast, crf: 23``, timed in-process), the same config through
+  ``python -m pipeline run`` (interpreter start and imports included), and
+  ``ffmpeg -i IN -vf format=gray,sobel -c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p OUT``;
+* **MPEG-4 Part 2** at ffmpeg's default 200 kb/s: edgepipe (``codec: mpeg4, bitrate: 200k``),
+  ``ffmpeg -i IN -vf format=gray,sobel -c:v mpeg4 OUT``, and the ``opencv loop`` (one
+  thread: read, cvtColor, two Sobel calls, magnitude, convertScaleAbs, ``mp4v`` writer).
 
-Each is run ``--repeats`` times; the table shows medians and ratios to ffmpeg and to
-the OpenCV loop (higher is faster).  Live latency: the synthetic 1080p30 source paced
+Beside them, the floors: decoding the input alone (``ffmpeg -i IN -f null -``, and PyAV
+threaded to BGR as the file source does) and encoding edge frames alone (50 of edgepipe's
+edge frames cycled to the input's length, fed raw to ffmpeg through a pipe, and to the
+video sink without source or stages).  The encode floors' frames repeat every 50, so their
+bytes are not comparable; their speed is.  Each is run ``--repeats``
+times, interleaved; the table shows medians, output bytes and ratios to ffmpeg (higher
+is faster).  Live latency: the synthetic 1080p30 source paced
 in live mode through the same chain into the discard sink for ``--live-seconds``; p50,
 p95 and max capture-to-sink latency against the 33.3 ms frame interval, and drops.
 
@@ -44,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.pipeline import Pipeline  # noqa: E402
 
-SHARED_CLIP = ROOT.parent / "shared" / "data" / "tree.avi"  # beside the checkout
+SAMPLE_CLIP = ROOT / "samples" / "tree.avi"  # the OpenCV sample clip, committed
 WIDTH, HEIGHT = 1920, 1080
 
 
@@ -52,10 +59,10 @@ def make_input(path: pathlib.Path, frames: int) -> str:
     """Write a 1080p H.264 clip of ``frames`` frames; return where it came from."""
     encode = ["-frames:v", str(frames), "-c:v", "libx264", "-preset", "medium", "-crf", "20",
               "-pix_fmt", "yuv420p", str(path)]
-    if SHARED_CLIP.exists():
-        subprocess.run(["ffmpeg", "-y", "-v", "error", "-stream_loop", "-1", "-i", str(SHARED_CLIP),
+    if SAMPLE_CLIP.exists():
+        subprocess.run(["ffmpeg", "-y", "-v", "error", "-stream_loop", "-1", "-i", str(SAMPLE_CLIP),
                         "-vf", f"scale={WIDTH}:{HEIGHT}", *encode], check=True)
-        return f"{SHARED_CLIP} looped and scaled to {WIDTH}x{HEIGHT}"
+        return f"{SAMPLE_CLIP} looped and scaled to {WIDTH}x{HEIGHT}"
     from pipeline.io.sources.synthetic import SyntheticSource
 
     source = SyntheticSource(width=WIDTH, height=HEIGHT, fps=30.0, length=frames)
@@ -80,38 +87,111 @@ def count_frames(path: pathlib.Path) -> int:
     return count
 
 
-def edgepipe_config(src: pathlib.Path, out: pathlib.Path) -> dict:
+#: The video sink's settings and ffmpeg's encoder arguments of each case.
+CASES = {
+    "h264": ({"codec": "h264", "preset": "veryfast", "crf": 23, "audio": "none"},
+             ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]),
+    "mpeg4": ({"codec": "mpeg4", "bitrate": "200k", "audio": "none"}, ["-c:v", "mpeg4"]),
+}
+
+
+def edgepipe_config(src: pathlib.Path, out: pathlib.Path, case: str = "h264") -> dict:
     return {
         "version": 1,
         "source": {"type": "file", "path": str(src)},
         "stages": ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}},
                    {"map": {"mode": "abs", "scale": 1.0}}],
-        "sinks": [{"video": {"path": str(out), "fourcc": "mp4v"}}],
+        "sinks": [{"video": {"path": str(out), **CASES[case][0]}}],
         "runtime": {"mode": "batch"},
     }
 
 
-def run_edgepipe(src, out) -> float:
-    pipe = Pipeline.from_dict(edgepipe_config(src, out))
+def run_edgepipe(src, out, case="h264") -> float:
+    pipe = Pipeline.from_dict(edgepipe_config(src, out, case))
     start = time.perf_counter()
     pipe.run()
     return time.perf_counter() - start
 
 
-def run_edgepipe_cli(src, out, config_path) -> float:
+def run_edgepipe_cli(src, out, config_path, case="h264") -> float:
     import yaml
 
-    config_path.write_text(yaml.safe_dump(edgepipe_config(src, out)))
+    config_path.write_text(yaml.safe_dump(edgepipe_config(src, out, case)))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline", "run", str(config_path), "-q"], cwd=ROOT,
                    check=True)
     return time.perf_counter() - start
 
 
-def run_ffmpeg(src, out) -> float:
+def run_ffmpeg(src, out, case="h264") -> float:
     start = time.perf_counter()
     subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-vf", "format=gray,sobel",
-                    "-c:v", "mpeg4", str(out)], check=True)
+                    *CASES[case][1], str(out)], check=True)
+    return time.perf_counter() - start
+
+
+def run_decode_floor(src) -> float:
+    """Decoding the input alone (ffmpeg, its default threads), nothing written."""
+    start = time.perf_counter()
+    subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-f", "null", "-"], check=True)
+    return time.perf_counter() - start
+
+
+def run_pyav_decode_floor(src) -> float:
+    """Decoding the input alone as edgepipe's file source does: PyAV, threaded, to BGR."""
+    import av
+
+    start = time.perf_counter()
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            frame.to_ndarray(format="bgr24")
+    return time.perf_counter() - start
+
+
+def edge_frames(edges: pathlib.Path, keep: int = 50) -> list[np.ndarray]:
+    """The first ``keep`` edge frames of the lossless copy (cycled by the encode floors)."""
+    import av
+
+    with av.open(str(edges)) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="gray"))
+            if len(frames) == keep:
+                break
+    return frames
+
+
+def run_ffmpeg_encode_floor(frames: list[np.ndarray], count: int, out, case) -> float:
+    """ffmpeg encoding edge frames alone: raw grey frames through a pipe, nothing decoded."""
+    height, width = frames[0].shape
+    start = time.perf_counter()
+    ffmpeg = subprocess.Popen(["ffmpeg", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "gray",
+                               "-s", f"{width}x{height}", "-r", "25", "-i", "-", *CASES[case][1], str(out)],
+                              stdin=subprocess.PIPE)
+    for index in range(count):
+        ffmpeg.stdin.write(frames[index % len(frames)].data)
+    ffmpeg.stdin.close()
+    if ffmpeg.wait() != 0:
+        raise RuntimeError("ffmpeg failed in the encode floor")
+    return time.perf_counter() - start
+
+
+def run_writer_encode_floor(frames: list[np.ndarray], count: int, out, case) -> float:
+    """edgepipe's video sink encoding edge frames alone (no source, no stages)."""
+    from pipeline.frame import Frame
+    from pipeline.io.sinks import VideoSink
+
+    sink = VideoSink(str(out), **CASES[case][0])
+    start = time.perf_counter()
+    for index in range(count):
+        image = frames[index % len(frames)]
+        frame = Frame(index, time.perf_counter(), image, image, pts=index / 25)
+        if index == 0:
+            sink.open(frame, 25.0, None)
+        sink.write(frame)
+    sink.close()
     return time.perf_counter() - start
 
 
@@ -172,37 +252,63 @@ def main(argv=None) -> int:
         origin = str(args.input) if args.input else make_input(src, args.frames)
         frames = count_frames(src)
         print(f"input: {frames} frames of {WIDTH}x{HEIGHT} H.264 from {origin}")
+        import av  # noqa: PLC0415  (only for the versions line)
+        print(f"PyAV {av.__version__}, libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}; "
+              f"ffmpeg {subprocess.run(['ffmpeg', '-version'], capture_output=True, text=True).stdout.split()[2]}")
         print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
               f"OpenCV {cv2.__version__}\n")
         run_edgepipe(src, work / "warmup.mp4")  # numba cache load, codec init
+        edges = work / "edges_ffv1.mkv"  # the edge frames, for the encode-only floors
+        Pipeline.from_dict({**edgepipe_config(src, edges), "sinks": [{"video": {"path": str(edges),
+                                                                              "codec": "ffv1"}}]}).run()
+        cycled = edge_frames(edges)
 
-        contenders = {"edgepipe": lambda o: run_edgepipe(src, o),
-                      "ffmpeg": lambda o: run_ffmpeg(src, o),
-                      "opencv loop": lambda o: run_opencv_loop(src, o)}
-        if not args.no_cli:
-            contenders["edgepipe run (CLI)"] = lambda o: run_edgepipe_cli(src, o, work / "bench.yaml")
+        contenders: dict[str, tuple] = {}
+        for case in CASES:
+            contenders[f"{case} edgepipe"] = (case, lambda o, c=case: run_edgepipe(src, o, c))
+            if not args.no_cli:
+                contenders[f"{case} edgepipe run (CLI)"] = (
+                    case, lambda o, c=case: run_edgepipe_cli(src, o, work / "bench.yaml", c))
+            contenders[f"{case} ffmpeg"] = (case, lambda o, c=case: run_ffmpeg(src, o, c))
+            if case == "mpeg4":
+                contenders["mpeg4 opencv loop"] = (case, lambda o: run_opencv_loop(src, o))
+            contenders[f"{case} floor: ffmpeg encode only"] = (
+                case, lambda o, c=case: run_ffmpeg_encode_floor(cycled, frames, o, c))
+            contenders[f"{case} floor: sink encode only"] = (
+                case, lambda o, c=case: run_writer_encode_floor(cycled, frames, o, c))
+        contenders["floor: ffmpeg decode only"] = (None, lambda o: run_decode_floor(src))
+        contenders["floor: PyAV decode to BGR"] = (None, lambda o: run_pyav_decode_floor(src))
         times: dict[str, list[float]] = {name: [] for name in contenders}
+        sizes: dict[str, int | None] = {name: None for name in contenders}
         for _ in range(args.repeats):  # interleaved, so a noisy moment hits everyone
-            for name, run in contenders.items():
-                out = work / f"{name.split()[0]}.mp4"
+            for name, (case, run) in contenders.items():
+                out = work / (name.replace(" ", "_").replace(":", "").replace("(", "").replace(")", "") + ".mp4")
                 times[name].append(run(out))
-                written = count_frames(out)
-                if written != frames:
-                    print(f"warning: {name} wrote {written} frames of {frames}")
+                if out.exists():
+                    sizes[name] = out.stat().st_size
+                    written = count_frames(out)
+                    if written != frames:
+                        print(f"warning: {name} wrote {written} frames of {frames}")
 
         median = {name: statistics.median(ts) for name, ts in times.items()}
         rows = []
         for name, seconds in median.items():
-            rows.append({"name": name, "seconds": seconds, "fps": frames / seconds,
-                         "ms_per_frame": 1e3 * seconds / frames,
-                         "vs_ffmpeg": median["ffmpeg"] / seconds,
-                         "vs_opencv_loop": median["opencv loop"] / seconds,
+            case = contenders[name][0]
+            reference = median.get(f"{case} ffmpeg")
+            rows.append({"name": name, "case": case, "seconds": seconds, "fps": frames / seconds,
+                         "ms_per_frame": 1e3 * seconds / frames, "bytes": sizes[name],
+                         "vs_ffmpeg": reference / seconds if reference else None,
+                         "bytes_vs_ffmpeg": (sizes[name] / sizes[f"{case} ffmpeg"]
+                                             if case and sizes[name] and sizes.get(f"{case} ffmpeg") else None),
                          "runs": times[name]})
-        print(f"{'contender':<20} {'fps':>7} {'ms/frame':>9} {'vs ffmpeg':>10} {'vs opencv':>10}")
+        print(f"{'contender':<36} {'fps':>7} {'ms/frame':>9} {'vs ffmpeg':>10} {'bytes':>11} {'bytes/ffmpeg':>13}")
         for row in rows:
-            print(f"{row['name']:<20} {row['fps']:7.1f} {row['ms_per_frame']:9.2f} "
-                  f"{row['vs_ffmpeg']:9.2f}x {row['vs_opencv_loop']:9.2f}x")
-        print(f"(median of {args.repeats}; targets: edgepipe >= 1.0x ffmpeg and >= 1.3x opencv loop)")
+            ratio = f"{row['vs_ffmpeg']:9.2f}x" if row["vs_ffmpeg"] else f"{'':>10}"
+            size = f"{row['bytes']:11d}" if row["bytes"] else f"{'':>11}"
+            size_ratio = f"{row['bytes_vs_ffmpeg']:12.2f}x" if row["bytes_vs_ffmpeg"] else ""
+            print(f"{row['name']:<36} {row['fps']:7.1f} {row['ms_per_frame']:9.2f} {ratio} {size} {size_ratio}")
+        print(f"(median of {args.repeats}; targets on two cores: edgepipe >= 1.15x ffmpeg on h264, "
+              ">= 1.2x on mpeg4)")
 
         live = None
         if args.live_seconds > 0:

@@ -2,15 +2,15 @@
 
 Frames come from the synthetic test pattern (default) or from a video file, scaled to
 the chosen size and looped to the chosen length; they are written with the ``video``
-sink, so the codec fallback and the write-then-rename apply.
+sink (PyAV: the codec by extension unless ``--codec`` says, write-then-rename).
 
 Examples
 --------
 ::
 
     python scripts/make_sample_clip.py out/sample_1080p.mp4 --width 1920 --height 1080 --frames 300
-    python scripts/make_sample_clip.py out/tree_720p.mkv --from /work/shared/data/tree.avi \\
-        --width 1280 --height 720 --frames 200 --fourcc FFV1
+    python scripts/make_sample_clip.py out/tree_720p.mkv --from samples/tree.avi \\
+        --width 1280 --height 720 --frames 200 --codec ffv1
 
 Exit status: 0 written, 1 the input or output failed (one line saying why), 2 bad
 arguments.
@@ -45,7 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=150, help="number of frames (default 150)")
     parser.add_argument("--fps", type=float, default=None,
                         help="frame rate (default: 30 for synthetic, the file's own rate otherwise)")
-    parser.add_argument("--fourcc", default=None, help="codec, e.g. mp4v, MJPG, FFV1 (default: by extension)")
+    parser.add_argument("--codec", default=None,
+                        help="h264, hevc, vp9, av1, ffv1, mpeg4 or mjpeg (default: by extension)")
+    parser.add_argument("--fourcc", default=None, help="old name of --codec: mp4v, MJPG, FFV1, ...")
     parser.add_argument("--grey", action="store_true", help="write grey frames instead of colour")
     args = parser.parse_args(argv)
     for name in ("width", "height", "frames"):
@@ -69,9 +71,9 @@ def open_source(args: argparse.Namespace):
 def make_clip(args: argparse.Namespace) -> tuple[VideoSink, float]:
     """Write the clip; return the finished sink and the seconds it took."""
     start = time.perf_counter()
-    VideoSink(args.output, fourcc=args.fourcc).check()  # before reading anything
+    VideoSink(args.output, codec=args.codec, fourcc=args.fourcc).check()  # before reading anything
     source, fps = open_source(args)
-    sink = VideoSink(args.output, fourcc=args.fourcc, fps=fps)
+    sink = VideoSink(args.output, codec=args.codec, fourcc=args.fourcc, fps=fps)
     try:
         for index in range(args.frames):
             image = source.read()
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"wrote {args.output}: {sink.frames_written} frames of {args.width}x{args.height} "
-        f"at {sink.fps:g} fps, codec {sink.fourcc_used}, in {seconds:.1f} s"
+        f"at {sink.fps:g} fps, codec {sink.codec_used}, in {seconds:.1f} s"
     )
     return 0
 

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.base import Source, SourceError
+from pipeline.io.base import Sink, Source, SourceError
 from pipeline.io.sinks import VideoSink
-from pipeline.io.sources.capture import DEFAULT_FILE_FPS, count_decodable_frames
+from pipeline.io.media.reader import count_decodable_frames
+from pipeline.io.sources.file import DEFAULT_FILE_FPS
 from pipeline.io.sources.file import FileSource
 from pipeline.pipeline import Pipeline
 from pipeline.runtime.engine import Engine
@@ -253,6 +254,7 @@ class MixedSource(Source):
     """Frames of changing size, grey, BGR, BGRA and (H, W, 1)."""
 
     def __init__(self):
+        super().__init__()
         rng = np.random.default_rng(0)
         shapes = [(48, 64, 3), (48, 64), (17, 31, 4), (120, 90, 3), (5, 7), (33, 65, 1), (48, 64, 3)]
         self.frames = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in shapes]
@@ -265,12 +267,11 @@ class MixedSource(Source):
         return self.frames[self._next - 1]
 
 
-class Keep:
+class Keep(Sink):
     """A sink keeping what it is given."""
 
-    main_thread = False
-
     def __init__(self):
+        super().__init__()
         self.images = []
 
     def check(self):
@@ -338,12 +339,13 @@ def test_bad_frame_from_a_source_is_a_source_error_naming_the_frame():
         bounded(Engine(source, Chain([]), [Keep()], mode="batch").run)
 
 
-def test_video_sink_refuses_a_size_change_with_a_message(tmp_path):
-    # Decided: a video keeps its first frame's size; a change is refused with a message
-    # naming the frame (put a resize stage in the chain to make sizes uniform).
-    sink = VideoSink(str(tmp_path / "out.avi"), fourcc="MJPG", fps=10.0)
-    with pytest.raises(SinkError, match="frame 2 .* keeps one size"):
-        bounded(Engine(MixedSource(), Chain([build("stage", "grayscale")]), [sink], mode="batch").run)
+def test_video_sink_keeps_frames_of_another_size_and_says_so(tmp_path):
+    # Decided with the video sink (issue 15's design note): frames of another size than
+    # the first are scaled to it and counted in the sink's notes, so no good frame is lost.
+    sink = VideoSink(str(tmp_path / "out.mkv"), codec="ffv1")
+    summary = bounded(Engine(MixedSource(), Chain([build("stage", "grayscale")]), [sink], mode="batch").run)
+    assert summary.frames_out == 7
+    assert any("of another size" in note and "scaled" in note for note in sink.notes)
 
 
 def test_resize_stage_makes_a_mixed_stream_writable_as_video(tmp_path):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -233,7 +235,7 @@ def test_frame_ranges_cover_every_frame_once_in_parts_near_the_size(total, frame
     ranges = split.frame_ranges(total, frames)
     covered = [i for start, stop in ranges for i in range(start, stop)]
     assert covered == list(range(total))
-    assert all(start % frames == 0 for start, _ in ranges)  # boundaries the probe fingerprints
+    assert all(start % frames == 0 for start, _ in ranges)  # boundaries the probe notes
     assert all(stop - start <= frames * 1.5 for start, stop in ranges)
     assert all(stop - start >= frames / 2 for start, stop in ranges[:-1] or ranges[1:])
 
@@ -260,23 +262,30 @@ def test_manifest_proves_completion_only_while_files_are_unchanged(tmp_path):
     assert not again.completed(str(src), str(out), "c")
 
 
-def test_seek_is_verified_and_falls_back_to_decoding_from_the_start(tmp_path):
+def test_seek_by_pts_is_verified_and_falls_back_to_decoding_from_the_start(tmp_path):
     clip = make_clip(tmp_path / "long.mp4", frames=60)
     truth = decode(clip)
     info = split.probe(str(clip), 20)
-    assert info["frames"] == 60 and set(info["fingerprints"]) == {"0", "19", "20", "39", "40", "59"}
-    for prints, how in ((info["fingerprints"], "seek"), ({**info["fingerprints"], "20": "wrong"}, "decode")):
-        source = split.FrameRangeSource(str(clip), 20, 20, prints, total=60)
+    assert info["frames"] == 60 and set(info["boundaries"]) == {"0", "19", "20", "39", "40", "59"}
+    # the boundaries are the stream's own pts of those frames
+    with av.open(str(clip)) as container:
+        time_base = container.streams.video[0].time_base
+        pts = [frame.pts for frame in container.decode(video=0)]
+    assert all(info["boundaries"][key] == pts[int(key)] for key in info["boundaries"])
+    wrong = pts[20] + 1  # no frame has this pts: the seek cannot verify
+    for bounds, how in ((info["boundaries"], "seek"), ({**info["boundaries"], "20": wrong}, "decode")):
+        source = split.FrameRangeSource(str(clip), 20, 20, bounds, total=60)
         source.open()
         got = [source.read() for _ in range(21)]
         source.close()
         assert source.positioned_by == how and source.ended_right
         assert got[-1] is None and all(np.array_equal(a, b) for a, b in zip(got, truth[20:40]))
+        assert source.delivered_pts == pytest.approx([float(p * time_base) for p in pts[20:40]], abs=1e-9)
     # a part whose last frame is not the one the probe saw, or that does not end the
     # file it claims to end, reports it (the part task then decodes from the start)
-    for start, count, total, prints in ((20, 20, 60, {**info["fingerprints"], "39": "wrong"}),
-                                        (40, 19, 59, info["fingerprints"])):
-        source = split.FrameRangeSource(str(clip), start, count, prints, total=total)
+    for start, count, total, bounds in ((20, 20, 60, {**info["boundaries"], "39": pts[38]}),
+                                        (40, 19, 59, info["boundaries"])):
+        source = split.FrameRangeSource(str(clip), start, count, bounds, total=total)
         source.open()
         while source.read() is not None:
             pass
@@ -476,3 +485,37 @@ def test_split_output_is_identical_to_the_unsplit_run(tmp_path, monkeypatch, see
 def test_the_shipped_config_is_valid():
     job = load_job(ROOT / "configs" / "batch.yaml")
     assert job.executor["type"] == "local" and job.inputs["glob"] == "recordings/**/*.mp4"
+
+
+def ffprobe_streams(path: Path) -> list[tuple[str, str, float]]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,duration",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True,
+                         timeout=WAIT).stdout
+    rows = [line.split(",") for line in out.split()]
+    return sorted((kind, codec, float(duration)) for codec, kind, duration in rows)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_split_output_carries_the_sound_like_the_unsplit_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rec").mkdir()
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(tmp_path / "rec" / "talk.mp4")], check=True, timeout=WAIT)
+    config = write_config(tmp_path / "b.yaml", inputs={"glob": "rec/*.mp4"}, output={"dir": "whole"},
+                          executor={"workers": 2})
+    assert command.main([str(config), "-q"]) == 0
+    assert command.main([str(config), "-q", "--set", "output.dir=parts", "--set", "split={frames: 20}"]) == 0
+    whole, parts = tmp_path / "whole" / "talk_edges.mp4", tmp_path / "parts" / "talk_edges.mp4"
+    assert same_frames(parts, whole)
+    streams = ffprobe_streams(parts)
+    assert [s[:2] for s in streams] == [("audio", "aac"), ("video", "h264")]
+    assert streams == ffprobe_streams(whole)  # the same sound, the same durations
+    assert streams[0][2] == pytest.approx(3.0, abs=0.05)
+    frame_times = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                   "frame=pts_time", "-of", "csv=p=0"]
+    times = [subprocess.run(frame_times + [str(path)], capture_output=True, text=True, check=True,
+                            timeout=WAIT).stdout for path in (parts, whole)]
+    assert times[0] == times[1] and len(times[0].split()) == 75  # every frame at the same time

@@ -52,6 +52,7 @@ class ListSource(Source):
     """Frames from a list; records its calls."""
 
     def __init__(self, frames, live=False, fps=None, fail_at=None, before_fail=None):
+        super().__init__()
         self.frames, self.live, self._fps, self.fail_at = frames, live, fps, fail_at
         self.before_fail = before_fail
         self.calls = []

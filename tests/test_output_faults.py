@@ -1,5 +1,5 @@
 """Outputs that go wrong: a full disk, a folder removed mid-run, a file size limit, and two
-runs writing the same output at once.  Real processes (``python -m pipeline run``), real
+runs writing the same output at once (the video sink writes through PyAV).  Real processes (``python -m pipeline run``), real
 files, a real 2 MiB tmpfs (root only; skipped where ``mount`` is not permitted).
 
 What every case must show: exit code 1, one line ``edgepipe: error: ...`` naming the
@@ -163,9 +163,10 @@ def test_images_on_a_full_disk(small_disk, tmp_path):
     assert all(cv2.imread(str(p)) is not None for p in written)  # every named picture is whole
 
 
-def test_video_disk_full_for_a_while_is_caught_at_close(small_disk, monkeypatch):
-    """The disk fills and frees again between two looks of the watch: FFmpeg has
-    stopped writing for good, and only the container's frame count tells."""
+def test_video_disk_full_for_a_while_is_caught(small_disk, monkeypatch):
+    """The disk fills and frees again between two looks of the watch: FFmpeg reports
+    the failed write (through PyAV) at the next frame or at close, and the read-back
+    count would catch a write that went missing without a word."""
     monkeypatch.setattr(outputs, "WATCH_EVERY", 1e9)
     out = small_disk / "edges.avi"
     sink = VideoSink(str(out), fourcc="MJPG")
@@ -173,13 +174,16 @@ def test_video_disk_full_for_a_while_is_caught_at_close(small_disk, monkeypatch)
     for i in range(5):
         sink.write(make_frame(i))
     fill(small_disk, leave=0)
-    for i in range(5, 60):
-        sink.write(make_frame(i))
-    (small_disk / "filler").unlink()
     with pytest.raises(SinkError) as caught:
+        try:
+            for i in range(5, 60):
+                sink.write(make_frame(i))
+        finally:
+            (small_disk / "filler").unlink()
         sink.close()
+    sink.abort()
     message = str(caught.value)
-    assert str(out) in message and ("of 60 frames" in message or "cannot be read back" in message)
+    assert str(out) in message and ("No space left on device" in message or "of 60 frames" in message)
     assert not out.exists()
     assert leftovers(small_disk) == []
 

@@ -1,10 +1,12 @@
-"""File sinks over real OpenCV encoding; outputs are read back with OpenCV and json."""
+"""File sinks over real encoding (PyAV for video, OpenCV for pictures); outputs are read back
+with OpenCV, the real ffprobe and json."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import subprocess
 import time
 
 import cv2
@@ -44,6 +46,14 @@ def read_video(path) -> tuple[int, tuple, float]:
     return count, shape, fps
 
 
+def probe_codec(path) -> str:
+    """The video codec of ``path``, as the real ffprobe names it."""
+    done = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                           "stream=codec_name", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def files_in(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -66,35 +76,44 @@ def test_video_round_trip(tmp_path, name, grey):
 
 def test_video_default_codec_by_extension(tmp_path):
     used = {}
-    for name in ("a.mp4", "b.mkv", "c.avi"):
+    for name in ("a.mp4", "b.mkv", "c.avi", "d.webm", "e.mov"):
         sink = VideoSink(str(tmp_path / name))
         sink.open(make_frame(0), 10.0, None)
         sink.write(make_frame(0))
         sink.close()
-        used[name] = sink.fourcc_used
-    assert used == {"a.mp4": "mp4v", "b.mkv": "FFV1", "c.avi": "MJPG"}
+        used[name] = (sink.codec_used, probe_codec(tmp_path / name))
+    assert used == {"a.mp4": ("h264", "h264"), "b.mkv": ("h264", "h264"), "c.avi": ("mjpeg", "mjpeg"),
+                    "d.webm": ("vp9", "vp9"), "e.mov": ("h264", "h264")}
 
 
-def test_video_requested_fourcc_is_used(tmp_path):
+@pytest.mark.parametrize("fourcc, codec", [("FFV1", "ffv1"), ("mp4v", "mpeg4"), ("XVID", "mpeg4"), ("MJPG", "mjpeg")])
+def test_video_fourcc_is_an_alias_of_codec(tmp_path, fourcc, codec):
     path = tmp_path / "x.avi"
-    sink = VideoSink(str(path), fourcc="FFV1")
+    sink = VideoSink(str(path), fourcc=fourcc)
     sink.open(make_frame(0), 10.0, None)
     sink.write(make_frame(0))
     sink.close()
-    capture = cv2.VideoCapture(str(path))
-    code = int(capture.get(cv2.CAP_PROP_FOURCC))
-    capture.release()
-    assert sink.fourcc_used == "FFV1"
-    assert "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).upper() == "FFV1"  # not MJPG, the .avi default
+    assert sink.codec_used == codec and probe_codec(path) == codec
+
+
+def test_video_codec_is_used(tmp_path):
+    path = tmp_path / "x.avi"
+    sink = VideoSink(str(path), codec="ffv1")
+    sink.open(make_frame(0), 10.0, None)
+    sink.write(make_frame(0))
+    sink.close()
+    assert probe_codec(path) == "ffv1"  # not mjpeg, the .avi default
 
 
 def test_video_fps_setting_overrides_the_source_rate(tmp_path):
-    sink = VideoSink(str(tmp_path / "v.mp4"), fps=7.0)
-    sink.open(make_frame(0), 30.0, None)
-    for i in range(3):
-        sink.write(make_frame(i))
-    sink.close()
-    assert read_video(tmp_path / "v.mp4")[2] == 7.0
+    # Frames without a pts (made by hand) are placed at index / fps.
+    for name in ("v.mp4", "v.avi"):
+        sink = VideoSink(str(tmp_path / name), fps=7.0)
+        sink.open(make_frame(0), 30.0, None)
+        for i in range(3):
+            sink.write(make_frame(i))
+        sink.close()
+        assert read_video(tmp_path / name)[2] == 7.0
 
 
 def test_video_nothing_under_the_final_name_until_close(tmp_path):
@@ -141,33 +160,43 @@ def test_video_without_frames_makes_no_file(tmp_path, caplog):
     assert files_in(tmp_path) == [] and "no frame was written" in caplog.text
 
 
-def test_video_codec_fallback_warns(tmp_path, caplog):
-    final = tmp_path / "edges.mp4"
-    sink = VideoSink(str(final), fourcc="ZZZZ")
-    with caplog.at_level(logging.WARNING, logger="pipeline.io.sinks"):
-        sink.open(make_frame(0), 10.0, None)
-    sink.write(make_frame(0))
-    sink.close()
-    assert sink.fourcc_used == "mp4v"
-    assert "codec ZZZZ is not available; wrote with mp4v instead" in caplog.text
-    assert read_video(final)[0] == 1
-
-
-def test_video_no_codec_at_all_lists_what_was_tried(tmp_path):
-    sink = VideoSink(str(tmp_path / "edges.xyz"), fourcc="ZZZZ")
-    with pytest.raises(SinkError) as caught:
-        sink.open(make_frame(0), 10.0, None)
-    message = str(caught.value)
-    assert "tried ZZZZ, mp4v, MJPG, FFV1, XVID" in message and "edges.xyz" in message
+def test_video_unknown_fourcc_says_what_replaced_it(tmp_path, capfd):
+    with pytest.raises(ParamError) as caught:
+        VideoSink(str(tmp_path / "edges.mp4"), fourcc="ZZZZ")
+    assert caught.value.key == "fourcc" and "replaced by codec" in str(caught.value)
+    assert "mp4v is mpeg4" in str(caught.value)
+    assert "OpenCV" not in "".join(capfd.readouterr())  # nothing raw from FFmpeg or OpenCV
     assert files_in(tmp_path) == []
 
 
-def test_video_size_change_is_an_error(tmp_path):
-    sink = VideoSink(str(tmp_path / "edges.mp4"))
+@pytest.mark.parametrize("name", ["edges.xyz", "edges.mp5"])
+def test_video_unknown_extension_lists_the_containers(tmp_path, name):
+    with pytest.raises(SinkError) as caught:
+        VideoSink(str(tmp_path / name)).check()
+    assert name in str(caught.value) and ".mp4" in str(caught.value) and ".webm" in str(caught.value)
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["edges.png", "out/edges.JPG", "e.jpeg", "e.tiff"])
+def test_video_picture_name_points_at_the_images_sink(tmp_path, name):
+    with pytest.raises(SinkError, match="images sink") as caught:
+        VideoSink(str(tmp_path / name)).check()
+    assert "{index:06d}" in str(caught.value)
+
+
+def test_video_frame_of_another_size_is_scaled_and_reported(tmp_path):
+    final = tmp_path / "edges.mkv"
+    sink = VideoSink(str(final), codec="ffv1")
     sink.open(make_frame(0), 10.0, None)
-    with pytest.raises(SinkError, match="frame 1 is"):
-        sink.write(make_frame(1, grey=True))
-    sink.abort()
+    sink.write(make_frame(0))
+    sink.write(make_frame(1, grey=True))  # another kind
+    odd = Frame(2, time.perf_counter(), np.zeros((30, 20, 3), np.uint8), np.zeros((30, 20, 3), np.uint8))
+    sink.write(odd)  # another size
+    sink.write(make_frame(3))
+    sink.close()
+    count, shape, _ = read_video(final)
+    assert (count, shape) == (4, (HEIGHT, WIDTH, 3))  # the good frames kept, the others fitted
+    assert any("2 frame(s) of another size or kind (first: frame 1, 64x48)" in note for note in sink.notes)
 
 
 def test_video_refuses_non_uint8(tmp_path):
@@ -186,6 +215,41 @@ def test_video_needs_a_rate(tmp_path):
 def test_video_bad_fourcc_setting():
     with pytest.raises(ParamError, match="4 ASCII"):
         build("sink", "video", {"path": "x.mp4", "fourcc": "h264x"})
+
+
+@pytest.mark.parametrize("settings, key, message", [
+    ({"path": "x.webm", "codec": "h264"}, "codec", "cannot hold h264"),
+    ({"path": "x.mp4", "codec": "mpeg4", "crf": 20}, "crf", "takes bitrate"),
+    ({"path": "x.mp4", "crf": 20, "bitrate": "2M"}, "crf", "not both"),
+    ({"path": "x.mp4", "crf": 60}, "crf", "[0, 51]"),
+    ({"path": "x.mkv", "codec": "ffv1", "bitrate": 100000}, "bitrate", "lossless"),
+    ({"path": "x.mp4", "bitrate": "fast"}, "bitrate", "bits per second"),
+    ({"path": "x.mp4", "pix_fmt": "rgb24"}, "pix_fmt", "libx264"),
+    ({"path": "x.avi", "codec": "mjpeg", "preset": "fast"}, "preset", "has none"),
+    ({"path": "x.mp4", "fourcc": "mp4v", "codec": "h264"}, "fourcc", "give codec only"),
+    ({"path": "x.mp4", "audio": "copyy"}, "audio", "did you mean 'copy'"),
+])
+def test_video_settings_that_do_not_fit(settings, key, message):
+    with pytest.raises(ParamError) as caught:
+        build("sink", "video", settings)
+    assert caught.value.key == key and message in str(caught.value)
+
+
+@pytest.mark.parametrize("cls, settings, key", [
+    (ImagesSink, {"path": "f/{index}.jpg", "jpeg_quality": -5}, "jpeg_quality"),
+    (ImagesSink, {"path": "f/{index}.png", "png_compression": 10}, "png_compression"),
+    (ImagesSink, {"path": "f/frame.png"}, "path"),
+    (VideoSink, {"path": "x.mp4", "fps": 0}, "fps"),
+    (VideoSink, {"path": "x.mp4", "crf": "high"}, "crf"),
+    (VideoSink, {}, "path"),
+    (StatsSink, {"path": 3}, "path"),
+    (DiscardSink, {"every": 2}, "every"),
+])
+def test_sinks_built_from_python_check_their_settings(cls, settings, key):
+    """Defaults live in the Param declarations only, checked as a config's are."""
+    with pytest.raises(ParamError) as caught:
+        cls(**settings)
+    assert caught.value.key == key
 
 
 def test_video_check_needs_an_extension(tmp_path):
@@ -367,7 +431,10 @@ def test_null_is_not_a_sink_name():
 
 
 @pytest.mark.parametrize("name,settings", [
-    ("video", {"path": "out/e.mkv", "fourcc": "FFV1", "fps": 25.0}),
+    ("video", {"path": "out/e.mkv", "codec": "h264", "crf": 20, "bitrate": None, "preset": "veryfast",
+               "pix_fmt": "yuv420p", "audio": "none", "fourcc": None, "fps": 25.0}),
+    ("video", {"path": "out/e.mkv", "codec": None, "crf": None, "bitrate": None, "preset": None,
+               "pix_fmt": None, "audio": "copy", "fourcc": "FFV1", "fps": None}),
     ("images", {"path": "f/{index:05d}.jpg", "jpeg_quality": 80, "png_compression": 3}),
     ("stats", {"path": "s.jsonl"}),
     ("discard", {}),
@@ -396,7 +463,7 @@ def test_make_sample_clip_synthetic(tmp_path, capsys):
     out = tmp_path / "clips" / "sample.avi"
     assert script.main([str(out), "--width", "96", "--height", "64", "--frames", "9", "--fps", "12"]) == 0
     assert read_video(out) == (9, (64, 96, 3), 12.0)
-    assert "codec MJPG" in capsys.readouterr().out
+    assert "codec mjpeg" in capsys.readouterr().out
     assert files_in(out.parent) == ["sample.avi"]
 
 
@@ -409,7 +476,7 @@ def test_make_sample_clip_scales_and_loops_a_file(tmp_path):
     writer.release()
     out = tmp_path / "out.mkv"
     assert script.main([str(out), "--from", str(clip), "--width", "32", "--height", "24",
-                        "--frames", "10", "--fourcc", "FFV1", "--grey"]) == 0
+                        "--frames", "10", "--codec", "ffv1", "--grey"]) == 0
     count, shape, fps = read_video(out)
     assert (count, shape[:2], fps) == (10, (24, 32), 10.0)  # 4 source frames looped to 10
 

@@ -160,11 +160,59 @@ def test_server_that_never_sends_fails_open_within_open_timeout():
     assert url in message and ("open_timeout" in message or "within" in message)
 
 
-def test_refused_connection_names_the_url():
+def test_refused_connection_says_refused_at_once():
     url = f"tcp://127.0.0.1:{free_port()}"
+    start = time.monotonic()
     with pytest.raises(SourceError, match="cannot open stream") as caught:
-        bounded(UrlSource(url, open_timeout=2.0).open, 8)
-    assert url in str(caught.value) and "ffprobe" in str(caught.value)
+        bounded(UrlSource(url, open_timeout=5.0).open, 8)
+    assert time.monotonic() - start < 2.0  # refused: no waiting out open_timeout
+    text = str(caught.value)
+    assert url in text and "refused" in text and "ffprobe" in text and "within" not in text
+
+
+def test_udp_stream(servers):
+    port = free_port()
+    source = UrlSource(f"udp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=2.0)
+    opener = threading.Thread(target=source.open, daemon=True)
+    opener.start()  # udp: the reader binds the port, then the sender sends to it
+    time.sleep(0.3)
+    servers.append(serve([f"udp://127.0.0.1:{port}?pkt_size=1316"], seconds=3))
+    opener.join(10)
+    try:
+        assert not opener.is_alive()
+        items = bounded(lambda: [source.read_timed() for _ in range(10)], 10)
+    finally:
+        source.close()
+    assert all(item is not None and item[0].shape == (HEIGHT, WIDTH, 3) for item in items)
+    times = [pts for _, pts in items]
+    assert times == sorted(times) and times[-1] - times[0] == pytest.approx(9 / RATE, abs=0.02)
+
+
+def test_stream_frames_carry_the_senders_pts(servers):
+    port = free_port()
+    servers.append(serve([f"tcp://127.0.0.1:{port}?listen=1"], seconds=2))
+    source = open_when_listening(f"tcp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=2.0)
+    try:
+        items = bounded(lambda: [source.read_timed() for _ in range(8)], 10)
+        media = source.media
+    finally:
+        source.close()
+    times = [pts for _, pts in items]
+    # MPEG-TS starts its clock at 1.4 s; frames are 1/RATE apart, as sent
+    assert times[0] >= 1.0 and all(abs(b - a - 1 / RATE) < 1e-3 for a, b in zip(times, times[1:]))
+    assert media.start == times[0] and not media.seekable
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("rtsp://cam.local/live", {"rtsp_transport": "tcp", "timeout": "2000000"}),
+    ("http://127.0.0.1:8080/live.ts", {"timeout": "2000000"}),
+    ("udp://127.0.0.1:5000", {"timeout": "2000000"}),
+    ("tcp://127.0.0.1:5000", {"timeout": "2000000"}),
+    ("rtmp://127.0.0.1/live", {}),  # rtmp's "timeout" means listen: the interrupt callback bounds it
+])
+def test_protocol_options_carry_the_read_timeout_in_microseconds(url, expected):
+    assert UrlSource(url, read_timeout=2.0).protocol_options() == expected
+    assert UrlSource("rtsp://cam/live", rtsp_transport="udp").protocol_options()["rtsp_transport"] == "udp"
 
 
 def test_password_never_appears_in_errors():

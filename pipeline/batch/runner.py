@@ -326,7 +326,7 @@ class _Driver:
             run.parts[i] = [folder, None]
             self.submit(run, "part", tasks.process_part, i, input=run.item.input, start=start,
                         count=stop - start, total=value["frames"],
-                        fingerprints=value["fingerprints"], seek=self.job.split["seek"],
+                        boundaries=value["boundaries"], seek=self.job.split["seek"],
                         folder=folder)
 
     def on_part(self, run: _FileRun, ok: bool, value, index: int) -> None:
@@ -341,8 +341,8 @@ class _Driver:
             self.finish(run, "failed", error=run.error)
             return
         run.stage = "join"
-        self.submit(run, "join", tasks.join_parts, output=run.item.output, fps=run.fps,
-                    parts=[run.parts[i] for i in range(len(run.ranges))])
+        self.submit(run, "join", tasks.join_parts, input=run.item.input, output=run.item.output,
+                    fps=run.fps, parts=[run.parts[i] for i in range(len(run.ranges))])
 
     def on_join(self, run: _FileRun, ok: bool, value, index: int) -> None:
         if ok:

@@ -1,43 +1,54 @@
-"""Long files in parts: frame ranges, exact positioning, lossless parts, one final encode.
+"""Long files in parts: frame ranges, exact positioning by pts, lossless parts, one final encode.
 
 A split file goes through three kinds of task::
 
-    probe (one decode pass: frame count, fps, fingerprints at every part boundary)
-      ├─► part 0: frames [0, N)    ─┐   each: seek, verify, run the chain,
-      ├─► part 1: frames [N, 2N)    ├─► write PNGs (lossless) to a hidden parts folder
+    probe (one decode pass: frame count, fps, the pts at every part boundary)
+      ├─► part 0: frames [0, N)    ─┐   each: seek by pts, run the chain,
+      ├─► part 1: frames [N, 2N)    ├─► write PNGs (lossless) and their pts to a hidden parts folder
       └─► part k: frames [kN, end) ─┘
-                                     join: read every PNG in order into ONE video sink
+                                     join: read every PNG in order into ONE video sink,
+                                           each at its pts, with the input's sound
 
-The join writes the same frames, in the same order, through the same
+The join writes the same frames, at the same times, in the same order, through the same
 :class:`~pipeline.io.sinks.VideoSink` settings as an unsplit run, so the final file
 decodes to exactly the frames of the unsplit output (a lossy codec is deterministic for
-identical input; concatenating separately encoded parts would not be).
+identical input; concatenating separately encoded parts would not be).  The input file
+is handed to the sink as :class:`~pipeline.io.base.MediaInput`, so the sound is copied
+as in an unsplit run.
 
-**Seeking.**  ``CAP_PROP_POS_FRAMES`` is not exact for every codec and container (open
-GOPs, variable frame rates, missing timestamps).  With ``seek: verify`` a part seeks,
-then compares the fingerprint of its first decoded frame, and at the end of its last,
-with the probe's fingerprints of those frame numbers (taken while decoding from the
-start, so they are the truth).  On any mismatch the part is redone the exact way:
-decode from the start and skip (``grab()``, no colour conversion) to its first frame.
-``seek: exact`` always does that; it costs ``O(parts²)`` decoding but needs no trust.
+**Seeking.**  The probe notes the pts (in the stream's time base, an exact integer) of
+the first and last frame of every part, while decoding from the start, so they are the
+truth.  With ``seek: verify`` a part seeks to the keyframe at or before its first pts
+(``av_seek_frame`` with ``AVSEEK_FLAG_BACKWARD``), decodes on, drops frames before that
+pts and checks that the first one kept has exactly it, and that its last frame has the
+probe's last pts.  A decoder that cannot show a frame without the references before its
+keyframe (open GOPs) does not output it at all, so a frame of the wrong pts, or none,
+means the seek did not land: the part is redone the exact way, decoding from the start
+and skipping (no colour conversion) to its first frame.  ``seek: exact`` always does
+that; it costs ``O(parts²)`` decoding but needs no trust.  No pixel fingerprints are
+needed: a pts names a frame exactly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pipeline.io.sources.capture import plausible_fps
-from pipeline.io.sources.file import FileSource
+from pipeline.io.base import SourceError
+from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaReader, to_bgr
+from pipeline.io.outputs import write_atomically
+from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 
 #: Parts of a file are written here, below the output folder, then removed by the join.
 PARTS_FOLDER = ".edgepipe-parts"
 #: Name of each lossless frame in a part's folder (the engine numbers frames from 0).
 PART_FRAME_PATTERN = "frame_{index:08d}.png"
+#: The pts (seconds, one per line, ``repr`` precision) of a part's frames, in order.
+PART_PTS_NAME = "pts.txt"
 
 
 def frame_ranges(total: int, frames: int) -> list[tuple[int, int]]:
@@ -77,47 +88,49 @@ class BoundarySet:
         return index % self.frames in (0, self.frames - 1)
 
 
-def fingerprint(image: np.ndarray) -> str:
-    """A short hash of a decoded frame's pixels and shape."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(str(image.shape).encode())
-    digest.update(np.ascontiguousarray(image).data)
-    return digest.hexdigest()
-
-
 def probe(path: str, frames: int) -> dict:
-    """Decode ``path`` once from the start: frame count, fps, boundary fingerprints.
+    """Decode ``path`` once from the start: frame count, fps, boundary pts.
+
+    Frames are counted as a :class:`FileSource` reads them (damaged packets passed over,
+    :data:`DEFAULT_MAX_CONSECUTIVE_ERRORS` failures in a row end the file).
 
     Returns
     -------
     dict
-        ``frames`` (decodable frames, as a file source reads them), ``fps`` (as a file
-        source reports it, None if implausible) and ``fingerprints`` (frame number as
-        a string -> hash, for each boundary frame).
+        ``frames`` (decodable frames), ``fps`` (as a file source reports it) and
+        ``boundaries`` (frame number as a string -> that frame's pts in the stream's
+        time base, or None if it has none, for each boundary frame).
     """
-    source = FileSource(path)
-    source.open()  # SourceError naming the file when it does not decode
-    fps = source.fps
-    capture = source._capture
-    wanted = BoundarySet(frames)
-    prints = {}
     try:
-        first = source.read()  # frame 0, decoded at open
-        prints["0"] = fingerprint(first)
-        count = 1
-        while capture.grab():
+        reader = MediaReader(path).open()
+    except Exception as error:  # noqa: BLE001  (named the way the file source names it)
+        raise SourceError(f"cannot decode video file {path!r}: {error}") from None
+    wanted = BoundarySet(frames)
+    boundaries: dict[str, int | None] = {}
+    count = failures = 0
+    try:
+        fps = reader.fps or DEFAULT_FILE_FPS
+        while failures < DEFAULT_MAX_CONSECUTIVE_ERRORS:
+            try:
+                frame = reader.next_frame()
+            except (DamagedPacket, DemuxError):
+                failures += 1
+                continue
+            if frame is None:
+                break
+            failures = 0
             if count in wanted:
-                ok, image = capture.retrieve()
-                if ok:
-                    prints[str(count)] = fingerprint(image)
+                boundaries[str(count)] = frame.pts
             count += 1
     finally:
-        source.close()
-    return {"frames": count, "fps": fps, "fingerprints": prints}
+        reader.close()
+    if count == 0:
+        raise SourceError(f"video file {path!r} opened but no frame decodes")
+    return {"frames": count, "fps": fps, "boundaries": boundaries}
 
 
 class FrameRangeSource(FileSource):
-    """A video file read from frame ``start`` for ``count`` frames, positioned exactly.
+    """A video file read from frame ``start`` for ``count`` frames, positioned exactly by pts.
 
     Parameters
     ----------
@@ -125,68 +138,91 @@ class FrameRangeSource(FileSource):
         The video file.
     start, count : int
         First frame (0-based) and how many frames to deliver.
-    fingerprints : dict
-        Frame number (as a string) -> :func:`fingerprint` of that frame decoded from the
-        start, from :func:`probe`.
+    boundaries : dict
+        Frame number (as a string) -> pts of that frame decoded from the start (stream
+        time base), from :func:`probe`.
     seek : {"verify", "exact"}
         How to reach ``start`` (see the module's notes).
+    total : int, optional
+        Frames in the whole file; a part that ends the file must find none after it.
 
     Attributes
     ----------
     positioned_by : str
-        ``"seek"`` or ``"decode"`` once open.
-    last_fingerprint : str or None
-        Fingerprint of the last frame delivered.
+        ``"start"``, ``"seek"`` or ``"decode"`` once open.
+    delivered_pts : list of float
+        The pts, in seconds, of each frame delivered.
     ended_right : bool or None
         Set at :meth:`close`: whether the frames delivered were exactly the range.
     """
 
-    def __init__(self, path: str, start: int, count: int, fingerprints: dict,
+    def __init__(self, path: str, start: int, count: int, boundaries: dict,
                  seek: str = "verify", total: int | None = None):
         super().__init__(path)
         self.start, self.count = int(start), int(count)
         self.total = total
-        self.fingerprints = fingerprints
+        self.boundaries = boundaries
         self.seek = seek
         self.positioned_by: str | None = None
-        self.last_fingerprint: str | None = None
+        self.delivered_pts: list[float] = []
         self.ended_right: bool | None = None
         self._delivered = 0
+        self._last_delivered_raw: int | None = None  # pts (time base) of the range's last frame
 
     def open(self) -> None:
         super().open()  # decodes frame 0 into self._first
         self._delivered = 0
+        self.delivered_pts = []
         if self.start == 0:
             self.positioned_by = "start"
             return
-        truth = self.fingerprints.get(str(self.start))
-        if self.seek == "verify" and truth is not None:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, self.start)
-            ok, frame = self._capture.read()
-            if ok and fingerprint(frame) == truth:
-                self._first = frame
-                self.positioned_by = "seek"
-                return
-        self._capture.release()
-        self._capture = self._open_capture()
-        for _ in range(self.start):
-            if not self._capture.grab():
-                raise_short(self.path, self.start)
-        ok, frame = self._capture.read()
-        if not ok:
-            raise_short(self.path, self.start)
-        self._first = frame
+        target = self.boundaries.get(str(self.start))
+        if self.seek == "verify" and target is not None and self._seek_to(target):
+            self.positioned_by = "seek"
+            return
+        self._decode_to_start()
         self.positioned_by = "decode"
 
-    def read(self) -> np.ndarray | None:
+    def _seek_to(self, target: int) -> bool:
+        """Seek to ``target`` pts and keep the frame that has it; False if none does."""
+        self._reader.seek(target)
+        self._position = self.start  # frame numbers in notes count from the range's start
+        while True:
+            frame = self._next_frame(at_open=True)
+            if frame is None or frame.pts is None or frame.pts > target:
+                return False
+            if frame.pts == target:
+                self._first = self._item(frame)
+                return True
+
+    def _decode_to_start(self) -> None:
+        """Reopen and decode from the start, skipping ``start`` frames (no conversion)."""
+        self._reader.close()
+        self._reader = self._open_reader()
+        self._position = 0
+        for _ in range(self.start):
+            if self._next_frame(at_open=True) is None:
+                raise_short(self.path, self.start)
+        frame = self._next_frame(at_open=True)
+        if frame is None:
+            raise_short(self.path, self.start)
+        self._first = self._item(frame)
+
+    def _item(self, frame) -> tuple[np.ndarray, float]:
+        pts = self._reader.seconds(frame)
+        self._last_pts, self._last_raw_pts = pts, frame.pts
+        return to_bgr(frame), pts
+
+    def read_timed(self):
         if self._delivered >= self.count:
             return None
-        frame = super().read()
-        if frame is not None:
+        item = super().read_timed()
+        if item is not None:
             self._delivered += 1
+            self.delivered_pts.append(item[1])
             if self._delivered == self.count:
-                self.last_fingerprint = fingerprint(frame)
-        return frame
+                self._last_delivered_raw = self._last_raw_pts
+        return item
 
     @property
     def delivered(self) -> int:
@@ -195,22 +231,22 @@ class FrameRangeSource(FileSource):
     def _ended_where_expected(self) -> bool:
         """Whether the frames delivered were really ``[start, start + count)``.
 
-        The last frame's fingerprint is compared with the probe's where the probe kept
-        one; a part that ends the file must also find no frame after its last.
+        The last frame's pts is compared with the probe's; a part that ends the file
+        must also find no frame after its last.
         """
         if self._delivered != self.count:
             return False
         stop = self.start + self.count
-        truth = self.fingerprints.get(str(stop - 1))
-        if truth is not None and truth != self.last_fingerprint:
+        truth = self.boundaries.get(str(stop - 1))
+        if truth is not None and truth != self._last_delivered_raw:
             return False
-        if self.total is not None and stop == self.total and self._capture is not None:
-            return not self._capture.grab()
+        if self.total is not None and stop == self.total and self._reader is not None:
+            return self._next_frame(at_open=True) is None
         return True
 
     def close(self) -> None:
-        """Check where the part ended (:attr:`ended_right`), then release the capture."""
-        if self._capture is not None and self.ended_right is None:
+        """Check where the part ended (:attr:`ended_right`), then close the file."""
+        if self._reader is not None and self.ended_right is None:
             self.ended_right = self._ended_where_expected()
         super().close()
 
@@ -219,10 +255,27 @@ class FrameRangeSource(FileSource):
 
 
 def raise_short(path: str, start: int) -> None:
-    from pipeline.io.base import SourceError
-
     raise SourceError(f"video file {path!r} ends before frame {start}, which the probe decoded; "
                       "was the file changed while the job ran?")
+
+
+def write_part_pts(folder: str, pts: list[float]) -> None:
+    """Keep the pts of a part's frames next to them (the PNGs cannot hold them)."""
+    text = "".join(f"{value!r}\n" for value in pts)
+    write_atomically(Path(folder) / PART_PTS_NAME, text.encode())
+
+
+def read_part_pts(folder: str, expected: int) -> list[float]:
+    """The ``expected`` pts a part wrote; ValueError if they are not all there."""
+    path = os.path.join(folder, PART_PTS_NAME)
+    try:
+        with open(path, encoding="ascii") as handle:
+            values = [float(line) for line in handle if line.strip()]
+    except (OSError, ValueError) as error:
+        raise ValueError(f"part pts file {path!r} is missing or unreadable ({error})") from None
+    if len(values) != expected:
+        raise ValueError(f"part pts file {path!r} holds {len(values)} pts, not {expected}")
+    return values
 
 
 def parts_folder(output_dir: str, output: str) -> str:
@@ -258,5 +311,5 @@ def remove_parts(output_dir: str, output: str) -> None:
             pass
 
 
-__all__ = ["frame_ranges", "probe", "FrameRangeSource", "fingerprint", "parts_folder",
-           "part_folder", "read_part_frames", "remove_parts", "plausible_fps"]
+__all__ = ["frame_ranges", "probe", "FrameRangeSource", "parts_folder", "part_folder",
+           "read_part_frames", "read_part_pts", "write_part_pts", "remove_parts"]

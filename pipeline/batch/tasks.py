@@ -29,8 +29,9 @@ from pathlib import Path
 #: Environment variables that carry the per-worker thread cap into libraries that
 #: read them when they load or open a file.
 THREAD_ENV = ("NUMBA_NUM_THREADS",)
-#: Passed to OpenCV's FFmpeg backend: decoder threads per capture.
-FFMPEG_CAPTURE_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+#: Decoder threads per file for PyAV (``pipeline.io.media.reader.THREADS_ENV``; spelled
+#: out here so that capping threads imports nothing heavy).
+DECODE_THREADS = "EDGEPIPE_DECODE_THREADS"
 
 _prepared: int | None = None
 
@@ -75,8 +76,9 @@ def prepare_process(threads: int) -> None:
     """Cap this process's compute threads at ``threads`` (call before any pipeline import).
 
     Sets ``NUMBA_NUM_THREADS`` (if numba has not loaded yet), OpenCV's thread pool
-    (``cv2.setNumThreads``) and FFmpeg's decoder threads (``OPENCV_FFMPEG_CAPTURE_OPTIONS``
-    unless the user set it), so ``workers x threads`` stays within the cores.
+    (``cv2.setNumThreads``) and FFmpeg's decoder threads (``EDGEPIPE_DECODE_THREADS``,
+    read by the PyAV reader, unless the user set it), so ``workers x threads`` stays
+    within the cores.
     """
     global _prepared
     if _prepared == threads:
@@ -88,7 +90,7 @@ def prepare_process(threads: int) -> None:
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    os.environ.setdefault(FFMPEG_CAPTURE_OPTIONS, f"threads;{threads}")
+    os.environ.setdefault(DECODE_THREADS, str(threads))
     # an undecodable file is reported once, in the manifest, not also by OpenCV's log
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     import cv2
@@ -181,7 +183,7 @@ def _process_file(payload: dict) -> dict:
 
 
 def _probe_file(payload: dict) -> dict:
-    """Frame count, fps and boundary fingerprints of a file to split.
+    """Frame count, fps and boundary pts of a file to split.
 
     Payload: ``input``, ``frames`` (per part), ``threads``.
     """
@@ -196,13 +198,14 @@ def _probe_file(payload: dict) -> dict:
 def _process_part(payload: dict) -> dict:
     """Frames ``[start, start + count)`` of a file through the chain, as lossless PNGs.
 
-    Payload: ``input``, ``start``, ``count``, ``total``, ``fingerprints``, ``seek``,
+    Payload: ``input``, ``start``, ``count``, ``total``, ``boundaries``, ``seek``,
     ``stages``, ``folder``, ``threads``.  A part positioned by seeking that turns out
-    to have landed elsewhere is redone by decoding from the start.
+    to have landed elsewhere is redone by decoding from the start.  The frames' pts go
+    to the part's ``pts.txt`` for the join.
     """
     import shutil
 
-    from pipeline.batch.split import PART_FRAME_PATTERN, FrameRangeSource
+    from pipeline.batch.split import PART_FRAME_PATTERN, FrameRangeSource, write_part_pts
     from pipeline.batch.jobs import file_run_config
     from pipeline.config import Config
     from pipeline.registry import build
@@ -218,7 +221,7 @@ def _process_part(payload: dict) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
         _, stages, _ = config.build()
         source = FrameRangeSource(payload["input"], payload["start"], payload["count"],
-                                  payload["fingerprints"], seek=seek, total=payload["total"])
+                                  payload["boundaries"], seek=seek, total=payload["total"])
         sink = build("sink", "images", {"path": pattern, "png_compression": 1})
         summary = Engine(source, Chain(stages), [sink], mode="batch",
                          controls=_reporting_controls(payload["count"])).run()
@@ -230,18 +233,21 @@ def _process_part(payload: dict) -> dict:
         raise TaskError(f"frames {payload['start']}..{payload['start'] + payload['count'] - 1} of "
                         f"{payload['input']!r} did not decode as the probe saw them "
                         f"({summary.frames_out} delivered); was the file changed while the job ran?")
+    write_part_pts(folder, source.delivered_pts)
     seconds = time.perf_counter() - started
     return {"frames": summary.frames_out, "seconds": seconds, "positioned_by": source.positioned_by}
 
 
 def _join_parts(payload: dict) -> dict:
-    """Every part's frames, in order, into one video sink, then onto the final name.
+    """Every part's frames, in order and at their pts, into one video sink, then onto the final name.
 
-    Payload: ``output``, ``parts`` (list of ``[folder, frames]``), ``fps``, ``fourcc``,
-    ``threads``.
+    Payload: ``input``, ``output``, ``parts`` (list of ``[folder, frames]``), ``fps``,
+    ``fourcc``, ``threads``.  The sink is told the input file (``set_input``) as an
+    unsplit run tells it, so it copies the input's sound.
     """
-    from pipeline.batch.split import read_part_frames
+    from pipeline.batch.split import read_part_frames, read_part_pts
     from pipeline.frame import Frame
+    from pipeline.io.base import MediaInput
     from pipeline.io.outputs import commit, remove_quietly
     from pipeline.registry import build
     from pipeline.runtime.engine import DEFAULT_FPS
@@ -255,9 +261,11 @@ def _join_parts(payload: dict) -> dict:
     opened = False
     try:
         for folder, frames in payload["parts"]:
-            for image in read_part_frames(folder, frames):
-                frame = Frame(index, 0.0, image, image)
+            times = read_part_pts(folder, frames)
+            for image, pts in zip(read_part_frames(folder, frames), times):
+                frame = Frame(index, 0.0, image, image, pts=pts)
                 if not opened:
+                    sink.set_input(MediaInput(payload["input"], start=pts, seekable=True))
                     sink.open(frame, payload.get("fps") or DEFAULT_FPS, None)
                     opened = True
                 sink.write(frame)

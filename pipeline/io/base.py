@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.registry import check_settings
+
 if TYPE_CHECKING:  # only for annotations; runtime imports io, not the other way round
     from pipeline.frame import Frame
     from pipeline.runtime.controls import Controls
@@ -114,23 +116,59 @@ class ReadReport:
 class Source:
     """Where frames come from.
 
+    Subclasses declare ``params`` (see :mod:`pipeline.registry`) and register with
+    ``@register("source", name)``.  Defaults live in the ``Param`` declarations only:
+    constructing a source checks its settings exactly as a config does, so
+    ``FileSource(path="a.mp4", on_error="skp")`` raises the same
+    :class:`~pipeline.registry.ParamError` as the YAML would.  The first declared
+    settings may be given by position (``FileSource("a.mp4")``).  Each checked setting
+    becomes an attribute of the same name (unless the class defines a property of that
+    name, such as ``fps``: the value is then in :attr:`settings` only), then
+    :meth:`check` runs for rules across settings.  Subclasses that add state declare it
+    in their own ``__init__`` after calling this one.
+
     Attributes
     ----------
+    settings : dict
+        The checked settings, defaults filled in.
     live : bool
         True when frames arrive at their own pace (camera, url, a file read with
         ``realtime: true``); the engine then never waits on the source.
+    report : ReadReport
+        Counts and notes about bad input met so far (empty for a clean read).
     """
 
+    params: tuple = ()
+    registry_name = "source"
     live: bool = False
-    _report: ReadReport | None = None
-    _timed_count: int = 0  # frames handed out by the default read_timed()
 
-    @property
-    def report(self) -> ReadReport:
-        """Counts and notes about bad input met so far (empty for a clean read)."""
-        if self._report is None:
-            self._report = ReadReport()
-        return self._report
+    def __init__(self, *values, **settings):
+        names = [p.name for p in self.params]
+        if len(values) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} settings by "
+                            f"position ({', '.join(names) or 'none'}); got {len(values)}")
+        for name, value in zip(names, values):
+            if name in settings:
+                raise TypeError(f"{type(self).__name__} got {name!r} both by position and by name")
+            settings[name] = value
+        self.settings = check_settings(type(self), settings)
+        for name, value in self.settings.items():
+            if not isinstance(getattr(type(self), name, None), property):
+                setattr(self, name, value)
+        self.report = ReadReport()
+        self._timed_count = 0  # frames handed out by the default read_timed()
+        self.check()
+
+    def check(self) -> None:
+        """Checks across settings (raise ParamError naming the key); none by default."""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self._shown_settings().items())
+        return f"{type(self).__name__}({shown})"
+
+    def _shown_settings(self) -> dict:
+        """Settings as :meth:`__repr__` shows them (url sources hide passwords)."""
+        return dict(self.settings)
 
     def open(self) -> None:
         """Acquire the device or file; raise :class:`SourceError` if it cannot be used."""
@@ -180,15 +218,50 @@ class Source:
 class Sink:
     """Where processed frames go.
 
+    Subclasses declare ``params`` (see :mod:`pipeline.registry`); constructing a sink
+    checks its settings exactly as a config does, defaults included, so
+    ``ImagesSink(path=..., jpeg_quality=-5)`` raises the same
+    :class:`~pipeline.registry.ParamError` as the config would.  Positional arguments
+    are taken in the order of ``params`` (``VideoSink("out.mp4")``).  Checks across
+    settings go in :meth:`validate`; a subclass that needs state of its own extends
+    ``__init__`` and calls this one first.
+
     Attributes
     ----------
     main_thread : bool
         True for sinks that must be called from the main thread (an OpenCV HighGUI
         window under Qt); the engine then runs them in its main loop instead of a
         thread of their own.  Every other sink gets its own thread.
+    notes : list of str
+        Lines for the run's summary (what the sink changed or left out: padding, a
+        transcoded sound track, frames of another size), filled by ``close()``.
     """
 
     main_thread: bool = False
+    params: tuple = ()
+
+    def __init__(self, *args, **settings):
+        from pipeline.registry import check_settings
+
+        names = [p.name for p in self.params]
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes at most {len(names)} settings by "
+                            f"position ({', '.join(names) or 'none'}); got {len(args)}")
+        for name, value in zip(names, args):
+            if name in settings:
+                raise TypeError(f"{type(self).__name__} got {name!r} both by position and by name")
+            settings[name] = value
+        for name, value in check_settings(type(self), settings).items():
+            setattr(self, name, value)
+        self.notes: list[str] = []
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks across settings (raise ParamError naming the key); none by default."""
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in self.params)
+        return f"{type(self).__name__}({settings})"
 
     def check(self) -> None:
         """Check, before any source or sink opens, that this sink can work.

@@ -360,10 +360,38 @@ def check_writable_folder(path: str | os.PathLike, what: str) -> None:
             pass
     except OSError as error:
         place = "folder" if existing == folder else f"folder {str(folder)!r}: its parent"
+        kind = virtual_filesystem(existing)
+        cause = (f"it is on the kernel's {kind} filesystem, which holds no files"
+                 if kind is not None else error.strerror)
         raise SinkError(
-            f"{what}: cannot write to {place} {str(existing)!r} ({error.strerror}); "
+            f"{what}: cannot write to {place} {str(existing)!r} ({cause}); "
             "choose a writable output path"
         ) from error
+
+
+#: Filesystems the kernel makes up (no file can be created on them).
+VIRTUAL_FILESYSTEMS = {"proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs",
+                       "pstore", "bpf", "configfs", "efivarfs", "fusectl", "binfmt_misc"}
+
+
+def virtual_filesystem(path: str | os.PathLike) -> str | None:
+    """The type of the kernel filesystem ``path`` lies on (``"proc"``, ``"sysfs"``...), or None.
+
+    Read from ``/proc/self/mounts`` (the longest mount point that holds ``path``); None
+    where that file does not exist (not Linux) or the filesystem holds real files.
+    """
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as handle:
+            mounts = [line.split()[1:3] for line in handle if len(line.split()) >= 3]
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for point, fstype in mounts:
+        point = point.replace("\\040", " ")
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best, kind = point, fstype
+    return kind if kind in VIRTUAL_FILESYSTEMS else None
 
 
 def make_folder(path: Path, what: str) -> None:

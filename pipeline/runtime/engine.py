@@ -32,12 +32,13 @@ Frames may change size or channel count mid-stream: every stage works per frame,
 nothing re-allocates.  The engine hands stages a grey (H, W) or BGR (H, W, 3) uint8
 array: a (H, W, 1) frame is taken as grey and BGRA loses its alpha channel; anything
 else (another dtype, no pixels) is a :class:`SourceError` naming the frame.  Sinks
-decide about size changes themselves (the video sink refuses them with a message).
+decide about size changes themselves (the video sink scales them and says so).
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import signal
 import sys
@@ -664,8 +665,12 @@ class Engine:
         self._workers["source"].finished.wait(SOURCE_JOIN_TIMEOUT)
 
     def _conclude(self) -> Summary:
-        self.summary = self.stats.summary(self.mode, self._reason or "stopped",
-                                          report=self.source.report)
+        summary = self.stats.summary(self.mode, self._reason or "stopped",
+                                     report=self.source.report)
+        sink_notes = [note for runner in self._runners for note in getattr(runner.sink, "notes", ())]
+        if sink_notes:  # what sinks changed or left out: padding, a transcoded sound track
+            summary = dataclasses.replace(summary, notes=[*summary.notes, *sink_notes])
+        self.summary = summary
         self.controls.publish_stats(**self.stats.live())
         self._raise_failure()
         return self.summary

@@ -16,11 +16,9 @@ class DiscardSink(Sink):
 
     params = ()
 
-    def __init__(self):
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)
         self.frames_written = 0
-
-    def __repr__(self) -> str:
-        return "DiscardSink()"
 
     def open(self, first, fps, controls=None) -> None:
         """Reset the count."""

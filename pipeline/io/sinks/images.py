@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 
-from pipeline.io.base import Sink, SinkError
+from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.outputs import (
     OutputLock,
     check_writable_folder,
@@ -20,7 +20,6 @@ from pipeline.io.outputs import (
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
-from pipeline.io.base import check_uint8
 
 #: Picture formats the ``images`` sink writes, by extension.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -62,21 +61,16 @@ class ImagesSink(Sink):
         Param("png_compression", int, 1, min=0, max=9, help="PNG zlib level (for .png): 0 fastest, 9 smallest"),
     )
 
-    def __init__(self, path="frames/frame_{index:06d}.png", jpeg_quality=95, png_compression=1):
-        index_field_check(path)
-        self.path = path
-        self.jpeg_quality = jpeg_quality
-        self.png_compression = png_compression
-        self.extension = Path(path.format(index=0)).suffix.lower()
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)
+        self.extension = Path(self.path.format(index=0)).suffix.lower()
         self.frames_written = 0
         self._made_folders: set[Path] = set()
         self._lock: OutputLock | None = None
 
-    def __repr__(self) -> str:
-        return (
-            f"ImagesSink(path={self.path!r}, jpeg_quality={self.jpeg_quality}, "
-            f"png_compression={self.png_compression})"
-        )
+    def validate(self) -> None:
+        """The pattern formats with ``{index}`` into distinct picture names."""
+        index_field_check(self.path)
 
     def encode_options(self) -> list[int]:
         """The ``cv2.imencode`` parameters for this sink's format."""

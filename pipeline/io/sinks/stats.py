@@ -73,17 +73,14 @@ class StatsSink(Sink):
         Param("path", str, help="JSON Lines file, e.g. out/stats.jsonl, or - for standard output"),
     )
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)
         self._handle = None
         self._temp: Path | None = None
         self._controls = None
         self._lock: OutputLock | None = None
         self._watch: WriteWatch | None = None
         self.frames_written = 0
-
-    def __repr__(self) -> str:
-        return f"StatsSink(path={self.path!r})"
 
     @property
     def to_stdout(self) -> bool:

@@ -1,4 +1,24 @@
-"""The ``video`` sink: a video file, written under a temporary name and renamed when complete."""
+"""The ``video`` sink: a video file written through FFmpeg's libraries (PyAV), with its sound.
+
+What it writes (the reasons are in :mod:`pipeline.io.media.writer` and
+:mod:`pipeline.io.media.sound`):
+
+* the codec by extension: h264 for .mp4/.m4v/.mov/.mkv, vp9 for .webm, mjpeg for
+  .avi; ffv1 (lossless: exact edge maps, gray or bgr0) only when asked;
+* an .mp4 that browsers and QuickTime play: H.264 High, 4:2:0, moov atom first;
+* every frame at its source pts, so variable frame rates and gaps survive (AVI: on the
+  nearest tick of the nominal rate, the only timing AVI has);
+* the input's sound (``audio: copy``), remuxed, transcoded where the container or a
+  browser needs it, cut at the last frame of a run stopped early;
+* odd sizes in 4:2:0 padded by repeating the last row or column (said in the summary);
+* a frame of another size or kind than the first is scaled to the video's size (as
+  ``ffmpeg`` does when a stream changes size mid-way) and counted in the summary, so one
+  odd frame never costs the good ones.
+
+The file is written under a temporary name, locked, synced and renamed only when whole
+(:mod:`pipeline.io.outputs`).  OpenCV's writer is gone: its wheels have no H.264 encoder,
+no sound and no timestamps, and PyAV reports failed writes where OpenCV stayed silent.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +27,23 @@ import math
 import os
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
-from pipeline.io.base import Sink, SinkError
+from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.media.sound import SoundTrack
+from pipeline.io.media.writer import (
+    CONTAINERS,
+    CRF_RANGE,
+    DEFAULT_CODEC,
+    ENCODERS,
+    PRESETS,
+    MediaError,
+    MediaWriter,
+    codec_for,
+    plan_video,
+)
 from pipeline.io.outputs import (
     OutputLock,
     WriteWatch,
@@ -24,191 +57,250 @@ from pipeline.io.outputs import (
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
-from pipeline.io.base import check_uint8
 
-#: The codec a ``video`` sink uses when ``fourcc`` is not given, by file extension.
-#: mp4v (MPEG-4 Part 2) is in every FFmpeg build OpenCV ships; H.264 often is not.
-#: FFV1 is lossless (exact edge maps, large files); MJPG is fast and seekable.
-DEFAULT_FOURCC = {
-    ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v",
-    ".mkv": "FFV1", ".avi": "MJPG",
-}
+#: Extensions of pictures: a video sink given one is pointed at the ``images`` sink.
+PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
-#: Codecs tried, in order, after the requested one fails to open.
-FALLBACK_FOURCCS = ("mp4v", "MJPG", "FFV1", "XVID")
+AUDIO_MODES = ("copy", "encode", "none")
 
 
-
-def container_frame_count(path: str | os.PathLike) -> int | None:
-    """The frame count a video's container states (read from its header; nothing decoded).
-
-    None when the file does not open or states no usable count: a video whose trailer
-    was never written (an MP4 without its ``moov`` atom) or whose header still holds the
-    placeholders written at the start (AVI, Matroska).
-    """
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+def parse_bitrate(value) -> int | None:
+    """Bits per second from ``4000000``, ``"4M"`` or ``"800k"``; ParamError otherwise."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
     try:
-        if not capture.isOpened():
-            return None
-        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-    finally:
-        capture.release()
-    if not math.isfinite(count) or count < 0 or count > 2**40:
-        return None
-    return int(round(count))
-
-
+        number = float(text[:-1] if scale != 1 else text) * scale
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 1000:
+        raise ParamError("bitrate", f"bitrate must be bits per second such as 4000000, '4M' or '800k'; got {value!r}")
+    return int(number)
 
 
 @register("sink", "video")
 class VideoSink(Sink):
-    """A video file written with ``cv2.VideoWriter`` (FFmpeg backend).
-
-    The codec is ``fourcc``, or by extension: mp4v for .mp4/.m4v/.mov, FFV1 (lossless)
-    for .mkv, MJPG for .avi.  If it cannot be opened, mp4v, MJPG, FFV1 and XVID are tried
-    in turn and the one used is logged as a warning; if none opens, the error lists what
-    was tried.  Grey frames are written as grey (``isColor=False``).
-    """
+    """A video file (PyAV): codec by extension, frames at their pts, the input's sound."""
 
     params = (
         Param("path", str, help="output file, e.g. out/edges.mp4 (the extension picks the container)"),
-        Param("fourcc", (str, type(None)), None, help="codec, e.g. mp4v, MJPG, FFV1, XVID (null: by extension)"),
-        Param("fps", (float, type(None)), None, min=0.1, max=1000, help="frame rate written (null: the source's)"),
+        Param("codec", (str, type(None)), None, choices=(*ENCODERS, None),
+              help="h264, hevc, vp9, av1, ffv1 (lossless), mpeg4 or mjpeg (null: by extension)"),
+        Param("crf", (int, type(None)), None, min=0, max=63,
+              help="constant quality for h264/hevc (0-51) and vp9/av1 (0-63); lower is better"),
+        Param("bitrate", (int, str, type(None)), None, help="bits per second instead of crf, e.g. 4M or 800k"),
+        Param("preset", (str, type(None)), None, choices=(*PRESETS, None),
+              help="encoder speed, x264 names (vp9 and av1 map them onto their speeds)"),
+        Param("pix_fmt", (str, type(None)), None,
+              help="pixel format (null: yuv420p; ffv1: gray or bgr0, lossless)"),
+        Param("audio", str, "copy", choices=AUDIO_MODES,
+              help="the input's sound: copy (transcoded only where needed), encode, or none"),
+        Param("fourcc", (str, type(None)), None, help="old name of codec: mp4v, MJPG, FFV1, avc1, ..."),
+        Param("fps", (float, type(None)), None, min=0.1, max=1000,
+              help="nominal frame rate (null: the source's); frames keep their own times"),
     )
 
-    def __init__(self, path, fourcc=None, fps=None):
-        if fourcc is not None and (len(fourcc) != 4 or not fourcc.isascii()):
-            raise ParamError("fourcc", f"fourcc must be 4 ASCII characters such as mp4v, MJPG or FFV1; got {fourcc!r}")
-        self.path = path
-        self.fourcc = fourcc
-        self.fps = fps
-        self._writer: cv2.VideoWriter | None = None
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)
+        self._writer: MediaWriter | None = None
         self._temp: Path | None = None
-        self._shape: tuple | None = None
         self._lock: OutputLock | None = None
         self._watch: WriteWatch | None = None
-        self.fourcc_used: str | None = None
+        self._media = None
+        self._shape: tuple | None = None
+        self._origin = 0.0
+        self._first_index = 0
+        self._converted = 0
+        self._first_converted: str | None = None
+        self.codec_used: str | None = None
         self.frames_written = 0
 
-    def __repr__(self) -> str:
-        return f"VideoSink(path={self.path!r}, fourcc={self.fourcc!r}, fps={self.fps})"
+    @property
+    def extension(self) -> str:
+        """The output's extension, lower case."""
+        return Path(self.path).suffix.lower()
 
-    def candidate_fourccs(self) -> list[str]:
-        """Codecs to try, in order: requested (or by extension), then the fallbacks."""
-        first = self.fourcc or DEFAULT_FOURCC.get(Path(self.path).suffix.lower(), "mp4v")
-        return list(dict.fromkeys([first, *FALLBACK_FOURCCS]))
+    def validate(self) -> None:
+        """Settings that do not fit together, each a ParamError naming its key."""
+        if self.fourcc is not None and (len(self.fourcc) != 4 or not self.fourcc.isascii()):
+            raise ParamError("fourcc", f"fourcc must be 4 ASCII characters such as mp4v, MJPG or FFV1 "
+                                       f"(it is the old name of codec); got {self.fourcc!r}")
+        self.bitrate = parse_bitrate(self.bitrate)
+        if self.extension not in CONTAINERS:
+            return  # check() explains the extension
+        try:
+            self.codec_used = codec_for(self.extension, self.codec, self.fourcc)
+            plan_video(self.extension, self.codec_used, grey=True, width=2, height=2, crf=self.crf,
+                       bitrate=self.bitrate, preset=self.preset, pix_fmt=self.pix_fmt)
+        except MediaError as error:
+            raise ParamError(error.key, str(error)) from None
 
     def check(self) -> None:
-        """The output folder exists or can be created, and is writable."""
-        if not Path(self.path).suffix:
-            raise SinkError(
-                f"video sink: {self.path!r} has no extension, so no container can be chosen; "
-                "use e.g. .mp4, .mkv or .avi"
-            )
+        """The extension names a container, the folder is writable, nobody else writes there."""
+        suffix = self.extension
+        if not suffix:
+            raise SinkError(f"video sink: {self.path!r} has no extension, so no container can be chosen; "
+                            "use e.g. .mp4, .webm, .mkv or .avi")
+        if suffix in PICTURE_EXTENSIONS:
+            stem = Path(self.path).with_suffix("")
+            raise SinkError(f"video sink: {self.path!r} is a picture name; for one picture per frame use the "
+                            f"images sink, e.g. images: {{path: '{stem}_{{index:06d}}{suffix}'}}")
+        if suffix not in CONTAINERS:
+            raise SinkError(f"video sink: {self.path!r}: {suffix} is not a container this sink writes; "
+                            f"use {', '.join(CONTAINERS)} (.mp4 plays in browsers)")
         if os.path.isdir(self.path):
-            raise SinkError(f"video sink: {self.path!r} is a folder; give a file name such as {os.path.join(self.path, 'edges.mp4')!r}")
+            raise SinkError(f"video sink: {self.path!r} is a folder; give a file name such as "
+                            f"{os.path.join(self.path, 'edges.mp4')!r}")
         check_writable_folder(self.path, "video sink")
         OutputLock(lock_path(self.path), self.path, "video sink").check_free()
 
-    def open(self, first, fps, controls=None) -> None:
-        """Open a writer for frames shaped like ``first`` under the temporary name."""
-        image = check_uint8(first, "video sink")
-        rate = self.fps if self.fps is not None else fps
-        if rate is None or not rate > 0 or not math.isfinite(rate):
-            raise SinkError(f"video sink {self.path!r}: the source has no frame rate; set fps in the sink")
-        final = Path(self.path)
-        make_folder(final, "video sink")
-        self._lock = OutputLock(lock_path(final), self.path, "video sink")
-        self._lock.acquire()
-        try:
-            self._open_writer(final, image, rate)
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def _open_writer(self, final: Path, image: np.ndarray, rate: float) -> None:
-        self._temp = temporary_path(final)
-        height, width = image.shape[:2]
-        colour = image.ndim == 3 and image.shape[2] == 3
-        tried = []
-        for code in self.candidate_fourccs():
-            writer = cv2.VideoWriter(
-                str(self._temp), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*code), float(rate), (width, height), colour
-            )
-            if writer.isOpened():
-                self._writer = writer
-                self.fourcc_used = code
-                break
-            writer.release()
-            remove_quietly(self._temp)
-            tried.append(code)
-        if self._writer is None:
-            raise SinkError(
-                f"video sink: no codec could write {self.path!r} (tried {', '.join(tried)}); "
-                "try another extension (.avi with MJPG works in most builds)"
-            )
-        if tried:
-            log.warning(
-                "video sink %s: codec %s is not available; wrote with %s instead", self.path, tried[0], self.fourcc_used
-            )
-        self._shape = image.shape
-        self.frames_written = 0
-        try:
-            self._watch = WriteWatch(self._temp)
-        except OSError as error:
-            self.abort()
-            raise SinkError(f"video sink: cannot write {self.path!r} ({error.strerror})") from error
+    def set_input(self, media) -> None:
+        """The media the run reads: its sound is copied, its start is the video's 0."""
+        self._media = media
 
     def failure(self, problem: str) -> SinkError:
         """The error for a video that cannot be completed, naming the output and ``problem``."""
         return SinkError(f"video sink: cannot write {self.path!r}: {problem}; nothing was saved under that name")
 
+    def open(self, first, fps, controls=None) -> None:
+        """Plan the encoding for frames like ``first``, take the lock, open the temporary file."""
+        self.check()
+        image = check_uint8(first, "video sink")
+        rate = self.fps if self.fps is not None else fps
+        if rate is None or not rate > 0 or not math.isfinite(rate):
+            raise SinkError(f"video sink {self.path!r}: the source has no frame rate; set fps in the sink")
+        height, width = image.shape[:2]
+        grey = image.ndim == 2 or image.shape[2] == 1
+        try:
+            self.codec_used = codec_for(self.extension, self.codec, self.fourcc)
+            plan = plan_video(self.extension, self.codec_used, grey=grey, width=width, height=height,
+                              crf=self.crf, bitrate=self.bitrate, preset=self.preset, pix_fmt=self.pix_fmt)
+        except MediaError as error:
+            raise SinkError(f"video sink {self.path!r}: {error}") from None
+        final = Path(self.path)
+        make_folder(final, "video sink")
+        self._lock = OutputLock(lock_path(final), self.path, "video sink")
+        self._lock.acquire()
+        self.notes = []
+        sound = None
+        try:
+            media = self._media
+            sound, notes = SoundTrack.for_media(media, self.audio, self.extension, "video sink")
+            self.notes += notes
+            self._origin = media.start if media is not None else (first.pts or 0.0)
+            self._first_index = first.index
+            self._rate = float(rate)
+            self._temp = temporary_path(final)
+            # Made here, so the watch sees the file from the start: FFmpeg opens (and
+            # truncates, keeping the inode) only when it writes the header.
+            self._temp.open("wb").close()
+            self._watch = WriteWatch(self._temp)
+            self._writer = MediaWriter(self._temp, self.extension, plan, rate, sound)
+        except (OSError, av.FFmpegError) as error:
+            if sound is not None and self._writer is None:
+                sound.close()
+            self.abort()
+            raise self.failure(getattr(error, "strerror", None) or str(error)) from error
+        except BaseException:
+            if sound is not None and self._writer is None:
+                sound.close()
+            self.abort()
+            raise
+        if plan.padded != (width, height):
+            self.notes.append(f"video sink {self.path}: {width}x{height} padded to {plan.padded[0]}x"
+                              f"{plan.padded[1]} (last column/row repeated): {plan.pix_fmt} needs even sizes")
+        self._shape = image.shape
+        self._converted = 0
+        self._first_converted = None
+        self.frames_written = 0
+
+    def _fit(self, frame, image: np.ndarray) -> np.ndarray:
+        """``image`` scaled and converted to the first frame's size and kind, counted."""
+        height, width = self._shape[:2]
+        if self._first_converted is None:
+            self._first_converted = f"frame {frame.index}, {image.shape[1]}x{image.shape[0]}"
+        self._converted += 1
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if image.shape[:2] != (height, width):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        if len(self._shape) == 2 and image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        elif len(self._shape) == 3 and image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        return image
+
     def write(self, frame) -> None:
-        """Append ``frame.image``; it must keep the first frame's size and channels."""
+        """Encode ``frame.image`` at ``frame.pts`` (from the input's start)."""
         if self._writer is None:
             raise SinkError(f"video sink {self.path!r} is not open")
         image = check_uint8(frame, "video sink")
         if image.shape != self._shape:
-            raise SinkError(
-                f"video sink {self.path!r}: frame {frame.index} is {image.shape}, but the video was "
-                f"opened for {self._shape}; a video keeps one size (resize earlier in the chain)"
-            )
-        self._writer.write(image)  # reports nothing: the watch and close() check instead
+            image = self._fit(frame, image)
+        elif image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if frame.pts is not None:
+            seconds = frame.pts - self._origin
+        else:
+            seconds = (frame.index - self._first_index) / self._rate
+        try:
+            self._writer.write(image, seconds)
+        except (OSError, av.FFmpegError) as error:
+            raise self.failure(self._cause(error)) from error
         self.frames_written += 1
         if self._watch.due():
             problem = self._watch.problem()
             if problem is not None:
                 raise self.failure(problem)
 
+    @staticmethod
+    def _cause(error: Exception) -> str:
+        """FFmpeg's error in a few words (``No space left on device``)."""
+        return getattr(error, "strerror", None) or str(error)
+
     def incomplete(self) -> str | None:
-        """Why the released temporary file is not the whole video, or None when it is."""
+        """Why the finished temporary file is not the whole video, or None when it is."""
         problem = self._watch.problem()
         if problem is not None:
             return problem
-        counted = container_frame_count(self._temp)
+        try:
+            with av.open(str(self._temp)) as back:
+                stream = back.streams.video[0]
+                # MP4/MOV headers count the samples (free to read); AVI's also counts the
+                # empty frames that fill gaps, and Matroska keeps no count: read the packets
+                # back (the file is still in the page cache).
+                counted = stream.frames if CONTAINERS[self.extension] in ("mp4", "mov") else 0
+                counted = counted or sum(1 for packet in back.demux(stream) if packet.size)
+        except (OSError, av.FFmpegError, IndexError):
+            counted = None
         if counted == self.frames_written:
             return None
         held = "cannot be read back" if counted is None else f"holds {counted} of {self.frames_written} frames"
-        return (f"the finished file {held}, so a write failed (a disk full for a while, "
-                "a file size limit or an I/O error)")
+        return f"the finished file {held}, so a write failed (a full disk, a file size limit or an I/O error)"
 
     def close(self) -> None:
-        """Release the writer, check the video is whole, and move it onto its final name.
+        """Flush, check the video is whole, and move it onto its final name.
 
         Raises
         ------
         SinkError
-            When the file vanished, the disk filled up, or the container does not state
-            every frame written; the temporary file is removed and the final name untouched.
+            When the file vanished, the disk filled up, or the file does not hold every
+            frame written; the temporary file is removed and the final name untouched.
         """
         if self._writer is None:
             return
-        self._writer.release()
-        self._writer = None
+        writer, self._writer = self._writer, None
         try:
             if self.frames_written == 0:
+                writer.abort()
                 log.warning("video sink %s: no frame was written, so no file was made", self.path)
                 return
+            try:
+                self.notes += writer.finish()
+            except (OSError, av.FFmpegError) as error:
+                writer.abort()
+                raise self.failure(self._cause(error)) from error
             problem = self.incomplete()
             if problem is not None:
                 raise self.failure(problem)
@@ -219,15 +311,25 @@ class VideoSink(Sink):
                 raise SinkError(f"video sink: cannot move the finished video onto {self.path!r} "
                                 f"({error.strerror}); nothing was saved under that name") from error
             self._temp = None
+            if self._converted:
+                self.notes.append(f"video sink {self.path}: {self._converted} frame(s) of another size or kind "
+                                  f"(first: {self._first_converted}) scaled to {self._shape[1]}x{self._shape[0]}")
+            if writer.rewinds:
+                self.notes.append(f"video sink {self.path}: timestamps went back {writer.rewinds} time(s) "
+                                  "(a looping input); the video runs on from the last frame")
+            for note in self.notes:
+                log.info("%s", note)
         finally:
             remove_quietly(self._temp)
             self._temp = None
             self._lock.release()
 
     def abort(self) -> None:
-        """Release the writer and remove the temporary file; the final name is untouched."""
+        """Close the writer and remove the temporary file; the final name is untouched."""
         if self._writer is not None:
-            self._writer.release()
+            if self._writer.sound is not None:
+                self._writer.sound.close()
+            self._writer.abort()
             self._writer = None
         remove_quietly(self._temp)
         self._temp = None

@@ -222,10 +222,8 @@ class WindowSink(Sink):
         Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ ] move the threshold and { } < > the canny pair"),
     )
 
-    def __init__(self, title="edgepipe", snapshot_dir="snapshots", threshold_step=5.0):
-        self.title = title
-        self.snapshot_dir = snapshot_dir
-        self.threshold_step = float(threshold_step)
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)
         self._controls = None
         self._gui: HighguiThread | None = None
         self._lock = threading.Lock()
@@ -236,12 +234,6 @@ class WindowSink(Sink):
         self.closed_by_user = False
         self.snapshots: list[str] = []
         self.keys_handled: list[str] = []
-
-    def __repr__(self) -> str:
-        return (
-            f"WindowSink(title={self.title!r}, snapshot_dir={self.snapshot_dir!r}, "
-            f"threshold_step={self.threshold_step})"
-        )
 
     def check(self) -> None:
         """A display must be reachable; SinkError saying what to use instead if not."""

@@ -1,6 +1,5 @@
 """The ``camera`` source: a capture device (V4L2, DirectShow, AVFoundation) through OpenCV."""
 
-
 from __future__ import annotations
 
 import logging
@@ -10,21 +9,22 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import SourceError
-from pipeline.io.sources.capture import fourcc_code, fourcc_text, plausible_fps
+from pipeline.io.sources.capture import fourcc_code, fourcc_text, reported_fps
+from pipeline.io.sources.live import LiveSource, recovery_params
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)
-from pipeline.io.sources.capture import _LiveCaptureSource, _recovery_params
 
 
 @register("source", "camera")
-class CameraSource(_LiveCaptureSource):
+class CameraSource(LiveSource):
     """A local camera by index (``0``) or device path (``/dev/video2``).
 
     The requested ``width``, ``height``, ``fps`` and ``fourcc`` are asked of the driver
     before the first frame; a camera that picks something else is logged, not an error
     (cameras round to the nearest mode they support).  V4L2 has no read timeout of its
-    own: the watchdog (:class:`CaptureWorker`) gives up on a read after ``read_timeout``.
+    own: the watchdog (:class:`~pipeline.io.sources.live.CaptureWorker`) gives up on a
+    read after ``read_timeout``.  Frames are stamped with the source's own clock.
     """
 
     params = (
@@ -33,22 +33,19 @@ class CameraSource(_LiveCaptureSource):
         Param("height", (int, type(None)), None, min=16, max=16384, help="requested frame height (null: camera default)"),
         Param("fps", (float, type(None)), None, min=0.1, max=1000, help="requested frame rate (null: camera default)"),
         Param("fourcc", (str, type(None)), None, help="requested pixel format, e.g. MJPG or YUYV (null: camera default)"),
-    ) + _recovery_params(open_timeout=10.0, read_timeout=5.0)
+    ) + recovery_params(open_timeout=10.0, read_timeout=5.0)
 
-    def __init__(self, device=0, width=None, height=None, fps=None, fourcc=None,
-                 open_timeout=10.0, read_timeout=5.0, on_error="stop", reconnect_attempts=5,
-                 reconnect_backoff=1.0, reconnect_max_backoff=30.0):
-        self.device = device
-        self.width = width
-        self.height = height
-        self.fps_requested = fps
-        self.fourcc = fourcc
-        if fourcc is not None:
-            fourcc_code(fourcc, "fourcc")
-        if isinstance(device, str) and device.strip().isdigit():
-            self.device = int(device)
-        self._init_recovery(open_timeout, read_timeout, on_error, reconnect_attempts,
-                            reconnect_backoff, reconnect_max_backoff)
+    def __init__(self, *values, **settings):
+        super().__init__(*values, **settings)
+        if isinstance(self.device, str) and self.device.strip().isdigit():
+            self.device = int(self.device)
+        self.fps_requested = self.settings["fps"]
+
+    def check(self) -> None:
+        """A fourcc of 4 ASCII characters, and the shared reconnection rules."""
+        super().check()
+        if self.fourcc is not None:
+            fourcc_code(self.fourcc, "fourcc")
 
     @property
     def fps(self) -> float | None:
@@ -57,13 +54,10 @@ class CameraSource(_LiveCaptureSource):
         Before :meth:`open` this is the ``fps`` setting, so ``settings_of`` round-trips.
         """
         real = super().fps
-        return real if real is not None else self.fps_requested
+        return real if real is not None else self.settings["fps"]
 
-    def __repr__(self) -> str:
-        return (
-            f"CameraSource(device={self.device!r}, width={self.width}, height={self.height}, "
-            f"fps={self.fps_requested}, fourcc={self.fourcc!r}, {self._recovery_repr()})"
-        )
+    def _shown_settings(self) -> dict:
+        return {**self.settings, "device": self.device}
 
     def _describe(self) -> str:
         if isinstance(self.device, int):
@@ -103,7 +97,10 @@ class CameraSource(_LiveCaptureSource):
             capture.set(cv2.CAP_PROP_FPS, self.fps_requested)
         return capture
 
-    def _after_first_frame(self, capture: cv2.VideoCapture, frame: np.ndarray) -> None:
+    def _capture_fps(self, capture) -> float | None:
+        return reported_fps(capture)
+
+    def _after_first_item(self, capture: cv2.VideoCapture, frame: np.ndarray) -> None:
         height, width = frame.shape[:2]
         if (self.width is not None and width != self.width) or (
             self.height is not None and height != self.height
@@ -117,6 +114,6 @@ class CameraSource(_LiveCaptureSource):
             if got != self.fourcc:
                 log.warning("%s uses pixel format %r, not the requested %r", self._describe(), got, self.fourcc)
         if self.fps_requested is not None:
-            got_fps = plausible_fps(capture.get(cv2.CAP_PROP_FPS))
+            got_fps = reported_fps(capture)
             if got_fps is not None and abs(got_fps - self.fps_requested) > 0.5:
                 log.warning("%s runs at %.3g fps, not the requested %.3g", self._describe(), got_fps, self.fps_requested)

@@ -1,50 +1,102 @@
-"""The ``file`` source: a video file, decoded frame by frame."""
-
+"""The ``file`` source: a video file, decoded by FFmpeg's libraries through PyAV."""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
+import stat
+import threading
 
-import cv2
 import numpy as np
 
-from pipeline.io.base import SourceError
-from pipeline.io.sources.capture import (
-    DEFAULT_FILE_FPS,
-    DEFAULT_MAX_CONSECUTIVE_ERRORS,
-    FILE_ON_ERROR,
+from pipeline.io.base import MediaInput, Source, SourceError
+from pipeline.io.media import logs
+from pipeline.io.media.reader import (
+    DamagedPacket,
+    DemuxError,
+    MediaOpenError,
+    MediaReader,
     count_decodable_frames,
-    plausible_fps,
+    to_bgr,
 )
 from pipeline.io.sources.pacing import FramePacer
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)
-from pipeline.io.sources.capture import _CaptureSource
+
+#: Frame rate of a video file whose container states none believable (0, NaN, 90000).
+DEFAULT_FILE_FPS = 30.0
+
+#: What a file source does with a frame that does not decode.
+FILE_ON_ERROR = ("skip", "stop")
+
+#: Failed packets in a row that mean the end of a file (damaged stretches seen in
+#: practice are a few frames long; failures at a truncated end come in microseconds).
+DEFAULT_MAX_CONSECUTIVE_ERRORS = 30
+
+REENCODE_HINT = "try `ffprobe` on it, or re-encode it with `ffmpeg -i IN -c:v libx264 OUT.mp4`"
+
+
+def check_video_path(path: str) -> None:
+    """SourceError naming ``path`` and its real problem, unless it is a non-empty regular file.
+
+    A named pipe, ``/dev/zero`` or ``/dev/null`` all have size 0 to ``os.path.getsize``;
+    each is said for what it is, not "empty".
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        folder = os.path.dirname(os.path.abspath(path))
+        raise SourceError(f"video file {path!r} does not exist (looked in {folder}); "
+                          "check the path, or use a `synthetic` source to run without a file") from None
+    except OSError as error:
+        raise SourceError(f"cannot look at video file {path!r}: {error.strerror}; "
+                          "check the path and its permissions") from None
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise SourceError(f"{path!r} is a folder, not a video file; for a folder of pictures "
+                          "use an `images` source with a glob such as 'folder/*.png'")
+    if stat.S_ISFIFO(mode):
+        raise SourceError(f"{path!r} is a named pipe (FIFO), not a video file: a file source "
+                          "must seek and count frames; save the video to a regular file, or send "
+                          "it to a `url` source (e.g. ffmpeg ... -f mpegts udp://127.0.0.1:5000)")
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "character" if stat.S_ISCHR(mode) else "block"
+        raise SourceError(f"{path!r} is a {kind} device, not a video file; give the path of a "
+                          "video file (for a capture device such as /dev/video0 use a `camera` source)")
+    if stat.S_ISSOCK(mode):
+        raise SourceError(f"{path!r} is a socket, not a video file; give the path of a video file "
+                          "(for a network stream use a `url` source)")
+    if info.st_size == 0:
+        top = os.path.realpath(path).split(os.sep)[1:2]
+        if top in (["proc"], ["sys"]):  # kernel files all say 0 bytes
+            raise SourceError(f"{path!r} is a kernel file under /{top[0]}, not a video file; "
+                              "give the path of a video file")
+        raise SourceError(f"video file {path!r} is empty (0 bytes); check how it was copied or recorded")
 
 
 @register("source", "file")
-class FileSource(_CaptureSource):
-    """A video file: anything OpenCV's FFmpeg backend decodes (mp4, mkv, avi, mov...).
+class FileSource(Source):
+    """A video file: anything FFmpeg decodes (mp4, mkv, webm, avi, mov, ...).
 
-    With ``realtime: true`` frames are paced at the file's frame rate and the source is
-    live (the engine drops rather than waits), as if a camera were filming the file.
-    With ``loop: true`` the file restarts at its end, forever.
+    Decoded by FFmpeg's libraries through PyAV with FFmpeg's frame and slice threads
+    (:mod:`pipeline.io.media.reader`); each frame carries its pts in seconds, and the
+    BGR bytes are those OpenCV's ``VideoCapture`` gives.  With ``realtime: true`` frames
+    are paced at the file's frame rate and the source is live (the engine drops rather
+    than waits), as if a camera were filming the file.  With ``loop: true`` the file
+    restarts at its end, forever; pts keep growing across restarts.
 
     Damaged files
     -------------
-    ``cv2.VideoCapture.read()`` answers ``(False, None)`` both at the end of a file and
-    for a frame that does not decode, and the position does not move either way.  So a
-    failed read is followed by up to ``max_consecutive_errors - 1`` more reads: if a
-    frame comes, the failed ones were damaged frames (``report.skipped``); if none does,
-    that was the end of the file.  With ``on_error: skip`` (the default) damaged frames
-    are skipped and counted; with ``on_error: stop`` the first damaged frame ends the
-    input with an error (what was read is still processed and written; the run exits 1).
-    A file that ends before the frame count its container states is reported as a note,
-    not an error (containers often state a wrong count).  A container whose frame rate
-    is 0, missing or absurd is read at :data:`DEFAULT_FILE_FPS` with a warning.
+    A packet that does not decode is skipped and counted (``report.skipped``, with a
+    note naming the frame numbers) with ``on_error: skip`` (the default); with
+    ``on_error: stop`` the first one ends the input with an error (what was read is
+    still processed and written; the run exits 1).  ``max_consecutive_errors`` failures
+    in a row are the end of the file.  A file that ends before the frame count its
+    container states is reported as a note, not an error (containers often state a
+    wrong count).  A container whose frame rate is 0, missing or absurd is read at
+    :data:`DEFAULT_FILE_FPS` with a warning.  FFmpeg's own messages are counted by kind
+    and summarized in one note per kind (:mod:`pipeline.io.media.logs`).
     """
 
     params = (
@@ -58,79 +110,57 @@ class FileSource(_CaptureSource):
               help="this many failed reads in a row are the end of the file"),
     )
 
-    _capture: cv2.VideoCapture | None = None
-
-    def __init__(self, path, realtime=False, loop=False, on_error="skip",
-                 max_consecutive_errors=DEFAULT_MAX_CONSECUTIVE_ERRORS):
-        self.path = path
-        self.realtime = realtime
-        self.loop = loop
-        self.on_error = on_error
-        self.max_consecutive_errors = int(max_consecutive_errors)
-        self.live = bool(realtime)
-        self._counted: int | None = None
+    def __init__(self, *values, **settings):
+        super().__init__(*values, **settings)
+        self.live = bool(self.realtime)
+        self._reader: MediaReader | None = None
+        self._tally = logs.MessageTally()
+        self._lock = threading.Lock()  # close() waits for a read in progress
+        self._closing = threading.Event()
+        self._pacer: FramePacer | None = None
+        self._first: tuple[np.ndarray, float] | None = None
         self._rate: float | None = None
         self._stated_frames: int | None = None
         self._position = 0  # frames consumed from the file: delivered and skipped
-
-    def __repr__(self) -> str:
-        return (f"FileSource(path={self.path!r}, realtime={self.realtime}, loop={self.loop}, "
-                f"on_error={self.on_error!r}, max_consecutive_errors={self.max_consecutive_errors})")
+        self._start_pts: float | None = None
+        self._last_pts: float | None = None
+        self._loop_offset = 0.0  # seconds added to pts after each restart (loop)
+        self._restarted = False  # loop: the next frame starts a new pass
+        self._last_raw_pts: int | None = None  # in the stream's time base
+        self._counted: int | None = None
+        self._messages_noted = False
 
     def _describe(self) -> str:
         return f"video file {self.path!r}"
 
-    def _is_open(self) -> bool:
-        return self._capture is not None
-
-    def _release(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-        self._capture = None
-
-    def _open_capture(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
-        if not capture.isOpened():
-            capture.release()
-            raise SourceError(
-                f"cannot decode {self._describe()}: not a video OpenCV's FFmpeg backend can read "
-                "(try `ffprobe` on it, or re-encode it with `ffmpeg -i IN -c:v mpeg4 OUT.mp4`)"
-            )
-        return capture
+    # ------------------------------------------------------------------ open
+    def _open_reader(self) -> MediaReader:
+        try:
+            return MediaReader(self.path, tally=self._tally).open()
+        except MediaOpenError as error:
+            raise SourceError(f"cannot decode {self._describe()}: not a video FFmpeg can read "
+                              f"({error}); {REENCODE_HINT}") from None
 
     def open(self) -> None:
         """Open the file and decode its first frame; SourceError naming the path if not."""
-        if not os.path.exists(self.path):
-            folder = os.path.dirname(os.path.abspath(self.path))
-            raise SourceError(
-                f"video file {self.path!r} does not exist (looked in {folder}); "
-                "check the path, or use a `synthetic` source to run without a file"
-            )
-        if os.path.isdir(self.path):
-            raise SourceError(
-                f"{self.path!r} is a folder, not a video file; for a folder of pictures "
-                "use an `images` source with a glob such as 'folder/*.png'"
-            )
-        if os.path.getsize(self.path) == 0:
-            raise SourceError(f"video file {self.path!r} is empty (0 bytes); check how it was copied or recorded")
+        check_video_path(self.path)
         self._closing.clear()
-        self._capture = self._open_capture()
-        hint = ("the file may be truncated or use a codec this FFmpeg lacks "
-                "(try `ffprobe` on it, or re-encode it with `ffmpeg -i IN -c:v mpeg4 OUT.mp4`)")
-        ok, frame = self._capture.read()
-        if not ok or frame is None:
+        self._reader = self._open_reader()
+        self._position = 0
+        first = self._next_item(at_open=True)
+        if first is None:
             self.close()
-            raise SourceError(f"{self._describe()} opened but no frame decodes; {hint}")
-        self._first = frame
-        self._position = 1
-        stated = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        self._stated_frames = int(stated) if math.isfinite(stated) and 0 < stated < 2**31 else None
-        stated_fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self._rate = plausible_fps(stated_fps)
+            raise SourceError(f"{self._describe()} opened but no frame decodes; the file may be "
+                              f"truncated or use a codec this FFmpeg lacks ({REENCODE_HINT})")
+        self._first = first
+        self._start_pts = first[1]
+        self._stated_frames = self._reader.stated_frames
+        self._rate = self._reader.fps
         if self._rate is None:
             self._rate = DEFAULT_FILE_FPS
-            message = (f"{self._describe()} states a frame rate of {stated_fps:g}, which cannot be "
-                       f"right; reading it at {DEFAULT_FILE_FPS:g} fps (set runtime.fps to choose)")
+            message = (f"{self._describe()} states a frame rate of {self._reader.stated_fps_text}, "
+                       f"which cannot be right; reading it at {DEFAULT_FILE_FPS:g} fps "
+                       "(set runtime.fps to choose)")
             log.warning("%s", message)
             self.report.note(message)
         if self.realtime:
@@ -140,36 +170,103 @@ class FileSource(_CaptureSource):
     def fps(self) -> float | None:
         """The file's frame rate once open (:data:`DEFAULT_FILE_FPS` if it states none
         believable), else None."""
-        return self._rate if self._capture is not None else None
+        return self._rate if self._reader is not None else None
 
-    def _read_next(self) -> np.ndarray | None:
+    @property
+    def media(self) -> MediaInput | None:
+        """The file and the pts of its first frame, once open (sinks copy its sound)."""
+        if self._start_pts is None:
+            return None
+        return MediaInput(self.path, start=self._start_pts, seekable=True)
+
+    # ------------------------------------------------------------------ reading
+    def read(self) -> np.ndarray | None:
+        """The next frame (BGR uint8, a new array), or None at the end of the file."""
+        item = self.read_timed()
+        return None if item is None else item[0]
+
+    def read_timed(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and its pts in seconds, or None at the end of the file.
+
+        When the input ended because of an error, ``report.failure`` says why.
+        """
+        if self._reader is None:
+            raise SourceError(f"{self._describe()} is not open; call open() first")
+        if self._pacer is not None:
+            self._pacer.wait()
+        with self._lock:
+            if self._first is not None:
+                item, self._first = self._first, None
+                return item
+            if self._reader is None or self._closing.is_set():  # closed while pacing
+                return None
+            return self._next_item()
+
+    def _next_item(self, at_open: bool = False) -> tuple[np.ndarray, float] | None:
+        """The next frame that decodes as ``(bgr, pts)``, applying ``on_error``; None at the end."""
+        frame = self._next_frame(at_open)
+        if frame is None:
+            return None
+        pts = self._reader.seconds(frame)
+        if self._restarted:  # loop: go on one frame period after the last pts
+            self._restarted = False
+            self._loop_offset = self._last_pts + 1.0 / (self._rate or DEFAULT_FILE_FPS) - pts
+        pts += self._loop_offset
+        self._last_pts = pts
+        self._last_raw_pts = frame.pts
+        return to_bgr(frame), pts
+
+    def _next_frame(self, at_open: bool = False):
+        """The next decoded ``av.VideoFrame`` (no conversion), applying ``on_error``; None at the end."""
         failures = 0
         while True:
-            ok, frame = self._capture.read()
-            if ok and frame is not None:
-                break
-            failures += 1
-            if failures >= self.max_consecutive_errors:
-                return self._at_end()
+            try:
+                frame = self._reader.next_frame()
+            except (DamagedPacket, DemuxError):
+                failures += 1
+                if self.on_error == "stop" and not at_open:
+                    self._skipped(failures)
+                    self._fail(f"{self._describe()}: frame {self._position - 1} does not decode; "
+                               "stopped there (on_error: stop); set on_error: skip to read past "
+                               "damaged frames")
+                    return None
+                if failures >= self.max_consecutive_errors:
+                    return None if at_open else self._at_end()
+                continue
+            if frame is None:
+                if failures:
+                    self._skipped(failures)
+                return None if at_open else self._at_end()
+            break
         if failures:
-            first = self._position
-            self._position += failures
-            report = self.report
-            report.skipped += failures
-            report.read_errors += failures
-            which = f"frame {first}" if failures == 1 else f"frames {first}-{first + failures - 1}"
-            if self.on_error == "stop":
-                self._fail(f"{self._describe()}: {which} do{'es' if failures == 1 else ''} not decode; "
-                           "stopped there (on_error: stop); set on_error: skip to read past damaged frames")
-                return None
-            message = f"{self._describe()}: {which} do{'es' if failures == 1 else ''} not decode; skipped"
-            log.warning("%s", message)
-            report.note(message)
+            self._skipped(failures)
         self._position += 1
         return frame
 
-    def _at_end(self) -> np.ndarray | None:
-        """The file ended: report a shortfall against the stated count, restart with ``loop``."""
+    def _skipped(self, failures: int) -> None:
+        """Count ``failures`` frames that did not decode, starting at the current position."""
+        first = self._position
+        self._position += failures
+        self.report.skipped += failures
+        self.report.read_errors += failures
+        if self.on_error == "stop":
+            return
+        which = f"frame {first}" if failures == 1 else f"frames {first}-{first + failures - 1}"
+        message = f"{self._describe()}: {which} do{'es' if failures == 1 else ''} not decode; skipped"
+        log.warning("%s", message)
+        self.report.note(message)
+
+    def _fail(self, message: str) -> None:
+        if self._closing.is_set():
+            return
+        log.warning("%s", message)
+        self.report.failure = message
+
+    def _at_end(self):
+        """The file ended: report a shortfall against the stated count, restart with ``loop``.
+
+        Returns the first frame of the next pass (``loop``), else None.
+        """
         stated = self._stated_frames
         if stated is not None and self._position < stated:
             message = (f"{self._describe()} ends after {self._position} frames, but its container "
@@ -178,21 +275,40 @@ class FileSource(_CaptureSource):
             self.report.read_errors += 1
             self.report.note(message)
             self._stated_frames = None  # said once, even with loop
-        if not self.loop:
+        if not self.loop or self._position == 0:
             return None
-        # Reopen rather than seek: seeking to 0 is unreliable for some codecs.
-        self._capture.release()
-        self._capture = self._open_capture()
-        ok, frame = self._capture.read()
-        self._position = 1 if ok else 0
-        return frame if ok else None
+        # Reopen rather than seek: a fresh decoder state, as at the first pass.
+        self._reader.close()
+        self._reader = self._open_reader()
+        self._position = 0
+        self._restarted = True
+        return self._next_frame(at_open=True)
 
     def count_frames(self) -> int | None:
         """Frames that decode (counted once, by a separate decode pass); None with ``loop``."""
         if self.loop:
             return None
         if self._counted is None:
-            if not os.path.exists(self.path):
-                raise SourceError(f"video file {self.path!r} does not exist; check the path")
-            self._counted = count_decodable_frames(self.path, self.max_consecutive_errors)
+            check_video_path(self.path)
+            with logs.muted():  # the run's own read reports the same messages
+                try:
+                    self._counted = count_decodable_frames(self.path, self.max_consecutive_errors)
+                except MediaOpenError as error:
+                    raise SourceError(f"cannot decode {self._describe()} to count its frames "
+                                      f"({error}); {REENCODE_HINT}") from None
         return self._counted
+
+    def close(self) -> None:
+        """Close the file (after a read in progress returns); safe to call twice."""
+        self._closing.set()
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = None
+            self._first = None
+            self._pacer = None
+        if not self._messages_noted and self._tally.heard:
+            self._messages_noted = True
+            for line in self._tally.lines(self._describe()):
+                log.info("%s", line)
+                self.report.note(line)

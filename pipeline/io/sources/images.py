@@ -34,14 +34,11 @@ class ImagesSource(Source):
         Param("fps", float, 25.0, min=0.1, max=1000, help="frame rate reported to writers (video sink)"),
     )
 
-    def __init__(self, glob, fps=25.0):
-        self.glob = glob
-        self.rate = float(fps)
+    def __init__(self, *values, **settings):
+        super().__init__(*values, **settings)
+        self.rate = self.settings["fps"]
         self._paths: list[str] | None = None
         self._next = 0
-
-    def __repr__(self) -> str:
-        return f"ImagesSource(glob={self.glob!r}, fps={self.rate})"
 
     @property
     def paths(self) -> list[str]:

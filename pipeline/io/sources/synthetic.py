@@ -85,21 +85,12 @@ class SyntheticSource(Source):
         Param("live", bool, False, help="pace frames at fps, like a camera"),
     )
 
-    def __init__(self, width=640, height=480, fps=30.0, length=300, live=False):
-        self.width = width
-        self.height = height
-        self.rate = float(fps)
-        self.length = length
-        self.live = bool(live)
+    def __init__(self, *values, **settings):
+        super().__init__(*values, **settings)
+        self.rate = self.settings["fps"]
         self._background: np.ndarray | None = None
         self._pacer: FramePacer | None = None
         self._next = 0
-
-    def __repr__(self) -> str:
-        return (
-            f"SyntheticSource(width={self.width}, height={self.height}, fps={self.rate}, "
-            f"length={self.length}, live={self.live})"
-        )
 
     @property
     def endless(self) -> bool:

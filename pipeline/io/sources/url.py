@@ -1,22 +1,38 @@
-"""The ``url`` source: a network stream (rtsp, http, udp, tcp, ...)."""
-
+"""The ``url`` source: a network stream (rtsp, http, udp, tcp, ...), decoded through PyAV."""
 
 from __future__ import annotations
 
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-import cv2
+import av.error
+import numpy as np
 
-from pipeline.io.base import SourceError
-from pipeline.io.sources.capture import WATCHDOG_SLACK
+from pipeline.io.base import MediaInput, SourceError
+from pipeline.io.media import logs
+from pipeline.io.media.reader import (
+    DamagedPacket,
+    DemuxError,
+    MediaOpenError,
+    MediaReader,
+    to_bgr,
+)
+from pipeline.io.sources.live import WATCHDOG_SLACK, LiveSource, recovery_params
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
-from pipeline.io.sources.capture import _LiveCaptureSource, _recovery_params
 
-#: Stream schemes the ``url`` source accepts; all go through OpenCV's FFmpeg backend.
+#: Stream schemes the ``url`` source accepts; all go through FFmpeg's protocols.
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt", "rtp")
+
+#: FFmpeg protocol option that bounds each socket read, in microseconds, per scheme.
+#: (rtmp's ``timeout`` means "wait for a client to connect", so rtmp and rtp rely on
+#: PyAV's interrupt callback alone.)
+TIMEOUT_OPTIONS = {"rtsp": "timeout", "rtsps": "timeout", "http": "timeout", "https": "timeout",
+                   "tcp": "timeout", "udp": "timeout", "srt": "timeout"}
+
+#: Damaged packets in a row after which a stream counts as lost.
+MAX_DAMAGED_IN_A_ROW = 30
 
 
 def redact_url(url: str) -> str:
@@ -28,37 +44,87 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class StreamCapture:
+    """A :class:`MediaReader` behind the watchdog's handle interface.
+
+    ``read()`` gives ``(True, (bgr, pts))``, or ``(False, None)`` when the stream ended,
+    went silent past its read timeout, or sent :data:`MAX_DAMAGED_IN_A_ROW` damaged
+    packets in a row.  Damaged packets before a good one are counted in ``report``.
+    """
+
+    def __init__(self, reader: MediaReader, report):
+        self.reader = reader
+        self.report = report
+
+    def read(self):
+        damaged = 0
+        while True:
+            try:
+                frame = self.reader.next_frame()
+            except (DamagedPacket, DemuxError):
+                damaged += 1
+                if damaged >= MAX_DAMAGED_IN_A_ROW:
+                    return False, None
+                continue
+            except (av.error.FFmpegError, OSError):  # the read timeout (ExitError), a reset
+                return False, None
+            if frame is None:
+                return False, None
+            if damaged:
+                self.report.skipped += damaged
+                self.report.read_errors += damaged
+            return True, (to_bgr(frame), self.reader.seconds(frame))
+
+    def release(self) -> None:
+        self.reader.close()
+
 
 @register("source", "url")
-class UrlSource(_LiveCaptureSource):
-    """A network stream (rtsp, http, udp, tcp, rtmp, srt) through OpenCV's FFmpeg backend.
+class UrlSource(LiveSource):
+    """A network stream (rtsp, http, udp, tcp, rtmp, srt) through FFmpeg's protocols (PyAV).
 
     ``open_timeout`` bounds connecting and reading the first frame, ``read_timeout``
-    each later read (FFmpeg's own ``CAP_PROP_READ_TIMEOUT_MSEC``, with the watchdog as a
-    backstop), so a stream can never hang the run.  With ``on_error: stop`` (default) a
-    sender that closes the stream ends the run normally, and one that goes silent for
-    ``read_timeout`` ends it with an error (exit 1); ``on_error: retry`` reconnects.
+    each later read: both through PyAV's interrupt callback
+    (``av.open(timeout=(open, read))``) and, for the protocols that take one, FFmpeg's
+    own socket ``timeout`` option (microseconds), with the watchdog as a backstop, so a
+    stream can never hang the run.  rtsp goes over TCP unless ``rtsp_transport: udp``.
+    With ``on_error: stop`` (default) a sender that closes the stream ends the run
+    normally, and one that goes silent for ``read_timeout`` ends it with an error (exit
+    1); ``on_error: retry`` reconnects.  Frames carry the stream's pts in seconds; after
+    a reconnection they go on one frame period after the last one, so time never runs
+    backwards.  Decoding uses FFmpeg's slice threads only (frame threads add latency).
     """
 
     params = (
         Param("url", str, help="stream address, e.g. rtsp://camera.local/stream or udp://127.0.0.1:5000"),
-    ) + _recovery_params(open_timeout=10.0, read_timeout=5.0)
+        Param("rtsp_transport", str, "tcp", choices=("tcp", "udp"),
+              help="rtsp only: carry the media over tcp (reliable) or udp (lower latency, may lose packets)"),
+    ) + recovery_params(open_timeout=10.0, read_timeout=5.0)
     watchdog_slack = WATCHDOG_SLACK
 
-    def __init__(self, url, open_timeout=10.0, read_timeout=5.0, on_error="stop",
-                 reconnect_attempts=5, reconnect_backoff=1.0, reconnect_max_backoff=30.0):
-        scheme = urlsplit(url).scheme.lower()
+    def __init__(self, *values, **settings):
+        super().__init__(*values, **settings)
+        self._tally = logs.MessageTally()
+        self._start_pts: float | None = None
+        self._last_pts: float | None = None
+        self._pts_offset = 0.0
+        self._rebase = False  # the next frame comes from a new connection
+        self._messages_noted = False
+
+    def check(self) -> None:
+        """A stream scheme, rtsp_transport only for rtsp, and the reconnection rules."""
+        scheme = urlsplit(self.url).scheme.lower()
         if scheme not in URL_SCHEMES:
             hint = " (for a local file use a `file` source)" if scheme in ("", "file") else ""
-            raise ParamError(
-                "url", f"url must start with one of {', '.join(s + '://' for s in URL_SCHEMES)}; got {redact_url(url)!r}{hint}"
-            )
-        self.url = url
-        self._init_recovery(open_timeout, read_timeout, on_error, reconnect_attempts,
-                            reconnect_backoff, reconnect_max_backoff)
+            raise ParamError("url", f"url must start with one of {', '.join(s + '://' for s in URL_SCHEMES)}; "
+                                    f"got {redact_url(self.url)!r}{hint}")
+        if not scheme.startswith("rtsp") and self.rtsp_transport != "tcp":
+            raise ParamError("rtsp_transport", f"rtsp_transport applies only to rtsp:// urls; got "
+                                               f"{redact_url(self.url)!r} (leave rtsp_transport out)")
+        super().check()
 
-    def __repr__(self) -> str:
-        return f"UrlSource(url={redact_url(self.url)!r}, {self._recovery_repr()})"
+    def _shown_settings(self) -> dict:
+        return {**self.settings, "url": redact_url(self.url)}
 
     def _describe(self) -> str:
         return f"stream {redact_url(self.url)!r}"
@@ -79,27 +145,82 @@ class UrlSource(_LiveCaptureSource):
             log.info("%s %s: end of stream", self._describe(), what)
             self.report.read_errors -= 1
 
-    def open(self) -> None:
-        """Connect within ``open_timeout`` and read the first frame."""
-        if getattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC", None) is None or getattr(
-                cv2, "CAP_PROP_READ_TIMEOUT_MSEC", None) is None:
-            raise SourceError(
-                f"OpenCV {cv2.__version__} cannot bound stream timeouts "
-                "(no CAP_PROP_OPEN_TIMEOUT_MSEC); install opencv-python >= 4.6 to read streams"
-            )
-        super().open()
+    def protocol_options(self) -> dict:
+        """FFmpeg options for this url: the socket timeout and, for rtsp, the transport."""
+        scheme = urlsplit(self.url).scheme.lower()
+        options = {}
+        if scheme.startswith("rtsp"):
+            options["rtsp_transport"] = self.rtsp_transport
+        if scheme in TIMEOUT_OPTIONS:
+            options[TIMEOUT_OPTIONS[scheme]] = str(int(self.read_timeout * 1_000_000))
+        return options
 
-    def _open_capture(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(
-            self.url,
-            cv2.CAP_FFMPEG,
-            [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout * 1000),
-             cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout * 1000)],
-        )
-        if not capture.isOpened():
-            capture.release()
-            raise SourceError(
-                f"cannot open {self._describe()} within {self.open_timeout:g} s; check the address "
-                "and that the stream is running (try `ffprobe URL`), or raise open_timeout"
-            )
-        return capture
+    def _open_capture(self) -> StreamCapture:
+        reader = MediaReader(self.url, options=self.protocol_options(),
+                             timeout=(self.open_timeout, self.read_timeout), live=True,
+                             tally=self._tally)
+        try:
+            reader.open()
+        except MediaOpenError as error:
+            raise SourceError(self._open_failure(error)) from None
+        return StreamCapture(reader, self.report)
+
+    def _open_failure(self, error: MediaOpenError) -> str:
+        """Why the stream did not open, in words, without the password."""
+        cause = error.cause
+        parts = urlsplit(self.url)
+        where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        check = "check the address and that the sender is running (try `ffprobe URL`)"
+        if isinstance(cause, ConnectionRefusedError):
+            return (f"cannot open {self._describe()}: the connection was refused (nothing "
+                    f"listens at {where}); {check}")
+        if isinstance(cause, (av.error.ExitError, TimeoutError)):
+            return (f"cannot open {self._describe()} within open_timeout {self.open_timeout:g} s "
+                    f"(no answer from {where}); {check}, or raise open_timeout")
+        text = getattr(cause, "strerror", None) or str(error)
+        text = str(text).replace(self.url, redact_url(self.url))
+        return f"cannot open {self._describe()}: {text}; {check}"
+
+    def _capture_fps(self, capture: StreamCapture) -> float | None:
+        return capture.reader.fps
+
+    def _on_reconnected(self) -> None:
+        self._rebase = True
+
+    def read_timed(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and its pts in seconds (monotonic across reconnections), or None."""
+        item = self._read_item()
+        if item is None:
+            return None
+        image, pts = item
+        if self._rebase and self._last_pts is not None:
+            period = 1.0 / (self._reported_fps or 30.0)
+            self._pts_offset = self._last_pts + period - pts
+            self._rebase = False
+        pts += self._pts_offset
+        if self._start_pts is None:
+            self._start_pts = pts
+        self._last_pts = pts
+        return image, pts
+
+    def read(self) -> np.ndarray | None:
+        """The next frame (BGR uint8, a new array), or None at the end of the stream."""
+        item = self.read_timed()
+        return None if item is None else item[0]
+
+    @property
+    def media(self) -> MediaInput | None:
+        """The stream (not seekable: sinks cannot read its sound a second time)."""
+        if self._start_pts is None and self._first is not None:
+            self._start_pts = self._first[1]
+        if self._start_pts is None:
+            return None
+        return MediaInput(self.url, start=self._start_pts, seekable=False)
+
+    def close(self) -> None:
+        """Close the stream; FFmpeg's messages go into the report as one line per kind."""
+        super().close()
+        if not self._messages_noted and self._tally.heard:
+            self._messages_noted = True
+            for line in self._tally.lines(self._describe()):
+                self.report.note(line)

@@ -1,0 +1,8 @@
+"""FFmpeg's libraries through PyAV: the glue between edgepipe's sources and sinks and FFmpeg.
+
+* :mod:`pipeline.io.media.reader`: demux and decode one video stream (files and
+  streams), with pts in seconds and OpenCV's exact BGR bytes.
+* :mod:`pipeline.io.media.logs`: FFmpeg's log messages counted per kind, one summary
+  line each, never printed line by line.
+* :mod:`pipeline.io.media.writer`: encoding and muxing, with the sound (video sink).
+"""

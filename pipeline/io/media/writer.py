@@ -1,0 +1,420 @@
+"""Video files written with FFmpeg's libraries (PyAV): encode, place at pts, mux, add the sound.
+
+:class:`VideoPlan` turns a ``video`` sink's settings into what FFmpeg needs (encoder,
+pixel format, options, time base); :class:`MediaWriter` writes one file with it.
+
+Decisions (documented in the ``video`` sink too)
+-------------------------------------------------
+* Codec by extension: h264 for .mp4/.m4v/.mov/.mkv, vp9 for .webm, mjpeg for .avi (every
+  frame a key frame: exact seeking, fast, what OpenCV's writer made there before).  ffv1
+  (lossless) only when asked.
+* Browser defaults: H.264 capped at the High profile, 4:2:0, ``movflags +faststart`` (the
+  moov atom first), so the file plays in Chromium, Firefox and QuickTime while it is still
+  downloading.
+* Grey edge maps go straight into the Y plane of a reused 4:2:0 frame whose chroma planes
+  hold a constant 128, tagged full range (Y 0 is black, 255 white: the edge values as they
+  are).  MPEG-4 Part 2 cannot tag its range, so there the values are mapped to the
+  16..235 studio range on the way in (one table look-up, no other copy).
+* Timing: the codec time base is about 1/90000 s, a whole number of ticks per nominal
+  frame; each frame gets ``round(pts / time_base)`` and the duration up to the next frame
+  (the last frame: one nominal frame), so variable rates and gaps survive.  AVI holds a
+  constant rate only, and the MPEG-4 Part 2 and MJPEG encoders budget bits per tick of
+  the time base: for those, frames land on the nearest tick of the nominal rate (gaps
+  survive, to a frame).
+* Odd sizes with 4:2:0 (or 4:2:2) are padded by repeating the last row and/or column up to
+  the next even size, and the sink says so in the summary; ffv1 keeps the exact size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fractions
+import functools
+import io
+import logging
+import os
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Codec names the sink accepts, and the FFmpeg encoder behind each.
+ENCODERS = {
+    "h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1",
+    "ffv1": "ffv1", "mpeg4": "mpeg4", "mjpeg": "mjpeg",
+}
+
+#: The codec used when none is given, by extension.
+DEFAULT_CODEC = {
+    ".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9",
+    ".avi": "mjpeg",
+}
+
+#: FFmpeg's muxer for each extension the sink writes.
+CONTAINERS = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+    ".avi": "avi",
+}
+
+#: ``fourcc`` values (the OpenCV writer's key) and the codec each now means.
+FOURCC_CODECS = {
+    "avc1": "h264", "h264": "h264", "x264": "h264", "hev1": "hevc", "hvc1": "hevc",
+    "hevc": "hevc", "vp90": "vp9", "vp09": "vp9", "av01": "av1", "ffv1": "ffv1",
+    "mp4v": "mpeg4", "xvid": "mpeg4", "divx": "mpeg4", "fmp4": "mpeg4", "dx50": "mpeg4",
+    "mjpg": "mjpeg",
+}
+
+#: Codecs whose rate control has a constant-quality (crf) mode, and its range.
+CRF_RANGE = {"h264": (0, 51), "hevc": (0, 51), "vp9": (0, 63), "av1": (0, 63)}
+
+#: Quality when neither crf nor bitrate is given (FFmpeg's own defaults where they are
+#: sensible; its 200 kb/s for mpeg4 and mjpeg is not, so those get qscale 3).
+DEFAULT_CRF = {"h264": 23, "hevc": 28, "vp9": 32, "av1": 35}
+DEFAULT_QSCALE = 3
+
+#: x264-style preset names; vp9 and av1 map them onto their own speed numbers.
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+           "slower", "veryslow")
+VP9_SPEED = dict(zip(PRESETS, (8, 7, 6, 5, 4, 3, 2, 1, 0)))
+AV1_SPEED = dict(zip(PRESETS, (12, 11, 10, 9, 8, 6, 4, 2, 1)))
+
+#: Presets used when none is given: the encoder's default, except libvpx-vp9's, which
+#: runs at a few frames per second at 1080p.
+DEFAULT_PRESET = {"h264": "medium", "hevc": "medium", "vp9": "veryfast", "av1": "veryfast"}
+
+#: FFmpeg's lambda per quantiser step (FF_QP2LAMBDA), for ``global_quality``.
+QP2LAMBDA = 118
+
+#: 8-bit YUV formats whose Y plane takes a grey image as it is (chroma set to 128 once).
+GREY_IN_LUMA = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "nv12", "nv21")
+
+#: Studio range: 0..255 mapped onto 16..235 (for codecs that cannot tag full range).
+STUDIO_RANGE = np.round(16 + np.arange(256) * (219 / 255)).astype(np.uint8)
+
+
+class MediaError(Exception):
+    """Settings FFmpeg cannot write: ``key`` names the setting; the sink adds the path."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+@functools.lru_cache(maxsize=None)
+def container_codecs(extension: str) -> frozenset[str]:
+    """Codec names (FFmpeg's) the container of ``extension`` holds, asked of libavformat."""
+    with av.open(io.BytesIO(), "w", format=CONTAINERS[extension]) as probe:
+        return frozenset(probe.supported_codecs)
+
+
+def codec_for(extension: str, codec: str | None, fourcc: str | None) -> str:
+    """The codec to write: ``codec``, or the one ``fourcc`` names, or by extension."""
+    if fourcc is not None:
+        named = FOURCC_CODECS.get(fourcc.lower())
+        if named is None:
+            raise MediaError(
+                "fourcc", f"fourcc {fourcc!r} names no codec this sink writes; fourcc was replaced by "
+                f"codec: one of {', '.join(ENCODERS)} (mp4v is mpeg4, MJPG is mjpeg, FFV1 is ffv1)")
+        if codec is not None and codec != named:
+            raise MediaError("fourcc", f"fourcc {fourcc!r} means codec {named!r}, but codec is {codec!r}; "
+                             "give codec only (fourcc is its old name)")
+        codec = named
+    return codec or DEFAULT_CODEC[extension]
+
+
+@dataclasses.dataclass
+class VideoPlan:
+    """How one video stream is encoded (see :func:`plan_video`)."""
+
+    codec: str
+    encoder: str
+    pix_fmt: str
+    options: dict
+    time_base: fractions.Fraction
+    full_range: bool
+    studio_lut: bool
+    width: int
+    height: int
+    padded: tuple[int, int]  # encoded (width, height) after padding
+    grey: bool
+
+
+def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: int,
+               crf: int | None = None, bitrate: int | None = None, preset: str | None = None,
+               pix_fmt: str | None = None) -> VideoPlan:
+    """Check the settings against the codec and container; the plan to encode with.
+
+    Raises
+    ------
+    MediaError
+        A codec the container cannot hold, crf for a codec without it, a pixel format
+        the encoder refuses: naming the setting and what would work.
+    """
+    encoder = ENCODERS[codec]
+    if encoder not in container_codecs(extension):
+        fits = [ext for ext in CONTAINERS if encoder in container_codecs(ext)]
+        raise MediaError("codec", f"a {extension} file cannot hold {codec}; write {codec} to {' or '.join(fits)}, "
+                         f"or give a codec {extension} holds (its default is {DEFAULT_CODEC[extension]})")
+    if crf is not None and bitrate is not None:
+        raise MediaError("crf", "give crf (constant quality) or bitrate, not both")
+    if crf is not None:
+        if codec not in CRF_RANGE:
+            raise MediaError("crf", f"crf applies to {', '.join(CRF_RANGE)}; {codec} takes bitrate "
+                             "(or neither: a fixed good quality)" if codec != "ffv1"
+                             else "crf does not apply to ffv1, which is lossless")
+        low, high = CRF_RANGE[codec]
+        if not low <= crf <= high:
+            raise MediaError("crf", f"crf for {codec} must be in [{low}, {high}]; got {crf}")
+    if bitrate is not None and codec == "ffv1":
+        raise MediaError("bitrate", "bitrate does not apply to ffv1, which is lossless")
+    if preset is not None and codec not in DEFAULT_PRESET:
+        raise MediaError("preset", f"preset applies to {', '.join(DEFAULT_PRESET)}; {codec} has none")
+    formats = [f.name for f in av.Codec(encoder, "w").video_formats or ()]
+    if pix_fmt is None:
+        if codec == "ffv1":
+            pix_fmt = "gray" if grey else "bgr0"  # lossless both ways: exact edge maps
+        else:
+            pix_fmt = "yuv420p"
+    elif pix_fmt not in formats:
+        raise MediaError("pix_fmt", f"pix_fmt {pix_fmt!r} is not one {encoder} encodes; it takes {', '.join(formats[:12])}")
+    fmt = av.VideoFormat(pix_fmt)
+    chroma = av.VideoFormat(pix_fmt, 2, 2).components
+    sub_w = 2 if not fmt.is_rgb and len(chroma) > 1 and chroma[1].width == 1 else 1
+    sub_h = 2 if not fmt.is_rgb and len(chroma) > 1 and chroma[1].height == 1 else 1
+    padded = (width + width % sub_w, height + height % sub_h)
+    options: dict = {}
+    quality = crf if crf is not None else (None if bitrate is not None else DEFAULT_CRF.get(codec))
+    speed = preset or DEFAULT_PRESET.get(codec)
+    if codec in ("h264", "hevc"):
+        options["preset"] = speed
+        if quality is not None:
+            options["crf"] = str(quality)
+        if codec == "hevc":
+            options["x265-params"] = "log-level=error"  # x265 prints to stderr, not via FFmpeg
+        if codec == "h264" and pix_fmt in ("yuv420p", "yuvj420p", "nv12") and quality != 0:
+            # A ceiling (ultrafast stays baseline-compatible); crf 0 is lossless, which
+            # needs the High 4:4:4 Predictive profile (and few players decode it).
+            options["profile"] = "high"
+    elif codec == "vp9":
+        options.update({"deadline": "good", "cpu-used": str(VP9_SPEED[speed]), "row-mt": "1"})
+        if quality is not None:
+            options.update({"crf": str(quality), "b": "0"})
+    elif codec == "av1":
+        options["preset"] = str(AV1_SPEED[speed])
+        os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner to stderr otherwise
+        if quality is not None:
+            options["crf"] = str(quality)
+    elif codec in ("mpeg4", "mjpeg") and bitrate is None:
+        options.update({"flags": "+qscale", "global_quality": str(DEFAULT_QSCALE * QP2LAMBDA)})
+    if bitrate is not None:
+        options["b"] = str(bitrate)
+    full_range = not fmt.is_rgb and pix_fmt != "gray" and codec != "mpeg4"
+    return VideoPlan(codec=codec, encoder=encoder, pix_fmt=pix_fmt, options=options,
+                     time_base=fractions.Fraction(1, 90000), full_range=full_range,
+                     studio_lut=codec == "mpeg4", width=width, height=height, padded=padded, grey=grey)
+
+
+def nominal_rate(rate: float) -> fractions.Fraction:
+    """``rate`` frames per second as a fraction (29.97 becomes 30000/1001)."""
+    return fractions.Fraction(rate).limit_denominator(1001)
+
+
+class MediaWriter:
+    """One video file (and its sound) written with PyAV: frames placed at their pts.
+
+    Parameters
+    ----------
+    path : Path
+        Where to write (the sink's temporary name; it ends in the real extension).
+    extension : str
+        The final name's extension, which picks the container.
+    plan : VideoPlan
+        How to encode (:func:`plan_video`).
+    rate : float
+        Nominal frames per second: the last frame's duration, AVI's tick, x264's rate
+        control.
+    sound : object, optional
+        A :class:`~pipeline.io.media.sound.SoundTrack` (or None): its stream is added
+        before the header is written, and its packets are interleaved with the video.
+    """
+
+    #: Frames kept for reuse: one held back (its duration waits for the next pts), one
+    #: being filled, one spare for encoders that keep a reference a little longer.
+    POOL = 3
+
+    def __init__(self, path: Path, extension: str, plan: VideoPlan, rate: float, sound=None):
+        self.plan = plan
+        self.rate = nominal_rate(rate)
+        options = {"movflags": "+faststart"} if CONTAINERS[extension] in ("mp4", "mov") else {}
+        self.container = av.open(str(path), "w", format=CONTAINERS[extension], options=options)
+        try:
+            self.stream = self._add_video(extension)
+            self.sound = sound
+            if sound is not None:
+                sound.add_to(self.container)
+        except BaseException:
+            self.abort()
+            raise
+        width, height = plan.padded
+        grey_in_luma = plan.grey and plan.pix_fmt in GREY_IN_LUMA
+        self._pool = [self._blank_frame(width, height, plan.pix_fmt) for _ in range(self.POOL)] if grey_in_luma else []
+        self._next = 0
+        self._held: av.VideoFrame | None = None
+        self._last_tick: int | None = None
+        self._shift = 0  # ticks added after timestamps went backwards (a looping input)
+        self._durations: dict[int, int] = {}
+        self.rewinds = 0
+        self.frames = 0
+        self.packets = 0
+        self.end_seconds = 0.0
+
+    def _add_video(self, extension: str):
+        plan = self.plan
+        stream = self.container.add_stream(plan.encoder, rate=self.rate, options=dict(plan.options))
+        stream.width, stream.height = plan.padded
+        stream.pix_fmt = plan.pix_fmt
+        context = stream.codec_context
+        # AVI stores one frame per tick of its time base; FFmpeg's MPEG-4 Part 2 and MJPEG
+        # rate control (mpegvideo) budgets bits per tick, so a finer time base multiplies
+        # the bitrate (8x at 1/990 s for 15 fps).  Both get the nominal rate.
+        coarse = CONTAINERS[extension] == "avi" or plan.codec in ("mpeg4", "mjpeg")
+        self.time_base = (1 / self.rate) if coarse else self._fine_time_base()
+        context.time_base = self.time_base
+        stream.time_base = self.time_base
+        context.thread_count = 0  # FFmpeg's default is 1; 0 lets x264, vpx, ffv1 use every core
+        if plan.codec in ("ffv1", "mpeg4", "mjpeg"):
+            context.thread_type = "SLICE"  # frame threads would hold frames and add latency
+        if not av.VideoFormat(plan.pix_fmt).is_rgb and plan.pix_fmt != "gray":
+            context.color_range = 2 if plan.full_range else 1  # JPEG (full) or MPEG (studio)
+            context.colorspace = 6  # SMPTE 170M (BT.601): what swscale converts BGR with
+            context.color_primaries = 6
+            context.color_trc = 6
+        return stream
+
+    def _fine_time_base(self) -> fractions.Fraction:
+        """About ``plan.time_base``, made a whole number of ticks per nominal frame.
+
+        1/89999 s at 7 fps (12857 ticks a frame): the nominal rate stays exact, while
+        any other pts still lands within a tick.
+        """
+        finest = self.plan.time_base.denominator
+        ticks = self.rate.numerator
+        if ticks > finest:
+            return self.plan.time_base
+        multiple = max(1, round(finest / ticks))
+        return fractions.Fraction(1, ticks * multiple)
+
+    @staticmethod
+    def _blank_frame(width: int, height: int, pix_fmt: str) -> av.VideoFrame:
+        frame = av.VideoFrame(width, height, pix_fmt)
+        for plane in frame.planes[1:]:
+            np.frombuffer(plane, np.uint8)[:] = 128  # neutral chroma, set once
+        return frame
+
+    def _grey_frame(self, image: np.ndarray) -> av.VideoFrame:
+        """``image`` written straight into the Y plane of a pooled frame (padded if odd)."""
+        frame = self._pool[self._next]
+        self._next = (self._next + 1) % self.POOL
+        frame.make_writable()  # copies only if an encoder still holds this buffer
+        plane = frame.planes[0]
+        padded_width, padded_height = self.plan.padded
+        luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:padded_height, :padded_width]
+        height, width = image.shape
+        if self.plan.studio_lut:
+            cv2.LUT(image, STUDIO_RANGE, dst=luma[:height, :width])
+        else:
+            luma[:height, :width] = image
+        self._pad(luma, height, width)
+        return frame
+
+    @staticmethod
+    def _pad(array: np.ndarray, height: int, width: int) -> None:
+        """Repeat the last column and row of ``array[:height, :width]`` into the padding."""
+        if array.shape[1] > width:
+            array[:height, width:] = array[:height, width - 1: width]
+        if array.shape[0] > height:
+            array[height:] = array[height - 1: height]
+
+    def _colour_frame(self, image: np.ndarray) -> av.VideoFrame:
+        """``image`` (BGR, or grey for formats without a plain Y plane) converted by swscale."""
+        width, height = self.plan.padded
+        if image.shape[1::-1] != (width, height):
+            image = cv2.copyMakeBorder(image, 0, height - image.shape[0], 0, width - image.shape[1],
+                                       cv2.BORDER_REPLICATE)
+        kind = "gray" if image.ndim == 2 else "bgr24"
+        if self.plan.pix_fmt == kind:
+            # Copied: the frame is encoded only when the next one arrives, and the
+            # caller's array is theirs again once write() returns.
+            return av.VideoFrame.from_ndarray(image, kind)
+        source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), kind)
+        return source.reformat(format=self.plan.pix_fmt, src_colorspace="ITU601", dst_colorspace="ITU601",
+                               src_color_range=2, dst_color_range=2 if self.plan.full_range else 1)
+
+    def write(self, image: np.ndarray, seconds: float) -> None:
+        """Encode ``image`` to be shown at ``seconds`` (from the video's start)."""
+        if image.ndim == 2 and self._pool:
+            frame = self._grey_frame(image)
+        else:
+            frame = self._colour_frame(image)
+        tick = round(seconds / self.time_base) + self._shift
+        if self._last_tick is not None and tick <= self._last_tick:
+            step = self._frame_ticks()
+            if tick < self._last_tick - step:
+                self.rewinds += 1  # back by more than a frame: a looping or restarted input
+            self._shift += self._last_tick + step - tick
+            tick = self._last_tick + step
+        frame.pts = tick
+        frame.time_base = self.time_base
+        if self._held is not None:
+            self._encode(self._held, tick - self._held.pts)
+        self._held = frame
+        self._last_tick = tick
+        self.frames += 1
+
+    def _frame_ticks(self) -> int:
+        """One nominal frame in ticks of the time base (at least one)."""
+        return max(1, round(1 / (self.rate * self.time_base)))
+
+    def _encode(self, frame: av.VideoFrame | None, duration: int = 0) -> None:
+        if frame is not None:
+            frame.duration = duration
+            self._durations[frame.pts] = duration
+            self.end_seconds = float((frame.pts + duration) * self.time_base)
+        for packet in self.stream.encode(frame):
+            if not packet.duration:
+                packet.duration = self._durations.pop(packet.pts, 0)
+            else:
+                self._durations.pop(packet.pts, None)
+            self.container.mux(packet)
+            self.packets += 1
+            if self.sound is not None and packet.dts is not None:
+                self.sound.feed(float(packet.dts * self.time_base))
+
+    def finish(self) -> list[str]:
+        """Flush the encoder and the sound, write the trailer; the notes for the summary.
+
+        Raises
+        ------
+        OSError
+            From FFmpeg (``av.error.*`` are OSErrors): a full disk, a size limit.
+        """
+        if self._held is not None:
+            self._encode(self._held, self._frame_ticks())
+            self._held = None
+        self._encode(None)
+        notes = []
+        if self.sound is not None:
+            last = float((self._last_tick - self._shift) * self.time_base) if self._last_tick is not None else 0.0
+            notes += self.sound.finish(self.end_seconds, last)
+        self.container.close()
+        return notes
+
+    def abort(self) -> None:
+        """Close the file without caring whether it is whole (it is removed after)."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001  (the file is thrown away)
+            pass
