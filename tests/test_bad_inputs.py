@@ -26,7 +26,6 @@ from pipeline.io.sources.file import FileSource
 from pipeline.pipeline import Pipeline
 from pipeline.runtime.engine import Engine
 from pipeline.stages import Chain
-from pipeline.io.base import SinkError
 from pipeline.registry import REGISTRIES, build
 from tests.harness import bounded
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from pipeline import ops
-from pipeline.frame import Frame
 from pipeline.io.base import Sink, SinkError, Source, SourceError
 from pipeline.pipeline import Pipeline
 from pipeline.registry import build

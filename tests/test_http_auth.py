@@ -19,7 +19,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SinkError
 from pipeline.io.sinks.http import HttpSink
 from pipeline.pipeline import Pipeline
-from tests.test_http import HEIGHT, WIDTH, MjpegReader, make_frame, open_sink, request
+from tests.test_http import HEIGHT, WIDTH, make_frame, open_sink, request
 
 TOKEN = "s3cret-Token_for.tests~0123"
 

@@ -21,7 +21,6 @@ import numba
 import numpy as np
 import pytest
 
-from pipeline.frame import Frame
 from pipeline.io.base import Sink
 from pipeline.registry import build
 from pipeline.runtime import warmup

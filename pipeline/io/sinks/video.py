@@ -35,8 +35,6 @@ from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.writer import (
     CONTAINERS,
-    CRF_RANGE,
-    DEFAULT_CODEC,
     ENCODERS,
     PRESETS,
     MediaError,
