@@ -358,3 +358,48 @@ def test_resize_stage_makes_a_mixed_stream_writable_as_video(tmp_path):
     while capture.read()[0]:
         count += 1
     assert count == 7
+
+
+# ---------------------------------------------------------------- damaged pictures in a glob
+
+def _pictures(folder, bad_at: int, count: int = 4, bad: bytes = b"not a picture") -> str:
+    for i in range(count):
+        path = folder / f"p{i}.png"
+        if i == bad_at:
+            path.write_bytes(bad)
+        else:
+            cv2.imwrite(str(path), np.full((24, 32, 3), 50 * i, np.uint8))
+    return str(folder / "p*.png")
+
+
+@pytest.mark.parametrize("bad_at", [0, 2, 3])
+@pytest.mark.parametrize("bad", [b"not a picture", b""], ids=["text", "empty"])
+def test_a_picture_that_does_not_decode_is_skipped_and_the_good_frames_kept(tmp_path, bad_at, bad):
+    pattern = _pictures(tmp_path, bad_at, bad=bad)
+    out = tmp_path / "out" / "e_{index}.png"
+    summary = Pipeline.from_dict({
+        "version": 1, "source": {"type": "images", "glob": pattern},
+        "stages": ["grayscale"], "sinks": [{"images": {"path": str(out)}}]}).run()
+    assert summary.frames_out == 3 and summary.skipped == 1
+    assert any(f"p{bad_at}.png" in note for note in summary.notes)
+    assert len(list((tmp_path / "out").glob("e_*.png"))) == 3
+
+
+def test_on_error_stop_ends_a_glob_at_the_bad_picture_and_keeps_the_video(tmp_path):
+    pattern = _pictures(tmp_path, 2)
+    out = tmp_path / "edges.mkv"
+    pipe = Pipeline.from_dict({
+        "version": 1, "source": {"type": "images", "glob": pattern, "on_error": "stop"},
+        "stages": ["grayscale"], "sinks": [{"video": {"path": str(out), "codec": "ffv1"}}]})
+    with pytest.raises(SourceError, match=r"p2\.png.*on_error: stop"):
+        pipe.run()
+    assert pipe.summary.frames_out == 2 and out.exists()
+
+
+def test_a_glob_of_pictures_none_of_which_decode_is_an_error(tmp_path):
+    for i in range(2):
+        (tmp_path / f"p{i}.png").write_bytes(b"nope")
+    source = build("source", "images", {"glob": str(tmp_path / "p*.png")})
+    source.open()
+    with pytest.raises(SourceError, match="no picture matched .* decodes"):
+        source.read()

@@ -197,9 +197,14 @@ def test_images_unreadable_picture_is_named(tmp_path):
     (tmp_path / "a2.png").write_bytes(b"this is no png")
     with ImagesSource(str(tmp_path / "a*.png")) as source:
         assert source.read() is not None
-        with pytest.raises(SourceError, match="does not decode") as caught:
-            source.read()
-    assert str(tmp_path / "a2.png") in str(caught.value)
+        assert source.read() is None  # skipped (on_error: skip), named in the report
+    assert source.report.skipped == 1
+    assert any(str(tmp_path / "a2.png") in note and "does not decode" in note
+               for note in source.report.notes)
+    with ImagesSource(str(tmp_path / "a*.png"), on_error="stop") as source:
+        assert source.read() is not None
+        assert source.read() is None
+    assert str(tmp_path / "a2.png") in source.report.failure
 
 
 def test_natural_sort_key():
@@ -414,5 +419,5 @@ def test_positional_settings_follow_the_params():
     assert FileSource("in.mp4", True).realtime is True
     with pytest.raises(TypeError, match="both by position and by name"):
         FileSource("in.mp4", path="other.mp4")
-    with pytest.raises(TypeError, match="at most 2"):
-        ImagesSource("*.png", 5.0, 6)
+    with pytest.raises(TypeError, match="at most 3"):
+        ImagesSource("*.png", 5.0, "skip", 6)

@@ -12,9 +12,21 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Source, SourceError
+from pipeline.io.sources.file import FILE_ON_ERROR
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)
+
+def _decode(path: str) -> tuple[np.ndarray | None, str]:
+    """The picture at ``path`` as BGR uint8, or None and what went wrong."""
+    # imdecode over bytes rather than imread: same decoders, but works for any path.
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror})"
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return image, "" if image is not None else "does not decode as an image"
+
 
 def natural_sort_key(path: str) -> list:
     """Sort key under which ``frame_2.png`` comes before ``frame_10.png``."""
@@ -25,13 +37,20 @@ def natural_sort_key(path: str) -> list:
 class ImagesSource(Source):
     """Still pictures matching a glob, in natural order (``img2`` before ``img10``).
 
-    Each picture is read as BGR uint8 (``cv2.IMREAD_COLOR``); one that does not decode
-    raises a :class:`SourceError` naming it.  ``**`` matches folders recursively.
+    Each picture is read as BGR uint8 (``cv2.IMREAD_COLOR``).  ``**`` matches folders
+    recursively.  A picture that cannot be read or does not decode is skipped, counted
+    (``report.skipped``) and named in the summary with ``on_error: skip`` (the default),
+    so one damaged file keeps none of the good frames from being written, as the file
+    source does for damaged video; with ``on_error: stop`` it ends the input there with
+    an error (the frames before it are kept).  A glob none of whose pictures decode is a
+    :class:`SourceError`.
     """
 
     params = (
         Param("glob", str, help="pictures to read, e.g. 'photos/*.jpg' or 'shots/**/*.png'"),
         Param("fps", float, 25.0, min=0.1, max=1000, help="frame rate reported to writers (video sink)"),
+        Param("on_error", str, "skip", choices=FILE_ON_ERROR,
+              help="a picture that does not decode: skip it (counted and named) or stop there"),
     )
 
     def __init__(self, *values, **settings):
@@ -39,6 +58,7 @@ class ImagesSource(Source):
         self.rate = self.settings["fps"]
         self._paths: list[str] | None = None
         self._next = 0
+        self._delivered = 0
 
     @property
     def paths(self) -> list[str]:
@@ -59,25 +79,30 @@ class ImagesSource(Source):
             )
         self._paths = sorted(paths, key=natural_sort_key)
         self._next = 0
+        self._delivered = 0
 
     def read(self) -> np.ndarray | None:
-        """The next picture as BGR uint8, or None after the last."""
+        """The next picture that decodes, as BGR uint8 (applying ``on_error``); None after the last."""
         paths = self.paths if self._paths is None else self._paths
-        if self._next >= len(paths):
-            return None
-        path = paths[self._next]
-        self._next += 1
-        # imdecode over bytes rather than imread: same decoders, but works for any path.
-        try:
-            data = np.fromfile(path, dtype=np.uint8)
-        except OSError as error:
-            raise SourceError(f"cannot read picture {path!r}: {error.strerror}") from error
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if image is None:
-            raise SourceError(
-                f"picture {path!r} does not decode as an image; remove it or narrow the glob {self.glob!r}"
-            )
-        return image
+        while self._next < len(paths):
+            path = paths[self._next]
+            self._next += 1
+            image, problem = _decode(path)
+            if image is not None:
+                self._delivered += 1
+                return image
+            message = f"picture {path!r} {problem}"
+            self.report.read_errors += 1
+            if self.on_error == "stop":
+                self.report.failure = (f"{message}; the input stopped there (on_error: stop); set "
+                                       f"on_error: skip to read past it, or narrow the glob {self.glob!r}")
+                return None
+            self.report.skipped += 1
+            self.report.note(f"{message}: skipped")
+        if not self._delivered:
+            raise SourceError(f"no picture matched by {self.glob!r} decodes as an image (the last: "
+                              f"{paths[-1]!r}); check the files and the glob")
+        return None
 
     @property
     def fps(self) -> float:
