@@ -16,13 +16,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.harness import running
 
 #: The flags of every launch: headless, no sandbox (containers, root), nothing that
 #: reaches out to the network or depends on a profile.
@@ -202,9 +203,6 @@ def stats(url: str) -> dict:
 def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
     import cv2
 
-    from pipeline.io.sinks.http import HttpSink
-    from pipeline.pipeline import Pipeline
-
     data = {
         "version": 1,
         "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 20.0, "length": 0, "live": True},
@@ -213,24 +211,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
         "sinks": [{"http": {"port": 0}}],
         "runtime": {"mode": "live"},
     }
-    pipe = Pipeline.from_dict(data)
-    engine = pipe.engine()
-    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
-    errors = []
-
-    def run():
-        try:
-            engine.run()
-        except BaseException as error:  # noqa: BLE001  (re-raised below)
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="test-pipeline", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while sink.url is None and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sink.url, "the http sink did not start serving"
+    with running(data) as (pipe, _, sink):
         url = sink.url
         with Chromium(size=(1100, 820)) as browser:
             browser.get(url)
@@ -281,34 +262,18 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             assert pipe.controls.threshold is None
         picture = cv2.imread(str(shot))
         assert picture is not None and picture.shape[1] >= 1000 and picture.std() > 10
-    finally:
-        pipe.controls.stop()
-        thread.join(15)
-    assert not thread.is_alive()
-    if errors:
-        raise errors[0]
 
 
 @needs_chromium
 def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
-    from pipeline.io.sinks.http import HttpSink
-    from pipeline.pipeline import Pipeline
-
-    pipe = Pipeline.from_dict({
+    data = {
         "version": 1,
         "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 20.0, "length": 0, "live": True},
         "stages": ["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}],
         "sinks": [{"http": {"host": "0.0.0.0", "port": 0}}],  # beyond loopback: a token
         "runtime": {"mode": "live"},
-    })
-    engine = pipe.engine()
-    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
-    thread = threading.Thread(target=engine.run, name="test-pipeline", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while sink.url is None and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    }
+    with running(data) as (pipe, _, sink):
         url, token = sink.url, sink.access_token
         assert url and token
         with Chromium(size=(1100, 820)) as browser:
@@ -330,7 +295,3 @@ def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
             browser.run("document.getElementById('pause').click()")  # POST /control with the cookie
             assert eventually(lambda: pipe.controls.paused is True)
             assert token not in browser.run("return document.cookie")  # HttpOnly: not for scripts
-    finally:
-        pipe.controls.stop()
-        thread.join(15)
-    assert not thread.is_alive()
