@@ -199,6 +199,23 @@ def stats(url: str) -> dict:
         return json.loads(response.read())
 
 
+def page_shows_the_run(browser: "Chromium", width: int, how: str = "") -> None:
+    """The page is edgepipe's, its stream shows pictures ``width`` wide, its frame counter moves.
+
+    ``how`` is added to what each wait names (say, how the requests are authorised).
+    """
+    assert browser.run("return document.title") == "edgepipe live"
+    shown = browser.wait_for("return document.getElementById('stream').naturalWidth",
+                             what=f"the stream's first picture{how}")
+    assert shown == width
+    # The frame counter moves (the page polls /stats).
+    first = browser.wait_for(
+        "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
+        what=f"a frame number{how}")
+    browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
+                     what=f"the frame number to change{how}")
+
+
 @needs_chromium
 def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
     import cv2
@@ -215,17 +232,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
         url = sink.url
         with Chromium(size=(1100, 820)) as browser:
             browser.get(url)
-            assert browser.run("return document.title") == "edgepipe live"
-            # The stream shows a picture of the run's size.
-            width = browser.wait_for("return document.getElementById('stream').naturalWidth",
-                                     what="the stream's first picture")
-            assert width == 320
-            # The frame counter moves (the page polls /stats).
-            first = browser.wait_for(
-                "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
-                what="a frame number")
-            browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
-                             what="the frame number to change")
+            page_shows_the_run(browser, width=320)
             assert float(browser.run("return document.getElementById('fps').textContent")) > 0
             assert sink.board.viewers >= 1
             # Moving the slider sets the threshold the run uses.
@@ -283,15 +290,7 @@ def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
             assert browser.run("return document.getElementById('stream')") is None
             assert sink.board.viewers == 0
             browser.get(f"{url}?token={token}")  # the URL the run logged
-            assert browser.run("return document.title") == "edgepipe live"
-            width = browser.wait_for("return document.getElementById('stream').naturalWidth",
-                                     what="the stream's first picture (its request carries the cookie)")
-            assert width == 320
-            first = browser.wait_for(
-                "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
-                what="a frame number (GET /stats with the cookie)")
-            browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
-                             what="the frame number to change")
+            page_shows_the_run(browser, width=320, how=" (with the cookie)")
             browser.run("document.getElementById('pause').click()")  # POST /control with the cookie
             assert eventually(lambda: pipe.controls.paused is True)
             assert token not in browser.run("return document.cookie")  # HttpOnly: not for scripts
