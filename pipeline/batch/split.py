@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import SourceError
-from pipeline.io.media.reader import MediaReader, decodable_frames, to_bgr
+from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaReader, to_bgr
 from pipeline.io.outputs import write_atomically
 from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 
@@ -107,10 +107,18 @@ def probe(path: str, frames: int) -> dict:
         raise SourceError(f"cannot decode video file {path!r}: {error}") from None
     wanted = BoundarySet(frames)
     boundaries: dict[str, int | None] = {}
-    count = 0
+    count = failures = 0
     try:
         fps = reader.fps or DEFAULT_FILE_FPS
-        for frame in decodable_frames(reader, DEFAULT_MAX_CONSECUTIVE_ERRORS):
+        while failures < DEFAULT_MAX_CONSECUTIVE_ERRORS:
+            try:
+                frame = reader.next_frame()
+            except (DamagedPacket, DemuxError):
+                failures += 1
+                continue
+            if frame is None:
+                break
+            failures = 0
             if count in wanted:
                 boundaries[str(count)] = frame.pts
             count += 1

@@ -325,26 +325,17 @@ def count_decodable_frames(path: str, max_consecutive_errors: int = 30) -> int:
     """
     reader = MediaReader(path).open()
     try:
-        return sum(1 for _ in decodable_frames(reader, max_consecutive_errors))
+        count = failures = 0
+        while failures < max_consecutive_errors:
+            try:
+                frame = reader.next_frame()
+            except (DamagedPacket, DemuxError):
+                failures += 1
+                continue
+            if frame is None:
+                break
+            count += 1
+            failures = 0
+        return count
     finally:
         reader.close()
-
-
-def decodable_frames(reader: MediaReader, max_consecutive_errors: int = 30):
-    """The frames of an open ``reader`` that decode, in order, passing over damaged ones.
-
-    Damaged packets and demuxer errors are skipped as the file source skips them;
-    ``max_consecutive_errors`` failures in a row end the frames as the end of the file
-    does.  The frames are what :meth:`MediaReader.next_frame` returns.
-    """
-    failures = 0
-    while failures < max_consecutive_errors:
-        try:
-            frame = reader.next_frame()
-        except (DamagedPacket, DemuxError):
-            failures += 1
-            continue
-        if frame is None:
-            return
-        failures = 0
-        yield frame
