@@ -27,22 +27,11 @@ import time
 import cv2
 import numba
 import numpy as np
+from benchtools import photo_like_frame
 
 from pipeline import ops
 
 SIZES = [(640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
-
-
-def test_frame(width, height):
-    """A photo-like frame: smooth noise with hard-edged shapes, from a fixed seed."""
-    rng = np.random.default_rng(1)
-    small = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-    frame = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-    for _ in range(12):
-        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cv2.circle(frame, centre, int(rng.integers(10, height // 4)), colour, -1)
-    return frame
 
 
 def real_frame(path, width, height):
@@ -113,7 +102,7 @@ def main(argv=None):
     print(f"{'size':>10} {'edgepipe ms':>12} {'opencv ms':>10} {'speedup':>8} {'edges':>7}")
     rows = []
     for width, height in SIZES:
-        frame = real_frame(args.image, width, height) if args.image else test_frame(width, height)
+        frame = real_frame(args.image, width, height) if args.image else photo_like_frame(width, height)
         row = bench_size(frame, args.low, args.high, args.l2, args.repeat)
         rows.append(row)
         print(f"{row['size']:>10} {row['edgepipe_ms']:>12.2f} {row['opencv_ms']:>10.2f} "

@@ -36,22 +36,11 @@ import time
 import cv2
 import numba
 import numpy as np
+from benchtools import photo_like_frame
 
 from pipeline import ops
 
 SIZES = [(640, 480), (1280, 720), (1920, 1080), (3840, 2160)]
-
-
-def test_frame(width, height):
-    """A photo-like frame: smooth noise with hard-edged shapes, from a fixed seed."""
-    rng = np.random.default_rng(1)
-    small = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-    frame = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-    for k in range(12):
-        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cv2.circle(frame, centre, int(rng.integers(10, height // 4)), colour, -1)
-    return frame
 
 
 def opencv_chains(frame):
@@ -169,7 +158,7 @@ def main(argv=None):
           f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__}")
     rows = []
     for width, height in sizes:
-        frame = test_frame(width, height)
+        frame = photo_like_frame(width, height)
         out = np.empty((height, width), np.uint8)
         hist = np.empty(256, np.int64)
         dst = np.empty_like(frame)

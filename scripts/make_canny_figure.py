@@ -11,22 +11,13 @@ corner of the Sobel and the tuned Canny pictures enlarged, where the edge widths
 Every number on the picture is computed here, none typed in.
 """
 
-import argparse
-import os
-
 import cv2
 import numpy as np
+from figuretools import label, read_photo, write_figure
 
 from pipeline import ops
 from pipeline.optim import make_optimizer, tune_pair
 from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
-
-
-def label(image, text):
-    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
-    cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
-    cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
 
 
 def zoom(image, box, width):
@@ -36,17 +27,8 @@ def zoom(image, box, width):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default=os.path.join(here, "..", "samples", "building.jpg"))
-    parser.add_argument("--out", default=os.path.join(here, "..", "docs", "canny-vs-sobel.jpg"))
-    parser.add_argument("--width", type=int, default=400)
-    args = parser.parse_args()
-    frame = cv2.imread(args.image, cv2.IMREAD_COLOR)
-    if frame is None:
-        raise SystemExit(f"cannot read {args.image}")
-    height = round(frame.shape[0] * args.width / frame.shape[1])
-    frame = cv2.resize(frame, (args.width, height), interpolation=cv2.INTER_AREA)
+    args, frame = read_photo(__doc__.splitlines()[0], "canny-vs-sobel.jpg", 400)
+    height = frame.shape[0]
 
     sobel, sobel_hist = ops.edges(frame, "sobel", hist=True)
     level = ops.otsu_threshold(sobel_hist)
@@ -73,9 +55,7 @@ def main():
     x, y, w, h = box
     cv2.rectangle(panels[0], (x, y), (x + w, y + h), (0, 0, 255), 1)
     figure = np.vstack([np.hstack(panels[0:2]), np.hstack(panels[2:4]), np.hstack(panels[4:6])])
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    cv2.imwrite(args.out, figure, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    print(f"wrote {args.out} ({os.path.getsize(args.out) // 1024} KiB): Otsu {level:.0f}, "
+    print(f"{write_figure(args.out, figure)}: Otsu {level:.0f}, "
           f"rule of thumb {rule[0]:.1f}/{rule[1]:.1f}, tuned {tuned[0]:.1f}/{tuned[1]:.1f}")
 
 

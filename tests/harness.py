@@ -1,6 +1,8 @@
-"""Small pieces several test modules share: bounded waits and reading frames back."""
+"""Small pieces several test modules share: bounded waits, reading frames back, a live run."""
 
+import contextlib
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -49,3 +51,43 @@ def read_all(source, limit: int = 10_000) -> list[np.ndarray]:
             break
         frames.append(frame)
     return frames
+
+
+@contextlib.contextmanager
+def running(data: dict):
+    """Run the config ``data`` in a thread; yield ``(pipeline, engine, http sink)``; stop and join.
+
+    Waits (10 s at most) until the config's http sink serves; an error the run raises,
+    before or after, is raised in the test.
+    """
+    from pipeline.io.sinks.http import HttpSink
+    from pipeline.pipeline import Pipeline
+
+    pipe = Pipeline.from_dict(data)
+    engine = pipe.engine()
+    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
+    errors = []
+
+    def run():
+        try:
+            engine.run()
+        except BaseException as error:  # noqa: BLE001  (re-raised in the test)
+            errors.append(error)
+
+    thread = threading.Thread(target=run, name="test-pipeline", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sink.url is None and not errors and thread.is_alive():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after 10 s waiting for the sink to serve")
+            time.sleep(0.02)
+        if errors:
+            raise errors[0]
+        yield pipe, engine, sink
+    finally:
+        pipe.controls.stop()
+        thread.join(15)
+        assert not thread.is_alive(), "the pipeline did not stop"
+    if errors:
+        raise errors[0]

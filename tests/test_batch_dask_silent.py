@@ -106,27 +106,7 @@ def test_batch_against_a_silent_scheduler_exits_1_in_bounded_time(listener, tmp_
 
 
 def test_dask_workers_report_frames_while_a_file_runs(tmp_path):
-    from pipeline.batch import tasks
-    from tests.test_batch import STAGES
+    from tests.test_batch_progress import FRAMES, progress_seen
 
-    frames = 240
-    clip = make_clip(tmp_path / "long.mp4", frames=frames, size=(320, 240))
-    executor = executors.DaskExecutor(None, workers=1)
-    seen = []
-    try:
-        ticket = executor.submit(tasks.process_file, {"input": str(clip), "output": str(tmp_path / "e.mp4"),
-                                                      "stages": STAGES, "fourcc": None, "threads": 1})
-        deadline = time.monotonic() + 180
-        answers = []
-        while not answers:
-            assert time.monotonic() < deadline, "the task did not end"
-            answers = executor.poll(0.05)
-            if ticket in executor.progress:
-                seen.append(executor.progress[ticket])
-    finally:
-        executor.close()
-    (_, ok, value), = answers
-    assert ok and value["ok"] and value["frames"] == frames
-    assert ticket not in executor.progress
-    assert {total for _, total in seen} == {frames}
-    assert any(0 < done < frames for done, _ in seen)
+    seen = progress_seen(lambda: executors.DaskExecutor(None, workers=1), tmp_path, 180)
+    assert any(0 < done < FRAMES for done, _ in seen)

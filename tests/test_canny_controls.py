@@ -15,7 +15,8 @@ from pipeline.io.sinks.http import ControlError, parse_control
 from pipeline.registry import build
 from pipeline.runtime.controls import Controls
 from pipeline.stages.hud import canny_line, hud_lines
-from tests.test_http import config, get_json, post_control, running, wait_until
+from tests.harness import running
+from tests.test_http import config, get_json, post_control, wait_until
 
 
 def photo(seed=0, shape=(48, 64)):

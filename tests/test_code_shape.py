@@ -1,5 +1,5 @@
-"""The command-line and batch-driver modules stay readable: no function over 80 lines,
-none nested more than four blocks deep (issue 14)."""
+"""The package stays readable: no function over 80 lines, none nested more than four
+blocks deep, in every module but the numba kernels (issue 14)."""
 
 import ast
 from pathlib import Path
@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["pipeline/cli.py", "pipeline/entry.py", "pipeline/outcome.py", "pipeline/oneliner.py",
-           "pipeline/helptext.py", "pipeline/__main__.py", "pipeline/batch/command.py",
-           "pipeline/batch/runner.py", "pipeline/batch/summary.py", "pipeline/batch/executors.py",
-           "pipeline/batch/cluster.py",
-           "pipeline/batch/__main__.py"]
+# Every module of the package but the numba kernels, which are loops written out on purpose.
+MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*.py")
+                 if "kernels" not in p.relative_to(ROOT).parts)
 MAX_LINES, MAX_DEPTH = 80, 4
 BLOCKS = (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.AsyncFor, ast.AsyncWith, ast.Match)
 NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)

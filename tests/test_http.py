@@ -28,6 +28,7 @@ from pipeline.io.sinks.http import BOUNDARY, ControlError, HttpSink, parse_contr
 from pipeline.pipeline import Pipeline
 from pipeline.registry import REGISTRIES, ParamError, build, settings_of
 from pipeline.runtime.controls import Controls
+from tests.harness import running
 
 WIDTH, HEIGHT = 160, 120
 
@@ -167,35 +168,6 @@ def config(sink: dict | None = None, **source) -> dict:
         "sinks": [{"http": dict({"port": 0}, **(sink or {}))}],
         "runtime": {"mode": "live" if src.get("live") else "batch"},
     }
-
-
-@contextlib.contextmanager
-def running(data: dict):
-    """Run ``data`` in a thread; yield ``(pipeline, engine, http sink)``; stop and join."""
-    pipe = Pipeline.from_dict(data)
-    engine = pipe.engine()
-    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
-    errors = []
-
-    def run():
-        try:
-            engine.run()
-        except BaseException as error:  # noqa: BLE001  (re-raised in the test)
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="test-pipeline", daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: sink.url is not None or errors or not thread.is_alive(), 10, "the sink to serve")
-        if errors:
-            raise errors[0]
-        yield pipe, engine, sink
-    finally:
-        pipe.controls.stop()
-        thread.join(15)
-        assert not thread.is_alive(), "the pipeline did not stop"
-    if errors:
-        raise errors[0]
 
 
 # --- POST /control parsing ---------------------------------------------------------------

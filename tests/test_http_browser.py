@@ -16,13 +16,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.harness import running
 
 #: The flags of every launch: headless, no sandbox (containers, root), nothing that
 #: reaches out to the network or depends on a profile.
@@ -198,12 +199,26 @@ def stats(url: str) -> dict:
         return json.loads(response.read())
 
 
+def page_shows_the_run(browser: "Chromium", width: int, how: str = "") -> None:
+    """The page is edgepipe's, its stream shows pictures ``width`` wide, its frame counter moves.
+
+    ``how`` is added to what each wait names (say, how the requests are authorised).
+    """
+    assert browser.run("return document.title") == "edgepipe live"
+    shown = browser.wait_for("return document.getElementById('stream').naturalWidth",
+                             what=f"the stream's first picture{how}")
+    assert shown == width
+    # The frame counter moves (the page polls /stats).
+    first = browser.wait_for(
+        "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
+        what=f"a frame number{how}")
+    browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
+                     what=f"the frame number to change{how}")
+
+
 @needs_chromium
 def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
     import cv2
-
-    from pipeline.io.sinks.http import HttpSink
-    from pipeline.pipeline import Pipeline
 
     data = {
         "version": 1,
@@ -213,38 +228,11 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
         "sinks": [{"http": {"port": 0}}],
         "runtime": {"mode": "live"},
     }
-    pipe = Pipeline.from_dict(data)
-    engine = pipe.engine()
-    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
-    errors = []
-
-    def run():
-        try:
-            engine.run()
-        except BaseException as error:  # noqa: BLE001  (re-raised below)
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="test-pipeline", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while sink.url is None and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sink.url, "the http sink did not start serving"
+    with running(data) as (pipe, _, sink):
         url = sink.url
         with Chromium(size=(1100, 820)) as browser:
             browser.get(url)
-            assert browser.run("return document.title") == "edgepipe live"
-            # The stream shows a picture of the run's size.
-            width = browser.wait_for("return document.getElementById('stream').naturalWidth",
-                                     what="the stream's first picture")
-            assert width == 320
-            # The frame counter moves (the page polls /stats).
-            first = browser.wait_for(
-                "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
-                what="a frame number")
-            browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
-                             what="the frame number to change")
+            page_shows_the_run(browser, width=320)
             assert float(browser.run("return document.getElementById('fps').textContent")) > 0
             assert sink.board.viewers >= 1
             # Moving the slider sets the threshold the run uses.
@@ -281,34 +269,18 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             assert pipe.controls.threshold is None
         picture = cv2.imread(str(shot))
         assert picture is not None and picture.shape[1] >= 1000 and picture.std() > 10
-    finally:
-        pipe.controls.stop()
-        thread.join(15)
-    assert not thread.is_alive()
-    if errors:
-        raise errors[0]
 
 
 @needs_chromium
 def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
-    from pipeline.io.sinks.http import HttpSink
-    from pipeline.pipeline import Pipeline
-
-    pipe = Pipeline.from_dict({
+    data = {
         "version": 1,
         "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 20.0, "length": 0, "live": True},
         "stages": ["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}],
         "sinks": [{"http": {"host": "0.0.0.0", "port": 0}}],  # beyond loopback: a token
         "runtime": {"mode": "live"},
-    })
-    engine = pipe.engine()
-    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
-    thread = threading.Thread(target=engine.run, name="test-pipeline", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while sink.url is None and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    }
+    with running(data) as (pipe, _, sink):
         url, token = sink.url, sink.access_token
         assert url and token
         with Chromium(size=(1100, 820)) as browser:
@@ -318,19 +290,7 @@ def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
             assert browser.run("return document.getElementById('stream')") is None
             assert sink.board.viewers == 0
             browser.get(f"{url}?token={token}")  # the URL the run logged
-            assert browser.run("return document.title") == "edgepipe live"
-            width = browser.wait_for("return document.getElementById('stream').naturalWidth",
-                                     what="the stream's first picture (its request carries the cookie)")
-            assert width == 320
-            first = browser.wait_for(
-                "const t = document.getElementById('frame').textContent; return /^\\d+$/.test(t) && t;",
-                what="a frame number (GET /stats with the cookie)")
-            browser.wait_for(f"return document.getElementById('frame').textContent !== '{first}'",
-                             what="the frame number to change")
+            page_shows_the_run(browser, width=320, how=" (with the cookie)")
             browser.run("document.getElementById('pause').click()")  # POST /control with the cookie
             assert eventually(lambda: pipe.controls.paused is True)
             assert token not in browser.run("return document.cookie")  # HttpOnly: not for scripts
-    finally:
-        pipe.controls.stop()
-        thread.join(15)
-    assert not thread.is_alive()

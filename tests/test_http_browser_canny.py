@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
+from tests.harness import running
 from tests.test_http_browser import Chromium, eventually, needs_chromium, stats
 
 
@@ -19,34 +17,15 @@ def set_slider(browser, element_id: str, value: int) -> None:
 
 @needs_chromium
 def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
-    from pipeline.io.sinks.http import HttpSink
-    from pipeline.pipeline import Pipeline
-
-    pipe = Pipeline.from_dict({
+    data = {
         "version": 1,
         "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 20.0, "length": 0,
                    "live": True},
         "stages": [{"canny": {"low": "auto", "high": "auto"}}, {"overlay": {"color": [0, 255, 0]}}],
         "sinks": [{"http": {"port": 0}}],
         "runtime": {"mode": "live"},
-    })
-    engine = pipe.engine()
-    sink = next(s for s in engine.sinks if isinstance(s, HttpSink))
-    errors = []
-
-    def run():
-        try:
-            engine.run()
-        except BaseException as error:  # noqa: BLE001  (re-raised below)
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="test-pipeline", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while sink.url is None and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert sink.url, "the http sink did not start serving"
+    }
+    with running(data) as (pipe, _, sink):
         url = sink.url
         with Chromium(size=(1100, 820)) as browser:
             browser.get(url)
@@ -75,9 +54,3 @@ def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
                              what="low back to auto")
             browser.run("document.getElementById('canny-high-auto').click()")
             assert eventually(lambda: pipe.controls.canny_manual is None)
-    finally:
-        pipe.controls.stop()
-        thread.join(15)
-    assert not thread.is_alive()
-    if errors:
-        raise errors[0]

@@ -214,6 +214,40 @@ def _check_start(doc, path, entry, settings) -> None:
         raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
 
 
+def _check_function_input(doc, path: tuple, settings: dict, rng) -> tuple[list, str]:
+    """A function input's box and starting points checked (in place); its starts and label."""
+    function = FUNCTIONS[settings["function"]]
+    settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
+    starts = _starts(doc, path + ("starts",), settings["starts"], function.dimensions, rng)
+    if settings["bounds"] is not None:
+        low, high = settings["bounds"]
+        for point in starts:
+            if not all(low <= c <= high for c in point):
+                raise doc.error(path + ("starts",), f"starting point {list(point)} lies "
+                                                    f"outside bounds {settings['bounds']}")
+    return starts, settings["label"] or function.name
+
+
+def _check_video_input(doc, path: tuple, kind: str, entry: dict, settings: dict) -> str:
+    """A video or synthetic input's settings checked (in place); its label."""
+    settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
+    _check_start(doc, path, entry, settings)
+    canny = settings["canny"]
+    if len(canny) != 2 or not all(_is_number(c) for c in canny):
+        raise doc.error(path + ("canny",), f"canny must be two numbers [low, high]; got {canny!r}")
+    for key, objective in (("target", "density"), ("canny", "agreement")):
+        if key in entry and settings["objective"] != objective:
+            raise doc.error(path + (key,), f"{key} applies to objective {objective} only; "
+                                           f"the objective is {settings['objective']!r}")
+    if kind == "synthetic":
+        try:
+            settings["synthetic"] = build("source", "synthetic", settings["synthetic"] or {})
+        except ParamError as exc:
+            raise doc.error(path + ("synthetic", exc.key), exc.message) from None
+        return settings["label"] or "synthetic"
+    return settings["label"] or Path(settings["video"]).stem.replace("*", "all")
+
+
 def _check(doc, output: str | None) -> Experiment:
     data = doc.data
     if not isinstance(data, dict):
@@ -237,36 +271,10 @@ def _check(doc, output: str | None) -> Experiment:
                                   f"got {entry!r}")
         kind = kinds[0]
         settings = _check_section(doc, path, _INPUT_KINDS[kind], entry)
-        starts = []
         if kind == "function":
-            function = FUNCTIONS[settings["function"]]
-            settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
-            starts = _starts(doc, path + ("starts",), settings["starts"], function.dimensions, rng)
-            if settings["bounds"] is not None:
-                low, high = settings["bounds"]
-                for point in starts:
-                    if not all(low <= c <= high for c in point):
-                        raise doc.error(path + ("starts",), f"starting point {list(point)} lies "
-                                                            f"outside bounds {settings['bounds']}")
-            label = settings["label"] or function.name
+            starts, label = _check_function_input(doc, path, settings, rng)
         else:
-            settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
-            _check_start(doc, path, entry, settings)
-            canny = settings["canny"]
-            if len(canny) != 2 or not all(_is_number(c) for c in canny):
-                raise doc.error(path + ("canny",), f"canny must be two numbers [low, high]; got {canny!r}")
-            for key, objective in (("target", "density"), ("canny", "agreement")):
-                if key in entry and settings["objective"] != objective:
-                    raise doc.error(path + (key,), f"{key} applies to objective {objective} only; "
-                                                   f"the objective is {settings['objective']!r}")
-            if kind == "synthetic":
-                try:
-                    settings["synthetic"] = build("source", "synthetic", settings["synthetic"] or {})
-                except ParamError as exc:
-                    raise doc.error(path + ("synthetic", exc.key), exc.message) from None
-                label = settings["label"] or "synthetic"
-            else:
-                label = settings["label"] or Path(settings["video"]).stem.replace("*", "all")
+            starts, label = [], _check_video_input(doc, path, kind, entry, settings)
         label = re.sub(r"[^\w.-]+", "_", label)
         if label in labels:
             raise doc.error(path, f"two inputs are labelled {label!r}; give one a label:")

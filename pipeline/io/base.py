@@ -113,6 +113,23 @@ class ReadReport:
             self.notes.append("(more notes left out)")
 
 
+def _checked_settings(cls: type, values: tuple, settings: dict) -> dict:
+    """``cls``'s settings from positional ``values`` (in ``params`` order) and ``settings``.
+
+    Sources and sinks take their settings the same way, so one function binds the
+    positional ones and checks the lot as a config would (defaults filled in).
+    """
+    names = [p.name for p in cls.params]
+    if len(values) > len(names):
+        raise TypeError(f"{cls.__name__} takes at most {len(names)} settings by "
+                        f"position ({', '.join(names) or 'none'}); got {len(values)}")
+    for name, value in zip(names, values):
+        if name in settings:
+            raise TypeError(f"{cls.__name__} got {name!r} both by position and by name")
+        settings[name] = value
+    return check_settings(cls, settings)
+
+
 class Source:
     """Where frames come from.
 
@@ -143,15 +160,7 @@ class Source:
     live: bool = False
 
     def __init__(self, *values, **settings):
-        names = [p.name for p in self.params]
-        if len(values) > len(names):
-            raise TypeError(f"{type(self).__name__} takes at most {len(names)} settings by "
-                            f"position ({', '.join(names) or 'none'}); got {len(values)}")
-        for name, value in zip(names, values):
-            if name in settings:
-                raise TypeError(f"{type(self).__name__} got {name!r} both by position and by name")
-            settings[name] = value
-        self.settings = check_settings(type(self), settings)
+        self.settings = _checked_settings(type(self), values, settings)
         for name, value in self.settings.items():
             if not isinstance(getattr(type(self), name, None), property):
                 setattr(self, name, value)
@@ -241,17 +250,7 @@ class Sink:
     params: tuple = ()
 
     def __init__(self, *args, **settings):
-        from pipeline.registry import check_settings
-
-        names = [p.name for p in self.params]
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__} takes at most {len(names)} settings by "
-                            f"position ({', '.join(names) or 'none'}); got {len(args)}")
-        for name, value in zip(names, args):
-            if name in settings:
-                raise TypeError(f"{type(self).__name__} got {name!r} both by position and by name")
-            settings[name] = value
-        for name, value in check_settings(type(self), settings).items():
+        for name, value in _checked_settings(type(self), args, settings).items():
             setattr(self, name, value)
         self.notes: list[str] = []
         self.validate()

@@ -78,6 +78,19 @@ def _as_box(bounds, dimensions):
     return lower, upper
 
 
+def _checked_start(x0, optimizer, iterations, bounds):
+    """:func:`minimize`'s arguments checked: the start point and the box (or None)."""
+    start = _as_start_point(x0)
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
+        raise ValueError(f"iterations must be an integer >= 0; got {iterations!r}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (see make_optimizer); got {optimizer!r}")
+    box = None if bounds is None else _as_box(bounds, start.size)
+    if box is not None and not ((box[0] <= start).all() and (start <= box[1]).all()):
+        raise ValueError(f"x0 = {start.tolist()} lies outside bounds {bounds!r}")
+    return start, box
+
+
 def minimize(f, x0, optimizer, iterations, grad=None, bounds=None, project=None):
     """Take ``iterations`` steps of ``optimizer`` on ``f`` from ``x0``.
 
@@ -128,15 +141,8 @@ def minimize(f, x0, optimizer, iterations, grad=None, bounds=None, project=None)
     >>> path.x[:3].tolist(), path.x[70:].tolist()
     ([70.0, 69.0, 68.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     """
-    start = _as_start_point(x0)
+    start, box = _checked_start(x0, optimizer, iterations, bounds)
     dimensions = start.size
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise ValueError(f"iterations must be an integer >= 0; got {iterations!r}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be an Optimizer (see make_optimizer); got {optimizer!r}")
-    box = None if bounds is None else _as_box(bounds, dimensions)
-    if box is not None and not ((box[0] <= start).all() and (start <= box[1]).all()):
-        raise ValueError(f"x0 = {start.tolist()} lies outside bounds {bounds!r}")
     if grad is None:
 
         def grad(*point):

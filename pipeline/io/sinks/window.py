@@ -349,28 +349,30 @@ class WindowSink(Sink):
         name = {KEY_ESC: "Esc", ord(" "): "space"}.get(key, chr(key) if 32 < key < 127 else str(key))
         if controls is None:
             return
-        if key in (ord("q"), ord("Q"), KEY_ESC):
-            controls.stop(f"{name} pressed in the window")
-        elif key == ord(" "):
-            controls.toggle_pause()
-        elif key in (ord("["), ord("-")):
-            controls.nudge_threshold(-self.threshold_step)
-        elif key in (ord("]"), ord("+"), ord("=")):
-            controls.nudge_threshold(+self.threshold_step)
-        elif key in (ord("r"), ord("R")):
-            controls.threshold = None
-        elif key in CANNY_KEYS:
-            which, sign = CANNY_KEYS[key]
-            controls.nudge_canny(which, sign * self.threshold_step)
-        elif key in (ord("c"), ord("C")):
-            controls.set_canny(None, None)
-        elif key in (ord("t"), ord("T")):
-            controls.toggle_tuner()
-        elif key in (ord("s"), ord("S")):
-            controls.request_snapshot()  # taken right after this poll (or by another sink)
-        else:
+        action = self._key_action(key, name, controls)
+        if action is None:
             return
+        action()
         self.keys_handled.append(name)
+
+    def _key_action(self, key: int, name: str, controls):
+        """What ``key`` does to ``controls``, as a call; None for a key that does nothing."""
+        step = self.threshold_step
+        if key in CANNY_KEYS:
+            which, sign = CANNY_KEYS[key]
+            return lambda: controls.nudge_canny(which, sign * step)
+        actions = [
+            ((ord("q"), ord("Q"), KEY_ESC), lambda: controls.stop(f"{name} pressed in the window")),
+            ((ord(" "),), controls.toggle_pause),
+            ((ord("["), ord("-")), lambda: controls.nudge_threshold(-step)),
+            ((ord("]"), ord("+"), ord("=")), lambda: controls.nudge_threshold(+step)),
+            ((ord("r"), ord("R")), lambda: setattr(controls, "threshold", None)),
+            ((ord("c"), ord("C")), lambda: controls.set_canny(None, None)),
+            ((ord("t"), ord("T")), controls.toggle_tuner),
+            # taken right after this poll (or by another sink)
+            ((ord("s"), ord("S")), controls.request_snapshot),
+        ]
+        return next((action for keys, action in actions if key in keys), None)
 
     def _save_snapshot(self) -> None:
         frame = self._shown if self._shown is not None else self._latest
