@@ -313,6 +313,9 @@ class MediaReader:
     def seek(self, pts: int) -> None:
         """Go to the keyframe at or before ``pts`` (stream time base); decode on from there."""
         self.container.seek(int(pts), stream=self.stream, backward=True)
+        # FFmpeg's rule after a seek: flush the decoder, or frames its threads still hold
+        # from before the seek come out after it (seen under load, with frame threads).
+        self.stream.codec_context.flush_buffers()
         self._restart()
 
 
