@@ -45,6 +45,7 @@ import logging
 import os
 import resource
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,6 +72,10 @@ log = logging.getLogger(__name__)
 #: Seconds between two looks, while a file is written, at whether it is still there and
 #: its disk still has room (a stat and a statvfs: microseconds).
 WATCH_EVERY = 0.5
+
+#: Held while this process tries a lock and records it as its own (see OutputLock.acquire).
+_LOCKING = threading.Lock()
+
 
 class OutputLock:
     """One writer per output: an exclusive ``fcntl.flock`` on a lock file next to it.
@@ -145,9 +150,12 @@ class OutputLock:
         except OSError:
             return  # no lock file: nobody writes there (open() decides for good)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with _LOCKING:  # see acquire(): a lock this process takes is known at once
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SinkError(self.busy_message(self.holder(fd))) from None
+            with _LOCKING:
+                holder = self.holder(fd)
+            raise SinkError(self.busy_message(holder)) from None
         except OSError:
             pass
         finally:
@@ -162,9 +170,15 @@ class OutputLock:
                 raise SinkError(f"{self.what}: cannot write {self.target!r}: cannot create the lock file "
                                 f"{str(self.path)!r} ({error.strerror})") from error
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # Taking the lock and recording it as this process's are one step, so that
+                # another sink of this run that finds it taken always knows it is this run
+                # (the pid in the file is written only after).
+                with _LOCKING:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    hold(fd, True)
             except BlockingIOError:
-                holder = self.holder(fd)
+                with _LOCKING:
+                    holder = self.holder(fd)
                 os.close(fd)
                 raise SinkError(self.busy_message(holder)) from None
             except OSError as error:
@@ -179,6 +193,7 @@ class OutputLock:
                 named = None
             mine = os.fstat(fd)
             if named is None or (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):
+                hold(fd, False)
                 os.close(fd)  # the holder before us removed it after we opened it: again
                 continue
             try:
@@ -187,7 +202,6 @@ class OutputLock:
             except OSError:
                 pass  # a full disk: the lock holds without the pid in it
             self._fd = fd
-            hold(fd, True)
             self.swept = self.sweep()
 
     def sweep(self) -> list[Path]:
