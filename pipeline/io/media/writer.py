@@ -316,9 +316,10 @@ class MediaWriter:
 
     def _grey_frame(self, image: np.ndarray) -> av.VideoFrame:
         """``image`` written straight into the Y plane of a pooled frame (padded if odd)."""
-        frame = self._pool[self._next]
-        self._next = (self._next + 1) % self.POOL
-        frame.make_writable()  # copies only if an encoder still holds this buffer
+        # A new frame each time, never a reused buffer: FFmpeg may still hold a reference to
+        # an earlier frame's data, and writing into it made outputs differ between runs under
+        # load.  Allocation and the chroma fill cost well under a millisecond at 1080p.
+        frame = self._blank_frame(*self.plan.padded, self.plan.pix_fmt)
         plane = frame.planes[0]
         padded_width, padded_height = self.plan.padded
         luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:padded_height, :padded_width]
