@@ -127,6 +127,28 @@ def ring_slot(held, row, keep_a, keep_b):
 
 
 @numba.njit(**JIT)
+def ring_rows(held, i, height, border):
+    """The source rows of output row ``i``, their slots in the ring, and which to fill.
+
+    Returns
+    -------
+    rows : (up, i, down)
+        Rows ``i - 1``, ``i``, ``i + 1`` mapped by ``border``.
+    slots : (int, int, int)
+        Where each of them is, or goes, in the three-row ring ``held`` describes.
+    fills : (bool, bool, bool)
+        Whether that slot must be (re)computed from the source row; ``held`` is updated
+        as if it were.
+    """
+    up = border_index(i - 1, height, border)
+    down = border_index(i + 1, height, border)
+    s_up, f_up = ring_slot(held, up, i, down)
+    s_mid, f_mid = ring_slot(held, i, up, down)
+    s_down, f_down = ring_slot(held, down, up, i)
+    return (up, i, down), (s_up, s_mid, s_down), (f_up, f_mid, f_down)
+
+
+@numba.njit(**JIT)
 def band_rows(band, bands, height):
     """First and one-past-last row of ``band`` out of ``bands`` equal bands."""
     return band * height // bands, (band + 1) * height // bands
@@ -147,18 +169,11 @@ def derivative(image, out, h, v, border, bands):
         row = np.empty(width, h.dtype)
         first, last = band_rows(b, bands, height)
         for i in range(first, last):
-            up = border_index(i - 1, height, border)
-            down = border_index(i + 1, height, border)
-            s_up, fill = ring_slot(held, up, i, down)
-            if fill:
-                horizontal_pass(image[up], h, border, ring[s_up])
-            s_mid, fill = ring_slot(held, i, up, down)
-            if fill:
-                horizontal_pass(image[i], h, border, ring[s_mid])
-            s_down, fill = ring_slot(held, down, up, i)
-            if fill:
-                horizontal_pass(image[down], h, border, ring[s_down])
-            vertical_pass(ring[s_up], ring[s_mid], ring[s_down], v,
+            rows, slots, fills = ring_rows(held, i, height, border)
+            for k in range(3):
+                if fills[k]:
+                    horizontal_pass(image[rows[k]], h, border, ring[slots[k]])
+            vertical_pass(ring[slots[0]], ring[slots[1]], ring[slots[2]], v,
                           rows_valid(i, height, v, border), row)
             o = out[i]
             for j in range(width):

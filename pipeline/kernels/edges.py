@@ -17,11 +17,10 @@ every chunk pays the vectorized loop's set-up again (README, "what limited each 
 import numba
 import numpy as np
 
-from pipeline.kernels.border import border_index
 from pipeline.kernels.derivatives import (
     band_rows,
     horizontal_pass,
-    ring_slot,
+    ring_rows,
     rows_valid,
     vertical_tap,
 )
@@ -94,21 +93,15 @@ def edges(pixels, channels, out, hist, parts, hx, vx, hy, vy, border, l1, shift,
             lanes[:] = 0
         first, last = band_rows(b, bands, height)
         for i in range(first, last):
-            up = border_index(i - 1, height, border)
-            down = border_index(i + 1, height, border)
-            s_up, fill = ring_slot(held, up, i, down)
-            if fill:
-                _fill(pixels, channels, up, grey, hx, hy, border, ring_x, ring_y, s_up)
-            s_mid, fill = ring_slot(held, i, up, down)
-            if fill:
-                _fill(pixels, channels, i, grey, hx, hy, border, ring_x, ring_y, s_mid)
-            s_down, fill = ring_slot(held, down, up, i)
-            if fill:
-                _fill(pixels, channels, down, grey, hx, hy, border, ring_x, ring_y, s_down)
+            rows, slots, fills = ring_rows(held, i, height, border)
+            for k in range(3):
+                if fills[k]:
+                    _fill(pixels, channels, rows[k], grey, hx, hy, border, ring_x, ring_y,
+                          slots[k])
             wx = vx if rows_valid(i, height, vx, border) else none
             wy = vy if rows_valid(i, height, vy, border) else none
-            _edge_row(ring_x, ring_y, s_up, s_mid, s_down, wx, wy, l1, shift, scale, offset,
-                      out[i])
+            _edge_row(ring_x, ring_y, slots[0], slots[1], slots[2], wx, wy, l1, shift, scale,
+                      offset, out[i])
             if count:
                 count_row(out[i], lanes)
     if count:
