@@ -8,6 +8,8 @@ parity with OpenCV and with the plain loops of ``tests/naive.py``.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -42,7 +44,9 @@ def _choice(name, value, allowed):
 def _array(name, a, dtypes, ndims):
     if not isinstance(a, np.ndarray):
         raise ValueError(f"{name} must be a numpy array; got {type(a).__name__}")
-    if a.dtype not in dtypes:
+    # Compared by scalar type (and byte order): ``dtype in (np.uint8, ...)`` converts
+    # every entry to a dtype first, which cost more than the rest of a small call.
+    if a.dtype.type not in dtypes or not a.dtype.isnative:
         allowed = ", ".join(np.dtype(d).name for d in dtypes)
         raise ValueError(f"{name} must have dtype {allowed}; got {a.dtype}")
     if a.ndim not in ndims:
@@ -65,10 +69,9 @@ def _pixels(frame):
         )
     channels = 1 if frame.ndim == 2 else frame.shape[2]
     height, width = frame.shape[:2]
-    rows = frame.reshape(height, width * channels) if _rows_contiguous(frame) else None
-    if rows is None:
-        rows = np.ascontiguousarray(frame).reshape(height, width * channels)
-    return rows, channels
+    if frame.flags.c_contiguous or _rows_contiguous(frame):
+        return frame.reshape(height, width * channels), channels
+    return np.ascontiguousarray(frame).reshape(height, width * channels), channels
 
 
 def _rows_contiguous(frame):
@@ -97,7 +100,7 @@ def _scalar(name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number; got {value!r}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value!r}")
     return np.float32(value)
 
@@ -326,9 +329,9 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     # The kernel writes and counts whole contiguous rows; a strided ``out`` gets a copy.
     dst = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
     hx, vx, hy, vy = _EDGE_WEIGHTS[kind]
-    parts = np.empty((_bands(frame.shape[0]), _maps.HIST_LANES, HIST_BINS), np.uint32)
-    _edges.edges(pixels, channels, dst, counts, parts, hx, vx, hy, vy, _BORDER_CODES[border],
-                 norm == "l1", mapping == "shift", scale, _OFFSET, want_hist)
+    _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _BORDER_CODES[border],
+                 norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
+                 _bands(frame.shape[0]))
     if dst is not out:
         out[...] = dst
     return (out, counts) if want_hist else out

@@ -328,6 +328,7 @@ def test_edges_on_a_view_and_a_crop():
     (lambda: ops.derivative(np.zeros((4, 4), np.int32), "sobel", "x"), "gray must have dtype uint8, float32; got int32"),
     (lambda: ops.derivative(np.zeros((4, 4, 3), np.uint8), "sobel", "x"), "gray must have 2 dimensions"),
     (lambda: ops.magnitude(np.zeros((2, 2), np.int16), np.zeros((2, 3), np.int16)), "same shape"),
+    (lambda: ops.magnitude(np.zeros((2, 2), ">f4"), np.zeros((2, 2), np.float32)), "dx must have dtype int16, float32; got >f4"),
     (lambda: ops.magnitude(np.zeros((2, 2), np.int16), np.zeros((2, 2), np.int16), "l3"), "norm must be one of l1, l2"),
     (lambda: ops.map_abs(np.zeros((2, 2), np.float32), scale="big"), "scale must be a number"),
     (lambda: ops.map_shift(np.zeros((2, 2), np.float32), offset=float("nan")), "offset must be finite"),

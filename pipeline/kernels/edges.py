@@ -25,7 +25,7 @@ from pipeline.kernels.derivatives import (
     vertical_tap,
 )
 from pipeline.kernels.gray import gray_row
-from pipeline.kernels.maps import count_row, magnitude_value, sum_parts, to_u8
+from pipeline.kernels.maps import HIST_LANES, count_row, magnitude_value, sum_parts, to_u8
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 
@@ -53,8 +53,8 @@ def _edge_row(ring_x, ring_y, s_up, s_mid, s_down, vx, vy, l1, shift, scale, off
 
 
 @numba.njit(**PARALLEL_JIT)
-def edges(pixels, channels, out, hist, parts, hx, vx, hy, vy, border, l1, shift, scale,
-          offset, count):
+def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale, offset,
+          count, bands):
     """Edge image of a frame in one pass.
 
     Parameters
@@ -65,10 +65,6 @@ def edges(pixels, channels, out, hist, parts, hx, vx, hy, vy, border, l1, shift,
     out : uint8 array (H, W), C-contiguous
     hist : int64 array (256,)
         Overwritten with the histogram of ``out`` when ``count`` is true.
-    parts : uint32 array (bands, HIST_LANES, 256)
-        Scratch, any content: each band zeroes and fills its own histograms, summed into
-        ``hist`` at the end, so no two threads write one counter.  Its first dimension
-        sets the number of bands.
     hx, vx, hy, vy : int16 arrays (3,)
         Horizontal/vertical weights of the x and y derivatives.
     border : int
@@ -79,15 +75,23 @@ def edges(pixels, channels, out, hist, parts, hx, vx, hy, vy, border, l1, shift,
     scale, offset : float32
     count : bool
         Whether to fill ``hist``.
+    bands : int
+        How many row bands to cut the frame into, at most its height.
+
+    Notes
+    -----
+    Each band counts into its own ``HIST_LANES`` histograms, summed into ``hist`` at the
+    end, so no two threads write one counter.  That scratch is made here, not by the
+    caller (numba's allocation is cheaper than ``np.empty`` and one argument fewer).
     """
     height, width = out.shape
-    bands = parts.shape[0]
+    parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
+    none = np.zeros(3, np.int16)  # the weights of a row that the ZERO border blanks
     for b in numba.prange(bands):
-        grey = np.empty(width, np.int16)
-        ring_x = np.empty((3, width), np.int16)
-        ring_y = np.empty((3, width), np.int16)
+        # One allocation for the band's rows: the x ring, the y ring, then the grey row.
+        scratch = np.empty((7, width), np.int16)
+        ring_x, ring_y, grey = scratch[0:3], scratch[3:6], scratch[6]
         held = np.full(3, -1, np.int64)
-        none = np.zeros(3, np.int16)
         lanes = parts[b]
         if count:
             lanes[:] = 0

@@ -81,34 +81,29 @@ def to_u8(m, shift, scale, offset):
 
 
 HIST_LANES = 8
-BYTE = np.uint64(255)
 
 
 @numba.njit(**JIT)
 def count_row(row, lanes):
     """Add the uint8 values of a contiguous ``row`` to ``lanes`` (HIST_LANES, 256) uint32.
 
-    The row is read eight pixels at a time as one uint64 word, and byte ``k`` of a word
-    goes to lane ``k``: one load instead of eight, and a run of equal pixels does not
-    wait on the same counter's previous store.  A word of eight zeros, the commonest
-    word of an edge image, costs one comparison and one register increment.  Which byte
-    is which pixel depends on the byte order; the sum over the lanes does not.
+    The row is tested eight pixels at a time as one uint64 word: a word of eight zeros,
+    the commonest word of an edge image, costs one comparison and one register increment.
+    Pixel ``k`` of any other word goes to lane ``k``, so a run of equal pixels does not
+    wait on the same counter's previous store.  Its bytes are read from the row, one load
+    each: taking them out of the word with shifts and masks costs two instructions more
+    per pixel and counted 6% slower.
     """
     width = row.shape[0]
     whole = width - width % 8
+    words = row[:whole].view(np.uint64)
     zero_words = 0
-    for x in row[:whole].view(np.uint64):
-        if x == 0:
+    for w in range(words.shape[0]):
+        if words[w] == 0:
             zero_words += 1
             continue
-        lanes[0, x & BYTE] += 1
-        lanes[1, (x >> np.uint64(8)) & BYTE] += 1
-        lanes[2, (x >> np.uint64(16)) & BYTE] += 1
-        lanes[3, (x >> np.uint64(24)) & BYTE] += 1
-        lanes[4, (x >> np.uint64(32)) & BYTE] += 1
-        lanes[5, (x >> np.uint64(40)) & BYTE] += 1
-        lanes[6, (x >> np.uint64(48)) & BYTE] += 1
-        lanes[7, x >> np.uint64(56)] += 1
+        for k in range(HIST_LANES):
+            lanes[k, row[HIST_LANES * w + k]] += 1
     lanes[0, 0] += 8 * zero_words
     for j in range(whole, width):
         lanes[0, row[j]] += 1
