@@ -81,8 +81,8 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     Notes
     -----
     Each band counts into its own ``HIST_LANES`` histograms, summed into ``hist`` at the
-    end, so no two threads write one counter.  That scratch is made here, not by the
-    caller (numba's allocation is cheaper than ``np.empty`` and one argument fewer).
+    end, so no two threads write one counter.  That scratch is made here rather than by
+    the caller: one ``np.empty`` and one argument fewer per call.
     """
     height, width = out.shape
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
