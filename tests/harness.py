@@ -3,10 +3,13 @@
 import contextlib
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests/ sits at its top
 
 
 def bounded(function, seconds: float = 30.0):
