@@ -13,11 +13,10 @@ import pytest
 
 from pipeline import ops
 from tests import naive
-from tests.harness import ROOT
+from tests.harness import DATA
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="too slow as pure Python")
-DATA = ROOT / "samples"  # OpenCV sample photos (BSD)
 
 SIZES = [(1, 1), (1, 9), (9, 1), (2, 2), (2, 7), (3, 3), (4, 5), (11, 13)]
 BIG_SIZES = [(64, 1), (1, 64), (37, 53), (240, 321), (481, 639)]

@@ -16,14 +16,8 @@ from pipeline.optim import (
     otsu,
 )
 from pipeline.optim.objectives import _MultiOtsuSurface
-from tests.harness import ROOT
-
-DATA = ROOT / "samples"  # OpenCV sample photos (BSD)
-LEVELS = np.arange(256, dtype=np.float64)
-
-
-def histogram(image):
-    return np.bincount(image.ravel(), minlength=256)
+from tests.harness import DATA
+from tests.optim.test_objectives import LEVELS, histogram
 
 
 def magnitude_of(name):

@@ -46,7 +46,6 @@ def make_clip(path, count, size=(48, 64), fps=25.0):
     return path
 
 
-
 class ListSource(Source):
     """Frames from a list; records its calls."""
 
@@ -475,14 +474,6 @@ def test_frames_iterates_in_order_and_closes_on_break():
     assert engine.summary.frames_out == 4
 
 
-def test_run_twice_builds_fresh_components(tmp_path):
-    pipe = Pipeline.from_dict({"version": 1,
-                               "source": {"type": "synthetic", "width": 40, "height": 30, "length": 5},
-                               "sinks": ["discard"]})
-    assert pipe.run().frames_out == pipe.run().frames_out == 5
-    assert "synthetic" in repr(pipe)
-
-
 def test_summary_format_and_dict():
     summary = Engine(ListSource(clip_frames(5, (16, 16))), edge_chain(), [RecordingSink()]).run()
     text = summary.format()
@@ -493,7 +484,7 @@ def test_summary_format_and_dict():
     assert 0 < data["latency_ms"]["p50"] <= data["latency_ms"]["p95"] <= data["latency_ms"]["max"]
 
 
-# ---------------------------------------------------------------- progress line, controls
+# ---------------------------------------------------------------- progress line
 
 def test_progress_total_comes_from_counting_what_decodes(monkeypatch):
     import io
@@ -512,48 +503,3 @@ def test_progress_total_comes_from_counting_what_decodes(monkeypatch):
     Engine(CountingSource(clip_frames(7, (8, 8))), Chain([]), [RecordingSink()], mode="live",
            progress=True).run()
     assert stream.getvalue() == ""  # live runs have no end to show progress towards
-
-
-def test_progress_line_draws_with_tqdm():
-    import io
-
-    from pipeline.runtime.stats import ProgressLine
-
-    stream = io.StringIO()
-    line = ProgressLine(200, stream=stream)
-    time.sleep(0.3)  # redrawn at most four times a second
-    line.update(50)
-    line.finish(200)
-    text = stream.getvalue()
-    assert " 25%|" in text and "50/200" in text and "200/200" in text and text.endswith("\n")
-    stream = io.StringIO()
-    count = ProgressLine(None, stream=stream)
-    count.update(12)
-    count.finish(12)
-    assert "12 frames" in stream.getvalue()  # no total: a count and a rate
-
-
-def test_controls_threshold_nudge_clamps_and_starts_from_the_value_in_use():
-    controls = Controls()
-    assert controls.nudge_threshold(-5) == 0.0
-    controls.threshold = None
-    controls.record_threshold_used(100.0)
-    assert controls.nudge_threshold(10) == 110.0
-    assert controls.nudge_threshold(500) == 255.0
-    controls.threshold = None
-    assert controls.threshold is None
-
-
-def test_controls_toggles_snapshot_requests_and_stop():
-    controls = Controls()
-    assert controls.toggle_pause() is True and controls.snapshot().paused
-    assert controls.toggle_tuner() is False and not controls.snapshot().tuner_enabled
-    controls.request_snapshot()
-    assert controls.snapshot_requested
-    assert controls.take_snapshot_request() is True
-    assert controls.take_snapshot_request() is False
-    controls.stop("stopped")
-    controls.stop("error")
-    assert controls.stopped and controls.stop_reason == "stopped"
-    assert not controls.paused  # a stopped run is never held paused
-    assert controls.wait_stopped(0)

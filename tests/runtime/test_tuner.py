@@ -12,14 +12,20 @@ import time
 import cv2
 import numpy as np
 import pytest
+import yaml
 
+import pipeline.io  # noqa: F401  (registers sources and sinks)
+import pipeline.stages  # noqa: F401
 from pipeline import ops
+from pipeline.config import Config, ConfigError
 from pipeline.frame import Frame
 from pipeline.optim import otsu
 from pipeline.registry import ParamError
 from pipeline.runtime import tuner as tuner_module
 from pipeline.runtime.controls import THRESHOLD_TARGET as T, Controls
 from pipeline.runtime.tuner import TUNER_PARAMS, Tuner, TunerStep, check_tuner_settings
+from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
+from tests.harness import DATA
 
 SIZE = (96, 128)
 LOW, HIGH = 12, 60  # step heights before and after the jump; Sobel magnitude about 4x
@@ -386,3 +392,38 @@ def test_engine_threshold_follows_a_contrast_jump(tmp_path):
             checked += 1
     assert checked >= 2
     assert all(step["seconds"] < 0.05 for step in updates.values())
+
+
+def test_the_tuner_publishes_a_pair_and_warm_starts_from_the_pair_in_use():
+    controls = Controls()
+    tuner = Tuner({"objective": "multiotsu", "targets": "canny", "smoothing": 0.0,
+                   "optimizer": {"name": "sign", "step": 1}, "iterations": 5}, controls)
+    assert controls.tuner_runs("canny") and not controls.tuner_runs("threshold")
+    hist = magnitude_histogram(cv2.imread(str(DATA / "fruits.jpg")))
+    step = tuner.handle(hist, 7)
+    assert step.start == dict(zip(("low", "high"), rule_of_thumb(hist)))
+    assert controls.canny_for_auto() == step.values and step.frame == 7
+    controls.record_canny_used(10.0, 20.0)
+    controls.set_canny(10.0, 20.0)  # both by hand: the tuner waits
+    assert tuner.handle(hist) is None
+    controls.set_canny(None, None)
+    assert tuner.handle(hist).start == {"low": 10.0, "high": 20.0}
+
+
+@pytest.mark.parametrize("settings, key, words", [
+    ({"objective": "multiotsu"}, "objective", "with targets threshold use objective otsu or density"),
+    ({"objective": "otsu", "targets": "canny"}, "objective", "use objective multiotsu"),
+    ({"objective": "multiotsu", "targets": "pair"}, "targets", "threshold, canny"),
+])
+def test_objective_and_target_must_fit(settings, key, words):
+    with pytest.raises(ParamError) as caught:
+        check_tuner_settings(settings)
+    assert caught.value.key == key and words in str(caught.value)
+
+
+def test_a_canny_tuner_needs_a_canny_stage_with_an_auto_value():
+    text = ("version: 1\nsource: {type: synthetic, length: 3}\nstages:\n  - canny: {low: 10, high: 20}\n"
+            "sinks: [discard]\ntuner: {objective: multiotsu, targets: canny}\n")
+    with pytest.raises(ConfigError, match="targets canny tunes the low and high of a canny stage"):
+        Config.from_dict(yaml.safe_load(text))
+    Config.from_dict(yaml.safe_load(text.replace("high: 20", "high: auto")))

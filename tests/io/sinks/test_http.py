@@ -24,11 +24,13 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.sinks import http as http_sink
 from pipeline.io.base import SinkError
-from pipeline.io.sinks.http import BOUNDARY, ControlError, HttpSink, parse_control
+from pipeline.io.sinks.http import BOUNDARY, HttpSink
 from pipeline.pipeline import Pipeline
 from pipeline.registry import REGISTRIES, ParamError, build, settings_of
 from pipeline.runtime.controls import Controls
 from tests.harness import running
+import pipeline.stages  # noqa: F401
+
 
 WIDTH, HEIGHT = 160, 120
 
@@ -168,51 +170,6 @@ def config(sink: dict | None = None, **source) -> dict:
         "sinks": [{"http": dict({"port": 0}, **(sink or {}))}],
         "runtime": {"mode": "live" if src.get("live") else "batch"},
     }
-
-
-# --- POST /control parsing ---------------------------------------------------------------
-@pytest.mark.parametrize("data, expected", [
-    ({"threshold": 80}, {"threshold": 80.0}),
-    ({"threshold": 12.5}, {"threshold": 12.5}),
-    ({"threshold": 0}, {"threshold": 0.0}),
-    ({"threshold": 255}, {"threshold": 255.0}),
-    ({"threshold": None}, {"threshold": None}),
-    ({"tuner": False, "pause": True}, {"tuner": False, "pause": True}),
-    ({}, {}),
-])
-def test_parse_control_accepts(data, expected):
-    assert parse_control(json.dumps(data).encode(), "application/json; charset=utf-8") == expected
-
-
-@pytest.mark.parametrize("body, content_type, key, words", [
-    (b'{"threshold": "80"}', "application/json", "threshold", "[0, 255]"),
-    (b'{"threshold": true}', "application/json", "threshold", "[0, 255]"),
-    (b'{"threshold": -1}', "application/json", "threshold", "[0, 255]"),
-    (b'{"threshold": 255.5}', "application/json", "threshold", "[0, 255]"),
-    (b'{"threshold": 1e999}', "application/json", "threshold", "[0, 255]"),
-    (b'{"threshold": 1' + b"0" * 400 + b"}", "application/json", "threshold", "[0, 255]"),
-    (b'{"threshold": NaN}', "application/json", None, "not JSON"),
-    (b'{"tuner": 1}', "application/json", "tuner", "true or false"),
-    (b'{"pause": "yes"}', "application/json", "pause", "true or false"),
-    (b'{"treshold": 80}', "application/json", "treshold", "known keys: threshold, tuner, pause"),
-    (b'{"threshold": 1, "threshold": 2}', "application/json", "threshold", "twice"),
-    (b"threshold=80", "application/json", None, "not JSON"),
-    (b"[80]", "application/json", None, "JSON object"),
-    (b"\xff\xfe", "application/json", None, "not JSON"),
-    (b'{"threshold": 80}', "application/x-www-form-urlencoded", None, "application/json"),
-    (b'{"threshold": 80}', "text/plain", None, "application/json"),
-    (b'{"threshold": 80}', None, None, "application/json"),
-])
-def test_parse_control_refuses(body, content_type, key, words):
-    with pytest.raises(ControlError) as caught:
-        parse_control(body, content_type)
-    assert caught.value.key == key
-    assert words in caught.value.message
-    assert caught.value.status == 400
-    answer = caught.value.to_json()
-    assert answer["key"] == key and answer["error"] == caught.value.message
-    assert answer["allowed"] == (http_sink.CONTROL_KEYS[key] if key in http_sink.CONTROL_KEYS
-                                 else http_sink.CONTROL_KEYS)
 
 
 # --- settings ----------------------------------------------------------------------------
@@ -642,3 +599,36 @@ def test_pipeline_stalled_viewer_does_not_slow_the_pipeline():
     baseline = frames_per_second(stall=False)
     stalled = frames_per_second(stall=True)
     assert stalled > 0.5 * baseline, f"{stalled:.0f} fps with a stalled viewer, {baseline:.0f} without"
+
+
+def canny_config():
+    data = config()
+    data["stages"] = [{"canny": {"low": "auto", "high": "auto"}}, "hud"]
+    return data
+
+
+def test_pipeline_control_sets_the_pair_of_the_next_frames_and_null_is_auto():
+    with running(canny_config()) as (pipe, _, sink):
+        status, answer = post_control(sink, {"canny": {"low": 12, "high": 34}})
+        assert status == 200 and answer["canny_manual"] == {"low": 12.0, "high": 34.0}
+        stats = wait_until(lambda: (s := get_json(sink))["frame"].get("canny") == {
+            "low": 12.0, "high": 34.0} and s, what="frames at (12, 34)")
+        assert stats["canny"] == {"low": 12.0, "high": 34.0}
+        status, answer = post_control(sink, {"canny": {"low": None}})  # high stays
+        assert status == 200 and answer["canny_manual"] == {"low": None, "high": 34.0}
+        status, answer = post_control(sink, {"canny": None})
+        assert status == 200 and answer["canny_manual"] is None
+        wait_until(lambda: get_json(sink)["frame"].get("canny") not in (
+            None, {"low": 12.0, "high": 34.0}), what="the rule of thumb again")
+        status, answer = post_control(sink, {"canny": {"low": 5, "high": -1}, "pause": True})
+        assert status == 400 and answer["key"] == "canny"
+        assert pipe.controls.canny_manual is None and not pipe.controls.paused
+
+
+def test_page_has_the_canny_sliders():
+    from tests.io.sinks.test_http import open_sink, request
+
+    with open_sink() as sink:
+        _, _, page = request(sink, "GET", "/")
+    for element_id in ("canny", "canny-low", "canny-low-auto", "canny-high", "canny-high-auto"):
+        assert f'id="{element_id}"'.encode() in page, element_id

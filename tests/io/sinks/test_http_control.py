@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.sinks.http import MAX_CONTROL_BYTES, MAX_CONTROL_DEPTH, HttpSink, nesting_depth
+from pipeline.io.sinks import http as http_sink
+from pipeline.io.sinks.http import (MAX_CONTROL_BYTES, MAX_CONTROL_DEPTH, ControlError, HttpSink, nesting_depth,
+                                    parse_control)
 from pipeline.runtime.controls import Controls
 from tests.io.sinks.test_http import make_frame
 
@@ -124,3 +126,77 @@ def test_fuzz_every_body_gets_a_200_or_a_4xx_with_a_json_error(sink, body):
         assert 400 <= status < 500 and isinstance(answer["error"], str) and answer["error"]
     sink.controls.paused = False
     sink.controls.threshold = None
+
+
+# --- POST /control ----------------------------------------------------------------------
+@pytest.mark.parametrize("data, expected", [
+    ({"canny": {"low": 40, "high": 120}}, {"low": 40.0, "high": 120.0}),
+    ({"canny": {"low": None, "high": 99.5}}, {"low": None, "high": 99.5}),
+    ({"canny": None}, {"low": None, "high": None}),
+    ({"canny": {"low": 200, "high": 10}}, {"low": 200.0, "high": 10.0}),  # swapped by the stage
+    ({"canny": {"low": 40}}, {"low": 40.0}),  # only low changes
+    ({"canny": {"high": None}}, {"high": None}),
+])
+def test_parse_control_accepts_the_pair(data, expected):
+    assert parse_control(json.dumps(data).encode(), "application/json") == {"canny": expected}
+
+
+@pytest.mark.parametrize("body, words", [
+    (b'{"canny": {}}', "names low, high or both"),
+    (b'{"canny": {"low": 40, "high": 300}}', "canny.high must be a number in [0, 255]"),
+    (b'{"canny": {"low": "40", "high": 50}}', "canny.low must be"),
+    (b'{"canny": {"low": true, "high": 50}}', "canny.low must be"),
+    (b'{"canny": {"low": 1, "high": 2, "mid": 3}}', "unknown key canny.'mid'"),
+    (b'{"canny": [40, 120]}', "canny must be"),
+    (b'{"canny": 40}', "canny must be"),
+])
+def test_parse_control_refuses_bad_pairs_naming_canny(body, words):
+    with pytest.raises(ControlError) as caught:
+        parse_control(body, "application/json")
+    assert caught.value.key == "canny" and words in caught.value.message
+    assert "low" in caught.value.to_json()["allowed"]
+
+
+# --- POST /control parsing ---------------------------------------------------------------
+@pytest.mark.parametrize("data, expected", [
+    ({"threshold": 80}, {"threshold": 80.0}),
+    ({"threshold": 12.5}, {"threshold": 12.5}),
+    ({"threshold": 0}, {"threshold": 0.0}),
+    ({"threshold": 255}, {"threshold": 255.0}),
+    ({"threshold": None}, {"threshold": None}),
+    ({"tuner": False, "pause": True}, {"tuner": False, "pause": True}),
+    ({}, {}),
+])
+def test_parse_control_accepts(data, expected):
+    assert parse_control(json.dumps(data).encode(), "application/json; charset=utf-8") == expected
+
+
+@pytest.mark.parametrize("body, content_type, key, words", [
+    (b'{"threshold": "80"}', "application/json", "threshold", "[0, 255]"),
+    (b'{"threshold": true}', "application/json", "threshold", "[0, 255]"),
+    (b'{"threshold": -1}', "application/json", "threshold", "[0, 255]"),
+    (b'{"threshold": 255.5}', "application/json", "threshold", "[0, 255]"),
+    (b'{"threshold": 1e999}', "application/json", "threshold", "[0, 255]"),
+    (b'{"threshold": 1' + b"0" * 400 + b"}", "application/json", "threshold", "[0, 255]"),
+    (b'{"threshold": NaN}', "application/json", None, "not JSON"),
+    (b'{"tuner": 1}', "application/json", "tuner", "true or false"),
+    (b'{"pause": "yes"}', "application/json", "pause", "true or false"),
+    (b'{"treshold": 80}', "application/json", "treshold", "known keys: threshold, tuner, pause"),
+    (b'{"threshold": 1, "threshold": 2}', "application/json", "threshold", "twice"),
+    (b"threshold=80", "application/json", None, "not JSON"),
+    (b"[80]", "application/json", None, "JSON object"),
+    (b"\xff\xfe", "application/json", None, "not JSON"),
+    (b'{"threshold": 80}', "application/x-www-form-urlencoded", None, "application/json"),
+    (b'{"threshold": 80}', "text/plain", None, "application/json"),
+    (b'{"threshold": 80}', None, None, "application/json"),
+])
+def test_parse_control_refuses(body, content_type, key, words):
+    with pytest.raises(ControlError) as caught:
+        parse_control(body, content_type)
+    assert caught.value.key == key
+    assert words in caught.value.message
+    assert caught.value.status == 400
+    answer = caught.value.to_json()
+    assert answer["key"] == key and answer["error"] == caught.value.message
+    assert answer["allowed"] == (http_sink.CONTROL_KEYS[key] if key in http_sink.CONTROL_KEYS
+                                 else http_sink.CONTROL_KEYS)
