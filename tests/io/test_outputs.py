@@ -1,4 +1,4 @@
-"""io/outputs: temporary names, the commit, locks that know their holder, the sweep of dead writers.
+"""io/outputs: the commit, locks that know their holder, folder checks, what a killed run left.
 
 Processes here are real: writers in other processes at once, a run killed with SIGKILL
 mid-write, a lock held by another process.  Every process a test starts it also ends.
@@ -21,16 +21,13 @@ from pipeline.io.base import SinkError
 from pipeline.io.outputs import (
     FolderLock,
     OutputLock,
-    is_temporary,
+    check_writable_folder,
     lock_path,
-    parse_temporary,
-    pid_alive,
-    sweep_temporaries,
-    temporaries_of,
-    temporary_path,
 )
+from pipeline.io.sinks import VideoSink
 from pipeline.io.sinks.stats import StatsSink
-from tests.harness import ROOT
+from tests.harness import ROOT, dead_pid, files_in, hidden
+
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
@@ -38,50 +35,6 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHO
 def python(code: str, *args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def dead_pid() -> int:
-    """The pid of a process that ran and was reaped (so it is no live process now)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def hidden(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-# ---------------------------------------------------------------- names
-
-def test_temporary_names_parse_back_and_belong_to_their_output(tmp_path):
-    final = tmp_path / "edges.mp4"
-    plain, tagged = temporary_path(final), temporary_path(final, "batch")
-    nested = temporary_path(tagged)
-    for path in (plain, tagged, nested, lock_path(nested)):
-        path.write_bytes(b"")
-        assert is_temporary(path.name), path.name
-    assert parse_temporary(plain.name).pid == os.getpid() and parse_temporary(plain.name).tag is None
-    assert parse_temporary(tagged.name).tag == "batch"
-    assert plain.suffix == tagged.suffix == nested.suffix == ".mp4"
-    for name in ("edges.mp4", ".edges.mp4", ".edges.mp4.lock", ".edges.mp4.partial",
-                 "edges.mp4.part-1-abcdef.mp4", ".edges.mp4.part-x.mp4", ".edges.mp4.part-1-abcdef.avi"):
-        (tmp_path / name).write_bytes(b"")
-        assert not is_temporary(name), name
-    for name in (".xedges.mp4.part-1-abcdef.mp4", ".edges.mp4.mp4.part-1-abcdef.mp4"):
-        (tmp_path / name).write_bytes(b"")  # another output's temporaries, by one letter
-    assert temporaries_of(final) == sorted([plain, tagged, nested, lock_path(nested)])
-
-
-@pytest.mark.parametrize("tag", ["", "batch", "w0", "w123", "staged"])
-def test_every_tag_reads_back_as_itself(tmp_path, tag):
-    parsed = parse_temporary(temporary_path(tmp_path / "a.csv", tag).name)
-    assert parsed.final == "a.csv" and (parsed.tag or "") == tag
-
-
-@pytest.mark.parametrize("tag", ["abc", "12", "A", "b-c"])
-def test_a_tag_that_would_read_as_the_token_is_refused(tag):
-    with pytest.raises(ValueError, match="tag"):
-        temporary_path("a.csv", tag)
 
 
 # ---------------------------------------------------------------- write_atomically
@@ -128,51 +81,6 @@ def test_a_failed_write_leaves_no_temporary_and_the_old_file(tmp_path):
     out, err = python(script, str(tmp_path / "big.csv")).communicate(timeout=60)
     assert out.strip() == "27", err  # EFBIG, from the real write
     assert (tmp_path / "big.csv").read_bytes() == b"old" and hidden(tmp_path) == []
-
-
-# ---------------------------------------------------------------- sweep rule
-
-def test_the_sweep_removes_what_dead_writers_left_and_keeps_live_ones(tmp_path, caplog):
-    final = tmp_path / "edges.avi"
-    final.write_bytes(b"finished")
-    gone = dead_pid()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        names = {
-            "plain, dead": f".edges.avi.part-{gone}-abcdef.avi",
-            "plain, live": f".edges.avi.part-{sleeper.pid}-abcdef.avi",  # under the lock: gone
-            "tagged, dead": f".edges.avi.part-{gone}-abcdef-batch.avi",
-            "tagged, live": f".edges.avi.part-{sleeper.pid}-abcdef-batch.avi",
-            "nested, dead": f"..edges.avi.part-{gone}-abcdef-batch.avi.part-{gone}-abcdef.avi",
-            "nested, live": f"..edges.avi.part-{sleeper.pid}-abcdef-batch.avi.part-{sleeper.pid}-abcdef.avi",
-            "lock, dead": f"..edges.avi.part-{gone}-abcdef-batch.avi.lock",
-        }
-        for name in names.values():
-            (tmp_path / name).write_bytes(b"partial")
-        with OutputLock(lock_path(final), str(final), "video sink") as lock:
-            kept = hidden(tmp_path)
-        assert sorted(p.name for p in lock.swept) == sorted(
-            names[k] for k in ("plain, dead", "plain, live", "tagged, dead", "nested, dead", "lock, dead"))
-        assert kept == sorted([names["tagged, live"], names["nested, live"], lock_path(final).name])
-        assert final.read_bytes() == b"finished"
-        lines = [r.getMessage() for r in caplog.records if "removed" in r.getMessage()]
-        assert len(lines) == 1 and "removed 4 temporary files" in lines[0] and str(final) in lines[0]
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert [p.name for p in sweep_temporaries(final)] == sorted([names["nested, live"], names["tagged, live"]])
-
-
-def test_a_killed_but_unreaped_process_is_not_alive():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    assert pid_alive(child.pid)
-    child.kill()
-    deadline = time.monotonic() + 10
-    while pid_alive(child.pid) and time.monotonic() < deadline:  # a zombie until waited for
-        time.sleep(0.01)
-    assert not pid_alive(child.pid)
-    child.wait()
-    assert pid_alive(os.getpid())
 
 
 HOLDER = """
@@ -364,3 +272,38 @@ def test_a_forked_child_does_not_take_its_parents_lock_for_its_own(tmp_path):
         message = os.read(read, 4096).decode()
         os.close(read)
     assert f"another edgepipe run is writing {str(final)!r} (pid {os.getpid()})" in message
+
+
+def test_check_parent_is_a_file(tmp_path):
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("x")
+    target = blocker / "sub" / "edges.mp4"
+    with pytest.raises(SinkError) as caught:
+        VideoSink(str(target)).check()
+    assert str(blocker) in str(caught.value) and "is a file" in str(caught.value)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_check_unwritable_filesystem():
+    # /proc refuses new files even to root, so this holds wherever the tests run.
+    with pytest.raises(SinkError, match="cannot write") as caught:
+        VideoSink("/proc/edgepipe-test/edges.mp4").check()
+    assert "/proc" in str(caught.value)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")
+def test_check_folder_without_write_permission(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(SinkError, match="cannot write") as caught:
+            VideoSink(str(locked / "edges.mp4")).check()
+        assert str(locked) in str(caught.value)
+    finally:
+        locked.chmod(0o700)
+
+
+def test_check_leaves_no_probe_file(tmp_path):
+    check_writable_folder(tmp_path / "a" / "b" / "x.mp4", "test")
+    assert files_in(tmp_path) == []

@@ -1,50 +1,23 @@
-"""File sinks over real encoding (PyAV for video, OpenCV for pictures); outputs are read back
-with OpenCV, the real ffprobe and json."""
+"""The video sink over real encoding (PyAV); outputs are read back with OpenCV and the real
+ffprobe."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import subprocess
 import time
 
-import cv2
 import numpy as np
 import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import check_writable_folder, temporary_path
-from pipeline.io.sinks import DiscardSink, ImagesSink, StatsSink, VideoSink
-from pipeline.registry import REGISTRIES, ParamError, build, settings_of
+from pipeline.io.outputs import temporary_path
+from pipeline.io.sinks import VideoSink
+from pipeline.registry import ParamError, build
 from pipeline.runtime.controls import Controls
-from tests.harness import ROOT
-
-WIDTH, HEIGHT = 64, 48
-
-
-def make_frame(index: int, grey: bool = False, side: dict | None = None) -> Frame:
-    level = (25 * index) % 250
-    shape = (HEIGHT, WIDTH) if grey else (HEIGHT, WIDTH, 3)
-    image = np.full(shape, level, np.uint8)
-    image[: HEIGHT // 2, : WIDTH // 2] = 255 - level  # an edge, so codecs have work to do
-    return Frame(index, time.perf_counter(), image, image, dict(side or {}))
-
-
-def read_video(path) -> tuple[int, tuple, float]:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    assert capture.isOpened(), f"cannot read back {path}"
-    count, shape = 0, None
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        count, shape = count + 1, image.shape
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return count, shape, fps
+from tests.harness import HEIGHT, WIDTH, files_in, make_frame, read_video
 
 
 def probe_codec(path) -> str:
@@ -53,10 +26,6 @@ def probe_codec(path) -> str:
                            "stream=codec_name", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
-
-
-def files_in(folder) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
 
 
 # --- video --------------------------------------------------------------------------------
@@ -236,256 +205,6 @@ def test_video_settings_that_do_not_fit(settings, key, message):
     assert caught.value.key == key and message in str(caught.value)
 
 
-@pytest.mark.parametrize("cls, settings, key", [
-    (ImagesSink, {"path": "f/{index}.jpg", "jpeg_quality": -5}, "jpeg_quality"),
-    (ImagesSink, {"path": "f/{index}.png", "png_compression": 10}, "png_compression"),
-    (ImagesSink, {"path": "f/frame.png"}, "path"),
-    (VideoSink, {"path": "x.mp4", "fps": 0}, "fps"),
-    (VideoSink, {"path": "x.mp4", "crf": "high"}, "crf"),
-    (VideoSink, {}, "path"),
-    (StatsSink, {"path": 3}, "path"),
-    (DiscardSink, {"every": 2}, "every"),
-])
-def test_sinks_built_from_python_check_their_settings(cls, settings, key):
-    """Defaults live in the Param declarations only, checked as a config's are."""
-    with pytest.raises(ParamError) as caught:
-        cls(**settings)
-    assert caught.value.key == key
-
-
 def test_video_check_needs_an_extension(tmp_path):
     with pytest.raises(SinkError, match="no extension"):
         VideoSink(str(tmp_path / "edges")).check()
-
-
-def test_check_parent_is_a_file(tmp_path):
-    blocker = tmp_path / "report.txt"
-    blocker.write_text("x")
-    target = blocker / "sub" / "edges.mp4"
-    with pytest.raises(SinkError) as caught:
-        VideoSink(str(target)).check()
-    assert str(blocker) in str(caught.value) and "is a file" in str(caught.value)
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
-def test_check_unwritable_filesystem():
-    # /proc refuses new files even to root, so this holds wherever the tests run.
-    with pytest.raises(SinkError, match="cannot write") as caught:
-        VideoSink("/proc/edgepipe-test/edges.mp4").check()
-    assert "/proc" in str(caught.value)
-
-
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")
-def test_check_folder_without_write_permission(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        with pytest.raises(SinkError, match="cannot write") as caught:
-            VideoSink(str(locked / "edges.mp4")).check()
-        assert str(locked) in str(caught.value)
-    finally:
-        locked.chmod(0o700)
-
-
-def test_check_leaves_no_probe_file(tmp_path):
-    check_writable_folder(tmp_path / "a" / "b" / "x.mp4", "test")
-    assert files_in(tmp_path) == []
-
-
-# --- images ---------------------------------------------------------------------------------
-def test_images_numbered_by_frame_index(tmp_path):
-    sink = ImagesSink(str(tmp_path / "frames" / "f_{index:04d}.png"))
-    sink.check()
-    sink.open(make_frame(0), 10.0, None)
-    for i in (0, 1, 5):  # 2 to 4 were dropped upstream
-        sink.write(make_frame(i, grey=i == 5))
-    sink.close()
-    assert files_in(tmp_path / "frames") == ["f_0000.png", "f_0001.png", "f_0005.png"]
-    back = cv2.imread(str(tmp_path / "frames" / "f_0001.png"))
-    assert np.array_equal(back, make_frame(1).image)  # PNG is lossless
-    grey = cv2.imread(str(tmp_path / "frames" / "f_0005.png"), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(grey, make_frame(5, grey=True).image)
-
-
-def test_images_jpeg_quality_is_used(tmp_path):
-    noise = np.random.default_rng(1).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    sizes = {}
-    for quality in (10, 95):
-        sink = ImagesSink(str(tmp_path / f"q{quality}" / "{index}.jpg"), jpeg_quality=quality)
-        sink.open(None, 10.0, None)
-        sink.write(Frame(0, 0.0, noise, noise))
-        sizes[quality] = (tmp_path / f"q{quality}" / "0.jpg").stat().st_size
-    assert sizes[10] < sizes[95] / 2
-
-
-def test_images_png_compression_is_used(tmp_path):
-    smooth = np.tile(np.arange(256, dtype=np.uint8), (64, 1))
-    sizes = {}
-    for level in (0, 9):
-        sink = ImagesSink(str(tmp_path / f"c{level}_{{index}}.png"), png_compression=level)
-        sink.write(Frame(0, 0.0, smooth, smooth))
-        sizes[level] = (tmp_path / f"c{level}_0.png").stat().st_size
-    assert sizes[9] < sizes[0] / 4
-
-
-def test_images_leaves_no_temporary_files(tmp_path):
-    sink = ImagesSink(str(tmp_path / "{index:03d}.jpeg"))
-    for i in range(3):
-        sink.write(make_frame(i))
-    assert files_in(tmp_path) == ["000.jpeg", "001.jpeg", "002.jpeg"]
-
-
-@pytest.mark.parametrize("pattern,message", [
-    ("frames/frame.png", "must contain {index}"),
-    ("frames/{name}_{index}.png", "must contain {index}"),
-    ("frames/{index:06d}.bmp", "must end in"),
-    ("frames/{index:q}.png", "does not format"),
-])
-def test_images_bad_pattern(pattern, message):
-    with pytest.raises(ParamError, match=message):
-        build("sink", "images", {"path": pattern})
-
-
-def test_images_check_unwritable(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(SinkError, match="is a file"):
-        ImagesSink(str(blocker / "{index}.png")).check()
-
-
-# --- stats ------------------------------------------------------------------------------------
-def test_stats_json_lines(tmp_path):
-    final = tmp_path / "run" / "stats.jsonl"
-    controls = Controls()
-    controls.publish_stats(dropped=3)
-    sink = StatsSink(str(final))
-    sink.check()
-    sink.open(make_frame(0), 10.0, controls)
-    sides = [
-        {"threshold": 40.0, "drops": 1, "tuner": {"objective": np.float32(0.5), "iterations": np.int64(7)},
-         "histogram": np.zeros(256)},
-        {"threshold": np.float64(42.5), "stage_ms": (1.5, 2.0), "bad": float("nan")},
-        {},
-    ]
-    for i, side in enumerate(sides):
-        sink.write(make_frame(i, side=side))
-    assert not final.exists()
-    sink.close()
-    rows = [json.loads(line) for line in final.read_text().splitlines()]
-    assert [r["index"] for r in rows] == [0, 1, 2]
-    for row in rows:
-        assert 0 <= row["latency_ms"] < 10_000
-        assert abs(row["captured_at"] - time.time()) < 60
-    assert rows[0]["threshold"] == 40.0 and rows[0]["drops"] == 1
-    assert rows[0]["tuner"] == {"objective": 0.5, "iterations": 7}
-    assert "histogram" not in rows[0]
-    assert rows[1]["threshold"] == 42.5 and rows[1]["stage_ms"] == [1.5, 2.0] and rows[1]["bad"] is None
-    assert rows[1]["drops"] == 3  # not in side: the run's live count
-    assert rows[2]["threshold"] is None
-    assert files_in(final.parent) == ["stats.jsonl"]
-
-
-def test_stats_latency_is_measured_from_capture(tmp_path):
-    sink = StatsSink(str(tmp_path / "s.jsonl"))
-    sink.open(None, 10.0, None)
-    frame = make_frame(0)
-    frame.timestamp -= 0.25  # captured a quarter second ago
-    row = sink.record(frame)
-    assert 250 <= row["latency_ms"] < 350
-    sink.abort()
-
-
-def test_stats_abort_leaves_nothing(tmp_path):
-    sink = StatsSink(str(tmp_path / "s.jsonl"))
-    sink.open(None, 10.0, None)
-    sink.write(make_frame(0))
-    sink.abort()
-    assert files_in(tmp_path) == []
-
-
-def test_stats_to_stdout(capsys):
-    sink = StatsSink("-")
-    sink.check()
-    sink.open(None, 10.0, None)
-    sink.write(make_frame(4, side={"threshold": 9}))
-    sink.close()
-    row = json.loads(capsys.readouterr().out)
-    assert row["index"] == 4 and row["threshold"] == 9
-
-
-# --- discard and the registry -----------------------------------------------------------------
-def test_discard_counts_and_keeps_nothing(tmp_path):
-    sink = build("sink", "discard")
-    assert isinstance(sink, DiscardSink)
-    sink.check()
-    sink.open(make_frame(0), 10.0, None)
-    for i in range(4):
-        sink.write(make_frame(i))
-    sink.close()
-    assert sink.frames_written == 4
-
-
-def test_null_is_not_a_sink_name():
-    assert "null" not in REGISTRIES["sink"]
-    assert {"video", "images", "stats", "discard", "window"} <= set(REGISTRIES["sink"])
-
-
-@pytest.mark.parametrize("name,settings", [
-    ("video", {"path": "out/e.mkv", "codec": "h264", "crf": 20, "bitrate": None, "preset": "veryfast",
-               "pix_fmt": "yuv420p", "audio": "none", "fourcc": None, "fps": 25.0}),
-    ("video", {"path": "out/e.mkv", "codec": None, "crf": None, "bitrate": None, "preset": None,
-               "pix_fmt": None, "audio": "copy", "fourcc": "FFV1", "fps": None}),
-    ("images", {"path": "f/{index:05d}.jpg", "jpeg_quality": 80, "png_compression": 3}),
-    ("stats", {"path": "s.jsonl"}),
-    ("discard", {}),
-    ("window", {"title": "edges", "snapshot_dir": "shots", "threshold_step": 2.5}),
-])
-def test_sinks_round_trip_through_settings(name, settings):
-    built = build("sink", name, settings)
-    assert settings_of(built) == settings
-    assert settings_of(build("sink", name, settings_of(built))) == settings
-
-
-# --- scripts/make_sample_clip.py (the video sink end to end) ---------------------------------
-def load_make_sample_clip():
-    import importlib.util
-
-    path = ROOT / "scripts" / "make_sample_clip.py"
-    spec = importlib.util.spec_from_file_location("make_sample_clip", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_make_sample_clip_synthetic(tmp_path, capsys):
-    script = load_make_sample_clip()
-    out = tmp_path / "clips" / "sample.avi"
-    assert script.main([str(out), "--width", "96", "--height", "64", "--frames", "9", "--fps", "12"]) == 0
-    assert read_video(out) == (9, (64, 96, 3), 12.0)
-    assert "codec mjpeg" in capsys.readouterr().out
-    assert files_in(out.parent) == ["sample.avi"]
-
-
-def test_make_sample_clip_scales_and_loops_a_file(tmp_path):
-    script = load_make_sample_clip()
-    clip = tmp_path / "in.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (WIDTH, HEIGHT))
-    for i in range(4):
-        writer.write(make_frame(i).image)
-    writer.release()
-    out = tmp_path / "out.mkv"
-    assert script.main([str(out), "--from", str(clip), "--width", "32", "--height", "24",
-                        "--frames", "10", "--codec", "ffv1", "--grey"]) == 0
-    count, shape, fps = read_video(out)
-    assert (count, shape[:2], fps) == (10, (24, 32), 10.0)  # 4 source frames looped to 10
-
-
-def test_make_sample_clip_errors(tmp_path, capsys):
-    script = load_make_sample_clip()
-    assert script.main([str(tmp_path / "x.mp4"), "--from", str(tmp_path / "missing.avi")]) == 1
-    assert "missing.avi" in capsys.readouterr().err
-    assert files_in(tmp_path) == []
-    with pytest.raises(SystemExit) as caught:
-        script.main([str(tmp_path / "x.mp4"), "--frames", "0"])
-    assert caught.value.code == 2

@@ -19,6 +19,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
 from pipeline.io.sources import UrlSource
+from pipeline.io.sources.url import redact_url
 from pipeline.registry import ParamError, build
 from tests.harness import bounded
 
@@ -231,3 +232,8 @@ def test_not_a_stream_url_is_a_param_error(url):
 def test_timeouts_are_range_checked():
     with pytest.raises(ParamError, match="read_timeout"):
         build("source", "url", {"url": "udp://127.0.0.1:5000", "read_timeout": 0})
+
+
+def test_redact_url_hides_passwords():
+    assert redact_url("rtsp://admin:secret@cam:554/s") == "rtsp://admin:***@cam:554/s"
+    assert redact_url("udp://127.0.0.1:5000") == "udp://127.0.0.1:5000"
