@@ -14,8 +14,8 @@ import time
 import pytest
 
 from pipeline.cli import main
-from pipeline.helptext import describe, plain_text
 from tests.harness import decode
+
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -132,25 +132,3 @@ def test_quiet_experiment_still_prints_the_error(tmp_path, capsys):
     path.write_text("version: 1\nbogus: 1\n")
     assert main(["experiment", str(path), "-q"]) == 2
     assert "edgepipe: error: " in capsys.readouterr().err
-
-
-# ---------------------------------------------------------------- stages: plain text
-
-def test_stages_has_no_markup_left():
-    text = describe()
-    assert "`" not in text and ":func:" not in text and ":class:" not in text
-    assert "pipeline.ops.derivative" in text and "frame.original" in text
-
-
-@pytest.mark.parametrize("markup, plain", [
-    (":func:`pipeline.ops.derivative`", "pipeline.ops.derivative"),
-    (":class:`~pipeline.io.base.Sink`", "Sink"),
-    (":py:meth:`Source.read`", "Source.read"),
-    ("``frame.original``", "frame.original"),
-    ("see `Otsu <https://x.org>`_", "see Otsu <https://x.org>"),
-    (":ref:`the tuner <tuner>`", "the tuner"),
-    ("'shots/**/*.png'", "'shots/**/*.png'"),
-    ("Example::", "Example:"),
-])
-def test_plain_text(markup, plain):
-    assert plain_text(markup) == plain

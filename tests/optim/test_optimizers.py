@@ -1,6 +1,5 @@
-"""Tests for pipeline.optim: numerical_gradient, the optimizers, make_optimizer, minimize."""
+"""The optimizers and make_optimizer: update rules against hand and reference twins, settings."""
 
-import inspect
 import math
 
 import numpy as np
@@ -14,95 +13,10 @@ from pipeline.optim import (
     Nesterov,
     Optimizer,
     Sign,
-    Trajectory,
     make_optimizer,
     minimize,
-    numerical_gradient,
 )
-
-
-def bowl(x, y):
-    """The seed's f(x, y) = x^2 + y^2."""
-    return x**2 + y**2
-
-
-def square(x):
-    """The seed's f(x) = x^2."""
-    return x**2
-
-
-# ---------------------------------------------------------------- numerical_gradient
-
-
-@pytest.mark.parametrize(
-    "point, printed",
-    [
-        ((-1, 1), (-1.9999999967268423, 1.9999999967268423)),
-        ((0, 5), (0.0, 9.99999993922529)),
-        ((5, -5), (9.999999974752427, -9.999999974752427)),
-    ],
-)
-def test_numerical_gradient_reproduces_the_seed_to_the_last_bit(point, printed):
-    assert numerical_gradient(bowl, *point, eps=1e-7) == printed
-
-
-def test_numerical_gradient_defaults_to_the_seed_code_eps():
-    assert inspect.signature(numerical_gradient).parameters["eps"].default == 1e-4
-    by_default = numerical_gradient(bowl, 0.3, -1.7)
-    assert by_default == numerical_gradient(bowl, 0.3, -1.7, eps=1e-4)
-    assert by_default != numerical_gradient(bowl, 0.3, -1.7, eps=1e-7)
-
-
-def test_numerical_gradient_moves_one_coordinate_at_a_time():
-    calls = []
-
-    def spy(x, y, z):
-        calls.append((x, y, z))
-        return 0.0
-
-    numerical_gradient(spy, 1, 2.5, -3, eps=0.5)
-    assert calls == [
-        (1.25, 2.5, -3),
-        (0.75, 2.5, -3),
-        (1, 2.75, -3),
-        (1, 2.25, -3),
-        (1, 2.5, -2.75),
-        (1, 2.5, -3.25),
-    ]
-    # The untouched coordinates are passed as given, ints included.
-    assert type(calls[0][2]) is int
-
-
-def test_numerical_gradient_returns_a_tuple_of_floats_also_for_one_coordinate():
-    gradient = numerical_gradient(square, 3)
-    assert type(gradient) is tuple
-    assert len(gradient) == 1
-    assert type(gradient[0]) is float
-    assert gradient[0] == pytest.approx(6.0, abs=1e-9)
-    assert type(numerical_gradient(lambda x: np.float64(x) ** 2, 3.0)[0]) is float
-
-
-@pytest.mark.parametrize("x, y", [(0.0, 0.0), (0.7, -1.3), (-2.0, 0.5), (3.1, 2.2)])
-def test_numerical_gradient_is_accurate_on_a_smooth_function(x, y):
-    def wave(x, y):
-        return math.sin(x) * math.exp(0.5 * y) + x * y**3
-
-    exact = (math.cos(x) * math.exp(0.5 * y) + y**3, 0.5 * math.sin(x) * math.exp(0.5 * y) + 3 * x * y**2)
-    assert numerical_gradient(wave, x, y) == pytest.approx(exact, rel=1e-7, abs=1e-8)
-
-
-@pytest.mark.parametrize("eps", [0, -1e-4, float("nan"), float("inf"), True, "1e-4"])
-def test_numerical_gradient_refuses_a_bad_eps(eps):
-    with pytest.raises(ValueError, match=r"eps must be a finite number > 0; got"):
-        numerical_gradient(bowl, 1.0, 2.0, eps=eps)
-
-
-def test_numerical_gradient_needs_a_coordinate():
-    with pytest.raises(ValueError, match="at least one coordinate"):
-        numerical_gradient(lambda: 0.0)
-
-
-# ---------------------------------------------------------------- optimizers, one step
+from tests.harness import bowl, square
 
 
 def test_sign_walks_by_step_against_the_sign_and_rests_on_zero_gradient():
@@ -304,9 +218,6 @@ def test_closed_ends_of_the_ranges_are_accepted():
     assert Adam(0.1, beta1=0.0, beta2=0.0).beta2 == 0.0
 
 
-# ---------------------------------------------------------------- registry and make_optimizer
-
-
 def test_registry():
     assert OPTIMIZERS == {"sign": Sign, "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
     for name, optimizer_class in OPTIMIZERS.items():
@@ -382,116 +293,3 @@ def test_every_optimizer_round_trips_through_its_spec(name):
 def test_make_optimizer_errors_name_the_problem(spec, message):
     with pytest.raises(ValueError, match=message):
         make_optimizer(spec)
-
-
-# ---------------------------------------------------------------- minimize
-
-
-def test_seed_table_one_variable_sign_walk():
-    path = minimize(square, 70, Sign(1), 80)
-    expected = np.concatenate([np.arange(70, -1, -1), np.zeros(10)]).astype(np.float64)
-    np.testing.assert_array_equal(path.x, expected)
-    assert path.x[70] == 0.0
-    np.testing.assert_array_equal(path.values, expected**2)
-
-
-def test_seed_table_two_variable_sign_walk():
-    path = minimize(bowl, (3, 4), Sign(1), 6)
-    np.testing.assert_array_equal(path.points, [[3, 4], [2, 3], [1, 2], [0, 1], [0, 0], [0, 0], [0, 0]])
-    np.testing.assert_array_equal(path.values, [25, 13, 5, 1, 0, 0, 0])
-
-
-@pytest.mark.parametrize(
-    "x0, dimensions", [(2.5, 1), ([2.5], 1), ((1, 2), 2), (np.array([1.0, -2.0, 0.5]), 3)]
-)
-@pytest.mark.parametrize("iterations", [0, 1, 9])
-def test_trajectory_shapes_and_accessors(x0, dimensions, iterations):
-    def f(*point):
-        return sum(c * c for c in point)
-
-    path = minimize(f, x0, SGD(0.1), iterations)
-    assert isinstance(path, Trajectory)
-    assert path.points.shape == (iterations + 1, dimensions) and path.points.dtype == np.float64
-    assert path.values.shape == (iterations + 1,) and path.values.dtype == np.float64
-    np.testing.assert_array_equal(path.points[0], np.ravel(x0))
-    np.testing.assert_array_equal(path.x, path.points[:, 0])
-    np.testing.assert_array_equal(path.final, path.points[-1])
-    assert path.final_value == path.values[-1] == f(*path.final)
-    assert path.iterations == iterations
-
-
-def test_default_gradient_is_numerical_gradient():
-    by_default = minimize(bowl, (3.0, -1.5), SGD(0.1), 12)
-    explicit = minimize(bowl, (3.0, -1.5), SGD(0.1), 12, grad=lambda x, y: numerical_gradient(bowl, x, y))
-    np.testing.assert_array_equal(by_default.points, explicit.points)
-
-
-def test_given_gradient_is_used():
-    # A gradient that always says "uphill is +x" walks left by lr each step, whatever f is.
-    path = minimize(bowl, (0.0, 0.0), SGD(0.5), 4, grad=lambda x, y: (1.0, 0.0))
-    np.testing.assert_array_equal(path.points, [[0, 0], [-0.5, 0], [-1, 0], [-1.5, 0], [-2, 0]])
-    one_variable = minimize(square, 1.0, SGD(0.5), 2, grad=lambda x: 1.0)  # a bare number is fine
-    np.testing.assert_array_equal(one_variable.x, [1.0, 0.5, 0.0])
-
-
-def test_bounds_project_every_step_onto_the_box():
-    # The seed's -100 <= x <= 100: descending f(x) = -x walks right until the wall.
-    path = minimize(lambda x: -x, 0, Sign(30), 6, bounds=(-100, 100))
-    np.testing.assert_array_equal(path.x, [0, 30, 60, 90, 100, 100, 100])
-    per_coordinate = minimize(lambda x, y: -x + y, (0, 0), Sign(4), 3, bounds=[(-1, 5), (-6, 6)])
-    np.testing.assert_array_equal(per_coordinate.points, [[0, 0], [4, -4], [5, -6], [5, -6]])
-    shared = minimize(lambda x, y: -x + y, (0, 0), Sign(4), 3, bounds=(-5, 5))
-    np.testing.assert_array_equal(shared.points, [[0, 0], [4, -4], [5, -5], [5, -5]])
-
-
-def test_minimize_resets_the_optimizer_first():
-    momentum = Momentum(0.1, 0.9)
-    first = minimize(bowl, (3.0, 4.0), momentum, 10)
-    second = minimize(bowl, (3.0, 4.0), momentum, 10)
-    np.testing.assert_array_equal(first.points, second.points)
-
-
-@pytest.mark.parametrize(
-    "optimizer", [SGD(0.1), Momentum(0.05, 0.9), Nesterov(0.05, 0.9), Adam(0.3)], ids=repr
-)
-def test_every_optimizer_gets_down_the_bowl(optimizer):
-    path = minimize(bowl, (3.0, 4.0), optimizer, 300)
-    assert path.final_value < 1e-6 * path.values[0]
-
-
-@pytest.mark.parametrize(
-    "kwargs, error, message",
-    [
-        (dict(iterations=-1), ValueError, r"iterations must be an integer >= 0; got -1"),
-        (dict(iterations=2.0), ValueError, r"iterations must be an integer >= 0; got 2.0"),
-        (dict(iterations=True), ValueError, r"iterations must be an integer >= 0; got True"),
-        (dict(x0=[]), ValueError, r"x0 must be a finite number or a non-empty sequence"),
-        (dict(x0=[[1.0, 2.0]]), ValueError, r"x0 must be a finite number or a non-empty sequence"),
-        (dict(x0=float("nan")), ValueError, r"x0 must be a finite number"),
-        (dict(x0="abc"), ValueError, r"x0 must be a number or a sequence of numbers; got 'abc'"),
-        (
-            dict(optimizer={"name": "sgd", "lr": 0.1}),
-            TypeError,
-            r"optimizer must be an Optimizer \(see make_optimizer\)",
-        ),
-        (dict(bounds=(5, -5)), ValueError, r"bounds need lo <= hi for every coordinate; got \(5, -5\)"),
-        (dict(bounds=(0, float("nan"))), ValueError, r"bounds need lo <= hi"),
-        (
-            dict(bounds=(1, 2, 3)),
-            ValueError,
-            r"bounds must be \(lo, hi\) or 2 such pairs, one per coordinate",
-        ),
-        (dict(bounds=[(0, 1)] * 3), ValueError, r"bounds must be \(lo, hi\) or 2 such pairs"),
-        (dict(bounds=(-1, 1)), ValueError, r"x0 = \[3.0, 4.0\] lies outside bounds \(-1, 1\)"),
-        (
-            dict(grad=lambda x, y: (1.0,)),
-            ValueError,
-            r"grad must return 2 number\(s\), one per coordinate; got shape \(1,\)",
-        ),
-    ],
-)
-def test_minimize_refuses_bad_arguments(kwargs, error, message):
-    arguments = dict(f=bowl, x0=(3.0, 4.0), optimizer=SGD(0.1), iterations=3)
-    arguments.update(kwargs)
-    with pytest.raises(error, match=message):
-        minimize(**arguments)
