@@ -19,6 +19,9 @@ from pipeline.optim import (
 from tests.harness import bowl, square
 
 
+# ---------------------------------------------------------------- optimizers, one step
+
+
 def test_sign_walks_by_step_against_the_sign_and_rests_on_zero_gradient():
     x = np.array([3.0, 4.0, -2.0])
     np.testing.assert_array_equal(Sign(1).step(x, [7.5, -0.001, 0.0]), [2.0, 5.0, -2.0])
@@ -216,6 +219,9 @@ def test_closed_ends_of_the_ranges_are_accepted():
     assert Momentum(0.1, 0.0).gamma == 0.0
     assert Nesterov(0.1, 0.0).gamma == 0.0
     assert Adam(0.1, beta1=0.0, beta2=0.0).beta2 == 0.0
+
+
+# ---------------------------------------------------------------- registry and make_optimizer
 
 
 def test_registry():
