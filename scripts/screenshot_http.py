@@ -11,7 +11,7 @@ auto), and saves a screenshot.
         [--out docs/http-view.png] [--seconds 20] [--size 1280x900]
 
 Needs the system packages ``chromium`` and ``chromium-driver``; the browser is driven
-by the small WebDriver client in ``tests/test_http_browser.py``.
+by the small WebDriver client in ``tests/end_to_end/test_http_browser.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.io.sinks.http import HttpSink  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
-from tests.test_http_browser import Chromium  # noqa: E402
+from tests.end_to_end.test_http_browser import Chromium  # noqa: E402
 
 
 def post_control(url: str, body: dict) -> None:

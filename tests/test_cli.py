@@ -205,3 +205,11 @@ def test_signal_mid_run_leaves_a_playable_file(tmp_path, sig, code, reason):
     assert frames > 0
     assert f"out {frames}" in err
     assert not list(out.parent.glob(".*part*"))  # the temporary file became the output
+
+
+def test_edgepipe_stages_lists_canny_with_its_settings(capsys):
+    from pipeline.cli import main
+
+    assert main(["stages"]) == 0
+    out = capsys.readouterr().out
+    assert "canny" in out and "strong-edge threshold" in out and "l2" in out

@@ -231,7 +231,7 @@ def test_printed_config_has_a_comment_on_each_editable_line(capsys):
 
 
 def test_window_one_liner_on_a_real_display_equals_its_printed_config(tmp_path, capsys):
-    from tests.test_window import _free_display
+    from tests.io.sinks.test_window import _free_display
 
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed")

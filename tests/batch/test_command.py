@@ -1,0 +1,20 @@
+"""``edgepipe batch``: ``--quiet`` never hides which file failed and why."""
+
+from __future__ import annotations
+
+from pipeline.batch import command
+from tests.batch.test_runner import make_clip, write_config
+
+
+def test_quiet_batch_still_names_each_failed_file_and_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "rec" / "good.mp4", frames=5)
+    (tmp_path / "rec" / "noise.mp4").write_bytes(b"\x00not a video" * 100)
+    config = write_config(tmp_path / "b.yaml", inputs={"glob": "rec/*.mp4"}, output={"dir": "out"},
+                          executor={"workers": 1})
+    assert command.main([str(config), "-q"]) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edgepipe: error: ")
+    assert str(tmp_path / "rec" / "noise.mp4") in lines[0] and "decode" in lines[0]
+    assert captured.out == ""

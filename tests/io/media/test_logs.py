@@ -1,0 +1,54 @@
+"""FFmpeg's messages while a file decodes: counted by kind, not printed; other contexts' kept apart."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import pipeline.io  # noqa: F401  (registers sources and sinks)
+from pipeline.io.media import logs
+from pipeline.io.media.reader import MediaReader
+from pipeline.pipeline import Pipeline
+from tests.harness import bounded
+from tests.io.media.test_reader import damaged_clip
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+
+def test_ffmpeg_messages_are_counted_by_kind_not_printed(tmp_path, capfd):
+    path = damaged_clip(tmp_path)
+    pipe = Pipeline.from_dict({"version": 1, "source": {"type": "file", "path": str(path)},
+                               "stages": ["grayscale"]})
+    summary = bounded(pipe.run, 60)
+    err = capfd.readouterr().err
+    lines = [n for n in summary.notes if "FFmpeg (" in n]
+    assert lines, summary.notes
+    counted = sum(int(n.split(" x", 1)[1].split(",", 1)[0]) if " x" in n.split(",")[0] else 1
+                  for n in lines if "more FFmpeg messages" not in n)
+    assert counted > len(lines)  # many messages, one line per kind
+    assert all(str(path) in n for n in lines)
+    assert "marker" not in err and "Error at MB" not in err and "[mpeg4" not in err
+
+
+def test_tally_groups_messages_that_differ_only_in_numbers():
+    tally = logs.MessageTally()
+    for x, y in ((3, 4), (5, 6), (7, 8)):
+        tally.add(40, "h264", f"error while decoding MB {x} {y}, bytestream -5")
+    tally.add(30, "mov,mp4,m4a,3gp,3g2,mj2", "stream 0, offset 0x30: partial file")
+    lines = tally.lines("video file 'a.mp4'")
+    assert lines[0] == ("video file 'a.mp4': FFmpeg (h264) error x3, e.g. "
+                        "\"error while decoding MB 3 4, bytestream -5\"")
+    assert len(lines) == 2 and "warning" in lines[1]
+
+
+def test_messages_of_other_ffmpeg_contexts_are_not_the_sources(tmp_path):
+    # The video sink's encoder and muxer log into the same process-wide FFmpeg log.
+    tally = logs.MessageTally()
+    tally.add(40, "mpeg4", "Error at MB: 6")
+    tally.add(30, "libx264", "non-strictly-monotonic PTS")
+    tally.add(30, "mp4", "Timestamps are unset in a packet")
+    reader = MediaReader(str(damaged_clip(tmp_path)), tally=tally).open()
+    reader.close()
+    lines = tally.lines("video file 'x'")
+    assert len(lines) == 1 and "(mpeg4)" in lines[0] and tally.heard == 1

@@ -1,0 +1,73 @@
+"""The stats sink: one JSON line a frame, to a file (never half-written) or to stdout."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+import pipeline.io  # noqa: F401  (registers sources and sinks)
+from pipeline.io.sinks import StatsSink
+from pipeline.runtime.controls import Controls
+from tests.harness import files_in, make_frame
+
+
+# --- stats ------------------------------------------------------------------------------------
+def test_stats_json_lines(tmp_path):
+    final = tmp_path / "run" / "stats.jsonl"
+    controls = Controls()
+    controls.publish_stats(dropped=3)
+    sink = StatsSink(str(final))
+    sink.check()
+    sink.open(make_frame(0), 10.0, controls)
+    sides = [
+        {"threshold": 40.0, "drops": 1, "tuner": {"objective": np.float32(0.5), "iterations": np.int64(7)},
+         "histogram": np.zeros(256)},
+        {"threshold": np.float64(42.5), "stage_ms": (1.5, 2.0), "bad": float("nan")},
+        {},
+    ]
+    for i, side in enumerate(sides):
+        sink.write(make_frame(i, side=side))
+    assert not final.exists()
+    sink.close()
+    rows = [json.loads(line) for line in final.read_text().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1, 2]
+    for row in rows:
+        assert 0 <= row["latency_ms"] < 10_000
+        assert abs(row["captured_at"] - time.time()) < 60
+    assert rows[0]["threshold"] == 40.0 and rows[0]["drops"] == 1
+    assert rows[0]["tuner"] == {"objective": 0.5, "iterations": 7}
+    assert "histogram" not in rows[0]
+    assert rows[1]["threshold"] == 42.5 and rows[1]["stage_ms"] == [1.5, 2.0] and rows[1]["bad"] is None
+    assert rows[1]["drops"] == 3  # not in side: the run's live count
+    assert rows[2]["threshold"] is None
+    assert files_in(final.parent) == ["stats.jsonl"]
+
+
+def test_stats_latency_is_measured_from_capture(tmp_path):
+    sink = StatsSink(str(tmp_path / "s.jsonl"))
+    sink.open(None, 10.0, None)
+    frame = make_frame(0)
+    frame.timestamp -= 0.25  # captured a quarter second ago
+    row = sink.record(frame)
+    assert 250 <= row["latency_ms"] < 350
+    sink.abort()
+
+
+def test_stats_abort_leaves_nothing(tmp_path):
+    sink = StatsSink(str(tmp_path / "s.jsonl"))
+    sink.open(None, 10.0, None)
+    sink.write(make_frame(0))
+    sink.abort()
+    assert files_in(tmp_path) == []
+
+
+def test_stats_to_stdout(capsys):
+    sink = StatsSink("-")
+    sink.check()
+    sink.open(None, 10.0, None)
+    sink.write(make_frame(4, side={"threshold": 9}))
+    sink.close()
+    row = json.loads(capsys.readouterr().out)
+    assert row["index"] == 4 and row["threshold"] == 9

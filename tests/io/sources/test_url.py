@@ -1,0 +1,239 @@
+"""The ``url`` source against a real ``ffmpeg`` streaming over loopback (127.0.0.1 only).
+
+Every wait is bounded here (pytest-timeout is not installed): reads run on a daemon
+thread joined with a deadline, so a source that hangs fails the test instead of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import pipeline.io  # noqa: F401  (registers sources and sinks)
+from pipeline.io.base import SourceError
+from pipeline.io.sources import UrlSource
+from pipeline.io.sources.url import redact_url
+from pipeline.registry import ParamError, build
+from tests.harness import bounded
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")
+
+WIDTH, HEIGHT, RATE = 320, 240, 15
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+
+def serve(output: list[str], seconds: float) -> subprocess.Popen:
+    """ffmpeg sending ``seconds`` of a 320x240 test pattern as MPEG-TS to ``output``."""
+    return subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+         "-f", "lavfi", "-i", f"testsrc=size={WIDTH}x{HEIGHT}:rate={RATE}", "-t", str(seconds),
+         "-c:v", "mpeg4", "-q:v", "5", "-f", "mpegts", *output],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture
+def servers():
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            try:
+                os.kill(process.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            process.kill()
+        process.wait(5)
+
+
+def open_when_listening(url: str, deadline_s: float = 8.0, **settings) -> UrlSource:
+    """Open ``url`` once ffmpeg listens (a refused connection fails at once: retry)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        source = UrlSource(url, **settings)
+        try:
+            bounded(source.open, settings.get("open_timeout", 10.0) + 5)
+            return source
+        except SourceError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
+
+
+def read_frames(source: UrlSource, limit: int) -> list:
+    frames = []
+    while len(frames) < limit:
+        frame = source.read()
+        if frame is None:
+            break
+        frames.append(frame)
+    return frames
+
+
+def test_tcp_stream_frames_arrive_then_end(servers):
+    port = free_port()
+    servers.append(serve([f"tcp://127.0.0.1:{port}?listen=1"], seconds=2))
+    source = open_when_listening(f"tcp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=2.0)
+    assert source.live
+    try:
+        frames = bounded(lambda: read_frames(source, limit=1000), 15)
+    finally:
+        source.close()
+    assert 10 <= len(frames) <= 2 * RATE + 5  # about 30 frames in 2 s
+    assert all(f.shape == (HEIGHT, WIDTH, 3) for f in frames)
+    assert source.fps is None  # closed: nothing to ask
+
+
+def test_http_stream(servers):
+    port = free_port()
+    servers.append(serve(["-listen", "1", f"http://127.0.0.1:{port}/live.ts"], seconds=2))
+    source = open_when_listening(f"http://127.0.0.1:{port}/live.ts", open_timeout=5.0, read_timeout=2.0)
+    try:
+        assert source.fps == pytest.approx(RATE, rel=0.1)
+        frames = bounded(lambda: read_frames(source, limit=5), 10)
+    finally:
+        source.close()
+    assert len(frames) == 5 and frames[0].shape == (HEIGHT, WIDTH, 3)
+
+
+def test_silent_stream_ends_within_read_timeout(servers):
+    port = free_port()
+    server = serve([f"tcp://127.0.0.1:{port}?listen=1"], seconds=30)
+    servers.append(server)
+    source = open_when_listening(f"tcp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=1.0)
+    try:
+        assert len(bounded(lambda: read_frames(source, limit=3), 10)) == 3
+        os.kill(server.pid, signal.SIGSTOP)  # the sender freezes: connection open, no data
+        start = time.monotonic()
+        # Frames already in flight may still come; then read() must give up.
+        bounded(lambda: read_frames(source, limit=1000), 1.0 + 6)
+        waited = time.monotonic() - start
+    finally:
+        source.close()
+    assert waited < 1.0 + 4  # read_timeout plus decoding slack, not forever
+
+
+def test_close_from_another_thread_waits_for_a_blocked_read(servers):
+    # The engine may close the source from its main thread while the source thread is
+    # inside read(): close must wait for that read, not release the capture under it.
+    port = free_port()
+    server = serve([f"tcp://127.0.0.1:{port}?listen=1"], seconds=30)
+    servers.append(server)
+    source = open_when_listening(f"tcp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=1.5)
+    assert len(bounded(lambda: read_frames(source, limit=2), 10)) == 2
+    os.kill(server.pid, signal.SIGSTOP)
+    results: list = []
+    reader = threading.Thread(target=lambda: results.append(read_frames(source, limit=1000)), daemon=True)
+    reader.start()
+    time.sleep(0.3)  # the reader is now blocked in read()
+    bounded(source.close, 1.5 + 6)
+    reader.join(5)
+    assert not reader.is_alive() and results  # the read returned (frames or None), no crash
+    with pytest.raises(SourceError, match="not open"):
+        source.read()
+
+
+def test_server_that_never_sends_fails_open_within_open_timeout():
+    with socket.socket() as listener:  # accepts the connection, says nothing
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        source = UrlSource(url, open_timeout=1.0, read_timeout=1.0)
+        start = time.monotonic()
+        with pytest.raises(SourceError) as caught:
+            bounded(source.open, 8)
+        waited = time.monotonic() - start
+    assert waited < 1.0 + 4
+    message = str(caught.value)
+    assert url in message and ("open_timeout" in message or "within" in message)
+
+
+def test_refused_connection_says_refused_at_once():
+    url = f"tcp://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="cannot open stream") as caught:
+        bounded(UrlSource(url, open_timeout=5.0).open, 8)
+    assert time.monotonic() - start < 2.0  # refused: no waiting out open_timeout
+    text = str(caught.value)
+    assert url in text and "refused" in text and "ffprobe" in text and "within" not in text
+
+
+def test_udp_stream(servers):
+    port = free_port()
+    source = UrlSource(f"udp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=2.0)
+    opener = threading.Thread(target=source.open, daemon=True)
+    opener.start()  # udp: the reader binds the port, then the sender sends to it
+    time.sleep(0.3)
+    servers.append(serve([f"udp://127.0.0.1:{port}?pkt_size=1316"], seconds=3))
+    opener.join(10)
+    try:
+        assert not opener.is_alive()
+        items = bounded(lambda: [source.read_timed() for _ in range(10)], 10)
+    finally:
+        source.close()
+    assert all(item is not None and item[0].shape == (HEIGHT, WIDTH, 3) for item in items)
+    times = [pts for _, pts in items]
+    assert times == sorted(times) and times[-1] - times[0] == pytest.approx(9 / RATE, abs=0.02)
+
+
+def test_stream_frames_carry_the_senders_pts(servers):
+    port = free_port()
+    servers.append(serve([f"tcp://127.0.0.1:{port}?listen=1"], seconds=2))
+    source = open_when_listening(f"tcp://127.0.0.1:{port}", open_timeout=5.0, read_timeout=2.0)
+    try:
+        items = bounded(lambda: [source.read_timed() for _ in range(8)], 10)
+        media = source.media
+    finally:
+        source.close()
+    times = [pts for _, pts in items]
+    # MPEG-TS starts its clock at 1.4 s; frames are 1/RATE apart, as sent
+    assert times[0] >= 1.0 and all(abs(b - a - 1 / RATE) < 1e-3 for a, b in zip(times, times[1:]))
+    assert media.start == times[0] and not media.seekable
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("rtsp://cam.local/live", {"rtsp_transport": "tcp", "timeout": "2000000"}),
+    ("http://127.0.0.1:8080/live.ts", {"timeout": "2000000"}),
+    ("udp://127.0.0.1:5000", {"timeout": "2000000"}),
+    ("tcp://127.0.0.1:5000", {"timeout": "2000000"}),
+    ("rtmp://127.0.0.1/live", {}),  # rtmp's "timeout" means listen: the interrupt callback bounds it
+])
+def test_protocol_options_carry_the_read_timeout_in_microseconds(url, expected):
+    assert UrlSource(url, read_timeout=2.0).protocol_options() == expected
+    assert UrlSource("rtsp://cam/live", rtsp_transport="udp").protocol_options()["rtsp_transport"] == "udp"
+
+
+def test_password_never_appears_in_errors():
+    url = f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/live"
+    with pytest.raises(SourceError) as caught:
+        bounded(UrlSource(url, open_timeout=1.0).open, 8)
+    assert "hunter2" not in str(caught.value) and "admin:***@127.0.0.1" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["movie.mp4", "file:///tmp/movie.mp4", "ftp://host/x.ts"])
+def test_not_a_stream_url_is_a_param_error(url):
+    with pytest.raises(ParamError, match="url must start with"):
+        build("source", "url", {"url": url})
+
+
+def test_timeouts_are_range_checked():
+    with pytest.raises(ParamError, match="read_timeout"):
+        build("source", "url", {"url": "udp://127.0.0.1:5000", "read_timeout": 0})
+
+
+def test_redact_url_hides_passwords():
+    assert redact_url("rtsp://admin:secret@cam:554/s") == "rtsp://admin:***@cam:554/s"
+    assert redact_url("udp://127.0.0.1:5000") == "udp://127.0.0.1:5000"

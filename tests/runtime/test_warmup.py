@@ -1,0 +1,186 @@
+"""Kernels compile before the clock starts, and a terminal hears why, once.
+
+The subprocess tests point NUMBA_CACHE_DIR at an empty folder, so numba really compiles
+(as on a fresh machine), and give the child a pseudo-terminal as stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from pipeline.io.base import Sink
+from pipeline.registry import build
+from pipeline.runtime import warmup
+from pipeline.runtime.engine import Engine
+from pipeline.stages import Chain
+from pipeline.stages.base import Stage
+from tests.harness import ROOT
+
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def fresh_notice(monkeypatch):
+    """A process in which the notice was not shown yet; install the terminal in the test
+    (pytest's capture puts its own sys.stderr back between setup and call)."""
+    monkeypatch.setattr(warmup, "_noticed", threading.Event())
+    return Terminal()
+
+
+def uncached_stage():
+    """A stage calling a numba function compiled on first use (no cache: always a miss)."""
+    @numba.njit(cache=False)
+    def total(a):
+        return a.sum()
+
+    class Compiling(Stage):
+        params = ()
+
+        def __call__(self, frame):
+            frame.side["total"] = int(total(frame.image))
+            return frame
+
+    return Compiling()
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((48, 64), np.uint8), np.zeros((48, 64, 3), np.uint8),
+    np.zeros((48, 128, 3), np.uint8)[:, ::2], np.zeros((100, 100), np.uint8)[10:90, 5:95],
+], ids=["grey", "bgr", "strided-bgr", "cropped-grey"])
+def test_the_sample_is_typed_by_numba_as_the_frame_is(image):
+    sample = warmup.warm_sample(image)
+    assert numba.typeof(sample) == numba.typeof(image)
+    assert sample.shape[:2] == (min(32, image.shape[0]), min(32, image.shape[1]))
+
+
+def test_a_compile_during_the_warm_up_is_told_once_on_a_terminal(fresh_notice, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", fresh_notice)
+    frame = np.zeros((40, 40), np.uint8)
+    done = warmup.warm_chain(Chain([uncached_stage()]), frame)
+    assert done.compiles > 0 and fresh_notice.getvalue() == warmup.NOTICE + "\n"
+    again = warmup.warm_chain(Chain([uncached_stage()]), frame)  # another compile...
+    assert again.compiles > 0 and fresh_notice.getvalue() == warmup.NOTICE + "\n"  # ...said once
+
+
+def test_no_notice_when_nothing_compiles_or_stderr_is_no_terminal(fresh_notice, monkeypatch):
+    stage = uncached_stage()
+    frame = np.zeros((40, 40), np.uint8)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe, a file
+    assert warmup.warm_chain(Chain([stage]), frame).compiles > 0
+    monkeypatch.setattr(sys, "stderr", fresh_notice)
+    assert warmup.warm_chain(Chain([stage]), frame).compiles == 0  # compiled already
+    monkeypatch.setattr(sys, "stderr", None)  # stderr closed (2>&-): no error either
+    assert warmup.warm_chain(Chain([uncached_stage()]), frame).compiles > 0
+    assert fresh_notice.getvalue() == ""
+
+
+def test_a_failing_warm_up_leaves_the_error_to_the_first_frame():
+    class Picky(Stage):
+        params = ()
+
+        def __call__(self, frame):
+            if frame.index < 0:
+                raise ValueError("too small")
+            return frame
+
+    assert warmup.warm_chain(Chain([Picky()]), np.zeros((8, 8), np.uint8)).compiles == 0
+
+
+class SlowFirstCall(Stage):
+    """Takes ``seconds`` on its first call only, as a kernel that compiles."""
+
+    params = ()
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.calls, self.bound_at_first = seconds, 0, "unset"
+
+    def __call__(self, frame):
+        if self.calls == 0:
+            self.bound_at_first = self.controls
+            time.sleep(self.seconds)
+        self.calls += 1
+        return frame
+
+
+class Discard(Sink):
+    def write(self, frame):
+        pass
+
+
+def test_the_first_call_is_paid_before_the_first_frame_is_timed():
+    slow = SlowFirstCall(1.0)
+    source = build("source", "synthetic", {"width": 64, "height": 48, "length": 20})
+    engine = Engine(source, Chain([build("stage", "grayscale"), slow]), [Discard()], mode="batch")
+    summary = engine.run()
+    assert engine.warmup.seconds >= 1.0 and slow.bound_at_first is None  # unbound: no trace
+    assert summary.frames_out == 20 and slow.calls == 21
+    assert summary.latency_ms["max"] < 500  # the second of "compile" is in none of them
+    assert summary.seconds < 0.9 * engine.warmup.seconds + 0.5
+
+
+CHILD = textwrap.dedent("""
+    import json
+    from pipeline.pipeline import Pipeline
+
+    pipe = Pipeline.from_dict({
+        "version": 1,
+        "source": {"type": "synthetic", "width": 96, "height": 64, "length": 30},
+        "stages": ["grayscale", "gradient", "map", "threshold"],
+        "sinks": ["discard"], "runtime": {"mode": "batch"}})
+    engine = pipe.engine()
+    summary = engine.run()
+    print(json.dumps({"seconds": engine.warmup.seconds, "compiles": engine.warmup.compiles,
+                      "latency": summary.latency_ms, "frames": summary.frames_out}))
+""")
+
+
+def run_child(cache_dir: Path) -> tuple[dict, str]:
+    """The child's summary and what it wrote on its terminal (stderr is a pty)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(ROOT))
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
+                              stderr=slave, timeout=300, cwd=ROOT)
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child's side is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert done.returncode == 0, terminal
+    return json.loads(done.stdout), terminal
+
+
+def test_a_fresh_cache_compiles_before_the_clock_and_says_so_once(tmp_path):
+    cold, said = run_child(tmp_path / "numba-cache")
+    assert cold["frames"] == 30 and cold["compiles"] > 0
+    assert said.count("compiling kernels (first run only)") == 1
+    # Compile time is in the warm-up, in none of the latencies.
+    assert cold["latency"]["max"] < 0.5 * 1000 * cold["seconds"]
+    warm, said = run_child(tmp_path / "numba-cache")  # the cache is filled now
+    assert warm["compiles"] == 0 and "compiling" not in said

@@ -1,0 +1,134 @@
+"""The edgepipe command with closed standard streams, a reader that goes away, Ctrl+C
+before the run starts, and ``--quiet`` never hiding an error; each in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline.cli import main
+from tests.harness import decode
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+SMALL = ["--set", "source.length=4", "--set", "source.width=64", "--set", "source.height=48"]
+
+
+def edgepipe(args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], env=ENV, timeout=180, **kwargs)
+
+
+# ---------------------------------------------------------------- closed streams (2>&-)
+
+@pytest.mark.parametrize("redirect", ["2>&-", ">&-", "<&- >&- 2>&-"])
+def test_run_does_its_job_with_standard_streams_closed(tmp_path, redirect):
+    out = tmp_path / "e.mkv"
+    done = subprocess.run(["sh", "-c", f'exec "$0" -m pipeline run synthetic "$1" '
+                           f'--set source.length=4 --set source.width=64 --set source.height=48 '
+                           f'{redirect}', sys.executable, str(out)],
+                          env=ENV, timeout=180, capture_output="2>&-" not in redirect)
+    assert done.returncode == 0
+    assert len(decode(out)) == 4
+
+
+def test_closed_stderr_gets_no_file_the_run_opens(tmp_path):
+    # With fd 2 closed, the next open() would get 2 and every C library's log line on
+    # stderr would land in it: the output file must never be descriptor 2.
+    out = tmp_path / "s.jsonl"
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m pipeline run synthetic "$1" '
+                           '--set source.length=3 --set source.width=32 --set source.height=24 2>&-',
+                           sys.executable, str(out)], env=ENV, timeout=180)
+    assert done.returncode == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["index"] for row in rows] == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- the reader goes away
+
+def closed_pipe_run(args) -> subprocess.CompletedProcess:
+    """Run with stdout a pipe whose reader is already gone (``| true`` that exited)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return edgepipe(args, stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("args", [
+    ["stages"],
+    ["validate", str(ROOT / "configs" / "demo.yaml"), "--print"],
+    ["run", str(ROOT / "configs" / "demo.yaml"), "--json", "-", "-q", *SMALL,
+     "--set", "sinks.0=discard"],
+    ["run", "synthetic", "-", "--print-config"],
+])
+def test_a_closed_pipe_ends_quietly(args):
+    done = closed_pipe_run(args)
+    assert done.stderr == "", done.stderr
+    assert done.returncode == 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
+
+
+def test_head_reads_the_first_line_and_the_rest_is_dropped():
+    done = subprocess.run(f'"{sys.executable}" -m pipeline stages | head -1', shell=True, env=ENV,
+                          capture_output=True, text=True, timeout=180)
+    assert done.stdout == "stages\n" and "Traceback" not in done.stderr and "Error" not in done.stderr
+
+
+# ---------------------------------------------------------------- Ctrl+C before the run
+
+def test_ctrl_c_during_imports_is_one_line_and_130():
+    # KeyboardInterrupt raised from inside numba's import, wherever the first one is
+    code = ("import sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'numba':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from pipeline.entry import main\n"
+            "raise SystemExit(main(['run', 'synthetic', '-']))\n")
+    done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130
+    assert done.stderr == "edgepipe: interrupted\n"
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6, 0.9])
+def test_real_sigint_early_is_one_line_and_130(tmp_path, delay):
+    # Python's own start (site) and the import of the two-import entry module are not
+    # ours to guard; from the entry point's call on, every moment is.
+    code = ("from pipeline.entry import main\nprint('started', flush=True)\n"
+            "raise SystemExit(main(['run', 'synthetic', '-']))\n")
+    process = subprocess.Popen([sys.executable, "-c", code], env=ENV, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "started\n"
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[0].startswith("edgepipe: interrupted"), err
+
+
+# ---------------------------------------------------------------- --quiet never hides an error
+
+def test_quiet_run_still_prints_the_error(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    assert main(["run", "synthetic", str(tmp_path / "afile" / "x.mkv"), "-q", *SMALL]) == 1
+    err = capsys.readouterr().err
+    assert "edgepipe: error: " in err and "afile" in err
+
+
+def test_quiet_experiment_still_prints_the_error(tmp_path, capsys):
+    path = tmp_path / "e.yaml"
+    path.write_text("version: 1\nbogus: 1\n")
+    assert main(["experiment", str(path), "-q"]) == 2
+    assert "edgepipe: error: " in capsys.readouterr().err
