@@ -28,7 +28,7 @@ from pipeline.batch import command, executors  # noqa: E402
 from pipeline.batch.jobs import load_job  # noqa: E402
 from pipeline.batch.runner import run_job  # noqa: E402
 from tests.batch.test_runner import (ROOT, WAIT, batch_process, decode, leftovers, make_clip,  # noqa: E402
-                              records, same_frames, write_config)
+                              records, same_frames, write_config, LOSSLESS)
 
 START_WAIT = 60  # seconds for the scheduler and workers to come up
 
@@ -99,7 +99,7 @@ def clips(tmp_path):
 
 def test_a_worker_killed_mid_job_has_its_files_redone_elsewhere_identically(cluster, clips, tmp_path):
     config = write_config(tmp_path / "batch.yaml", inputs={"glob": str(tmp_path / "rec/*.mp4")},
-                          output={"dir": str(tmp_path / "local")}, executor={"workers": 2})
+                          output={"dir": str(tmp_path / "local"), **LOSSLESS}, executor={"workers": 2})
     local = run_job(load_job(config))
     assert local.count("done") == 6
 
@@ -132,7 +132,7 @@ def test_a_worker_killed_mid_job_has_its_files_redone_elsewhere_identically(clus
     manifest = records(tmp_path / "dask" / "manifest.jsonl")
     assert sorted(r["status"] for r in manifest) == ["done"] * 6
     for clip in clips:
-        name = f"{clip.stem}_edges.mp4"
+        name = f"{clip.stem}_edges.mkv"
         assert len(decode(tmp_path / "dask" / name)) == 30
         assert same_frames(tmp_path / "dask" / name, tmp_path / "local" / name), name
     assert not leftovers(tmp_path / "dask")
@@ -141,14 +141,14 @@ def test_a_worker_killed_mid_job_has_its_files_redone_elsewhere_identically(clus
 def test_split_files_on_a_local_cluster_match_the_local_pool(clips, tmp_path):
     make_clip(tmp_path / "long" / "long.mp4", frames=70, seed=5)
     config = write_config(tmp_path / "b.yaml", inputs={"glob": str(tmp_path / "long/*.mp4")},
-                          output={"dir": str(tmp_path / "local")}, executor={"workers": 2})
+                          output={"dir": str(tmp_path / "local"), **LOSSLESS}, executor={"workers": 2})
     assert run_job(load_job(config)).count("done") == 1
     job = load_job(config, [f"output.dir={tmp_path / 'dask'}", "executor.type=dask",
                             "split.frames=25"])
     summary = run_job(job)
     assert summary.count("done") == 1 and summary.executor.startswith("dask LocalCluster, 2 worker")
     assert records(tmp_path / "dask" / "manifest.jsonl")[0]["parts"] == 3
-    assert same_frames(tmp_path / "dask" / "long_edges.mp4", tmp_path / "local" / "long_edges.mp4")
+    assert same_frames(tmp_path / "dask" / "long_edges.mkv", tmp_path / "local" / "long_edges.mkv")
     assert not leftovers(tmp_path / "dask")
 
 

