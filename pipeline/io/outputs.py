@@ -436,14 +436,38 @@ def close_quietly(handle) -> None:
 
 
 
-def commit(temp: str | os.PathLike, final: str | os.PathLike) -> None:
+def commit(temp: str | os.PathLike, final: str | os.PathLike, what: str | None = None) -> None:
     """Give the complete file ``temp`` its final name: fsync, ``os.replace``, fsync the folder.
 
-    After a crash the folder holds either the old ``final`` or the whole new one.  OSError
-    on failure (``temp`` is left for the caller to remove).
+    After a crash the folder holds either the old ``final`` or the whole new one.  On
+    failure ``temp`` is left for the caller to remove and ``final`` is untouched.
+
+    Parameters
+    ----------
+    temp : path-like
+        The complete temporary file (closed, or flushed by its writer).
+    final : path-like
+        The output's final name.
+    what : str, optional
+        The writer, for messages (``"video sink"``).  Given, a failure raises
+        :class:`SinkError` naming ``final`` and the cause (a disk that fills up only when
+        the file is synced, which filesystems that allocate late report there; a rename
+        refused); without it, the OSError itself.
     """
-    sync_file(Path(temp))
-    os.replace(temp, final)
+    try:
+        sync_file(Path(temp))
+    except OSError as error:
+        if what is None:
+            raise
+        raise SinkError(f"{what}: cannot write {str(final)!r}: {error.strerror}; "
+                        "nothing was saved under that name") from error
+    try:
+        os.replace(temp, final)
+    except OSError as error:
+        if what is None:
+            raise
+        raise SinkError(f"{what}: cannot move the finished file onto {str(final)!r} "
+                        f"({error.strerror}); nothing was saved under that name") from error
     try:  # the rename itself survives a power cut only once its folder is synced
         fd = os.open(os.path.dirname(os.path.abspath(final)), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

@@ -19,6 +19,7 @@ from pipeline.io.outputs import (
     WriteWatch,
     check_writable_folder,
     close_quietly,
+    commit,
     lock_path,
     make_folder,
     remove_quietly,
@@ -171,16 +172,10 @@ class StatsSink(Sink):
                 handle.close()
                 raise self.failure(problem)
             try:
-                handle.flush()
-                os.fsync(handle.fileno())
                 handle.close()
             except OSError as error:
                 raise self.failure(error.strerror) from error
-            try:
-                os.replace(self._temp, self.path)
-            except OSError as error:
-                raise SinkError(f"stats sink: cannot move the finished file onto {self.path!r} "
-                                f"({error.strerror}); nothing was saved under that name") from error
+            commit(self._temp, self.path, "stats sink")
             self._temp = None
         finally:
             close_quietly(handle)

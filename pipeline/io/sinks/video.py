@@ -46,10 +46,10 @@ from pipeline.io.outputs import (
     OutputLock,
     WriteWatch,
     check_writable_folder,
+    commit,
     lock_path,
     make_folder,
     remove_quietly,
-    sync_file,
     temporary_path,
 )
 from pipeline.registry import Param, ParamError, register
@@ -302,12 +302,7 @@ class VideoSink(Sink):
             problem = self.incomplete()
             if problem is not None:
                 raise self.failure(problem)
-            try:
-                sync_file(self._temp)
-                os.replace(self._temp, self.path)
-            except OSError as error:
-                raise SinkError(f"video sink: cannot move the finished video onto {self.path!r} "
-                                f"({error.strerror}); nothing was saved under that name") from error
+            commit(self._temp, self.path, "video sink")
             self._temp = None
             if self._converted:
                 self.notes.append(f"video sink {self.path}: {self._converted} frame(s) of another size or kind "
