@@ -480,6 +480,82 @@ def commit(temp: str | os.PathLike, final: str | os.PathLike, what: str | None =
         os.close(fd)
 
 
+class StagedOutput:
+    """One output file of a sink: its lock, its temporary file and watch, and the commit.
+
+    The steps every file sink takes, in one place: :meth:`begin` creates the folder,
+    takes the output's :class:`OutputLock`, creates the empty temporary file and starts
+    a :class:`WriteWatch` on it; the sink writes :attr:`temp`; :meth:`commit` gives the
+    whole file its final name (:func:`commit`) or :meth:`discard` throws it away, and
+    either releases the lock.
+
+    Parameters
+    ----------
+    path : str
+        The output as the user wrote it.
+    what : str
+        The sink, for messages (``"video sink"``).
+    """
+
+    def __init__(self, path: str, what: str):
+        self.path = str(path)
+        self.what = what
+        self.lock = OutputLock(lock_path(self.path), self.path, what)
+        self.temp: Path | None = None
+        self.watch: WriteWatch | None = None
+
+    def __repr__(self) -> str:
+        return f"StagedOutput({self.path!r}, temp={None if self.temp is None else self.temp.name!r})"
+
+    def failure(self, cause: str) -> SinkError:
+        """The error for an output that cannot be completed, naming it and ``cause``."""
+        return SinkError(f"{self.what}: cannot write {self.path!r}: {cause}; nothing was saved under that name")
+
+    def begin(self) -> Path:
+        """Create the folder, take the lock, create the temporary file and watch it; its path.
+
+        SinkError naming the output when any step fails (nothing is left behind then).
+        """
+        make_folder(Path(self.path), self.what)
+        self.lock.acquire()
+        self.temp = temporary_path(self.path)
+        try:
+            # Created here, so the watch sees the file from the start: a writer that opens
+            # it later (FFmpeg, when it writes the header) truncates it, keeping the inode.
+            self.temp.open("wb").close()
+            self.watch = WriteWatch(self.temp)
+        except OSError as error:
+            self.discard()
+            raise self.failure(error.strerror) from error
+        return self.temp
+
+    def problem(self) -> str | None:
+        """Why the file being written cannot be complete (see :meth:`WriteWatch.problem`)."""
+        return None if self.watch is None else self.watch.problem()
+
+    def commit(self) -> None:
+        """Move the whole, closed temporary file onto the output and release the lock.
+
+        SinkError naming the output when the file vanished or the sync or rename fails;
+        the temporary file is removed then and the final name untouched.
+        """
+        try:
+            problem = self.problem()  # a removed folder: writes and close succeeded
+            if problem is not None:
+                raise self.failure(problem)
+            commit(self.temp, self.path, self.what)
+            self.temp = None
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the temporary file (if any) and release the lock; safe to call twice."""
+        remove_quietly(self.temp)
+        self.temp = None
+        self.watch = None
+        self.lock.release()
+
+
 #: Numbers each write_atomically call's temporary, so threads of one process never share one.
 _WRITES = itertools.count()
 
