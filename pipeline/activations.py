@@ -254,44 +254,6 @@ def _elu_grad(x, alpha):
     return 1.0
 
 
-@numba.njit(**JIT)
-def elu(x, alpha=1.0):
-    """Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.
-
-    Parameters
-    ----------
-    x : float or ndarray
-        Input, elementwise.
-    alpha : float, optional
-        Scale of the negative branch, which tends to ``-alpha``.
-
-    Returns
-    -------
-    float or ndarray of float64
-        Values above ``-alpha`` (for ``alpha > 0``).
-    """
-    return _elu(x, alpha)
-
-
-@numba.njit(**JIT)
-def elu_grad(x, alpha=1.0):
-    """Derivative of :func:`elu`: 1 for ``x > 0``, else ``alpha * exp(x)``.
-
-    Parameters
-    ----------
-    x : float or ndarray
-        Input, elementwise.
-    alpha : float, optional
-        As in :func:`elu`.
-
-    Returns
-    -------
-    float or ndarray of float64
-        ``elu_grad(0) == alpha`` (the left branch).
-    """
-    return _elu_grad(x, alpha)
-
-
 @numba.vectorize(_WITH_ALPHA, **_UFUNC_FLAGS)
 def _prelu(x, alpha):
     if x <= 0.0:
@@ -306,42 +268,49 @@ def _prelu_grad(x, alpha):
     return 1.0
 
 
-@numba.njit(**JIT)
-def prelu(x, alpha=0.25):
-    """Parametric (leaky) ReLU, ``x if x > 0 else alpha * x``.
+#: The docstring of a function with an ``alpha`` (see :func:`_with_alpha`).
+_ALPHA_DOC = """{summary}
 
     Parameters
     ----------
     x : float or ndarray
         Input, elementwise.
     alpha : float, optional
-        Slope of the negative branch; 0.25 is the initial value in He et al. (2015).
+        {alpha}
 
     Returns
     -------
     float or ndarray of float64
-        Elementwise values.
+        {returns}
     """
-    return _prelu(x, alpha)
 
 
-@numba.njit(**JIT)
-def prelu_grad(x, alpha=0.25):
-    """Derivative of :func:`prelu`: 1 for ``x > 0``, else ``alpha``.
+def _with_alpha(ufunc, default: float, name: str, summary: str, alpha: str, returns: str):
+    """``name(x, alpha=default)``, an ``@njit`` function over the two-argument ``ufunc``.
 
-    Parameters
-    ----------
-    x : float or ndarray
-        Input, elementwise.
-    alpha : float, optional
-        As in :func:`prelu`.
-
-    Returns
-    -------
-    float or ndarray of float64
-        ``prelu_grad(0) == alpha`` (the left branch).
+    A ufunc cannot have a default argument; this thin compiled function gives it one,
+    for numpy callers and for other numba functions alike.
     """
-    return _prelu_grad(x, alpha)
+    def function(x, alpha=default):
+        return ufunc(x, alpha)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = _ALPHA_DOC.format(summary=summary, alpha=alpha, returns=returns)
+    return numba.njit(**JIT)(function)
+
+
+elu = _with_alpha(_elu, 1.0, "elu", "Exponential linear unit, ``x if x > 0 else alpha * (exp(x) - 1)``.",
+                  "Scale of the negative branch, which tends to ``-alpha``.",
+                  "Values above ``-alpha`` (for ``alpha > 0``).")
+elu_grad = _with_alpha(_elu_grad, 1.0, "elu_grad",
+                       "Derivative of :func:`elu`: 1 for ``x > 0``, else ``alpha * exp(x)``.",
+                       "As in :func:`elu`.", "``elu_grad(0) == alpha`` (the left branch).")
+prelu = _with_alpha(_prelu, 0.25, "prelu", "Parametric (leaky) ReLU, ``x if x > 0 else alpha * x``.",
+                    "Slope of the negative branch; 0.25 is the initial value in He et al. (2015).",
+                    "Elementwise values.")
+prelu_grad = _with_alpha(_prelu_grad, 0.25, "prelu_grad",
+                         "Derivative of :func:`prelu`: 1 for ``x > 0``, else ``alpha``.",
+                         "As in :func:`prelu`.", "``prelu_grad(0) == alpha`` (the left branch).")
 
 
 @numba.vectorize(_UNARY, **_UFUNC_FLAGS)

@@ -22,13 +22,13 @@ import logging
 import os
 import shlex
 import sys
-import traceback
 
 from pipeline import __version__
 from pipeline.batch import command as batch_command
 from pipeline.entry import interrupted, reader_gone, ready
 from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
-                              EXIT_TERMINATED, EXIT_USAGE, error as _error, report)  # (re-exported)
+                              EXIT_TERMINATED, EXIT_USAGE, add_report_options, error as _error,
+                              is_terminal, report, unexpected)  # (re-exported)
 
 EPILOG = """\
 exit codes:
@@ -93,12 +93,7 @@ def _add_run(commands) -> None:
                        help="batch mode: keep every frame (--mode batch)")
     run.add_argument("--max-frames", type=int, metavar="N",
                      help="shorthand for --set runtime.max_frames=N")
-    run.add_argument("-q", "--quiet", action="store_true",
-                     help="no progress line and no summary (errors are always shown)")
-    run.add_argument("--json", metavar="PATH",
-                     help="also write the summary as JSON to PATH ('-' for stdout)")
-    run.add_argument("--traceback", action="store_true",
-                     help="show the full traceback of an unexpected error")
+    add_report_options(run, "no progress line and no summary (errors are always shown)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,14 +175,6 @@ def _load(args):
     return Config.from_yaml(args.config, args.overrides)
 
 
-def is_terminal(stream) -> bool:
-    """Whether ``stream`` is a terminal (False for None, closed or fake streams)."""
-    try:
-        return bool(stream is not None and stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
 def _run_config(args):
     """The checked config of ``run``: a YAML file, or the one-liner's (see :mod:`pipeline.oneliner`)."""
     from pipeline import oneliner
@@ -244,10 +231,7 @@ def _run(args) -> int:
         _error(str(exc))
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
-        if args.traceback:
-            traceback.print_exc()
-        _error(f"unexpected {type(exc).__name__}: {exc} (rerun with --traceback for details)")
-        return EXIT_FAILED
+        return unexpected(exc, args)
     return report(summary, args)
 
 

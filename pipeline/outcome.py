@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -22,6 +23,39 @@ EXIT_TERMINATED = 143
 def error(message: str) -> None:
     """Print ``edgepipe: error: MESSAGE`` on stderr (always, ``--quiet`` or not)."""
     print(f"edgepipe: error: {message}", file=sys.stderr)
+
+
+def add_report_options(parser, quiet: str) -> None:
+    """Add the options :func:`report` and the error guard read: ``--quiet``, ``--json``, ``--traceback``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser (``run``, ``batch``).
+    quiet : str
+        What ``--quiet`` leaves out, for its help.
+    """
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write the summary as JSON to PATH ('-' for stdout)")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of an unexpected error")
+
+
+def unexpected(exc: BaseException, args) -> int:
+    """A bug's way out: one line naming it (the traceback with ``--traceback``); exit 1."""
+    if args.traceback:
+        traceback.print_exc()
+    error(f"unexpected {type(exc).__name__}: {exc} (rerun with --traceback for details)")
+    return EXIT_FAILED
+
+
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (False for None, closed or fake streams)."""
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def report(summary, args, ok: bool = True) -> int:

@@ -16,11 +16,11 @@ import json
 import signal
 import sys
 import threading
-import traceback
 
 from pipeline.entry import ready
 from pipeline.outcome import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,  # noqa: F401
-                              EXIT_USAGE, error as _error, report)
+                              EXIT_USAGE, add_report_options, error as _error, is_terminal, report,
+                              unexpected)
 
 DESCRIPTION = """\
 Process many video files with one chain of stages: each input becomes an edge video at a
@@ -63,12 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="dask scheduler address; implies --executor dask")
     parser.add_argument("--dry-run", action="store_true",
                         help="list each input, its output and whether it would run; process nothing")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bar and no summary (failed files and errors are always shown)")
-    parser.add_argument("--json", metavar="PATH",
-                        help="also write the summary as JSON to PATH ('-' for stdout)")
-    parser.add_argument("--traceback", action="store_true",
-                        help="show the full traceback of an unexpected error")
+    add_report_options(parser, "no progress bar and no summary (failed files and errors are always shown)")
     return parser
 
 
@@ -116,7 +111,7 @@ def run(args) -> int:
     ready()  # from here Ctrl+C stops the workers (see pipeline.entry)
     restore = _terminate_raises(Terminated)
     try:
-        summary = run_job(job, force=args.force, progress=not args.quiet and _is_terminal(sys.stderr))
+        summary = run_job(job, force=args.force, progress=not args.quiet and is_terminal(sys.stderr))
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -127,20 +122,10 @@ def run(args) -> int:
         print("edgepipe: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
-        if args.traceback:
-            traceback.print_exc()
-        _error(f"unexpected {type(exc).__name__}: {exc} (rerun with --traceback for details)")
-        return EXIT_FAILED
+        return unexpected(exc, args)
     finally:
         restore()
     return report(summary, args, ok=summary.ok)
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return bool(stream is not None and stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 def _terminate_raises(exception: type):

@@ -33,16 +33,8 @@ import json
 import os
 from typing import Any
 
-from pipeline.config import (
-    Component,
-    Config,
-    ConfigError,
-    Document,
-    check_chain,
-    dotted,
-    expect_kind,
-    load_document,
-)
+from pipeline.config import (Component, Config, ConfigError, Document, check_chain, dotted, expect_kind,
+                             load_document)
 from pipeline.registry import Param, ParamError, build, check_settings
 
 VERSION = 1

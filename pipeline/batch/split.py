@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import SourceError
-from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaReader, to_bgr
+from pipeline.io.media.reader import MediaReader, decode_each, to_bgr
 from pipeline.io.outputs import write_atomically
 from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 
@@ -107,21 +107,14 @@ def probe(path: str, frames: int) -> dict:
         raise SourceError(f"cannot decode video file {path!r}: {error}") from None
     wanted = BoundarySet(frames)
     boundaries: dict[str, int | None] = {}
-    count = failures = 0
+
+    def keep_boundary(number: int, frame) -> None:
+        if number in wanted:
+            boundaries[str(number)] = frame.pts
+
     try:
         fps = reader.fps or DEFAULT_FILE_FPS
-        while failures < DEFAULT_MAX_CONSECUTIVE_ERRORS:
-            try:
-                frame = reader.next_frame()
-            except (DamagedPacket, DemuxError):
-                failures += 1
-                continue
-            if frame is None:
-                break
-            failures = 0
-            if count in wanted:
-                boundaries[str(count)] = frame.pts
-            count += 1
+        count = decode_each(reader, DEFAULT_MAX_CONSECUTIVE_ERRORS, keep_boundary)
     finally:
         reader.close()
     if count == 0:

@@ -28,6 +28,7 @@ import numpy as np
 from numba.core import event as numba_event
 
 from pipeline.frame import Frame
+from pipeline.outcome import is_terminal
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,8 @@ def warm_sample(image: np.ndarray) -> np.ndarray:
     return crop.copy() if image.flags.c_contiguous else crop
 
 
-def _stderr_is_terminal() -> bool:
-    stream = sys.stderr
-    try:
-        return stream is not None and stream.isatty()
-    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
-        return False
-
-
 def _notice() -> None:
-    if _noticed.is_set() or not _stderr_is_terminal():
+    if _noticed.is_set() or not is_terminal(sys.stderr):
         return
     _noticed.set()
     try:

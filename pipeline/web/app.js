@@ -63,10 +63,21 @@
   const CANNY = ["low", "high"];
   const canny = {};
   for (const name of CANNY) {
-    canny[name] = {
-      slider: $(`canny-${name}`), value: $(`canny-${name}-value`),
-      mode: $(`canny-${name}-mode`), auto: $(`canny-${name}-auto`), sliding: false, settleUntil: 0,
+    const part = $("canny-slider").content.cloneNode(true);
+    const pick = (selector, id) => {
+      const node = part.querySelector(selector);
+      node.id = id;
+      return node;
     };
+    part.querySelector("label").htmlFor = `canny-${name}`;
+    part.querySelector(".name").textContent = name;
+    canny[name] = {
+      slider: pick("input", `canny-${name}`), value: pick(".value", `canny-${name}-value`),
+      mode: pick(".mode", `canny-${name}-mode`), auto: pick("button", `canny-${name}-auto`),
+      sliding: false, settleUntil: 0,
+    };
+    canny[name].auto.title = `${name} back to the tuner or the config's value`;
+    $("canny").appendChild(part);
   }
 
   function sendCanny(name, value) {

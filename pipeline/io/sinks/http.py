@@ -558,13 +558,9 @@ class HttpSink(Sink):
                    "the host is not loopback, none on loopback unless given"),
     )
 
-    def __init__(self, host=DEFAULT_HOST, port=8080, quality=80, max_fps=30.0, token=None):
-        self.host = host
-        self.port = port
-        self.quality = quality
-        self.max_fps = float(max_fps)
-        self.token = token  # as configured
-        self.access_token: str | None = token  # the one in effect; generated at open if needed
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)  # defaults in the Params only, checked as a config's
+        self.access_token: str | None = self.token  # the one in effect; generated at open if needed
         self.controls: Controls | None = None
         self.board = LatestFrame(self.encode)
         self.history = History()

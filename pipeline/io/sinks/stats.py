@@ -8,22 +8,12 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError
-from pipeline.io.outputs import (
-    OutputLock,
-    WriteWatch,
-    check_writable_folder,
-    close_quietly,
-    lock_path,
-    make_folder,
-    remove_quietly,
-    temporary_path,
-)
+from pipeline.io.outputs import StagedOutput, check_writable_folder, close_quietly
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)
@@ -76,10 +66,8 @@ class StatsSink(Sink):
     def __init__(self, *args, **settings):
         super().__init__(*args, **settings)
         self._handle = None
-        self._temp: Path | None = None
         self._controls = None
-        self._lock: OutputLock | None = None
-        self._watch: WriteWatch | None = None
+        self._output: StagedOutput | None = None
         self.frames_written = 0
 
     @property
@@ -93,7 +81,7 @@ class StatsSink(Sink):
             if os.path.isdir(self.path):
                 raise SinkError(f"stats sink: {self.path!r} is a folder; give a file name such as {os.path.join(self.path, 'stats.jsonl')!r}")
             check_writable_folder(self.path, "stats sink")
-            OutputLock(lock_path(self.path), self.path, "stats sink").check_free()
+            StagedOutput(self.path, "stats sink").lock.check_free()
 
     def failure(self, cause: str) -> SinkError:
         """The error for a stats file that cannot be completed, naming the output and ``cause``."""
@@ -106,14 +94,10 @@ class StatsSink(Sink):
         if self.to_stdout:
             self._handle = sys.stdout
             return
-        final = Path(self.path)
-        make_folder(final, "stats sink")
-        self._lock = OutputLock(lock_path(final), self.path, "stats sink")
-        self._lock.acquire()
-        self._temp = temporary_path(final)
+        self._output = StagedOutput(self.path, "stats sink")
+        temp = self._output.begin()
         try:
-            self._handle = open(self._temp, "w", encoding="utf-8")
-            self._watch = WriteWatch(self._temp)
+            self._handle = open(temp, "w", encoding="utf-8")
         except OSError as error:
             self.abort()
             raise self.failure(error.strerror) from error
@@ -151,8 +135,8 @@ class StatsSink(Sink):
         except OSError as error:
             raise self.failure(error.strerror) from error
         self.frames_written += 1
-        if self._watch is not None and self._watch.due():
-            problem = self._watch.problem()
+        if self._output is not None and self._output.watch.due():
+            problem = self._output.problem()
             if problem is not None:
                 raise self.failure(problem)
 
@@ -166,34 +150,18 @@ class StatsSink(Sink):
             return
         handle, self._handle = self._handle, None
         try:
-            problem = self._watch.problem()  # a removed folder: writes and close succeed
-            if problem is not None:
-                handle.close()
-                raise self.failure(problem)
-            try:
-                handle.flush()
-                os.fsync(handle.fileno())
-                handle.close()
-            except OSError as error:
-                raise self.failure(error.strerror) from error
-            try:
-                os.replace(self._temp, self.path)
-            except OSError as error:
-                raise SinkError(f"stats sink: cannot move the finished file onto {self.path!r} "
-                                f"({error.strerror}); nothing was saved under that name") from error
-            self._temp = None
+            handle.close()
+        except OSError as error:
+            self._output.discard()
+            raise self.failure(error.strerror) from error
         finally:
             close_quietly(handle)
-            remove_quietly(self._temp)
-            self._temp = None
-            self._lock.release()
+        self._output.commit()
 
     def abort(self) -> None:
         """Close and remove the temporary file."""
         if self._handle is not None and not self.to_stdout:
             close_quietly(self._handle)
         self._handle = None
-        remove_quietly(self._temp)
-        self._temp = None
-        if self._lock is not None:
-            self._lock.release()
+        if self._output is not None:
+            self._output.discard()

@@ -42,16 +42,7 @@ from pipeline.io.media.writer import (
     codec_for,
     plan_video,
 )
-from pipeline.io.outputs import (
-    OutputLock,
-    WriteWatch,
-    check_writable_folder,
-    lock_path,
-    make_folder,
-    remove_quietly,
-    sync_file,
-    temporary_path,
-)
+from pipeline.io.outputs import StagedOutput, check_writable_folder
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
@@ -102,9 +93,7 @@ class VideoSink(Sink):
     def __init__(self, *args, **settings):
         super().__init__(*args, **settings)
         self._writer: MediaWriter | None = None
-        self._temp: Path | None = None
-        self._lock: OutputLock | None = None
-        self._watch: WriteWatch | None = None
+        self._output: StagedOutput | None = None
         self._media = None
         self._shape: tuple | None = None
         self._origin = 0.0
@@ -151,7 +140,7 @@ class VideoSink(Sink):
             raise SinkError(f"video sink: {self.path!r} is a folder; give a file name such as "
                             f"{os.path.join(self.path, 'edges.mp4')!r}")
         check_writable_folder(self.path, "video sink")
-        OutputLock(lock_path(self.path), self.path, "video sink").check_free()
+        StagedOutput(self.path, "video sink").lock.check_free()
 
     def set_input(self, media) -> None:
         """The media the run reads: its sound is copied, its start is the video's 0."""
@@ -176,10 +165,8 @@ class VideoSink(Sink):
                               crf=self.crf, bitrate=self.bitrate, preset=self.preset, pix_fmt=self.pix_fmt)
         except MediaError as error:
             raise SinkError(f"video sink {self.path!r}: {error}") from None
-        final = Path(self.path)
-        make_folder(final, "video sink")
-        self._lock = OutputLock(lock_path(final), self.path, "video sink")
-        self._lock.acquire()
+        self._output = StagedOutput(self.path, "video sink")
+        temp = self._output.begin()
         self.notes = []
         sound = None
         try:
@@ -189,12 +176,7 @@ class VideoSink(Sink):
             self._origin = media.start if media is not None else (first.pts or 0.0)
             self._first_index = first.index
             self._rate = float(rate)
-            self._temp = temporary_path(final)
-            # Made here, so the watch sees the file from the start: FFmpeg opens (and
-            # truncates, keeping the inode) only when it writes the header.
-            self._temp.open("wb").close()
-            self._watch = WriteWatch(self._temp)
-            self._writer = MediaWriter(self._temp, self.extension, plan, rate, sound)
+            self._writer = MediaWriter(temp, self.extension, plan, rate, sound)
         except (OSError, av.FFmpegError) as error:
             if sound is not None and self._writer is None:
                 sound.close()
@@ -247,8 +229,8 @@ class VideoSink(Sink):
         except (OSError, av.FFmpegError) as error:
             raise self.failure(self._cause(error)) from error
         self.frames_written += 1
-        if self._watch.due():
-            problem = self._watch.problem()
+        if self._output.watch.due():
+            problem = self._output.problem()
             if problem is not None:
                 raise self.failure(problem)
 
@@ -259,11 +241,11 @@ class VideoSink(Sink):
 
     def incomplete(self) -> str | None:
         """Why the finished temporary file is not the whole video, or None when it is."""
-        problem = self._watch.problem()
+        problem = self._output.problem()
         if problem is not None:
             return problem
         try:
-            with av.open(str(self._temp)) as back:
+            with av.open(str(self._output.temp)) as back:
                 stream = back.streams.video[0]
                 # MP4/MOV headers count the samples (free to read); AVI's also counts the
                 # empty frames that fill gaps, and Matroska keeps no count: read the packets
@@ -302,13 +284,7 @@ class VideoSink(Sink):
             problem = self.incomplete()
             if problem is not None:
                 raise self.failure(problem)
-            try:
-                sync_file(self._temp)
-                os.replace(self._temp, self.path)
-            except OSError as error:
-                raise SinkError(f"video sink: cannot move the finished video onto {self.path!r} "
-                                f"({error.strerror}); nothing was saved under that name") from error
-            self._temp = None
+            self._output.commit()
             if self._converted:
                 self.notes.append(f"video sink {self.path}: {self._converted} frame(s) of another size or kind "
                                   f"(first: {self._first_converted}) scaled to {self._shape[1]}x{self._shape[0]}")
@@ -318,9 +294,7 @@ class VideoSink(Sink):
             for note in self.notes:
                 log.info("%s", note)
         finally:
-            remove_quietly(self._temp)
-            self._temp = None
-            self._lock.release()
+            self._output.discard()  # after commit() too: a no-op then
 
     def abort(self) -> None:
         """Close the writer and remove the temporary file; the final name is untouched."""
@@ -329,7 +303,5 @@ class VideoSink(Sink):
                 self._writer.sound.close()
             self._writer.abort()
             self._writer = None
-        remove_quietly(self._temp)
-        self._temp = None
-        if self._lock is not None:
-            self._lock.release()
+        if self._output is not None:
+            self._output.discard()
