@@ -249,9 +249,8 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
         full_range = codec in ("ffv1", "mjpeg") or (codec == "h264" and quality == 0)
     elif full_range and codec == "mpeg4":
         raise MediaError("range", "MPEG-4 Part 2 cannot tag full range; use h264 for full-range Y")
-    full_range = full_range and yuv
     return VideoPlan(codec=codec, encoder=encoder, pix_fmt=pix_fmt, options=options,
-                     time_base=fractions.Fraction(1, 90000), full_range=full_range,
+                     time_base=fractions.Fraction(1, 90000), full_range=full_range and yuv,
                      studio_lut=yuv and not full_range, width=width, height=height, padded=padded, grey=grey)
 
 
