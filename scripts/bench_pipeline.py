@@ -1,7 +1,8 @@
 """End-to-end throughput and live latency of edgepipe, side by side with ffmpeg and OpenCV.
 
 Throughput: the same 1080p H.264 input (made with ffmpeg from samples/tree.avi looped and
-scaled to 1920x1080, or from the synthetic source when it is missing), two cases:
+scaled to 1920x1080, or from the synthetic source when it is missing; 795 frames, the
+issue's length, so start-up weighs as much as there), two cases:
 
 * **H.264** (``libx264 -preset veryfast -crf 23``, yuv420p):
   ``edgepipe`` (Pipeline: file -> grayscale, gradient sobel l2, map abs -> video sink
@@ -17,15 +18,18 @@ threaded to BGR as the file source does) and encoding edge frames alone (50 of e
 edge frames cycled to the input's length, fed raw to ffmpeg through a pipe, and to the
 video sink without source or stages).  The encode floors' frames repeat every 50, so their
 bytes are not comparable; their speed is.  Each is run ``--repeats``
-times, interleaved; the table shows medians, output bytes and ratios to ffmpeg (higher
-is faster).  Live latency: the synthetic 1080p30 source paced
+times, interleaved; the table shows medians of wall time and of CPU time (user + sys of
+this process and its children: a busy machine stretches wall time, much less CPU time),
+output bytes and ratios to ffmpeg (higher is faster).  The H.264 rows also say whether
+x264 ran with the same settings as under ffmpeg (x264 writes them into the stream).  Live latency: the synthetic 1080p30 source paced
 in live mode through the same chain into the discard sink for ``--live-seconds``; p50,
 p95 and max capture-to-sink latency against the 33.3 ms frame interval, and drops.
 
 Usage::
 
-    python scripts/bench_pipeline.py                 # 300 frames, 3 repeats, 10 s live
+    python scripts/bench_pipeline.py                 # 795 frames, 3 repeats, 10 s live
     python scripts/bench_pipeline.py --frames 120 --repeats 5 --live-seconds 5
+    python scripts/bench_pipeline.py --cases h264 --live-seconds 0
     python scripts/bench_pipeline.py --json out/bench_pipeline.json
 """
 
@@ -36,6 +40,8 @@ import json
 import os
 import pathlib
 import platform
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -104,6 +110,18 @@ def edgepipe_config(src: pathlib.Path, out: pathlib.Path, case: str = "h264") ->
         "sinks": [{"video": {"path": str(out), **CASES[case][0]}}],
         "runtime": {"mode": "batch"},
     }
+
+
+def cpu_seconds() -> float:
+    """User + sys seconds of this process and its waited-for children so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def x264_options(path: pathlib.Path) -> str | None:
+    """The settings x264 wrote into ``path`` (its SEI), or None (not x264)."""
+    found = re.search(rb"x264 - core .*? options: ([^\x00]+)", path.read_bytes())
+    return found.group(1).decode(errors="replace") if found else None
 
 
 def run_edgepipe(src, out, case="h264") -> float:
@@ -236,16 +254,19 @@ def live_latency(seconds: float) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=300, help="frames in the 1080p input")
+    parser.add_argument("--frames", type=int, default=795, help="frames in the 1080p input")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each contender (median)")
     parser.add_argument("--live-seconds", type=float, default=10.0, help="live measurement length; 0 skips")
     parser.add_argument("--input", type=pathlib.Path, help="use this clip instead of making one")
     parser.add_argument("--json", type=pathlib.Path, default=ROOT / "out" / "bench_pipeline.json")
     parser.add_argument("--no-cli", action="store_true", help="skip the `python -m pipeline run` row")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES),
+                        help="codecs to run (default: all)")
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
         parser.error("ffmpeg is needed (apt-get install ffmpeg)")
 
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     work = pathlib.Path(tempfile.mkdtemp(prefix="edgepipe-bench-"))
     try:
         src = args.input or work / "input_1080p.mp4"
@@ -264,7 +285,7 @@ def main(argv=None) -> int:
         cycled = edge_frames(edges)
 
         contenders: dict[str, tuple] = {}
-        for case in CASES:
+        for case in args.cases:
             contenders[f"{case} edgepipe"] = (case, lambda o, c=case: run_edgepipe(src, o, c))
             if not args.no_cli:
                 contenders[f"{case} edgepipe run (CLI)"] = (
@@ -279,13 +300,18 @@ def main(argv=None) -> int:
         contenders["floor: ffmpeg decode only"] = (None, lambda o: run_decode_floor(src))
         contenders["floor: PyAV decode to BGR"] = (None, lambda o: run_pyav_decode_floor(src))
         times: dict[str, list[float]] = {name: [] for name in contenders}
+        cpu: dict[str, list[float]] = {name: [] for name in contenders}
         sizes: dict[str, int | None] = {name: None for name in contenders}
+        options: dict[str, str | None] = {}
         for _ in range(args.repeats):  # interleaved, so a noisy moment hits everyone
             for name, (case, run) in contenders.items():
                 out = work / (name.replace(" ", "_").replace(":", "").replace("(", "").replace(")", "") + ".mp4")
+                before = cpu_seconds()
                 times[name].append(run(out))
+                cpu[name].append(cpu_seconds() - before)
                 if out.exists():
                     sizes[name] = out.stat().st_size
+                    options[name] = x264_options(out)
                     written = count_frames(out)
                     if written != frames:
                         print(f"warning: {name} wrote {written} frames of {frames}")
@@ -297,18 +323,26 @@ def main(argv=None) -> int:
             reference = median.get(f"{case} ffmpeg")
             rows.append({"name": name, "case": case, "seconds": seconds, "fps": frames / seconds,
                          "ms_per_frame": 1e3 * seconds / frames, "bytes": sizes[name],
+                         "cpu_ms_per_frame": 1e3 * statistics.median(cpu[name]) / frames,
                          "vs_ffmpeg": reference / seconds if reference else None,
                          "bytes_vs_ffmpeg": (sizes[name] / sizes[f"{case} ffmpeg"]
                                              if case and sizes[name] and sizes.get(f"{case} ffmpeg") else None),
-                         "runs": times[name]})
-        print(f"{'contender':<36} {'fps':>7} {'ms/frame':>9} {'vs ffmpeg':>10} {'bytes':>11} {'bytes/ffmpeg':>13}")
+                         "runs": times[name], "cpu_runs": cpu[name]})
+        print(f"{'contender':<36} {'fps':>7} {'ms/frame':>9} {'cpu ms/f':>9} {'vs ffmpeg':>10} {'bytes':>11} "
+              f"{'bytes/ffmpeg':>13}")
         for row in rows:
             ratio = f"{row['vs_ffmpeg']:9.2f}x" if row["vs_ffmpeg"] else f"{'':>10}"
             size = f"{row['bytes']:11d}" if row["bytes"] else f"{'':>11}"
             size_ratio = f"{row['bytes_vs_ffmpeg']:12.2f}x" if row["bytes_vs_ffmpeg"] else ""
-            print(f"{row['name']:<36} {row['fps']:7.1f} {row['ms_per_frame']:9.2f} {ratio} {size} {size_ratio}")
+            print(f"{row['name']:<36} {row['fps']:7.1f} {row['ms_per_frame']:9.2f} {row['cpu_ms_per_frame']:9.2f} "
+                  f"{ratio} {size} {size_ratio}")
         print(f"(median of {args.repeats}; targets on two cores: edgepipe >= 1.15x ffmpeg on h264, "
               ">= 1.2x on mpeg4)")
+        reference = (options.get("h264 ffmpeg") or "").split()
+        for name in (n for n in options if n.startswith("h264") and n != "h264 ffmpeg" and options[n]):
+            # keyint_min is min(keyint / 10, fps): the floors' input runs at 25 fps
+            differ = [item for item in options[name].split() if item not in reference]
+            print(f"x264 settings of {name}: " + (f"ffmpeg's but {' '.join(differ)}" if differ else "ffmpeg's"))
 
         live = None
         if args.live_seconds > 0:
@@ -323,8 +357,10 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({"input": {"frames": frames, "origin": origin,
                                                    "size": [WIDTH, HEIGHT]},
                                          "cpus": os.cpu_count(), "repeats": args.repeats,
-                                         "throughput": rows, "live": live}, indent=2) + "\n")
+                                         "throughput": rows, "live": live,
+                                         "x264_options": options}, indent=2) + "\n")
         print(f"\nwrote {args.json}")
+        print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -29,9 +29,11 @@ from pathlib import Path
 #: Environment variables that carry the per-worker thread cap into libraries that
 #: read them when they load or open a file.
 THREAD_ENV = ("NUMBA_NUM_THREADS",)
-#: Decoder threads per file for PyAV (``pipeline.io.media.reader.THREADS_ENV``; spelled
-#: out here so that capping threads imports nothing heavy).
+#: Decoder and encoder threads per file for PyAV (``THREADS_ENV`` of
+#: ``pipeline.io.media.reader`` and ``.writer``; spelled out here so that capping threads
+#: imports nothing heavy).
 DECODE_THREADS = "EDGEPIPE_DECODE_THREADS"
+ENCODE_THREADS = "EDGEPIPE_ENCODE_THREADS"
 
 _prepared: int | None = None
 
@@ -76,9 +78,10 @@ def prepare_process(threads: int) -> None:
     """Cap this process's compute threads at ``threads`` (call before any pipeline import).
 
     Sets ``NUMBA_NUM_THREADS`` (if numba has not loaded yet), OpenCV's thread pool
-    (``cv2.setNumThreads``) and FFmpeg's decoder threads (``EDGEPIPE_DECODE_THREADS``,
-    read by the PyAV reader, unless the user set it), so ``workers x threads`` stays
-    within the cores.
+    (``cv2.setNumThreads``) and FFmpeg's decoder and encoder threads
+    (``EDGEPIPE_DECODE_THREADS``, ``EDGEPIPE_ENCODE_THREADS``, read by the PyAV reader
+    and writer, unless the user set them), so ``workers x threads`` stays within the
+    cores (x264 alone would start 1.5 threads per core in every worker).
     """
     global _prepared
     if _prepared == threads:
@@ -91,6 +94,7 @@ def prepare_process(threads: int) -> None:
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     os.environ.setdefault(DECODE_THREADS, str(threads))
+    os.environ.setdefault(ENCODE_THREADS, str(threads))
     # an undecodable file is reported once, in the manifest, not also by OpenCV's log
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     import cv2

@@ -11,10 +11,20 @@ Decisions (documented in the ``video`` sink too)
 * Browser defaults: H.264 capped at the High profile, 4:2:0, ``movflags +faststart`` (the
   moov atom first), so the file plays in Chromium, Firefox and QuickTime while it is still
   downloading.
-* Grey edge maps go straight into the Y plane of a reused 4:2:0 frame whose chroma planes
-  hold a constant 128, tagged full range (Y 0 is black, 255 white: the edge values as they
-  are).  MPEG-4 Part 2 cannot tag its range, so there the values are mapped to the
-  16..235 studio range on the way in (one table look-up, no other copy).
+* Range: lossy codecs get studio (limited, 16..235) range Y, as ``ffmpeg -vf format=gray
+  -pix_fmt yuv420p`` and GStreamer's ``videoconvert`` write it and as every player
+  expects; the edge values are mapped onto it on the way in (one pass, no other copy).
+  Full range is what JPEG is (mjpeg) and what keeps lossless output exact (ffv1, h264 at
+  crf 0): there the edge values go in as they are, tagged full range.  Full-range H.264
+  (``full_range=True`` in :func:`plan_video`) plays in Chromium too, but costs about 10%
+  more bits at the same crf and some players ignore the tag; MPEG-4 Part 2 cannot tag
+  its range at all.
+* Grey edge maps go straight into the Y plane of a new 4:2:0 frame whose chroma planes
+  hold a constant 128.
+* Threads: FFmpeg's own defaults (``thread_count`` 0, ``thread_type`` slice+frame), so
+  libx264 gets frame threads as under the ``ffmpeg`` program; PyAV's default (slice only)
+  made x264 cut every picture into two slices with sliced threads.  ``EDGEPIPE_ENCODE_THREADS``
+  caps them (batch workers set it).
 * Timing: the codec time base is about 1/90000 s, a whole number of ticks per nominal
   frame; each frame gets ``round(pts / time_base)`` and the duration up to the next frame
   (the last frame: one nominal frame), so variable rates and gaps survive.  AVI holds a
@@ -91,8 +101,28 @@ QP2LAMBDA = 118
 #: 8-bit YUV formats whose Y plane takes a grey image as it is (chroma set to 128 once).
 GREY_IN_LUMA = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "nv12", "nv21")
 
-#: Studio range: 0..255 mapped onto 16..235 (for codecs that cannot tag full range).
+#: Studio range: 0..255 mapped onto 16..235 (swscale's full-to-limited luma, rounded).
 STUDIO_RANGE = np.round(16 + np.arange(256) * (219 / 255)).astype(np.uint8)
+
+#: Environment variable that caps encoder threads (batch workers set it; 0 = FFmpeg picks).
+THREADS_ENV = "EDGEPIPE_ENCODE_THREADS"
+
+
+def encoder_threads() -> int:
+    """Encoder threads to ask FFmpeg for: :data:`THREADS_ENV`, else 0 (FFmpeg picks)."""
+    try:
+        return max(0, int(os.environ.get(THREADS_ENV, "0")))
+    except ValueError:
+        return 0
+
+
+def to_studio_range(image: np.ndarray, out: np.ndarray) -> None:
+    """``image`` (uint8, 0..255) mapped onto 16..235 into ``out``: equal to :data:`STUDIO_RANGE`.
+
+    ``convertScaleAbs`` rounds ``16 + v * 219/255`` as the table does (no value of ``v``
+    falls on a half), and runs a few times faster than ``cv2.LUT`` at 1080p.
+    """
+    cv2.convertScaleAbs(image, dst=out, alpha=219 / 255, beta=16)
 
 
 class MediaError(Exception):
@@ -144,8 +174,11 @@ class VideoPlan:
 
 def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: int,
                crf: int | None = None, bitrate: int | None = None, preset: str | None = None,
-               pix_fmt: str | None = None) -> VideoPlan:
+               pix_fmt: str | None = None, full_range: bool | None = None) -> VideoPlan:
     """Check the settings against the codec and container; the plan to encode with.
+
+    ``full_range`` None picks by codec (module notes): full for ffv1, mjpeg and
+    lossless h264 (crf 0), studio for every other lossy codec.
 
     Raises
     ------
@@ -211,10 +244,14 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
         options.update({"flags": "+qscale", "global_quality": str(DEFAULT_QSCALE * QP2LAMBDA)})
     if bitrate is not None:
         options["b"] = str(bitrate)
-    full_range = not fmt.is_rgb and pix_fmt != "gray" and codec != "mpeg4"
+    yuv = not fmt.is_rgb and pix_fmt != "gray"
+    if full_range is None:
+        full_range = codec in ("ffv1", "mjpeg") or (codec == "h264" and quality == 0)
+    elif full_range and codec == "mpeg4":
+        raise MediaError("range", "MPEG-4 Part 2 cannot tag full range; use h264 for full-range Y")
     return VideoPlan(codec=codec, encoder=encoder, pix_fmt=pix_fmt, options=options,
-                     time_base=fractions.Fraction(1, 90000), full_range=full_range,
-                     studio_lut=codec == "mpeg4", width=width, height=height, padded=padded, grey=grey)
+                     time_base=fractions.Fraction(1, 90000), full_range=full_range and yuv,
+                     studio_lut=yuv and not full_range, width=width, height=height, padded=padded, grey=grey)
 
 
 def nominal_rate(rate: float) -> fractions.Fraction:
@@ -241,10 +278,6 @@ class MediaWriter:
         before the header is written, and its packets are interleaved with the video.
     """
 
-    #: Frames kept for reuse: one held back (its duration waits for the next pts), one
-    #: being filled, one spare for encoders that keep a reference a little longer.
-    POOL = 3
-
     def __init__(self, path: Path, extension: str, plan: VideoPlan, rate: float, sound=None):
         self.plan = plan
         self.rate = nominal_rate(rate)
@@ -258,9 +291,7 @@ class MediaWriter:
         except BaseException:
             self.abort()
             raise
-        width, height = plan.padded
-        grey_in_luma = plan.grey and plan.pix_fmt in GREY_IN_LUMA
-        self._pool = [self._blank_frame(width, height, plan.pix_fmt) for _ in range(self.POOL)] if grey_in_luma else []
+        self._grey_in_luma = plan.grey and plan.pix_fmt in GREY_IN_LUMA
         self._next = 0
         self._held: av.VideoFrame | None = None
         self._last_tick: int | None = None
@@ -284,9 +315,13 @@ class MediaWriter:
         self.time_base = (1 / self.rate) if coarse else self._fine_time_base()
         context.time_base = self.time_base
         stream.time_base = self.time_base
-        context.thread_count = 0  # FFmpeg's default is 1; 0 lets x264, vpx, ffv1 use every core
+        context.thread_count = encoder_threads()  # 0: x264, vpx, ffv1 pick (every core)
         if plan.codec in ("ffv1", "mpeg4", "mjpeg"):
             context.thread_type = "SLICE"  # frame threads would hold frames and add latency
+        else:
+            # FFmpeg's default (slice+frame), not PyAV's (slice): libx264 takes slice-only
+            # as sliced threads, 2 slices a picture, a little bigger and slower under load.
+            context.thread_type = "AUTO"
         if not av.VideoFormat(plan.pix_fmt).is_rgb and plan.pix_fmt != "gray":
             context.color_range = 2 if plan.full_range else 1  # JPEG (full) or MPEG (studio)
             context.colorspace = 6  # SMPTE 170M (BT.601): what swscale converts BGR with
@@ -311,21 +346,22 @@ class MediaWriter:
     def _blank_frame(width: int, height: int, pix_fmt: str) -> av.VideoFrame:
         frame = av.VideoFrame(width, height, pix_fmt)
         for plane in frame.planes[1:]:
-            np.frombuffer(plane, np.uint8)[:] = 128  # neutral chroma, set once
+            np.frombuffer(plane, np.uint8)[:] = 128  # neutral chroma
         return frame
 
     def _grey_frame(self, image: np.ndarray) -> av.VideoFrame:
-        """``image`` written straight into the Y plane of a pooled frame (padded if odd)."""
+        """``image`` written straight into the Y plane of a new frame (padded if odd)."""
         # A new frame each time, never a reused buffer: FFmpeg may still hold a reference to
         # an earlier frame's data, and writing into it made outputs differ between runs under
-        # load.  Allocation and the chroma fill cost well under a millisecond at 1080p.
+        # load.  At 1080p the allocation costs microseconds (the pages are touched when
+        # filled) and the chroma fill about 0.1 ms, a fifth of copying the Y plane.
         frame = self._blank_frame(*self.plan.padded, self.plan.pix_fmt)
         plane = frame.planes[0]
         padded_width, padded_height = self.plan.padded
         luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:padded_height, :padded_width]
         height, width = image.shape
         if self.plan.studio_lut:
-            cv2.LUT(image, STUDIO_RANGE, dst=luma[:height, :width])
+            to_studio_range(image, luma[:height, :width])
         else:
             luma[:height, :width] = image
         self._pad(luma, height, width)
@@ -356,7 +392,7 @@ class MediaWriter:
 
     def write(self, image: np.ndarray, seconds: float) -> None:
         """Encode ``image`` to be shown at ``seconds`` (from the video's start)."""
-        if image.ndim == 2 and self._pool:
+        if image.ndim == 2 and self._grey_in_luma:
             frame = self._grey_frame(image)
         else:
             frame = self._colour_frame(image)

@@ -6,6 +6,8 @@ What it writes (the reasons are in :mod:`pipeline.io.media.writer` and
 * the codec by extension: h264 for .mp4/.m4v/.mov/.mkv, vp9 for .webm, mjpeg for
   .avi; ffv1 (lossless: exact edge maps, gray or bgr0) only when asked;
 * an .mp4 that browsers and QuickTime play: H.264 High, 4:2:0, moov atom first;
+* studio-range Y for lossy codecs, as ``ffmpeg -pix_fmt yuv420p`` writes it (full range
+  for ffv1, mjpeg and lossless h264, whose edge values come back exact);
 * every frame at its source pts, so variable frame rates and gaps survive (AVI: on the
   nearest tick of the nominal rate, the only timing AVI has);
 * the input's sound (``audio: copy``), remuxed, transcoded where the container or a
