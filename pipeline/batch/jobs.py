@@ -70,8 +70,8 @@ class OutputSection:
         Param("dir", str, help="output folder; inputs are mirrored below it"),
         Param("suffix", str, "_edges", help="added to each input's stem"),
         Param("container", str, "mp4", choices=CONTAINERS,
-              help="output extension; the codec follows it (mp4: mp4v, mkv: FFV1, avi: MJPG)"),
-        Param("fourcc", (str, type(None)), None, help="codec, e.g. mp4v or FFV1 (null: by container)"),
+              help="output extension; the codec follows it (mp4, mov, mkv: h264; webm: vp9; avi: mjpeg)"),
+        Param("fourcc", (str, type(None)), None, help="codec, e.g. h264, vp9 or ffv1 (the video sink's codec; old fourcc names like mp4v work; null: by container)"),
         Param("manifest", (str, type(None)), None,
               help="JSON Lines record of every file's outcome (null: DIR/manifest.jsonl)"),
     )

@@ -11,8 +11,13 @@ A split file goes through three kinds of task::
 
 The join writes the same frames, at the same times, in the same order, through the same
 :class:`~pipeline.io.sinks.VideoSink` settings as an unsplit run, so the final file
-decodes to exactly the frames of the unsplit output (a lossy codec is deterministic for
-identical input; concatenating separately encoded parts would not be).  The input file
+decodes to exactly the frames of the unsplit output with a lossless codec (FFV1: tested
+frame for frame).  With a lossy one the encoder sees exactly the same frames at the same
+times, but x264's bytes are not a fixed function of them: the same pictures encoded
+twice came out different after another encode in the same process, and with several
+threads (seen in the tests; not pinned down in x264), so a lossy split output matches
+the unsplit one in frames, timing and quality, not bit for bit.  Concatenating
+separately encoded parts would not even do that.  The input file
 is handed to the sink as :class:`~pipeline.io.base.MediaInput`, so the sound is copied
 as in an unsplit run.
 

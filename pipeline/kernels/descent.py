@@ -10,7 +10,7 @@ place, and fills the same points and values.
 Every expression below is the one in ``objectives.py``, ``optimizers.py`` and
 ``minimize.py``, operand for operand and in the same order, and ``fastmath`` is off
 (see :mod:`pipeline.kernels.options`), so each IEEE operation rounds as numpy's does
-and the path is bit for bit the Python one (``tests/test_descent.py``).  Where numpy
+and the path is bit for bit the Python one (``tests/kernels/test_descent.py``).  Where numpy
 has a rule of its own for signed zeros or NaN (``np.sign``, ``np.maximum``,
 ``np.minimum``), it is written out.  The checks and the preparation of the histogram
 stay in Python (:mod:`pipeline.optim.fast`).

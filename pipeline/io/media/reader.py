@@ -21,7 +21,7 @@ side does (opencv-python 5.0.0 and PyAV 18.1.0, both on FFmpeg 8: libswscale 9.5
   which also uses ``sws_scale_frame`` with the frame's colour tags, but with
   ``SWS_BILINEAR`` unless told otherwise, and never rotates.
 
-Measured (``scripts``-free: ``tests/test_media_reader.py`` makes the clips): for
+Measured (``scripts``-free: ``tests/io/media/test_reader.py`` makes the clips): for
 8-bit yuv420p/yuv422p/yuv444p H.264 (untagged, BT.709-tagged, full range, odd size),
 MPEG-4, VP9, MJPEG (yuvj420p), FFV1 (bgr0, gray) and the Cinepak ``samples/tree.avi``
 the bytes are identical with either flag: swscale's unscaled converters ignore the

@@ -7,8 +7,10 @@ x264 the same picture with the same settings, so both decode to identical frames
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,8 +19,9 @@ import numpy as np
 import pytest
 
 from pipeline.frame import Frame
-from pipeline.io.media.writer import STUDIO_RANGE, MediaError, plan_video, to_studio_range
+from pipeline.io.media.writer import STUDIO_RANGE, THREADS_ENV, MediaError, plan_video, to_studio_range
 from pipeline.io.sinks import VideoSink
+from tests.harness import ROOT
 
 WIDTH, HEIGHT, COUNT = 320, 240, 24
 
@@ -74,11 +77,23 @@ def test_studio_range_mapping_is_swscales_table():
 
 @pytest.mark.parametrize("crf", [23, 0])
 def test_h264_is_ffmpegs_picture_for_picture(tmp_path, crf):
-    """Same x264 settings, and identical decoded pictures (so identical content went in)."""
+    """Same x264 settings, and identical decoded pictures (so identical content went in).
+
+    Our encode runs in a fresh process, with one x264 thread as ffmpeg's: in a process
+    that has already encoded with another preset, and with several threads, x264 gave
+    other bytes for the same pictures, options and pts (checked frame by frame where
+    they enter the encoder), so only a first, single-threaded encode is a fixed function
+    of what went in.
+    """
     frames = edge_like_frames()
     ours, theirs = tmp_path / "ours.mp4", tmp_path / "ffmpeg.mp4"
-    sink_writes(frames, ours, codec="h264", preset="veryfast", crf=crf)
-    encoder = ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf)]
+    script = ("import sys; from pathlib import Path; "
+              "from tests.io.media.test_writer_ffmpeg import edge_like_frames, sink_writes; "
+              f"sink_writes(edge_like_frames(), Path(sys.argv[1]), codec='h264', preset='veryfast', crf={crf})")
+    done = subprocess.run([sys.executable, "-c", script, str(ours)], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, THREADS_ENV: "1", "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    encoder = ["-c:v", "libx264", "-threads", "1", "-preset", "veryfast", "-crf", str(crf)]
     if crf == 0:  # lossless: full range in, as the sink keeps it (exact edge values)
         ffmpeg_writes(frames, theirs, *encoder, "-vf", "scale=out_range=full", "-pix_fmt", "yuvj420p")
     else:
