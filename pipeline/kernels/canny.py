@@ -65,6 +65,8 @@ INT_MIN = -(2**31)
 WEAK = 0  # candidate above low, kept only if connected to a strong pixel
 NOT_EDGE = 1
 EDGE = 2
+# A row after one with more than width / DENSE_ROW strong pixels pushes them branch-free
+DENSE_ROW = 32
 
 
 @numba.njit(**JIT)
@@ -106,12 +108,14 @@ def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
 
 
 @numba.njit(**JIT)
-def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, base, stack, top):
+def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, base, stack, top, dense):
     """Non-maximum suppression of one row into the padded map row ``row``.
 
     ``m_up``, ``m_mid``, ``m_down`` are the padded magnitude rows above, at and below
     (``m[j + 1]`` is column ``j``).  ``base`` is the flat map index of ``row[0]``; strong
-    pixels are pushed on ``stack``.  Returns the new ``top``.
+    pixels are pushed on ``stack``.  ``dense`` says whether to expect many strong pixels
+    (the row above had them): it picks how they are pushed, not what.  Returns the new
+    ``top``.
     """
     width = dx.shape[0]
     strong = np.uint8(0)
@@ -147,10 +151,19 @@ def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, base, stack, top):
         strong = max(strong, value)
         row[j + 1] = value
     if strong == EDGE:
-        for j in range(width):
-            if row[j + 1] == EDGE:
+        if dense:
+            # A branch per pixel mispredicts on each strong one, which on a textured
+            # photo cost more than the whole suppression: every pixel is written to the
+            # next slot instead, which only an edge pixel keeps.  That slot is at most
+            # the count of the band's pixels scanned before, inside the band's share.
+            for j in range(width):
                 stack[top] = base + j + 1
-                top += 1
+                top += row[j + 1] == EDGE
+        else:
+            for j in range(width):
+                if row[j + 1] == EDGE:
+                    stack[top] = base + j + 1
+                    top += 1
     return top
 
 
@@ -209,6 +222,7 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
     step = width + 2
     flat = map_.reshape(-1)
     top = 0
+    dense = False
     for r in range(max(first - 1, 0), min(last + 1, height)):
         up = _grey_passes(pixels, channels, max(r - 1, 0), grey, diff, smooth, held)
         mid = _grey_passes(pixels, channels, r, grey, diff, smooth, held)
@@ -220,13 +234,15 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
         i = r - 1  # the row whose three magnitude rows are now ready
         if first <= i < last:
             m_up = mag[(i - 1) % 3] if i > 0 else zero
+            pushed = top
             top = suppress_row(m_up, mag[i % 3], mag[r % 3], dx[i % 3], dy[i % 3],
-                                      low, high, map_[i + 1], (i + 1) * step, stack, top)
+                               low, high, map_[i + 1], (i + 1) * step, stack, top, dense)
+            dense = (top - pushed) * DENSE_ROW > width
     i = last - 1
     if i == height - 1 and first <= i:  # the last image row: zero magnitude below it
         m_up = mag[(i - 1) % 3] if i > 0 else zero
         top = suppress_row(m_up, mag[i % 3], zero, dx[i % 3], dy[i % 3], low, high,
-                                  map_[i + 1], (i + 1) * step, stack, top)
+                           map_[i + 1], (i + 1) * step, stack, top, dense)
     for k in range(first + 1, last + 1):
         map_[k, 0] = NOT_EDGE
         map_[k, width + 1] = NOT_EDGE
