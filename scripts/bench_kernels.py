@@ -23,7 +23,7 @@ Canny section (``canny_section``; ``--canny-only`` runs just it, ``--no-canny`` 
 ``cv2.Canny(grey, low, high, apertureSize=3)``, both reusing their buffers, outputs
 asserted equal pixel for pixel first, timed in the same rotating rounds, on a real photo
 (``benchtools.photo_frame``: OpenCV's sample stereo pair, native pixels up to 1080p) and
-on the synthetic frame.
+on the synthetic frame (and with ``--canny-image PATH`` on that photo, resized).
 
     python scripts/bench_kernels.py [--json out/bench_kernels.json] [--quick]
     python scripts/bench_kernels.py --canny-only [--canny-low 60 --canny-high 140] [--canny-l2]
@@ -155,11 +155,22 @@ def startup_seconds():
 CANNY_FRAMES = {"photo": photo_frame, "synthetic": photo_like_frame}
 
 
-def canny_rows(sizes, seconds, low, high, l2):
+def resized_image(path):
+    """A frame maker that resizes the photo at ``path`` (cubic) to each size."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        sys.exit(f"bench_kernels: cannot read --canny-image {path!r} (a photo OpenCV reads: jpg, png)")
+    return lambda width, height: cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def canny_rows(sizes, seconds, low, high, l2, image=None):
     """Time edgepipe's BGR -> Canny against cvtColor + cv2.Canny on each frame and size."""
+    frames = dict(CANNY_FRAMES)
+    if image:
+        frames[os.path.basename(image)] = resized_image(image)
     rows = []
     for width, height in sizes:
-        for kind, make in CANNY_FRAMES.items():
+        for kind, make in frames.items():
             frame = make(width, height)
             ours, theirs, grey = (np.empty((height, width), np.uint8) for _ in range(3))
 
@@ -189,13 +200,14 @@ def canny_section(args, sizes, seconds):
     print(f"\nCanny: ops.canny vs cvtColor + cv2.Canny, low={args.canny_low:g} "
           f"high={args.canny_high:g} l2={args.canny_l2}; load average before "
           f"{os.getloadavg()[0]:.2f}", flush=True)
-    rows = canny_rows(sizes, seconds, args.canny_low, args.canny_high, args.canny_l2)
-    header = (f"{'size':>10} | {'frame':>9} | {'edgepipe ms':>11} | {'OpenCV ms':>9} | "
+    rows = canny_rows(sizes, seconds, args.canny_low, args.canny_high, args.canny_l2,
+                      args.canny_image)
+    header = (f"{'size':>10} | {'frame':>12} | {'edgepipe ms':>11} | {'OpenCV ms':>9} | "
               f"{'OpenCV/edgepipe':>15} | {'edges':>6} | {'rounds':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['size']:>10} | {r['frame']:>9} | {r['edgepipe_ms']:11.2f} | {r['opencv_ms']:9.2f} | "
+        print(f"{r['size']:>10} | {r['frame']:>12} | {r['edgepipe_ms']:11.2f} | {r['opencv_ms']:9.2f} | "
               f"{r['opencv_over_edgepipe']:14.2f}x | {r['edge_fraction']:6.1%} | {r['rounds']:>6}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for r in rows:
@@ -223,6 +235,7 @@ def main(argv=None):
     parser.add_argument("--canny-low", type=float, default=60.0, help="Canny's low threshold")
     parser.add_argument("--canny-high", type=float, default=140.0, help="Canny's high threshold")
     parser.add_argument("--canny-l2", action="store_true", help="Canny with L2gradient=True")
+    parser.add_argument("--canny-image", help="also time Canny on this photo, resized to each size")
     parser.add_argument("--canny-json", default="out/bench_canny.json",
                         help="where to write the Canny results")
     args = parser.parse_args(argv)
