@@ -451,7 +451,8 @@ def canny(image, low, high, aperture=3, l2=False, out=None):
     height, width = image.shape[:2]
     out = _output("out", out, (height, width), np.uint8)
     bands = _bands(height)
-    scratch = np.empty((height + 2, width + 2), np.uint8)
+    # Map rows padded to whole uint64 words: the kernel scans them eight cells at a time.
+    scratch = np.empty((height + 2, (width + 2 + 7) // 8 * 8), np.uint8)
     # Untouched pages of np.empty cost nothing: only the pixels the flood pushes count.
     index = np.int32 if scratch.size < 2**31 else np.int64
     stack = np.empty(height * width + 2 * width * bands, index)

@@ -18,7 +18,15 @@ ratio the median of the per-round ratios.
 Also measures start-up: the first call in a fresh process with an empty numba cache
 (cold: compiles) and with the cache filled (warm).
 
+Canny section (``canny_section``; ``--canny-only`` runs just it, ``--no-canny`` skips it):
+``ops.canny(frame, low, high, out=out)`` from the BGR frame against ``cv2.cvtColor`` +
+``cv2.Canny(grey, low, high, apertureSize=3)``, both reusing their buffers, outputs
+asserted equal pixel for pixel first, timed in the same rotating rounds, on a real photo
+(``benchtools.photo_frame``: OpenCV's sample stereo pair, native pixels up to 1080p) and
+on the synthetic frame (and with ``--canny-image PATH`` on that photo, resized).
+
     python scripts/bench_kernels.py [--json out/bench_kernels.json] [--quick]
+    python scripts/bench_kernels.py --canny-only [--canny-low 60 --canny-high 140] [--canny-l2]
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import time
 import cv2
 import numba
 import numpy as np
-from benchtools import photo_like_frame
+from benchtools import photo_frame, photo_like_frame
 
 from pipeline import ops
 
@@ -144,11 +152,92 @@ def startup_seconds():
     return cold, warm
 
 
+CANNY_FRAMES = {"photo": photo_frame, "synthetic": photo_like_frame}
+
+
+def resized_image(path):
+    """A frame maker that resizes the photo at ``path`` (cubic) to each size."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        sys.exit(f"bench_kernels: cannot read --canny-image {path!r} (a photo OpenCV reads: jpg, png)")
+    return lambda width, height: cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def canny_rows(sizes, seconds, low, high, l2, image=None):
+    """Time edgepipe's BGR -> Canny against cvtColor + cv2.Canny on each frame and size."""
+    frames = dict(CANNY_FRAMES)
+    if image:
+        frames[os.path.basename(image)] = resized_image(image)
+    rows = []
+    for width, height in sizes:
+        for kind, make in frames.items():
+            frame = make(width, height)
+            ours, theirs, grey = (np.empty((height, width), np.uint8) for _ in range(3))
+
+            def edgepipe():
+                return ops.canny(frame, low, high, l2=l2, out=ours)
+
+            def opencv():
+                cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=grey)
+                return cv2.Canny(grey, low, high, edges=theirs, apertureSize=3, L2gradient=l2)
+
+            edgepipe()
+            opencv()
+            if not np.array_equal(ours, theirs):
+                sys.exit(f"bench_kernels: ops.canny differs from cv2.Canny on the {kind} frame "
+                         f"at {width}x{height} in {np.count_nonzero(ours != theirs)} pixels")
+            times = interleaved({"edgepipe": edgepipe, "opencv": opencv}, seconds)
+            rows.append(dict(size=f"{width}x{height}", frame=kind, rounds=len(times["edgepipe"]),
+                             edgepipe_ms=statistics.median(times["edgepipe"]) * 1e3,
+                             opencv_ms=statistics.median(times["opencv"]) * 1e3,
+                             opencv_over_edgepipe=median_ratio(times["opencv"], times["edgepipe"]),
+                             edge_fraction=np.count_nonzero(ours) / ours.size))
+    return rows
+
+
+def canny_section(args, sizes, seconds):
+    """Run, print and save the Canny table; the target is >= 2x at 1080p on the photo."""
+    print(f"\nCanny: ops.canny vs cvtColor + cv2.Canny, low={args.canny_low:g} "
+          f"high={args.canny_high:g} l2={args.canny_l2}; load average before "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    rows = canny_rows(sizes, seconds, args.canny_low, args.canny_high, args.canny_l2,
+                      args.canny_image)
+    header = (f"{'size':>10} | {'frame':>12} | {'edgepipe ms':>11} | {'OpenCV ms':>9} | "
+              f"{'OpenCV/edgepipe':>15} | {'edges':>6} | {'rounds':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['size']:>10} | {r['frame']:>12} | {r['edgepipe_ms']:11.2f} | {r['opencv_ms']:9.2f} | "
+              f"{r['opencv_over_edgepipe']:14.2f}x | {r['edge_fraction']:6.1%} | {r['rounds']:>6}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    for r in rows:
+        if r["size"] == "1920x1080" and r["frame"] == "photo":
+            met = "ok" if r["opencv_over_edgepipe"] >= 2 else "MISSED"
+            print(f"target: OpenCV/edgepipe >= 2x at 1920x1080 on the photo: "
+                  f"{r['opencv_over_edgepipe']:.2f}x {met}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.canny_json)), exist_ok=True)
+    with open(args.canny_json, "w") as fh:
+        json.dump(dict(rows=rows, low=args.canny_low, high=args.canny_high, l2=args.canny_l2,
+                       numba=numba.__version__, opencv=cv2.__version__,
+                       threads=numba.get_num_threads(), opencv_threads=cv2.getNumThreads()),
+                  fh, indent=2)
+    print(f"wrote {args.canny_json}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", default="out/bench_kernels.json", help="where to write the results")
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum time per measurement")
     parser.add_argument("--quick", action="store_true", help="only 640x480, short measurements")
+    canny = parser.add_mutually_exclusive_group()
+    canny.add_argument("--canny-only", action="store_true", help="run only the Canny section")
+    canny.add_argument("--no-canny", action="store_true", help="skip the Canny section")
+    parser.add_argument("--canny-low", type=float, default=60.0, help="Canny's low threshold")
+    parser.add_argument("--canny-high", type=float, default=140.0, help="Canny's high threshold")
+    parser.add_argument("--canny-l2", action="store_true", help="Canny with L2gradient=True")
+    parser.add_argument("--canny-image", help="also time Canny on this photo, resized to each size")
+    parser.add_argument("--canny-json", default="out/bench_canny.json",
+                        help="where to write the Canny results")
     args = parser.parse_args(argv)
     sizes = SIZES[:1] if args.quick else SIZES
     seconds = 0.3 if args.quick else args.seconds
@@ -156,6 +245,8 @@ def main(argv=None):
     print(f"edgepipe kernel benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, numba {numba.__version__} ({numba.get_num_threads()} threads), "
           f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__}")
+    if args.canny_only:
+        return canny_section(args, sizes, seconds)
     rows = []
     for width, height in sizes:
         frame = photo_like_frame(width, height)
@@ -223,6 +314,8 @@ def main(argv=None):
                        numba=numba.__version__, opencv=cv2.__version__, threads=numba.get_num_threads()),
                   fh, indent=2)
     print(f"wrote {args.json}")
+    if not args.no_canny:
+        canny_section(args, sizes, seconds)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""What the kernel benchmarks share: the synthetic frame they time on.
+"""What the kernel benchmarks share: the frames they time on.
 
-Imported by ``bench_canny.py`` and ``bench_kernels.py``, which run as
-``python scripts/X.py`` (so this folder is on ``sys.path``).  Both time on the same
-frame so their tables can be read side by side.
+Imported by the ``bench_*.py`` scripts, which run as ``python scripts/X.py`` (so this
+folder is on ``sys.path``): a synthetic photo-like frame, and a real photo of any size.
 """
+
+import pathlib
 
 import cv2
 import numpy as np
+
+SAMPLES = pathlib.Path(__file__).resolve().parents[1] / "samples"
+#: OpenCV's sample stereo pair (samples/README.md): two real 1282x1110 photos.
+PHOTO_PAIR = ("aloeL.jpg", "aloeR.jpg")
 
 
 def photo_like_frame(width: int, height: int) -> np.ndarray:
@@ -30,3 +35,39 @@ def photo_like_frame(width: int, height: int) -> np.ndarray:
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         cv2.circle(frame, centre, int(rng.integers(10, height // 4)), colour, -1)
     return frame
+
+
+def photo_frame(width: int, height: int) -> np.ndarray:
+    """A real photo as a uint8 BGR frame of any size, at native resolution where it fits.
+
+    The two photos of ``PHOTO_PAIR`` side by side make a 2564x1110 picture (the seam, one
+    column, runs down the middle); a size that fits is its centre crop, pixels untouched.
+    A larger size (4K) is the picture scaled up (cubic) just enough to cover it, then
+    cropped.  No sample photo is 1920x1080 or larger, and scaling a 512-pixel one up
+    smooths away the texture that makes a real photo expensive for Canny.
+
+    Parameters
+    ----------
+    width, height : int
+        The frame's size in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        (height, width, 3) uint8, C-contiguous.
+    """
+    photos = []
+    for name in PHOTO_PAIR:
+        image = cv2.imread(str(SAMPLES / name), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read the sample photo {SAMPLES / name}")
+        photos.append(image)
+    picture = np.hstack(photos)
+    h, w = picture.shape[:2]
+    if width > w or height > h:
+        scale = max(width / w, height / h)
+        size = (max(width, int(np.ceil(w * scale))), max(height, int(np.ceil(h * scale))))
+        picture = cv2.resize(picture, size, interpolation=cv2.INTER_CUBIC)
+        h, w = picture.shape[:2]
+    top, left = (h - height) // 2, (w - width) // 2
+    return np.ascontiguousarray(picture[top:top + height, left:left + width])

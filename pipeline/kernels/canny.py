@@ -46,10 +46,14 @@ Fused layout (as :mod:`pipeline.kernels.edges`): the image is cut into row bands
 source row to grey once (two rows of overlap on each side), keeps rings of three
 horizontal Sobel passes and of three gradient/magnitude rows, and runs non-maximum
 suppression for its rows as soon as the row below has its magnitude.  It then floods
-its own strong pixels inside its own rows.  A serial pass restarts the flood from every
-edge pixel on the two rows at each band boundary, without the band limit, which joins
-edges that cross bands.  Each band writes its 0/255 rows of ``out`` after its own
-flood; the joining flood sets the pixels it adds.
+its own strong pixels inside its own rows.  The map's rows are padded to whole
+uint64 words (columns ``W + 1`` and up are "not an edge" too): a row with few strong
+pixels is searched for them eight cells a word, a row after a dense one pushes them
+branch-free (on a textured photo a branch per pixel mispredicted on most of them).
+A serial pass restarts the flood from every edge pixel on the two rows at each band
+boundary, without the band limit, which joins edges that cross bands.  Each band
+writes its 0/255 rows of ``out`` after its own flood; the joining flood sets the pixels
+it adds.
 """
 
 import numba
@@ -65,6 +69,9 @@ INT_MIN = -(2**31)
 WEAK = 0  # candidate above low, kept only if connected to a strong pixel
 NOT_EDGE = 1
 EDGE = 2
+# A row after one with more than width / DENSE_ROW strong pixels pushes them branch-free
+DENSE_ROW = 32
+EDGE_BYTES = np.uint64(0x0202020202020202)  # bit 1 of each byte: set only by EDGE
 
 
 @numba.njit(**JIT)
@@ -106,12 +113,15 @@ def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
 
 
 @numba.njit(**JIT)
-def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, base, stack, top):
+def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, words, base, stack, top,
+                 dense):
     """Non-maximum suppression of one row into the padded map row ``row``.
 
     ``m_up``, ``m_mid``, ``m_down`` are the padded magnitude rows above, at and below
-    (``m[j + 1]`` is column ``j``).  ``base`` is the flat map index of ``row[0]``; strong
-    pixels are pushed on ``stack``.  Returns the new ``top``.
+    (``m[j + 1]`` is column ``j``).  ``base`` is the flat map index of ``row[0]``, a
+    multiple of 8, and ``words`` the whole map as uint64; strong pixels are pushed on
+    ``stack``.  ``dense`` says whether to expect many strong pixels (the row above had
+    them): it picks how they are pushed, not what.  Returns the new ``top``.
     """
     width = dx.shape[0]
     strong = np.uint8(0)
@@ -147,10 +157,24 @@ def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, base, stack, top):
         strong = max(strong, value)
         row[j + 1] = value
     if strong == EDGE:
-        for j in range(width):
-            if row[j + 1] == EDGE:
+        if dense:
+            # A branch per pixel mispredicts on each strong one, which on a textured
+            # photo cost more than the whole suppression: every pixel is written to the
+            # next slot instead, which only an edge pixel keeps.  That slot is at most
+            # the count of the band's pixels scanned before, inside the band's share.
+            for j in range(width):
                 stack[top] = base + j + 1
-                top += 1
+                top += row[j + 1] == EDGE
+        else:
+            # A sparse row is read eight map cells a word: only EDGE (2) has bit 1 set,
+            # so a word without one costs a single test.
+            first = base // 8
+            for k in range(first, first + (row.shape[0] + 7) // 8):
+                if words[k] & EDGE_BYTES:
+                    for q in range(8 * k, 8 * k + 8):
+                        if row[q - base] == EDGE:
+                            stack[top] = q
+                            top += 1
     return top
 
 
@@ -206,9 +230,16 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
     dy = np.empty((3, width), np.int16)
     mag = np.zeros((3, width + 2), np.int32)
     zero = np.zeros(width + 2, np.int32)
-    step = width + 2
+    step = map_.shape[1]
     flat = map_.reshape(-1)
+    words = flat.view(np.uint64)
+    # The columns outside the image first: the word scan in suppress_row reads them.
+    for k in range(first + 1, last + 1):
+        map_[k, 0] = NOT_EDGE
+        for j in range(width + 1, step):
+            map_[k, j] = NOT_EDGE
     top = 0
+    dense = False
     for r in range(max(first - 1, 0), min(last + 1, height)):
         up = _grey_passes(pixels, channels, max(r - 1, 0), grey, diff, smooth, held)
         mid = _grey_passes(pixels, channels, r, grey, diff, smooth, held)
@@ -220,16 +251,16 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
         i = r - 1  # the row whose three magnitude rows are now ready
         if first <= i < last:
             m_up = mag[(i - 1) % 3] if i > 0 else zero
+            pushed = top
             top = suppress_row(m_up, mag[i % 3], mag[r % 3], dx[i % 3], dy[i % 3],
-                                      low, high, map_[i + 1], (i + 1) * step, stack, top)
+                               low, high, map_[i + 1], words, (i + 1) * step, stack, top,
+                               dense)
+            dense = (top - pushed) * DENSE_ROW > width
     i = last - 1
     if i == height - 1 and first <= i:  # the last image row: zero magnitude below it
         m_up = mag[(i - 1) % 3] if i > 0 else zero
         top = suppress_row(m_up, mag[i % 3], zero, dx[i % 3], dy[i % 3], low, high,
-                                  map_[i + 1], (i + 1) * step, stack, top)
-    for k in range(first + 1, last + 1):
-        map_[k, 0] = NOT_EDGE
-        map_[k, width + 1] = NOT_EDGE
+                           map_[i + 1], words, (i + 1) * step, stack, top, dense)
     flood(flat, step, stack, top, (first + 1) * step, (last + 1) * step)
     # The band's rows are final but for the few pixels the joining flood adds, which
     # it writes itself: no separate pass over the whole map.
@@ -280,8 +311,9 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
         The integer thresholds, already swapped, squared (L2) and floored by the caller.
     l2 : bool
         Squared L2 magnitude instead of L1.
-    map_ : uint8 array (H + 2, W + 2), C-contiguous
-        Scratch edge map; every element is written.
+    map_ : uint8 array (H + 2, S), C-contiguous, S >= W + 2 a multiple of 8
+        Scratch edge map (column ``j + 1`` is image column ``j``); every element is
+        written.  Rows of whole uint64 words let a row be scanned eight cells at a time.
     stack : int32 or int64 array (H * W + 2 * W * bands,)
         Scratch flood stack of flat map indices: band ``b`` uses its own pixels' share,
         the joining flood all of it (at most every pixel plus the boundary rows).
@@ -290,7 +322,7 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
         Number of row bands (1 <= bands <= H).
     """
     height, width = out.shape
-    for j in range(width + 2):
+    for j in range(map_.shape[1]):
         map_[0, j] = NOT_EDGE
         map_[height + 1, j] = NOT_EDGE
     for b in numba.prange(bands):
