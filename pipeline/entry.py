@@ -90,6 +90,15 @@ def interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
+def release_held() -> None:
+    """Give Ctrl+C back its default handler if the hold is still in place (no raise)."""
+    try:
+        if signal.getsignal(signal.SIGINT) is _hold:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: nothing was held
+        pass
+
+
 def guarded(command, *args) -> int:
     """``command(*args)`` (returning an exit code) inside the guard described above."""
     try:
@@ -103,6 +112,11 @@ def guarded(command, *args) -> int:
         return interrupted()
     except BrokenPipeError:
         return reader_gone()
+    finally:
+        # A command that left by another exception (argparse's SystemExit for --help or
+        # a bad flag) never reached ready(): without this, a caller in the same process
+        # (a test, a notebook) would have Ctrl+C swallowed from then on.
+        release_held()
 
 
 def _edgepipe(argv) -> int:

@@ -132,3 +132,21 @@ def test_quiet_experiment_still_prints_the_error(tmp_path, capsys):
     path.write_text("version: 1\nbogus: 1\n")
     assert main(["experiment", str(path), "-q"]) == 2
     assert "edgepipe: error: " in capsys.readouterr().err
+
+
+def test_a_command_that_leaves_by_systemexit_gives_ctrl_c_back():
+    # guarded() holds Ctrl+C until the command is ready; argparse's SystemExit (--help, a
+    # bad flag) left before ready(), and a caller in the same process then had Ctrl+C
+    # swallowed for good (a later in-process test hung on it).
+    from pipeline import entry
+
+    def leaves():
+        raise SystemExit(2)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit):
+            entry.guarded(leaves)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)

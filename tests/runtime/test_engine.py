@@ -7,6 +7,7 @@ sinks below are plain subclasses of the io base classes, driven through the engi
 
 import _thread
 import glob
+import signal
 import threading
 import time
 
@@ -252,8 +253,23 @@ def test_controls_stop_from_a_sink_ends_cleanly():
     assert controls.snapshot().frames_out == summary.frames_out
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test (interrupt_main does nothing without it).
+
+    An earlier test of the same process may have left another handler in place (one CI
+    run hung here for good); what these tests check is the engine's answer to a
+    KeyboardInterrupt in the main thread, so they start from the default.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def interrupt_after_first_write(sink, delay):
     """Ctrl+C in the main thread ``delay`` seconds after ``sink`` wrote its first frame."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # python_sigint
+
     def later():
         sink.wrote.wait(60)
         time.sleep(delay)
@@ -262,7 +278,7 @@ def interrupt_after_first_write(sink, delay):
     threading.Thread(target=later, daemon=True).start()
 
 
-def test_keyboard_interrupt_in_the_main_thread_stops_and_closes():
+def test_keyboard_interrupt_in_the_main_thread_stops_and_closes(python_sigint):
     sink = RecordingSink(delay=0.002)
     source = build("source", "synthetic", {"width": 32, "height": 24, "length": 0})
     # Counted from the first write, not from the start: loading the kernels (the first
@@ -275,7 +291,7 @@ def test_keyboard_interrupt_in_the_main_thread_stops_and_closes():
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.01, 0.05, 0.15, 0.3])
-def test_ctrl_c_while_the_main_thread_waits_never_closes_a_sink_under_its_writer(delay):
+def test_ctrl_c_while_the_main_thread_waits_never_closes_a_sink_under_its_writer(delay, python_sigint):
     # The cause of the flaky count (frames_out 244, sink saw 245): the main thread waited
     # with Thread.join, and CPython 3.11's join, interrupted by Ctrl+C, marks a thread
     # that still runs as stopped (Thread._wait_for_tstate_lock, bpo-45274).  The engine
