@@ -41,14 +41,22 @@ def hold_interrupts() -> None:
         pass
 
 
+def release_held() -> None:
+    """Give Ctrl+C back its default handler if the hold is still in place (no raise)."""
+    try:
+        if signal.getsignal(signal.SIGINT) is _hold:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: nothing was held
+        pass
+
+
 def ready() -> None:
     """From here on Ctrl+C raises KeyboardInterrupt again; one that came meanwhile, now.
 
     Commands call it after their imports and checks, before anything opens.  Harmless
     when the interrupts were not held (a test calling :func:`pipeline.cli.main`).
     """
-    if signal.getsignal(signal.SIGINT) is _hold:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    release_held()
     if _held["interrupted"]:
         _held["interrupted"] = False
         raise KeyboardInterrupt
@@ -88,15 +96,6 @@ def interrupted() -> int:
     except (OSError, ValueError):
         pass
     return EXIT_INTERRUPTED
-
-
-def release_held() -> None:
-    """Give Ctrl+C back its default handler if the hold is still in place (no raise)."""
-    try:
-        if signal.getsignal(signal.SIGINT) is _hold:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-    except ValueError:  # not the main thread: nothing was held
-        pass
 
 
 def guarded(command, *args) -> int:
