@@ -149,22 +149,41 @@
   el.stream.addEventListener("error", () => setTimeout(reconnectStream, 1000));
 
   // ------------------------------------------------------------------ controls
-  // One request in flight at a time; while it runs only the newest wish is kept.
-  let inFlight = false;
+  // One request in flight at a time, at most one every SEND_EVERY_MS; the wishes made
+  // meanwhile wait in `queued`, merged so that only the newest per key is sent.  The
+  // queue is read when the next request goes out, never copied earlier: a wish made
+  // while a request is on its way is never overtaken by an older one.
+  let sending = false;
   let queued = null;
 
-  async function control(body) {
-    if (inFlight) {
-      // The newest wish per key; canny's values merge one level down (low and high),
-      // a queued null being both values automatic.
-      const before = queued ? queued.canny : undefined;
-      queued = { ...(queued || {}), ...body };
-      if (body.canny && before !== undefined) {
-        queued.canny = { ...(before === null ? { low: null, high: null } : before), ...body.canny };
-      }
-      return;
+  // The newest wish per key; canny's values merge one level down (low and high), a
+  // null canny being both values automatic.
+  function merge(old, body) {
+    if (!old) return { ...body };
+    const merged = { ...old, ...body };
+    if (body.canny && old.canny !== undefined) {
+      merged.canny = { ...(old.canny === null ? { low: null, high: null } : old.canny), ...body.canny };
     }
-    inFlight = true;
+    return merged;
+  }
+
+  function control(body) {
+    queued = merge(queued, body);
+    if (!sending) sendQueued();
+  }
+
+  async function sendQueued() {
+    sending = true;
+    while (queued) {
+      const body = queued;
+      queued = null;
+      await post(body);
+      if (queued) await new Promise((resolve) => setTimeout(resolve, SEND_EVERY_MS));
+    }
+    sending = false;
+  }
+
+  async function post(body) {
     try {
       const response = await fetch("control", {
         method: "POST",
@@ -180,13 +199,6 @@
       }
     } catch (error) {
       el.message.textContent = `control not sent: ${error.message}`;
-    } finally {
-      inFlight = false;
-      if (queued) {
-        const next = queued;
-        queued = null;
-        setTimeout(() => control(next), SEND_EVERY_MS);
-      }
     }
   }
 

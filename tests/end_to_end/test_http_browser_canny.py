@@ -54,3 +54,49 @@ def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
                              what="low back to auto")
             browser.run("document.getElementById('canny-high-auto').click()")
             assert eventually(lambda: pipe.controls.canny_manual is None)
+
+
+@needs_chromium
+def test_a_wish_made_between_two_requests_is_not_overtaken_by_an_older_one():
+    # Every POST /control answer is held back 150 ms in the page.  Low 40 goes out at
+    # once, high 90 waits for it; at 200 ms (the first answer is in, the queued high 90
+    # waits its turn) high becomes 97.  97 must be what the run ends with: a page that
+    # copied the queue when the answer came and sent 97 on its own would send the stale
+    # 90 after it.
+    data = {
+        "version": 1,
+        "source": {"type": "synthetic", "width": 160, "height": 120, "fps": 20.0, "length": 0,
+                   "live": True},
+        "stages": [{"canny": {"low": "auto", "high": "auto"}}],
+        "sinks": [{"http": {"port": 0}}],
+        "runtime": {"mode": "live"},
+    }
+    with running(data) as (pipe, _, sink):
+        with Chromium(size=(1100, 820)) as browser:
+            browser.get(sink.url)
+            browser.wait_for("return !document.getElementById('canny').hidden", what="the canny block")
+            browser.run("""
+                window.sent = [];
+                const realFetch = window.fetch;
+                window.fetch = async (url, options) => {
+                  if (!options || !options.body) return realFetch(url, options);
+                  window.sent.push(JSON.parse(options.body));
+                  const answer = await realFetch(url, options);
+                  await new Promise((resolve) => setTimeout(resolve, 150));
+                  return answer;
+                };
+                const move = (id, value) => {
+                  const slider = document.getElementById(id);
+                  slider.value = String(value);
+                  slider.dispatchEvent(new Event('input', {bubbles: true}));
+                };
+                move('canny-low', 40);
+                move('canny-high', 90);
+                setTimeout(() => move('canny-high', 97), 200);
+                setTimeout(() => { window.done = true; }, 1200);
+            """)
+            browser.wait_for("return window.done === true", what="the page to finish sending")
+            sent = browser.run("return window.sent")
+            assert sent[0] == {"canny": {"low": 40}}
+            assert sent[-1]["canny"]["high"] == 97, sent
+            assert pipe.controls.canny_manual == {"low": 40.0, "high": 97.0}, sent
