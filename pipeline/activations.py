@@ -28,6 +28,7 @@ import math
 
 import numba
 
+from pipeline.kernels.logistic import sigmoid_scalar as _sigmoid_scalar
 from pipeline.kernels.options import JIT
 
 __all__ = [
@@ -66,14 +67,6 @@ _WITH_ALPHA = ["float64(float64, float64)"]
 # Every exp() and expm1() below takes -|x|, never x, even in a branch that only runs for
 # x <= 0: LLVM may evaluate a cheap branch on both paths (exp is an intrinsic it can
 # speculate), and exp(1e4) evaluated "for nothing" would still raise the overflow flag.
-
-
-@numba.njit(**JIT)
-def _sigmoid_scalar(x):
-    e = math.exp(-abs(x))
-    if x >= 0.0:
-        return 1.0 / (1.0 + e)
-    return e / (1.0 + e)
 
 
 @numba.vectorize(_UNARY, **_UFUNC_FLAGS)

@@ -26,9 +26,20 @@ import sys
 from pipeline import __version__
 from pipeline.batch import command as batch_command
 from pipeline.entry import interrupted, reader_gone, ready
-from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
-                              EXIT_TERMINATED, EXIT_USAGE, add_report_options, error as _error,
-                              is_terminal, report, unexpected)  # (re-exported)
+from pipeline.experiments import command as experiment_command
+from pipeline.outcome import (  # noqa: F401
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    add_report_options,
+    is_terminal,  # (re-exported)
+    report,
+    unexpected,
+)
+from pipeline.outcome import error as _error
 
 EPILOG = """\
 exit codes:
@@ -121,9 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     stages.add_argument("kinds", nargs="*", metavar="KIND",
                         help="only these: stage, source, sink, objective, optimizer, runtime")
     batch_command.add_parser(commands)
-    from pipeline import experiments  # imports OpenCV: after main() set its log level
-
-    experiments.add_parser(commands)
+    experiment_command.add_parser(commands)
     return parser
 
 
@@ -162,10 +171,8 @@ def _main(argv: list[str]) -> int:
     if args.command == "batch":
         return batch_command.run(args)
     if args.command == "experiment":
-        from pipeline import experiments
-
         ready()
-        return experiments.run(args)
+        return experiment_command.run(args)
     return _stages(args)
 
 

@@ -213,3 +213,27 @@ def test_edgepipe_stages_lists_canny_with_its_settings(capsys):
     assert main(["stages"]) == 0
     out = capsys.readouterr().out
     assert "canny" in out and "strong-edge threshold" in out and "l2" in out
+
+
+@pytest.mark.parametrize("modules, absent", [
+    # Every command builds every sub-command's parser: the experiment runners (the
+    # tuner, matplotlib) and the activation ufuncs cost seconds of start-up.
+    ("pipeline.cli", ["pipeline.experiments.runners", "pipeline.activations", "matplotlib"]),
+    # A run with a tuner needs the logistic function, not eighteen compiled ufuncs.
+    ("pipeline.runtime.tuner", ["pipeline.activations"]),
+])
+def test_start_up_imports_only_what_the_command_needs(modules, absent):
+    script = (f"import sys, {modules}; "
+              f"print([m for m in {absent!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.strip() == "[]"
+
+
+def test_experiments_package_still_offers_its_names_lazily():
+    from pipeline import experiments
+
+    assert callable(experiments.run_experiment) and callable(experiments.load_experiment)
+    assert set(experiments.__all__) == set(experiments._FROM) <= set(dir(experiments))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        experiments.nope  # noqa: B018

@@ -37,17 +37,33 @@ onto ``low <= high``; its plot is the first frame's surface as a contour map wit
 optimizer's path, beside the pair over the frames.
 """
 
-from pipeline.experiments.command import add_parser, run
-from pipeline.experiments.functions import FUNCTIONS, NEAR, TestFunction
-from pipeline.experiments.output import CSV_COLUMNS
-from pipeline.experiments.runners import Run, run_experiment
-from pipeline.experiments.schema import (
-                                         Experiment,
-                                         Input,
-                                         experiment_from_document,
-                                         load_experiment,
-)
+import importlib
+
+# What each public name is imported from, on first use (PEP 562): ``edgepipe run`` and
+# ``edgepipe --version`` build the ``experiment`` sub-command's parser from
+# :mod:`pipeline.experiments.command` and must not pay for the runners' imports
+# (the tuner, matplotlib, seconds of start-up).
+_FROM = {
+    "add_parser": "command", "run": "command",
+    "FUNCTIONS": "functions", "NEAR": "functions", "TestFunction": "functions",
+    "CSV_COLUMNS": "output",
+    "Run": "runners", "run_experiment": "runners",
+    "Experiment": "schema", "Input": "schema", "experiment_from_document": "schema",
+    "load_experiment": "schema",
+}
 
 __all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Experiment", "Input", "Run", "TestFunction",
            "add_parser", "experiment_from_document", "load_experiment", "run",
            "run_experiment"]
+
+
+def __getattr__(name: str):
+    if name not in _FROM:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_FROM))

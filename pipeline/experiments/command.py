@@ -5,11 +5,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from pipeline.config import ConfigError
-from pipeline.experiments.runners import run_experiment
-from pipeline.experiments.schema import load_experiment
-from pipeline.io.base import SourceError
-
 
 def add_parser(subparsers) -> Any:
     """Add the ``experiment`` sub-command to an argparse ``add_subparsers()`` object."""
@@ -30,6 +25,12 @@ def add_parser(subparsers) -> Any:
 
 def run(args) -> int:
     """Run the sub-command: 0 done, 1 an input or output failed, 2 a bad config."""
+    # Imported here, not above: the parser is built for every edgepipe command.
+    from pipeline.config import ConfigError
+    from pipeline.experiments.runners import run_experiment
+    from pipeline.experiments.schema import load_experiment
+    from pipeline.io.base import SourceError
+
     try:
         experiment = load_experiment(args.config, args.overrides, args.output)
     except ConfigError as exc:

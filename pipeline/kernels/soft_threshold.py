@@ -8,7 +8,7 @@ overhead each time, 21 times per tuner update, all holding the GIL.
 
 import numba
 
-from pipeline.activations import _sigmoid_scalar
+from pipeline.kernels.logistic import sigmoid_scalar as _sigmoid_scalar
 from pipeline.kernels.options import JIT
 
 
