@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -237,3 +238,80 @@ def test_timeouts_are_range_checked():
 def test_redact_url_hides_passwords():
     assert redact_url("rtsp://admin:secret@cam:554/s") == "rtsp://admin:***@cam:554/s"
     assert redact_url("udp://127.0.0.1:5000") == "udp://127.0.0.1:5000"
+
+
+# ------------------------------------------------------------------ rtsp, from a real server
+# What IP cameras are: an RTSP server (GStreamer's gst-rtsp-server, run by the system
+# Python that has PyGObject) sending H.264 over RTP, pulled by DESCRIBE, SETUP, PLAY.
+RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _rtsp_server_missing() -> str | None:
+    if not os.path.exists(SYSTEM_PYTHON):
+        return f"{SYSTEM_PYTHON} is missing"
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gst', '1.0'); "
+         "gi.require_version('GstRtspServer', '1.0'); "
+         "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+         "assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pay')"],
+        capture_output=True, timeout=60)
+    if probe.returncode:
+        return ("GStreamer's RTSP server is not installed (apt-get install python3-gi "
+                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)")
+    return None
+
+
+@pytest.fixture(scope="module")
+def rtsp_server():
+    """``rtsp://127.0.0.1:PORT/test``: 2 s of a 320x240 H.264 test pattern per client."""
+    missing = _rtsp_server_missing()
+    if missing:
+        pytest.skip(missing)
+    server = subprocess.Popen([SYSTEM_PYTHON, str(RTSP_SERVER), str(2 * RATE), str(WIDTH),
+                               str(HEIGHT), str(RATE)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = bounded(server.stdout.readline, 30).strip()
+        assert port.isdigit(), f"the RTSP server did not start: {server.stderr.read()}"
+        yield f"rtsp://127.0.0.1:{port}/test"
+    finally:
+        server.kill()
+        server.wait(5)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_rtsp_stream_from_a_real_server(rtsp_server, transport):
+    source = UrlSource(rtsp_server, rtsp_transport=transport, open_timeout=10.0, read_timeout=2.0)
+    bounded(source.open, 15)
+    assert source.live
+    try:
+        items = bounded(lambda: [source.read_timed() for _ in range(10)], 15)
+        # The server sends 2 s, then says goodbye (RTCP BYE) or falls silent: either
+        # way the stream ends, within the read timeout, not never.
+        rest = bounded(lambda: read_frames(source, limit=1000), 2 + 10)
+    finally:
+        source.close()
+    assert all(item is not None and item[0].shape == (HEIGHT, WIDTH, 3) for item in items)
+    times = [pts for _, pts in items]
+    # RTP's 90 kHz clock: frames are 1/RATE apart, as sent.
+    assert all(abs(b - a - 1 / RATE) < 1e-3 for a, b in zip(times, times[1:])), times
+    if transport == "tcp":  # every frame FFmpeg's own client gets from the same server
+        assert 10 + len(rest) == ffprobe_frames(rtsp_server, transport)
+    else:  # udp on loopback may lose the odd packet
+        assert 10 + len(rest) >= RATE
+
+
+def ffprobe_frames(url: str, transport: str) -> int:
+    out = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", transport, "-count_frames",
+                          "-select_streams", "v", "-show_entries", "stream=nb_read_frames",
+                          "-of", "csv=p=0", url], capture_output=True, text=True, timeout=30)
+    return int(out.stdout.strip())
+
+
+def test_rtsp_wrong_path_names_the_url_and_the_servers_answer(rtsp_server):
+    url = rtsp_server.replace("/test", "/nothing-here")
+    with pytest.raises(SourceError) as caught:
+        bounded(UrlSource(url, open_timeout=5.0).open, 15)
+    text = str(caught.value)
+    assert url in text and ("404" in text or "not found" in text.lower()), text
