@@ -255,7 +255,7 @@ def _rtsp_server_missing() -> str | None:
          "gi.require_version('GstRtspServer', '1.0'); "
          "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
          "assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pay')"],
-        capture_output=True, timeout=60)
+        capture_output=True, timeout=60, check=False)
     if probe.returncode:
         return ("GStreamer's RTSP server is not installed (apt-get install python3-gi "
                 "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)")
@@ -305,7 +305,8 @@ def test_rtsp_stream_from_a_real_server(rtsp_server, transport):
 def ffprobe_frames(url: str, transport: str) -> int:
     out = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", transport, "-count_frames",
                           "-select_streams", "v", "-show_entries", "stream=nb_read_frames",
-                          "-of", "csv=p=0", url], capture_output=True, text=True, timeout=30)
+                          "-of", "csv=p=0", url], capture_output=True, text=True, timeout=30,
+                         check=True)
     return int(out.stdout.strip())
 
 
