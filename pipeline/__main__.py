@@ -1,3 +1,3 @@
-from pipeline.entry import main
+from pipeline.entry import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -289,6 +289,6 @@ def _stages(args) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from pipeline.entry import main as entry_main
+    from pipeline.entry import console
 
-    sys.exit(entry_main())
+    sys.exit(console())

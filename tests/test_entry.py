@@ -150,3 +150,35 @@ def test_a_command_that_leaves_by_systemexit_gives_ctrl_c_back():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+# ---------------------------------------------------------------- the process's own end
+
+@pytest.mark.parametrize("module, args, code", [
+    ("pipeline", ["--version"], 0),
+    ("pipeline.batch", ["missing.yaml"], 2),  # an error's exit too
+])
+def test_the_process_entry_skips_the_last_collection_and_still_cleans_up(tmp_path, module, args,
+                                                                         code):
+    # python -m pipeline (and the console script, the same function) freezes what is
+    # left before the interpreter ends, so its last collection skips numba's objects;
+    # atexit handlers still run (here: one that reports what it sees) and a temporary
+    # folder left for weakref.finalize is still removed.
+    script = ("import atexit, gc, runpy, sys, tempfile\n"
+              "kept = tempfile.TemporaryDirectory(dir='.')\n"
+              "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, flush=True))\n"
+              f"sys.argv = {[module, *args]!r}\n"
+              f"runpy.run_module('{module}', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", script], env=ENV, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == code, done.stderr
+    assert done.stdout.splitlines()[-1] == "frozen True"
+    assert not list(tmp_path.iterdir())
+
+
+def test_in_process_main_does_not_freeze_the_callers_objects():
+    import gc
+
+    before = gc.get_freeze_count()
+    assert main(["--version"]) == 0
+    assert gc.get_freeze_count() == before

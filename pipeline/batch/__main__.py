@@ -1,4 +1,4 @@
-from pipeline.entry import guarded
+from pipeline.entry import guarded, skip_final_collection
 
 
 def _batch() -> int:
@@ -7,4 +7,6 @@ def _batch() -> int:
     return main()
 
 
-raise SystemExit(guarded(_batch))
+code = guarded(_batch)
+skip_final_collection()
+raise SystemExit(code)
