@@ -15,16 +15,21 @@ def set_slider(browser, element_id: str, value: int) -> None:
     """)
 
 
-@needs_chromium
-def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
-    data = {
+def live_canny_view(width: int, height: int, *more_stages: dict) -> dict:
+    """A live synthetic run with a canny stage (both values auto) and the http sink."""
+    return {
         "version": 1,
-        "source": {"type": "synthetic", "width": 320, "height": 240, "fps": 20.0, "length": 0,
-                   "live": True},
-        "stages": [{"canny": {"low": "auto", "high": "auto"}}, {"overlay": {"color": [0, 255, 0]}}],
+        "source": {"type": "synthetic", "width": width, "height": height, "fps": 20.0,
+                   "length": 0, "live": True},
+        "stages": [{"canny": {"low": "auto", "high": "auto"}}, *more_stages],
         "sinks": [{"http": {"port": 0}}],
         "runtime": {"mode": "live"},
     }
+
+
+@needs_chromium
+def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
+    data = live_canny_view(320, 240, {"overlay": {"color": [0, 255, 0]}})
     with running(data) as (pipe, _, sink):
         url = sink.url
         with Chromium(size=(1100, 820)) as browser:
@@ -63,15 +68,7 @@ def test_a_wish_made_between_two_requests_is_not_overtaken_by_an_older_one():
     # waits its turn) high becomes 97.  97 must be what the run ends with: a page that
     # copied the queue when the answer came and sent 97 on its own would send the stale
     # 90 after it.
-    data = {
-        "version": 1,
-        "source": {"type": "synthetic", "width": 160, "height": 120, "fps": 20.0, "length": 0,
-                   "live": True},
-        "stages": [{"canny": {"low": "auto", "high": "auto"}}],
-        "sinks": [{"http": {"port": 0}}],
-        "runtime": {"mode": "live"},
-    }
-    with running(data) as (pipe, _, sink):
+    with running(live_canny_view(160, 120)) as (pipe, _, sink):
         with Chromium(size=(1100, 820)) as browser:
             browser.get(sink.url)
             browser.wait_for("return !document.getElementById('canny').hidden", what="the canny block")
