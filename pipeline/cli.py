@@ -27,19 +27,9 @@ from pipeline import __version__
 from pipeline.batch import command as batch_command
 from pipeline.entry import interrupted, reader_gone, ready
 from pipeline.experiments import command as experiment_command
-from pipeline.outcome import (  # noqa: F401
-    EXIT_BROKEN_PIPE,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TERMINATED,
-    EXIT_USAGE,
-    add_report_options,
-    is_terminal,  # (re-exported)
-    report,
-    unexpected,
-)
-from pipeline.outcome import error as _error
+from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
+                              EXIT_TERMINATED, EXIT_USAGE, add_report_options, error as _error,
+                              is_terminal, report, unexpected)  # (re-exported)
 
 EPILOG = """\
 exit codes:
