@@ -332,6 +332,8 @@ class Engine:
         if self.live and not self.source.live:
             self._pacer = FramePacer(self.fps)
         self.chain.bind(self.controls)
+        # frames() hands each frame to its caller, side values and all.
+        self.chain.leave_histograms(read_after=self.tuner_settings is not None or not with_sinks)
         if self.tuner_settings is not None:
             from pipeline.runtime.tuner import Tuner
 

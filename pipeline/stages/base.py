@@ -31,6 +31,9 @@ class Stage:
     #: checked along the chain when a config loads.
     accepts: tuple = kinds.ALL
     gives: str = kinds.SAME
+    #: Whether the stage reads ``frame.side["histogram"]`` that an earlier stage left
+    #: (:meth:`pipeline.stages.chain.Chain.leave_histograms` keeps those made for it).
+    reads_histogram: bool = False
 
     def __init__(self, **settings):
         for name, value in check_settings(type(self), settings).items():

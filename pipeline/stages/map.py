@@ -63,7 +63,8 @@ class Map(Stage):
 
     Leaves ``frame.side["histogram"]``, the 256-bin histogram of its output: the picture
     the ``threshold`` stage and the tuner work on.  It is made here once a frame (the
-    fused ``gradient, map`` step makes it in its own pass).
+    fused ``gradient, map`` step makes it in its own pass), unless the run's chain says
+    nothing reads it (:attr:`leaves_histogram`).
     """
 
     params = (
@@ -94,7 +95,12 @@ class Map(Stage):
             return ops.map_shift(image, self.offset, self.scale)
         return map_activation(image, self.fn, self.center, self.width)
 
+    #: Whether to leave the histogram; :meth:`~pipeline.stages.chain.Chain.leave_histograms`
+    #: turns it off when no later stage and no tuner reads it.
+    leaves_histogram = True
+
     def __call__(self, frame: Frame) -> Frame:
         frame.image = self.apply(frame.image)
-        frame.side["histogram"] = ops.histogram(frame.image)
+        if self.leaves_histogram:
+            frame.side["histogram"] = ops.histogram(frame.image)
         return frame

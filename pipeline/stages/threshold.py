@@ -51,6 +51,10 @@ class Threshold(Stage):
     accepts = (kinds.EDGE_MAP, kinds.MAGNITUDE, kinds.DERIVATIVE, kinds.GREY, kinds.BINARY)
     gives = kinds.BINARY
 
+    @property
+    def reads_histogram(self) -> bool:
+        return self.value == AUTO
+
     def check(self) -> None:
         if isinstance(self.value, str) and self.value != AUTO:
             raise ParamError("value", f"value must be a number in [0, 255] or {AUTO!r}; "

@@ -472,7 +472,10 @@ def test_without_a_tuner_no_histogram_goes_anywhere_and_no_tuner_record_is_stamp
 
     Engine(ListSource(clip_frames(3, (16, 20))), edge_chain(), [Keep()]).run()
     assert len(frames) == 3 and all("tuner" not in f.side for f in frames)
+    assert all("histogram" not in f.side for f in frames)  # nobody reads it: not made
     assert sink.calls == []
+    given = list(Engine(ListSource(clip_frames(3, (16, 20))), edge_chain(), []).frames())
+    assert all("histogram" in f.side for f in given)  # frames() hands the side values on
 
 
 def test_frames_iterates_in_order_and_closes_on_break():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import pipeline.stages  # noqa: F401  (registers the stages)
+from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.registry import build
 from pipeline.stages import Chain, StageError
@@ -53,3 +54,36 @@ def test_fused_without_grayscale_refuses_colour_like_gradient():
     bgr = photo()
     with pytest.raises(StageError, match="grayscale"):
         chain(Frame(0, 0.0, bgr, bgr))
+
+
+# ---------------------------------------------------------------- histograms
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_histograms_are_made_only_where_a_later_stage_or_the_tuner_reads_them(fuse):
+    def chain(*later):
+        return Chain([build("stage", "grayscale"), build("stage", "gradient"),
+                      build("stage", "map"), *later], fuse=fuse)
+
+    image = photo((29, 41), 3)
+    full = chain()(Frame(0, 0.0, image, image))  # on its own a chain leaves every side value
+    expected = ops.histogram(full.image)
+    np.testing.assert_array_equal(full.side["histogram"], expected)
+
+    unread = chain()
+    unread.leave_histograms(read_after=False)
+    frame = unread(Frame(0, 0.0, image, image))
+    assert "histogram" not in frame.side
+    np.testing.assert_array_equal(frame.image, full.image)
+
+    fixed = chain(build("stage", "threshold", {"value": 90}))  # a fixed level reads none
+    fixed.leave_histograms(read_after=False)
+    assert "histogram" not in fixed(Frame(0, 0.0, image, image)).side
+
+    auto = chain(build("stage", "threshold"))  # threshold: auto reads the map's histogram
+    auto.leave_histograms(read_after=False)
+    assert auto.steps[-2].leaves_histogram
+    np.testing.assert_array_equal(auto(Frame(0, 0.0, image, image)).side["histogram"], expected)
+
+    tuned = chain()
+    tuned.leave_histograms(read_after=True)
+    np.testing.assert_array_equal(tuned(Frame(0, 0.0, image, image)).side["histogram"], expected)
