@@ -62,25 +62,27 @@ def axis_weights(kind, axis, dtype):
 
 
 @numba.njit(**JIT)
-def horizontal_pass(src, h, border, dst):
-    """``dst[j] = h0 * src[j-1] + h1 * src[j] + h2 * src[j+1]``, in ``dst``'s dtype.
+def horizontal_pass(src, s, h, border, dst, d):
+    """``dst[d, j] = h0 * src[s, j-1] + h1 * src[s, j] + h2 * src[s, j+1]``, in ``dst``'s dtype.
 
-    The first and last columns follow ``border``; under ``ZERO`` a column whose taps
-    leave the row is 0, and that 0 carries through the vertical pass to the output.
+    Rows are passed by number, not as ``src[s]`` views: a view handed to a call costs
+    reference counting (atomic increments) on every row.  The first and last columns
+    follow ``border``; under ``ZERO`` a column whose taps leave the row is 0, and that 0
+    carries through the vertical pass to the output.
     """
-    width = src.shape[0]
+    width = src.shape[1]
     # Weights as scalars: read from the array inside the loop, LLVM would have to assume
     # that writing dst may change them, and would not vectorize.
     h0, h1, h2 = h[0], h[1], h[2]
     for j in range(1, width - 1):
-        dst[j] = h0 * src[j - 1] + h1 * src[j] + h2 * src[j + 1]
+        dst[d, j] = h0 * src[s, j - 1] + h1 * src[s, j] + h2 * src[s, j + 1]
     for j in (0, width - 1):
         if border == ZERO and ((h0 != 0 and j == 0) or (h2 != 0 and j == width - 1)):
-            dst[j] = 0
+            dst[d, j] = 0
         else:
             jl = border_index(j - 1, width, border)
             jr = border_index(j + 1, width, border)
-            dst[j] = h0 * src[jl] + h1 * src[j] + h2 * src[jr]
+            dst[d, j] = h0 * src[s, jl] + h1 * src[s, j] + h2 * src[s, jr]
 
 
 @numba.njit(**JIT)
@@ -92,60 +94,40 @@ def rows_valid(i, height, v, border):
 
 
 @numba.njit(**JIT)
+def row_weights(v, valid):
+    """The vertical weights ``v`` as three scalars, or three zeros when not ``valid``.
+
+    Zero weights stand for a row that the ZERO border blanks; scalars rather than an
+    array chosen per row, which numba would reference-count on every row.
+    """
+    if valid:
+        return v[0], v[1], v[2]
+    zero = v.dtype.type(0)  # v's dtype, or LLVM would no longer see 16-bit sums
+    return zero, zero, zero
+
+
+@numba.njit(**JIT)
 def vertical_tap(v0, v1, v2, up, mid, down):
     """``v0 * up + v1 * mid + v2 * down``: one output value from three horizontal passes."""
     return v0 * up + v1 * mid + v2 * down
 
 
 @numba.njit(**JIT)
-def vertical_pass(up, mid, down, v, valid, dst):
-    """``dst[j] = v0 * up[j] + v1 * mid[j] + v2 * down[j]``, or 0 when not ``valid``."""
-    v0, v1, v2 = v[0], v[1], v[2]
-    if not valid:
-        for j in range(dst.shape[0]):
-            dst[j] = 0
-        return
-    for j in range(dst.shape[0]):
-        dst[j] = vertical_tap(v0, v1, v2, up[j], mid[j], down[j])
+def ring_slot(row):
+    """Slot of source ``row`` in a three-row ring of horizontal passes: ``row % 3``.
+
+    Output row ``i`` needs source rows ``i - 1``, ``i``, ``i + 1`` (the border maps the
+    two outside the image onto rows among these), and three consecutive rows never share
+    a slot.  A band fills rows ``first - 1`` and ``first`` before its first output row
+    (:func:`ring_start`), then row ``i + 1`` before each output row ``i``.
+    """
+    return row % 3
 
 
 @numba.njit(**JIT)
-def ring_slot(held, row, keep_a, keep_b):
-    """Slot of a three-row ring that holds source ``row``, and whether it must be filled.
-
-    A slot is reused only if it holds neither ``keep_a`` nor ``keep_b``, the other two
-    rows the current output row needs.
-    """
-    for s in range(3):
-        if held[s] == row:
-            return s, False
-    for s in range(3):
-        if held[s] != keep_a and held[s] != keep_b:
-            held[s] = row
-            return s, True
-    return -1, False  # unreachable: three slots, at most three rows needed
-
-
-@numba.njit(**JIT)
-def ring_rows(held, i, height, border):
-    """The source rows of output row ``i``, their slots in the ring, and which to fill.
-
-    Returns
-    -------
-    rows : (up, i, down)
-        Rows ``i - 1``, ``i``, ``i + 1`` mapped by ``border``.
-    slots : (int, int, int)
-        Where each of them is, or goes, in the three-row ring ``held`` describes.
-    fills : (bool, bool, bool)
-        Whether that slot must be (re)computed from the source row; ``held`` is updated
-        as if it were.
-    """
-    up = border_index(i - 1, height, border)
-    down = border_index(i + 1, height, border)
-    s_up, f_up = ring_slot(held, up, i, down)
-    s_mid, f_mid = ring_slot(held, i, up, down)
-    s_down, f_down = ring_slot(held, down, up, i)
-    return (up, i, down), (s_up, s_mid, s_down), (f_up, f_mid, f_down)
+def ring_start(first):
+    """The first source row a band starting at output row ``first`` fills, up to ``first``."""
+    return max(first - 1, 0)
 
 
 @numba.njit(**JIT)
@@ -160,21 +142,20 @@ def derivative(image, out, h, v, border, bands):
 
     ``image`` uint8 with int16 weights into int16 ``out``, or float32 throughout;
     ``bands`` independent row bands run in parallel, each with its own ring of
-    horizontal passes.
+    horizontal passes (:func:`ring_slot`).
     """
     height, width = image.shape
     for b in numba.prange(bands):
         ring = np.empty((3, width), h.dtype)
-        held = np.full(3, -1, np.int64)
-        row = np.empty(width, h.dtype)
         first, last = band_rows(b, bands, height)
+        for r in range(ring_start(first), first + 1):
+            horizontal_pass(image, r, h, border, ring, ring_slot(r))
         for i in range(first, last):
-            rows, slots, fills = ring_rows(held, i, height, border)
-            for k in range(3):
-                if fills[k]:
-                    horizontal_pass(image[rows[k]], h, border, ring[slots[k]])
-            vertical_pass(ring[slots[0]], ring[slots[1]], ring[slots[2]], v,
-                          rows_valid(i, height, v, border), row)
-            o = out[i]
+            if i + 1 < height:
+                horizontal_pass(image, i + 1, h, border, ring, ring_slot(i + 1))
+            up = ring_slot(border_index(i - 1, height, border))
+            mid = ring_slot(i)
+            down = ring_slot(border_index(i + 1, height, border))
+            v0, v1, v2 = row_weights(v, rows_valid(i, height, v, border))
             for j in range(width):
-                o[j] = row[j]
+                out[i, j] = vertical_tap(v0, v1, v2, ring[up, j], ring[mid, j], ring[down, j])

@@ -17,39 +17,45 @@ every chunk pays the vectorized loop's set-up again (README, "what limited each 
 import numba
 import numpy as np
 
+from pipeline.kernels.border import border_index
 from pipeline.kernels.derivatives import (
     band_rows,
     horizontal_pass,
-    ring_rows,
+    ring_slot,
+    ring_start,
+    row_weights,
     rows_valid,
     vertical_tap,
 )
 from pipeline.kernels.gray import gray_row
-from pipeline.kernels.maps import HIST_LANES, count_row, magnitude_value, sum_parts, to_u8
+from pipeline.kernels.maps import HIST_LANES, as_words, count_span, magnitude_value, sum_parts, to_u8
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
-
-@numba.njit(**JIT)
-def _fill(pixels, channels, row, grey, hx, hy, border, ring_x, ring_y, slot):
-    gray_row(pixels, row, channels, grey)
-    horizontal_pass(grey, hx, border, ring_x[slot])
-    horizontal_pass(grey, hy, border, ring_y[slot])
+#: Rows of a band's scratch: the x ring (0-2), the y ring (3-5) and the grey row (6).
+_Y = 3
+_GREY = 6
 
 
 @numba.njit(**JIT)
-def _edge_row(ring_x, ring_y, s_up, s_mid, s_down, vx, vy, l1, shift, scale, offset, dst):
+def _fill(pixels, channels, row, scratch, hx, hy, border):
+    # Grey, then both horizontal passes into the row's slot of the two rings.
+    gray_row(pixels, row, channels, scratch[_GREY])
+    slot = ring_slot(row)
+    horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
+    horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
+
+
+@numba.njit(**JIT)
+def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, shift, scale, offset, out, i):
     # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
-    # values never leave registers.  A zeroed weight vector stands for an invalid row
-    # under the ZERO border.  The int16 casts tell LLVM the sums fit 16 bits (numba would
-    # widen them to int64), so the loop runs on 16-bit lanes up to the float conversion.
-    x0, x1, x2 = vx[0], vx[1], vx[2]
-    y0, y1, y2 = vy[0], vy[1], vy[2]
-    xu, xm, xd = ring_x[s_up], ring_x[s_mid], ring_x[s_down]
-    yu, ym, yd = ring_y[s_up], ring_y[s_mid], ring_y[s_down]
-    for j in range(dst.shape[0]):
-        dx = np.float32(np.int16(vertical_tap(x0, x1, x2, xu[j], xm[j], xd[j])))
-        dy = np.float32(np.int16(vertical_tap(y0, y1, y2, yu[j], ym[j], yd[j])))
-        dst[j] = to_u8(magnitude_value(dx, dy, l1), shift, scale, offset)
+    # values never leave registers.  Zero weights stand for an invalid row under the ZERO
+    # border.  The int16 casts tell LLVM the sums fit 16 bits (numba would widen them to
+    # int64), so the loop runs on 16-bit lanes up to the float conversion.
+    yu, ym, yd = _Y + up, _Y + mid, _Y + down
+    for j in range(out.shape[1]):
+        dx = np.float32(np.int16(vertical_tap(x0, x1, x2, ring[up, j], ring[mid, j], ring[down, j])))
+        dy = np.float32(np.int16(vertical_tap(y0, y1, y2, ring[yu, j], ring[ym, j], ring[yd, j])))
+        out[i, j] = to_u8(magnitude_value(dx, dy, l1), shift, scale, offset)
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -82,31 +88,32 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     -----
     Each band counts into its own ``HIST_LANES`` histograms, summed into ``hist`` at the
     end, so no two threads write one counter.  That scratch is made here rather than by
-    the caller: one ``np.empty`` and one argument fewer per call.
+    the caller: one ``np.empty`` and one argument fewer per call.  Inside the row loop
+    rows are passed by number, never as views: numba reference-counts a view handed to a
+    call with atomic instructions, and that was a third of a 640x480 frame.
     """
     height, width = out.shape
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
-    none = np.zeros(3, np.int16)  # the weights of a row that the ZERO border blanks
     for b in numba.prange(bands):
-        # One allocation for the band's rows: the x ring, the y ring, then the grey row.
+        # One allocation for the band's rows: both rings, then the grey row.
         scratch = np.empty((7, width), np.int16)
-        ring_x, ring_y, grey = scratch[0:3], scratch[3:6], scratch[6]
-        held = np.full(3, -1, np.int64)
         lanes = parts[b]
         if count:
             lanes[:] = 0
+        flat, words = as_words(out)
         first, last = band_rows(b, bands, height)
+        for r in range(ring_start(first), first + 1):
+            _fill(pixels, channels, r, scratch, hx, hy, border)
         for i in range(first, last):
-            rows, slots, fills = ring_rows(held, i, height, border)
-            for k in range(3):
-                if fills[k]:
-                    _fill(pixels, channels, rows[k], grey, hx, hy, border, ring_x, ring_y,
-                          slots[k])
-            wx = vx if rows_valid(i, height, vx, border) else none
-            wy = vy if rows_valid(i, height, vy, border) else none
-            _edge_row(ring_x, ring_y, slots[0], slots[1], slots[2], wx, wy, l1, shift, scale,
-                      offset, out[i])
+            if i + 1 < height:
+                _fill(pixels, channels, i + 1, scratch, hx, hy, border)
+            up = ring_slot(border_index(i - 1, height, border))
+            down = ring_slot(border_index(i + 1, height, border))
+            x0, x1, x2 = row_weights(vx, rows_valid(i, height, vx, border))
+            y0, y1, y2 = row_weights(vy, rows_valid(i, height, vy, border))
+            _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, shift,
+                      scale, offset, out, i)
             if count:
-                count_row(out[i], lanes)
+                count_span(flat, words, i * width, (i + 1) * width, lanes)
     if count:
         sum_parts(parts, hist)
