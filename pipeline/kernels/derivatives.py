@@ -86,24 +86,26 @@ def horizontal_pass(src, s, h, border, dst, d):
 
 
 @numba.njit(**JIT)
-def rows_valid(i, height, v, border):
-    """False where ``border`` is ZERO and the vertical taps ``v`` leave the image at row i."""
+def rows_valid(i, height, v0, v2, border):
+    """False where ``border`` is ZERO and vertical taps ``v0, _, v2`` leave the image at row i.
+
+    Scalars, not the weight array: an array handed to a call in the row loop costs numba
+    an atomic reference increment and decrement on every row.
+    """
     if border != ZERO:
         return True
-    return not ((v[0] != 0 and i == 0) or (v[2] != 0 and i == height - 1))
+    return not ((v0 != 0 and i == 0) or (v2 != 0 and i == height - 1))
 
 
 @numba.njit(**JIT)
-def row_weights(v, valid):
-    """The vertical weights ``v`` as three scalars, or three zeros when not ``valid``.
+def weight_rows(v):
+    """``v`` as a tuple of three scalars, and three zeros of its dtype for a blanked row.
 
-    Zero weights stand for a row that the ZERO border blanks; scalars rather than an
-    array chosen per row, which numba would reference-count on every row.
+    Zero weights stand for a row that the ZERO border blanks (:func:`rows_valid`).  The
+    zeros keep ``v``'s dtype: int64 zeros would widen the int16 sums LLVM vectorizes.
     """
-    if valid:
-        return v[0], v[1], v[2]
-    zero = v.dtype.type(0)  # v's dtype, or LLVM would no longer see 16-bit sums
-    return zero, zero, zero
+    zero = v.dtype.type(0)
+    return (v[0], v[1], v[2]), (zero, zero, zero)
 
 
 @numba.njit(**JIT)
@@ -147,6 +149,7 @@ def derivative(image, out, h, v, border, bands):
     height, width = image.shape
     for b in numba.prange(bands):
         ring = np.empty((3, width), h.dtype)
+        weights, blank = weight_rows(v)
         first, last = band_rows(b, bands, height)
         for r in range(ring_start(first), first + 1):
             horizontal_pass(image, r, h, border, ring, ring_slot(r))
@@ -156,6 +159,6 @@ def derivative(image, out, h, v, border, bands):
             up = ring_slot(border_index(i - 1, height, border))
             mid = ring_slot(i)
             down = ring_slot(border_index(i + 1, height, border))
-            v0, v1, v2 = row_weights(v, rows_valid(i, height, v, border))
+            v0, v1, v2 = weights if rows_valid(i, height, weights[0], weights[2], border) else blank
             for j in range(width):
                 out[i, j] = vertical_tap(v0, v1, v2, ring[up, j], ring[mid, j], ring[down, j])

@@ -23,8 +23,8 @@ from pipeline.kernels.derivatives import (
     horizontal_pass,
     ring_slot,
     ring_start,
-    row_weights,
     rows_valid,
+    weight_rows,
     vertical_tap,
 )
 from pipeline.kernels.gray import gray_row
@@ -38,7 +38,9 @@ _GREY = 6
 
 @numba.njit(**JIT)
 def _fill(pixels, channels, row, scratch, hx, hy, border):
-    # Grey, then both horizontal passes into the row's slot of the two rings.
+    # Grey, then both horizontal passes into the row's slot of the two rings.  Called
+    # twice per band; the row loop makes the same three calls itself (a wrapper around
+    # them reference-counts its four array arguments on every row).
     gray_row(pixels, row, channels, scratch[_GREY])
     slot = ring_slot(row)
     horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
@@ -97,6 +99,9 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     for b in numba.prange(bands):
         # One allocation for the band's rows: both rings, then the grey row.
         scratch = np.empty((7, width), np.int16)
+        grey = scratch[_GREY]
+        wx, blank_x = weight_rows(vx)
+        wy, blank_y = weight_rows(vy)
         lanes = parts[b]
         if count:
             lanes[:] = 0
@@ -106,11 +111,14 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
             _fill(pixels, channels, r, scratch, hx, hy, border)
         for i in range(first, last):
             if i + 1 < height:
-                _fill(pixels, channels, i + 1, scratch, hx, hy, border)
+                gray_row(pixels, i + 1, channels, grey)
+                slot = ring_slot(i + 1)
+                horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
+                horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
             up = ring_slot(border_index(i - 1, height, border))
             down = ring_slot(border_index(i + 1, height, border))
-            x0, x1, x2 = row_weights(vx, rows_valid(i, height, vx, border))
-            y0, y1, y2 = row_weights(vy, rows_valid(i, height, vy, border))
+            x0, x1, x2 = wx if rows_valid(i, height, wx[0], wx[2], border) else blank_x
+            y0, y1, y2 = wy if rows_valid(i, height, wy[0], wy[2], border) else blank_y
             _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, shift,
                       scale, offset, out, i)
             if count:
