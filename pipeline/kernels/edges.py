@@ -19,16 +19,19 @@ import numpy as np
 
 from pipeline.kernels.border import border_index
 from pipeline.kernels.derivatives import (
+    DIFFERENCE,
+    SMOOTH,
     band_rows,
     horizontal_pass,
     ring_slot,
     ring_start,
     rows_valid,
+    tap_form,
     weight_rows,
     vertical_tap,
 )
 from pipeline.kernels.gray import gray_row
-from pipeline.kernels.maps import HIST_LANES, as_words, count_span, magnitude_value, sum_parts, to_u8
+from pipeline.kernels.maps import HIST_LANES, as_words, count_span, magnitude_value, shift_to_u8, sum_parts
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 #: Rows of a band's scratch: the x ring (0-2), the y ring (3-5) and the grey row (6).
@@ -48,16 +51,23 @@ def _fill(pixels, channels, row, scratch, hx, hy, border):
 
 
 @numba.njit(**JIT)
-def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, shift, scale, offset, out, i):
+def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, out, i):
     # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
     # values never leave registers.  Zero weights stand for an invalid row under the ZERO
     # border.  The int16 casts tell LLVM the sums fit 16 bits (numba would widen them to
     # int64), so the loop runs on 16-bit lanes up to the float conversion.
     yu, ym, yd = _Y + up, _Y + mid, _Y + down
+    if tap_form(x0, x1, x2, True) == SMOOTH and tap_form(y0, y1, y2, True) == DIFFERENCE:
+        # Sobel's vertical taps written out: adds and a shift instead of six multiplies.
+        for j in range(out.shape[1]):
+            dx = np.float32(np.int16(ring[up, j] + 2 * ring[mid, j] + ring[down, j]))
+            dy = np.float32(np.int16(ring[yd, j] - ring[yu, j]))
+            out[i, j] = shift_to_u8(magnitude_value(dx, dy, l1), scale, offset)
+        return
     for j in range(out.shape[1]):
         dx = np.float32(np.int16(vertical_tap(x0, x1, x2, ring[up, j], ring[mid, j], ring[down, j])))
         dy = np.float32(np.int16(vertical_tap(y0, y1, y2, ring[yu, j], ring[ym, j], ring[yd, j])))
-        out[i, j] = to_u8(magnitude_value(dx, dy, l1), shift, scale, offset)
+        out[i, j] = shift_to_u8(magnitude_value(dx, dy, l1), scale, offset)
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -95,6 +105,11 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     call with atomic instructions, and that was a third of a 640x480 frame.
     """
     height, width = out.shape
+    # The abs mapping is the shift mapping with offset 0 here: a magnitude is never
+    # negative or NaN, so |m| * scale == m * scale, and + 0 changes at most the sign of
+    # a zero, which maps to 0 either way.  One mapping leaves LLVM one branch (l1) to
+    # hoist out of the edge loop.
+    zero = np.float32(0)
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
     for b in numba.prange(bands):
         # One allocation for the band's rows: both rings, then the grey row.
@@ -119,8 +134,8 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
             down = ring_slot(border_index(i + 1, height, border))
             x0, x1, x2 = wx if rows_valid(i, height, wx[0], wx[2], border) else blank_x
             y0, y1, y2 = wy if rows_valid(i, height, wy[0], wy[2], border) else blank_y
-            _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, shift,
-                      scale, offset, out, i)
+            _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, scale,
+                      offset if shift else zero, out, i)
             if count:
                 count_span(flat, words, i * width, (i + 1) * width, lanes)
     if count:

@@ -110,13 +110,17 @@ def count_span(flat, words, start, end, lanes):
     w1 = end // HIST_LANES
     for j in range(start, HIST_LANES * w0):
         lanes[0, flat[j]] += 1
+    # Views local to this function (numba prunes their reference counts), indexed from
+    # 0: from a variable start, every index would pay numba's negative-index wraparound.
+    span = words[w0:w1]
+    pixels = flat[HIST_LANES * w0:HIST_LANES * w1]
     zero_words = 0
-    for w in range(w0, w1):
-        if words[w] == 0:
+    for w in range(span.shape[0]):
+        if span[w] == 0:
             zero_words += 1
             continue
         for k in range(HIST_LANES):
-            lanes[k, flat[HIST_LANES * w + k]] += 1
+            lanes[k, pixels[HIST_LANES * w + k]] += 1
     lanes[0, 0] += HIST_LANES * zero_words
     for j in range(max(start, HIST_LANES * w1), end):
         lanes[0, flat[j]] += 1
