@@ -4,12 +4,14 @@ The frame is cut into horizontal bands, one per ``prange`` iteration.  A band ke
 rings of three rows (the horizontal passes of the x and y derivatives, a few KiB each),
 so no full-size intermediate image exists: each source row is converted to grey and
 passed horizontally once (plus two rows of overlap per band), each output row takes
-two vertical passes fused with the magnitude, and the mapped uint8 row is written straight into ``out``.  Every
-step calls the same ``@njit`` helpers as the unfused kernels, which is why the result
-equals their composition pixel for pixel.
+two vertical passes fused with the magnitude, and the mapped uint8 row is written
+straight into ``out``.  Every step calls the same ``@njit`` helpers as the unfused
+kernels, or an exact rewriting of them stated where it is made (Sobel's taps as adds
+and shifts, the abs mapping as the shift mapping with offset 0), which is why the
+result equals their composition pixel for pixel (tests/kernels/test_edges.py).
 
 With the histogram, each finished row is counted right after it is written, while it is
-still in L1 (:func:`~pipeline.kernels.maps.count_row`).  Counting chunk by chunk inside
+still in L1 (:func:`~pipeline.kernels.maps.count_span`).  Counting chunk by chunk inside
 the row loop, so that scalar counting overlaps the vector work, was measured slower:
 every chunk pays the vectorized loop's set-up again (README, "what limited each step").
 """
@@ -27,11 +29,18 @@ from pipeline.kernels.derivatives import (
     ring_start,
     rows_valid,
     tap_form,
-    weight_rows,
     vertical_tap,
+    weight_rows,
 )
 from pipeline.kernels.gray import gray_row
-from pipeline.kernels.maps import HIST_LANES, as_words, count_span, magnitude_value, shift_to_u8, sum_parts
+from pipeline.kernels.maps import (
+    HIST_LANES,
+    as_words,
+    count_span,
+    magnitude_value,
+    shift_to_u8,
+    sum_parts,
+)
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 #: Rows of a band's scratch: the x ring (0-2), the y ring (3-5) and the grey row (6).
@@ -59,6 +68,9 @@ def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, ou
     yu, ym, yd = _Y + up, _Y + mid, _Y + down
     if tap_form(x0, x1, x2, True) == SMOOTH and tap_form(y0, y1, y2, True) == DIFFERENCE:
         # Sobel's vertical taps written out: adds and a shift instead of six multiplies.
+        # One mapping only (the caller passes offset 0 for abs): with the abs/shift
+        # branch too, LLVM no longer hoisted the branches out of the two loops and kept
+        # them inside the vector loop, which made this path 15% slower, not faster.
         for j in range(out.shape[1]):
             dx = np.float32(np.int16(ring[up, j] + 2 * ring[mid, j] + ring[down, j]))
             dy = np.float32(np.int16(ring[yd, j] - ring[yu, j]))
