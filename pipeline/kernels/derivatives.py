@@ -61,34 +61,82 @@ def axis_weights(kind, axis, dtype):
     return np.array(along, dtype), np.array(across, dtype)
 
 
-@numba.njit(**JIT)
-def horizontal_pass(src, h, border, dst):
-    """``dst[j] = h0 * src[j-1] + h1 * src[j] + h2 * src[j+1]``, in ``dst``'s dtype.
+#: Tap vectors that the int16 loops write out as adds and shifts (:func:`tap_form`).
+GENERIC, SMOOTH, DIFFERENCE = 0, 1, 2
 
-    The first and last columns follow ``border``; under ``ZERO`` a column whose taps
-    leave the row is 0, and that 0 carries through the vertical pass to the output.
+
+@numba.njit(**JIT)
+def tap_form(v0, v1, v2, integer):
+    """``SMOOTH`` for taps (1, 2, 1), ``DIFFERENCE`` for (-1, 0, 1), else ``GENERIC``.
+
+    Sobel's taps, and central's and Prewitt's differences.  Written out (``a + 2b + c``,
+    ``c - a``) they cost LLVM three and one vector instructions instead of three
+    multiplies and two adds.  Only for ``integer`` (int16) arithmetic, where both forms
+    are exact; in float32 the multiplies decide rounding and NaN (``0 * inf``).
     """
-    width = src.shape[0]
+    if not integer:
+        return GENERIC
+    if v0 == 1 and v1 == 2 and v2 == 1:
+        return SMOOTH
+    if v0 == -1 and v1 == 0 and v2 == 1:
+        return DIFFERENCE
+    return GENERIC
+
+
+@numba.njit(**JIT)
+def horizontal_pass(src, s, h, border, dst, d):
+    """``dst[d, j] = h0 * src[s, j-1] + h1 * src[s, j] + h2 * src[s, j+1]``, in ``dst``'s dtype.
+
+    Rows are passed by number, not as ``src[s]`` views: a view handed to a call costs
+    reference counting (atomic increments) on every row.  The first and last columns
+    follow ``border``; under ``ZERO`` a column whose taps leave the row is 0, and that 0
+    carries through the vertical pass to the output.
+    """
+    width = src.shape[1]
     # Weights as scalars: read from the array inside the loop, LLVM would have to assume
     # that writing dst may change them, and would not vectorize.
     h0, h1, h2 = h[0], h[1], h[2]
-    for j in range(1, width - 1):
-        dst[j] = h0 * src[j - 1] + h1 * src[j] + h2 * src[j + 1]
+    form = tap_form(h0, h1, h2, dst.itemsize == 2)
+    # The int16 casts: plain-Python runs (NUMBA_DISABLE_JIT) would wrap uint8 sums.
+    if form == SMOOTH:
+        for j in range(1, width - 1):
+            dst[d, j] = np.int16(src[s, j - 1]) + 2 * np.int16(src[s, j]) + np.int16(src[s, j + 1])
+    elif form == DIFFERENCE:
+        for j in range(1, width - 1):
+            dst[d, j] = np.int16(src[s, j + 1]) - np.int16(src[s, j - 1])
+    else:
+        for j in range(1, width - 1):
+            dst[d, j] = h0 * src[s, j - 1] + h1 * src[s, j] + h2 * src[s, j + 1]
     for j in (0, width - 1):
         if border == ZERO and ((h0 != 0 and j == 0) or (h2 != 0 and j == width - 1)):
-            dst[j] = 0
+            dst[d, j] = 0
         else:
             jl = border_index(j - 1, width, border)
             jr = border_index(j + 1, width, border)
-            dst[j] = h0 * src[jl] + h1 * src[j] + h2 * src[jr]
+            dst[d, j] = h0 * src[s, jl] + h1 * src[s, j] + h2 * src[s, jr]
 
 
 @numba.njit(**JIT)
-def rows_valid(i, height, v, border):
-    """False where ``border`` is ZERO and the vertical taps ``v`` leave the image at row i."""
+def rows_valid(i, height, v0, v2, border):
+    """False where ``border`` is ZERO and vertical taps ``v0, _, v2`` leave the image at row i.
+
+    Scalars, not the weight array: an array handed to a call in the row loop costs numba
+    an atomic reference increment and decrement on every row.
+    """
     if border != ZERO:
         return True
-    return not ((v[0] != 0 and i == 0) or (v[2] != 0 and i == height - 1))
+    return not ((v0 != 0 and i == 0) or (v2 != 0 and i == height - 1))
+
+
+@numba.njit(**JIT)
+def weight_rows(v):
+    """``v`` as a tuple of three scalars, and three zeros of its dtype for a blanked row.
+
+    Zero weights stand for a row that the ZERO border blanks (:func:`rows_valid`).  The
+    zeros keep ``v``'s dtype: int64 zeros would widen the int16 sums LLVM vectorizes.
+    """
+    zero = v.dtype.type(0)
+    return (v[0], v[1], v[2]), (zero, zero, zero)
 
 
 @numba.njit(**JIT)
@@ -98,54 +146,21 @@ def vertical_tap(v0, v1, v2, up, mid, down):
 
 
 @numba.njit(**JIT)
-def vertical_pass(up, mid, down, v, valid, dst):
-    """``dst[j] = v0 * up[j] + v1 * mid[j] + v2 * down[j]``, or 0 when not ``valid``."""
-    v0, v1, v2 = v[0], v[1], v[2]
-    if not valid:
-        for j in range(dst.shape[0]):
-            dst[j] = 0
-        return
-    for j in range(dst.shape[0]):
-        dst[j] = vertical_tap(v0, v1, v2, up[j], mid[j], down[j])
+def ring_slot(row):
+    """Slot of source ``row`` in a three-row ring of horizontal passes: ``row % 3``.
+
+    Output row ``i`` needs source rows ``i - 1``, ``i``, ``i + 1`` (the border maps the
+    two outside the image onto rows among these), and three consecutive rows never share
+    a slot.  A band fills rows ``first - 1`` and ``first`` before its first output row
+    (:func:`ring_start`), then row ``i + 1`` before each output row ``i``.
+    """
+    return row % 3
 
 
 @numba.njit(**JIT)
-def ring_slot(held, row, keep_a, keep_b):
-    """Slot of a three-row ring that holds source ``row``, and whether it must be filled.
-
-    A slot is reused only if it holds neither ``keep_a`` nor ``keep_b``, the other two
-    rows the current output row needs.
-    """
-    for s in range(3):
-        if held[s] == row:
-            return s, False
-    for s in range(3):
-        if held[s] != keep_a and held[s] != keep_b:
-            held[s] = row
-            return s, True
-    return -1, False  # unreachable: three slots, at most three rows needed
-
-
-@numba.njit(**JIT)
-def ring_rows(held, i, height, border):
-    """The source rows of output row ``i``, their slots in the ring, and which to fill.
-
-    Returns
-    -------
-    rows : (up, i, down)
-        Rows ``i - 1``, ``i``, ``i + 1`` mapped by ``border``.
-    slots : (int, int, int)
-        Where each of them is, or goes, in the three-row ring ``held`` describes.
-    fills : (bool, bool, bool)
-        Whether that slot must be (re)computed from the source row; ``held`` is updated
-        as if it were.
-    """
-    up = border_index(i - 1, height, border)
-    down = border_index(i + 1, height, border)
-    s_up, f_up = ring_slot(held, up, i, down)
-    s_mid, f_mid = ring_slot(held, i, up, down)
-    s_down, f_down = ring_slot(held, down, up, i)
-    return (up, i, down), (s_up, s_mid, s_down), (f_up, f_mid, f_down)
+def ring_start(first):
+    """The first source row a band starting at output row ``first`` fills, up to ``first``."""
+    return max(first - 1, 0)
 
 
 @numba.njit(**JIT)
@@ -160,21 +175,21 @@ def derivative(image, out, h, v, border, bands):
 
     ``image`` uint8 with int16 weights into int16 ``out``, or float32 throughout;
     ``bands`` independent row bands run in parallel, each with its own ring of
-    horizontal passes.
+    horizontal passes (:func:`ring_slot`).
     """
     height, width = image.shape
     for b in numba.prange(bands):
         ring = np.empty((3, width), h.dtype)
-        held = np.full(3, -1, np.int64)
-        row = np.empty(width, h.dtype)
+        weights, blank = weight_rows(v)
         first, last = band_rows(b, bands, height)
+        for r in range(ring_start(first), first + 1):
+            horizontal_pass(image, r, h, border, ring, ring_slot(r))
         for i in range(first, last):
-            rows, slots, fills = ring_rows(held, i, height, border)
-            for k in range(3):
-                if fills[k]:
-                    horizontal_pass(image[rows[k]], h, border, ring[slots[k]])
-            vertical_pass(ring[slots[0]], ring[slots[1]], ring[slots[2]], v,
-                          rows_valid(i, height, v, border), row)
-            o = out[i]
+            if i + 1 < height:
+                horizontal_pass(image, i + 1, h, border, ring, ring_slot(i + 1))
+            up = ring_slot(border_index(i - 1, height, border))
+            mid = ring_slot(i)
+            down = ring_slot(border_index(i + 1, height, border))
+            v0, v1, v2 = weights if rows_valid(i, height, weights[0], weights[2], border) else blank
             for j in range(width):
-                o[j] = row[j]
+                out[i, j] = vertical_tap(v0, v1, v2, ring[up, j], ring[mid, j], ring[down, j])

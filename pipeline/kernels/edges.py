@@ -4,12 +4,14 @@ The frame is cut into horizontal bands, one per ``prange`` iteration.  A band ke
 rings of three rows (the horizontal passes of the x and y derivatives, a few KiB each),
 so no full-size intermediate image exists: each source row is converted to grey and
 passed horizontally once (plus two rows of overlap per band), each output row takes
-two vertical passes fused with the magnitude, and the mapped uint8 row is written straight into ``out``.  Every
-step calls the same ``@njit`` helpers as the unfused kernels, which is why the result
-equals their composition pixel for pixel.
+two vertical passes fused with the magnitude, and the mapped uint8 row is written
+straight into ``out``.  Every step calls the same ``@njit`` helpers as the unfused
+kernels, or an exact rewriting of them stated where it is made (Sobel's taps as adds
+and shifts, the abs mapping as the shift mapping with offset 0), which is why the
+result equals their composition pixel for pixel (tests/kernels/test_edges.py).
 
 With the histogram, each finished row is counted right after it is written, while it is
-still in L1 (:func:`~pipeline.kernels.maps.count_row`).  Counting chunk by chunk inside
+still in L1 (:func:`~pipeline.kernels.maps.count_span`).  Counting chunk by chunk inside
 the row loop, so that scalar counting overlaps the vector work, was measured slower:
 every chunk pays the vectorized loop's set-up again (README, "what limited each step").
 """
@@ -17,39 +19,67 @@ every chunk pays the vectorized loop's set-up again (README, "what limited each 
 import numba
 import numpy as np
 
+from pipeline.kernels.border import border_index
 from pipeline.kernels.derivatives import (
+    DIFFERENCE,
+    SMOOTH,
     band_rows,
     horizontal_pass,
-    ring_rows,
+    ring_slot,
+    ring_start,
     rows_valid,
+    tap_form,
     vertical_tap,
+    weight_rows,
 )
 from pipeline.kernels.gray import gray_row
-from pipeline.kernels.maps import HIST_LANES, count_row, magnitude_value, sum_parts, to_u8
+from pipeline.kernels.maps import (
+    HIST_LANES,
+    as_words,
+    count_span,
+    magnitude_value,
+    shift_to_u8,
+    sum_parts,
+)
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
-
-@numba.njit(**JIT)
-def _fill(pixels, channels, row, grey, hx, hy, border, ring_x, ring_y, slot):
-    gray_row(pixels, row, channels, grey)
-    horizontal_pass(grey, hx, border, ring_x[slot])
-    horizontal_pass(grey, hy, border, ring_y[slot])
+#: Rows of a band's scratch: the x ring (0-2), the y ring (3-5) and the grey row (6).
+_Y = 3
+_GREY = 6
 
 
 @numba.njit(**JIT)
-def _edge_row(ring_x, ring_y, s_up, s_mid, s_down, vx, vy, l1, shift, scale, offset, dst):
+def _fill(pixels, channels, row, scratch, hx, hy, border):
+    # Grey, then both horizontal passes into the row's slot of the two rings.  Called
+    # twice per band; the row loop makes the same three calls itself (a wrapper around
+    # them reference-counts its four array arguments on every row).
+    gray_row(pixels, row, channels, scratch[_GREY])
+    slot = ring_slot(row)
+    horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
+    horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
+
+
+@numba.njit(**JIT)
+def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, out, i):
     # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
-    # values never leave registers.  A zeroed weight vector stands for an invalid row
-    # under the ZERO border.  The int16 casts tell LLVM the sums fit 16 bits (numba would
-    # widen them to int64), so the loop runs on 16-bit lanes up to the float conversion.
-    x0, x1, x2 = vx[0], vx[1], vx[2]
-    y0, y1, y2 = vy[0], vy[1], vy[2]
-    xu, xm, xd = ring_x[s_up], ring_x[s_mid], ring_x[s_down]
-    yu, ym, yd = ring_y[s_up], ring_y[s_mid], ring_y[s_down]
-    for j in range(dst.shape[0]):
-        dx = np.float32(np.int16(vertical_tap(x0, x1, x2, xu[j], xm[j], xd[j])))
-        dy = np.float32(np.int16(vertical_tap(y0, y1, y2, yu[j], ym[j], yd[j])))
-        dst[j] = to_u8(magnitude_value(dx, dy, l1), shift, scale, offset)
+    # values never leave registers.  Zero weights stand for an invalid row under the ZERO
+    # border.  The int16 casts tell LLVM the sums fit 16 bits (numba would widen them to
+    # int64), so the loop runs on 16-bit lanes up to the float conversion.
+    yu, ym, yd = _Y + up, _Y + mid, _Y + down
+    if tap_form(x0, x1, x2, True) == SMOOTH and tap_form(y0, y1, y2, True) == DIFFERENCE:
+        # Sobel's vertical taps written out: adds and a shift instead of six multiplies.
+        # One mapping only (the caller passes offset 0 for abs): with the abs/shift
+        # branch too, LLVM no longer hoisted the branches out of the two loops and kept
+        # them inside the vector loop, which made this path 15% slower, not faster.
+        for j in range(out.shape[1]):
+            dx = np.float32(np.int16(ring[up, j] + 2 * ring[mid, j] + ring[down, j]))
+            dy = np.float32(np.int16(ring[yd, j] - ring[yu, j]))
+            out[i, j] = shift_to_u8(magnitude_value(dx, dy, l1), scale, offset)
+        return
+    for j in range(out.shape[1]):
+        dx = np.float32(np.int16(vertical_tap(x0, x1, x2, ring[up, j], ring[mid, j], ring[down, j])))
+        dy = np.float32(np.int16(vertical_tap(y0, y1, y2, ring[yu, j], ring[ym, j], ring[yd, j])))
+        out[i, j] = shift_to_u8(magnitude_value(dx, dy, l1), scale, offset)
 
 
 @numba.njit(**PARALLEL_JIT)
@@ -82,31 +112,43 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     -----
     Each band counts into its own ``HIST_LANES`` histograms, summed into ``hist`` at the
     end, so no two threads write one counter.  That scratch is made here rather than by
-    the caller: one ``np.empty`` and one argument fewer per call.
+    the caller: one ``np.empty`` and one argument fewer per call.  Inside the row loop
+    rows are passed by number, never as views: numba reference-counts a view handed to a
+    call with atomic instructions, and that was a third of a 640x480 frame.
     """
     height, width = out.shape
+    # The abs mapping is the shift mapping with offset 0 here: a magnitude is never
+    # negative or NaN, so |m| * scale == m * scale, and + 0 changes at most the sign of
+    # a zero, which maps to 0 either way.  One mapping leaves LLVM one branch (l1) to
+    # hoist out of the edge loop.
+    zero = np.float32(0)
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
-    none = np.zeros(3, np.int16)  # the weights of a row that the ZERO border blanks
     for b in numba.prange(bands):
-        # One allocation for the band's rows: the x ring, the y ring, then the grey row.
+        # One allocation for the band's rows: both rings, then the grey row.
         scratch = np.empty((7, width), np.int16)
-        ring_x, ring_y, grey = scratch[0:3], scratch[3:6], scratch[6]
-        held = np.full(3, -1, np.int64)
+        grey = scratch[_GREY]
+        wx, blank_x = weight_rows(vx)
+        wy, blank_y = weight_rows(vy)
         lanes = parts[b]
         if count:
             lanes[:] = 0
+        flat, words = as_words(out)
         first, last = band_rows(b, bands, height)
+        for r in range(ring_start(first), first + 1):
+            _fill(pixels, channels, r, scratch, hx, hy, border)
         for i in range(first, last):
-            rows, slots, fills = ring_rows(held, i, height, border)
-            for k in range(3):
-                if fills[k]:
-                    _fill(pixels, channels, rows[k], grey, hx, hy, border, ring_x, ring_y,
-                          slots[k])
-            wx = vx if rows_valid(i, height, vx, border) else none
-            wy = vy if rows_valid(i, height, vy, border) else none
-            _edge_row(ring_x, ring_y, slots[0], slots[1], slots[2], wx, wy, l1, shift, scale,
-                      offset, out[i])
+            if i + 1 < height:
+                gray_row(pixels, i + 1, channels, grey)
+                slot = ring_slot(i + 1)
+                horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
+                horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
+            up = ring_slot(border_index(i - 1, height, border))
+            down = ring_slot(border_index(i + 1, height, border))
+            x0, x1, x2 = wx if rows_valid(i, height, wx[0], wx[2], border) else blank_x
+            y0, y1, y2 = wy if rows_valid(i, height, wy[0], wy[2], border) else blank_y
+            _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, scale,
+                      offset if shift else zero, out, i)
             if count:
-                count_row(out[i], lanes)
+                count_span(flat, words, i * width, (i + 1) * width, lanes)
     if count:
         sum_parts(parts, hist)

@@ -1,0 +1,68 @@
+"""pipeline.kernels.edges called directly: bands, the written-out Sobel path, the mapping.
+
+The fused kernel takes shortcuts that ``tests/test_ops.py`` checks only through
+``ops.edges``: each band refills its ring from its own first row, Sobel's taps are added
+and shifted instead of multiplied, and the abs mapping runs as the shift mapping with
+offset 0.  These tests pin each against the unfused composition (itself checked against
+OpenCV and the plain loops).
+"""
+
+import numpy as np
+import pytest
+
+from pipeline import ops
+from pipeline.kernels import derivatives
+from pipeline.kernels import edges as kernel
+from pipeline.kernels.border import REFLECT101, REPLICATE, ZERO
+from tests.test_ops import composed, photo_like, random_image
+
+BORDER_CODES = {"zero": ZERO, "reflect101": REFLECT101, "replicate": REPLICATE}
+
+
+def run(frame, kind, border, norm, mapping, scale, bands, count=True):
+    height, width = frame.shape[:2]
+    out = np.full((height, width), 77, np.uint8)
+    hist = np.full(256, -1, np.int64)
+    weights = [w for axis in ("x", "y") for w in derivatives.axis_weights(kind, axis, np.int16)]
+    kernel.edges(frame.reshape(height, -1), frame.shape[2], out, hist, *weights,
+                 BORDER_CODES[border], norm == "l1", mapping == "shift", np.float32(scale),
+                 np.float32(127.5), count, bands)
+    return out, hist
+
+
+@pytest.mark.parametrize("kind", ["sobel", "scharr", "central"])
+@pytest.mark.parametrize("border", list(BORDER_CODES))
+@pytest.mark.parametrize("shape", [(1, 9), (2, 3), (7, 13), (23, 41)])
+def test_any_band_count_gives_the_same_image_and_histogram(kind, border, shape):
+    # One band, a few, and one band per row: every band starts its ring afresh.
+    frame = photo_like(shape + (3,), seed=shape[0])
+    want = composed(frame, kind, border=border)
+    for bands in sorted({1, min(3, shape[0]), shape[0]}):
+        out, hist = run(frame, kind, border, "l2", "abs", 1.0, bands)
+        np.testing.assert_array_equal(out, want, err_msg=f"bands={bands}")
+        np.testing.assert_array_equal(hist, np.bincount(want.ravel(), minlength=256))
+
+
+@pytest.mark.parametrize("kind", ops.KINDS)
+@pytest.mark.parametrize("norm", ops.NORMS)
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 3e38 * m: inf
+@pytest.mark.parametrize("scale", [-1.0, -0.25, 0.0, 0.5, 3.0, 1e30, 3e38])
+def test_abs_mapping_as_shift_with_offset_zero_matches_map_abs(kind, norm, scale):
+    # Negative, zero and overflowing scales: |m| * scale == m * scale + 0 for every
+    # magnitude the kernel can make (never negative, never NaN).
+    frame = random_image((11, 19, 3), seed=5)
+    out, _ = run(frame, kind, "reflect101", norm, "abs", scale, 2, count=False)
+    np.testing.assert_array_equal(out, composed(frame, kind, norm, "abs", scale))
+
+
+@pytest.mark.parametrize("border", list(BORDER_CODES))
+@pytest.mark.parametrize("norm,mapping", [("l1", "abs"), ("l2", "shift"), ("l1", "shift")])
+def test_written_out_sobel_taps_equal_the_multiplied_ones(border, norm, mapping):
+    # Sobel takes the added-and-shifted loops; Prewitt (taps 1, 1, 1) the multiplied
+    # ones.  Extreme inputs (0/255 stripes) reach the largest sums, +-1020 and +-4080.
+    frame = np.zeros((9, 16, 3), np.uint8)
+    frame[::2] = 255
+    frame[:, ::3] = 255 - frame[:, ::3]
+    for kind in ("sobel", "prewitt"):
+        out, _ = run(frame, kind, border, norm, mapping, 0.125, 3, count=False)
+        np.testing.assert_array_equal(out, composed(frame, kind, norm, mapping, 0.125, border))
