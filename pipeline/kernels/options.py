@@ -11,6 +11,10 @@ Every kernel in :mod:`pipeline.kernels` is compiled with one of these option set
   beside the source, left a folder behind in ``site-packages/pipeline`` that pip's
   uninstall did not remove, and Python then imported it as a namespace package that
   shadowed the next (editable) install.  ``NUMBA_CACHE_DIR`` still wins.
+  The folder is named after a digest of the kernels' sources (:func:`sources_digest`):
+  numba checks only the stamp of the file that defines a cached function, so after an
+  ``@njit`` helper in another module changed (``derivatives.py`` under ``edges.py``,
+  say), it went on loading the kernel compiled with the old helper.
 * ``fastmath`` is off on purpose.  The contract of these kernels is bit-exactness with
   OpenCV and with the plain-loop twins in ``tests/naive.py``.  ``contract`` would fuse
   ``a*b + c`` into an FMA, ``arcp``/``afn`` change rounding, and ``nnan``/``ninf`` break
@@ -18,14 +22,29 @@ Every kernel in :mod:`pipeline.kernels` is compiled with one of these option set
 """
 
 import ctypes
+import hashlib
 import os
 import sys
 
 import numba
 import platformdirs
 
-#: Where compiled kernels are cached unless NUMBA_CACHE_DIR says otherwise.
-CACHE_DIR = os.path.join(platformdirs.user_cache_dir("edgepipe", appauthor=False), "numba")
+
+def sources_digest(folder: str = os.path.dirname(__file__)) -> str:
+    """16 hex digits of a SHA-256 over the names and bytes of the kernels' ``.py`` files."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            digest.update(name.encode() + b"\0")
+            with open(os.path.join(folder, name), "rb") as source:
+                digest.update(source.read() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+#: Where compiled kernels are cached unless NUMBA_CACHE_DIR says otherwise: one folder
+#: per version of the kernels' sources, so a changed helper never meets stale code.
+CACHE_DIR = os.path.join(platformdirs.user_cache_dir("edgepipe", appauthor=False), "numba",
+                         sources_digest())
 
 # numba reads NUMBA_CACHE_DIR when it is imported, and picks a cache locator when each
 # cache=True function is decorated: setting the config here, before any kernel module

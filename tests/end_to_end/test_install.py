@@ -97,4 +97,7 @@ def test_numba_cache_dir_env_still_wins(tmp_path):
     env.pop("NUMBA_CACHE_DIR")
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(tmp_path / "xdg" / "edgepipe" / "numba")
+    digest = subprocess.run([sys.executable, "-c", "import pipeline.kernels.options as o; "
+                             "print(o.sources_digest())"], env=env, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert out.stdout.strip() == str(tmp_path / "xdg" / "edgepipe" / "numba" / digest)
