@@ -151,8 +151,8 @@ def ring_slot(row):
 
     Output row ``i`` needs source rows ``i - 1``, ``i``, ``i + 1`` (the border maps the
     two outside the image onto rows among these), and three consecutive rows never share
-    a slot.  A band fills rows ``first - 1`` and ``first`` before its first output row
-    (:func:`ring_start`), then row ``i + 1`` before each output row ``i``.
+    a slot.  A band fills its source rows in order, from :func:`ring_start`, up to row
+    ``i + 1`` before each output row ``i``.
     """
     return row % 3
 
@@ -182,11 +182,11 @@ def derivative(image, out, h, v, border, bands):
         ring = np.empty((3, width), h.dtype)
         weights, blank = weight_rows(v)
         first, last = band_rows(b, bands, height)
-        for r in range(ring_start(first), first + 1):
-            horizontal_pass(image, r, h, border, ring, ring_slot(r))
+        filled = ring_start(first) - 1  # the last source row in the ring
         for i in range(first, last):
-            if i + 1 < height:
-                horizontal_pass(image, i + 1, h, border, ring, ring_slot(i + 1))
+            while filled < min(i + 1, height - 1):  # source rows up to i + 1
+                filled += 1
+                horizontal_pass(image, filled, h, border, ring, ring_slot(filled))
             up = ring_slot(border_index(i - 1, height, border))
             mid = ring_slot(i)
             down = ring_slot(border_index(i + 1, height, border))

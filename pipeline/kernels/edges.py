@@ -49,17 +49,6 @@ _GREY = 6
 
 
 @numba.njit(**JIT)
-def _fill(pixels, channels, row, scratch, hx, hy, border):
-    # Grey, then both horizontal passes into the row's slot of the two rings.  Called
-    # twice per band; the row loop makes the same three calls itself (a wrapper around
-    # them reference-counts its four array arguments on every row).
-    gray_row(pixels, row, channels, scratch[_GREY])
-    slot = ring_slot(row)
-    horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
-    horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
-
-
-@numba.njit(**JIT)
 def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, out, i):
     # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
     # values never leave registers.  Zero weights stand for an invalid row under the ZERO
@@ -134,12 +123,15 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
             lanes[:] = 0
         flat, words = as_words(out)
         first, last = band_rows(b, bands, height)
-        for r in range(ring_start(first), first + 1):
-            _fill(pixels, channels, r, scratch, hx, hy, border)
+        filled = ring_start(first) - 1  # the last source row in the rings
         for i in range(first, last):
-            if i + 1 < height:
-                gray_row(pixels, i + 1, channels, grey)
-                slot = ring_slot(i + 1)
+            # Grey, then both horizontal passes, of each source row up to i + 1 (rows
+            # first - 1 and first too, before the band's first output row).  Made here,
+            # not in a helper: a helper taking the arrays would reference-count them.
+            while filled < min(i + 1, height - 1):
+                filled += 1
+                gray_row(pixels, filled, channels, grey)
+                slot = ring_slot(filled)
                 horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
                 horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
             up = ring_slot(border_index(i - 1, height, border))

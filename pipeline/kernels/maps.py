@@ -7,6 +7,7 @@ All float arithmetic is float32, in the order written, so the fused kernel in
 import numba
 import numpy as np
 
+from pipeline.kernels.derivatives import band_rows
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 
@@ -137,9 +138,8 @@ def histogram(image, parts):
     bands = parts.shape[0]
     for b in numba.prange(bands):
         flat, words = as_words(image)
-        lanes = parts[b]
-        count_span(flat, words, b * height // bands * width, (b + 1) * height // bands * width,
-                   lanes)
+        first, last = band_rows(b, bands, height)
+        count_span(flat, words, first * width, last * width, parts[b])
 
 
 @numba.njit(**JIT)
