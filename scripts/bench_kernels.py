@@ -2,7 +2,7 @@
 """Benchmark the fused edge kernel against OpenCV, numpy and a plain frame copy.
 
 One run, side by side, at 640x480 up to 3840x2160.  The contenders are called in
-rounds, one call each per round in a rotating order, so that a burst of load from other
+rounds, one call each per round in a fresh random order, so that a burst of load from other
 processes hits all of them alike; each figure is the median over the rounds, and each
 ratio the median of the per-round ratios.
 
@@ -21,7 +21,7 @@ Also measures start-up: the first call in a fresh process with an empty numba ca
 Canny section (``canny_section``; ``--canny-only`` runs just it, ``--no-canny`` skips it):
 ``ops.canny(frame, low, high, out=out)`` from the BGR frame against ``cv2.cvtColor`` +
 ``cv2.Canny(grey, low, high, apertureSize=3)``, both reusing their buffers, outputs
-asserted equal pixel for pixel first, timed in the same rotating rounds, on a real photo
+asserted equal pixel for pixel first, timed in the same shuffled rounds, on a real photo
 (``benchtools.photo_frame``: OpenCV's sample stereo pair, native pixels up to 1080p) and
 on the synthetic frame (and with ``--canny-image PATH`` on that photo, resized).
 
@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -108,20 +109,24 @@ def median_ms(fn, min_seconds, min_reps=15):
     return statistics.median(times) * 1e3, len(times)
 
 
-def interleaved(fns, min_seconds, min_rounds=30):
+def interleaved(fns, min_seconds, min_rounds=30, seed=0):
     """Seconds of every call of every function in ``fns``, in rounds of one call each.
 
-    The order rotates from round to round, so no contender always follows another.
+    Each round calls them in a fresh random order (seeded, so runs repeat), so every
+    contender follows every other about equally often.  Rotating one fixed order, as
+    this did before, kept each contender behind the same one: ``edges`` always came
+    after the plain copy and the heaviest OpenCV chain (caches and TBB workers cold),
+    and ``+hist`` always after ``edges`` (both warm), which put +hist/edges below 1.
     """
     names = list(fns)
+    order = random.Random(seed)
     for fn in fns.values():
         fn()
     times = {name: [] for name in names}
     start = time.perf_counter()
     rounds = 0
     while rounds < min_rounds or time.perf_counter() - start < min_seconds:
-        for k in range(len(names)):
-            name = names[(k + rounds) % len(names)]
+        for name in order.sample(names, len(names)):
             t = time.perf_counter()
             fns[name]()
             times[name].append(time.perf_counter() - t)

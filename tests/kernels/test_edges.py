@@ -19,6 +19,13 @@ from tests.test_ops import composed, photo_like, random_image
 BORDER_CODES = {"zero": ZERO, "reflect101": REFLECT101, "replicate": REPLICATE}
 
 
+def blocks():
+    """A (10, 16, 3) checkerboard of 2x2 blocks of 0 and 255: every gradient at its extreme."""
+    i, j = np.mgrid[:10, :16]
+    grey = (255 * ((i // 2 + j // 2) % 2)).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
 def run(frame, kind, border, norm, mapping, scale, bands, count=True):
     height, width = frame.shape[:2]
     out = np.full((height, width), 77, np.uint8)
@@ -46,7 +53,7 @@ def test_any_band_count_gives_the_same_image_and_histogram(kind, border, shape):
 @pytest.mark.parametrize("kind", ops.KINDS)
 @pytest.mark.parametrize("norm", ops.NORMS)
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 3e38 * m: inf
-@pytest.mark.parametrize("scale", [-1.0, -0.25, 0.0, 0.5, 3.0, 1e30, 3e38])
+@pytest.mark.parametrize("scale", [-1.0, -0.25, 0.0, 0.5, 1.0, 3.0, 1e30, 3e38])
 def test_abs_mapping_as_shift_with_offset_zero_matches_map_abs(kind, norm, scale):
     # Negative, zero and overflowing scales: |m| * scale == m * scale + 0 for every
     # magnitude the kernel can make (never negative, never NaN).
@@ -56,13 +63,25 @@ def test_abs_mapping_as_shift_with_offset_zero_matches_map_abs(kind, norm, scale
 
 
 @pytest.mark.parametrize("border", list(BORDER_CODES))
+@pytest.mark.parametrize("norm", ops.NORMS)
+def test_the_default_mapping_shortcut_equals_the_general_mapping(border, norm):
+    # Sobel with scale 1 and offset 0 skips the identities and the clip at 0; under l1 it
+    # stays in int16.  Random pixels and 0/255 blocks reach sums past the clip at 255.
+    for frame in (random_image((13, 37, 3), seed=9), blocks(), photo_like((12, 40, 3), seed=4)):
+        out, hist = run(frame, "sobel", border, norm, "abs", 1.0, 3)
+        want = composed(frame, "sobel", norm, "abs", 1.0, border)
+        np.testing.assert_array_equal(out, want)
+        np.testing.assert_array_equal(hist, np.bincount(want.ravel(), minlength=256))
+    assert np.count_nonzero(composed(blocks(), "sobel", norm, "abs", 1.0, border) == 255) > 50
+
+
+@pytest.mark.parametrize("border", list(BORDER_CODES))
 @pytest.mark.parametrize("norm,mapping", [("l1", "abs"), ("l2", "shift"), ("l1", "shift")])
 def test_written_out_sobel_taps_equal_the_multiplied_ones(border, norm, mapping):
     # Sobel takes the added-and-shifted loops; Prewitt (taps 1, 1, 1) the multiplied
-    # ones.  Extreme inputs (0/255 stripes) reach the largest sums, +-1020 and +-4080.
-    frame = np.zeros((9, 16, 3), np.uint8)
-    frame[::2] = 255
-    frame[:, ::3] = 255 - frame[:, ::3]
+    # ones.  Extreme inputs (0/255 blocks) reach the largest sums, +-1020 for Sobel.
+    frame = blocks()
+    assert np.abs(ops.derivative(ops.grayscale(frame), "sobel", "x")).max() == 1020
     for kind in ("sobel", "prewitt"):
         out, _ = run(frame, kind, border, norm, mapping, 0.125, 3, count=False)
         np.testing.assert_array_equal(out, composed(frame, kind, norm, mapping, 0.125, border))
