@@ -264,6 +264,7 @@ class Engine:
         self.progress = progress
         self.tuner_settings = tuner_settings
         self.tuner = None
+        self._histograms_on_demand = False  # set by _prepare
         self.summary: Summary | None = None
         self.fps: float | None = None  # resolved when the source is open
         self.stats: RunStats | None = None
@@ -332,8 +333,10 @@ class Engine:
         if self.live and not self.source.live:
             self._pacer = FramePacer(self.fps)
         self.chain.bind(self.controls)
-        # frames() hands each frame to its caller, side values and all.
-        self.chain.leave_histograms(read_after=self.tuner_settings is not None or not with_sinks)
+        # frames() hands each frame to its caller, side values and all.  With sinks, the
+        # tuner is the only reader after the chain: _process asks it frame by frame.
+        self._histograms_on_demand = with_sinks and self.tuner_settings is not None
+        self.chain.leave_histograms(read_after=not with_sinks)
         if self.tuner_settings is not None:
             from pipeline.runtime.tuner import Tuner
 
@@ -438,6 +441,10 @@ class Engine:
             return item
 
     def _process(self, item: Frame) -> Frame:
+        if self._histograms_on_demand:
+            # Only frames the tuner will take get a histogram (at 1080p it is a quarter
+            # of the fused pass); a later stage that reads one still gets it every frame.
+            self.chain.leave_histograms(read_after=self.tuner.wants(item.index))
         frame = self.chain(item, self.stats.stage_seconds)
         frame.side["latency"] = time.perf_counter() - frame.timestamp
         if self.tuner is not None:

@@ -308,14 +308,22 @@ class Tuner:
         bool
             Whether the histogram was posted.
         """
-        last = self._last_offered
-        if last is not None and 0 <= index - last < self.every:
+        if not self.wants(index):
             return False
         self._last_offered = index
         with self._mail_ready:
             self._mail = (index, histogram)
             self._mail_ready.notify_all()
         return True
+
+    def wants(self, index: int) -> bool:
+        """Processing thread: whether :meth:`offer` would post frame ``index``'s histogram.
+
+        The engine asks before the chain runs, so the histogram is made only on the frames
+        that can reach the tuner (one in ``every``), not on every frame.
+        """
+        last = self._last_offered
+        return last is None or not 0 <= index - last < self.every
 
     def _take(self, timeout: float) -> tuple[int | None, np.ndarray] | None:
         """The newest ``(index, histogram)``, waiting up to ``timeout``; None if none came."""

@@ -62,9 +62,10 @@ class Canny(Stage):
 
     The 256-bin magnitude histogram (:func:`magnitude_histogram`) is made, and left in
     ``frame.side["histogram"]`` for the tuner, only when a value is ``auto`` and a canny
-    tuner runs or the rule of thumb is needed.  Leaves ``frame.side["canny"] = {"low": l,
-    "high": h}`` (sorted, as ``cv2.Canny`` takes them), which the stats sink writes on
-    each line, and reports it to the controls (hud, http, the tuner's start).
+    tuner runs (on the frames it takes) or the rule of thumb is needed.  Leaves
+    ``frame.side["canny"] = {"low": l, "high": h}`` (sorted, as ``cv2.Canny`` takes them),
+    which the stats sink writes on each line, and reports it to the controls (hud, http,
+    the tuner's start).
     """
 
     params = (
@@ -103,13 +104,19 @@ class Canny(Stage):
                 chosen[name] = float(configured)
             elif tuned is not None:
                 chosen[name] = tuned[name]
-        if self.automatic and controls is not None and controls.tuner_runs(CANNY_TARGET):
+        if (self.automatic and self.leaves_histogram and controls is not None
+                and controls.tuner_runs(CANNY_TARGET)):
             self.histogram(frame)  # the tuner reads it after the chain, whoever decides
         if len(chosen) < 2:
             rule = dict(zip(CANNY_VALUES, rule_of_thumb(self.histogram(frame))))
             chosen = {name: chosen.get(name, rule[name]) for name in CANNY_VALUES}
         low, high = chosen["low"], chosen["high"]
         return (low, high) if low <= high else (high, low)
+
+    #: Whether to leave the histogram for a canny tuner;
+    #: :meth:`~pipeline.stages.chain.Chain.leave_histograms` turns it off on the frames
+    #: the tuner will not take.  The rule of thumb makes one whenever it needs it.
+    leaves_histogram = True
 
     def histogram(self, frame: Frame) -> np.ndarray:
         """``frame.side["histogram"]``, the magnitude histogram, made once from ``frame.image``."""

@@ -63,12 +63,15 @@ class Chain:
     def leave_histograms(self, read_after: bool) -> None:
         """Make histograms only where they are read: after the chain, or by a later stage.
 
-        ``map`` and the fused edges step leave ``frame.side["histogram"]`` by default, so
-        that a chain called on its own keeps every side value.  The engine calls this once
-        a run is set up, with ``read_after`` true when the tuner runs or
-        :meth:`~pipeline.runtime.engine.Engine.frames` hands frames to a caller: otherwise,
-        without a later ``threshold: auto``, nobody reads the histogram, and at 1080p it is
-        a third of the fused pass.
+        ``map``, the fused edges step, ``threshold: auto`` and ``canny`` with ``auto``
+        leave ``frame.side["histogram"]`` by default, so that a chain called on its own
+        keeps every side value.  The engine calls this once a run is set up, with
+        ``read_after`` true when :meth:`~pipeline.runtime.engine.Engine.frames` hands
+        frames to a caller; while a tuner runs it calls it before each frame, with
+        ``read_after`` true on the frames the tuner will take.  A later stage reads one
+        when :attr:`~pipeline.stages.base.Stage.reads_histogram` says so on that frame
+        (``threshold: auto`` without a chosen value, for Otsu).  At 1080p the histogram
+        is a quarter of the fused pass.
         """
         for position, step in enumerate(self.steps):
             if hasattr(step, "leaves_histogram"):

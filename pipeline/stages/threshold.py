@@ -37,9 +37,10 @@ class Threshold(Stage):
     tuner's first answer (or with no tuner), Otsu's threshold
     (:func:`pipeline.ops.otsu_threshold`) of the frame's histogram.
 
-    With ``value: auto`` the frame needs a histogram (the tuner reads it too): the one
-    ``map`` left in ``frame.side["histogram"]``, else this stage makes it once from its
-    input (``|image|`` clipped to 255) and leaves it there.  Leaves
+    With ``value: auto`` the frame needs a histogram for Otsu, and the tuner reads one:
+    the one ``map`` left in ``frame.side["histogram"]``, else this stage makes it once
+    from its input (``|image|`` clipped to 255) and leaves it there.  While a tuner runs,
+    only the frames it takes, and those that fall back to Otsu, get one.  Leaves
     ``frame.side["threshold"]`` and reports it to the controls (for the hud).
     """
 
@@ -53,7 +54,20 @@ class Threshold(Stage):
 
     @property
     def reads_histogram(self) -> bool:
-        return self.value == AUTO
+        """Whether this frame needs a histogram for Otsu: ``auto`` with no chosen value.
+
+        A manual threshold or the tuner's answer makes Otsu's unneeded; the engine, which
+        asks frame by frame while a tuner runs, then has the histogram made only on the
+        frames the tuner takes.  Should the answer vanish before this stage runs (the
+        tuner switched off in between), :meth:`level` makes the histogram itself.
+        """
+        if self.value != AUTO:
+            return False
+        return self.controls is None or self.controls.threshold_for_auto() is None
+
+    #: Whether to leave the histogram for the tuner (or a caller of ``frames()``) when
+    #: no earlier stage did; :meth:`~pipeline.stages.chain.Chain.leave_histograms` sets it.
+    leaves_histogram = True
 
     def check(self) -> None:
         if isinstance(self.value, str) and self.value != AUTO:
@@ -82,7 +96,7 @@ class Threshold(Stage):
             shape = getattr(frame.image, "shape", None)
             raise ValueError(f"threshold needs an (H, W) edge image; got shape {shape} "
                              f"(put gradient and map before it)")
-        if self.value == AUTO:
+        if self.value == AUTO and self.leaves_histogram:
             frame_histogram(frame)  # the tuner reads it after the chain, whoever decides
         level = self.level(frame)
         frame.image = ops.threshold(frame.image, level)

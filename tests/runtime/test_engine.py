@@ -462,6 +462,49 @@ def test_the_histogram_is_made_once_a_frame_and_reaches_the_tuner(monkeypatch):
     assert controls.snapshot().threshold is not None
 
 
+def test_with_a_tuner_only_the_frames_it_takes_get_a_histogram():
+    # every: 3 -> the tuner takes frames 0, 3, 6; the others are made without one (the
+    # canny stage's side of this is in tests/stages/test_canny.py).
+    kept = []
+
+    class Keep(RecordingSink):
+        def write(self, frame):
+            kept.append(frame)
+
+    settings = {"every": 3, "iterations": 2}
+    Engine(ListSource(clip_frames(8, (24, 32))), edge_chain(), [Keep()], controls=Controls(),
+           tuner_settings=settings).run()
+    assert [f.index for f in kept] == list(range(8))
+    assert [f.index for f in kept if "histogram" in f.side] == [0, 3, 6]
+    # frames() hands every frame's side values on, tuner or not.
+    given = list(Engine(ListSource(clip_frames(4, (24, 32))), edge_chain(), [],
+                        controls=Controls(), tuner_settings=dict(settings)).frames())
+    assert len(given) == 4 and all("histogram" in f.side for f in given)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_threshold_auto_with_a_chosen_value_leaves_the_histogram_to_the_tuners_frames(fuse):
+    # A hand threshold (or, once it has answered, the tuner's) makes Otsu unneeded: only
+    # the frames the tuner takes get a histogram.  Without a chosen value every frame
+    # gets one, for Otsu.  Unfused, the threshold stage makes it itself.
+    for chosen, want in ((None, list(range(8))), (90.0, [0, 3, 6])):
+        kept = []
+
+        class Keep(RecordingSink):
+            def write(self, frame):
+                kept.append(frame)
+
+        controls = Controls()
+        controls.tuner_enabled = False  # the tuner's answer would race the frames
+        controls.threshold = chosen
+        chain = Chain([build("stage", "grayscale"), build("stage", "gradient"),
+                       build("stage", "map"), build("stage", "threshold")], fuse=fuse)
+        Engine(ListSource(clip_frames(8, (24, 32))), chain, [Keep()], controls=controls,
+               tuner_settings={"every": 3, "iterations": 2}).run()
+        assert [f.index for f in kept if "histogram" in f.side] == want, chosen
+        assert all(f.side["threshold"] == chosen for f in kept if chosen is not None)
+
+
 def test_without_a_tuner_no_histogram_goes_anywhere_and_no_tuner_record_is_stamped():
     sink = RecordingSink()
     frames = []

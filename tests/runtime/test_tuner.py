@@ -118,8 +118,12 @@ def test_threshold_follows_a_contrast_jump_within_a_few_updates(running):
 
 def test_every_posts_at_most_one_histogram_per_n_frames(running):
     tuner = running(dict(SETTINGS, every=5))
-    posted = [offer(tuner, edge_frame(i, scene(i, LOW))) for i in range(12)]
-    assert posted == [i % 5 == 0 for i in range(12)]
+    asked = []
+    posted = []
+    for i in range(12):
+        asked.append(tuner.wants(i))  # what the engine asks before the chain runs
+        posted.append(offer(tuner, edge_frame(i, scene(i, LOW))))
+    assert posted == asked == [i % 5 == 0 for i in range(12)]
     assert tuner.wait_handled(1, 5)
     deadline = time.monotonic() + 5
     while tuner.latest is None or tuner.latest.frame != 10:

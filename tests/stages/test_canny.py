@@ -81,6 +81,8 @@ def test_histogram_only_when_a_value_is_auto_and_needs_it():
     dy = cv2.Sobel(grey(img), cv2.CV_16S, 0, 1, ksize=3, borderType=cv2.BORDER_REPLICATE)
     magnitude = np.minimum(np.abs(dx.astype(int)) + np.abs(dy.astype(int)), 255)
     assert np.array_equal(frame.side["histogram"], np.bincount(magnitude.ravel(), minlength=256))
+    auto.leaves_histogram = False  # what Chain.leave_histograms sets on frames the tuner skips
+    assert "histogram" not in auto(Frame(1, 0.0, img, img)).side
 
 
 # --- the hud --------------------------------------------------------------------------
