@@ -371,7 +371,7 @@ def otsu_threshold(hist):
 
 
 APERTURES = (3,)
-_INT32_MIN = -(2**31)
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _canny_threshold(name, value):
@@ -386,18 +386,18 @@ def _canny_threshold(name, value):
 
 
 def _cv_floor(value):
-    # cvFloor casts with cvttsd2si: a floor outside int32 (or an infinity) is INT_MIN.
-    floor = np.floor(value)
-    if not (_INT32_MIN <= floor < 2**31):
-        return _INT32_MIN
-    return int(floor)
+    # OpenCV 5.1 saturates a floor outside int32 (or an infinity) to INT_MIN or INT_MAX.
+    # (5.0 and 4.x cast with cvttsd2si, which gave INT_MIN for both: a huge ``high``
+    # then made every candidate strong.)
+    return int(min(max(np.floor(value), _INT32_MIN), _INT32_MAX))
 
 
 def canny_thresholds(low, high, l2=False):
     """The integer thresholds ``cv2.Canny`` compares the magnitude with.
 
     Swaps ``low > high``; with ``l2`` clamps each to 32767 and squares it if positive;
-    floors both as ``cvFloor`` does (out of int32 range gives ``-2**31``).
+    floors both as OpenCV 5.1 does (saturated to int32: past ``2**31 - 1``, no pixel
+    passes).
 
     Returns
     -------

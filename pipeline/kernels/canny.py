@@ -1,8 +1,8 @@
 """Canny edges, bit for bit ``cv2.Canny(grey, low, high, apertureSize=3, L2gradient=l2)``.
 
 The oracle is OpenCV's ``modules/imgproc/src/canny.cpp`` (the ``parallelCanny`` /
-``finalPass`` version of OpenCV 4.x and 5.0, checked against opencv-python 5.0.0).  In
-5.0 ``cv::Canny`` first offers the frame to the IPP HAL (``hal/ipp/src/canny_ipp.cpp``),
+``finalPass`` version of OpenCV 4.x and 5.x, checked against opencv-python 5.0.0 and
+5.1.0).  In 5.0 ``cv::Canny`` first offers the frame to the IPP HAL (``hal/ipp/src/canny_ipp.cpp``),
 which declines with more than one OpenCV thread (``IPP_DISABLE_PERF_CANNY_MT``) and for
 frames of 3 rows or columns or fewer; the tests compare with both paths.  Its rules,
 all reproduced here:
@@ -11,8 +11,10 @@ Thresholds (done by the caller, :func:`pipeline.ops.canny_thresholds`, in float6
 OpenCV's ``double``): if ``low > high`` the two are swapped (after the ``/ 16`` that
 aperture 7 would apply; apertures 5 and 7 are not ported).  With ``L2gradient`` each is
 clamped to at most 32767 and squared if positive (the magnitude is the *squared* norm).
-Both are then floored with ``cvFloor``; a floor outside int32 becomes ``INT_MIN`` (x86
-``cvttsd2si``), so a huge ``high`` makes every candidate strong.  Integer tests follow:
+Both are then floored and saturated to int32, as OpenCV 5.1 does: a huge ``high``
+becomes ``INT_MAX`` and no pixel is strong.  (5.0 and 4.x floored with x86
+``cvttsd2si``, which gives ``INT_MIN`` outside int32: every candidate was strong.)
+Integer tests follow:
 a pixel is a candidate if ``m > low`` and strong if ``m > high``.
 
 Gradient: ``Sobel(grey, CV_16S, 1, 0, 3)`` and ``(0, 1, 3)`` with ``BORDER_REPLICATE``
@@ -64,7 +66,6 @@ from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 CANNY_SHIFT = 15
 TG22 = 13573  # int(0.4142135623730950488 * (1 << 15) + 0.5), as in canny.cpp
-INT_MIN = -(2**31)
 
 WEAK = 0  # candidate above low, kept only if connected to a strong pixel
 NOT_EDGE = 1

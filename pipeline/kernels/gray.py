@@ -7,7 +7,7 @@ from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 # OpenCV's 8-bit path is fixed point with 15 fractional bits, not the float formula
 # 0.114 B + 0.587 G + 0.299 R: these weights sum to 1 << 15 and reproduce cvtColor on
-# all 2**24 colours (checked exhaustively against OpenCV 5.0.0).
+# all 2**24 colours (checked exhaustively against OpenCV 5.0.0 and 5.1.0).
 GRAY_SHIFT = 15
 GRAY_B = 3735
 GRAY_G = 19235

@@ -94,9 +94,15 @@ def test_truncated_mjpg_reports_how_far_it_got(tmp_path):
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: len(data) // 2])
     summary = run_file(cut)
-    assert 5 <= summary.frames_in < FRAMES
-    assert summary.skipped == 0 and summary.read_errors == 1
-    assert f"ends after {summary.frames_in} frames" in summary.notes[0] and "states 30" in summary.notes[0]
+    # The cut lands inside a frame.  Whether that frame's partial JPEG decodes depends on
+    # where (opencv-python 5.0's writer left it decodable, 5.1's cuts into a Huffman
+    # table); one that does not is skipped and reported, and counted among those read.
+    assert summary.skipped in (0, 1) and summary.read_errors == 1 + summary.skipped
+    read = summary.frames_in + summary.skipped
+    assert 5 <= summary.frames_in and read < FRAMES
+    ends = [n for n in summary.notes if "ends after" in n]
+    assert len(ends) == 1 and f"ends after {read} frames" in ends[0] and "states 30" in ends[0]
+    assert summary.skipped == 0 or "does not decode; skipped" in summary.notes[0]
     assert "note" in summary.format()
 
 

@@ -10,7 +10,8 @@ The BGR bytes are OpenCV's
 ---------------------------
 The chain's ``grayscale`` must stay bit-exact with ``cv2.cvtColor`` of what OpenCV's
 ``VideoCapture`` decoded, so the BGR here must be OpenCV's, byte for byte.  What each
-side does (opencv-python 5.0.0 and PyAV 18.1.0, both on FFmpeg 8: libswscale 9.5):
+side does (opencv-python 5.0.0 on FFmpeg 8, libswscale 9.5, and 5.1.0 on FFmpeg 9,
+libswscale 10.1; PyAV 18.1.0 on FFmpeg 8, libswscale 9.5; the same bytes from each):
 
 * OpenCV (``modules/videoio/src/cap_ffmpeg_impl.hpp``, ``retrieveFrame``) converts the
   decoded frame to ``AV_PIX_FMT_BGR24`` at the same size with swscale, flags
