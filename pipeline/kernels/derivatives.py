@@ -107,6 +107,16 @@ def horizontal_pass(src, s, h, border, dst, d):
     else:
         for j in range(1, width - 1):
             dst[d, j] = h0 * src[s, j - 1] + h1 * src[s, j] + h2 * src[s, j + 1]
+    border_columns(src, s, h0, h1, h2, border, dst, d)
+
+
+@numba.njit(inline="always", **JIT)
+def border_columns(src, s, h0, h1, h2, border, dst, d):
+    """The first and last column of :func:`horizontal_pass`, whose taps follow ``border``.
+
+    Inlined: a call taking the arrays would reference-count them on every row.
+    """
+    width = src.shape[1]
     for j in (0, width - 1):
         if border == ZERO and ((h0 != 0 and j == 0) or (h2 != 0 and j == width - 1)):
             dst[d, j] = 0
@@ -114,6 +124,25 @@ def horizontal_pass(src, s, h, border, dst, d):
             jl = border_index(j - 1, width, border)
             jr = border_index(j + 1, width, border)
             dst[d, j] = h0 * src[s, jl] + h1 * src[s, j] + h2 * src[s, jr]
+
+
+@numba.njit(**JIT)
+def sobel_passes(rows, s, border, dx, dy):
+    """Sobel's two horizontal passes of row ``s`` of int16 ``rows``, into its rows ``dx``
+    and ``dy``: :func:`horizontal_pass` with (-1, 0, 1) and with (1, 2, 1).
+
+    One loop reads the row once and writes both: 6% to 12% of a fused edge frame (1080p
+    to 640x480, Zen 4) against two loops, each loading the row and paying its own vector
+    set-up.  Taps as constants and one array: each array handed to a call in the row
+    loop costs reference counting on every row, which took half that gain back.
+    """
+    width = rows.shape[1]
+    for j in range(1, width - 1):
+        left, mid, right = rows[s, j - 1], rows[s, j], rows[s, j + 1]
+        rows[dx, j] = right - left
+        rows[dy, j] = left + 2 * mid + right
+    border_columns(rows, s, -1, 0, 1, border, rows, dx)
+    border_columns(rows, s, 1, 2, 1, border, rows, dy)
 
 
 @numba.njit(**JIT)

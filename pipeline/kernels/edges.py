@@ -27,6 +27,7 @@ from pipeline.kernels.derivatives import (
     horizontal_pass,
     ring_slot,
     ring_start,
+    sobel_passes,
     rows_valid,
     tap_form,
     vertical_tap,
@@ -134,6 +135,8 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
         grey = scratch[_GREY]
         wx, blank_x = weight_rows(vx)
         wy, blank_y = weight_rows(vy)
+        sobel = (tap_form(hx[0], hx[1], hx[2], True) == DIFFERENCE
+                 and tap_form(hy[0], hy[1], hy[2], True) == SMOOTH)
         lanes = parts[b]
         if count:
             lanes[:] = 0
@@ -148,8 +151,11 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
                 filled += 1
                 gray_row(pixels, filled, channels, grey)
                 slot = ring_slot(filled)
-                horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
-                horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
+                if sobel:
+                    sobel_passes(scratch, _GREY, border, slot, _Y + slot)
+                else:
+                    horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
+                    horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
             up = ring_slot(border_index(i - 1, height, border))
             down = ring_slot(border_index(i + 1, height, border))
             x0, x1, x2 = wx if rows_valid(i, height, wx[0], wx[2], border) else blank_x

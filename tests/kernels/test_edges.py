@@ -85,3 +85,22 @@ def test_written_out_sobel_taps_equal_the_multiplied_ones(border, norm, mapping)
     for kind in ("sobel", "prewitt"):
         out, _ = run(frame, kind, border, norm, mapping, 0.125, 3, count=False)
         np.testing.assert_array_equal(out, composed(frame, kind, norm, mapping, 0.125, border))
+
+
+@pytest.mark.parametrize("border", list(BORDER_CODES))
+@pytest.mark.parametrize("width", [1, 2, 3, 17])
+def test_sobel_passes_equal_two_horizontal_passes(border, width):
+    # The fused kernel makes Sobel's two horizontal passes in one loop; row 0 is the grey
+    # row, rows 1 and 2 the passes.  0/255 extremes reach the largest sums, +-1020.
+    rng = np.random.default_rng(width)
+    grey = np.where(rng.random(width) < 0.5, 0, 255).astype(np.int16)
+    grey[::3] = rng.integers(0, 256, grey[::3].shape)
+    hx, _, hy, _ = (w for axis in ("x", "y") for w in derivatives.axis_weights("sobel", axis, np.int16))
+    fused = np.full((3, width), 7, np.int16)
+    fused[0] = grey
+    derivatives.sobel_passes(fused, 0, BORDER_CODES[border], 1, 2)
+    apart = np.full((3, width), 7, np.int16)
+    apart[0] = grey
+    derivatives.horizontal_pass(apart, 0, hx, BORDER_CODES[border], apart, 1)
+    derivatives.horizontal_pass(apart, 0, hy, BORDER_CODES[border], apart, 2)
+    np.testing.assert_array_equal(fused, apart)
