@@ -20,7 +20,7 @@ from pipeline.optim.minimize import Trajectory, _as_box, _as_start_point, minimi
 from pipeline.optim.objectives import _CURVES, _DEFAULT_SETTINGS, tune_threshold
 from pipeline.optim.optimizers import SGD, Adam, Momentum, Nesterov, Sign
 
-__all__ = ["FAST_OBJECTIVES", "supported", "tune_threshold_fast"]
+__all__ = ["FAST_OBJECTIVES", "ThresholdRun", "supported", "tune_threshold_fast"]
 
 #: Objectives the compiled loop evaluates, by name.
 FAST_OBJECTIVES = {"otsu": descent.OTSU, "density": descent.DENSITY}
@@ -70,42 +70,72 @@ def tune_threshold_fast(hist, t0, optimizer, iterations, objective="otsu", bound
         ``optimizer`` is reset as there, but a compiled run leaves no state in it (the
         velocity and moments live in the compiled loop).
     """
-    if not supported(objective, optimizer, objective_kwargs):
-        return tune_threshold(hist, t0, optimizer, iterations, objective=objective,
-                              bounds=bounds, **objective_kwargs)
-    settings = dict(_DEFAULT_SETTINGS[objective])
-    settings.update(objective_kwargs)
-    curve = _CURVES[objective](hist, **settings)  # checks hist, tau and target
-    start = _start_inside(t0, iterations, bounds)
-    if start is None:  # let minimize run it or say what is wrong
-        return minimize(curve.value, t0, optimizer, iterations, grad=curve.derivative, bounds=bounds)
-    x0, lower, upper = start
-    optimizer.reset()
-    rule = _RULES[type(optimizer)]
-    rule_settings = np.array([getattr(optimizer, _ATTRIBUTES[name]) for name in descent.SETTINGS[rule]],
-                             dtype=np.float64)
-    constant = curve.total_variance if objective == "otsu" else curve.target
-    points = np.empty(iterations + 1, dtype=np.float64)
-    values = np.empty(iterations + 1, dtype=np.float64)
-    descent.descend(FAST_OBJECTIVES[objective], curve.moments, 1.0 / curve.tau, constant, rule,
-                    rule_settings, x0, lower, upper, points, values)
-    return Trajectory(points=points.reshape(-1, 1), values=values)
+    return ThresholdRun(optimizer, iterations, objective, bounds, **objective_kwargs)(hist, t0)
 
 
-def _start_inside(t0, iterations, bounds):
-    """``(x0, lower, upper)`` as floats when minimize would accept the run, else None."""
+class ThresholdRun:
+    """:func:`tune_threshold_fast` with everything but the histogram and the start prepared once.
+
+    ``ThresholdRun(optimizer, iterations, objective, bounds, **objective_kwargs)(hist, t0)``
+    is ``tune_threshold_fast(hist, t0, optimizer, iterations, objective, bounds,
+    **objective_kwargs)``.  The runtime tuner makes one and calls it on every update:
+    the checks of the optimizer, the objective's settings, ``iterations`` and ``bounds``,
+    and the optimizer's settings as an array, are then paid once, not per update (each
+    update runs on a core whose caches the frames have just evicted, where that Python
+    cost several times what it costs in a loop).  The optimizer's settings are read
+    here: change them and make a new run.
+    """
+
+    def __init__(self, optimizer, iterations, objective="otsu", bounds=(0, 255), **objective_kwargs):
+        self._arguments = (optimizer, iterations, objective, bounds, objective_kwargs)
+        box = _run_box(iterations, bounds) if supported(objective, optimizer, objective_kwargs) else None
+        self._compiled = box is not None
+        if not self._compiled:
+            return
+        self._lower, self._upper = box
+        self._settings = dict(_DEFAULT_SETTINGS[objective], **objective_kwargs)
+        rule = _RULES[type(optimizer)]
+        self._rule = rule
+        self._rule_settings = np.array(
+            [getattr(optimizer, _ATTRIBUTES[name]) for name in descent.SETTINGS[rule]], dtype=np.float64)
+
+    def __call__(self, hist, t0):
+        optimizer, iterations, objective, bounds, objective_kwargs = self._arguments
+        if not self._compiled:
+            return tune_threshold(hist, t0, optimizer, iterations, objective=objective,
+                                  bounds=bounds, **objective_kwargs)
+        curve = _CURVES[objective](hist, **self._settings)  # checks hist, tau and target
+        x0 = _start_value(t0, self._lower, self._upper)
+        if x0 is None:  # let minimize run it or say what is wrong
+            return minimize(curve.value, t0, optimizer, iterations, grad=curve.derivative, bounds=bounds)
+        optimizer.reset()
+        constant = curve.total_variance if objective == "otsu" else curve.target
+        points = np.empty(iterations + 1, dtype=np.float64)
+        values = np.empty(iterations + 1, dtype=np.float64)
+        descent.descend(FAST_OBJECTIVES[objective], curve.moments, 1.0 / curve.tau, constant,
+                        self._rule, self._rule_settings, x0, self._lower, self._upper, points, values)
+        return Trajectory(points=points.reshape(-1, 1), values=values)
+
+
+def _run_box(iterations, bounds):
+    """``(lower, upper)`` as floats when minimize would accept ``iterations`` and ``bounds``, else None."""
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
         return None
     try:
-        start = _as_start_point(t0)
         box = None if bounds is None else _as_box(bounds, 1)
+    except ValueError:
+        return None
+    # No box: infinite bounds, which the clipping leaves every float (and NaN) alone for.
+    return (-np.inf, np.inf) if box is None else (float(box[0][0]), float(box[1][0]))
+
+
+def _start_value(t0, lower, upper):
+    """``t0`` as a float when minimize would accept it as a one-coordinate start in the box, else None."""
+    try:
+        start = _as_start_point(t0)
     except ValueError:
         return None
     if start.size != 1:
         return None
     x0 = float(start[0])
-    # No box: infinite bounds, which the clipping leaves every float (and NaN) alone for.
-    lower, upper = (-np.inf, np.inf) if box is None else (float(box[0][0]), float(box[1][0]))
-    if not lower <= x0 <= upper:
-        return None
-    return x0, lower, upper
+    return x0 if lower <= x0 <= upper else None

@@ -55,7 +55,8 @@ import numpy as np
 
 from pipeline.ops import otsu_threshold
 from pipeline.optim import density, make_optimizer, otsu, tune_pair
-# A drop-in for optim.tune_threshold: the same path bit for bit, the loop compiled where it can be.
+# Drop-ins for optim.tune_threshold: the same path bit for bit, the loop compiled where it can be.
+from pipeline.optim.fast import ThresholdRun
 from pipeline.optim.fast import tune_threshold_fast as tune_threshold
 from pipeline.registry import Param, ParamError, check_settings
 from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET
@@ -275,6 +276,9 @@ class Tuner:
         self.objective_settings = {"tau": self.settings["tau"]}
         if self.objective == "density":
             self.objective_settings["target"] = self.settings["target"]
+        # Checked and prepared once; each update then pays only the histogram's part.
+        self._threshold_run = ThresholdRun(self.optimizer, self.iterations, self.objective,
+                                           self.bounds, **self.objective_settings)
         self.error: BaseException | None = None
         self.handled = 0  # histograms taken from the mailbox
         self.updates = 0  # of which optimized and published
@@ -449,9 +453,7 @@ class Tuner:
         began = time.perf_counter()
         low, high = self.bounds
         start = min(max(self.current_threshold(histogram), low), high)
-        path = tune_threshold(histogram, start, self.optimizer, self.iterations,
-                              objective=self.objective, bounds=self.bounds,
-                              **self.objective_settings)
+        path = self._threshold_run(histogram, start)
         # The best point seen, not the last: an optimizer restarted each update (Adam's
         # first steps are about lr long) circles the minimum, and the last point of a
         # circle is no better than any other.

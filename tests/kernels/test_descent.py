@@ -201,7 +201,12 @@ def test_the_runtime_tuner_runs_the_compiled_loop_and_publishes_what_python_woul
     monkeypatch.setattr(descent, "descend", counted)
     fast_steps = [tuner_module.Tuner(settings, Controls()).update(hist) for _ in range(2)]
     assert len(calls) == 2
-    monkeypatch.setattr(tuner_module, "tune_threshold", objectives.tune_threshold)
+
+    def python_run(optimizer, iterations, objective, bounds, **kwargs):
+        return lambda hist, t0: objectives.tune_threshold(hist, t0, optimizer, iterations,
+                                                          objective=objective, bounds=bounds, **kwargs)
+
+    monkeypatch.setattr(tuner_module, "ThresholdRun", python_run)
     python_steps = [tuner_module.Tuner(settings, Controls()).update(hist) for _ in range(2)]
     assert len(calls) == 2
     for fast, python in zip(fast_steps, python_steps):

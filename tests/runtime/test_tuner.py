@@ -21,7 +21,6 @@ from pipeline.config import Config, ConfigError
 from pipeline.frame import Frame
 from pipeline.optim import otsu
 from pipeline.registry import ParamError
-from pipeline.runtime import tuner as tuner_module
 from pipeline.runtime.controls import THRESHOLD_TARGET as T, Controls
 from pipeline.runtime.tuner import TUNER_PARAMS, Tuner, TunerStep, check_tuner_settings
 from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
@@ -178,16 +177,16 @@ def test_warm_start_from_the_threshold_in_use():
 
 def test_offer_returns_at_once_while_an_update_is_in_progress(running, monkeypatch):
     inside, release = threading.Event(), threading.Event()
-    real = tuner_module.tune_threshold
+    tuner = running(SETTINGS)
+    real = tuner._threshold_run
 
     def slow(*args, **kwargs):
         inside.set()
         release.wait(5)
         return real(*args, **kwargs)
 
-    tuner = running(SETTINGS)
-    assert tuner.warmed.wait(5)  # its objective compiled (through tune_threshold too)
-    monkeypatch.setattr(tuner_module, "tune_threshold", slow)
+    assert tuner.warmed.wait(5)  # its objective compiled
+    monkeypatch.setattr(tuner, "_threshold_run", slow)
     frames = [edge_frame(i, scene(i, LOW)) for i in range(30)]
     offer(tuner, frames[0])
     assert inside.wait(5)
@@ -327,8 +326,9 @@ def test_an_update_that_fails_is_reported(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tuner_module, "tune_threshold", broken)
-    tuner = Tuner(SETTINGS, Controls(), on_error=failures.append).start()
+    tuner = Tuner(SETTINGS, Controls(), on_error=failures.append)
+    monkeypatch.setattr(tuner, "_threshold_run", broken)  # the update's run, not warm()'s
+    tuner.start()
     offer(tuner, edge_frame(0, scene(0, LOW)))
     tuner._thread.join(5)
     assert not tuner.running and isinstance(tuner.error, RuntimeError) and failures == [tuner.error]
