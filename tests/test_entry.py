@@ -103,9 +103,12 @@ def test_ctrl_c_during_imports_is_one_line_and_130():
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6, 0.9])
 def test_real_sigint_early_is_one_line_and_130(tmp_path, delay):
     # Python's own start (site) and the import of the two-import entry module are not
-    # ours to guard; from the entry point's call on, every moment is.
+    # ours to guard; from the entry point's call on, every moment is.  The clip is long
+    # enough (100,000 frames, half a minute or more) that every delay falls inside the
+    # run: the default 300 frames ended in 0.09 s on a fast machine, before the 0.9 s
+    # signal, which then met the interpreter's own shutdown (exit -2).
     code = ("from pipeline.entry import main\nprint('started', flush=True)\n"
-            "raise SystemExit(main(['run', 'synthetic', '-']))\n")
+            "raise SystemExit(main(['run', 'synthetic', '-', '--set', 'source.length=100000']))\n")
     process = subprocess.Popen([sys.executable, "-c", code], env=ENV, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline() == "started\n"
