@@ -128,6 +128,9 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     # a zero, which maps to 0 either way.  One mapping leaves LLVM one branch (l1) to
     # hoist out of the edge loop.
     zero = np.float32(0)
+    # Sobel's horizontal taps: both passes in one loop (sobel_passes).
+    sobel = (tap_form(hx[0], hx[1], hx[2], True) == DIFFERENCE
+             and tap_form(hy[0], hy[1], hy[2], True) == SMOOTH)
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
     for b in numba.prange(bands):
         # One allocation for the band's rows: both rings, then the grey row.
@@ -135,8 +138,6 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
         grey = scratch[_GREY]
         wx, blank_x = weight_rows(vx)
         wy, blank_y = weight_rows(vy)
-        sobel = (tap_form(hx[0], hx[1], hx[2], True) == DIFFERENCE
-                 and tap_form(hy[0], hy[1], hy[2], True) == SMOOTH)
         lanes = parts[b]
         if count:
             lanes[:] = 0

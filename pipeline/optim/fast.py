@@ -94,10 +94,10 @@ class ThresholdRun:
             return
         self._lower, self._upper = box
         self._settings = dict(_DEFAULT_SETTINGS[objective], **objective_kwargs)
-        rule = _RULES[type(optimizer)]
-        self._rule = rule
+        self._rule = _RULES[type(optimizer)]
         self._rule_settings = np.array(
-            [getattr(optimizer, _ATTRIBUTES[name]) for name in descent.SETTINGS[rule]], dtype=np.float64)
+            [getattr(optimizer, _ATTRIBUTES[name]) for name in descent.SETTINGS[self._rule]],
+            dtype=np.float64)
 
     def __call__(self, hist, t0):
         optimizer, iterations, objective, bounds, objective_kwargs = self._arguments
