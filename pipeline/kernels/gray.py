@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 
+from pipeline.kernels.gray_blocks import BLOCK, block_count, gray_block
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 # OpenCV's 8-bit path is fixed point with 15 fractional bits, not the float formula
@@ -23,7 +24,9 @@ def gray_row(pixels, row, channels, dst):
     ----------
     pixels : uint8 array (H, W * channels), C-contiguous rows
         The frame with its channels flattened into the row: each row is then a plain
-        1-D array, and the constant strides 3 and 4 let LLVM vectorize the loads.
+        1-D array, read 16 pixels at a time as vector code
+        (:mod:`pipeline.kernels.gray_blocks`; numba's own vectorization of the loop
+        below took twice as long).
     row : int
     channels : int
         1 (grey, copied), 3 (BGR) or 4 (BGRA, alpha ignored).
@@ -35,12 +38,13 @@ def gray_row(pixels, row, channels, dst):
     """
     src = pixels[row]
     width = dst.shape[0]
-    if channels == 3:
-        for j in range(width):
-            dst[j] = _gray(src[3 * j], src[3 * j + 1], src[3 * j + 2])
-    elif channels == 4:
-        for j in range(width):
-            dst[j] = _gray(src[4 * j], src[4 * j + 1], src[4 * j + 2])
+    if channels == 3 or channels == 4:
+        # Whole blocks of 16 pixels as vector code (gray_blocks), the rest one by one.
+        blocks = block_count(width, channels)
+        for k in range(blocks):
+            gray_block(src, channels * BLOCK * k, channels, dst, BLOCK * k)
+        for j in range(BLOCK * blocks, width):
+            dst[j] = _gray(src[channels * j], src[channels * j + 1], src[channels * j + 2])
     else:
         for j in range(width):
             dst[j] = src[j]

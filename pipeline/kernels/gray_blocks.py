@@ -1,0 +1,169 @@
+"""Grey of 16 BGR(A) pixels at a time, as LLVM vector code: :func:`gray_block`.
+
+numba's auto-vectorized loop in :func:`pipeline.kernels.gray.gray_row` spends most of its
+work taking B, G and R out of the interleaved row and widening each byte to a 32-bit lane
+(82 instructions per 64 pixels on Zen 4, `inspect_asm`).  A block here is 16 pixels:
+
+1. one 64-byte load of the row, and one byte shuffle that gives every pixel a 32-bit lane
+   ``B, G, R, 0`` (for BGRA the bytes already lie so and the shuffle drops alpha);
+2. the weighted sum ``3735 B + 19235 G + 9798 R + 2**14`` in those lanes, either as two
+   VNNI dot products (``vpdpbusd``: four unsigned bytes times four signed bytes, summed
+   into a 32-bit lane without saturation) where the CPU has AVX512-VNNI, each weight
+   split as ``256 * high + low`` with both parts signed bytes (3735 = 256 * 15 - 105,
+   19235 = 256 * 75 + 35, 9798 = 256 * 38 + 70), or as three multiplies of the masked
+   bytes in plain LLVM vector IR on any other CPU;
+3. ``>> 15`` and a narrowing store of the 16 results into the destination row.
+
+Both forms compute the integer formula of :func:`~pipeline.kernels.gray.gray_row`
+exactly (every sum is a whole number below 2**23), so they equal ``cv2.cvtColor`` on all
+2**24 colours (tests/test_ops.py).  Which form is compiled follows the features numba
+compiles for (``NUMBA_CPU_FEATURES``, else the host's), and numba's cache is keyed by
+them.  Without the JIT (``NUMBA_DISABLE_JIT=1``) :func:`gray_block` is the plain loop
+below.
+"""
+
+import numba
+import numpy as np
+from llvmlite import binding, ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from pipeline.kernels.options import JIT
+
+#: Pixels per block: one 512-bit vector of 32-bit lanes.
+BLOCK = 16
+
+_WEIGHTS = (3735, 19235, 9798)  # B, G, R: the weights of gray.gray_row
+_ROUND, _SHIFT = 1 << 14, 15
+# 256 * high + low = weight, both parts signed bytes (vpdpbusd's second operand).
+_HIGH = tuple((w + 128) >> 8 for w in _WEIGHTS)
+_LOW = tuple(w - 256 * h for w, h in zip(_WEIGHTS, _HIGH))
+
+_I8, _I32 = ir.IntType(8), ir.IntType(32)
+_BYTES, _LANES = ir.VectorType(_I8, 4 * BLOCK), ir.VectorType(_I32, BLOCK)
+
+
+@numba.njit(**JIT)
+def block_count(width, channels):
+    """How many whole blocks a row of ``width`` pixels holds without reading past its end.
+
+    A block reads 64 bytes from byte ``3 * BLOCK * k`` (BGR) or ``4 * BLOCK * k`` (BGRA).
+    """
+    if channels == 4:
+        return width // BLOCK
+    return max(0, (3 * width - 4 * BLOCK) // (3 * BLOCK) + 1)
+
+
+def gray_block(src, start, channels, dst, at):
+    """``dst[at:at + 16]`` = grey of the 16 pixels of ``src`` (uint8) from byte ``start``.
+
+    ``channels`` is 3 (BGR) or 4 (BGRA).  Compiled, on rows whose elements are adjacent,
+    this is the vector form of the module docstring; otherwise, and without the JIT, it is
+    the plain loop :func:`_block_loop`.
+    """
+    _block_loop(src, start, channels, dst, at)
+
+
+@numba.njit(**JIT)
+def _block_loop(src, start, channels, dst, at):
+    for k in range(BLOCK):
+        p = start + channels * k
+        dst[at + k] = (_WEIGHTS[0] * np.int32(src[p]) + _WEIGHTS[1] * np.int32(src[p + 1])
+                       + _WEIGHTS[2] * np.int32(src[p + 2]) + _ROUND) >> _SHIFT
+
+
+def _has_vnni():
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = binding.get_host_cpu_features().flatten()
+    return "+avx512vnni" in features.split(",")
+
+
+def _splat(value):
+    return ir.Constant(_LANES, [value] * BLOCK)
+
+
+def _packed(b, g, r):
+    """Three signed bytes as one little-endian 32-bit lane ``b, g, r, 0``."""
+    word = (b & 255) | (g & 255) << 8 | (r & 255) << 16
+    return _splat(word - (1 << 32) if word >= 1 << 31 else word)
+
+
+def _weighted_sum(builder, lanes, vnni):
+    """``3735 B + 19235 G + 9798 R + 2**14`` for lanes holding ``B, G, R, 0`` (or alpha, VNNI: 0 weight)."""
+    if vnni:
+        dot = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_LANES, [_LANES] * 3), "llvm.x86.avx512.vpdpbusd.512")
+        high = builder.call(dot, [_splat(0), lanes, _packed(*_HIGH)])
+        low = builder.call(dot, [_splat(_ROUND), lanes, _packed(*_LOW)])
+        return builder.add(builder.shl(high, _splat(8)), low)
+    byte = _splat(255)
+    b = builder.and_(lanes, byte)
+    g = builder.and_(builder.lshr(lanes, _splat(8)), byte)
+    r = builder.and_(builder.lshr(lanes, _splat(16)), byte)
+    return builder.add(
+        builder.add(builder.mul(b, _splat(_WEIGHTS[0])), builder.mul(g, _splat(_WEIGHTS[1]))),
+        builder.add(builder.mul(r, _splat(_WEIGHTS[2])), _splat(_ROUND)))
+
+
+def _block_intrinsic(channels):
+    # Byte k of lane i: source byte channels * i + k for B, G, R; the zero vector's first
+    # byte (index 64) for the fourth.
+    order = [channels * i + k if k < 3 else 4 * BLOCK for i in range(BLOCK) for k in range(4)]
+    shuffle = ir.Constant(ir.VectorType(_I32, 4 * BLOCK), order)
+
+    @intrinsic
+    def block(typingctx, src, start, dst, at):
+        # Rows whose elements are adjacent (the caller checks any that are not "C"):
+        # the block is read and written as one vector each.
+        if not (isinstance(src, types.Array) and src.ndim == 1 and src.dtype == types.uint8
+                and isinstance(dst, types.Array) and dst.ndim == 1
+                and isinstance(dst.dtype, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            src_ty, start_ty, dst_ty, at_ty = signature.args
+            source = context.make_array(src_ty)(context, builder, args[0])
+            target = context.make_array(dst_ty)(context, builder, args[2])
+            first = context.cast(builder, args[1], start_ty, types.intp)
+            where = context.cast(builder, args[3], at_ty, types.intp)
+            address = builder.gep(builder.bitcast(source.data, _I8.as_pointer()), [first])
+            row = builder.load(builder.bitcast(address, _BYTES.as_pointer()), align=1)
+            pixels = builder.shuffle_vector(row, ir.Constant(_BYTES, [0] * 4 * BLOCK), shuffle)
+            total = _weighted_sum(builder, builder.bitcast(pixels, _LANES), _has_vnni())
+            grey = builder.lshr(total, _splat(_SHIFT))
+            element = context.get_data_type(dst_ty.dtype)
+            narrow = ir.VectorType(element, BLOCK)
+            out = builder.gep(builder.bitcast(target.data, element.as_pointer()), [where])
+            fitted = grey if element.width == 32 else (
+                builder.trunc(grey, narrow) if element.width < 32 else builder.zext(grey, narrow))
+            builder.store(fitted, builder.bitcast(out, narrow.as_pointer()), align=1)
+            return context.get_dummy_value()
+
+        return types.void(src, start, dst, at), codegen
+
+    return block
+
+
+_bgr_block = _block_intrinsic(3)
+_bgra_block = _block_intrinsic(4)
+
+
+@overload(gray_block, jit_options=dict(nogil=True))
+def _gray_block_jit(src, start, channels, dst, at):
+    if not isinstance(dst.dtype, types.Integer):
+        return lambda src, start, channels, dst, at: _block_loop(src, start, channels, dst, at)
+    adjacent = src.layout == "C" and dst.layout == "C"
+    size = dst.dtype.bitwidth // 8
+
+    def impl(src, start, channels, dst, at):
+        # A row of a crop (layout "A") is still one run of bytes; anything else is looped.
+        if not (adjacent or (src.strides[0] == 1 and dst.strides[0] == size)):
+            _block_loop(src, start, channels, dst, at)
+        elif channels == 4:
+            _bgra_block(src, start, dst, at)
+        else:
+            _bgr_block(src, start, dst, at)
+
+    return impl

@@ -1,0 +1,111 @@
+"""pipeline.kernels.gray_blocks: both compiled forms of the 16-pixel grey block.
+
+Which form is compiled follows the CPU features numba compiles for: the VNNI dot products
+where they include AVX512-VNNI, plain vector IR elsewhere.  This machine compiles one of
+them in the test process; the other is compiled in a child process told a feature set
+with (or without) ``+avx512vnni``, so both are checked for real wherever the host can run
+them, on every colour and on every row width up to a few blocks.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+from llvmlite import binding
+
+from pipeline.kernels import gray, gray_blocks
+from tests import naive
+
+JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
+needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="compiled forms only")
+HOST_FEATURES = binding.get_host_cpu_features().flatten()
+HOST_HAS_VNNI = "+avx512vnni" in HOST_FEATURES.split(",")
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_block_count_is_every_block_that_stays_inside_the_row(channels):
+    step = channels * gray_blocks.BLOCK
+    for width in range(0, 200):
+        blocks = gray_blocks.block_count(width, channels)
+        row_bytes = channels * width
+        read_end = (blocks - 1) * step + 4 * gray_blocks.BLOCK
+        assert blocks == 0 or read_end <= row_bytes, (width, blocks)
+        assert blocks * step + 4 * gray_blocks.BLOCK > row_bytes, (width, blocks)  # no block left out
+
+
+def test_weight_split_is_exact():
+    for weight, high, low in zip(gray_blocks._WEIGHTS, gray_blocks._HIGH, gray_blocks._LOW):
+        assert 256 * high + low == weight
+        assert -128 <= high <= 127 and -128 <= low <= 127
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16])
+def test_rows_of_every_width_match_the_plain_loop(channels, dtype):
+    rng = np.random.default_rng(channels)
+    for width in range(1, 70):
+        frame = rng.integers(0, 256, (2, width, channels), dtype=np.uint8)
+        pixels = frame.reshape(2, -1)
+        dst = np.full(width + 16, -1 if dtype == np.int16 else 7, dtype)  # guard after the row
+        gray.gray_row(pixels, 1, channels, dst[:width])
+        np.testing.assert_array_equal(dst[:width], naive.grayscale(frame[1:, :, :3])[0], err_msg=str(width))
+        assert (dst[width:] == dst[-1]).all() and dst[-1] in (-1, 7), "wrote past the row"
+
+
+def test_rows_of_a_crop_use_the_vector_form_and_stay_exact():
+    rng = np.random.default_rng(5)
+    big = rng.integers(0, 256, (6, 90, 3), dtype=np.uint8)
+    crop = big[1:5, 7:80]  # rows apart: layout "A", each row still one run of bytes
+    pixels = crop.reshape(4, -1)
+    assert not pixels.flags.c_contiguous
+    out = np.empty((4, 73), np.uint8)
+    for row in range(4):
+        gray.gray_row(pixels, row, 3, out[row])
+    np.testing.assert_array_equal(out, cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_BGR2GRAY))
+
+
+CHILD = textwrap.dedent("""
+    import numpy as np, cv2
+    from pipeline.kernels import gray
+    values = np.arange(1 << 24, dtype=np.uint32)
+    frame = np.stack([values & 255, (values >> 8) & 255, values >> 16], -1).astype(np.uint8)
+    for channels, code in ((3, cv2.COLOR_BGR2GRAY), (4, cv2.COLOR_BGRA2GRAY)):
+        image = frame.reshape(4096, 4096, 3)
+        if channels == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        out = np.empty((4096, 4096), np.uint8)
+        gray.grayscale(image.reshape(4096, -1), channels, out)
+        assert np.array_equal(out, cv2.cvtColor(image, code)), channels
+        for width in range(1, 70):
+            part = np.ascontiguousarray(image[:3, :width])
+            small = np.empty((3, width), np.int16)
+            gray.grayscale(part.reshape(3, -1), channels, small)
+            assert np.array_equal(small, cv2.cvtColor(part, code)), (channels, width)
+    asm = gray.gray_row.inspect_asm(gray.gray_row.signatures[0])
+    print("vpdpbusd" in asm)
+""")
+
+
+def compiled_form(features, tmp_path):
+    """Run CHILD compiled for ``features``; True if its code uses vpdpbusd."""
+    env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.split()[-1] == "True"
+
+
+@needs_jit
+def test_plain_vector_form_is_exact_on_every_colour_and_width(tmp_path):
+    without = ",".join(f for f in HOST_FEATURES.split(",") if f != "+avx512vnni")
+    assert compiled_form(without + ",-avx512vnni", tmp_path) is False
+
+
+@needs_jit
+@pytest.mark.skipif(not HOST_HAS_VNNI, reason="this CPU has no AVX512-VNNI")
+def test_vnni_form_is_exact_on_every_colour_and_width(tmp_path):
+    assert compiled_form(HOST_FEATURES, tmp_path) is True
