@@ -3,7 +3,7 @@
 import numba
 import numpy as np
 
-from pipeline.kernels.gray_blocks import BLOCK, block_count, gray_block
+from pipeline.kernels.gray_blocks import BLOCK, gray_block
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 # OpenCV's 8-bit path is fixed point with 15 fractional bits, not the float formula
@@ -38,12 +38,16 @@ def gray_row(pixels, row, channels, dst):
     """
     src = pixels[row]
     width = dst.shape[0]
-    if channels == 3 or channels == 4:
-        # Whole blocks of 16 pixels as vector code (gray_blocks), the rest one by one.
-        blocks = block_count(width, channels)
-        for k in range(blocks):
+    if (channels == 3 or channels == 4) and width >= BLOCK:
+        # Blocks of 16 pixels as vector code (gray_blocks); the last block ends at the
+        # row's end and may overlap the one before it (it writes the same values again):
+        # a scalar tail of up to 15 pixels cost as much as the rest of a 640-pixel row.
+        for k in range(width // BLOCK):
             gray_block(src, channels * BLOCK * k, channels, dst, BLOCK * k)
-        for j in range(BLOCK * blocks, width):
+        if width % BLOCK:
+            gray_block(src, channels * (width - BLOCK), channels, dst, width - BLOCK)
+    elif channels == 3 or channels == 4:
+        for j in range(width):
             dst[j] = _gray(src[channels * j], src[channels * j + 1], src[channels * j + 2])
     else:
         for j in range(width):
