@@ -3,7 +3,7 @@
 import numba
 import numpy as np
 
-from pipeline.kernels.gray_blocks import BLOCK, gray_block
+from pipeline.kernels.gray_blocks import BLOCK, blocks_pay, gray_block
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
 # OpenCV's 8-bit path is fixed point with 15 fractional bits, not the float formula
@@ -24,9 +24,9 @@ def gray_row(pixels, row, channels, dst):
     ----------
     pixels : uint8 array (H, W * channels), C-contiguous rows
         The frame with its channels flattened into the row: each row is then a plain
-        1-D array, read 16 pixels at a time as vector code
-        (:mod:`pipeline.kernels.gray_blocks`; numba's own vectorization of the loop
-        below took twice as long).
+        1-D array, read 16 pixels at a time as vector code where the CPU has
+        AVX512-BW (:mod:`pipeline.kernels.gray_blocks`; numba's own vectorization of
+        the loops below took twice as long), by those loops elsewhere.
     row : int
     channels : int
         1 (grey, copied), 3 (BGR) or 4 (BGRA, alpha ignored).
@@ -38,7 +38,7 @@ def gray_row(pixels, row, channels, dst):
     """
     src = pixels[row]
     width = dst.shape[0]
-    if (channels == 3 or channels == 4) and width >= BLOCK:
+    if (channels == 3 or channels == 4) and width >= BLOCK and blocks_pay():
         # Blocks of 16 pixels as vector code (gray_blocks); the last block ends at the
         # row's end and may overlap the one before it (it writes the same values again):
         # a scalar tail of up to 15 pixels cost as much as the rest of a 640-pixel row.
@@ -46,9 +46,12 @@ def gray_row(pixels, row, channels, dst):
             gray_block(src, channels * BLOCK * k, channels, dst, BLOCK * k)
         if width % BLOCK:
             gray_block(src, channels * (width - BLOCK), channels, dst, width - BLOCK)
-    elif channels == 3 or channels == 4:
+    elif channels == 3:  # constant strides, so that LLVM vectorizes the loads
         for j in range(width):
-            dst[j] = _gray(src[channels * j], src[channels * j + 1], src[channels * j + 2])
+            dst[j] = _gray(src[3 * j], src[3 * j + 1], src[3 * j + 2])
+    elif channels == 4:
+        for j in range(width):
+            dst[j] = _gray(src[4 * j], src[4 * j + 1], src[4 * j + 2])
     else:
         for j in range(width):
             dst[j] = src[j]

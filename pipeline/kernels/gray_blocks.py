@@ -13,14 +13,14 @@ work taking B, G and R out of the interleaved row and widening each byte to a 32
    into a 32-bit lane without saturation) where the CPU has AVX512-VNNI, each weight
    split as ``256 * high + low`` with both parts signed bytes (3735 = 256 * 15 - 105,
    19235 = 256 * 75 + 35, 9798 = 256 * 38 + 70), or as three multiplies of the masked
-   bytes in plain LLVM vector IR on any other CPU;
+   bytes in plain LLVM vector IR on other AVX512-BW CPUs;
 3. ``>> 15`` and a narrowing store of the 16 results into the destination row.
 
 Both forms compute the integer formula of :func:`~pipeline.kernels.gray.gray_row`
 exactly (every sum is a whole number below 2**23), so they equal ``cv2.cvtColor`` on all
 2**24 colours (tests/test_ops.py).  Which form is compiled follows the features numba
 compiles for (``NUMBA_CPU_FEATURES``, else the host's), and numba's cache is keyed by
-them.  Without the JIT (``NUMBA_DISABLE_JIT=1``) :func:`gray_block` is the plain loop
+them; without AVX512-BW the blocks are not used at all (:func:`blocks_pay`).  Without the JIT (``NUMBA_DISABLE_JIT=1``) :func:`gray_block` is the plain loop
 below.
 """
 
@@ -65,11 +65,29 @@ def _block_loop(src, start, channels, dst, at):
                        + _WEIGHTS[2] * np.int32(src[p + 2]) + _ROUND) >> _SHIFT
 
 
-def _has_vnni():
+def _target_has(feature):
+    """Whether numba compiles for a CPU with ``feature`` (``NUMBA_CPU_FEATURES``, else the host's)."""
     features = numba.config.CPU_FEATURES
     if features is None:
         features = binding.get_host_cpu_features().flatten()
-    return "+avx512vnni" in features.split(",")
+    return "+" + feature in features.split(",")
+
+
+def blocks_pay():
+    """Whether :func:`gray_block` is worth calling: True where the CPU has AVX512-BW.
+
+    Its masked byte load is one instruction there; elsewhere LLVM splits it into one
+    conditional load per byte, and numba's own loop is faster.  Compiled code asks the
+    features it is compiled for; plain Python (``NUMBA_DISABLE_JIT=1``) answers True, so
+    that the pure-Python test runs walk the same blocks.
+    """
+    return True
+
+
+@overload(blocks_pay, jit_options=dict(nogil=True))
+def _blocks_pay_jit():
+    answer = _target_has("avx512bw")
+    return lambda: answer
 
 
 def _splat(value):
@@ -130,7 +148,7 @@ def _block_intrinsic(channels):
                 "llvm.masked.load.v64i8.p0v64i8")
             row = builder.call(load, [pointer, _I32(1), wanted, _ZEROS])
             pixels = builder.shuffle_vector(row, _ZEROS, shuffle)
-            total = _weighted_sum(builder, builder.bitcast(pixels, _LANES), _has_vnni())
+            total = _weighted_sum(builder, builder.bitcast(pixels, _LANES), _target_has("avx512vnni"))
             grey = builder.lshr(total, _splat(_SHIFT))
             element = context.get_data_type(dst_ty.dtype)
             narrow = ir.VectorType(element, BLOCK)

@@ -1,10 +1,10 @@
 """pipeline.kernels.gray_blocks: both compiled forms of the 16-pixel grey block.
 
 Which form is compiled follows the CPU features numba compiles for: the VNNI dot products
-where they include AVX512-VNNI, plain vector IR elsewhere.  This machine compiles one of
-them in the test process; the other is compiled in a child process told a feature set
-with (or without) ``+avx512vnni``, so both are checked for real wherever the host can run
-them, on every colour and on every row width up to a few blocks.
+where they include AVX512-VNNI, plain vector IR on other AVX512-BW CPUs, numba's own loops
+without AVX512-BW.  Each form is compiled in a child process told such a feature set, so
+each is checked for real wherever the host can run it, on every colour and on every row
+width up to a few blocks.
 """
 
 import os
@@ -24,6 +24,7 @@ JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 needs_jit = pytest.mark.skipif(JIT_DISABLED, reason="compiled forms only")
 HOST_FEATURES = binding.get_host_cpu_features().flatten()
 HOST_HAS_VNNI = "+avx512vnni" in HOST_FEATURES.split(",")
+HOST_HAS_BW = "+avx512bw" in HOST_FEATURES.split(",")
 
 
 def test_weight_split_is_exact():
@@ -79,27 +80,40 @@ CHILD = textwrap.dedent("""
             small = np.empty((3, width), np.int16)
             gray.grayscale(part.reshape(3, -1), channels, small)
             assert np.array_equal(small, cv2.cvtColor(part, code)), (channels, width)
+    import numba
+    from pipeline.kernels import gray_blocks
     asm = gray.gray_row.inspect_asm(gray.gray_row.signatures[0])
-    print("vpdpbusd" in asm)
+    print(numba.njit(lambda: gray_blocks.blocks_pay())(), "vpdpbusd" in asm)
 """)
 
 
 def compiled_form(features, tmp_path):
-    """Run CHILD compiled for ``features``; True if its code uses vpdpbusd."""
+    """Run CHILD compiled for ``features``: (blocks used, vpdpbusd in the code)."""
     env = dict(os.environ, NUMBA_CPU_FEATURES=features, NUMBA_CACHE_DIR=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.split()[-1] == "True"
+    return tuple(word == "True" for word in done.stdout.split()[-2:])
+
+
+def features_without(*names):
+    kept = [f for f in HOST_FEATURES.split(",") if f[1:] not in names]
+    return ",".join(kept + ["-" + name for name in names])
 
 
 @needs_jit
+@pytest.mark.skipif(not HOST_HAS_BW, reason="this CPU has no AVX512-BW")
 def test_plain_vector_form_is_exact_on_every_colour_and_width(tmp_path):
-    without = ",".join(f for f in HOST_FEATURES.split(",") if f != "+avx512vnni")
-    assert compiled_form(without + ",-avx512vnni", tmp_path) is False
+    assert compiled_form(features_without("avx512vnni"), tmp_path) == (True, False)
 
 
 @needs_jit
 @pytest.mark.skipif(not HOST_HAS_VNNI, reason="this CPU has no AVX512-VNNI")
 def test_vnni_form_is_exact_on_every_colour_and_width(tmp_path):
-    assert compiled_form(HOST_FEATURES, tmp_path) is True
+    assert compiled_form(HOST_FEATURES, tmp_path) == (True, True)
+
+
+@needs_jit
+def test_without_avx512_the_loops_run_and_are_exact(tmp_path):
+    avx512 = [f[1:] for f in HOST_FEATURES.split(",") if f.startswith("+avx512")]
+    assert compiled_form(features_without(*avx512, "avx512bw"), tmp_path) == (False, False)
