@@ -19,16 +19,16 @@ work taking B, G and R out of the interleaved row and widening each byte to a 32
 Both forms compute the integer formula of :func:`~pipeline.kernels.gray.gray_row`
 exactly (every sum is a whole number below 2**23), so they equal ``cv2.cvtColor`` on all
 2**24 colours (tests/test_ops.py).  Which form is compiled follows the features numba
-compiles for (``NUMBA_CPU_FEATURES``, else the host's), and numba's cache is keyed by
-them; without AVX512-BW the blocks are not used at all (:func:`blocks_pay`).  Without the JIT (``NUMBA_DISABLE_JIT=1``) :func:`gray_block` is the plain loop
+compiles for (:func:`_target_has`), and numba's cache is keyed by the same list;
+without AVX512-BW the blocks are not used at all (:func:`blocks_pay`).  Without the JIT (``NUMBA_DISABLE_JIT=1``) :func:`gray_block` is the plain loop
 below.
 """
 
 import numba
 import numpy as np
-from llvmlite import binding, ir
+from llvmlite import ir
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, codegen
 from numba.extending import intrinsic, overload
 
 from pipeline.kernels.options import JIT
@@ -65,12 +65,23 @@ def _block_loop(src, start, channels, dst, at):
                        + _WEIGHTS[2] * np.int32(src[p + 2]) + _ROUND) >> _SHIFT
 
 
-def _target_has(feature):
-    """Whether numba compiles for a CPU with ``feature`` (``NUMBA_CPU_FEATURES``, else the host's)."""
-    features = numba.config.CPU_FEATURES
-    if features is None:
-        features = binding.get_host_cpu_features().flatten()
-    return "+" + feature in features.split(",")
+def _target_has(*features):
+    """Whether numba compiles for a CPU with all of ``features`` ("avx512bw", ...).
+
+    The feature list is the one numba builds its target from: ``NUMBA_CPU_FEATURES``, else
+    numba's reading of the host, which drops every AVX feature when AVX is off
+    (``NUMBA_ENABLE_AVX=0``, or by default on hosts that report some older CPU names).
+    The raw host list would put AVX-512 instructions into a module whose target has none,
+    and LLVM aborts the process.  A later ``+x`` or ``-x`` overrides an earlier one.
+    """
+    listed = numba.config.CPU_FEATURES
+    if listed is None:
+        listed = codegen.get_host_cpu_features()
+    enabled = {}
+    for entry in listed.split(","):
+        if entry[:1] in "+-" and len(entry) > 1:
+            enabled[entry[1:]] = entry[0] == "+"
+    return all(enabled.get(name, False) for name in ("avx512f",) + features)
 
 
 def blocks_pay():
@@ -148,7 +159,8 @@ def _block_intrinsic(channels):
                 "llvm.masked.load.v64i8.p0v64i8")
             row = builder.call(load, [pointer, _I32(1), wanted, _ZEROS])
             pixels = builder.shuffle_vector(row, _ZEROS, shuffle)
-            total = _weighted_sum(builder, builder.bitcast(pixels, _LANES), _target_has("avx512vnni"))
+            vnni = _target_has("avx512bw", "avx512vnni")
+            total = _weighted_sum(builder, builder.bitcast(pixels, _LANES), vnni)
             grey = builder.lshr(total, _splat(_SHIFT))
             element = context.get_data_type(dst_ty.dtype)
             narrow = ir.VectorType(element, BLOCK)

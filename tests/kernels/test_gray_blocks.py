@@ -40,8 +40,8 @@ def test_rows_of_every_width_match_the_plain_loop(channels, dtype):
     for width in range(1, 70):
         frame = rng.integers(0, 256, (2, width, channels), dtype=np.uint8)
         pixels = frame.reshape(2, -1)
-        # Row 1 of 2, then the same row as the last of the array: a block that read past
-        # the row would read the next row's bytes, or past the array's end.
+        # Row 1 of 2, then the same row as the last of the array (reads past a row's end
+        # change no result: test_no_read_or_write_past_the_row_at_a_guard_page catches them).
         for rows, row in ((pixels, 1), (np.ascontiguousarray(pixels[1:]), 0)):
             guard = -1 if dtype == np.int16 else 7
             dst = np.full(width + 16, guard, dtype)
@@ -51,7 +51,7 @@ def test_rows_of_every_width_match_the_plain_loop(channels, dtype):
             assert (dst[width:] == guard).all(), "wrote past the row"
 
 
-def test_rows_of_a_crop_use_the_vector_form_and_stay_exact():
+def test_rows_of_a_crop_stay_exact():
     rng = np.random.default_rng(5)
     big = rng.integers(0, 256, (6, 90, 3), dtype=np.uint8)
     crop = big[1:5, 7:80]  # rows apart: layout "A", each row still one run of bytes
@@ -117,3 +117,60 @@ def test_vnni_form_is_exact_on_every_colour_and_width(tmp_path):
 def test_without_avx512_the_loops_run_and_are_exact(tmp_path):
     avx512 = [f[1:] for f in HOST_FEATURES.split(",") if f.startswith("+avx512")]
     assert compiled_form(features_without(*avx512, "avx512bw"), tmp_path) == (False, False)
+
+
+GUARDED = textwrap.dedent("""
+    import ctypes, mmap, sys
+    import numpy as np, cv2
+    from pipeline.kernels import gray
+
+    PAGE = mmap.PAGESIZE
+    libc = ctypes.CDLL(None)
+
+    def before_guard(count, dtype):
+        # ``count`` elements ending exactly where an inaccessible page begins.
+        block = mmap.mmap(-1, 2 * PAGE)
+        start = ctypes.addressof(ctypes.c_char.from_buffer(block))
+        assert libc.mprotect(ctypes.c_void_p(start + PAGE), PAGE, 0) == 0  # PROT_NONE
+        size = np.dtype(dtype).itemsize
+        return np.frombuffer(block, dtype, count=count, offset=PAGE - count * size)
+
+    rng = np.random.default_rng(0)
+    for channels, code in ((3, cv2.COLOR_BGR2GRAY), (4, cv2.COLOR_BGRA2GRAY)):
+        for width in range(1, 70):
+            row = before_guard(width * channels, np.uint8)
+            row[:] = rng.integers(0, 256, row.size, dtype=np.uint8)
+            for dtype in (np.uint8, np.int16):
+                dst = before_guard(width, dtype)
+                gray.gray_row(row.reshape(1, -1), 0, channels, dst)
+                expected = cv2.cvtColor(row.reshape(1, width, channels).copy(), code)[0]
+                assert np.array_equal(dst, expected), (channels, width, dtype)
+    print("ok")
+""")
+
+
+@needs_jit
+def test_no_read_or_write_past_the_row_at_a_guard_page(tmp_path):
+    # Rows and outputs that end where an inaccessible page begins: a block that read or
+    # wrote one byte past them ends the child with SIGSEGV.  A plain 64-byte load in place
+    # of the masked one passed every other test here.
+    done = subprocess.run([sys.executable, "-c", GUARDED], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], (done.returncode, done.stderr[-2000:])
+
+
+@needs_jit
+@pytest.mark.parametrize("setting", ["NUMBA_ENABLE_AVX=0", "NUMBA_CPU_NAME=nocona"])
+def test_avx_turned_off_in_numba_compiles_the_loops(setting, tmp_path):
+    # numba drops every AVX feature from its target then: emitting VNNI or AVX-512 blocks
+    # into such a module made LLVM abort the process ("Do not know how to split").
+    name, value = setting.split("=")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_FEATURES"}
+    env.update({name: value, "NUMBA_CACHE_DIR": str(tmp_path)})
+    code = ("import numba, numpy as np, cv2; from pipeline import ops; from pipeline.kernels import gray_blocks; "
+            "f = np.random.default_rng(1).integers(0, 256, (9, 77, 3), dtype=np.uint8); "
+            "assert np.array_equal(ops.grayscale(f), cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)); "
+            "print(numba.njit(lambda: gray_blocks.blocks_pay())())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False"
