@@ -27,14 +27,12 @@ so and stops.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
-import time
 
 import numba
 import numpy as np
-from benchtools import photo_frame, photo_like_frame
+from benchtools import interleaved, median_ratio, photo_frame, photo_like_frame
 from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
@@ -100,18 +98,6 @@ def vector_counting_available() -> bool:
     return "+avx512cd" in features and "+avx512vpopcntdq" in features
 
 
-def rounds_of(fns, rounds, seed=0):
-    """Seconds of every call of every function, in rounds of one call each in a random order."""
-    order = random.Random(seed)
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name in order.sample(list(fns), len(fns)):
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300, help="rounds at 640x480 (a third at 1080p)")
@@ -144,9 +130,9 @@ def main(argv=None):
             assert np.array_equal(parts.sum(axis=(0, 1)), expected), "scalar count differs"
             assert np.array_equal(counts, expected), "conflict-detection count differs"
             rounds = 30 if args.quick else (args.rounds if width < 1000 else max(10, args.rounds // 3))
-            times = rounds_of({"scalar": scalar, "vector": vector}, rounds)
+            times = interleaved({"scalar": scalar, "vector": vector}, 0.0, min_rounds=rounds)
             per_pixel = {k: statistics.median(v) * 1e9 / image.size for k, v in times.items()}
-            ratio = statistics.median(a / b for a, b in zip(times["vector"], times["scalar"]))
+            ratio = median_ratio(times["vector"], times["scalar"])
             print(f"{name:>10} | {f'{width}x{height}':>9} | {np.mean(image == 0):5.0%} | "
                   f"{per_pixel['scalar']:12.3f} | {per_pixel['vector']:14.3f} | {ratio:14.2f}x | {rounds}")
 

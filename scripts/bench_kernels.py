@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ import time
 import cv2
 import numba
 import numpy as np
-from benchtools import photo_frame, photo_like_frame
+from benchtools import interleaved, median_ratio, photo_frame, photo_like_frame
 
 from pipeline import ops
 
@@ -107,36 +106,6 @@ def median_ms(fn, min_seconds, min_reps=15):
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3, len(times)
-
-
-def interleaved(fns, min_seconds, min_rounds=30, seed=0):
-    """Seconds of every call of every function in ``fns``, in rounds of one call each.
-
-    Each round calls them in a fresh random order (seeded, so runs repeat), so every
-    contender follows every other about equally often.  Rotating one fixed order, as
-    this did before, kept each contender behind the same one: ``edges`` always came
-    after the plain copy and the heaviest OpenCV chain (caches and TBB workers cold),
-    and ``+hist`` always after ``edges`` (both warm), which put +hist/edges below 1.
-    """
-    names = list(fns)
-    order = random.Random(seed)
-    for fn in fns.values():
-        fn()
-    times = {name: [] for name in names}
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < min_rounds or time.perf_counter() - start < min_seconds:
-        for name in order.sample(names, len(names)):
-            t = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t)
-        rounds += 1
-    return times
-
-
-def median_ratio(top, bottom):
-    """Median over the rounds of ``top[r] / bottom[r]``."""
-    return statistics.median(a / b for a, b in zip(top, bottom))
 
 
 STARTUP_CODE = (

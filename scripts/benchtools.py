@@ -1,10 +1,14 @@
-"""What the kernel benchmarks share: the frames they time on.
+"""What the kernel benchmarks share: the frames they time on, and how they time them.
 
 Imported by the ``bench_*.py`` scripts, which run as ``python scripts/X.py`` (so this
-folder is on ``sys.path``): a synthetic photo-like frame, and a real photo of any size.
+folder is on ``sys.path``): a synthetic photo-like frame, a real photo of any size, and
+calls timed in rounds of one call each in a shuffled order (:func:`interleaved`).
 """
 
 import pathlib
+import random
+import statistics
+import time
 
 import cv2
 import numpy as np
@@ -71,3 +75,33 @@ def photo_frame(width: int, height: int) -> np.ndarray:
         h, w = picture.shape[:2]
     top, left = (h - height) // 2, (w - width) // 2
     return np.ascontiguousarray(picture[top:top + height, left:left + width])
+
+
+def interleaved(fns, min_seconds, min_rounds=30, seed=0):
+    """Seconds of every call of every function in ``fns``, in rounds of one call each.
+
+    Each round calls them in a fresh random order (seeded, so runs repeat), so every
+    contender follows every other about equally often.  Rotating one fixed order, as
+    this did before, kept each contender behind the same one: ``edges`` always came
+    after the plain copy and the heaviest OpenCV chain (caches and TBB workers cold),
+    and ``+hist`` always after ``edges`` (both warm), which put +hist/edges below 1.
+    """
+    names = list(fns)
+    order = random.Random(seed)
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in names}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or time.perf_counter() - start < min_seconds:
+        for name in order.sample(names, len(names)):
+            t = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t)
+        rounds += 1
+    return times
+
+
+def median_ratio(top, bottom):
+    """Median over the rounds of ``top[r] / bottom[r]``."""
+    return statistics.median(a / b for a, b in zip(top, bottom))

@@ -1,4 +1,4 @@
-"""pipeline.kernels.gray_blocks: both compiled forms of the 16-pixel grey block.
+"""pipeline.kernels.gray: every compiled form of the 16-pixel grey block.
 
 Which form is compiled follows the CPU features numba compiles for: the VNNI dot products
 where they include AVX512-VNNI, plain vector IR on other AVX512-BW CPUs, numba's own loops
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from llvmlite import binding
 
-from pipeline.kernels import gray, gray_blocks
+from pipeline.kernels import gray
 from tests import naive
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -28,7 +28,7 @@ HOST_HAS_BW = "+avx512bw" in HOST_FEATURES.split(",")
 
 
 def test_weight_split_is_exact():
-    for weight, high, low in zip(gray_blocks._WEIGHTS, gray_blocks._HIGH, gray_blocks._LOW):
+    for weight, high, low in zip(gray._WEIGHTS, gray._HIGH, gray._LOW):
         assert 256 * high + low == weight
         assert -128 <= high <= 127 and -128 <= low <= 127
 
@@ -81,9 +81,8 @@ CHILD = textwrap.dedent("""
             gray.grayscale(part.reshape(3, -1), channels, small)
             assert np.array_equal(small, cv2.cvtColor(part, code)), (channels, width)
     import numba
-    from pipeline.kernels import gray_blocks
     asm = gray.gray_row.inspect_asm(gray.gray_row.signatures[0])
-    print(numba.njit(lambda: gray_blocks.blocks_pay())(), "vpdpbusd" in asm)
+    print(numba.njit(lambda: gray.blocks_pay())(), "vpdpbusd" in asm)
 """)
 
 
@@ -167,10 +166,10 @@ def test_avx_turned_off_in_numba_compiles_the_loops(setting, tmp_path):
     name, value = setting.split("=")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CPU_FEATURES"}
     env.update({name: value, "NUMBA_CACHE_DIR": str(tmp_path)})
-    code = ("import numba, numpy as np, cv2; from pipeline import ops; from pipeline.kernels import gray_blocks; "
+    code = ("import numba, numpy as np, cv2; from pipeline import ops; from pipeline.kernels import gray; "
             "f = np.random.default_rng(1).integers(0, 256, (9, 77, 3), dtype=np.uint8); "
             "assert np.array_equal(ops.grayscale(f), cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)); "
-            "print(numba.njit(lambda: gray_blocks.blocks_pay())())")
+            "print(numba.njit(lambda: gray.blocks_pay())())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "False"
