@@ -35,12 +35,13 @@ from typing import Any
 
 from pipeline.config import (Component, Config, ConfigError, Document, check_chain, dotted, expect_kind,
                              load_document)
+from pipeline.io import formats
 from pipeline.registry import Param, ParamError, build, check_settings
 
 VERSION = 1
 TOP_LEVEL_KEYS = ("version", "inputs", "output", "stages", "executor", "split")
 #: Containers an output can have; the video sink picks the codec from the extension.
-CONTAINERS = ("mp4", "mkv", "avi", "mov", "m4v")
+CONTAINERS = formats.output_containers()
 #: Stages whose output depends on time or run state, so a split run cannot match the
 #: unsplit one frame for frame.
 TIME_DEPENDENT_STAGES = ("hud",)

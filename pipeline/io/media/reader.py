@@ -117,6 +117,39 @@ def to_bgr(frame: av.VideoFrame) -> np.ndarray:
     return image
 
 
+class BestEffortClock:
+    """FFmpeg's best-effort timestamp of decoded frames (``guess_correct_pts`` in libavcodec).
+
+    A decoder hands each frame the pts of the packet it came from (``frame.pts``) and
+    that packet's dts (``frame.dts``).  Either may be missing or wrong: an AVI holds no
+    pts, and a DivX/Xvid "packed" MPEG-4 file attaches each B-frame's pts to the frame
+    before it (pts 1, 3, 2, 5, 4, ...).  FFmpeg counts the times each sequence failed
+    to grow and trusts the one that failed less; ``ffprobe`` shows the result as
+    ``best_effort_timestamp`` and ``ffmpeg`` times its frames with it.  This is the
+    same rule, on PyAV's frames (PyAV does not expose FFmpeg's own field).
+    """
+
+    def __init__(self):
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts = self.last_dts = None
+
+    def guess(self, pts: int | None, dts: int | None) -> int | None:
+        """The frame's time in its time base, or None when it has neither pts nor dts."""
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+
 class MediaReader:
     """The first video stream of a file or URL, decoded frame by frame.
 
@@ -156,6 +189,7 @@ class MediaReader:
         self._pending: list = []
         self._flushed = False
         self._last_pts: float | None = None
+        self._clock: BestEffortClock | None = None
         self._fps: float | None = None
 
     # ------------------------------------------------------------------ open / close
@@ -293,10 +327,17 @@ class MediaReader:
         return self._pending.pop(0)
 
     def seconds(self, frame: av.VideoFrame) -> float:
-        """``frame``'s presentation time in seconds (the last one + 1/fps if it has none)."""
-        pts = frame.pts if frame.pts is not None else frame.dts
-        if pts is not None:
-            value = float(pts * frame.time_base) if frame.time_base else float(pts * self.time_base)
+        """``frame``'s time in seconds: FFmpeg's best-effort timestamp (:class:`BestEffortClock`).
+
+        A frame with neither pts nor dts gets the last time + 1/fps (0 for the first),
+        as ffmpeg predicts the next pts.
+        """
+        if self._clock is None:
+            self._clock = BestEffortClock()
+        tick = self._clock.guess(frame.pts, frame.dts)
+        base = frame.time_base or self.time_base
+        if tick is not None:
+            value = float(tick * base)
         elif self._last_pts is None:
             value = 0.0
         else:

@@ -49,6 +49,8 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.io import formats
+
 log = logging.getLogger(__name__)
 
 #: Codec names the sink accepts, and the FFmpeg encoder behind each.
@@ -57,17 +59,9 @@ ENCODERS = {
     "ffv1": "ffv1", "mpeg4": "mpeg4", "mjpeg": "mjpeg",
 }
 
-#: The codec used when none is given, by extension.
-DEFAULT_CODEC = {
-    ".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9",
-    ".avi": "mjpeg",
-}
-
-#: FFmpeg's muxer for each extension the sink writes.
-CONTAINERS = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-    ".avi": "avi",
-}
+#: The codec used when none is given, and FFmpeg's muxer, by extension (one table).
+DEFAULT_CODEC = formats.DEFAULT_CODEC
+CONTAINERS = formats.VIDEO_CONTAINERS
 
 #: ``fourcc`` values (the OpenCV writer's key) and the codec each now means.
 FOURCC_CODECS = {
@@ -295,8 +289,9 @@ class MediaWriter:
         self._next = 0
         self._held: av.VideoFrame | None = None
         self._last_tick: int | None = None
-        self._shift = 0  # ticks added after timestamps went backwards (a looping input)
+        self._last_seconds = 0.0  # the last frame's own time (before any move)
         self._durations: dict[int, int] = {}
+        self.moved = 0  # frames whose time repeated or went back, placed after the last
         self.rewinds = 0
         self.frames = 0
         self.packets = 0
@@ -396,20 +391,32 @@ class MediaWriter:
             frame = self._grey_frame(image)
         else:
             frame = self._colour_frame(image)
-        tick = round(seconds / self.time_base) + self._shift
-        if self._last_tick is not None and tick <= self._last_tick:
-            step = self._frame_ticks()
-            if tick < self._last_tick - step:
-                self.rewinds += 1  # back by more than a frame: a looping or restarted input
-            self._shift += self._last_tick + step - tick
-            tick = self._last_tick + step
-        frame.pts = tick
+        frame.pts = tick = self._place(seconds)
         frame.time_base = self.time_base
         if self._held is not None:
             self._encode(self._held, tick - self._held.pts)
         self._held = frame
         self._last_tick = tick
         self.frames += 1
+
+    def _place(self, seconds: float) -> int:
+        """The tick ``seconds`` is written at: its own, or one frame after the last.
+
+        A time that repeats or goes back is placed one nominal frame after the frame
+        before, as ffmpeg's rate conversion places it (``do_video_out``: a frame that
+        falls before the next slot is clipped to it); the frames after it keep their
+        own times again as soon as those are later.  Nothing accumulates, so one
+        backward step never shifts the rest of the video.
+        """
+        tick = round(seconds / self.time_base)
+        if self.frames and seconds <= self._last_seconds:
+            self.moved += 1  # the input's own time repeated or went back
+            if seconds < self._last_seconds - 2 / self.rate:
+                self.rewinds += 1  # back by more than two frames: a looping or restarted input
+        self._last_seconds = seconds
+        if self._last_tick is not None and tick <= self._last_tick:
+            tick = self._last_tick + self._frame_ticks()
+        return tick
 
     def _frame_ticks(self) -> int:
         """One nominal frame in ticks of the time base (at least one)."""
@@ -444,8 +451,7 @@ class MediaWriter:
         self._encode(None)
         notes = []
         if self.sound is not None:
-            last = float((self._last_tick - self._shift) * self.time_base) if self._last_tick is not None else 0.0
-            notes += self.sound.finish(self.end_seconds, last)
+            notes += self.sound.finish(self.end_seconds, self._last_seconds, float(1 / self.rate))
         self.container.close()
         return notes
 

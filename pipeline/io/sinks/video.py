@@ -33,6 +33,7 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.io import formats
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.writer import (
@@ -50,7 +51,7 @@ from pipeline.registry import Param, ParamError, register
 log = logging.getLogger(__name__)
 
 #: Extensions of pictures: a video sink given one is pointed at the ``images`` sink.
-PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+PICTURE_EXTENSIONS = formats.PICTURE_NAMES
 
 AUDIO_MODES = ("copy", "encode", "none")
 
@@ -290,9 +291,11 @@ class VideoSink(Sink):
             if self._converted:
                 self.notes.append(f"video sink {self.path}: {self._converted} frame(s) of another size or kind "
                                   f"(first: {self._first_converted}) scaled to {self._shape[1]}x{self._shape[0]}")
-            if writer.rewinds:
-                self.notes.append(f"video sink {self.path}: timestamps went back {writer.rewinds} time(s) "
-                                  "(a looping input); the video runs on from the last frame")
+            if writer.moved:
+                what = self._media.path if self._media is not None else "the input"
+                self.notes.append(f"video sink {self.path}: {writer.moved} frame time(s) of {what} repeated "
+                                  f"or went back ({writer.rewinds} by more than two frames); each such frame "
+                                  "was placed one frame after the one before, as ffmpeg places it")
             for note in self.notes:
                 log.info("%s", note)
         finally:
