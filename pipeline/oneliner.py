@@ -30,7 +30,7 @@ from pipeline.io import formats
 
 #: Video files written (the video sink picks container and codec by extension) and read.
 VIDEO_EXTENSIONS = tuple(formats.VIDEO_CONTAINERS)
-VIDEO_INPUTS = formats.VIDEO_INPUTS
+VIDEO_INPUTS = formats.FILE_INPUTS
 #: Pictures: read by the images source; written by the images sink (a pattern with {index}).
 IMAGE_EXTENSIONS = formats.PICTURE_EXTENSIONS
 #: The stats sink's JSON Lines files.

@@ -27,7 +27,13 @@ DEFAULT_CODEC = {
 #: user tries): every container written, plus animated GIF (its per-frame delays are
 #: the frames' times) and the common broadcast, camera and legacy containers.
 VIDEO_INPUTS = (*VIDEO_CONTAINERS, ".gif", ".flv", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg",
-                ".3gp", ".ogv", ".wmv", ".asf", ".y4m", ".mxf", ".vob")
+                ".3gp", ".ogv", ".wmv", ".asf", ".y4m", ".mxf", ".vob", ".h264", ".264", ".hevc", ".265")
+
+#: Sound files: the ``file`` source opens them to say, in one line, that they hold no video.
+SOUND_EXTENSIONS = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac", ".ac3", ".wma")
+
+#: Everything the one-liner hands to the ``file`` source.
+FILE_INPUTS = (*VIDEO_INPUTS, *SOUND_EXTENSIONS)
 
 #: Extensions that are a picture to the ``video`` sink's check (it refuses them).
 PICTURE_NAMES = (*PICTURE_EXTENSIONS, ".gif")

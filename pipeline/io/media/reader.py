@@ -70,9 +70,15 @@ class MediaOpenError(Exception):
         timeout, ``av.error.InvalidDataError``...), for the caller's wording.
     """
 
-    def __init__(self, message: str, cause: BaseException | None = None):
+    def __init__(self, message: str, cause: BaseException | None = None, kinds: str = ""):
         super().__init__(message)
         self.cause = cause
+        self.kinds = kinds  # the stream kinds there are, when none is video
+
+    @property
+    def no_video(self) -> bool:
+        """The input opened but holds no video stream."""
+        return bool(self.kinds)
 
 
 class DamagedPacket(Exception):
@@ -206,7 +212,7 @@ class MediaReader:
         if not self.container.streams.video:
             kinds = sorted({s.type for s in self.container.streams}) or ["no streams"]
             self.close()
-            raise MediaOpenError(f"it holds no video stream (only {', '.join(kinds)})")
+            raise MediaOpenError(f"it holds no video stream (only {', '.join(kinds)})", kinds=", ".join(kinds))
         stream = self.stream = self.container.streams.video[0]
         stream.thread_type = "SLICE" if self.live else "AUTO"
         stream.codec_context.thread_count = self.threads
@@ -272,6 +278,12 @@ class MediaReader:
     def fps(self) -> float | None:
         """The stream's average frame rate (else FFmpeg's guess), None if none believable."""
         return self._fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The stream's width and height as its header states them (before decoding)."""
+        context = self.stream.codec_context
+        return int(context.width or 0), int(context.height or 0)
 
     @property
     def stated_frames(self) -> int | None:

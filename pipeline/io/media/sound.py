@@ -57,6 +57,9 @@ AVI_AUDIO: set[str] = set()
 #: AVFMT_TS_NONSTRICT); the others need each dts above the last.
 NONSTRICT = ("matroska", "webm")
 
+#: AVFMT_TS_DISCONT: formats whose timestamps may jump (MPEG-TS, MPEG-PS).
+DISCONTINUOUS = 0x0200
+
 #: FFmpeg's default layout for a channel count (``av_channel_layout_default``).
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)",
                    7: "6.1", 8: "7.1", 16: "hexadecagonal"}
@@ -106,6 +109,10 @@ class SoundTrack:
         self.damaged = 0  # input packets that did not decode (transcoding), skipped
         self.moved = 0  # packets whose dts stepped back, moved up as ffmpeg's muxer does
         self._last_dts = None  # the last dts muxed (output time base)
+        self._discontinuous = bool(self.input.format.flags & DISCONTINUOUS)
+        self._offset = 0.0  # seconds added to the input's timestamps after jumps (ts joined)
+        self._due: dict[int, float] = {}  # per stream: where its next packet is due
+        self.jumps = 0
         self.resampler = None
         self.notes: list[str] = []
 
@@ -169,8 +176,34 @@ class SoundTrack:
         for packet in self._packets:
             if packet.pts is None and packet.dts is None:
                 continue  # a flush packet at the end of a stream
+            if self._discontinuous:
+                self._join(packet)
             return packet
         return None
+
+    def _join(self, packet) -> None:
+        """Shift ``packet`` by the input's running offset across timestamp jumps.
+
+        MPEG-TS and MPEG-PS (FFmpeg's AVFMT_TS_DISCONT formats) may restart their clock:
+        two recordings joined with ``cat``.  ffmpeg (``ts_discontinuity_process``) then
+        shifts every later packet of the file so that the one that jumped lands where its
+        stream was due: a jump back by more than 0.1 s, or by more than 10 s either way.
+        The same here, so the second file's sound follows the first's.
+        """
+        stamp = packet.dts if packet.dts is not None else packet.pts
+        base = packet.time_base
+        shift = round(self._offset / base)
+        seconds = float((stamp + shift) * base)
+        due = self._due.get(packet.stream.index)
+        if due is not None and (seconds < due - 0.1 or abs(seconds - due) > 10):
+            self._offset += due - seconds
+            self.jumps += 1
+            shift = round(self._offset / base)
+            seconds = float((stamp + shift) * base)
+        if shift:
+            packet.pts = None if packet.pts is None else packet.pts + shift
+            packet.dts = None if packet.dts is None else packet.dts + shift
+        self._due[packet.stream.index] = seconds + float((packet.duration or 0) * base)
 
     def _seconds(self, packet) -> float:
         stamp = packet.pts if packet.pts is not None else packet.dts
@@ -218,6 +251,8 @@ class SoundTrack:
             shift = round(self.start / packet.time_base)
             packet.pts = None if packet.pts is None else packet.pts - shift
             packet.dts = None if packet.dts is None else packet.dts - shift
+            if not self._decodes(packet):
+                return
             packet.stream = self.stream
             self._mux(packet)
             return
@@ -230,6 +265,16 @@ class SoundTrack:
             return
         for frame in frames:
             self._encode(frame)
+
+    def _decodes(self, packet) -> bool:
+        """Whether a packet to be copied decodes (else it is skipped and counted, as ffmpeg
+        skips it; copied, it would be an error in the output too)."""
+        try:
+            self.source.codec_context.decode(packet)
+        except av.error.FFmpegError:
+            self.damaged += 1
+            return False
+        return True
 
     def _encode(self, frame) -> None:
         """Resample ``frame`` (None: flush) to what the encoder takes, encode and mux it."""
@@ -311,6 +356,9 @@ class SoundTrack:
         if self.damaged:
             self.notes.append(f"sound of {self.path}: {self.damaged} packet(s) did not decode (incomplete "
                               "or corrupt) and were skipped, as ffmpeg skips them")
+        if self.jumps:
+            self.notes.append(f"sound of {self.path}: its timestamps jumped {self.jumps} time(s) (files "
+                              "joined?); later sound follows on, as ffmpeg joins it")
         if self.moved:
             self.notes.append(f"sound of {self.path}: {self.moved} packet(s) stepped back in time (dts); "
                               "each was moved to just after the one before, as ffmpeg's muxer does")

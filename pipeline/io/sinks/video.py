@@ -105,6 +105,7 @@ class VideoSink(Sink):
         self._first_converted: str | None = None
         self.codec_used: str | None = None
         self.frames_written = 0
+        self.frames_dropped = 0
 
     @property
     def extension(self) -> str:
@@ -197,6 +198,7 @@ class VideoSink(Sink):
         self._converted = 0
         self._first_converted = None
         self.frames_written = 0
+        self.frames_dropped = 0
 
     def _fit(self, frame, image: np.ndarray) -> np.ndarray:
         """``image`` scaled and converted to the first frame's size and kind, counted."""
@@ -257,9 +259,10 @@ class VideoSink(Sink):
                 counted = counted or sum(1 for packet in back.demux(stream) if packet.size)
         except (OSError, av.FFmpegError, IndexError):
             counted = None
-        if counted == self.frames_written:
+        expected = self.frames_written - self.frames_dropped
+        if counted == expected:
             return None
-        held = "cannot be read back" if counted is None else f"holds {counted} of {self.frames_written} frames"
+        held = "cannot be read back" if counted is None else f"holds {counted} of {expected} frames"
         return f"the finished file {held}, so a write failed (a full disk, a file size limit or an I/O error)"
 
     def close(self) -> None:
@@ -284,6 +287,7 @@ class VideoSink(Sink):
             except (OSError, av.FFmpegError) as error:
                 writer.abort()
                 raise self.failure(self._cause(error)) from error
+            self.frames_dropped = writer.dropped
             problem = self.incomplete()
             if problem is not None:
                 raise self.failure(problem)
@@ -291,11 +295,18 @@ class VideoSink(Sink):
             if self._converted:
                 self.notes.append(f"video sink {self.path}: {self._converted} frame(s) of another size or kind "
                                   f"(first: {self._first_converted}) scaled to {self._shape[1]}x{self._shape[0]}")
+            what = self._media.path if self._media is not None else "the input"
             if writer.moved:
-                what = self._media.path if self._media is not None else "the input"
                 self.notes.append(f"video sink {self.path}: {writer.moved} frame time(s) of {what} repeated "
-                                  f"or went back ({writer.rewinds} by more than two frames); each such frame "
-                                  "was placed one frame after the one before, as ffmpeg places it")
+                                  "or stepped back; those frames were spread between their neighbours, as "
+                                  "ffmpeg spreads them, and no later frame moved")
+            if writer.rewinds:
+                self.notes.append(f"video sink {self.path}: the times of {what} jumped back {writer.rewinds} "
+                                  "time(s) (joined or looping input); the video goes on from the last frame")
+            if writer.dropped:
+                self.notes.append(f"video sink {self.path}: {writer.dropped} frame(s) of {what} dropped, as ffmpeg "
+                                  f"drops them: {self.extension} with {self.codec_used} holds one frame per "
+                                  f"{float(1 / writer.rate):.3f} s tick and theirs was taken (.mkv or .mp4 keep them)")
             for note in self.notes:
                 log.info("%s", note)
         finally:
