@@ -36,15 +36,17 @@ from pipeline.io.media import probe  # noqa: E402
 HEADER = ("file", "out", "frames", "video end s", "sound", "sound end s", "result")
 
 
-def run_edgepipe(source: Path, output: Path) -> str | None:
-    """``edgepipe run SOURCE OUTPUT`` (this checkout); its last error line, or None if it worked."""
+def run_edgepipe(source: Path, output: Path) -> tuple[str | None, str]:
+    """``edgepipe run SOURCE OUTPUT`` (this checkout): its last error line (None if it
+    worked) and everything it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "pipeline", "run", str(source), str(output)],
                           capture_output=True, text=True, env=env, cwd=ROOT)
+    printed = done.stdout + done.stderr
     if done.returncode == 0:
-        return None
+        return None, printed
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit {done.returncode}"
+    return (lines[-1] if lines else f"exit {done.returncode}"), printed
 
 
 def _pair(values, digits: int = 3) -> str:
@@ -64,11 +66,11 @@ def compare_one(source: Path, extension: str, folder: Path) -> tuple[tuple, bool
     reference = probe.ffmpeg_reference(str(source), str(theirs))
     if reference.error is not None:
         return (source.name, extension, "-", "-", "-", "-", f"ffmpeg fails: {reference.error[:60]}"), None
-    failure = run_edgepipe(source, ours)
+    failure, notes = run_edgepipe(source, ours)
     if failure is not None:
         return (source.name, extension, "-", "-", "-", "-", f"edgepipe fails: {failure[:80]}"), False
     parity = probe.compare(probe.media_facts(str(ours)), probe.media_facts(str(theirs), check_decoding=False),
-                           reference.duplicated, reference.dropped)
+                           reference, probe.dropped_in_notes(notes))
     result = "match" if parity.matches else "; ".join(parity.problems)
     return (source.name, extension, _pair(parity.frames, 0), _pair(parity.video_end), _pair(parity.sound),
             _pair(parity.sound_end), result), parity.matches

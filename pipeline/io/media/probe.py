@@ -5,10 +5,12 @@ output with ``ffmpeg -i IN -vf format=gray,sobel OUT`` (the same edges, FFmpeg's
 timing).  Both ``scripts/media_parity.py`` and the tests (``tests/io/media/mediacheck.py``)
 make that comparison with this module, so there is one definition of "matches":
 
-* **frames**: as many frames as ffmpeg wrote, less the duplicates and plus the drops its
-  rate conversion reports (``dup=``/``drop=``: ffmpeg writes .mp4, .mkv and .webm at a
-  constant rate, so a variable-rate input gets duplicated frames there; edgepipe keeps
-  each frame once, at its own time), one either way when ffmpeg duplicated or dropped;
+* **frames**: as many frames as ffmpeg wrote; when its rate conversion duplicated or
+  dropped frames (``dup=``/``drop=``: ffmpeg writes .mp4, .mkv and .webm at a constant
+  rate, so a variable-rate input gets duplicates there, while edgepipe keeps each frame
+  once at its own time), as many as ffmpeg decodes from the input (``ffprobe
+  -count_frames``), less the frames edgepipe's note says a one-frame-per-tick output
+  dropped;
 * **times**: each frame within one frame interval (ffmpeg's median) of ffmpeg's time for
   it (in order when the counts are equal, else of ffmpeg's nearest frame), times taken
   from each file's first frame;
@@ -124,6 +126,7 @@ class Reference:
     duplicated: int
     dropped: int
     error: str | None = None
+    decoded: int | None = None  # the input's frames as ffmpeg decodes them (when dup/drop)
 
 
 def ffmpeg_reference(source: str, output: str) -> Reference:
@@ -135,7 +138,12 @@ def ffmpeg_reference(source: str, output: str) -> Reference:
         return Reference(output, 0, 0, error=lines[-1] if lines else f"exit {done.returncode}")
     dup = re.findall(r"dup=\s*(\d+)", done.stderr)
     drop = re.findall(r"drop=\s*(\d+)", done.stderr)
-    return Reference(output, int(dup[-1]) if dup else 0, int(drop[-1]) if drop else 0)
+    reference = Reference(output, int(dup[-1]) if dup else 0, int(drop[-1]) if drop else 0)
+    if reference.duplicated or reference.dropped:
+        counted = ffprobe(source, "-count_frames", "-select_streams", "v:0", "-show_entries",
+                          "stream=nb_read_frames").get("streams", [{}])
+        reference.decoded = int(counted[0].get("nb_read_frames", 0)) if counted else None
+    return reference
 
 
 @dataclasses.dataclass
@@ -158,16 +166,22 @@ def _relative(value: float | None, start: float) -> float | None:
     return None if value is None else value - start
 
 
-def compare(ours: MediaFacts, theirs: MediaFacts, duplicated: int = 0, dropped: int = 0) -> Parity:
-    """Hold ``ours`` against ffmpeg's ``theirs``; every difference beyond the rules is a problem."""
+def compare(ours: MediaFacts, theirs: MediaFacts, reference: Reference | None = None,
+            our_drops: int = 0) -> Parity:
+    """Hold ``ours`` against ffmpeg's ``theirs``; every difference beyond the rules is a problem.
+
+    ``reference`` is ffmpeg's run (its dup/drop counts), ``our_drops`` the frames
+    edgepipe said it dropped on a taken tick.
+    """
     interval = theirs.interval()
     slack = interval + 1e-3  # container time bases round by up to a millisecond
     problems = []
-    expected = len(theirs.times) - duplicated + dropped
-    # ffmpeg's dup/drop counts leave its first and last frame ambiguous: one either way
-    if abs(len(ours.times) - expected) > (1 if duplicated or dropped else 0):
-        extra = f" ({len(theirs.times)} written, {duplicated} duplicated, {dropped} dropped)" \
-            if duplicated or dropped else ""
+    duplicated = reference.duplicated if reference is not None else 0
+    resampled = reference is not None and reference.decoded is not None
+    expected = (reference.decoded - our_drops) if resampled else len(theirs.times)
+    if len(ours.times) != expected:
+        extra = (f" (it decodes {reference.decoded} from the input, writes {len(theirs.times)} with "
+                 f"{duplicated} duplicated, {reference.dropped} dropped)") if resampled else ""
         problems.append(f"frames: {len(ours.times)}, ffmpeg {expected}{extra}")
     mine = [t - ours.start for t in ours.times]
     reference = sorted(t - theirs.start for t in theirs.times)
@@ -194,3 +208,8 @@ def compare(ours: MediaFacts, theirs: MediaFacts, duplicated: int = 0, dropped: 
         problems.append(f"decoding it, ffmpeg printed {len(ours.errors)} error line(s), first: {ours.errors[0]}")
     return Parity(frames=(len(ours.times), expected), video_end=end, sound=(ours.sound, theirs.sound),
                   sound_end=sound_end, interval=interval, problems=problems)
+
+
+def dropped_in_notes(printed: str) -> int:
+    """The frames ``edgepipe run``'s summary says a one-frame-per-tick output dropped."""
+    return sum(int(n) for n in re.findall(r"(\d+) frame\(s\) of .* dropped, as ffmpeg drops them", printed))

@@ -46,6 +46,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from pipeline.io.media.logs import MessageTally
+from pipeline.io.media.timing import ClockJoin
 
 #: swscale flags OpenCV's FFmpeg backend converts with (see the module notes).
 OPENCV_INTERPOLATION = Interpolation.BICUBIC
@@ -196,6 +197,7 @@ class MediaReader:
         self._flushed = False
         self._last_pts: float | None = None
         self._clock: BestEffortClock | None = None
+        self._join: ClockJoin | None = None  # MPEG-TS/PS: one offset across clock restarts
         self._fps: float | None = None
 
     # ------------------------------------------------------------------ open / close
@@ -218,6 +220,7 @@ class MediaReader:
         stream.codec_context.thread_count = self.threads
         self.time_base = stream.time_base
         self._fps = self._stream_fps(stream)
+        self._join = ClockJoin() if ClockJoin.applies(self.container) and not self.live else None
         if self.tally is not None:
             self.tally.restrict(self._log_contexts())
         self._restart()
@@ -261,7 +264,8 @@ class MediaReader:
 
     def _restart(self) -> None:
         """Demux from where the container stands (after open, a seek or a demux error)."""
-        self._packets = self.container.demux(self.stream)
+        # A clock that may restart is followed on every stream's packets, as ffmpeg does.
+        self._packets = self.container.demux() if self._join is not None else self.container.demux(self.stream)
         self._pending = []
         self._flushed = False
 
@@ -278,6 +282,11 @@ class MediaReader:
     def fps(self) -> float | None:
         """The stream's average frame rate (else FFmpeg's guess), None if none believable."""
         return self._fps
+
+    @property
+    def clock_jumps(self) -> int:
+        """Times the input's clock restarted (joined MPEG-TS), each joined on as ffmpeg does."""
+        return self._join.jumps if self._join is not None else 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -327,6 +336,11 @@ class MediaReader:
                 raise DemuxError(str(error)) from error
             # demux() ends with one empty packet per stream, which flushes the decoder
             flush = packet.size == 0 and packet.pts is None and packet.dts is None
+            if self._join is not None:
+                if not flush:
+                    self._join.shift(packet)
+                if packet.stream.index != self.stream.index:
+                    continue
             try:
                 self._pending.extend(packet.decode())
             except av.error.ExitError:

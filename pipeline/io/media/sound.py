@@ -35,6 +35,7 @@ import math
 import av
 import av.error
 
+from pipeline.io.media.timing import ClockJoin
 from pipeline.io.media.writer import CONTAINERS, container_codecs
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,6 @@ AVI_AUDIO: set[str] = set()
 #: Muxers that accept two packets with the same dts in a stream (FFmpeg's
 #: AVFMT_TS_NONSTRICT); the others need each dts above the last.
 NONSTRICT = ("matroska", "webm")
-
-#: AVFMT_TS_DISCONT: formats whose timestamps may jump (MPEG-TS, MPEG-PS).
-DISCONTINUOUS = 0x0200
 
 #: FFmpeg's default layout for a channel count (``av_channel_layout_default``).
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)",
@@ -109,10 +107,7 @@ class SoundTrack:
         self.damaged = 0  # input packets that did not decode (transcoding), skipped
         self.moved = 0  # packets whose dts stepped back, moved up as ffmpeg's muxer does
         self._last_dts = None  # the last dts muxed (output time base)
-        self._discontinuous = bool(self.input.format.flags & DISCONTINUOUS)
-        self._offset = 0.0  # seconds added to the input's timestamps after jumps (ts joined)
-        self._due: dict[int, float] = {}  # per stream: where its next packet is due
-        self.jumps = 0
+        self._clock = ClockJoin() if ClockJoin.applies(self.input) else None
         self.resampler = None
         self.notes: list[str] = []
 
@@ -176,34 +171,10 @@ class SoundTrack:
         for packet in self._packets:
             if packet.pts is None and packet.dts is None:
                 continue  # a flush packet at the end of a stream
-            if self._discontinuous:
-                self._join(packet)
+            if self._clock is not None:
+                self._clock.shift(packet)
             return packet
         return None
-
-    def _join(self, packet) -> None:
-        """Shift ``packet`` by the input's running offset across timestamp jumps.
-
-        MPEG-TS and MPEG-PS (FFmpeg's AVFMT_TS_DISCONT formats) may restart their clock:
-        two recordings joined with ``cat``.  ffmpeg (``ts_discontinuity_process``) then
-        shifts every later packet of the file so that the one that jumped lands where its
-        stream was due: a jump back by more than 0.1 s, or by more than 10 s either way.
-        The same here, so the second file's sound follows the first's.
-        """
-        stamp = packet.dts if packet.dts is not None else packet.pts
-        base = packet.time_base
-        shift = round(self._offset / base)
-        seconds = float((stamp + shift) * base)
-        due = self._due.get(packet.stream.index)
-        if due is not None and (seconds < due - 0.1 or abs(seconds - due) > 10):
-            self._offset += due - seconds
-            self.jumps += 1
-            shift = round(self._offset / base)
-            seconds = float((stamp + shift) * base)
-        if shift:
-            packet.pts = None if packet.pts is None else packet.pts + shift
-            packet.dts = None if packet.dts is None else packet.dts + shift
-        self._due[packet.stream.index] = seconds + float((packet.duration or 0) * base)
 
     def _seconds(self, packet) -> float:
         stamp = packet.pts if packet.pts is not None else packet.dts
@@ -356,9 +327,6 @@ class SoundTrack:
         if self.damaged:
             self.notes.append(f"sound of {self.path}: {self.damaged} packet(s) did not decode (incomplete "
                               "or corrupt) and were skipped, as ffmpeg skips them")
-        if self.jumps:
-            self.notes.append(f"sound of {self.path}: its timestamps jumped {self.jumps} time(s) (files "
-                              "joined?); later sound follows on, as ffmpeg joins it")
         if self.moved:
             self.notes.append(f"sound of {self.path}: {self.moved} packet(s) stepped back in time (dts); "
                               "each was moved to just after the one before, as ffmpeg's muxer does")

@@ -81,3 +81,52 @@ class FramePlacer:
     def finish(self) -> list[tuple[object, float]]:
         """The items still waiting, one nominal frame apart after the last."""
         return self._release_apart() if self._waiting else []
+
+
+#: AVFMT_TS_DISCONT: formats whose clock may restart (MPEG-TS, MPEG-PS).
+DISCONTINUOUS = 0x0200
+
+#: ffmpeg's thresholds (``ts_discontinuity_process``): a jump back by more than 0.1 s,
+#: or by more than ``dts_delta_threshold`` (10 s) either way, starts a new stretch.
+BACK_THRESHOLD = 0.1
+JUMP_THRESHOLD = 10.0
+
+
+class ClockJoin:
+    """Packets of a file whose clock restarted, shifted to go on as ffmpeg shifts them.
+
+    Two MPEG-TS recordings joined with ``cat`` start their timestamps again.  ffmpeg
+    keeps one offset for the whole file and, when a packet's dts falls more than 0.1 s
+    behind where its stream was due (or 10 s off either way), moves the offset so that
+    the packet lands where it was due; every later packet of every stream carries it.
+    The video reader and the sound track both shift their packets with this, so the
+    picture and the sound of the second recording follow the first's together.
+    """
+
+    def __init__(self):
+        self.offset = 0.0  # seconds added to every packet's timestamps
+        self.jumps = 0
+        self._due: dict[int, float] = {}  # per stream: where its next packet is due
+
+    @staticmethod
+    def applies(container) -> bool:
+        """Whether ``container``'s format may restart its clock."""
+        return bool(container.format.flags & DISCONTINUOUS)
+
+    def shift(self, packet) -> None:
+        """Add the running offset to ``packet``'s pts and dts, after checking it for a jump."""
+        stamp = packet.dts if packet.dts is not None else packet.pts
+        if stamp is None:
+            return
+        base = packet.time_base
+        seconds = float(stamp * base) + self.offset
+        due = self._due.get(packet.stream.index)
+        if due is not None and (seconds < due - BACK_THRESHOLD or abs(seconds - due) > JUMP_THRESHOLD):
+            self.offset += due - seconds
+            self.jumps += 1
+            seconds = due
+        shift = round(self.offset / base)
+        if shift:
+            packet.pts = None if packet.pts is None else packet.pts + shift
+            packet.dts = None if packet.dts is None else packet.dts + shift
+        self._due[packet.stream.index] = seconds + float((packet.duration or 0) * base)

@@ -172,6 +172,9 @@ class VideoSink(Sink):
         self._output = StagedOutput(self.path, "video sink")
         temp = self._output.begin()
         self.notes = []
+        if self.fourcc is not None:
+            self.notes.append(f"video sink {self.path}: fourcc {self.fourcc!r} is the old name of "
+                              f"codec: {self.codec_used}; give codec instead")
         sound = None
         try:
             media = self._media

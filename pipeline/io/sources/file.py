@@ -287,6 +287,11 @@ class FileSource(Source):
 
         Returns the first frame of the next pass (``loop``), else None.
         """
+        if self._reader.clock_jumps and not self._restarted:
+            message = (f"{self._describe()}: its clock restarted {self._reader.clock_jumps} time(s) "
+                       "(recordings joined?); each later stretch follows on, as ffmpeg joins them")
+            log.info("%s", message)
+            self.report.note(message)
         stated = self._stated_frames
         if stated is not None and self._position < stated:
             message = (f"{self._describe()} ends after {self._position} frames, but its container "

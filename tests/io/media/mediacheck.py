@@ -241,7 +241,7 @@ def check(source: Path, folder: Path, extension: str) -> tuple[probe.Parity, sub
     reference = probe.ffmpeg_reference(str(source), str(theirs))
     assert reference.error is None, reference.error
     parity = probe.compare(probe.media_facts(str(ours)), probe.media_facts(str(theirs), check_decoding=False),
-                           reference.duplicated, reference.dropped)
+                           reference, probe.dropped_in_notes(done.stdout + done.stderr))
     return parity, done
 
 
