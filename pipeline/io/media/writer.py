@@ -443,14 +443,14 @@ class MediaWriter:
         """Encode the frame before ``frame`` (its duration is now known) and hold ``frame``.
 
         Where a tick is a whole frame (AVI, and the MPEG-4 Part 2 and MJPEG encoders), a
-        frame whose tick is taken goes on the next one if it is 0.6 frame or more past
-        the frame before, and is dropped otherwise (counted), as ffmpeg's variable-rate
-        mode does for AVI.
+        frame whose tick is taken goes on the next free one, unless it falls 0.6 frame
+        or more before the frame before: then it is dropped (counted), as ffmpeg's
+        variable-rate mode (``do_video_out``, the mode ffmpeg uses for AVI) does.
         """
         exact = seconds / self.time_base
         tick = round(exact)
         if self._last_tick is not None and tick <= self._last_tick:
-            if exact < self._last_tick + 0.6 and self._frame_ticks() == 1:
+            if exact <= self._last_tick - 0.6 and self._frame_ticks() == 1:
                 self.dropped += 1
                 return
             tick = self._last_tick + 1
