@@ -137,7 +137,7 @@ def _file(path: str) -> tuple[dict, str]:
     if extension in IMAGE_EXTENSIONS:
         return {"type": "images", "glob": glob.escape(path)}, "images"
     raise _fail(f"input {path!r}: unknown extension {extension or '(none)'!r}; known: video "
-                f"{' '.join(VIDEO_INPUTS)}, pictures {' '.join(IMAGE_EXTENSIONS)}, "
+                f"{' '.join(formats.VIDEO_INPUTS)}, pictures {' '.join(IMAGE_EXTENSIONS)}, "
                 f"configs {' '.join(CONFIG_EXTENSIONS)}")
 
 
