@@ -150,7 +150,10 @@ def _guarded(task, payload: dict) -> dict:
     try:
         result = task(payload)
     except Exception as exc:  # noqa: BLE001  (reported per file, the job goes on)
-        return _failure(exc)
+        failure = _failure(exc)
+        if payload.get("output"):  # the user's path, never the hidden staging name
+            failure["error"] = failure["error"].replace(staging_path(payload["output"]), payload["output"])
+        return failure
     result.update(ok=True, worker=worker_name())
     return result
 
