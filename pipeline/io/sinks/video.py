@@ -35,6 +35,7 @@ import numpy as np
 
 from pipeline.io import formats
 from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.media import logs
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.writer import (
     CONTAINERS,
@@ -104,6 +105,7 @@ class VideoSink(Sink):
         self._converted = 0
         self._first_converted: str | None = None
         self.codec_used: str | None = None
+        self._tally = logs.MessageTally(writing=True)  # the muxer's messages, about this file
         self.frames_written = 0
         self.frames_dropped = 0
 
@@ -171,6 +173,7 @@ class VideoSink(Sink):
             raise SinkError(f"video sink {self.path!r}: {error}") from None
         self._output = StagedOutput(self.path, "video sink")
         temp = self._output.begin()
+        self._tally.start()
         self.notes = []
         if self.fourcc is not None:
             self.notes.append(f"video sink {self.path}: fourcc {self.fourcc!r} is the old name of "
@@ -310,13 +313,16 @@ class VideoSink(Sink):
                 self.notes.append(f"video sink {self.path}: {writer.dropped} frame(s) of {what} dropped, as ffmpeg "
                                   f"drops them: {self.extension} with {self.codec_used} holds one frame per "
                                   f"{float(1 / writer.rate):.3f} s tick and theirs was taken (.mkv or .mp4 keep them)")
+            self.notes += self._tally.lines(f"video sink {self.path}")
             for note in self.notes:
                 log.info("%s", note)
         finally:
+            self._tally.stop()
             self._output.discard()  # after commit() too: a no-op then
 
     def abort(self) -> None:
         """Close the writer and remove the temporary file; the final name is untouched."""
+        self._tally.stop()
         if self._writer is not None:
             if self._writer.sound is not None:
                 self._writer.sound.close()
