@@ -127,3 +127,28 @@ def test_max_pixels_refuses_a_huge_frame_before_decoding(tmp_path):
     done = mediacheck.edgepipe_run(source, tmp_path / "out.mp4")
     assert done.returncode != 0
     assert str(source) in done.stderr and "16000x16000" in done.stderr and "max_pixels" in done.stderr
+
+
+@pytest.mark.parametrize("extension,rate", [
+    (".flv", 10), (".ts", 10), (".m2ts", 10), (".mpg", 25), (".3gp", 10), (".ogv", 10), (".wmv", 10),
+    (".y4m", 10), (".gif", 10)])
+def test_the_containers_a_user_tries_are_read_frame_for_frame(tmp_path, extension, rate):
+    """Each file ffmpeg writes by that name: every frame ffprobe counts, in time order."""
+    from pipeline.io import formats
+    from pipeline.io.sources.file import FileSource
+
+    assert extension in formats.VIDEO_INPUTS
+    source = tmp_path / f"clip{extension}"
+    mediacheck.ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=176x144:rate={rate}", "-frames:v", "20", source)
+    counted = probe.ffprobe(source, "-count_frames", "-select_streams", "v:0",
+                            "-show_entries", "stream=nb_read_frames")["streams"][0]["nb_read_frames"]
+    reader = FileSource(path=str(source))
+    reader.open()
+    try:
+        times = []
+        while (item := reader.read_timed()) is not None:
+            times.append(item[1])
+    finally:
+        reader.close()
+    assert len(times) == int(counted) == 20
+    assert all(b > a for a, b in zip(times, times[1:]))
