@@ -26,11 +26,13 @@ import urllib.parse
 import yaml
 
 from pipeline.config import ConfigError
+from pipeline.io import formats
 
-#: Video files, in and out (the video sink picks container and codec by extension).
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+#: Video files written (the video sink picks container and codec by extension) and read.
+VIDEO_EXTENSIONS = tuple(formats.VIDEO_CONTAINERS)
+VIDEO_INPUTS = formats.FILE_INPUTS
 #: Pictures: read by the images source; written by the images sink (a pattern with {index}).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = formats.PICTURE_EXTENSIONS
 #: The stats sink's JSON Lines files.
 STATS_EXTENSIONS = (".jsonl",)
 CONFIG_EXTENSIONS = (".yaml", ".yml")
@@ -113,7 +115,7 @@ def _pictures(pattern: str) -> str:
         raise _fail(f"input {pattern!r} matches no file (looked in "
                     f"{os.path.abspath(os.path.dirname(pattern) or '.')}); check the folder "
                     "and the extension, and quote the glob so the shell leaves it alone")
-    videos = [p for p in matches if os.path.splitext(p)[1].lower() in VIDEO_EXTENSIONS]
+    videos = [p for p in matches if os.path.splitext(p)[1].lower() in VIDEO_INPUTS]
     if videos:
         raise _fail(f"input {pattern!r} matches video files (first: {videos[0]!r}); one video: "
                     "edgepipe run FILE; many videos: edgepipe batch configs/batch.yaml")
@@ -130,12 +132,12 @@ def _file(path: str) -> tuple[dict, str]:
     if os.path.isdir(path):
         raise _fail(f"input {path!r} is a folder; for its pictures give a quoted glob such "
                     f"as {os.path.join(path, '*.png')!r}")
-    if extension in VIDEO_EXTENSIONS:
+    if extension in VIDEO_INPUTS:
         return {"type": "file", "path": path}, "file"
     if extension in IMAGE_EXTENSIONS:
         return {"type": "images", "glob": glob.escape(path)}, "images"
     raise _fail(f"input {path!r}: unknown extension {extension or '(none)'!r}; known: video "
-                f"{' '.join(VIDEO_EXTENSIONS)}, pictures {' '.join(IMAGE_EXTENSIONS)}, "
+                f"{' '.join(formats.VIDEO_INPUTS)}, pictures {' '.join(IMAGE_EXTENSIONS)}, "
                 f"configs {' '.join(CONFIG_EXTENSIONS)}")
 
 

@@ -303,7 +303,7 @@ def test_set_still_works_and_yaml_first_argument_is_a_config(tree, capsys):
 
 @pytest.mark.parametrize("words, words_in_message", [
     (["nope.mp4"], ["input 'nope.mp4' does not exist", "camera index"]),
-    (["IN", "out.xyz"], ["no sink knows the extension '.xyz'", ".mp4 .mov .mkv .webm .avi",
+    (["IN", "out.xyz"], ["no sink knows the extension '.xyz'", ".mp4 .m4v .mov .mkv .webm .avi",
                          ".png .jpg .jpeg .bmp .tif .tiff", ".jsonl", "window", "http://HOST:PORT"]),
     (["IN", "out"], ["no sink knows the extension '(none)'"]),
     (["IN", "one.png"], ["needs {index} in the name"]),
@@ -315,7 +315,7 @@ def test_set_still_works_and_yaml_first_argument_is_a_config(tree, capsys):
     (["IN", "HARDLINK"], ["would write over the input"]),
     (["PICS", "PICPATTERN"], ["would write over the input", "a_0.png"]),
     (["IN", "./sub/../tree.avi"], ["would write over the input"]),
-    (["NOTES"], ["unknown extension '.txt'", ".mp4 .mov"]),
+    (["NOTES"], ["unknown extension '.txt'", ".mp4 .m4v .mov", ".gif .flv .ts"]),
     (["FOLDER"], ["is a folder", "*.png"]),
     (["GLOB"], ["matches no file"]),
     (["VIDEOGLOB"], ["edgepipe batch"]),

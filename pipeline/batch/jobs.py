@@ -35,12 +35,13 @@ from typing import Any
 
 from pipeline.config import (Component, Config, ConfigError, Document, check_chain, dotted, expect_kind,
                              load_document)
+from pipeline.io import formats
 from pipeline.registry import Param, ParamError, build, check_settings
 
 VERSION = 1
 TOP_LEVEL_KEYS = ("version", "inputs", "output", "stages", "executor", "split")
 #: Containers an output can have; the video sink picks the codec from the extension.
-CONTAINERS = ("mp4", "mkv", "avi", "mov", "m4v")
+CONTAINERS = formats.output_containers()
 #: Stages whose output depends on time or run state, so a split run cannot match the
 #: unsplit one frame for frame.
 TIME_DEPENDENT_STAGES = ("hud",)
@@ -62,8 +63,18 @@ class InputsSection:
     )
 
 
+#: The ``video`` sink's keys an ``output:`` section takes, with the sink's own schema
+#: (types, defaults, choices, help): one definition, so batch and run mean the same.
+VIDEO_KEYS = ("codec", "crf", "bitrate", "preset", "pix_fmt", "audio", "fourcc")
+
+
+def _video_params() -> tuple:
+    from pipeline.io.sinks.video import VideoSink
+    return tuple(param for param in VideoSink.params if param.name in VIDEO_KEYS)
+
+
 class OutputSection:
-    """``output:``: where the edge videos go and how they are named."""
+    """``output:``: where the edge videos go, how they are named, and the video sink's encoding keys."""
 
     registry_name = "output"
     params = (
@@ -71,7 +82,7 @@ class OutputSection:
         Param("suffix", str, "_edges", help="added to each input's stem"),
         Param("container", str, "mp4", choices=CONTAINERS,
               help="output extension; the codec follows it (mp4, mov, mkv: h264; webm: vp9; avi: mjpeg)"),
-        Param("fourcc", (str, type(None)), None, help="codec, e.g. h264, vp9 or ffv1 (the video sink's codec; old fourcc names like mp4v work; null: by container)"),
+        *_video_params(),
         Param("manifest", (str, type(None)), None,
               help="JSON Lines record of every file's outcome (null: DIR/manifest.jsonl)"),
     )
@@ -182,10 +193,14 @@ class BatchJob:
         A manifest record made under another chain, container or codec does not count
         as complete, so changing the stages and rerunning redoes every file.
         """
-        shape = {"stages": self.stages, "container": self.output["container"],
-                 "fourcc": self.output["fourcc"]}
+        shape = {"stages": self.stages, "container": self.output["container"], **self.video}
         text = json.dumps(shape, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def video(self) -> dict:
+        """The ``video`` sink settings every output is written with (``output:``'s keys)."""
+        return {key: self.output[key] for key in VIDEO_KEYS}
 
     def error(self, path: Path, message: str) -> ConfigError:
         """A ConfigError at ``path`` in the batch file (its line, or the nearest above)."""
@@ -203,20 +218,23 @@ class BatchJob:
         output : str
             The video sink's path (the sink itself writes under a temporary name).
         """
-        return file_run_config(source, output, self.stages, self.output["fourcc"])
+        return file_run_config(source, output, self.stages, self.video)
 
     def plan(self) -> list[WorkItem]:
         """Every input with its output path, in natural order; ConfigError if none."""
         return plan_outputs(self)
 
 
-def file_run_config(source: str, output: str, stages: list, fourcc: str | None = None) -> dict:
-    """A run config for one file in batch mode: every frame, in order, none dropped."""
+def file_run_config(source: str, output: str, stages: list, video: dict | None = None) -> dict:
+    """A run config for one file in batch mode: every frame, in order, none dropped.
+
+    ``video`` holds the ``video`` sink's settings (:data:`VIDEO_KEYS`).
+    """
     return {
         "version": 1,
         "source": {"type": "file", "path": source},
         "stages": copy.deepcopy(stages),
-        "sinks": [{"video": {"path": output, "fourcc": fourcc}}],
+        "sinks": [{"video": {"path": output, **(video or {})}}],
         "runtime": {"mode": "batch"},
     }
 
@@ -327,7 +345,7 @@ def _check(doc: Document) -> BatchJob:
         raise doc.error(("output", "suffix"),
                      f"suffix is added to a file name and cannot hold a folder; got {output['suffix']!r}")
     try:
-        build("sink", "video", {"path": "x." + output["container"], "fourcc": output["fourcc"]})
+        build("sink", "video", {"path": "x." + output["container"], **{k: output[k] for k in VIDEO_KEYS}})
     except ParamError as exc:
         raise doc.error(("output", exc.key), exc.message) from None
 

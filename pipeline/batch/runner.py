@@ -246,7 +246,7 @@ def _base_record(item: WorkItem, status: str, job: BatchJob) -> dict:
 
 
 def _payload(job: BatchJob, **fields: Any) -> dict:
-    return {"stages": job.stages, "fourcc": job.output["fourcc"], "threads": _task_threads(job),
+    return {"stages": job.stages, "video": job.video, "threads": _task_threads(job),
             **fields}
 
 

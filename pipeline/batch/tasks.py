@@ -150,7 +150,10 @@ def _guarded(task, payload: dict) -> dict:
     try:
         result = task(payload)
     except Exception as exc:  # noqa: BLE001  (reported per file, the job goes on)
-        return _failure(exc)
+        failure = _failure(exc)
+        if payload.get("output"):  # the user's path, never the hidden staging name
+            failure["error"] = failure["error"].replace(staging_path(payload["output"]), payload["output"])
+        return failure
     result.update(ok=True, worker=worker_name())
     return result
 
@@ -158,7 +161,7 @@ def _guarded(task, payload: dict) -> dict:
 def _process_file(payload: dict) -> dict:
     """One input through the chain into its output, via Pipeline (batch mode).
 
-    Payload: ``input``, ``output``, ``stages``, ``fourcc``, ``threads``.
+    Payload: ``input``, ``output``, ``stages``, ``video`` (the sink's settings), ``threads``.
     Returns ``frames``, ``seconds``, ``fps``.
     """
     from pipeline.batch.jobs import file_run_config
@@ -167,7 +170,7 @@ def _process_file(payload: dict) -> dict:
 
     final = payload["output"]
     staging = staging_path(final)
-    config = file_run_config(payload["input"], staging, payload["stages"], payload.get("fourcc"))
+    config = file_run_config(payload["input"], staging, payload["stages"], payload.get("video"))
     started = time.perf_counter()
     try:
         controls = _reporting_controls(_container_frames(payload["input"]))
@@ -246,7 +249,7 @@ def _join_parts(payload: dict) -> dict:
     """Every part's frames, in order and at their pts, into one video sink, then onto the final name.
 
     Payload: ``input``, ``output``, ``parts`` (list of ``[folder, frames]``), ``fps``,
-    ``fourcc``, ``threads``.  The sink is told the input file (``set_input``) as an
+    ``video`` (the sink's settings), ``threads``.  The sink is told the input file (``set_input``) as an
     unsplit run tells it, so it copies the input's sound.
     """
     from pipeline.batch.split import read_part_frames, read_part_pts
@@ -258,7 +261,7 @@ def _join_parts(payload: dict) -> dict:
 
     final = payload["output"]
     staging = staging_path(final)
-    sink = build("sink", "video", {"path": staging, "fourcc": payload.get("fourcc")})
+    sink = build("sink", "video", {"path": staging, **(payload.get("video") or {})})
     sink.check()
     started = time.perf_counter()
     index = 0

@@ -33,7 +33,9 @@ CONFIG_CASES = [
     (BASE.replace("workers: 2", "workers: many"), "batch.yaml:8 executor.workers", "auto"),
     (BASE.replace("type: local", "type: spark"), "batch.yaml:8 executor.type", "local, dask"),
     (BASE + "sinks: []\n", "batch.yaml:9 sinks", "inputs and output replace them"),
-    (BASE.replace("{dir: out/edges}", "{dir: out/edges, container: webm}"), "batch.yaml:3 output.container", "mp4"),
+    (BASE.replace("{dir: out/edges}", "{dir: out/edges, container: flv}"), "batch.yaml:3 output.container", "mp4"),
+    (BASE.replace("{dir: out/edges}", "{dir: out/edges, crf: 30, codec: ffv1}"), "batch.yaml:3 output.crf", "ffv1"),
+    (BASE.replace("{dir: out/edges}", "{dir: out/edges, audio: off}"), "batch.yaml:3 output.audio", "copy | encode | none"),
     (BASE.replace("{dir: out/edges}", "{dir: out/edges, fourcc: H2645}"), "batch.yaml:3 output.fourcc", "4 ASCII"),
     (BASE.replace('{glob: "rec/**/*.mp4"}', '{glob: "a", list: b.txt}'), "batch.yaml:2 inputs", "exactly one"),
     (BASE.replace("type: local, workers: 2", "type: local, workers: 0"), "batch.yaml:8 executor.workers", "or auto"),
@@ -163,3 +165,21 @@ def test_glob_whose_every_match_is_an_output_says_so(tmp_path, monkeypatch):
     assert "matches no file" not in message
     assert "2 match(es)" in message and "inside output.dir" in message
     assert str(Path(tmp_path / "out")) in message
+
+
+def test_output_takes_the_video_sinks_keys_with_the_sinks_schema():
+    """codec, crf, bitrate, preset, pix_fmt, audio reach the sink of every file's run."""
+    from pipeline.batch.jobs import OutputSection
+    from pipeline.io.sinks.video import VideoSink
+
+    text = BASE.replace("{dir: out/edges}", "{dir: out/edges, container: mkv, codec: ffv1, audio: none}")
+    job = job_from_text(text, "batch.yaml")
+    assert job.video == {"codec": "ffv1", "crf": None, "bitrate": None, "preset": None, "pix_fmt": None,
+                         "audio": "none", "fourcc": None}
+    sink = job.run_config("in.mp4", "out.mkv")["sinks"][0]["video"]
+    assert sink["codec"] == "ffv1" and sink["audio"] == "none" and sink["path"] == "out.mkv"
+    shared = [p for p in OutputSection.params if p.name in job.video]
+    assert all(any(p is q for q in VideoSink.params) for p in shared)
+    other = job_from_text(BASE.replace("{dir: out/edges}", "{dir: out/edges, container: mkv, codec: h264}"),
+                          "batch.yaml")
+    assert other.chain_digest != job_from_text(text, "batch.yaml").chain_digest

@@ -44,3 +44,18 @@ def test_pool_workers_report_frames_while_a_file_runs(tmp_path):
     seen = progress_seen(lambda: LocalPool(workers=1, threads=1), tmp_path, 120)
     middle = [done for done, _ in seen if 0 < done < FRAMES]
     assert middle and middle == sorted(middle)  # it moved within the file, forwards
+
+
+def test_a_failed_file_is_named_by_its_output_never_the_staging_name(tmp_path):
+    """A write failure in a batch names the user's output path (the sink wrote the hidden name)."""
+    from pipeline.io.base import SinkError
+
+    final = str(tmp_path / "out" / "clip_edges.mp4")
+
+    def failing(payload):
+        raise SinkError(f"video sink: cannot write {tasks.staging_path(payload['output'])!r}: disk full")
+
+    answer = tasks._guarded(failing, {"output": final, "threads": 1})
+    assert answer["ok"] is False
+    assert final in answer["error"] and ".batch" not in answer["error"].replace(final, "")
+    assert tasks.staging_path(final) not in answer["error"]

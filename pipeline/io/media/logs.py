@@ -48,7 +48,8 @@ class MessageTally:
     Use as a context manager, or :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self):
+    def __init__(self, writing: bool = False):
+        self.writing = writing  # True: a sink's tally, hearing only the muxer's messages
         self.counts: collections.Counter = collections.Counter()
         self.first: dict[tuple, str] = {}
         self.total = 0
@@ -91,7 +92,9 @@ class MessageTally:
     def add(self, level: int, context: str, message: str) -> None:
         """Count one message (``level`` is a Python logging level)."""
         text = " ".join(message.split())
-        if not text:
+        if not text or muxing(text) != self.writing:
+            # A muxer's message is about the file written (the AVI muxer logs under "avi",
+            # as the AVI demuxer does): the sink's, never blamed on the input.
             return
         kind = (level, context, _NUMBER.sub("N", text))
         with self._lock:
@@ -126,6 +129,11 @@ class MessageTally:
             out.append(f"{what}: {sum(c for _, c in rest)} more FFmpeg messages of "
                        f"{len(rest)} other kinds")
         return out
+
+
+def muxing(text: str) -> bool:
+    """Whether FFmpeg's message is its muxer's (``... to muxer in stream 1``)."""
+    return "muxer" in text or "muxing" in text
 
 
 def _benign(context: str, message: str) -> bool:

@@ -46,6 +46,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from pipeline.io.media.logs import MessageTally
+from pipeline.io.media.timing import ClockJoin
 
 #: swscale flags OpenCV's FFmpeg backend converts with (see the module notes).
 OPENCV_INTERPOLATION = Interpolation.BICUBIC
@@ -70,9 +71,15 @@ class MediaOpenError(Exception):
         timeout, ``av.error.InvalidDataError``...), for the caller's wording.
     """
 
-    def __init__(self, message: str, cause: BaseException | None = None):
+    def __init__(self, message: str, cause: BaseException | None = None, kinds: str = ""):
         super().__init__(message)
         self.cause = cause
+        self.kinds = kinds  # the stream kinds there are, when none is video
+
+    @property
+    def no_video(self) -> bool:
+        """The input opened but holds no video stream."""
+        return bool(self.kinds)
 
 
 class DamagedPacket(Exception):
@@ -117,6 +124,39 @@ def to_bgr(frame: av.VideoFrame) -> np.ndarray:
     return image
 
 
+class BestEffortClock:
+    """FFmpeg's best-effort timestamp of decoded frames (``guess_correct_pts`` in libavcodec).
+
+    A decoder hands each frame the pts of the packet it came from (``frame.pts``) and
+    that packet's dts (``frame.dts``).  Either may be missing or wrong: an AVI holds no
+    pts, and a DivX/Xvid "packed" MPEG-4 file attaches each B-frame's pts to the frame
+    before it (pts 1, 3, 2, 5, 4, ...).  FFmpeg counts the times each sequence failed
+    to grow and trusts the one that failed less; ``ffprobe`` shows the result as
+    ``best_effort_timestamp`` and ``ffmpeg`` times its frames with it.  This is the
+    same rule, on PyAV's frames (PyAV does not expose FFmpeg's own field).
+    """
+
+    def __init__(self):
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts = self.last_dts = None
+
+    def guess(self, pts: int | None, dts: int | None) -> int | None:
+        """The frame's time in its time base, or None when it has neither pts nor dts."""
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        elif pts is not None:
+            self.last_dts = pts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        elif dts is not None:
+            self.last_pts = dts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+
 class MediaReader:
     """The first video stream of a file or URL, decoded frame by frame.
 
@@ -156,6 +196,8 @@ class MediaReader:
         self._pending: list = []
         self._flushed = False
         self._last_pts: float | None = None
+        self._clock: BestEffortClock | None = None
+        self._join: ClockJoin | None = None  # MPEG-TS/PS: one offset across clock restarts
         self._fps: float | None = None
 
     # ------------------------------------------------------------------ open / close
@@ -172,12 +214,13 @@ class MediaReader:
         if not self.container.streams.video:
             kinds = sorted({s.type for s in self.container.streams}) or ["no streams"]
             self.close()
-            raise MediaOpenError(f"it holds no video stream (only {', '.join(kinds)})")
+            raise MediaOpenError(f"it holds no video stream (only {', '.join(kinds)})", kinds=", ".join(kinds))
         stream = self.stream = self.container.streams.video[0]
         stream.thread_type = "SLICE" if self.live else "AUTO"
         stream.codec_context.thread_count = self.threads
         self.time_base = stream.time_base
         self._fps = self._stream_fps(stream)
+        self._join = ClockJoin() if ClockJoin.applies(self.container) and not self.live else None
         if self.tally is not None:
             self.tally.restrict(self._log_contexts())
         self._restart()
@@ -221,7 +264,8 @@ class MediaReader:
 
     def _restart(self) -> None:
         """Demux from where the container stands (after open, a seek or a demux error)."""
-        self._packets = self.container.demux(self.stream)
+        # A clock that may restart is followed on every stream's packets, as ffmpeg does.
+        self._packets = self.container.demux() if self._join is not None else self.container.demux(self.stream)
         self._pending = []
         self._flushed = False
 
@@ -238,6 +282,17 @@ class MediaReader:
     def fps(self) -> float | None:
         """The stream's average frame rate (else FFmpeg's guess), None if none believable."""
         return self._fps
+
+    @property
+    def clock_jumps(self) -> int:
+        """Times the input's clock restarted (joined MPEG-TS), each joined on as ffmpeg does."""
+        return self._join.jumps if self._join is not None else 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The stream's width and height as its header states them (before decoding)."""
+        context = self.stream.codec_context
+        return int(context.width or 0), int(context.height or 0)
 
     @property
     def stated_frames(self) -> int | None:
@@ -281,6 +336,11 @@ class MediaReader:
                 raise DemuxError(str(error)) from error
             # demux() ends with one empty packet per stream, which flushes the decoder
             flush = packet.size == 0 and packet.pts is None and packet.dts is None
+            if self._join is not None:
+                if not flush:
+                    self._join.shift(packet)
+                if packet.stream.index != self.stream.index:
+                    continue
             try:
                 self._pending.extend(packet.decode())
             except av.error.ExitError:
@@ -293,10 +353,17 @@ class MediaReader:
         return self._pending.pop(0)
 
     def seconds(self, frame: av.VideoFrame) -> float:
-        """``frame``'s presentation time in seconds (the last one + 1/fps if it has none)."""
-        pts = frame.pts if frame.pts is not None else frame.dts
-        if pts is not None:
-            value = float(pts * frame.time_base) if frame.time_base else float(pts * self.time_base)
+        """``frame``'s time in seconds: FFmpeg's best-effort timestamp (:class:`BestEffortClock`).
+
+        A frame with neither pts nor dts gets the last time + 1/fps (0 for the first),
+        as ffmpeg predicts the next pts.
+        """
+        if self._clock is None:
+            self._clock = BestEffortClock()
+        tick = self._clock.guess(frame.pts, frame.dts)
+        base = frame.time_base or self.time_base
+        if tick is not None:
+            value = float(tick * base)
         elif self._last_pts is None:
             value = 0.0
         else:

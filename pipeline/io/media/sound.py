@@ -28,11 +28,14 @@ Rules (the ``video`` sink documents them for users)
 from __future__ import annotations
 
 import fractions
+import functools
 import logging
 import math
 
 import av
+import av.error
 
+from pipeline.io.media.timing import ClockJoin
 from pipeline.io.media.writer import CONTAINERS, container_codecs
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,24 @@ log = logging.getLogger(__name__)
 #: Audio codecs a browser plays in each container (others are transcoded by ``copy``).
 BROWSER_AUDIO = {"mp4": {"aac", "mp3"}, "mov": {"aac", "mp3"}, "webm": {"opus", "vorbis"}}
 
-#: The encoder used when the sound must be transcoded, by container.
-TRANSCODE = {"webm": "libopus"}
+#: The encoder used when the sound must be transcoded, by container (AVI: MP3, as
+#: ffmpeg picks for it).
+TRANSCODE = {"webm": "libopus", "avi": "libmp3lame"}
 DEFAULT_TRANSCODE = "aac"
+
+#: What an AVI holds cleanly when copied: nothing.  PyAV's stream copy leaves the AVI
+#: muxer without the audio frame size it writes into the stream header, and a file
+#: written so reads back with every sound packet at time 0 (ffmpeg then warns "non
+#: monotonically increasing dts" on each); so AVI sound is always encoded, to MP3.
+AVI_AUDIO: set[str] = set()
+
+#: Muxers that accept two packets with the same dts in a stream (FFmpeg's
+#: AVFMT_TS_NONSTRICT); the others need each dts above the last.
+NONSTRICT = ("matroska", "webm")
+
+#: FFmpeg's default layout for a channel count (``av_channel_layout_default``).
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0(side)", 6: "5.1(side)",
+                   7: "6.1", 8: "7.1", 16: "hexadecagonal"}
 
 #: Containers that hold sound before the video's first frame (negative times, edit lists).
 NEGATIVE_TIMES = ("mp4", "mov")
@@ -86,6 +104,11 @@ class SoundTrack:
         self.stream = None
         self.encoder = None
         self.copied = 0
+        self.damaged = 0  # input packets that did not decode (transcoding), skipped
+        self.moved = 0  # packets whose dts stepped back, moved up as ffmpeg's muxer does
+        self._last_dts = None  # the last dts muxed (output time base)
+        self._clock = ClockJoin() if ClockJoin.applies(self.input) else None
+        self.resampler = None
         self.notes: list[str] = []
 
     @classmethod
@@ -112,7 +135,7 @@ class SoundTrack:
 
     def plays_as_is(self) -> bool:
         """True when the packets can be copied into this container (and browsers play them)."""
-        allowed = BROWSER_AUDIO.get(self.format)
+        allowed = AVI_AUDIO if self.format == "avi" else BROWSER_AUDIO.get(self.format)
         if allowed is not None:
             return self.codec in allowed
         return self.codec in container_codecs(self.extension)
@@ -125,14 +148,20 @@ class SoundTrack:
             return
         name = TRANSCODE.get(self.format, DEFAULT_TRANSCODE)
         source = self.source.codec_context
-        rate = OPUS_RATE if name == "libopus" else source.sample_rate
-        self.stream = output.add_stream(name, rate=rate, layout=source.layout.name)
+        layout, rate = encoder_target(name, source.layout.name, source.channels, source.sample_rate)
+        self.stream = output.add_stream(name, rate=rate, layout=layout)
         self.stream.codec_context.time_base = fractions.Fraction(1, rate)
+        self.resampler = av.AudioResampler(format=self.stream.codec_context.format.name,
+                                           layout=layout, rate=rate)
         self.encoder = name
         why = ("audio: encode" if self.mode == "encode" else
+               "an .avi file's sound is written as MP3" if self.format == "avi" else
                f"{self.codec} sound does not play in a browser from a {self.extension} file"
                if self.format in BROWSER_AUDIO else f"a {self.extension} file cannot hold {self.codec}")
-        self.notes.append(f"sound: {self.codec} transcoded to {name.removeprefix('lib')} ({why})")
+        changed = [] if (layout, rate) == (source.layout.name, source.sample_rate) else [
+            f"{source.layout.name} {source.sample_rate} Hz resampled to {layout} {rate} Hz"]
+        self.notes.append(f"sound of {self.path}: {self.codec} transcoded to {name.removeprefix('lib').removesuffix('lame')} "
+                          f"({'; '.join([why, *changed])})")
 
     def _next(self):
         """The next packet of the input (audio or video), or None at its end."""
@@ -142,6 +171,8 @@ class SoundTrack:
         for packet in self._packets:
             if packet.pts is None and packet.dts is None:
                 continue  # a flush packet at the end of a stream
+            if self._clock is not None:
+                self._clock.shift(packet)
             return packet
         return None
 
@@ -191,35 +222,85 @@ class SoundTrack:
             shift = round(self.start / packet.time_base)
             packet.pts = None if packet.pts is None else packet.pts - shift
             packet.dts = None if packet.dts is None else packet.dts - shift
+            if not self._decodes(packet):
+                return
             packet.stream = self.stream
-            self.output.mux(packet)
-            self.copied += 1
+            self._mux(packet)
             return
-        for frame in self.source.codec_context.decode(packet):
+        try:
+            frames = self.source.codec_context.decode(packet)
+        except av.error.FFmpegError:
+            # An incomplete or corrupt packet: ffmpeg says "Error while decoding stream"
+            # and goes on; so does this, and the summary counts it.
+            self.damaged += 1
+            return
+        for frame in frames:
             self._encode(frame)
 
+    def _decodes(self, packet) -> bool:
+        """Whether a packet to be copied decodes (else it is skipped and counted, as ffmpeg
+        skips it; copied, it would be an error in the output too)."""
+        try:
+            self.source.codec_context.decode(packet)
+        except av.error.FFmpegError:
+            self.damaged += 1
+            return False
+        return True
+
     def _encode(self, frame) -> None:
+        """Resample ``frame`` (None: flush) to what the encoder takes, encode and mux it."""
         if frame is not None:
             rate = frame.sample_rate
             frame.pts = round((float(frame.pts * frame.time_base) - self.start) * rate)
             frame.time_base = fractions.Fraction(1, rate)
-        for packet in self.stream.encode(frame):
-            self.output.mux(packet)
-            self.copied += 1
+            resampled = self.resampler.resample(frame)
+        else:
+            resampled = [*self.resampler.resample(None), None]
+        for each in resampled:
+            for packet in self.stream.encode(each):
+                self._mux(packet)
 
-    def finish(self, video_end: float, last_frame: float) -> list[str]:
+    def _mux(self, packet) -> None:
+        """Mux ``packet``; a dts at or below the last one is moved up as ffmpeg's muxer does.
+
+        ffmpeg (``fftools/ffmpeg_mux.c``, 5.1 and 6.x) sets such a dts to the last + 1
+        (the last itself for Matroska and WebM, which allow equal dts) and the pts to at
+        least that, with the warning "Non-monotonous DTS"; PyAV's mux would refuse the
+        packet and lose the file.  Counted, and said in one note.
+        """
+        if self._last_dts is not None and packet.dts is not None:
+            base = self.stream.time_base
+            if packet.time_base != base:
+                for field in ("pts", "dts", "duration"):
+                    value = getattr(packet, field)
+                    if value is not None:
+                        setattr(packet, field, round(value * packet.time_base / base))
+                packet.time_base = base
+            least = self._last_dts + (0 if self.format in NONSTRICT else 1)
+            if packet.dts < least:
+                self.moved += 1
+                if packet.pts is not None and packet.pts >= packet.dts:
+                    packet.pts = max(packet.pts, least)
+                packet.dts = least
+        self.output.mux(packet)
+        if packet.dts is not None:
+            self._last_dts = packet.dts
+        self.copied += 1
+
+    def finish(self, video_end: float, last_frame: float, slack: float = 1e-4) -> list[str]:
         """Write the rest of the sound and close the input; the notes for the summary.
 
         ``video_end`` is where the last written frame ends and ``last_frame`` where it
         starts (output seconds).  The sound after ``video_end`` is kept when no video
         frame follows ``last_frame`` in the input (the run wrote it to its end), and cut
-        at ``video_end`` when one does.
+        at ``video_end`` when one does.  ``slack`` (a frame interval) absorbs the
+        difference between a packet's own time and its frame's best-effort time.
         """
-        held, cut = [], self._video_seen > last_frame + 1e-4
+        held, cut = [], self._video_seen > last_frame + slack
         while (packet := self._next()) is not None:
             seconds = self._seconds(packet)
             if packet.stream.type == "video":
-                cut = cut or seconds > last_frame + 1e-4
+                cut = cut or seconds > last_frame + slack
                 continue
             if seconds < video_end:
                 self._write(packet)
@@ -228,21 +309,63 @@ class SoundTrack:
             else:
                 held.append(packet)
         if self.left_out >= 0.05:  # more than a codec's priming packet
-            self.notes.append(f"sound: the first {self.left_out:.3f} s, before the first video frame, "
+            self.notes.append(f"sound of {self.path}: the first {self.left_out:.3f} s, before the first video frame, "
                               "left out")
         if cut:
-            self.notes.append(f"sound: cut at {video_end:.3f} s, where the last frame written ends "
-                              "(the run stopped before the end of the input)")
+            self.notes.append(f"sound of {self.path}: cut at {video_end:.3f} s, where the last frame "
+                              "written ends (the run stopped before the end of the input)")
         else:
             for packet in held:
                 self._write(packet)
         if self.encoder is not None:
-            for frame in self.source.codec_context.decode(None):
-                self._encode(frame)
+            try:
+                for frame in self.source.codec_context.decode(None):
+                    self._encode(frame)
+            except av.error.FFmpegError:
+                self.damaged += 1
             self._encode(None)
+        if self.damaged:
+            self.notes.append(f"sound of {self.path}: {self.damaged} packet(s) did not decode (incomplete "
+                              "or corrupt) and were skipped, as ffmpeg skips them")
+        if self.moved:
+            self.notes.append(f"sound of {self.path}: {self.moved} packet(s) stepped back in time (dts); "
+                              "each was moved to just after the one before, as ffmpeg's muxer does")
         self.input.close()
         return self.notes
 
     def close(self) -> None:
         """Close the input (after an abort)."""
         self.input.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _opens(encoder: str, layout: str, rate: int) -> bool:
+    """Whether FFmpeg's ``encoder`` opens with this layout and rate (asked, not guessed)."""
+    context = av.CodecContext.create(encoder, "w")
+    context.layout, context.sample_rate = layout, rate
+    context.format = av.Codec(encoder, "w").audio_formats[0].name
+    context.time_base = fractions.Fraction(1, rate)
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def encoder_target(encoder: str, layout: str, channels: int, rate: int) -> tuple[str, int]:
+    """The layout and rate to resample to so that ``encoder`` takes the sound.
+
+    The input's own layout if it is named and the encoder takes it; else FFmpeg's
+    default layout for the channel count ("1 channels", usual in AVI and MKV, is
+    mono); else stereo (mono for one channel).  The input's rate if the encoder takes
+    it, else the nearest rate it takes (48 kHz for 192 kHz).
+    """
+    rates = av.Codec(encoder, "w").audio_rates
+    if rates and rate not in rates:
+        rate = min(rates, key=lambda r: (abs(r - rate), -r))
+    named = [] if layout.endswith("channels") else [layout]
+    candidates = [*named, DEFAULT_LAYOUTS.get(channels), "stereo" if channels > 1 else "mono"]
+    for each in candidates:
+        if each is not None and _opens(encoder, each, rate):
+            return each, rate
+    return "stereo" if channels > 1 else "mono", rate

@@ -46,8 +46,12 @@ import os
 from pathlib import Path
 
 import av
+import av.error
 import cv2
 import numpy as np
+
+from pipeline.io import formats
+from pipeline.io.media.timing import FramePlacer
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +61,9 @@ ENCODERS = {
     "ffv1": "ffv1", "mpeg4": "mpeg4", "mjpeg": "mjpeg",
 }
 
-#: The codec used when none is given, by extension.
-DEFAULT_CODEC = {
-    ".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9",
-    ".avi": "mjpeg",
-}
-
-#: FFmpeg's muxer for each extension the sink writes.
-CONTAINERS = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-    ".avi": "avi",
-}
+#: The codec used when none is given, and FFmpeg's muxer, by extension (one table).
+DEFAULT_CODEC = formats.DEFAULT_CODEC
+CONTAINERS = formats.VIDEO_CONTAINERS
 
 #: ``fourcc`` values (the OpenCV writer's key) and the codec each now means.
 FOURCC_CODECS = {
@@ -94,6 +90,13 @@ AV1_SPEED = dict(zip(PRESETS, (12, 11, 10, 9, 8, 6, 4, 2, 1)))
 #: Presets used when none is given: the encoder's default, except libvpx-vp9's, which
 #: runs at a few frames per second at 1080p.
 DEFAULT_PRESET = {"h264": "medium", "hevc": "medium", "vp9": "veryfast", "av1": "veryfast"}
+
+#: The largest side each codec takes: libx264 and SVT-AV1 16384 (x264 says so only when
+#: the first frame is encoded: "Generic error in an external library"), HEVC's level
+#: 6.2 16888, VP9's 16-bit size fields 65536, FFmpeg's JPEG encoder 65500, MPEG-4 Part
+#: 2's 13-bit fields 8191.  x264's and MPEG-4's were measured with this FFmpeg;
+#: any other refusal is found by opening the encoder (:func:`encoder_refuses`).
+MAX_SIDE = {"h264": 16384, "av1": 16384, "hevc": 16888, "vp9": 65536, "mjpeg": 65500, "mpeg4": 8191}
 
 #: FFmpeg's lambda per quantiser step (FF_QP2LAMBDA), for ``global_quality``.
 QP2LAMBDA = 118
@@ -218,6 +221,7 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
     sub_w = 2 if not fmt.is_rgb and len(chroma) > 1 and chroma[1].width == 1 else 1
     sub_h = 2 if not fmt.is_rgb and len(chroma) > 1 and chroma[1].height == 1 else 1
     padded = (width + width % sub_w, height + height % sub_h)
+    check_size(codec, encoder, padded, pix_fmt, (width, height))
     options: dict = {}
     quality = crf if crf is not None else (None if bitrate is not None else DEFAULT_CRF.get(codec))
     speed = preset or DEFAULT_PRESET.get(codec)
@@ -252,6 +256,38 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
     return VideoPlan(codec=codec, encoder=encoder, pix_fmt=pix_fmt, options=options,
                      time_base=fractions.Fraction(1, 90000), full_range=full_range and yuv,
                      studio_lut=yuv and not full_range, width=width, height=height, padded=padded, grey=grey)
+
+
+@functools.lru_cache(maxsize=None)
+def encoder_refuses(encoder: str, width: int, height: int, pix_fmt: str) -> str | None:
+    """FFmpeg's reason when ``encoder`` will not open at this size, else None."""
+    context = av.CodecContext.create(encoder, "w")
+    context.width, context.height, context.pix_fmt = width, height, pix_fmt
+    context.time_base = fractions.Fraction(1, 25)
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError) as error:
+        return getattr(error, "strerror", None) or str(error)
+    return None
+
+
+def check_size(codec: str, encoder: str, padded: tuple[int, int], pix_fmt: str, size: tuple[int, int]) -> None:
+    """MediaError naming the limit when ``codec`` cannot encode frames of ``padded`` size."""
+    width, height = padded
+    what = f"{size[0]}x{size[1]}" + ("" if size == padded else f" (padded to {width}x{height})")
+    limit = MAX_SIDE.get(codec)
+    if limit is not None:
+        if max(width, height) > limit:
+            raise MediaError("size", f"frames of {what} are beyond {codec}'s limit of {limit} pixels a side; "
+                             "scale the input down, or write codec: ffv1 to .mkv (no such limit)")
+        if codec in ("h264", "av1", "hevc"):
+            return  # their libraries print a banner when opened; the table is their limit
+    if max(width, height) <= 4096:
+        return  # every encoder here takes 4096 a side; only the limits are asked about
+    refused = encoder_refuses(encoder, width, height, pix_fmt)
+    if refused is not None:
+        raise MediaError("size", f"{encoder} refuses frames of {what} ({refused}); its limit is below that "
+                         "size: scale the input down, or write codec: ffv1 to .mkv")
 
 
 def nominal_rate(rate: float) -> fractions.Fraction:
@@ -295,9 +331,9 @@ class MediaWriter:
         self._next = 0
         self._held: av.VideoFrame | None = None
         self._last_tick: int | None = None
-        self._shift = 0  # ticks added after timestamps went backwards (a looping input)
+        self._placer = FramePlacer(float(1 / self.rate))
         self._durations: dict[int, int] = {}
-        self.rewinds = 0
+        self.dropped = 0  # frames dropped on a taken tick (one frame per tick only)
         self.frames = 0
         self.packets = 0
         self.end_seconds = 0.0
@@ -391,18 +427,33 @@ class MediaWriter:
                                src_color_range=2, dst_color_range=2 if self.plan.full_range else 1)
 
     def write(self, image: np.ndarray, seconds: float) -> None:
-        """Encode ``image`` to be shown at ``seconds`` (from the video's start)."""
+        """Encode ``image`` to be shown at ``seconds`` (from the video's start).
+
+        Times that repeat, step back or jump back are placed by :class:`FramePlacer`;
+        a frame may wait there for the next one before it is encoded.
+        """
         if image.ndim == 2 and self._grey_in_luma:
             frame = self._grey_frame(image)
         else:
             frame = self._colour_frame(image)
-        tick = round(seconds / self.time_base) + self._shift
+        for each, placed in self._placer.add(frame, seconds):
+            self._emit(each, placed)
+
+    def _emit(self, frame: av.VideoFrame, seconds: float) -> None:
+        """Encode the frame before ``frame`` (its duration is now known) and hold ``frame``.
+
+        Where a tick is a whole frame (AVI, and the MPEG-4 Part 2 and MJPEG encoders), a
+        frame whose tick is taken goes on the next free one, unless it falls 0.6 frame
+        or more before the frame before: then it is dropped (counted), as ffmpeg's
+        variable-rate mode (``do_video_out``, the mode ffmpeg uses for AVI) does.
+        """
+        exact = seconds / self.time_base
+        tick = round(exact)
         if self._last_tick is not None and tick <= self._last_tick:
-            step = self._frame_ticks()
-            if tick < self._last_tick - step:
-                self.rewinds += 1  # back by more than a frame: a looping or restarted input
-            self._shift += self._last_tick + step - tick
-            tick = self._last_tick + step
+            if exact <= self._last_tick - 0.6 and self._frame_ticks() == 1:
+                self.dropped += 1
+                return
+            tick = self._last_tick + 1
         frame.pts = tick
         frame.time_base = self.time_base
         if self._held is not None:
@@ -410,6 +461,16 @@ class MediaWriter:
         self._held = frame
         self._last_tick = tick
         self.frames += 1
+
+    @property
+    def moved(self) -> int:
+        """Frames whose input time repeated or went back."""
+        return self._placer.moved
+
+    @property
+    def rewinds(self) -> int:
+        """Jumps back by more than two frames (joined or looping input)."""
+        return self._placer.jumps
 
     def _frame_ticks(self) -> int:
         """One nominal frame in ticks of the time base (at least one)."""
@@ -438,14 +499,16 @@ class MediaWriter:
         OSError
             From FFmpeg (``av.error.*`` are OSErrors): a full disk, a size limit.
         """
+        for each, placed in self._placer.finish():
+            self._emit(each, placed)
         if self._held is not None:
             self._encode(self._held, self._frame_ticks())
             self._held = None
         self._encode(None)
         notes = []
         if self.sound is not None:
-            last = float((self._last_tick - self._shift) * self.time_base) if self._last_tick is not None else 0.0
-            notes += self.sound.finish(self.end_seconds, last)
+            last = self._placer.last_input if self._placer.last_input is not None else 0.0
+            notes += self.sound.finish(self.end_seconds, last, float(1 / self.rate))
         self.container.close()
         return notes
 

@@ -33,7 +33,9 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.io import formats
 from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.media import logs
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.writer import (
     CONTAINERS,
@@ -50,7 +52,7 @@ from pipeline.registry import Param, ParamError, register
 log = logging.getLogger(__name__)
 
 #: Extensions of pictures: a video sink given one is pointed at the ``images`` sink.
-PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+PICTURE_EXTENSIONS = formats.PICTURE_NAMES
 
 AUDIO_MODES = ("copy", "encode", "none")
 
@@ -103,7 +105,9 @@ class VideoSink(Sink):
         self._converted = 0
         self._first_converted: str | None = None
         self.codec_used: str | None = None
+        self._tally = logs.MessageTally(writing=True)  # the muxer's messages, about this file
         self.frames_written = 0
+        self.frames_dropped = 0
 
     @property
     def extension(self) -> str:
@@ -169,7 +173,11 @@ class VideoSink(Sink):
             raise SinkError(f"video sink {self.path!r}: {error}") from None
         self._output = StagedOutput(self.path, "video sink")
         temp = self._output.begin()
+        self._tally.start()
         self.notes = []
+        if self.fourcc is not None:
+            self.notes.append(f"video sink {self.path}: fourcc {self.fourcc!r} is the old name of "
+                              f"codec: {self.codec_used}; give codec instead")
         sound = None
         try:
             media = self._media
@@ -196,6 +204,7 @@ class VideoSink(Sink):
         self._converted = 0
         self._first_converted = None
         self.frames_written = 0
+        self.frames_dropped = 0
 
     def _fit(self, frame, image: np.ndarray) -> np.ndarray:
         """``image`` scaled and converted to the first frame's size and kind, counted."""
@@ -256,9 +265,10 @@ class VideoSink(Sink):
                 counted = counted or sum(1 for packet in back.demux(stream) if packet.size)
         except (OSError, av.FFmpegError, IndexError):
             counted = None
-        if counted == self.frames_written:
+        expected = self.frames_written - self.frames_dropped
+        if counted == expected:
             return None
-        held = "cannot be read back" if counted is None else f"holds {counted} of {self.frames_written} frames"
+        held = "cannot be read back" if counted is None else f"holds {counted} of {expected} frames"
         return f"the finished file {held}, so a write failed (a full disk, a file size limit or an I/O error)"
 
     def close(self) -> None:
@@ -283,6 +293,7 @@ class VideoSink(Sink):
             except (OSError, av.FFmpegError) as error:
                 writer.abort()
                 raise self.failure(self._cause(error)) from error
+            self.frames_dropped = writer.dropped
             problem = self.incomplete()
             if problem is not None:
                 raise self.failure(problem)
@@ -290,16 +301,28 @@ class VideoSink(Sink):
             if self._converted:
                 self.notes.append(f"video sink {self.path}: {self._converted} frame(s) of another size or kind "
                                   f"(first: {self._first_converted}) scaled to {self._shape[1]}x{self._shape[0]}")
+            what = self._media.path if self._media is not None else "the input"
+            if writer.moved:
+                self.notes.append(f"video sink {self.path}: {writer.moved} frame time(s) of {what} repeated "
+                                  "or stepped back; those frames were spread between their neighbours, as "
+                                  "ffmpeg spreads them, and no later frame moved")
             if writer.rewinds:
-                self.notes.append(f"video sink {self.path}: timestamps went back {writer.rewinds} time(s) "
-                                  "(a looping input); the video runs on from the last frame")
+                self.notes.append(f"video sink {self.path}: the times of {what} jumped back {writer.rewinds} "
+                                  "time(s) (joined or looping input); the video goes on from the last frame")
+            if writer.dropped:
+                self.notes.append(f"video sink {self.path}: {writer.dropped} frame(s) of {what} dropped, as ffmpeg "
+                                  f"drops them: {self.extension} with {self.codec_used} holds one frame per "
+                                  f"{float(1 / writer.rate):.3f} s tick and theirs was taken (.mkv or .mp4 keep them)")
+            self.notes += self._tally.lines(f"video sink {self.path}")
             for note in self.notes:
                 log.info("%s", note)
         finally:
+            self._tally.stop()
             self._output.discard()  # after commit() too: a no-op then
 
     def abort(self) -> None:
         """Close the writer and remove the temporary file; the final name is untouched."""
+        self._tally.stop()
         if self._writer is not None:
             if self._writer.sound is not None:
                 self._writer.sound.close()

@@ -34,6 +34,10 @@ FILE_ON_ERROR = ("skip", "stop")
 #: practice are a few frames long; failures at a truncated end come in microseconds).
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 30
 
+#: Largest decoded frame (width x height) read by default: 100 megapixels, 300 MB a
+#: BGR frame; a damaged or hostile header stating 16000x16000 is refused before decoding.
+DEFAULT_MAX_PIXELS = 100_000_000
+
 REENCODE_HINT = "try `ffprobe` on it, or re-encode it with `ffmpeg -i IN -c:v libx264 OUT.mp4`"
 
 
@@ -108,6 +112,8 @@ class FileSource(Source):
                    "stop reading there (the run exits 1)"),
         Param("max_consecutive_errors", int, DEFAULT_MAX_CONSECUTIVE_ERRORS, min=1, max=100_000,
               help="this many failed reads in a row are the end of the file"),
+        Param("max_pixels", int, DEFAULT_MAX_PIXELS, min=1,
+              help="refuse a video whose frames (width x height) exceed this, before decoding"),
     )
 
     def __init__(self, *values, **settings):
@@ -136,10 +142,24 @@ class FileSource(Source):
     # ------------------------------------------------------------------ open
     def _open_reader(self) -> MediaReader:
         try:
-            return MediaReader(self.path, tally=self._tally).open()
+            reader = MediaReader(self.path, tally=self._tally).open()
         except MediaOpenError as error:
+            if error.no_video:
+                raise SourceError(f"{self._describe()} holds no video stream ({error.kinds} only); "
+                                  "give a file with a picture track") from None
             raise SourceError(f"cannot decode {self._describe()}: not a video FFmpeg can read "
                               f"({error}); {REENCODE_HINT}") from None
+        self._check_size(reader)
+        return reader
+
+    def _check_size(self, reader: MediaReader) -> None:
+        """SourceError before any decoding when the stream's frames exceed ``max_pixels``."""
+        width, height = reader.size
+        if width * height > self.max_pixels:
+            reader.close()
+            raise SourceError(f"{self._describe()}: its frames are {width}x{height} = {width * height:,} pixels, "
+                              f"above max_pixels {self.max_pixels:,} (each decoded frame would take "
+                              f"{width * height * 3 / 1e6:,.0f} MB); set source.max_pixels higher to read it")
 
     def open(self) -> None:
         """Open the file and decode its first frame; SourceError naming the path if not."""
@@ -267,6 +287,11 @@ class FileSource(Source):
 
         Returns the first frame of the next pass (``loop``), else None.
         """
+        if self._reader.clock_jumps and not self._restarted:
+            message = (f"{self._describe()}: its clock restarted {self._reader.clock_jumps} time(s) "
+                       "(recordings joined?); each later stretch follows on, as ffmpeg joins them")
+            log.info("%s", message)
+            self.report.note(message)
         stated = self._stated_frames
         if stated is not None and self._position < stated:
             message = (f"{self._describe()} ends after {self._position} frames, but its container "

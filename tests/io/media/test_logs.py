@@ -52,3 +52,19 @@ def test_messages_of_other_ffmpeg_contexts_are_not_the_sources(tmp_path):
     reader.close()
     lines = tally.lines("video file 'x'")
     assert len(lines) == 1 and "(mpeg4)" in lines[0] and tally.heard == 1
+
+
+def test_a_muxers_message_is_the_written_files_never_the_inputs():
+    """The AVI muxer logs under "avi", as the AVI demuxer does: told apart by what it says."""
+    import logging
+
+    from pipeline.io.media.logs import MessageTally
+
+    text = "Application provided invalid, non monotonically increasing dts to muxer in stream 1: 1 >= 1"
+    reading, writing = MessageTally(), MessageTally(writing=True)
+    for tally in (reading, writing):
+        tally.add(logging.ERROR, "avi", text)
+        tally.add(logging.WARNING, "mpeg4", "Discarding excessive bitstream in packed xvid")
+    assert reading.lines("video file 'in.avi'") == [
+        "video file 'in.avi': FFmpeg (mpeg4) warning, said \"Discarding excessive bitstream in packed xvid\""]
+    assert writing.lines("video sink out.avi") == [f"video sink out.avi: FFmpeg (avi) error, said \"{text}\""]

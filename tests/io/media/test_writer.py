@@ -368,7 +368,7 @@ def test_edgepipe_run_trimmed_and_live_runs_do_what_a_user_expects(clips, tmp_pa
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert len(frame_times(out)) == 20 and abs(sound_end(out) - 20 / 25) <= 0.05
-    assert "sound: cut at 0.800 s" in done.stdout + done.stderr
+    assert ": cut at 0.800 s, where the last frame" in done.stdout + done.stderr
     live = tmp_path / "live.mp4"
     done = edgepipe_run(tmp_path, {**source, "realtime": True}, {"path": str(live)})
     assert done.returncode == 0, done.stderr
