@@ -19,8 +19,8 @@ import threading
 
 from pipeline.entry import ready
 from pipeline.outcome import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,  # noqa: F401
-                              EXIT_USAGE, add_report_options, error as _error, is_terminal, report,
-                              unexpected)
+                              EXIT_USAGE, add_report_options, error as _error, fail, is_terminal,
+                              quiet_helpers, report, unexpected)
 
 DESCRIPTION = """\
 Process many video files with one chain of stages: each input becomes an edge video at a
@@ -63,6 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="dask scheduler address; implies --executor dask")
     parser.add_argument("--dry-run", action="store_true",
                         help="list each input, its output and whether it would run; process nothing")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show Dask's own log lines (INFO); by default only its warnings")
     add_report_options(parser, "no progress bar and no summary (failed files and errors are always shown)")
     return parser
 
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    quiet_helpers(args.verbose)
     try:
         return run(args)
     except KeyboardInterrupt:
