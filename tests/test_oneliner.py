@@ -367,3 +367,57 @@ def test_pictures_alone_go_to_a_folder_beside_them(pictures, capsys):
     assert data["sinks"] == [{"images": {"path": str(pictures) + "_edges/{stem}.png"}}]
     one = yaml.safe_load(printed([str(pictures / "fruits.png")], capsys))
     assert one["source"] == {"type": "images", "glob": str(pictures / "fruits.png")}
+
+
+# ---------------------------------------------------------------- ffmpeg's flags, spelled out
+def test_encoder_and_trim_flags_show_in_the_printed_config(tree, capsys):
+    data = yaml.safe_load(printed([str(tree), "e.mkv", "--codec", "hevc", "--crf", "30", "--preset",
+                                   "fast", "--no-audio", "--start", "00:00:01.5", "--to", "3"], capsys))
+    assert data["sinks"] == [{"video": {"path": "e.mkv", "codec": "hevc", "crf": 30, "preset": "fast",
+                                        "audio": "none"}}]
+    assert data["source"] == {"type": "file", "path": str(tree), "start": 1.5, "duration": 1.5}
+    data = yaml.safe_load(printed([str(tree), "-", "--format", "mpegts", "--bitrate", "2M"], capsys))
+    assert data["sinks"] == [{"stdout": {"format": "mpegts", "bitrate": "2M"}}]
+    data = yaml.safe_load(printed(["-"], capsys))  # standard input to standard output
+    assert data["source"] == {"type": "stdin"} and data["sinks"] == ["stdout"]
+
+
+def test_live_views_of_the_synthetic_source_run_until_stopped(capsys):
+    for view in ("window", "http://127.0.0.1:0"):
+        assert oneliner.config_data(["synthetic", view])["source"]["length"] == 0
+    assert "length" not in oneliner.config_data(["synthetic", "e.mp4"])["source"]  # finite default
+
+
+@pytest.mark.parametrize("words, message", [
+    (["synthetic", "e.mp4", "--start", "1"], "--start trims a video file or standard input"),
+    (["IN", "e.mp4", "--duration", "1", "--to", "2"], "not both"),
+    (["IN", "e.mp4", "--start", "3", "--to", "2"], "--to 2 s is not after --start 3 s"),
+    (["IN", "e.mp4", "--start", "1:99"], "minutes and seconds go up to 59"),
+    (["IN", "s.jsonl", "--crf", "20"], "--crf applies to a video output"),
+    (["IN", "e.mp4", "--format", "nut"], "--format nut is for standard output"),
+    (["IN", "-", "--crf", "20"], "add --format mpegts"),
+    (["IN", "-", "-"], "standard output (-) can be given once"),
+    (["IN", "-", "--json", "-"], "would mix on stdout"),
+    (["IN", "e.mp4", "--crf", "55"], "crf for h264 must be in [0, 51]"),
+])
+def test_flag_mistakes_exit_2(words, message, tree, monkeypatch, capsys):
+    monkeypatch.chdir(tree.parent)
+    words = [tree.name if word == "IN" else word for word in words]
+    assert main(["run", *words]) == 2
+    assert message in one_error_line(capsys.readouterr().err)
+
+
+def test_one_liner_flags_with_a_config_exit_2(capsys):
+    demo = str(ROOT / "configs" / "demo.yaml")
+    for flag in (["--start", "1"], ["--crf", "20"], ["-y"], ["--no-audio"]):
+        assert main(["run", demo, *flag]) == 2
+        assert "is for one-liners" in one_error_line(capsys.readouterr().err)
+
+
+def test_the_default_picture_folder_is_visible_and_beside_the_pictures(tmp_path, monkeypatch):
+    (tmp_path / "photos").mkdir()
+    monkeypatch.chdir(tmp_path / "photos")
+    assert oneliner.picture_folder("fruits.jpg") == "photos_edges"
+    assert oneliner.picture_folder("../photos/*.jpg") == os.path.join("..", "photos_edges")
+    assert oneliner.picture_folder("a/b/*.png") == os.path.join("a", "b_edges")
+    assert oneliner.picture_folder(".hidden/*.png") == "hidden_edges"
