@@ -110,7 +110,7 @@ def _add_run(commands) -> None:
 def _add_ffmpeg_flags(run) -> None:
     """The one-liner's flags an FFmpeg user looks for (README: the table of spellings)."""
     from pipeline.io.media.writer import ENCODERS, PRESETS
-    from pipeline.oneliner import PIPE_FORMATS
+    from pipeline.oneliner_flags import PIPE_FORMATS
 
     trim = run.add_argument_group("trimming (one-liners; a video file or -)")
     trim.add_argument("--start", metavar="TIME", help="start there (ffmpeg -ss): seconds or "
@@ -220,7 +220,7 @@ ONE_LINER_FLAGS = (("--stages", "stages"), ("--tuner", "tuner"), ("--print-confi
 def _flags(args):
     """The one-liner's FFmpeg-like flags, times parsed (ConfigError naming the flag)."""
     from pipeline.config import ConfigError
-    from pipeline.oneliner import Flags
+    from pipeline.oneliner_flags import Flags
     from pipeline.timecode import parse_time
 
     times = {}
