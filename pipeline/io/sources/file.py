@@ -142,7 +142,7 @@ class FileSource(Source):
         self._messages_noted = False
         self._trim_end: float | None = None  # duration: frames at or after this pts are not read
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """``start`` and ``duration`` do not combine with ``loop``."""
         if self.loop and (self.start or self.duration is not None):
             raise ParamError("start" if self.start else "duration",
