@@ -294,3 +294,15 @@ def test_tuner_switch_follows_whether_a_tuner_runs():
     tuned = dict(base, stages=["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}],
                  tuner={"objective": "otsu"})
     assert Pipeline.from_dict(tuned).engine().controls.snapshot().tuner_available is True
+
+
+def test_the_browser_view_says_whether_a_tuner_runs():
+    from tests.io.sinks.test_http import config as http_config, get_json, running
+
+    with running(http_config()) as (pipe, _, sink):
+        assert get_json(sink)["tuner_available"] is False  # the page greys its switch out
+    tuned = dict(http_config(), tuner={"objective": "otsu"})
+    with running(tuned) as (pipe, _, sink):
+        assert get_json(sink)["tuner_available"] is True
+    page = (pathlib.Path(__file__).resolve().parents[1] / "pipeline" / "web" / "app.js").read_text()
+    assert "el.tuner.disabled = !tunerRuns" in page
