@@ -6,7 +6,8 @@ Every error a user can fix ends in one line, ``edgepipe: error: ...``, and an ex
 0     the run ended: end of stream, ``max_frames``, or stopped by the user
       (window closed, ``q``); ``validate``: the config is fine
 1     a source, sink or stage failed (missing camera or file, undecodable
-      input, no display for a window, unwritable output folder)
+      input, no display for a window, unwritable output folder), or an
+      existing output was not to be replaced (``-n``, or no ``-y``)
 2     the command line or the config is wrong (names the file, line and key);
       nothing was opened
 130   interrupted by Ctrl+C (SIGINT); outputs are finalized and play
@@ -35,7 +36,8 @@ from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, E
 EPILOG = """\
 exit codes:
   0    finished (end of stream, max_frames, window closed); validate: config is fine
-  1    a source, sink or stage failed (camera, file, display, output folder)
+  1    a source, sink or stage failed (camera, file, display, output folder),
+       or an existing output was not to be replaced (-n, or no -y off a terminal)
   2    bad command line or config (the message names file, line and key)
   130  interrupted by Ctrl+C; outputs are finalized
   141  the reader of the output went away (edgepipe stages | head -1)

@@ -206,6 +206,13 @@ def test_on_a_terminal_it_asks(clip, tmp_path):
     assert code == 1 and b"Overwrite?" not in seen
 
 
+def test_video_is_not_written_onto_a_terminal(clip, tmp_path):
+    code, seen = _on_a_terminal([str(clip), "-", "--to", "0.2"], tmp_path, b"")
+    assert code == 1 and b"standard output is a terminal; pipe it into a program" in seen
+    code, seen = _on_a_terminal(["-", "out.mp4"], tmp_path, b"")
+    assert code == 1 and b"standard input is a terminal, not a video" in seen
+
+
 # ---------------------------------------------------------------------- pictures
 def test_pictures_by_stem_and_one_picture_to_one(tmp_path):
     photos = tmp_path / "photos"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import fractions
 import math
+import sys
 
 import av
 import cv2
@@ -98,6 +99,16 @@ class StdoutSink(Sink):
                        crf=self.crf, bitrate=self.bitrate, preset=self.preset)
         except MediaError as error:
             raise ParamError(error.key, str(error)) from None
+
+    def check(self) -> None:
+        """Standard output must lead somewhere other than a terminal (binary video there
+        would only garble the screen)."""
+        from pipeline.outcome import is_terminal
+
+        if is_terminal(sys.stdout):
+            raise SinkError("stdout sink: standard output is a terminal; pipe it into a program "
+                            "(edgepipe run IN - | ffplay -) or redirect it (> edges.y4m), or name "
+                            "an output file instead of -")
 
     def open(self, first, fps, controls=None) -> None:
         """Open standard output as the container and add the video stream for frames like ``first``."""
