@@ -140,6 +140,14 @@ def test_trimming_gives_ffmpegs_frames(ours, theirs, clip, tmp_path):
     assert same_frames(stored_grey(tmp_path / "ours.mkv"), reference)
 
 
+def test_a_start_past_the_end_is_named(clip, tmp_path):
+    done = subprocess.run(edgepipe(str(clip), "t.mp4", "--start", "7"), cwd=tmp_path, env=environment(),
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "start 7 s is past the end of the video (its last frame is at 5.960 s)" in done.stderr
+    assert not (tmp_path / "t.mp4").exists()
+
+
 def test_trimmed_sound_matches_the_video(clip, tmp_path):
     done = subprocess.run(edgepipe(str(clip), "t.mp4", "--start", "2", "--duration", "1.5"),
                           cwd=tmp_path, env=environment(), capture_output=True, text=True)

@@ -241,8 +241,16 @@ class FileSource(Source):
             if first[1] < target - TRIM_TOLERANCE and self._seekable():
                 self._reader.seek(math.floor(target / self._reader.time_base))
                 first = self._next_item(at_open=True)
+            last = first
             while first is not None and first[1] < target - TRIM_TOLERANCE:
                 first = self._next_item(at_open=True)
+                last = first or last
+            if first is None:
+                ends = (f"its last frame is at {last[1] - (origin or 0) / 1e6:.3f} s" if last
+                        else "no frame decodes there")
+                self.close()
+                raise SourceError(f"{self._describe()}: start {self.start:g} s is past the end of "
+                                  f"the video ({ends}); give an earlier --start / start")
         if first is not None and self.duration is not None:
             self._trim_end = first[1] + self.duration
         return first
