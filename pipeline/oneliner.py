@@ -9,9 +9,15 @@ camera, file or socket is opened; a mistake raises :class:`~pipeline.config.Conf
 
 INPUT: a video file, a quoted image glob (``'shots/*.png'``) or a picture, a stream URL
 (``rtsp://``, ``http://``, ``udp://``, ``tcp://`` ...), a camera index or device (``0``,
-``/dev/video2``), or ``synthetic``.  OUTPUT: a video path (the extension picks the
-container and codec), a picture pattern with ``{index}``, a ``.jsonl`` stats file,
-``window``, ``http://HOST:PORT``, or ``-`` (discard).
+``/dev/video2``), ``synthetic``, or ``-`` (standard input).  OUTPUT: a video path (the
+extension picks the container and codec), a picture name or pattern with ``{index}``
+and/or ``{stem}``, a ``.jsonl`` stats file, ``window``, ``http://HOST:PORT``, ``-``
+(standard output: y4m, or ``--format``), or ``null`` (discard).
+
+The flags FFmpeg users reach for map onto config keys (:func:`config_data`): trimming
+(``--start``, ``--duration``, ``--to``) onto the file source's ``start``/``duration``,
+encoder flags (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--no-audio``) onto
+every video output's keys, ``--format`` onto the standard output's container.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import yaml
 
 from pipeline.config import ConfigError
 from pipeline.io import formats
+from pipeline.oneliner_flags import Flags, apply_encoder, apply_trim
 
 #: Video files written (the video sink picks container and codec by extension) and read.
 VIDEO_EXTENSIONS = tuple(formats.VIDEO_CONTAINERS)
@@ -39,13 +46,18 @@ CONFIG_EXTENSIONS = (".yaml", ".yml")
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 GLOB_CHARACTERS = "*?["
 LIVE_VIEWS = ("window", "http")
+#: The word for standard input (as INPUT) and standard output (as OUTPUT), as in ffmpeg.
+PIPE = "-"
+#: The word for no output (ffmpeg -f null).
+NULL = "null"
 
 #: The chain for files: edges only, as configs/video.yaml.
 PLAIN_EDGES = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}},
                {"map": {"mode": "abs", "scale": 1.0}}]
-#: The chain for a window or a browser, and with --tuner: configs/demo.yaml's.
-DEMO_CHAIN = PLAIN_EDGES + [{"threshold": {"value": "auto"}},
-                            {"overlay": {"color": [0, 255, 0], "alpha": 1.0}},
+#: --tuner on file outputs: the plain edges, thresholded where the tuner says.
+TUNED_EDGES = PLAIN_EDGES + [{"threshold": {"value": "auto"}}]
+#: The chain for a window or a browser: configs/demo.yaml's.
+DEMO_CHAIN = TUNED_EDGES + [{"overlay": {"color": [0, 255, 0], "alpha": 1.0}},
                             {"hud": {"corner": "top-right"}}]
 #: --tuner: the shipped tuner (configs/tuner-demo.yaml).
 TUNER = {"objective": "otsu", "optimizer": {"name": "adam", "lr": 2.0}, "every": 5,
@@ -66,9 +78,10 @@ def is_config(argument: str) -> bool:
 
 def known_outputs() -> str:
     """The list of outputs, for messages."""
-    return (f"a video {' '.join(VIDEO_EXTENSIONS)}; pictures, a pattern with {{index}}: "
-            f"{' '.join(IMAGE_EXTENSIONS)}; stats {' '.join(STATS_EXTENSIONS)}; "
-            "or window, http://HOST:PORT, - (discard)")
+    return (f"a video {' '.join(VIDEO_EXTENSIONS)}; pictures (a pattern with {{index}} or "
+            f"{{stem}}, or one name for one picture): {' '.join(IMAGE_EXTENSIONS)}; stats "
+            f"{' '.join(STATS_EXTENSIONS)}; or window, http://HOST:PORT, - (standard output), "
+            "null (discard)")
 
 
 def _fail(message: str) -> ConfigError:
@@ -80,6 +93,8 @@ def parse_input(text: str) -> tuple[dict, str]:
     """The source settings for INPUT and its kind (camera, url, synthetic, images, file)."""
     if text == "synthetic":
         return {"type": "synthetic"}, "synthetic"
+    if text == PIPE:
+        return {"type": "stdin"}, "stdin"
     scheme = urllib.parse.urlsplit(text).scheme.lower()
     if "://" in text:
         if scheme not in URL_SCHEMES:
@@ -143,26 +158,43 @@ def _file(path: str) -> tuple[dict, str]:
 
 # ---------------------------------------------------------------------- outputs
 def default_outputs(text: str, kind: str, source: dict) -> list[str]:
-    """Where a one-liner without OUTPUT writes: a window for live sources, else beside the input."""
+    """Where a one-liner without OUTPUT writes: a window for live sources, else beside the input.
+
+    A video file: ``STEM_edges.mp4``; standard input: standard output; pictures: one PNG
+    per picture, named after it, in the visible folder ``FOLDER_edges`` beside the
+    pictures' folder (``photos/*.jpg`` -> ``photos_edges/NAME.png``; pictures in the
+    current folder go to ``./CURRENT_edges/``).
+    """
     if kind in ("camera", "url", "synthetic"):
         return ["window"]
+    if kind == "stdin":
+        return [PIPE]
     if kind == "file":
         stem, _ = os.path.splitext(text)
         return [f"{stem}_edges.mp4"]
-    root = os.path.dirname(source["glob"].split("*")[0].split("?")[0].split("[")[0]) or "."
-    return [os.path.join(os.path.normpath(root) + "_edges", "frame_{index:06d}.png")]
+    return [os.path.join(picture_folder(source["glob"]), "{stem}.png")]
 
 
-def parse_output(text: str) -> dict:
-    """The sink entry for one OUTPUT word."""
-    if text == "-":
+def picture_folder(pattern: str) -> str:
+    """The default folder for the pictures a glob matches: ``FOLDER_edges``, never hidden."""
+    root = os.path.dirname(pattern.split("*")[0].split("?")[0].split("[")[0]) or "."
+    name = os.path.basename(os.path.abspath(root)) or "pictures"
+    parent = "." if os.path.normpath(root) == "." else os.path.dirname(os.path.normpath(root))
+    return os.path.normpath(os.path.join(parent, f"{name.lstrip('.') or 'pictures'}_edges"))
+
+
+def parse_output(text: str, single_picture: bool = False) -> dict:
+    """The sink entry for one OUTPUT word (``single_picture``: the input is one picture)."""
+    if text == PIPE:
+        return {"stdout": {}}
+    if text == NULL:
         return {"discard": {}}
     if text == "window":
         return {"window": {}}
     if "://" in text:
         return _http(text)
     extension = os.path.splitext(text)[1].lower()
-    if "{index" in text:
+    if "{index" in text or "{stem" in text:
         if extension not in IMAGE_EXTENSIONS:
             raise _fail(f"output {text!r}: a picture pattern ends in {' '.join(IMAGE_EXTENSIONS)}")
         return {"images": {"path": text}}
@@ -171,9 +203,13 @@ def parse_output(text: str) -> dict:
     if extension in STATS_EXTENSIONS:
         return {"stats": {"path": text}}
     if extension in IMAGE_EXTENSIONS:
+        if single_picture:
+            return {"images": {"path": text}}
         stem = os.path.splitext(text)[0]
-        raise _fail(f"output {text!r}: one picture per frame needs {{index}} in the name, "
-                    f"e.g. {stem + '_{index:06d}' + extension!r}")
+        raise _fail(f"output {text!r}: one picture name is for one input picture; for many "
+                    f"frames put {{index}} or {{stem}} in the name, e.g. "
+                    f"{stem + '_{index:06d}' + extension!r} or "
+                    f"{os.path.join(os.path.dirname(text), '{stem}' + extension)!r}")
     raise _fail(f"output {text!r}: no sink knows the extension {extension or '(none)'!r}; "
                 f"known: {known_outputs()}")
 
@@ -206,7 +242,7 @@ def parse_stages(text: str) -> list:
 
 
 def config_data(words: list[str], stages: str | None = None, tuner: bool = False,
-                mode: str | None = None) -> dict:
+                mode: str | None = None, flags: Flags | None = None) -> dict:
     """The config (plain data, not yet checked) that ``run INPUT [OUTPUT ...]`` stands for.
 
     Parameters
@@ -214,28 +250,38 @@ def config_data(words: list[str], stages: str | None = None, tuner: bool = False
     words : list of str
         INPUT, then the OUTPUTs (none: the default for the input).
     stages : str, optional
-        ``--stages``, a YAML flow list; by default plain edges for files, the demo's
-        chain for a window or browser (or with the tuner).
+        ``--stages``, a YAML flow list; by default plain edges for files (thresholded
+        where the tuner says with ``--tuner``), the demo's chain for a window or browser.
     tuner : bool
         ``--tuner``: add the shipped tuner section.
     mode : {"live", "batch"}, optional
         ``--live`` / ``--batch``; by default live for cameras and streams, batch else.
+    flags : Flags, optional
+        Trimming, encoder and ``--format`` flags.
 
     Raises
     ------
     ConfigError
-        An input that does not exist, an unknown extension, a camera that is not there.
+        An input that does not exist, an unknown extension, a camera that is not there,
+        a flag the input or outputs cannot take.
     """
+    flags = flags or Flags()
     source, kind = parse_input(words[0])
     outputs = words[1:] or default_outputs(words[0], kind, source)
-    sinks = [parse_output(word) for word in outputs]
+    sinks = [parse_output(word, _one_picture(source, kind)) for word in outputs]
+    if outputs.count(PIPE) > 1:
+        raise _fail("standard output (-) can be given once; for several outputs name files")
     view = any(next(iter(sink)) in LIVE_VIEWS for sink in sinks)
     if stages is not None:
         chain = parse_stages(stages)
     else:
-        chain = copy.deepcopy(DEMO_CHAIN if view or tuner else PLAIN_EDGES)
+        chain = copy.deepcopy(DEMO_CHAIN if view else TUNED_EDGES if tuner else PLAIN_EDGES)
     if kind == "synthetic" and (mode == "live" or (view and mode is None)):
         source["live"] = True  # paced like a camera, for eyes
+    if kind == "synthetic" and view:
+        source["length"] = 0  # a demo runs until q, Ctrl+C or the page's stop
+    apply_trim(source, kind, flags)
+    apply_encoder(sinks, flags)
     data = {"version": 1, "source": source, "stages": chain, "sinks": sinks}
     if mode is not None:
         data["runtime"] = {"mode": mode}
@@ -244,11 +290,18 @@ def config_data(words: list[str], stages: str | None = None, tuner: bool = False
     return data
 
 
+def _one_picture(source: dict, kind: str) -> bool:
+    if kind != "images":
+        return False
+    matches = glob.glob(os.path.expanduser(source["glob"]), recursive=True)
+    return len([p for p in matches if os.path.isfile(p)]) == 1
+
+
 # ---------------------------------------------------------------------- --print-config
 SECTION_NOTES = {
-    "source": "types: camera, file, images, synthetic, url",
+    "source": "types: camera, file, images, stdin, synthetic, url",
     "stages": "in order; `edgepipe stages` lists each stage with its settings",
-    "sinks": "one or more outputs; `edgepipe stages sink` lists them",
+    "sinks": "one or more outputs; `edgepipe stages sinks` lists them",
     "runtime": "mode: live drops frames to bound latency, batch keeps every frame",
     "tuner": "moves threshold: auto online (objective, optimizer and steps)",
 }

@@ -43,6 +43,7 @@ class Pipeline:
         self.config = config
         self.controls: Controls | None = None
         self.summary: Summary | None = None
+        self.sinks: list | None = None  # the last run's sink objects (what they wrote)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Pipeline":
@@ -64,7 +65,10 @@ class Pipeline:
         """A fresh :class:`Engine` over newly built components (nothing opened)."""
         source, stages, sinks = self.config.build()
         runtime = self.config.runtime
-        self.controls = controls if controls is not None else Controls()
+        self.sinks = sinks
+        # The tuner switch (window, browser) shows whether a tuner runs at all.
+        self.controls = controls if controls is not None else Controls(
+            tuner_available=self.config.tuner is not None)
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
                       fps=runtime["fps"], controls=self.controls, progress=progress,

@@ -91,6 +91,11 @@ def test_stages_lists_every_component_with_parameters(capsys):
     assert main(["stages", "sink"]) == 0
     only = capsys.readouterr().out
     assert only.startswith("sinks\n") and "gradient" not in only
+    assert main(["stages", "sinks"]) == 0  # the plural the listing prints works too
+    assert capsys.readouterr().out == only
+    assert main(["stages", "stages", "sources"]) == 0
+    both = capsys.readouterr().out
+    assert both.startswith("stages\n") and "\nsources\n" in both and "\nsinks\n" not in both
     assert main(["stages", "widget"]) == 2
 
 
@@ -237,3 +242,67 @@ def test_experiments_package_still_offers_its_names_lazily():
     assert set(experiments.__all__) == set(experiments._FROM) <= set(dir(experiments))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         experiments.nope  # noqa: B018
+
+
+# ---------------------------------------------------------------- quiet helpers, optional extras
+def _tiny_batch(tmp_path) -> list[str]:
+    (tmp_path / "in").mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-t", "1",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "in" / "a.mp4")], check=True)
+    job = tmp_path / "job.yaml"
+    job.write_text("version: 1\ninputs: {glob: in/*.mp4}\noutput: {dir: out}\n"
+                   "stages: [grayscale, gradient, map]\nexecutor: {type: dask, workers: 1}\n")
+    return [sys.executable, "-m", "pipeline", "batch", str(job), "--force"]
+
+
+@pytest.mark.skipif(subprocess.run(["which", "ffmpeg"], capture_output=True).returncode != 0,
+                    reason="ffmpeg is not installed")
+def test_dask_logs_only_warnings_unless_verbose(tmp_path):
+    pytest.importorskip("distributed")
+    command = _tiny_batch(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+    env.pop("DASK_LOGGING__DISTRIBUTED", None)
+    quiet = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr.startswith("edgepipe batch: finished"), quiet.stderr  # the summary, nothing before
+    loud = subprocess.run([*command, "--verbose"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert loud.returncode == 0, loud.stderr
+    chatter = [line for line in loud.stderr.splitlines() if line.startswith("edgepipe: ")
+               and any(word in line for word in ("Scheduler", "scheduler", "Nanny", "Worker", "worker"))]
+    assert len(chatter) >= 3, loud.stderr  # Dask's INFO lines are there when asked for
+
+
+def test_experiment_without_matplotlib_stops_before_computing(tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[1]
+    code = ("import sys; sys.modules['matplotlib'] = None; from pipeline.entry import console; "
+            "sys.exit(console())")
+    config = root / "configs" / "experiments" / "local-minimum.yaml"
+    done = subprocess.run([sys.executable, "-c", code, "experiment", str(config), "-o", str(tmp_path / "x")],
+                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True,
+                          text=True)
+    assert done.returncode == 1
+    assert "the plots need matplotlib" in done.stderr and "--no-plots" in done.stderr
+    assert not (tmp_path / "x").exists()  # nothing computed, nothing written
+
+
+def test_tuner_switch_follows_whether_a_tuner_runs():
+    from pipeline.pipeline import Pipeline
+
+    base = {"version": 1, "source": {"type": "synthetic", "length": 1}, "stages": ["grayscale"],
+            "sinks": ["discard"]}
+    assert Pipeline.from_dict(base).engine().controls.snapshot().tuner_available is False
+    tuned = dict(base, stages=["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}],
+                 tuner={"objective": "otsu"})
+    assert Pipeline.from_dict(tuned).engine().controls.snapshot().tuner_available is True
+
+
+def test_the_browser_view_says_whether_a_tuner_runs():
+    from tests.io.sinks.test_http import config as http_config, get_json, running
+
+    with running(http_config()) as (pipe, _, sink):
+        assert get_json(sink)["tuner_available"] is False  # the page greys its switch out
+    tuned = dict(http_config(), tuner={"objective": "otsu"})
+    with running(tuned) as (pipe, _, sink):
+        assert get_json(sink)["tuner_available"] is True
+    page = (pathlib.Path(__file__).resolve().parents[1] / "pipeline" / "web" / "app.js").read_text()
+    assert "el.tuner.disabled = !tunerRuns" in page

@@ -129,7 +129,7 @@ def test_image_glob_to_picture_pattern_equals_its_printed_config(pictures, tmp_p
 
 
 def test_synthetic_to_stats_and_discard_equals_its_printed_config(tmp_path, monkeypatch, capsys):
-    words = ["synthetic", "s.jsonl", "-", "--set", "source.length=7", "--set", "source.width=64",
+    words = ["synthetic", "s.jsonl", "null", "--set", "source.length=7", "--set", "source.width=64",
              "--set", "source.height=48", "--stages", "[grayscale, gradient, map, {threshold: {value: auto}}]"]
     data = yaml.safe_load(printed(words, capsys))
     assert data["sinks"] == [{"stats": {"path": "s.jsonl"}}, "discard"]
@@ -148,10 +148,15 @@ def test_synthetic_to_the_browser_view_equals_its_printed_config(tmp_path, monke
     assert [row["index"] for row in rows] == list(range(5)) and rows == stats_rows(via / "s.jsonl")
 
 
-def test_tuner_brings_the_shipped_tuner_and_the_demo_chain(capsys):
+def test_tuner_on_a_file_output_tunes_the_plain_edges_threshold(capsys):
     # (the tuner's thread publishes at times of its own: compared by config, not by frames)
     data = yaml.safe_load(printed(["synthetic", "e.mp4", "--tuner"], capsys))
-    assert data["tuner"] == oneliner.TUNER and data["stages"] == oneliner.DEMO_CHAIN
+    assert data["tuner"] == oneliner.TUNER
+    assert data["stages"] == oneliner.PLAIN_EDGES + [{"threshold": {"value": "auto"}}]
+    assert not {"overlay", "hud"} & {next(iter(s)) for s in data["stages"] if isinstance(s, dict)}
+    # a window or browser output keeps the demo's overlay and hud
+    data = yaml.safe_load(printed(["synthetic", "window", "--tuner"], capsys))
+    assert data["stages"] == oneliner.DEMO_CHAIN and data["tuner"] == oneliner.TUNER
 
 
 def free_port() -> int:
@@ -203,7 +208,8 @@ def test_url_to_pictures_equals_its_printed_config(tmp_path, monkeypatch, capsys
     ("e.MOV", {"video": {"path": "e.MOV"}}), ("p/e_{index}.jpg", {"images": {"path": "p/e_{index}.jpg"}}),
     ("s.jsonl", {"stats": {"path": "s.jsonl"}}), ("window", {"window": {}}),
     ("http://127.0.0.1:8099", {"http": {"host": "127.0.0.1", "port": 8099}}),
-    ("http://0.0.0.0:0/", {"http": {"host": "0.0.0.0", "port": 0}}), ("-", {"discard": {}}),
+    ("http://0.0.0.0:0/", {"http": {"host": "0.0.0.0", "port": 0}}), ("null", {"discard": {}}),
+    ("-", {"stdout": {}}), ("p/{stem}.png", {"images": {"path": "p/{stem}.png"}}),
 ])
 def test_each_output_word_is_its_sink_and_the_printed_config_loads_equal(output, sink, capsys):
     words = ["synthetic", output]
@@ -228,7 +234,7 @@ def test_printed_config_has_a_comment_on_each_editable_line(capsys):
     body = [line for line in text.splitlines() if not line.startswith("#")]
     for line in body[1:]:
         assert "  # " in line, line
-    assert "`" not in text.replace("`edgepipe stages`", "").replace("`edgepipe stages sink`", "")
+    assert "`" not in text.replace("`edgepipe stages`", "").replace("`edgepipe stages sinks`", "")
 
 
 def test_window_one_liner_on_a_real_display_equals_its_printed_config(tmp_path, capsys):
@@ -274,8 +280,8 @@ def test_default_chains_are_the_shipped_configs():
 
 
 @pytest.mark.parametrize("words, mode, live", [
-    (["synthetic", "-"], None, False), (["synthetic", "-", "--live"], "live", True),
-    (["synthetic", "window", "--batch"], "batch", False), (["synthetic", "-", "--mode", "live"], "live", True),
+    (["synthetic", "null"], None, False), (["synthetic", "null", "--live"], "live", True),
+    (["synthetic", "window", "--batch"], "batch", False), (["synthetic", "null", "--mode", "live"], "live", True),
 ])
 def test_live_and_batch_set_the_mode(words, mode, live, capsys):
     data = yaml.safe_load(printed(words, capsys))
@@ -306,7 +312,7 @@ def test_set_still_works_and_yaml_first_argument_is_a_config(tree, capsys):
     (["IN", "out.xyz"], ["no sink knows the extension '.xyz'", ".mp4 .m4v .mov .mkv .webm .avi",
                          ".png .jpg .jpeg .bmp .tif .tiff", ".jsonl", "window", "http://HOST:PORT"]),
     (["IN", "out"], ["no sink knows the extension '(none)'"]),
-    (["IN", "one.png"], ["needs {index} in the name"]),
+    (["IN", "one.png"], ["one picture name is for one input picture", "{stem}"]),
     (["IN", "e_{index}.mp4"], ["a picture pattern ends in"]),
     (["IN", "rtsp://host/out"], ["http://HOST:PORT", "inputs only"]),
     (["IN", "http://127.0.0.1:99999"], ["port must be a number"]),
@@ -358,6 +364,60 @@ def test_config_with_outputs_or_one_liner_flags_exits_2(capsys):
 
 def test_pictures_alone_go_to_a_folder_beside_them(pictures, capsys):
     data = yaml.safe_load(printed([str(pictures / "*.png")], capsys))
-    assert data["sinks"] == [{"images": {"path": str(pictures) + "_edges/frame_{index:06d}.png"}}]
+    assert data["sinks"] == [{"images": {"path": str(pictures) + "_edges/{stem}.png"}}]
     one = yaml.safe_load(printed([str(pictures / "fruits.png")], capsys))
     assert one["source"] == {"type": "images", "glob": str(pictures / "fruits.png")}
+
+
+# ---------------------------------------------------------------- ffmpeg's flags, spelled out
+def test_encoder_and_trim_flags_show_in_the_printed_config(tree, capsys):
+    data = yaml.safe_load(printed([str(tree), "e.mkv", "--codec", "hevc", "--crf", "30", "--preset",
+                                   "fast", "--no-audio", "--start", "00:00:01.5", "--to", "3"], capsys))
+    assert data["sinks"] == [{"video": {"path": "e.mkv", "codec": "hevc", "crf": 30, "preset": "fast",
+                                        "audio": "none"}}]
+    assert data["source"] == {"type": "file", "path": str(tree), "start": 1.5, "duration": 1.5}
+    data = yaml.safe_load(printed([str(tree), "-", "--format", "mpegts", "--bitrate", "2M"], capsys))
+    assert data["sinks"] == [{"stdout": {"format": "mpegts", "bitrate": "2M"}}]
+    data = yaml.safe_load(printed(["-"], capsys))  # standard input to standard output
+    assert data["source"] == {"type": "stdin"} and data["sinks"] == ["stdout"]
+
+
+def test_live_views_of_the_synthetic_source_run_until_stopped(capsys):
+    for view in ("window", "http://127.0.0.1:0"):
+        assert oneliner.config_data(["synthetic", view])["source"]["length"] == 0
+    assert "length" not in oneliner.config_data(["synthetic", "e.mp4"])["source"]  # finite default
+
+
+@pytest.mark.parametrize("words, message", [
+    (["synthetic", "e.mp4", "--start", "1"], "--start trims a video file or standard input"),
+    (["IN", "e.mp4", "--duration", "1", "--to", "2"], "not both"),
+    (["IN", "e.mp4", "--start", "3", "--to", "2"], "--to 2 s is not after --start 3 s"),
+    (["IN", "e.mp4", "--start", "1:99"], "minutes and seconds go up to 59"),
+    (["IN", "s.jsonl", "--crf", "20"], "--crf applies to a video output"),
+    (["IN", "e.mp4", "--format", "nut"], "--format nut is for standard output"),
+    (["IN", "-", "--crf", "20"], "add --format mpegts"),
+    (["IN", "-", "-"], "standard output (-) can be given once"),
+    (["IN", "-", "--json", "-"], "would mix on stdout"),
+    (["IN", "e.mp4", "--crf", "55"], "crf for h264 must be in [0, 51]"),
+])
+def test_flag_mistakes_exit_2(words, message, tree, monkeypatch, capsys):
+    monkeypatch.chdir(tree.parent)
+    words = [tree.name if word == "IN" else word for word in words]
+    assert main(["run", *words]) == 2
+    assert message in one_error_line(capsys.readouterr().err)
+
+
+def test_one_liner_flags_with_a_config_exit_2(capsys):
+    demo = str(ROOT / "configs" / "demo.yaml")
+    for flag in (["--start", "1"], ["--crf", "20"], ["-y"], ["--no-audio"]):
+        assert main(["run", demo, *flag]) == 2
+        assert "is for one-liners" in one_error_line(capsys.readouterr().err)
+
+
+def test_the_default_picture_folder_is_visible_and_beside_the_pictures(tmp_path, monkeypatch):
+    (tmp_path / "photos").mkdir()
+    monkeypatch.chdir(tmp_path / "photos")
+    assert oneliner.picture_folder("fruits.jpg") == "photos_edges"
+    assert oneliner.picture_folder("../photos/*.jpg") == os.path.join("..", "photos_edges")
+    assert oneliner.picture_folder("a/b/*.png") == os.path.join("a", "b_edges")
+    assert oneliner.picture_folder(".hidden/*.png") == "hidden_edges"

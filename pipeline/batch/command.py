@@ -19,8 +19,8 @@ import threading
 
 from pipeline.entry import ready
 from pipeline.outcome import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,  # noqa: F401
-                              EXIT_USAGE, add_report_options, error as _error, is_terminal, report,
-                              unexpected)
+                              EXIT_USAGE, add_report_options, fail, is_terminal,
+                              quiet_helpers, report, unexpected, write_json)
 
 DESCRIPTION = """\
 Process many video files with one chain of stages: each input becomes an edge video at a
@@ -63,6 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="dask scheduler address; implies --executor dask")
     parser.add_argument("--dry-run", action="store_true",
                         help="list each input, its output and whether it would run; process nothing")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show Dask's own log lines (INFO); by default only its warnings")
     add_report_options(parser, "no progress bar and no summary (failed files and errors are always shown)")
     return parser
 
@@ -105,24 +107,24 @@ def run(args) -> int:
                 print(f"{'skip' if done else 'run '}  {item.input} -> {item.output}")
             return EXIT_OK
     except ConfigError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        return fail(str(exc), args, EXIT_USAGE)
 
     ready()  # from here Ctrl+C stops the workers (see pipeline.entry)
     restore = _terminate_raises(Terminated)
     try:
         summary = run_job(job, force=args.force, progress=not args.quiet and is_terminal(sys.stderr))
     except ConfigError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
+        return fail(str(exc), args, EXIT_USAGE)
     except (BatchError, ExecutorError) as exc:
-        _error(str(exc))
-        return EXIT_FAILED
+        return fail(str(exc), args, EXIT_FAILED)
     except KeyboardInterrupt:
         print("edgepipe: interrupted", file=sys.stderr)
+        write_json(args, {"ok": False, "exit_code": EXIT_INTERRUPTED, "error": "interrupted"})
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
-        return unexpected(exc, args)
+        code = unexpected(exc, args)
+        write_json(args, {"ok": False, "exit_code": code, "error": f"unexpected {type(exc).__name__}: {exc}"})
+        return code
     finally:
         restore()
     return report(summary, args, ok=summary.ok)
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    quiet_helpers(args.verbose)
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -23,6 +23,13 @@ def add_parser(subparsers) -> Any:
     return parser
 
 
+def plots_available() -> bool:
+    """Whether matplotlib (the optional ``plots`` extra) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def run(args) -> int:
     """Run the sub-command: 0 done, 1 an input or output failed, 2 a bad config."""
     # Imported here, not above: the parser is built for every edgepipe command.
@@ -36,6 +43,11 @@ def run(args) -> int:
     except ConfigError as exc:
         print(f"edgepipe: error: {exc}", file=sys.stderr)
         return 2
+    if args.plots and not plots_available():  # said before minutes of computing, not after
+        print("edgepipe: error: the plots need matplotlib, which is not installed: "
+              "pip install 'edgepipe[plots]', or run with --no-plots (CSV and JSON only)",
+              file=sys.stderr)
+        return 1
     try:
         summary = run_experiment(experiment, plots=args.plots,
                                  log=None if args.quiet else sys.stderr)

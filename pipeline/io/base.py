@@ -59,11 +59,15 @@ class MediaInput:
     seekable : bool
         True for files: a sink may open the path again to read its other streams
         (the sound) without disturbing the source.
+    names : list of str, optional
+        Pictures: the file each frame came from, by frame index (filled as frames are
+        read; the images sink's ``{stem}``).  None for video, which has no sound here.
     """
 
     path: str
     start: float = 0.0
     seekable: bool = True
+    names: list | None = None
 
 
 class SourceError(Exception):

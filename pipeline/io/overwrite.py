@@ -11,7 +11,8 @@ are not built, so the check runs at config load, before anything opens):
 
 * inputs: ``file`` ``path``, the pictures ``images`` ``glob`` matches now;
 * outputs: ``video`` and ``stats`` ``path`` (not ``-``), and every existing picture an
-  ``images`` pattern names at any index (see :func:`pattern_outputs`).
+  ``images`` pattern names at any index (see :func:`pattern_outputs`), or for each input
+  picture's stem (:func:`stem_outputs`).
 
 The inputs are listed only when some output exists, so a config whose outputs are all
 new costs no glob.
@@ -89,8 +90,28 @@ def output_paths(name: str, settings: dict, inputs: list[str] | Callable[[], lis
     if name in FILE_SINKS:
         return [] if path == "-" else [path]
     if name == "images":
+        if "{stem" in path or "{" not in path:
+            return stem_outputs(path, _listed(inputs))
         return pattern_outputs(path, inputs)
     return []
+
+
+def stem_outputs(pattern: str, inputs: list[str]) -> list[str]:
+    """The pictures a pattern with ``{stem}`` (or one fixed name) writes for ``inputs``.
+
+    With ``{index}`` as well, each input is paired with its number in the images
+    source's order (natural sort), as the run numbers them when every picture decodes.
+    """
+    from pathlib import Path
+
+    from pipeline.io.sources.images import natural_sort_key
+
+    ordered = sorted(inputs, key=natural_sort_key)
+    try:
+        return sorted({pattern.format(stem=Path(path).stem, index=index)
+                       for index, path in enumerate(ordered)} or {pattern.format(stem="", index=0)})
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        return []  # not a pattern the images sink accepts: its own check says why
 
 
 def _listed(inputs: list[str] | Callable[[], list[str]]) -> list[str]:

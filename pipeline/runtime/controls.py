@@ -57,6 +57,9 @@ class LiveStats:
         chain has no threshold stage).
     paused, tuner_enabled : bool
         The toggles at the time of the snapshot.
+    tuner_available : bool
+        Whether the run has a tuner at all (a browser's tuner switch is off and
+        disabled without one).
     canny : mapping or None
         ``{"low": l, "high": h}``, the pair the ``canny`` stage used last (None before it
         ran or without one).
@@ -78,6 +81,7 @@ class LiveStats:
     threshold: float | None = None
     paused: bool = False
     tuner_enabled: bool = True
+    tuner_available: bool = True
     tuner: Mapping[str, dict] | None = None
     canny: Mapping[str, float] | None = None
     canny_manual: Mapping[str, float | None] | None = None
@@ -103,9 +107,11 @@ class Controls:
     ----------
     tuner_enabled : bool
         Whether ``threshold: auto`` follows the tuner at the start.
+    tuner_available : bool
+        Whether a tuner runs at all (shown by the browser view's switch).
     """
 
-    def __init__(self, tuner_enabled: bool = True):
+    def __init__(self, tuner_enabled: bool = True, tuner_available: bool = True):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -120,7 +126,7 @@ class Controls:
         self._tuner_targets: set[str] = set()
         self._tuner_enabled = bool(tuner_enabled)
         self._snapshot_requested = False
-        self._stats = LiveStats(tuner_enabled=self._tuner_enabled)
+        self._stats = LiveStats(tuner_enabled=self._tuner_enabled, tuner_available=bool(tuner_available))
 
     def __repr__(self) -> str:
         s = self.snapshot()

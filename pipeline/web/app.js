@@ -47,7 +47,11 @@
       const value = manual ? s.threshold_manual : s.threshold;
       if (typeof value === "number") el.slider.value = String(Math.round(value));
     }
-    el.tuner.checked = Boolean(s.tuner_enabled);
+    // Off and greyed out when no tuner runs (no --tuner, no tuner: section).
+    const tunerRuns = s.tuner_available !== false;
+    el.tuner.checked = tunerRuns && Boolean(s.tuner_enabled);
+    el.tuner.disabled = !tunerRuns;
+    el.tuner.parentElement.title = tunerRuns ? "" : "no tuner runs: add --tuner or a tuner: section";
     el.pause.textContent = s.paused ? "resume" : "pause";
     el.pause.setAttribute("aria-pressed", s.paused ? "true" : "false");
     showCanny(s);

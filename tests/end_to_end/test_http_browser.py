@@ -227,6 +227,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
                    {"overlay": {"color": [0, 255, 0]}}],
         "sinks": [{"http": {"port": 0}}],
         "runtime": {"mode": "live"},
+        "tuner": {"objective": "otsu"},  # (the switch is greyed out without one)
     }
     with running(data) as (pipe, _, sink):
         url = sink.url
@@ -269,6 +270,25 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             assert pipe.controls.threshold is None
         picture = cv2.imread(str(shot))
         assert picture is not None and picture.shape[1] >= 1000 and picture.std() > 10
+
+
+@needs_chromium
+def test_without_a_tuner_the_switch_is_off_and_greyed_out():
+    data = {
+        "version": 1,
+        "source": {"type": "synthetic", "width": 64, "height": 48, "fps": 20.0, "length": 0, "live": True},
+        "stages": ["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}],
+        "sinks": [{"http": {"port": 0}}],
+        "runtime": {"mode": "live"},
+    }
+    with running(data) as (pipe, _, sink):
+        with Chromium(size=(900, 700)) as browser:
+            browser.get(sink.url)
+            page_shows_the_run(browser, width=64)
+            state = browser.wait_for("const t = document.getElementById('tuner'); "
+                                     "return t.disabled && [t.checked, t.disabled];",
+                                     what="the tuner switch to be greyed out")
+            assert state == [False, True]
 
 
 @needs_chromium

@@ -1,5 +1,13 @@
 """The README's two installs, in order, on a fresh environment: the command keeps working.
 
+The new environment borrows the packages of the interpreter running the tests (numpy,
+numba, OpenCV...), wherever they are: a venv's ``system_site_packages`` would see the
+*base* interpreter's, not an outer venv's, so inside a venv (as the README's test
+command runs) nothing was found (``No module named 'cv2'``).  Instead the outer
+interpreter's package folders are listed in a ``.pth`` file of the new venv; ``.pth``
+files inside those folders are not processed, so the outer editable install of
+edgepipe stays out of sight and the venv's own install is the one tested.
+
 A regular install, one run (numba compiles and caches kernels), then the editable
 install the test command makes, then ``edgepipe --version`` from another folder.  The
 run used to write numba's cache into ``site-packages/pipeline/kernels/__pycache__``;
@@ -40,6 +48,17 @@ def _run(args, cwd, env, timeout=300):
     return done
 
 
+def outer_package_folders() -> list[str]:
+    """The folders this interpreter imports installed packages from (venv or not)."""
+    return [entry for entry in sys.path
+            if Path(entry).name in ("site-packages", "dist-packages") and Path(entry).is_dir()]
+
+
+def borrow_packages(site_packages: Path) -> None:
+    """Make a venv see :func:`outer_package_folders`, after its own (a ``.pth`` file)."""
+    (site_packages / "_outer_packages.pth").write_text("\n".join(outer_package_folders()) + "\n")
+
+
 def _site_packages(python: Path) -> Path:
     out = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                          capture_output=True, text=True, check=True)
@@ -51,9 +70,10 @@ def test_regular_then_editable_install_keeps_the_command_working(tmp_path):
     env_dir = tmp_path / "venv"
     # The venv sees this interpreter's packages (numpy, numba, OpenCV, ...) so nothing is
     # downloaded; edgepipe itself is installed into the venv, first as a regular copy.
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, system_site_packages=False, with_pip=True)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / "python"
+    borrow_packages(_site_packages(python))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NUMBA_CACHE_DIR")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"

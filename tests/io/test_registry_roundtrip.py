@@ -6,10 +6,12 @@ generated clip, picture folder or pattern; sinks: the same bytes, rows or decode
 written from the same seeded frames).  The names come from ``REGISTRIES``, so a source
 or sink registered without an entry below fails :func:`test_every_registered_name_has_a_case`.
 
-Three are round-tripped on their config only, without I/O, and say why in ``NO_IO``:
+Five are round-tripped on their config only, without I/O, and say why in ``NO_IO``:
 ``url`` (a network stream; tests/test_url_source.py reads real ones from ffmpeg),
-``camera`` (a capture device) and ``window`` (a display; OpenCV's Qt binds a process to
-one display for life, so tests/test_window.py drives it in a child under Xvfb).
+``camera`` (a capture device), ``window`` (a display; OpenCV's Qt binds a process to
+one display for life, so tests/test_window.py drives it in a child under Xvfb), and
+``stdin``/``stdout`` (the process's own descriptors 0 and 1, which pytest holds;
+tests/end_to_end/test_ffmpeg_habits.py pipes real ffmpeg into and out of edgepipe).
 ``http`` is served on loopback only, port 0.
 """
 
@@ -36,6 +38,8 @@ NO_IO = {
     "camera": "a capture device (V4L2); none on a test machine",
     "window": "needs a display, and OpenCV's Qt binds a process to one for life "
               "(tests/test_window.py runs it in a child under Xvfb)",
+    "stdin": "reads descriptor 0 (tests/end_to_end/test_ffmpeg_habits.py pipes ffmpeg into it)",
+    "stdout": "writes descriptor 1 (tests/end_to_end/test_ffmpeg_habits.py pipes it into ffprobe)",
 }
 
 
@@ -80,6 +84,8 @@ SOURCE_CASES = {
                                    "live": False},
     "camera": lambda tmp_path: {"device": 2, "width": 1280, "height": 720, "fps": 30.0, "fourcc": "MJPG",
                                 "read_timeout": 2.0, "on_error": "retry", "reconnect_attempts": 3},
+    "stdin": lambda tmp_path: {"on_error": "stop", "max_consecutive_errors": 5, "start": 0.5,
+                               "duration": 2.0},
     "url": lambda tmp_path: {"url": "rtsp://cam.local/live", "rtsp_transport": "udp", "open_timeout": 3.0,
                              "on_error": "retry", "reconnect_backoff": 0.5, "reconnect_max_backoff": 4.0},
 }
@@ -167,6 +173,8 @@ SINK_CASES = {
     "discard": (lambda out: {}, discard_output),
     "http": (lambda out: {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "token": None},
              http_output),
+    "stdout": (lambda out: {"format": "mpegts", "codec": "h264", "crf": 20, "bitrate": None,
+                            "preset": "fast", "fps": 12.0}, None),
     "window": (lambda out: {"title": "edges", "snapshot_dir": str(out / "shots"), "threshold_step": 2.5},
                None),
 }

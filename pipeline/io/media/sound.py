@@ -114,7 +114,7 @@ class SoundTrack:
     @classmethod
     def for_media(cls, media, mode: str, extension: str, what: str) -> tuple["SoundTrack | None", list[str]]:
         """The track for ``media`` (a :class:`~pipeline.io.base.MediaInput`), or None, and notes."""
-        if media is None or mode == "none":
+        if media is None or mode == "none" or media.names is not None:  # pictures: no sound
             return None, []
         if not media.seekable:
             # No URL in the note: it may carry a password.

@@ -26,47 +26,84 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 
+#: The fields a picture name may hold: the frame's number, the input picture's name.
+NAME_FIELDS = ("index", "stem")
+
+
 def index_field_check(pattern: str) -> None:
-    """ParamError unless ``pattern`` formats with ``index`` and nothing else."""
+    """ParamError unless ``pattern`` is a picture name, with ``{index}``, ``{stem}`` or no field.
+
+    A name without a field is one picture (a one-picture input: ``photo.jpg -> edges.png``);
+    a second frame for it is an error when it comes (:meth:`ImagesSink.write`).
+    """
     fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
-    if not fields or any(name.split(".")[0].split("[")[0] != "index" for name in fields):
+    if any(name.split(".")[0].split("[")[0] not in NAME_FIELDS for name in fields):
         raise ParamError(
-            "path", f"path must contain {{index}} and no other field, e.g. 'frames/frame_{{index:06d}}.png'; got {pattern!r}"
+            "path", f"path may contain {{index}} (the frame's number) and {{stem}} (the input "
+                    f"picture's name) and no other field, e.g. 'frames/frame_{{index:06d}}.png' or "
+                    f"'edges/{{stem}}.png'; got {pattern!r}"
         )
     try:
-        first, second = pattern.format(index=0), pattern.format(index=1)
-    except (ValueError, IndexError, KeyError, AttributeError) as error:
-        raise ParamError("path", f"path {pattern!r} does not format with an index: {error}") from error
-    if first == second:
-        raise ParamError("path", f"path {pattern!r} names the same file for every frame")
+        first = pattern.format(index=0, stem="a")
+        pattern.format(index=1, stem="b")
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as error:
+        raise ParamError("path", f"path {pattern!r} does not format with an index and a stem: {error}") from error
     if Path(first).suffix.lower() not in IMAGE_EXTENSIONS:
         raise ParamError(
             "path", f"path must end in {', '.join(IMAGE_EXTENSIONS)}; got {pattern!r}"
         )
 
 
+def has_field(pattern: str, name: str) -> bool:
+    """Whether ``pattern`` holds the field ``name`` (``{index}``, ``{stem}``)."""
+    return any(field is not None and field.split(".")[0].split("[")[0] == name
+               for _, field, _, _ in string.Formatter().parse(pattern))
 
 
 @register("sink", "images")
 class ImagesSink(Sink):
-    """One numbered picture per frame, PNG or JPEG by extension, each written atomically.
+    """One picture per frame, PNG or JPEG by extension, each written atomically.
 
     ``{index}`` is the frame's index in the source (a live run that drops frames leaves
-    gaps in the numbering, which shows where frames were dropped).
+    gaps in the numbering, which shows where frames were dropped); ``{stem}`` is the name
+    of the input picture the frame came from, without its extension (an ``images``
+    source; other sources have no picture names).  A name with neither is one picture.
     """
 
     params = (
-        Param("path", str, "frames/frame_{index:06d}.png", help="file name pattern with {index}; .png, .jpg or .jpeg"),
+        Param("path", str, "frames/frame_{index:06d}.png",
+              help="file name pattern with {index} and/or {stem} (the input picture's name); "
+                   ".png, .jpg or .jpeg"),
         Param("jpeg_quality", int, 95, min=0, max=100, help="JPEG quality (for .jpg/.jpeg)"),
         Param("png_compression", int, 1, min=0, max=9, help="PNG zlib level (for .png): 0 fastest, 9 smallest"),
     )
 
     def __init__(self, *args, **settings):
         super().__init__(*args, **settings)
-        self.extension = Path(self.path.format(index=0)).suffix.lower()
+        self.extension = Path(self._name(0, "a")).suffix.lower()
         self.frames_written = 0
+        self.written: list[str] = []  # every picture this run wrote, in order
+        self._seen: set[str] = set()
+        self._names: list | None = None
         self._made_folders: set[Path] = set()
         self._lock: OutputLock | None = None
+
+    def _name(self, index: int, stem: str) -> str:
+        return self.path.format(index=index, stem=stem)
+
+    def set_input(self, media) -> None:
+        """The pictures the frames come from, for ``{stem}``."""
+        self._names = getattr(media, "names", None)
+
+    def name_for(self, frame) -> str:
+        """The file name of ``frame``: the pattern with its index and its input picture's stem."""
+        stem = ""
+        if has_field(self.path, "stem"):
+            if self._names is None or frame.index >= len(self._names):
+                raise SinkError(f"images sink: {self.path!r} names pictures by {{stem}}, the input "
+                                "picture's name, but the source is not pictures; use {index}")
+            stem = Path(self._names[frame.index]).stem
+        return self._name(frame.index, stem)
 
     def validate(self) -> None:
         """The pattern formats with ``{index}`` into distinct picture names."""
@@ -80,26 +117,32 @@ class ImagesSink(Sink):
 
     def check(self) -> None:
         """The folder of the first picture exists or can be created, and is writable."""
-        check_writable_folder(self.path.format(index=0), "images sink")
+        check_writable_folder(self._name(0, "a"), "images sink")
         self.output_lock().check_free()
 
     def output_lock(self) -> OutputLock:
         """The lock of this pattern: beside its first picture, named after the whole pattern."""
-        first = Path(self.path.format(index=0))
+        first = Path(self._name(0, "a"))
         digest = hashlib.sha1(os.path.abspath(self.path).encode("utf-8")).hexdigest()[:12]
         return OutputLock(first.with_name(f".edgepipe-images-{digest}.lock"), self.path, "images sink")
 
     def open(self, first, fps, controls=None) -> None:
         """Take the pattern's lock (another run writing the same pictures is an error)."""
         self.frames_written = 0
-        make_folder(Path(self.path.format(index=0)), "images sink")
+        self.written = []
+        self._seen: set[str] = set()
+        make_folder(Path(self._name(0, "a")), "images sink")
         self._lock = self.output_lock()
         self._lock.acquire()
 
     def write(self, frame) -> None:
         """Encode ``frame.image`` and write it under the pattern's name for its index."""
         image = check_uint8(frame, "images sink")
-        path = Path(self.path.format(index=frame.index))
+        path = Path(self.name_for(frame))
+        if str(path) in self._seen:
+            raise SinkError(f"images sink: frame {frame.index} would write over {str(path)!r}, "
+                            f"written this run already: {self.path!r} names one picture for several "
+                            "frames; put {index} in the name (or {stem} for inputs of distinct names)")
         if path.parent not in self._made_folders:
             make_folder(path, "images sink")
             self._made_folders.add(path.parent)
@@ -111,6 +154,8 @@ class ImagesSink(Sink):
         except OSError as error:
             raise SinkError(f"images sink: cannot write {str(path)!r} ({error.strerror})") from error
         self.frames_written += 1
+        self.written.append(str(path))
+        self._seen.add(str(path))
 
     def close(self) -> None:
         """Release the lock: every picture was complete when it got its name."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import stat
 import threading
@@ -20,7 +21,7 @@ from pipeline.io.media.reader import (
     to_bgr,
 )
 from pipeline.io.sources.pacing import FramePacer
-from pipeline.registry import Param, register
+from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ DEFAULT_MAX_CONSECUTIVE_ERRORS = 30
 #: Largest decoded frame (width x height) read by default: 100 megapixels, 300 MB a
 #: BGR frame; a damaged or hostile header stating 16000x16000 is refused before decoding.
 DEFAULT_MAX_PIXELS = 100_000_000
+#: Seconds within which a frame's pts counts as on a trim boundary (FFmpeg compares whole
+#: ticks; pts converted to float seconds may be off by far less than this).
+TRIM_TOLERANCE = 1e-6
 
 REENCODE_HINT = "try `ffprobe` on it, or re-encode it with `ffmpeg -i IN -c:v libx264 OUT.mp4`"
 
@@ -114,6 +118,12 @@ class FileSource(Source):
               help="this many failed reads in a row are the end of the file"),
         Param("max_pixels", int, DEFAULT_MAX_PIXELS, min=1,
               help="refuse a video whose frames (width x height) exceed this, before decoding"),
+        Param("start", float, 0.0, min=0, max=1e9,
+              help="seconds to skip, from the file's start time (seek, then drop the frames "
+                   "before it), as ffmpeg -ss S -i IN"),
+        Param("duration", (float, type(None)), None, min=0, max=1e9,
+              help="seconds to read from the first frame kept, as ffmpeg -t D -i IN "
+                   "(null: to the end)"),
     )
 
     def __init__(self, *values, **settings):
@@ -135,6 +145,14 @@ class FileSource(Source):
         self._last_raw_pts: int | None = None  # in the stream's time base
         self._counted: int | None = None
         self._messages_noted = False
+        self._trim_end: float | None = None  # duration: frames at or after this pts are not read
+
+    def check(self) -> None:
+        """``start`` and ``duration`` do not combine with ``loop``."""
+        if self.loop and (self.start or self.duration is not None):
+            raise ParamError("start" if self.start else "duration",
+                             "start and duration trim one pass of the file; they do not combine "
+                             "with loop: true")
 
     def _describe(self) -> str:
         return f"video file {self.path!r}"
@@ -163,18 +181,18 @@ class FileSource(Source):
 
     def open(self) -> None:
         """Open the file and decode its first frame; SourceError naming the path if not."""
-        check_video_path(self.path)
+        self._check_input()
         self._closing.clear()
         self._reader = self._open_reader()
         self._position = 0
-        first = self._next_item(at_open=True)
+        first = self._trimmed_first(self._next_item(at_open=True))
         if first is None:
             self.close()
             raise SourceError(f"{self._describe()} opened but no frame decodes; the file may be "
                               f"truncated or use a codec this FFmpeg lacks ({REENCODE_HINT})")
         self._first = first
         self._start_pts = first[1]
-        self._stated_frames = self._reader.stated_frames
+        self._stated_frames = self._reader.stated_frames if not self.start else None
         self._rate = self._reader.fps
         if self._rate is None:
             self._rate = DEFAULT_FILE_FPS
@@ -220,7 +238,50 @@ class FileSource(Source):
                 return item
             if self._reader is None or self._closing.is_set():  # closed while pacing
                 return None
-            return self._next_item()
+            return self._within_duration(self._next_item())
+
+    def _check_input(self) -> None:
+        """SourceError unless the input can be opened (a regular, non-empty file)."""
+        check_video_path(self.path)
+
+    # ------------------------------------------------------------------ trimming
+    def _trimmed_first(self, first):
+        """The first frame at or after ``start`` (sought in a file), as ``ffmpeg -ss``.
+
+        Like FFmpeg, ``start`` counts from the container's start time: it seeks to the
+        keyframe at or before that point and drops the frames decoded before it.  With
+        ``duration``, frames from ``first pts + duration`` on are not read (FFmpeg's trim
+        filter measures ``-t`` from the first frame it keeps).
+        """
+        self._trim_end = None
+        if first is not None and self.start:
+            origin = self._reader.container.start_time
+            target = (origin / 1_000_000 if origin is not None else first[1]) + self.start
+            if first[1] < target - TRIM_TOLERANCE and self._seekable():
+                self._reader.seek(math.floor(target / self._reader.time_base))
+                first = self._next_item(at_open=True)
+            last = first
+            while first is not None and first[1] < target - TRIM_TOLERANCE:
+                first = self._next_item(at_open=True)
+                last = first or last
+            if first is None:
+                ends = (f"its last frame is at {last[1] - (origin or 0) / 1e6:.3f} s" if last
+                        else "no frame decodes there")
+                self.close()
+                raise SourceError(f"{self._describe()}: start {self.start:g} s is past the end of "
+                                  f"the video ({ends}); give an earlier --start / start")
+        if first is not None and self.duration is not None:
+            self._trim_end = first[1] + self.duration
+        return first
+
+    def _seekable(self) -> bool:
+        return True
+
+    def _within_duration(self, item):
+        """``item``, or None when it lies at or after the end ``duration`` sets."""
+        if item is not None and self._trim_end is not None and item[1] >= self._trim_end - TRIM_TOLERANCE:
+            return None
+        return item
 
     def _next_item(self, at_open: bool = False) -> tuple[np.ndarray, float] | None:
         """The next frame that decodes as ``(bgr, pts)``, applying ``on_error``; None at the end."""
@@ -310,8 +371,9 @@ class FileSource(Source):
         return self._next_frame(at_open=True)
 
     def count_frames(self) -> int | None:
-        """Frames that decode (counted once, by a separate decode pass); None with ``loop``."""
-        if self.loop:
+        """Frames that decode (counted once, by a separate decode pass); None with ``loop``
+        or trimming."""
+        if self.loop or self.start or self.duration is not None:
             return None
         if self._counted is None:
             check_video_path(self.path)

@@ -11,7 +11,7 @@ import re
 import cv2
 import numpy as np
 
-from pipeline.io.base import Source, SourceError
+from pipeline.io.base import MediaInput, Source, SourceError
 from pipeline.io.sources.file import FILE_ON_ERROR
 from pipeline.registry import Param, register
 
@@ -57,6 +57,7 @@ class ImagesSource(Source):
         super().__init__(*values, **settings)
         self.rate = self.settings["fps"]
         self._paths: list[str] | None = None
+        self._names: list[str] = []  # the file of each frame delivered, by frame index
         self._next = 0
         self._delivered = 0
 
@@ -80,6 +81,7 @@ class ImagesSource(Source):
         self._paths = sorted(paths, key=natural_sort_key)
         self._next = 0
         self._delivered = 0
+        self._names.clear()
 
     def read(self) -> np.ndarray | None:
         """The next picture that decodes, as BGR uint8 (applying ``on_error``); None after the last."""
@@ -90,6 +92,7 @@ class ImagesSource(Source):
             image, problem = _decode(path)
             if image is not None:
                 self._delivered += 1
+                self._names.append(path)
                 return image
             message = f"picture {path!r} {problem}"
             self.report.read_errors += 1
@@ -103,6 +106,11 @@ class ImagesSource(Source):
             raise SourceError(f"no picture matched by {self.glob!r} decodes as an image (the last: "
                               f"{paths[-1]!r}); check the files and the glob")
         return None
+
+    @property
+    def media(self) -> MediaInput:
+        """The glob, and the picture each frame came from (the images sink's ``{stem}``)."""
+        return MediaInput(self.glob, start=0.0, seekable=False, names=self._names)
 
     @property
     def fps(self) -> float:

@@ -58,14 +58,35 @@ def test_images_leaves_no_temporary_files(tmp_path):
 
 
 @pytest.mark.parametrize("pattern,message", [
-    ("frames/frame.png", "must contain {index}"),
-    ("frames/{name}_{index}.png", "must contain {index}"),
+    ("frames/{name}_{index}.png", "may contain {index}"),
     ("frames/{index:06d}.bmp", "must end in"),
     ("frames/{index:q}.png", "does not format"),
 ])
 def test_images_bad_pattern(pattern, message):
     with pytest.raises(ParamError, match=message):
         build("sink", "images", {"path": pattern})
+
+
+def test_images_one_name_is_one_picture(tmp_path):
+    sink = ImagesSink(str(tmp_path / "edges.png"))
+    sink.write(make_frame(0))
+    assert files_in(tmp_path) == ["edges.png"]
+    with pytest.raises(SinkError, match=r"frame 1 would write over .*edges.png.*put \{index\}"):
+        sink.write(make_frame(1))
+
+
+def test_images_stem_names_each_picture_after_its_input(tmp_path):
+    from pipeline.io.base import MediaInput
+
+    sink = ImagesSink(str(tmp_path / "{stem}_e.png"))
+    sink.set_input(MediaInput("*.jpg", seekable=False, names=["in/b.jpg", "in/a.jpg"]))
+    sink.write(make_frame(0))
+    sink.write(make_frame(1))
+    assert files_in(tmp_path) == ["a_e.png", "b_e.png"]
+    video = ImagesSink(str(tmp_path / "{stem}.png"))
+    video.set_input(None)
+    with pytest.raises(SinkError, match="source is not pictures"):
+        video.write(make_frame(0))
 
 
 def test_images_check_unwritable(tmp_path):

@@ -1,0 +1,105 @@
+"""The one-liner's FFmpeg-like flags, as config keys (see :mod:`pipeline.oneliner`).
+
+==========================  ===================  ========================================
+ffmpeg                      edgepipe run         config key
+==========================  ===================  ========================================
+``-ss S`` (before ``-i``)   ``--start S``        ``source.start`` (file, stdin)
+``-t D``                    ``--duration D``     ``source.duration``
+``-to T``                   ``--to T``           ``source.duration`` = T - S
+``-c:v CODEC``              ``--codec CODEC``    ``sinks.N.video.codec`` (every video output)
+``-crf N``                  ``--crf N``          ``sinks.N.video.crf``
+``-b:v RATE``               ``--bitrate RATE``   ``sinks.N.video.bitrate``
+``-preset P``               ``--preset P``       ``sinks.N.video.preset``
+``-an``                     ``--no-audio``       ``sinks.N.video.audio: none``
+``-f FORMAT -``             ``--format FORMAT``  ``sinks.N.stdout.format``
+==========================  ===================  ========================================
+
+Times are parsed by :func:`pipeline.timecode.parse_time` before they get here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pipeline.config import ConfigError
+
+#: Containers ``-`` writes (the stdout sink's ``format``).
+PIPE_FORMATS = ("y4m", "nut", "mpegts", "matroska")
+#: Sinks that encode video (the encoder flags apply to them).
+ENCODING_SINKS = ("video", "stdout")
+
+
+def _fail(message: str) -> ConfigError:
+    return ConfigError(message, "command line")
+
+
+@dataclasses.dataclass
+class Flags:
+    """The one-liner's FFmpeg-like flags (None or False: not given)."""
+
+    start: float | None = None      # --start (-ss): seconds
+    duration: float | None = None   # --duration (-t)
+    to: float | None = None         # --to (-to): a position, not a length
+    codec: str | None = None        # --codec (-c:v)
+    crf: int | None = None          # --crf
+    bitrate: str | None = None      # --bitrate (-b:v)
+    preset: str | None = None       # --preset
+    no_audio: bool = False          # --no-audio (-an)
+    format: str | None = None       # --format (-f), for - as OUTPUT
+
+    def encoder(self) -> dict:
+        """The video sink keys the encoder flags set."""
+        keys = {"codec": self.codec, "crf": self.crf, "bitrate": self.bitrate, "preset": self.preset}
+        return {key: value for key, value in keys.items() if value is not None}
+
+
+def apply_trim(source: dict, kind: str, flags: Flags) -> None:
+    """--start, --duration, --to onto the file (or standard input) source."""
+    given = [name for name, value in (("--start", flags.start), ("--duration", flags.duration),
+                                      ("--to", flags.to)) if value is not None]
+    if not given:
+        return
+    if kind not in ("file", "stdin"):
+        raise _fail(f"{given[0]} trims a video file or standard input (-); for {kind} input "
+                    "bound the run with --max-frames N")
+    if flags.duration is not None and flags.to is not None:
+        raise _fail("give --duration (a length) or --to (a position), not both")
+    start = flags.start or 0.0
+    if flags.to is not None and flags.to <= start:
+        raise _fail(f"--to {flags.to:g} s is not after --start {start:g} s; --to is a position "
+                    "in the input (ffmpeg's -to), --duration a length")
+    if flags.start is not None:
+        source["start"] = start
+    if flags.duration is not None:
+        source["duration"] = flags.duration
+    elif flags.to is not None:
+        source["duration"] = flags.to - start
+
+
+def apply_encoder(sinks: list, flags: Flags) -> None:
+    """Encoder flags onto every video output, --format onto standard output."""
+    keys = flags.encoder()
+    named = [name for name, on in (("--codec", flags.codec), ("--crf", flags.crf is not None),
+                                   ("--bitrate", flags.bitrate), ("--preset", flags.preset),
+                                   ("--no-audio", flags.no_audio)) if on]
+    pipes = [sink["stdout"] for sink in sinks if "stdout" in sink]
+    if flags.format is not None:
+        if not pipes:
+            raise _fail(f"--format {flags.format} is for standard output (- as OUTPUT); a file's "
+                        "extension picks its container")
+        for settings in pipes:
+            settings["format"] = flags.format
+    if named and not any(next(iter(sink)) in ENCODING_SINKS for sink in sinks):
+        raise _fail(f"{named[0]} applies to a video output (a .mp4, .mkv ... file, or -); "
+                    "none is given")
+    for sink in sinks:
+        (name, settings), = sink.items()
+        if name == "video":
+            settings.update(keys)
+            if flags.no_audio:
+                settings["audio"] = "none"
+        elif name == "stdout" and keys:
+            if settings.get("format", "y4m") not in ("mpegts", "matroska"):
+                raise _fail(f"{named[0]} sets an encoder, and - writes raw {settings.get('format', 'y4m')}"
+                            "; add --format mpegts or --format matroska")
+            settings.update(keys)
