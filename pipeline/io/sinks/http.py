@@ -47,6 +47,13 @@ Security: the sink binds ``127.0.0.1`` unless the config names another address.
   (:func:`hmac.compare_digest`).  On loopback no token is needed unless one is configured.
 * While bound to a loopback address, requests must name a loopback host
   (``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages.
+* Nothing a client does before its token is checked can hold resources for long: a
+  request's line and headers must arrive complete within ``request_timeout`` seconds
+  of its start, whatever the pace (one header line every few seconds does not keep a
+  connection open), and at most ``max_connections`` connections are served at once.  A
+  connection beyond the cap takes the place of the oldest one still waiting for its
+  request, else it is closed at once, so a flood can neither exhaust threads and file
+  descriptors nor lock out a viewer already watching.
 * ``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
   cannot send without a CORS preflight that this server never grants; its body is at
   most :data:`MAX_CONTROL_BYTES` and nested at most :data:`MAX_CONTROL_DEPTH` deep.
@@ -87,6 +94,7 @@ from pipeline.io.sinks.http_control import (  # noqa: F401  (part of this module
     parse_control,
 )
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
+from pipeline.redact import redact_text
 from pipeline.registry import Param, register
 from pipeline.runtime.controls import THRESHOLD_TARGET, Controls, LiveStats
 
@@ -96,6 +104,12 @@ DEFAULT_HOST = "127.0.0.1"
 
 #: Seconds a connection may block on one send or sit idle between requests.
 CLIENT_TIMEOUT = 10.0
+
+#: Connections served at once by default (each has a thread); see ``max_connections``.
+MAX_CONNECTIONS = 64
+
+#: Seconds a request's line and headers may take in all, by default (``request_timeout``).
+REQUEST_TIMEOUT = 10.0
 
 #: Seconds a viewer waits for a new picture before looking whether the sink closes.
 VIEWER_POLL = 0.5
@@ -291,12 +305,20 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # the listen backlog: a burst waits here instead of in SYN retries
 
     def __init__(self, family: int, address: tuple, sink: "HttpSink"):
         self.address_family = family
         self.sink = sink
+        self.max_connections = int(sink.max_connections)
+        self.request_timeout = float(sink.request_timeout)
         self._tracked_lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._waiting: dict[socket.socket, float] = {}  # no complete request yet: deadline
+        self._dropped: set[socket.socket] = set()  # shut down, their threads ending
+        self.refused = 0  # connections closed at once: the cap was reached
+        self.evicted = 0  # waiting connections closed to make room for a new one
+        self.timed_out = 0  # connections whose request did not arrive in time
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -305,10 +327,23 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request, client_address) -> None:
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name="edgepipe-http-client", daemon=True)
         with self._tracked_lock:
+            if len(self._connections) - len(self._dropped) >= self.max_connections:
+                victim = min(self._waiting, key=self._waiting.get, default=None)
+                if victim is None or len(self._connections) >= 2 * self.max_connections:
+                    # Every slot serves a complete request, or as many closed connections
+                    # are still ending their threads: refuse this one.
+                    self.refused += 1
+                    log.debug("http sink: %d connections already; refused %s",
+                              self.max_connections, client_address)
+                    self.shutdown_request(request)
+                    return
+                self.evicted += 1
+                self._drop(victim)
+            thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                      name="edgepipe-http-client", daemon=True)
             self._connections[request] = thread
+            self._waiting[request] = time.monotonic() + self.request_timeout
         thread.start()
 
     def process_request_thread(self, request, client_address) -> None:
@@ -317,6 +352,54 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._tracked_lock:
                 self._connections.pop(request, None)
+                self._waiting.pop(request, None)
+                self._dropped.discard(request)
+
+    def _drop(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down (its thread's read ends at once); caller holds the lock."""
+        self._waiting.pop(sock, None)
+        self._dropped.add(sock)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def request_started(self, sock: socket.socket) -> None:
+        """``sock``'s connection waits for a request: it has ``request_timeout`` seconds."""
+        with self._tracked_lock:
+            if sock in self._connections and sock not in self._dropped:
+                self._waiting[sock] = time.monotonic() + self.request_timeout
+
+    def request_read(self, sock: socket.socket) -> None:
+        """``sock``'s request line and headers are in: no deadline while it is served."""
+        with self._tracked_lock:
+            self._waiting.pop(sock, None)
+
+    def service_actions(self) -> None:
+        """Close the connections whose request is overdue (``serve_forever`` calls this
+        every ``poll_interval``)."""
+        now = time.monotonic()
+        with self._tracked_lock:
+            overdue = [sock for sock, deadline in self._waiting.items() if deadline <= now]
+            for sock in overdue:
+                self.timed_out += 1
+                self._drop(sock)
+        if overdue:
+            log.debug("http sink: closed %d connection(s) whose request took over %.1f s",
+                      len(overdue), self.request_timeout)
+
+    @property
+    def connections(self) -> int:
+        """Connections with a thread now, those shut down and ending included
+        (at most twice ``max_connections``)."""
+        with self._tracked_lock:
+            return len(self._connections)
+
+    @property
+    def serving(self) -> int:
+        """Connections served now (at most ``max_connections``)."""
+        with self._tracked_lock:
+            return len(self._connections) - len(self._dropped)
 
     def handle_error(self, request, client_address) -> None:
         log.debug("http sink: error while serving %s", client_address, exc_info=True)
@@ -350,7 +433,16 @@ class _Handler(BaseHTTPRequestHandler):
     _set_cookie: str | None = None  # per request, by _authorized()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base's name)
-        log.debug("http sink: %s %s", self.address_string(), format % args)
+        log.debug("http sink: %s %s", self.address_string(), redact_text(format % args))
+
+    def handle_one_request(self) -> None:
+        self.server.request_started(self.connection)  # the deadline for the whole request
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()  # the request line and every header are read here
+        self.server.request_read(self.connection)
+        return ok
 
     # ---------------------------------------------------------------- answers
     def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
@@ -553,6 +645,11 @@ class HttpSink(Sink):
         Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
         Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
         Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+        Param("max_connections", int, MAX_CONNECTIONS, min=1, max=10_000,
+              help="connections served at once; past it a new one replaces the oldest "
+                   "still sending its request, else is closed"),
+        Param("request_timeout", float, REQUEST_TIMEOUT, min=0.1, max=3600,
+              help="seconds a request's line and headers may take in all (before the token is checked)"),
         Param("token", (str, type(None)), None,
               help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -); generated when "
                    "the host is not loopback, none on loopback unless given"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av.error
 import numpy as np
@@ -18,6 +18,7 @@ from pipeline.io.media.reader import (
     to_bgr,
 )
 from pipeline.io.sources.live import WATCHDOG_SLACK, LiveSource, recovery_params
+from pipeline.redact import redact_text, redact_url  # noqa: F401  (redact_url: this module's API)
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,6 @@ TIMEOUT_OPTIONS = {"rtsp": "timeout", "rtsps": "timeout", "http": "timeout", "ht
 
 #: Damaged packets in a row after which a stream counts as lost.
 MAX_DAMAGED_IN_A_ROW = 30
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class StreamCapture:
@@ -113,7 +105,13 @@ class UrlSource(LiveSource):
 
     def check(self) -> None:
         """A stream scheme, rtsp_transport only for rtsp, and the reconnection rules."""
-        scheme = urlsplit(self.url).scheme.lower()
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError as error:
+            raise ParamError("url", f"url {redact_url(self.url)!r} is not a valid address ({error}); "
+                                    "e.g. rtsp://camera.local:554/stream or http://[::1]:8080/live") from None
+        scheme = parts.scheme.lower()
         if scheme not in URL_SCHEMES:
             hint = " (for a local file use a `file` source)" if scheme in ("", "file") else ""
             raise ParamError("url", f"url must start with one of {', '.join(s + '://' for s in URL_SCHEMES)}; "
