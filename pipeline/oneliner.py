@@ -26,6 +26,7 @@ import urllib.parse
 import yaml
 
 from pipeline.config import ConfigError
+from pipeline.redact import redact_url
 
 #: Video files, in and out (the video sink picks container and codec by extension).
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
@@ -185,7 +186,13 @@ def _http(text: str) -> dict:
         port = parts.port
     except ValueError:
         raise _fail(f"output {text!r}: the port must be a number 0..65535") from None
-    return {"http": {"host": parts.hostname, "port": 8080 if port is None else port}}
+    settings = {"host": parts.hostname, "port": 8080 if port is None else port}
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    if set(query) - {"token"} or len(query.get("token", ())) > 1:
+        raise _fail(f"output {redact_url(text)!r}: the browser view takes only ?token=TOKEN")
+    if "token" in query:  # checked with the sink's settings, like a configured one
+        settings["token"] = query["token"][0]
+    return {"http": settings}
 
 
 # ---------------------------------------------------------------------- the config

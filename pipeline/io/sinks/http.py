@@ -67,6 +67,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -95,7 +96,7 @@ from pipeline.io.sinks.http_control import (  # noqa: F401  (part of this module
 )
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.redact import redact_text
-from pipeline.registry import Param, register
+from pipeline.registry import Param, ParamError, register
 from pipeline.runtime.controls import THRESHOLD_TARGET, Controls, LiveStats
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,12 @@ HISTORY_EVERY = 0.2
 
 #: What a configured token may be made of (it travels in URLs and cookies), and its length.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+
+#: The environment variable a token may come from instead of the config (not in ``ps``).
+TOKEN_VARIABLE = "EDGEPIPE_TOKEN"
+
+TOKEN_RULE = ("16 to 256 characters of A-Z a-z 0-9 . _ ~ - (it goes in URLs and cookies); e.g. "
+              "the output of python -c \"import secrets; print(secrets.token_urlsafe(24))\"")
 
 #: The page's files (package data in ``pipeline/web``), by URL path.
 WEB_FILES = {
@@ -651,13 +658,15 @@ class HttpSink(Sink):
         Param("request_timeout", float, REQUEST_TIMEOUT, min=0.1, max=3600,
               help="seconds a request's line and headers may take in all (before the token is checked)"),
         Param("token", (str, type(None)), None,
-              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -); generated when "
-                   "the host is not loopback, none on loopback unless given"),
+              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -), else $EDGEPIPE_TOKEN; "
+                   "generated when the host is not loopback, none on loopback unless given"),
     )
 
     def __init__(self, *args, **settings):
         super().__init__(*args, **settings)  # defaults in the Params only, checked as a config's
-        self.access_token: str | None = self.token  # the one in effect; generated at open if needed
+        # The one in effect: the config's, else $EDGEPIPE_TOKEN's (see validate); generated
+        # at open when neither is given and the host is not loopback.
+        self.access_token: str | None = self.token if self.token is not None else self._token_from_env
         self.controls: Controls | None = None
         self.board = LatestFrame(self.encode)
         self.history = History()
@@ -671,8 +680,24 @@ class HttpSink(Sink):
         self._next_sample = 0.0
         self._last: tuple[int, tuple, dict] | None = None
 
+    def validate(self) -> None:
+        """The token (the config's, else ``$EDGEPIPE_TOKEN``) is usable: ParamError naming
+        ``token`` otherwise, so ``validate`` refuses what ``run`` would."""
+        self._token_from_env = None
+        if self.token is not None:
+            if not TOKEN_PATTERN.fullmatch(self.token):
+                raise ParamError("token", f"token must be {TOKEN_RULE}, or leave it out "
+                                          f"(got {len(self.token)} characters; not shown)")
+            return
+        offered = os.environ.get(TOKEN_VARIABLE)
+        if offered:  # an empty variable counts as unset
+            if not TOKEN_PATTERN.fullmatch(offered):
+                raise ParamError("token", f"${TOKEN_VARIABLE} (used as no token is configured) must "
+                                          f"be {TOKEN_RULE} (got {len(offered)} characters; not shown)")
+            self._token_from_env = offered
+
     def __repr__(self) -> str:
-        token = "" if self.token is None else ", token=<set>"  # never shown
+        token = "" if self.access_token is None else ", token=<set>"  # never shown
         return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
                 f"max_fps={self.max_fps}{token})")
 
@@ -707,12 +732,8 @@ class HttpSink(Sink):
 
     # ---------------------------------------------------------------- lifecycle
     def check(self) -> None:
-        """The token is usable, the address resolves and the port is free (tried at once)."""
-        token = self.token
-        if token is not None and (not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token)):
-            raise SinkError("http sink: token must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ - "
-                            "(it goes in URLs and cookies); e.g. the output of python -c "
-                            "\"import secrets; print(secrets.token_urlsafe(24))\", or leave it out")
+        """The address resolves and the port is free (tried at once); the token was
+        checked with the settings (:meth:`validate`)."""
         family, sockaddr = _address(self.host, self.port)
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
@@ -733,16 +754,21 @@ class HttpSink(Sink):
         except OSError as error:
             raise _bind_error(self.host, self.port, error) from error
         self.port_bound = self._server.server_address[1]
-        if self.token is None:
-            self.access_token = None if self.loopback else secrets.token_urlsafe(24)
+        generated = self.access_token is None and not self.loopback
+        if generated:
+            self.access_token = secrets.token_urlsafe(24)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="edgepipe-http", daemon=True)
         self._thread.start()
         if self.access_token is not None:
+            # A generated token is told once (nobody else knows it); a given one is not
+            # repeated into logs, which is the point of $EDGEPIPE_TOKEN.
+            shown = self.access_token if generated else (
+                "<the configured token>" if self.token is not None else f"<${TOKEN_VARIABLE}>")
             reach = "" if self.loopback else ", reachable from other machines"
             log.warning("http sink: listening on %s:%d%s; open %s?token=%s (every request needs "
                         "the token: give it only to whom may watch and steer the run)",
-                        self.host, self.port_bound, reach, self.public_url, self.access_token)
+                        self.host, self.port_bound, reach, self.public_url, shown)
         else:
             log.info("http sink: serving %s", self.url)
 
