@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import string
 from pathlib import Path
 
@@ -26,16 +27,44 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 
+#: Widest a field of a picture name may ask to be (width or precision, in characters):
+#: a file name holds 255 bytes at most.
+MAX_FIELD_WIDTH = 64
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be formatted safely with an index, or None if it can.
+
+    Checked without formatting anything: every field is ``{index}`` itself (no
+    attribute, item or nested field), and no number in a format spec exceeds
+    :data:`MAX_FIELD_WIDTH` (``{index:1000000000}`` would build a gigabyte name).
+    """
+    example = "e.g. 'frames/frame_{index:06d}.png'"
+    try:
+        fields = [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(pattern)
+                  if name is not None]
+    except ValueError as error:
+        return f"path {pattern!r} is not a valid pattern ({error}); {example}"
+    if not fields or any(name != "index" for name, _ in fields):
+        return f"path must contain {{index}} and no other field (nor .attribute or [item]), {example}; got {pattern!r}"
+    for _, spec in fields:
+        if "{" in spec:
+            return f"path {pattern!r} has a nested field in a format spec; {example}"
+        numbers = [int(run) for run in re.findall(r"\d+", spec)]
+        if numbers and max(numbers) > MAX_FIELD_WIDTH:
+            return (f"path {pattern!r} asks for a field {max(numbers)} characters wide; at most "
+                    f"{MAX_FIELD_WIDTH} (a file name holds 255 bytes), {example}")
+    return None
+
+
 def index_field_check(pattern: str) -> None:
     """ParamError unless ``pattern`` formats with ``index`` and nothing else."""
-    fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
-    if not fields or any(name.split(".")[0].split("[")[0] != "index" for name in fields):
-        raise ParamError(
-            "path", f"path must contain {{index}} and no other field, e.g. 'frames/frame_{{index:06d}}.png'; got {pattern!r}"
-        )
+    problem = pattern_problem(pattern)
+    if problem is not None:
+        raise ParamError("path", problem)
     try:
         first, second = pattern.format(index=0), pattern.format(index=1)
-    except (ValueError, IndexError, KeyError, AttributeError) as error:
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as error:
         raise ParamError("path", f"path {pattern!r} does not format with an index: {error}") from error
     if first == second:
         raise ParamError("path", f"path {pattern!r} names the same file for every frame")

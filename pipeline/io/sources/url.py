@@ -75,11 +75,12 @@ class StreamCapture:
 class UrlSource(LiveSource):
     """A network stream (rtsp, http, udp, tcp, rtmp, srt) through FFmpeg's protocols (PyAV).
 
-    ``open_timeout`` bounds connecting and reading the first frame, ``read_timeout``
+    ``open_timeout`` bounds connecting and reading the stream's header, ``read_timeout``
     each later read: both through PyAV's interrupt callback
     (``av.open(timeout=(open, read))``) and, for the protocols that take one, FFmpeg's
-    own socket ``timeout`` option (microseconds), with the watchdog as a backstop, so a
-    stream can never hang the run.  rtsp goes over TCP unless ``rtsp_transport: udp``.
+    own socket ``timeout`` option (microseconds; the larger of the two, so a server that
+    accepts and says nothing gets ``open_timeout``), with the watchdog as a backstop, so
+    a stream can never hang the run.  rtsp goes over TCP unless ``rtsp_transport: udp``.
     With ``on_error: stop`` (default) a sender that closes the stream ends the run
     normally, and one that goes silent for ``read_timeout`` ends it with an error (exit
     1); ``on_error: retry`` reconnects.  Frames carry the stream's pts in seconds; after
@@ -127,6 +128,12 @@ class UrlSource(LiveSource):
     def _describe(self) -> str:
         return f"stream {redact_url(self.url)!r}"
 
+    def _open_deadline(self) -> float:
+        # PyAV gives av.open's two steps (avformat_open_input, then find_stream_info)
+        # open_timeout each, and the first frame read_timeout: its own timeouts end the
+        # call first, so the message names the right one and no thread is left in FFmpeg.
+        return 2 * self.open_timeout + self.read_timeout + self.watchdog_slack
+
     def _no_frame_hint(self) -> str:
         return f"the stream sent nothing decodable within {self.read_timeout:g} s"
 
@@ -150,7 +157,11 @@ class UrlSource(LiveSource):
         if scheme.startswith("rtsp"):
             options["rtsp_transport"] = self.rtsp_transport
         if scheme in TIMEOUT_OPTIONS:
-            options[TIMEOUT_OPTIONS[scheme]] = str(int(self.read_timeout * 1_000_000))
+            # The socket's timeout holds for the open too: a server that accepts and says
+            # nothing is given open_timeout (PyAV's interrupt callback bounds later reads
+            # by read_timeout on its own).
+            seconds = max(self.open_timeout, self.read_timeout)
+            options[TIMEOUT_OPTIONS[scheme]] = str(int(seconds * 1_000_000))
         return options
 
     def _open_capture(self) -> StreamCapture:

@@ -212,8 +212,10 @@ def test_stream_frames_carry_the_senders_pts(servers):
     ("tcp://127.0.0.1:5000", {"timeout": "2000000"}),
     ("rtmp://127.0.0.1/live", {}),  # rtmp's "timeout" means listen: the interrupt callback bounds it
 ])
-def test_protocol_options_carry_the_read_timeout_in_microseconds(url, expected):
-    assert UrlSource(url, read_timeout=2.0).protocol_options() == expected
+def test_protocol_options_carry_the_longer_timeout_in_microseconds(url, expected):
+    assert UrlSource(url, open_timeout=1.5, read_timeout=2.0).protocol_options() == expected
+    if expected:  # a server silent at open is given open_timeout, not read_timeout
+        assert UrlSource(url, open_timeout=7.0, read_timeout=2.0).protocol_options()["timeout"] == "7000000"
     assert UrlSource("rtsp://cam/live", rtsp_transport="udp").protocol_options()["rtsp_transport"] == "udp"
 
 
