@@ -170,6 +170,11 @@ def make_executor(job: BatchJob, files: int):
     """The executor the job's config names, sized for ``files`` files."""
     settings = job.executor
     if settings["type"] == "dask":
+        from pipeline.batch.cluster import address_problem
+
+        problem = settings["address"] and address_problem(settings["address"])
+        if problem:  # a config or command-line mistake: exit 2, naming the key
+            raise job.error(("executor", "address"), problem)
         wait_for = settings["workers"] if settings["address"] and settings["workers"] != "auto" else None
         return DaskExecutor(settings["address"], job.workers, _task_threads(job), settings["retries"],
                             wait_for=wait_for)
