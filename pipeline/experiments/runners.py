@@ -149,6 +149,33 @@ def _check_frames(experiment: Experiment, index: int, item: Input, frames: int, 
     return work
 
 
+def _run_input(experiment: Experiment, index: int, item: Input, runs: list, stream: CsvStream,
+               work: int) -> int:
+    """Every optimizer (and start) on input ``item``: each run's rows to ``stream`` as it
+    ends, the run to ``runs``; return the work done so far."""
+    steps = (experiment.iterations + 1) * len(experiment.optimizers)
+    if item.kind == "function":
+        for spec, start in itertools.product(experiment.optimizers, item.starts):
+            run = Run(len(runs), item, spec, start)
+            run_function(run, experiment.iterations)
+            stream.add(run)
+            runs.append(run)
+        return work + steps * len(item.starts)
+    histograms = frame_histograms(item.settings)
+    work = _check_frames(experiment, index, item, len(histograms), work)
+    pair = item.settings["objective"] in PAIR_OBJECTIVES
+    for spec in experiment.optimizers:
+        if pair:
+            run = Run(len(runs), item, spec, pair_start(item.settings, histograms))
+            run_pair_frames(run, histograms, experiment.iterations)
+        else:
+            run = Run(len(runs), item, spec, (float(item.settings["start"]),))
+            run_frames(run, histograms, experiment.iterations)
+        stream.add(run)
+        runs.append(run)
+    return work
+
+
 def run_experiment(experiment: Experiment, plots: bool = True, log=None) -> dict:
     """Run every input x optimizer x start; write CSV, JSON and PNGs; return the summary.
 
@@ -168,26 +195,7 @@ def run_experiment(experiment: Experiment, plots: bool = True, log=None) -> dict
     try:
         work = 0
         for index, item in enumerate(experiment.inputs):
-            if item.kind == "function":
-                work += (experiment.iterations + 1) * len(experiment.optimizers) * len(item.starts)
-                for spec, start in itertools.product(experiment.optimizers, item.starts):
-                    run = Run(len(runs), item, spec, start)
-                    run_function(run, experiment.iterations)
-                    stream.add(run)
-                    runs.append(run)
-            else:
-                histograms = frame_histograms(item.settings)
-                work = _check_frames(experiment, index, item, len(histograms), work)
-                pair = item.settings["objective"] in PAIR_OBJECTIVES
-                for spec in experiment.optimizers:
-                    if pair:
-                        run = Run(len(runs), item, spec, pair_start(item.settings, histograms))
-                        run_pair_frames(run, histograms, experiment.iterations)
-                    else:
-                        run = Run(len(runs), item, spec, (float(item.settings["start"]),))
-                        run_frames(run, histograms, experiment.iterations)
-                    stream.add(run)
-                    runs.append(run)
+            work = _run_input(experiment, index, item, runs, stream, work)
             if log is not None:
                 print(f"{experiment.name}: {item.label} done", file=log)
         stream.commit()
