@@ -187,7 +187,7 @@ class UrlSource(LiveSource):
             return (f"cannot open {self._describe()} within open_timeout {self.open_timeout:g} s "
                     f"(no answer from {where}); {check}, or raise open_timeout")
         text = getattr(cause, "strerror", None) or str(error)
-        text = str(text).replace(self.url, redact_url(self.url))
+        text = redact_text(str(text).replace(self.url, redact_url(self.url)))
         return f"cannot open {self._describe()}: {text}; {check}"
 
     def _capture_fps(self, capture: StreamCapture) -> float | None:
@@ -232,4 +232,4 @@ class UrlSource(LiveSource):
         if not self._messages_noted and self._tally.heard:
             self._messages_noted = True
             for line in self._tally.lines(self._describe()):
-                self.report.note(line)
+                self.report.note(redact_text(line))  # FFmpeg's own words may quote the URL
