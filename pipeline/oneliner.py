@@ -34,6 +34,7 @@ import yaml
 from pipeline.config import ConfigError
 from pipeline.io import formats
 from pipeline.oneliner_flags import Flags, apply_encoder, apply_trim
+from pipeline.redact import redact_url
 
 #: Video files written (the video sink picks container and codec by extension) and read.
 VIDEO_EXTENSIONS = tuple(formats.VIDEO_CONTAINERS)
@@ -223,7 +224,13 @@ def _http(text: str) -> dict:
         port = parts.port
     except ValueError:
         raise _fail(f"output {text!r}: the port must be a number 0..65535") from None
-    return {"http": {"host": parts.hostname, "port": 8080 if port is None else port}}
+    settings = {"host": parts.hostname, "port": 8080 if port is None else port}
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    if set(query) - {"token"} or len(query.get("token", ())) > 1:
+        raise _fail(f"output {redact_url(text)!r}: the browser view takes only ?token=TOKEN")
+    if "token" in query:  # checked with the sink's settings, like a configured one
+        settings["token"] = query["token"][0]
+    return {"http": settings}
 
 
 # ---------------------------------------------------------------------- the config

@@ -40,8 +40,11 @@ def quiet_helpers(verbose: bool = False) -> None:
 
 
 def error(message: str) -> None:
-    """Print ``edgepipe: error: MESSAGE`` on stderr (always, ``--quiet`` or not)."""
-    print(f"edgepipe: error: {message}", file=sys.stderr)
+    """Print ``edgepipe: error: MESSAGE`` on stderr (always, ``--quiet`` or not), with
+    every secret in a URL (a password, a ``?token=``) replaced by ``***``."""
+    from pipeline.redact import redact_text
+
+    print(f"edgepipe: error: {redact_text(message)}", file=sys.stderr)
 
 
 def add_report_options(parser, quiet: str) -> None:

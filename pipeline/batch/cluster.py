@@ -88,6 +88,26 @@ def _within(seconds: float, on_timeout: Callable[[], str], call: Callable, *args
     return box.get("value")
 
 
+#: Address schemes a Dask scheduler is reached by (``HOST:PORT`` alone means tcp).
+ADDRESS_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot name a Dask scheduler, or None: checked before connecting."""
+    example = "e.g. tcp://10.0.0.5:8786 or 10.0.0.5:8786 ([::1]:8786 for IPv6)"
+    try:
+        parts = urllib.parse.urlsplit(address if "://" in address else f"tcp://{address}")
+        port = parts.port
+    except ValueError as exc:
+        return f"the dask scheduler address {address!r} is not an address ({exc}); {example}"
+    if parts.scheme not in ADDRESS_SCHEMES:
+        return (f"the dask scheduler address {address!r} has scheme {parts.scheme!r}; one of "
+                f"{', '.join(s + '://' for s in ADDRESS_SCHEMES)}, {example}")
+    if parts.scheme in ("tcp", "tls") and (not parts.hostname or port is None):
+        return f"the dask scheduler address {address!r} needs a host and a port, {example}"
+    return None
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -131,6 +151,7 @@ class DaskExecutor:
         self.client = None
         #: ticket -> (frames written, frames expected or None) of the tasks running now
         self.progress: dict[int, tuple[int, int | None]] = {}
+        self.deaths = 0  # workers lost while running a task of this job (their tasks rerun)
         self._futures: dict[int, Any] = {}
         self._by_key: dict[str, int] = {}
         self._tickets = itertools.count()
@@ -173,10 +194,16 @@ class DaskExecutor:
                                 f"({_reason(exc)}); {hint}") from None
 
     def _connect(self, distributed, address: str, wait_for: int | None) -> None:
+        problem = address_problem(address)
+        if problem is not None:
+            raise ExecutorError(problem)
         self._probe(address)
         try:
             self.client = _within(self.timeout, self._silent("the connection"),
                                   distributed.Client, address, timeout=self.timeout)
+        except ValueError as exc:  # an address distributed cannot parse
+            raise ExecutorError(f"the dask scheduler address {address!r} is not usable "
+                                f"({_reason(exc)}); e.g. tcp://10.0.0.5:8786") from None
         except (OSError, TimeoutError) as exc:
             # distributed's timeouts are OSErrors too; a refused or reset connection is not one
             timed_out = isinstance(exc, TimeoutError) or "timed out" in str(exc).lower()
@@ -221,8 +248,17 @@ class DaskExecutor:
             if ticket is not None and ticket in self._futures:
                 self.progress[ticket] = (message["frames"], message["expected"])
 
+        def on_scheduler_event(event) -> None:  # the scheduler's "all" topic
+            message = event[1] if isinstance(event, tuple) and len(event) == 2 else {}
+            if not isinstance(message, dict) or message.get("action") != "remove-worker":
+                return
+            ours = [key for key in message.get("processing-tasks", ()) if str(key) in self._by_key]
+            if ours and not message.get("expected"):  # died, not retired: its tasks run again
+                self.deaths += 1
+
         try:
             self.client.subscribe_topic(PROGRESS_TOPIC, on_event)
+            self.client.subscribe_topic("all", on_scheduler_event)
         except Exception as exc:  # noqa: BLE001  (the bar then moves per file only)
             logging.getLogger(__name__).debug("no frame progress from dask: %s", exc)
 

@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from pipeline.batch import split, tasks
 from pipeline.batch.executors import DaskExecutor, ExecutorError, LocalPool
 from pipeline.batch.jobs import BatchJob, WorkItem, available_cores
-from pipeline.batch.manifest import Manifest, file_identity
+from pipeline.batch.manifest import Manifest, ManifestError, file_identity
 from pipeline.batch.summary import BatchSummary, ProgressBar
 
 LOCK_NAME = ".edgepipe-batch.lock"
@@ -48,6 +48,37 @@ class Terminated(Exception):
 
 
 # ---------------------------------------------------------------------- output folder
+def check_manifest(job: BatchJob, items: list[WorkItem]) -> None:
+    """The manifest is an output like the others: ConfigError at ``output.manifest`` if it
+    is a folder or a device, or names the job's config, its list of inputs, an input or
+    an output (JSON lines appended to any of them would spoil it)."""
+    from pipeline.io.overwrite import find_overwrite
+
+    path = job.manifest_path
+    where = ("output", "manifest")
+    if os.path.isdir(path):
+        raise job.error(where, f"the manifest {path!r} is a folder; name a file, e.g. "
+                               f"{os.path.join(path, 'manifest.jsonl')!r}")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise job.error(where, f"the manifest {path!r} is not a regular file (a device or a "
+                               "pipe cannot keep records); name a file")
+    inputs = {"the job's config": job.file}
+    if job.inputs.get("list") is not None:
+        inputs["the list of inputs"] = os.path.expanduser(job.inputs["list"])
+    for what, other in inputs.items():
+        if other and find_overwrite([path], [other]) is not None:
+            raise job.error(where, f"the manifest {path!r} is {what} ({other}); records appended "
+                                   "to it would spoil it: name another file")
+    clash = find_overwrite([path], [item.input for item in items])
+    if clash is not None:
+        raise job.error(where, f"the manifest {path!r} is the input {clash[1]!r}; name another file")
+    real = os.path.realpath(path)
+    for item in items:
+        if os.path.realpath(item.output) == real:
+            raise job.error(where, f"the manifest {path!r} is the output of {item.input!r}; "
+                                   "name another file")
+
+
 def check_output(job: BatchJob) -> None:
     """The output folder (and the manifest's) can be created and written; BatchError if not."""
     from pipeline.io.base import SinkError
@@ -139,6 +170,11 @@ def make_executor(job: BatchJob, files: int):
     """The executor the job's config names, sized for ``files`` files."""
     settings = job.executor
     if settings["type"] == "dask":
+        from pipeline.batch.cluster import address_problem
+
+        problem = settings["address"] and address_problem(settings["address"])
+        if problem:  # a config or command-line mistake: exit 2, naming the key
+            raise job.error(("executor", "address"), problem)
         wait_for = settings["workers"] if settings["address"] and settings["workers"] != "auto" else None
         return DaskExecutor(settings["address"], job.workers, _task_threads(job), settings["retries"],
                             wait_for=wait_for)
@@ -173,10 +209,20 @@ def run_job(job: BatchJob, *, force: bool = False, progress: bool = False,
     """
     stream = stream or sys.stderr
     items = job.plan()
+    check_manifest(job, items)
     check_output(job)
+    try:
+        return _run_planned(job, items, force, progress, stream, executor)
+    except ManifestError as exc:
+        raise BatchError(f"{job.file}: {exc}") from None
+
+
+def _run_planned(job: BatchJob, items: list[WorkItem], force: bool, progress: bool,
+                 stream: TextIO, executor) -> BatchSummary:
     started = time.monotonic()
     summary = BatchSummary([], len(items), manifest=job.manifest_path)
     with OutputLock(job.output_dir), Manifest(job.manifest_path) as manifest:
+        summary.notes = list(manifest.notes)
         sweep(job, items)
         records: dict[str, dict] = {}
         todo = _skip_complete(job, items, manifest, records, force)
@@ -392,4 +438,5 @@ class _Driver:
         return sum(frames.values()), sum(min(f, 0.99) for f in fractions.values())
 
 
-__all__ = ["run_job", "BatchSummary", "BatchError", "ExecutorError", "Terminated", "check_output"]
+__all__ = ["run_job", "BatchSummary", "BatchError", "ExecutorError", "Terminated", "check_output",
+           "check_manifest"]

@@ -64,7 +64,11 @@ class BatchSummary:
     stop_reason : str
         ``"finished"``, ``"interrupted"`` (Ctrl+C) or ``"terminated"`` (SIGTERM).
     worker_deaths : int
-        Worker processes that died and had their task run again (local pool).
+        Worker processes that died and had their task run again (local pool, Dask).
+    manifest : str
+        The manifest file.
+    notes : list of str
+        What was odd on the way, one line each (damaged manifest lines skipped).
     """
 
     records: list
@@ -74,6 +78,7 @@ class BatchSummary:
     stop_reason: str = "finished"
     worker_deaths: int = 0
     manifest: str = ""
+    notes: list = dataclasses.field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.records if r["status"] == status)
@@ -100,7 +105,7 @@ class BatchSummary:
             "failed": self.count("failed"), "frames": self.frames_processed,
             "seconds": self.seconds, "fps": self.fps, "executor": self.executor,
             "stop_reason": self.stop_reason, "worker_deaths": self.worker_deaths,
-            "manifest": self.manifest, "files": self.records,
+            "manifest": self.manifest, "notes": list(self.notes), "files": self.records,
         }
 
     def format(self) -> str:
@@ -117,6 +122,7 @@ class BatchSummary:
         ]
         if self.worker_deaths:
             lines.append(f"  workers  {self.worker_deaths} died and had their files run again")
+        lines += [f"  note     {note}" for note in self.notes]
         if self.failed:
             lines.append("  failed:")
             lines += [f"    {r['input']}: {r['error']}" for r in self.failed]

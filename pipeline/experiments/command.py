@@ -51,6 +51,9 @@ def run(args) -> int:
     try:
         summary = run_experiment(experiment, plots=args.plots,
                                  log=None if args.quiet else sys.stderr)
+    except ConfigError as exc:  # a bound only known once the inputs are read
+        print(f"edgepipe: error: {exc}", file=sys.stderr)
+        return 2
     except (SourceError, OSError) as exc:
         print(f"edgepipe: error: {exc}", file=sys.stderr)
         return 1

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 
 import numpy as np
 
 from pipeline.experiments.frames import frame_histograms
 from pipeline.experiments.functions import FUNCTIONS, nearest_landmark
+from pipeline.config import ConfigError
 from pipeline.experiments.output import (
-    csv_text,
+    CsvStream,
+    csv_text,  # noqa: F401  (this module's API: the whole CSV of a list of runs)
     optimizer_label,
     summary_text,
     write_output,
 )
 from pipeline.experiments.plots import write_plots
-from pipeline.experiments.schema import Experiment, Input
+from pipeline.experiments.schema import MAX_WORK, Experiment, Input
 from pipeline.optim import PAIR_OBJECTIVES, make_optimizer, minimize, tune_pair, tune_threshold
 from pipeline.stages.canny import rule_of_thumb
 
@@ -35,12 +38,26 @@ class Run:
     series: dict = dataclasses.field(default_factory=dict)  # for plots
 
 
+def _overflow_as(value, function):
+    """``function`` with Python's OverflowError (``1e308 ** 4``) turned into ``value``:
+    a run that overflows has diverged, which its summary says, rather than a traceback."""
+    def guarded(*point):
+        try:
+            return function(*point)
+        except OverflowError:
+            return value(len(point))
+    return guarded
+
+
 def run_function(run: Run, iterations: int) -> None:
     """Minimize the run's function from its start; fill its rows, summary and series."""
     function = FUNCTIONS[run.input.settings["function"]]
-    grad = function.grad if run.input.settings["gradient"] == "analytic" else None
+    grad = None
+    if run.input.settings["gradient"] == "analytic":
+        grad = _overflow_as(lambda n: (math.nan,) * n if n > 1 else math.nan, function.grad)
+    f = _overflow_as(lambda n: math.inf, function.f)
     began = time.perf_counter()
-    path = minimize(function.f, run.start, make_optimizer(run.optimizer), iterations,
+    path = minimize(f, run.start, make_optimizer(run.optimizer), iterations,
                     grad=grad, bounds=run.input.settings["bounds"])
     seconds = time.perf_counter() - began
     for iteration, (point, value) in enumerate(zip(path.points.tolist(), path.values.tolist())):
@@ -121,38 +138,72 @@ def run_pair_frames(run: Run, histograms: list, iterations: int) -> None:
                        "first_histogram": histograms[0]})
 
 
+def _check_frames(experiment: Experiment, index: int, item: Input, frames: int, work: int) -> int:
+    """The work so far with this video input's ``frames``; ConfigError past :data:`MAX_WORK`."""
+    work += (experiment.iterations + 1) * len(experiment.optimizers) * frames
+    if work > MAX_WORK:
+        raise ConfigError(f"input {item.label!r} has {frames} frames: the experiment would take "
+                          f"{work:,} optimizer steps in all; at most {MAX_WORK:,}: set max_frames, "
+                          "or fewer iterations or optimizer values",
+                          experiment.file, None, f"inputs.{index}.max_frames")
+    return work
+
+
+def _run_input(experiment: Experiment, index: int, item: Input, runs: list, stream: CsvStream,
+               work: int) -> int:
+    """Every optimizer (and start) on input ``item``: each run's rows to ``stream`` as it
+    ends, the run to ``runs``; return the work done so far."""
+    steps = (experiment.iterations + 1) * len(experiment.optimizers)
+    if item.kind == "function":
+        for spec, start in itertools.product(experiment.optimizers, item.starts):
+            run = Run(len(runs), item, spec, start)
+            run_function(run, experiment.iterations)
+            stream.add(run)
+            runs.append(run)
+        return work + steps * len(item.starts)
+    histograms = frame_histograms(item.settings)
+    work = _check_frames(experiment, index, item, len(histograms), work)
+    pair = item.settings["objective"] in PAIR_OBJECTIVES
+    for spec in experiment.optimizers:
+        if pair:
+            run = Run(len(runs), item, spec, pair_start(item.settings, histograms))
+            run_pair_frames(run, histograms, experiment.iterations)
+        else:
+            run = Run(len(runs), item, spec, (float(item.settings["start"]),))
+            run_frames(run, histograms, experiment.iterations)
+        stream.add(run)
+        runs.append(run)
+    return work
+
+
 def run_experiment(experiment: Experiment, plots: bool = True, log=None) -> dict:
     """Run every input x optimizer x start; write CSV, JSON and PNGs; return the summary.
+
+    Each run's rows go to ``iterations.csv`` (a temporary file until the end) as the
+    run ends, so memory holds one run's rows at a time.
 
     Raises
     ------
     SourceError
         A video input cannot be read (or matplotlib is missing for the plots).
+    ConfigError
+        A video input has more frames than the experiment's work bound allows.
     """
     runs: list[Run] = []
-    for item in experiment.inputs:
-        if item.kind == "function":
-            for spec, start in itertools.product(experiment.optimizers, item.starts):
-                run = Run(len(runs), item, spec, start)
-                run_function(run, experiment.iterations)
-                runs.append(run)
-        else:
-            histograms = frame_histograms(item.settings)
-            pair = item.settings["objective"] in PAIR_OBJECTIVES
-            for spec in experiment.optimizers:
-                if pair:
-                    run = Run(len(runs), item, spec, pair_start(item.settings, histograms))
-                    run_pair_frames(run, histograms, experiment.iterations)
-                else:
-                    run = Run(len(runs), item, spec, (float(item.settings["start"]),))
-                    run_frames(run, histograms, experiment.iterations)
-                runs.append(run)
-        if log is not None:
-            print(f"{experiment.name}: {item.label} done", file=log)
+    experiment.output.mkdir(parents=True, exist_ok=True)
+    stream = CsvStream(experiment.output / "iterations.csv")
+    try:
+        work = 0
+        for index, item in enumerate(experiment.inputs):
+            work = _run_input(experiment, index, item, runs, stream, work)
+            if log is not None:
+                print(f"{experiment.name}: {item.label} done", file=log)
+        stream.commit()
+    except BaseException:
+        stream.discard()
+        raise
     files = {"csv": str(experiment.output / "iterations.csv"),
              "summary": str(experiment.output / "summary.json"), "plots": []}
-    experiment.output.mkdir(parents=True, exist_ok=True)
-    write_output(experiment.output / "iterations.csv", csv_text(runs).encode())
     if plots:
         files["plots"] = write_plots(experiment, runs)
     summary = {

@@ -26,6 +26,12 @@ from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU, optimizer_error_
 
 VERSION = 1
 
+#: Optimizer steps an experiment may take in all (iterations x starts x optimizers, and
+#: x frames for video inputs): each is a row of iterations.csv (about 80 bytes).
+MAX_WORK = 10_000_000
+#: Optimizer specs one grid entry may expand to.
+MAX_GRID = 10_000
+
 class _Section:
     registry_name = "experiment"
     params = (
@@ -140,6 +146,24 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _start_count(spec) -> int:
+    """How many starting points ``spec`` asks for (checked later by :func:`_starts`)."""
+    if isinstance(spec, dict):
+        count = spec.get("random")
+        return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 1
+    return max(len(spec), 1) if isinstance(spec, list) else 1
+
+
+def _check_work(doc, path, steps: int, done: int) -> int:
+    """``done + steps``, or a ConfigError at ``path`` when that passes :data:`MAX_WORK`."""
+    if done + steps > MAX_WORK:
+        raise doc.error(path, f"this asks for {done + steps:,} optimizer steps in all "
+                              f"(iterations x starts x optimizers, x frames for videos); at "
+                              f"most {MAX_WORK:,}: fewer iterations, starts, optimizer values "
+                              "or frames (max_frames)")
+    return done + steps
+
+
 def _starts(doc, path, spec, dimensions, rng) -> list:
     if isinstance(spec, dict):
         allowed = {"random", "low", "high"}
@@ -148,9 +172,10 @@ def _starts(doc, path, spec, dimensions, rng) -> list:
             raise doc.error(path, f"random starts are {{random: N, low: L, high: H}}; got {spec!r}")
         count, low, high = spec["random"], spec["low"], spec["high"]
         if not (isinstance(count, int) and not isinstance(count, bool) and count >= 1
-                and _is_number(low) and _is_number(high) and low < high):
+                and _is_number(low) and _is_number(high) and low < high
+                and math.isfinite(high - low)):
             raise doc.error(path, f"random starts need an integer random >= 1 and numbers "
-                                  f"low < high; got {spec!r}")
+                                  f"low < high (high - low a finite number); got {spec!r}")
         return [tuple(float(v) for v in rng.uniform(low, high, dimensions)) for _ in range(count)]
     if not spec:
         raise doc.error(path, "starts must list at least one starting point")
@@ -176,6 +201,10 @@ def _expand_optimizers(doc, entries) -> list:
                 for key, value in entry.items()]
         for empty in (key for key, value in entry.items() if value == []):
             raise doc.error(path + (empty,), f"{empty} lists no values")
+        size = math.prod(len(axis) for axis in axes)
+        if size + len(specs) > MAX_GRID:
+            raise doc.error(path, f"this grid expands to {size + len(specs):,} optimizer specs; "
+                                  f"at most {MAX_GRID:,}: list fewer values")
         for combination in itertools.product(*axes):
             spec = dict(combination)
             try:
@@ -263,6 +292,9 @@ def _check(doc, output: str | None) -> Experiment:
     inputs, labels = [], set()
     if not top["inputs"]:
         raise doc.error(("inputs",), "inputs must list at least one function or video")
+    optimizers = _expand_optimizers(doc, top["optimizers"])
+    steps = (top["iterations"] + 1) * len(optimizers)  # the start is a row too
+    work = 0
     for index, entry in enumerate(top["inputs"]):
         path = ("inputs", index)
         kinds = [k for k in _INPUT_KINDS if isinstance(entry, dict) and k in entry]
@@ -271,16 +303,19 @@ def _check(doc, output: str | None) -> Experiment:
                                   f"got {entry!r}")
         kind = kinds[0]
         settings = _check_section(doc, path, _INPUT_KINDS[kind], entry)
-        if kind == "function":
+        if kind == "function":  # bounded before the random starts are drawn
+            work = _check_work(doc, path + ("starts",), steps * _start_count(settings["starts"]), work)
             starts, label = _check_function_input(doc, path, settings, rng)
-        else:
+        else:  # at least one frame; the frames counted are checked again when read
+            frames = settings["max_frames"] or 1
+            work = _check_work(doc, path + ("max_frames",) if settings["max_frames"] else path,
+                               steps * frames, work)
             starts, label = [], _check_video_input(doc, path, kind, entry, settings)
         label = re.sub(r"[^\w.-]+", "_", label)
         if label in labels:
             raise doc.error(path, f"two inputs are labelled {label!r}; give one a label:")
         labels.add(label)
         inputs.append(Input(kind, label, settings, starts))
-    optimizers = _expand_optimizers(doc, top["optimizers"])
     folder = Path(output or top["output"] or os.path.join("out", "experiments", name))
     return Experiment(name, top["description"], doc.file, folder, top["seed"],
                       top["iterations"], inputs, optimizers)

@@ -127,10 +127,14 @@ def pattern_outputs(pattern: str, inputs: list[str] | Callable[[], list[str]] = 
     needed.  When the index is in a folder name, every run of digits in every input's
     whole path (as written and resolved), and every part of one, is tried as an index.
     """
+    from pipeline.io.sinks.images import pattern_problem
+
+    if pattern_problem(pattern) is not None:
+        return []  # not a pattern the images sink accepts: its own check says why
     try:
         samples = [pattern.format(index=index) for index in (0, 1, 12345678)]
-    except (ValueError, IndexError, KeyError, AttributeError):
-        return []  # not a pattern the images sink accepts: its own check says why
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError):
+        return []
     if len({os.path.dirname(sample) for sample in samples}) == 1:
         folder = os.path.dirname(samples[0])
         try:

@@ -15,9 +15,15 @@
 Stopping: the end of the stream, ``runtime.max_frames``, :meth:`Controls.stop` (a window
 closed, ``q``), Ctrl+C and SIGTERM all stop the source; the frames already queued flow
 through, each sink's ``close()`` finalizes its output, and the threads are joined.  A
-second Ctrl+C stops waiting for the queues (outputs are still closed, not aborted).  An
-error in any thread stops everything and every opened sink is ``abort()``-ed; the error
-is raised again from :meth:`Engine.run`.
+second Ctrl+C stops waiting for the queues (outputs are still closed, not aborted).
+
+A sink's failure costs that sink alone: the failing sink is ``abort()``-ed (its temporary
+output removed), its queue is dropped, and the other sinks go on to the end of the stream
+and are closed normally, so their outputs are kept; :meth:`Engine.run` then raises the
+failed sink's error, and the summary names the failed sink and counts frames per sink.
+When every sink has failed the run stops.  An error in the source or the processing
+thread stops everything and every opened sink is ``abort()``-ed; the error is raised
+again from :meth:`Engine.run`.
 
 Sinks that declare ``main_thread = True`` (an OpenCV window under Qt) are run by the
 main thread's loop instead of a thread of their own.
@@ -185,6 +191,7 @@ class _SinkRunner:
         self.sink, self.name, self.index, self.queue = sink, name, index, queue
         self.opened = False
         self.done = False
+        self.failure: BaseException | None = None
         self.worker: _Worker | None = None
 
 
@@ -279,6 +286,7 @@ class Engine:
         self._reason: str | None = None
         self._abandoned = threading.Event()
         self._source_failure: SourceError | None = None
+        self._sink_failures: list[BaseException] = []  # in the order the sinks failed
 
     # ------------------------------------------------------------------ state
     @property
@@ -494,22 +502,43 @@ class Engine:
             self.stats.record_written(runner.index, item.timestamp)
             return True
         except BaseException as exc:  # noqa: BLE001
-            self._fail(exc)
-            self._finish_sink(runner)
+            self._sink_failed(runner, exc)
             return False
+
+    def _sink_failed(self, runner: _SinkRunner, exc: BaseException) -> None:
+        """``runner``'s sink failed: abort it alone; stop the run once no sink is left."""
+        runner.failure = exc
+        with self._lock:
+            self._sink_failures.append(exc)
+        runner.done = True
+        runner.queue.abandon()  # the processing thread no longer waits on this sink
+        self.stats.record_sink_failed(runner.index, str(exc))
+        if runner.opened:
+            runner.opened = False
+            try:
+                runner.sink.abort()
+            except BaseException as again:  # noqa: BLE001  (the first error is the one told)
+                log.debug("abort of sink %s failed too: %s", runner.name, again)
+        if not isinstance(exc, Exception) or all(r.failure is not None for r in self._runners):
+            # Nothing left to write to (or a Ctrl+C met in a sink): stop everything.
+            self._fail(exc if not isinstance(exc, Exception) else self._sink_failures[0])
 
     def _finish_sink(self, runner: _SinkRunner) -> None:
         runner.done = True
         if not runner.opened:
             return
-        runner.opened = False
-        try:
-            if self._error is not None:
+        if self._error is not None:
+            runner.opened = False
+            try:
                 runner.sink.abort()
-            else:
-                runner.sink.close()
+            except BaseException as exc:  # noqa: BLE001
+                self._fail(exc)
+            return
+        try:
+            runner.sink.close()
+            runner.opened = False
         except BaseException as exc:  # noqa: BLE001
-            self._fail(exc)
+            self._sink_failed(runner, exc)
 
     def _sink_loop(self, runner: _SinkRunner) -> None:
         while self._sink_step(runner, None):
@@ -687,5 +716,7 @@ class Engine:
     def _raise_failure(self) -> None:
         if self._error is not None:
             raise self._error
+        if self._sink_failures:
+            raise self._sink_failures[0]  # the other sinks were closed: their outputs are kept
         if self._source_failure is not None:
             raise self._source_failure  # after the sinks were closed: their output is kept

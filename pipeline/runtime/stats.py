@@ -39,8 +39,8 @@ class Summary:
     frames_in : int
         Frames read from the source.
     frames_out : int
-        Frames written by every sink (by the slowest sink; the frames processed when
-        there are no sinks).
+        Frames written by every sink that did not fail (by the slowest of them; the
+        frames processed when there are no sinks).
     dropped : int
         Frames dropped to bound latency (live mode), all queues together.
     drops : dict
@@ -55,7 +55,10 @@ class Summary:
     stage_ms : dict
         Mean milliseconds per frame of each processing step (fused steps joined by +).
     sinks : dict
-        Frames written per sink.
+        Frames written per sink (a failed sink's frames are not in its removed output).
+    failed_sinks : dict
+        The sinks that failed, by name, with their error; the other sinks' outputs
+        were finished and kept.
     skipped : int
         Frames of the input that did not decode and were skipped (``on_error: skip``).
     read_errors : int
@@ -78,6 +81,7 @@ class Summary:
     latency_ms: dict
     stage_ms: dict
     sinks: dict
+    failed_sinks: dict = dataclasses.field(default_factory=dict)
     skipped: int = 0
     read_errors: int = 0
     reconnects: int = 0
@@ -103,6 +107,14 @@ class Summary:
             f"  latency  p50 {lat['p50']:.1f} ms  p95 {lat['p95']:.1f} ms  max {lat['max']:.1f} ms"
             "  (capture to sink)",
         ]
+        if self.failed_sinks or len(self.sinks) > 1:
+            lines.append("  sinks    " + "  ".join(
+                f"{name} {count}" + (" FAILED" if name in self.failed_sinks else "")
+                for name, count in self.sinks.items()))
+        for name, message in self.failed_sinks.items():
+            kept = [n for n in self.sinks if n not in self.failed_sinks]
+            lines.append(f"  failed   {name}: {message}"
+                         + (f" (its output removed; kept: {', '.join(kept)})" if kept else ""))
         if self.skipped or self.read_errors or self.reconnects:
             lines.append(f"  input    skipped {self.skipped}  read errors {self.read_errors}"
                          f"  reconnects {self.reconnects}")
@@ -132,6 +144,7 @@ class RunStats:
         self.frames_processed = 0
         self.sink_names = list(sink_names)
         self.sink_counts = [0] * len(sink_names)
+        self.sink_failures: dict[int, str] = {}
         self.frames_in = 0
         self.drops = collections.Counter()
         self._latencies = np.zeros(LATENCY_RESERVOIR)
@@ -168,8 +181,20 @@ class RunStats:
         with self._lock:
             self.sink_counts[sink_index] += 1
             self._keep_latency(now - timestamp)
-            if self.sink_counts[sink_index] == min(self.sink_counts):
+            if self.sink_counts[sink_index] == self._out():
                 self._mark_out(now)
+
+    def record_sink_failed(self, sink_index: int, message: str) -> None:
+        """Sink ``sink_index`` failed: it no longer counts towards ``frames_out``."""
+        with self._lock:
+            self.sink_failures.setdefault(sink_index, message)
+
+    def _out(self) -> int:
+        # Caller holds the lock.  The slowest sink still writing sets the pace.
+        if not self.sink_names:
+            return self.frames_processed
+        alive = [c for i, c in enumerate(self.sink_counts) if i not in self.sink_failures]
+        return min(alive) if alive else min(self.sink_counts)
 
     def record_delivered(self, timestamp: float) -> None:
         """A frame reached the caller of :meth:`Pipeline.frames` (counts as written)."""
@@ -202,7 +227,7 @@ class RunStats:
     def frames_out(self) -> int:
         """Frames written by every sink (processed frames when there is no sink)."""
         with self._lock:
-            return min(self.sink_counts) if self.sink_names else self.frames_processed
+            return self._out()
 
     def live(self) -> dict:
         """Recent fps and latency p95 (ms), plus the counters, for the hud and progress."""
@@ -215,7 +240,7 @@ class RunStats:
             else:
                 fps = 0.0
             p95 = float(np.percentile(self._recent_latencies, 95)) * 1e3 if self._recent_latencies else 0.0
-            out = min(self.sink_counts) if self.sink_names else self.frames_processed
+            out = self._out()
             return dict(frames_in=self.frames_in, frames_out=out,
                         dropped=sum(self.drops.values()), fps=fps, latency_p95_ms=p95)
 
@@ -229,7 +254,7 @@ class RunStats:
             if delivered is not None:
                 out = delivered
             else:
-                out = min(self.sink_counts) if self.sink_names else self.frames_processed
+                out = self._out()
             seconds = (self.finished - self.started) if self.started and self.finished else 0.0
             kept = self._latencies[:min(self._latencies_seen, LATENCY_RESERVOIR)]
             if kept.size:
@@ -250,6 +275,8 @@ class RunStats:
                 latency_ms={"p50": float(p50), "p95": float(p95), "max": float(worst)},
                 stage_ms=stage_ms,
                 sinks=dict(zip(self.sink_names, self.sink_counts)),
+                failed_sinks={self.sink_names[i]: message
+                              for i, message in sorted(self.sink_failures.items())},
                 **({} if report is None else dict(
                     skipped=report.skipped, read_errors=report.read_errors,
                     reconnects=report.reconnects, notes=list(report.notes))),

@@ -4,6 +4,14 @@
 "use strict";
 
 (() => {
+  // The token the page was opened with (?token=) is in an HttpOnly cookie by now: take it
+  // out of the address bar, so it stays out of history, bookmarks and screenshots.
+  if (new URLSearchParams(window.location.search).has("token")) {
+    const address = new URL(window.location.href);
+    address.searchParams.delete("token");
+    window.history.replaceState(window.history.state, "", address.pathname + address.search + address.hash);
+  }
+
   const POLL_MS = 500;          // how often /stats is asked
   const WINDOW_S = 60;          // what the chart shows
   const GAP_S = 1.5;            // a longer pause between samples breaks the line

@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_job_has_its_files_redone_elsewhere_identically(clus
 
     client = cluster["client"]
     pids = client.run(os.getpid)  # worker address -> process id
-    job = batch_process(config, "--address", cluster["address"],
+    job = batch_process(config, "--address", cluster["address"], "--json", str(tmp_path / "summary.json"),
                         "--set", f"output.dir={tmp_path / 'dask'}", cwd=tmp_path)
     victim = None
     try:
@@ -128,6 +128,7 @@ def test_a_worker_killed_mid_job_has_its_files_redone_elsewhere_identically(clus
     survivors = set(pids) - {victim}
     client.wait_for_workers(1, timeout=10)
     assert set(client.scheduler_info()["workers"]) == survivors  # the victim really died
+    assert json.loads((tmp_path / "summary.json").read_text())["worker_deaths"] == 1  # and is told
 
     manifest = records(tmp_path / "dask" / "manifest.jsonl")
     assert sorted(r["status"] for r in manifest) == ["done"] * 6
@@ -261,3 +262,18 @@ def test_dask_workers_report_frames_while_a_file_runs(tmp_path):
 
     seen = progress_seen(lambda: executors.DaskExecutor(None, workers=1), tmp_path, 180)
     assert any(0 < done < FRAMES for done, _ in seen)
+
+
+@pytest.mark.parametrize("address, says", [
+    ("nonsense", "needs a host and a port"), ("tcp://[::1", "is not an address (Invalid IPv6 URL)"),
+    ("tcp://host:port", "is not an address"), ("http://x:1", "has scheme 'http'"),
+])
+def test_an_address_that_is_no_address_is_exit_2_naming_the_key(clips, tmp_path, address, says):
+    config = write_config(tmp_path / "batch.yaml", inputs={"glob": str(tmp_path / "rec/*.mp4")},
+                          output={"dir": str(tmp_path / "out")})
+    job = batch_process(config, "--address", address, cwd=tmp_path)
+    _, err = job.communicate(timeout=WAIT)
+    assert job.returncode == 2, err.decode()
+    text = err.decode()
+    assert "--set executor.address: the dask scheduler address" in text and says in text
+    assert "unexpected" not in text and not (tmp_path / "out" / "manifest.jsonl").exists()

@@ -314,3 +314,6 @@ def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
             browser.run("document.getElementById('pause').click()")  # POST /control with the cookie
             assert eventually(lambda: pipe.controls.paused is True)
             assert token not in browser.run("return document.cookie")  # HttpOnly: not for scripts
+            # The token left the address bar once the page loaded (history.replaceState).
+            assert browser.run("return window.location.href") == url
+            assert token not in browser.run("return JSON.stringify([location.href, history.state])")

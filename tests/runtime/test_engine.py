@@ -377,13 +377,32 @@ def test_sink_check_fails_before_the_source_opens():
     assert source.calls == ["close"]  # never opened
 
 
-def test_sink_error_aborts_every_sink_and_is_raised():
+def test_a_sink_error_costs_that_sink_alone_and_is_raised():
     good, bad = RecordingSink(), RecordingSink(fail_at=3)
     source = ListSource(clip_frames(50, (8, 8)))
+    engine = Engine(source, Chain([]), [good, bad], queue_size=1)
     with pytest.raises(SinkError, match="disk full at frame 3"):
-        Engine(source, Chain([]), [good, bad], queue_size=1).run()
-    assert good.calls[-1] == "abort" and bad.calls[-1] == "abort"
+        engine.run()
+    assert good.calls == ["check", "open", "close"] and good.indices == list(range(50))
+    assert bad.calls == ["check", "open", "abort"]
     assert source.calls == ["open", "close"]
+    summary = engine.summary
+    assert summary.stop_reason == "end of stream" and summary.frames_out == 50
+    assert summary.sinks == {"RecordingSink": 50, "RecordingSink#2": 3}
+    assert summary.failed_sinks == {"RecordingSink#2": "disk full at frame 3"}
+    text = summary.format()
+    assert "sinks    RecordingSink 50  RecordingSink#2 3 FAILED" in text
+    assert "failed   RecordingSink#2: disk full at frame 3 (its output removed; kept: RecordingSink)" in text
+
+
+def test_when_every_sink_failed_the_run_stops():
+    first, second = RecordingSink(fail_at=2), RecordingSink(fail_at=4)
+    source = ListSource(clip_frames(10_000, (8, 8)))
+    engine = Engine(source, Chain([]), [first, second], queue_size=1)
+    with pytest.raises(SinkError, match="disk full at frame 2"):
+        engine.run()
+    assert first.calls[-1] == "abort" and second.calls[-1] == "abort"
+    assert engine.summary.frames_in < 10_000
 
 
 def test_stage_error_names_the_stage_and_frame():

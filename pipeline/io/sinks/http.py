@@ -47,6 +47,13 @@ Security: the sink binds ``127.0.0.1`` unless the config names another address.
   (:func:`hmac.compare_digest`).  On loopback no token is needed unless one is configured.
 * While bound to a loopback address, requests must name a loopback host
   (``Host: localhost:8080``, ``127.0.0.1``, ``[::1]``), which stops DNS-rebinding pages.
+* Nothing a client does before its token is checked can hold resources for long: a
+  request's line and headers must arrive complete within ``request_timeout`` seconds
+  of its start, whatever the pace (one header line every few seconds does not keep a
+  connection open), and at most ``max_connections`` connections are served at once.  A
+  connection beyond the cap takes the place of the oldest one still waiting for its
+  request, else it is closed at once, so a flood can neither exhaust threads and file
+  descriptors nor lock out a viewer already watching.
 * ``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
   cannot send without a CORS preflight that this server never grants; its body is at
   most :data:`MAX_CONTROL_BYTES` and nested at most :data:`MAX_CONTROL_DEPTH` deep.
@@ -60,6 +67,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -87,7 +95,8 @@ from pipeline.io.sinks.http_control import (  # noqa: F401  (part of this module
     parse_control,
 )
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
-from pipeline.registry import Param, register
+from pipeline.redact import redact_text
+from pipeline.registry import Param, ParamError, register
 from pipeline.runtime.controls import THRESHOLD_TARGET, Controls, LiveStats
 
 log = logging.getLogger(__name__)
@@ -96,6 +105,12 @@ DEFAULT_HOST = "127.0.0.1"
 
 #: Seconds a connection may block on one send or sit idle between requests.
 CLIENT_TIMEOUT = 10.0
+
+#: Connections served at once by default (each has a thread); see ``max_connections``.
+MAX_CONNECTIONS = 64
+
+#: Seconds a request's line and headers may take in all, by default (``request_timeout``).
+REQUEST_TIMEOUT = 10.0
 
 #: Seconds a viewer waits for a new picture before looking whether the sink closes.
 VIEWER_POLL = 0.5
@@ -112,6 +127,12 @@ HISTORY_EVERY = 0.2
 
 #: What a configured token may be made of (it travels in URLs and cookies), and its length.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+
+#: The environment variable a token may come from instead of the config (not in ``ps``).
+TOKEN_VARIABLE = "EDGEPIPE_TOKEN"
+
+TOKEN_RULE = ("16 to 256 characters of A-Z a-z 0-9 . _ ~ - (it goes in URLs and cookies); e.g. "
+              "the output of python -c \"import secrets; print(secrets.token_urlsafe(24))\"")
 
 #: The page's files (package data in ``pipeline/web``), by URL path.
 WEB_FILES = {
@@ -291,12 +312,20 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # the listen backlog: a burst waits here instead of in SYN retries
 
     def __init__(self, family: int, address: tuple, sink: "HttpSink"):
         self.address_family = family
         self.sink = sink
+        self.max_connections = int(sink.max_connections)
+        self.request_timeout = float(sink.request_timeout)
         self._tracked_lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._waiting: dict[socket.socket, float] = {}  # no complete request yet: deadline
+        self._dropped: set[socket.socket] = set()  # shut down, their threads ending
+        self.refused = 0  # connections closed at once: the cap was reached
+        self.evicted = 0  # waiting connections closed to make room for a new one
+        self.timed_out = 0  # connections whose request did not arrive in time
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -305,10 +334,23 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request, client_address) -> None:
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name="edgepipe-http-client", daemon=True)
         with self._tracked_lock:
+            if len(self._connections) - len(self._dropped) >= self.max_connections:
+                victim = min(self._waiting, key=self._waiting.get, default=None)
+                if victim is None or len(self._connections) >= 2 * self.max_connections:
+                    # Every slot serves a complete request, or as many closed connections
+                    # are still ending their threads: refuse this one.
+                    self.refused += 1
+                    log.debug("http sink: %d connections already; refused %s",
+                              self.max_connections, client_address)
+                    self.shutdown_request(request)
+                    return
+                self.evicted += 1
+                self._drop(victim)
+            thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                      name="edgepipe-http-client", daemon=True)
             self._connections[request] = thread
+            self._waiting[request] = time.monotonic() + self.request_timeout
         thread.start()
 
     def process_request_thread(self, request, client_address) -> None:
@@ -317,6 +359,54 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._tracked_lock:
                 self._connections.pop(request, None)
+                self._waiting.pop(request, None)
+                self._dropped.discard(request)
+
+    def _drop(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down (its thread's read ends at once); caller holds the lock."""
+        self._waiting.pop(sock, None)
+        self._dropped.add(sock)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def request_started(self, sock: socket.socket) -> None:
+        """``sock``'s connection waits for a request: it has ``request_timeout`` seconds."""
+        with self._tracked_lock:
+            if sock in self._connections and sock not in self._dropped:
+                self._waiting[sock] = time.monotonic() + self.request_timeout
+
+    def request_read(self, sock: socket.socket) -> None:
+        """``sock``'s request line and headers are in: no deadline while it is served."""
+        with self._tracked_lock:
+            self._waiting.pop(sock, None)
+
+    def service_actions(self) -> None:
+        """Close the connections whose request is overdue (``serve_forever`` calls this
+        every ``poll_interval``)."""
+        now = time.monotonic()
+        with self._tracked_lock:
+            overdue = [sock for sock, deadline in self._waiting.items() if deadline <= now]
+            for sock in overdue:
+                self.timed_out += 1
+                self._drop(sock)
+        if overdue:
+            log.debug("http sink: closed %d connection(s) whose request took over %.1f s",
+                      len(overdue), self.request_timeout)
+
+    @property
+    def connections(self) -> int:
+        """Connections with a thread now, those shut down and ending included
+        (at most twice ``max_connections``)."""
+        with self._tracked_lock:
+            return len(self._connections)
+
+    @property
+    def serving(self) -> int:
+        """Connections served now (at most ``max_connections``)."""
+        with self._tracked_lock:
+            return len(self._connections) - len(self._dropped)
 
     def handle_error(self, request, client_address) -> None:
         log.debug("http sink: error while serving %s", client_address, exc_info=True)
@@ -350,7 +440,16 @@ class _Handler(BaseHTTPRequestHandler):
     _set_cookie: str | None = None  # per request, by _authorized()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base's name)
-        log.debug("http sink: %s %s", self.address_string(), format % args)
+        log.debug("http sink: %s %s", self.address_string(), redact_text(format % args))
+
+    def handle_one_request(self) -> None:
+        self.server.request_started(self.connection)  # the deadline for the whole request
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()  # the request line and every header are read here
+        self.server.request_read(self.connection)
+        return ok
 
     # ---------------------------------------------------------------- answers
     def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
@@ -553,14 +652,21 @@ class HttpSink(Sink):
         Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
         Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
         Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+        Param("max_connections", int, MAX_CONNECTIONS, min=1, max=10_000,
+              help="connections served at once; past it a new one replaces the oldest "
+                   "still sending its request, else is closed"),
+        Param("request_timeout", float, REQUEST_TIMEOUT, min=0.1, max=3600,
+              help="seconds a request's line and headers may take in all (before the token is checked)"),
         Param("token", (str, type(None)), None,
-              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -); generated when "
-                   "the host is not loopback, none on loopback unless given"),
+              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -), else $EDGEPIPE_TOKEN; "
+                   "generated when the host is not loopback, none on loopback unless given"),
     )
 
     def __init__(self, *args, **settings):
         super().__init__(*args, **settings)  # defaults in the Params only, checked as a config's
-        self.access_token: str | None = self.token  # the one in effect; generated at open if needed
+        # The one in effect: the config's, else $EDGEPIPE_TOKEN's (see validate); generated
+        # at open when neither is given and the host is not loopback.
+        self.access_token: str | None = self.token if self.token is not None else self._token_from_env
         self.controls: Controls | None = None
         self.board = LatestFrame(self.encode)
         self.history = History()
@@ -574,8 +680,24 @@ class HttpSink(Sink):
         self._next_sample = 0.0
         self._last: tuple[int, tuple, dict] | None = None
 
+    def validate(self) -> None:
+        """The token (the config's, else ``$EDGEPIPE_TOKEN``) is usable: ParamError naming
+        ``token`` otherwise, so ``validate`` refuses what ``run`` would."""
+        self._token_from_env = None
+        if self.token is not None:
+            if not TOKEN_PATTERN.fullmatch(self.token):
+                raise ParamError("token", f"token must be {TOKEN_RULE}, or leave it out "
+                                          f"(got {len(self.token)} characters; not shown)")
+            return
+        offered = os.environ.get(TOKEN_VARIABLE)
+        if offered:  # an empty variable counts as unset
+            if not TOKEN_PATTERN.fullmatch(offered):
+                raise ParamError("token", f"${TOKEN_VARIABLE} (used as no token is configured) must "
+                                          f"be {TOKEN_RULE} (got {len(offered)} characters; not shown)")
+            self._token_from_env = offered
+
     def __repr__(self) -> str:
-        token = "" if self.token is None else ", token=<set>"  # never shown
+        token = "" if self.access_token is None else ", token=<set>"  # never shown
         return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
                 f"max_fps={self.max_fps}{token})")
 
@@ -610,12 +732,8 @@ class HttpSink(Sink):
 
     # ---------------------------------------------------------------- lifecycle
     def check(self) -> None:
-        """The token is usable, the address resolves and the port is free (tried at once)."""
-        token = self.token
-        if token is not None and (not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token)):
-            raise SinkError("http sink: token must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ - "
-                            "(it goes in URLs and cookies); e.g. the output of python -c "
-                            "\"import secrets; print(secrets.token_urlsafe(24))\", or leave it out")
+        """The address resolves and the port is free (tried at once); the token was
+        checked with the settings (:meth:`validate`)."""
         family, sockaddr = _address(self.host, self.port)
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
@@ -636,16 +754,21 @@ class HttpSink(Sink):
         except OSError as error:
             raise _bind_error(self.host, self.port, error) from error
         self.port_bound = self._server.server_address[1]
-        if self.token is None:
-            self.access_token = None if self.loopback else secrets.token_urlsafe(24)
+        generated = self.access_token is None and not self.loopback
+        if generated:
+            self.access_token = secrets.token_urlsafe(24)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="edgepipe-http", daemon=True)
         self._thread.start()
         if self.access_token is not None:
+            # A generated token is told once (nobody else knows it); a given one is not
+            # repeated into logs, which is the point of $EDGEPIPE_TOKEN.
+            shown = self.access_token if generated else (
+                "<the configured token>" if self.token is not None else f"<${TOKEN_VARIABLE}>")
             reach = "" if self.loopback else ", reachable from other machines"
             log.warning("http sink: listening on %s:%d%s; open %s?token=%s (every request needs "
                         "the token: give it only to whom may watch and steer the run)",
-                        self.host, self.port_bound, reach, self.public_url, self.access_token)
+                        self.host, self.port_bound, reach, self.public_url, shown)
         else:
             log.info("http sink: serving %s", self.url)
 

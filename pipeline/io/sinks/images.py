@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import string
 from pathlib import Path
 
@@ -28,21 +29,45 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 #: The fields a picture name may hold: the frame's number, the input picture's name.
 NAME_FIELDS = ("index", "stem")
+#: Widest a field of a picture name may ask to be (width or precision, in characters):
+#: a file name holds 255 bytes at most.
+MAX_FIELD_WIDTH = 64
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be formatted safely as a picture name, or None if it can.
+
+    Checked without formatting anything: every field is ``{index}`` or ``{stem}`` itself
+    (no attribute, item or nested field), and no number in a format spec exceeds
+    :data:`MAX_FIELD_WIDTH` (``{index:1000000000}`` would build a gigabyte name).  A name
+    without a field is one picture (``photo.jpg -> edges.png``); a second frame for it is
+    an error when it comes (:meth:`ImagesSink.write`).
+    """
+    example = "e.g. 'frames/frame_{index:06d}.png' or 'edges/{stem}.png'"
+    try:
+        fields = [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(pattern)
+                  if name is not None]
+    except ValueError as error:
+        return f"path {pattern!r} is not a valid pattern ({error}); {example}"
+    if any(name not in NAME_FIELDS for name, _ in fields):
+        return (f"path may contain {{index}} (the frame's number) and {{stem}} (the input "
+                f"picture's name) and no other field (nor .attribute or [item]), {example}; "
+                f"got {pattern!r}")
+    for _, spec in fields:
+        if "{" in spec:
+            return f"path {pattern!r} has a nested field in a format spec; {example}"
+        numbers = [int(run) for run in re.findall(r"\d+", spec)]
+        if numbers and max(numbers) > MAX_FIELD_WIDTH:
+            return (f"path {pattern!r} asks for a field {max(numbers)} characters wide; at most "
+                    f"{MAX_FIELD_WIDTH} (a file name holds 255 bytes), {example}")
+    return None
 
 
 def index_field_check(pattern: str) -> None:
-    """ParamError unless ``pattern`` is a picture name, with ``{index}``, ``{stem}`` or no field.
-
-    A name without a field is one picture (a one-picture input: ``photo.jpg -> edges.png``);
-    a second frame for it is an error when it comes (:meth:`ImagesSink.write`).
-    """
-    fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
-    if any(name.split(".")[0].split("[")[0] not in NAME_FIELDS for name in fields):
-        raise ParamError(
-            "path", f"path may contain {{index}} (the frame's number) and {{stem}} (the input "
-                    f"picture's name) and no other field, e.g. 'frames/frame_{{index:06d}}.png' or "
-                    f"'edges/{{stem}}.png'; got {pattern!r}"
-        )
+    """ParamError unless ``pattern`` is a picture name, with ``{index}``, ``{stem}`` or no field."""
+    problem = pattern_problem(pattern)
+    if problem is not None:
+        raise ParamError("path", problem)
     try:
         first = pattern.format(index=0, stem="a")
         pattern.format(index=1, stem="b")

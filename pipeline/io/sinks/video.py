@@ -57,9 +57,18 @@ PICTURE_EXTENSIONS = formats.PICTURE_NAMES
 AUDIO_MODES = ("copy", "encode", "none")
 
 
+#: Bits per second a video may ask for: 1 kbit/s to 10 Gbit/s (x264 takes kbit/s as int32).
+MIN_BITRATE, MAX_BITRATE = 1_000, 10_000_000_000
+
+
 def parse_bitrate(value) -> int | None:
     """Bits per second from ``4000000``, ``"4M"`` or ``"800k"``; ParamError otherwise."""
-    if value is None or isinstance(value, int):
+    if value is None:
+        return value
+    if isinstance(value, int):
+        if not MIN_BITRATE <= value <= MAX_BITRATE:
+            raise ParamError("bitrate", f"bitrate must be {MIN_BITRATE}..{MAX_BITRATE} bits per "
+                                        f"second (e.g. 4000000, '4M' or '800k'); got {value!r}")
         return value
     text = str(value).strip().lower()
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
@@ -67,7 +76,7 @@ def parse_bitrate(value) -> int | None:
         number = float(text[:-1] if scale != 1 else text) * scale
     except ValueError:
         number = math.nan
-    if not math.isfinite(number) or number < 1000:
+    if not math.isfinite(number) or not MIN_BITRATE <= number <= MAX_BITRATE:
         raise ParamError("bitrate", f"bitrate must be bits per second such as 4000000, '4M' or '800k'; got {value!r}")
     return int(number)
 
@@ -82,7 +91,8 @@ class VideoSink(Sink):
               help="h264, hevc, vp9, av1, ffv1 (lossless), mpeg4 or mjpeg (null: by extension)"),
         Param("crf", (int, type(None)), None, min=0, max=63,
               help="constant quality for h264/hevc (0-51) and vp9/av1 (0-63); lower is better"),
-        Param("bitrate", (int, str, type(None)), None, help="bits per second instead of crf, e.g. 4M or 800k"),
+        Param("bitrate", (int, str, type(None)), None, min=MIN_BITRATE, max=MAX_BITRATE,
+              help="bits per second instead of crf, e.g. 4M or 800k"),
         Param("preset", (str, type(None)), None, choices=(*PRESETS, None),
               help="encoder speed, x264 names (vp9 and av1 map them onto their speeds)"),
         Param("pix_fmt", (str, type(None)), None,

@@ -13,18 +13,33 @@ import numpy as np
 
 from pipeline.io.base import MediaInput, Source, SourceError
 from pipeline.io.sources.file import FILE_ON_ERROR
+from pipeline.io.sources.picture_size import read_picture
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)
 
-def _decode(path: str) -> tuple[np.ndarray | None, str]:
-    """The picture at ``path`` as BGR uint8, or None and what went wrong."""
+#: Decoded pixels a picture may have by default (10000 x 10000; 300 MB as BGR).
+MAX_PIXELS = 100_000_000
+
+
+def _decode(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
+    """The picture at ``path`` as BGR uint8, or None and what went wrong.
+
+    The size is checked from the header before decoding, and the file's length before
+    reading (:func:`~pipeline.io.sources.picture_size.read_picture`).
+    """
     # imdecode over bytes rather than imread: same decoders, but works for any path.
+    data, problem = read_picture(path, max_pixels)
+    if data is None:
+        return None, problem
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        return None, f"cannot be read ({error.strerror})"
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error as error:  # OpenCV's own limits (CV_IO_MAX_IMAGE_PIXELS), a broken codec
+        message = (error.err or str(error)).strip()
+        return None, f"does not decode as an image ({message})"
+    if image is not None and image.shape[0] * image.shape[1] > max_pixels:
+        return None, (f"decodes to {image.shape[1]}x{image.shape[0]} pixels, over max_pixels "
+                      f"{max_pixels} (raise max_pixels to read it)")
     return image, "" if image is not None else "does not decode as an image"
 
 
@@ -44,6 +59,10 @@ class ImagesSource(Source):
     source does for damaged video; with ``on_error: stop`` it ends the input there with
     an error (the frames before it are kept).  A glob none of whose pictures decode is a
     :class:`SourceError`.
+
+    ``max_pixels`` bounds what one picture may decode to: the size its header states is
+    checked before it is decoded, and a file larger than such a picture could be is not
+    read at all; a picture over the bound is a bad picture like a damaged one.
     """
 
     params = (
@@ -51,6 +70,8 @@ class ImagesSource(Source):
         Param("fps", float, 25.0, min=0.1, max=1000, help="frame rate reported to writers (video sink)"),
         Param("on_error", str, "skip", choices=FILE_ON_ERROR,
               help="a picture that does not decode: skip it (counted and named) or stop there"),
+        Param("max_pixels", int, MAX_PIXELS, min=1, max=1 << 40,
+              help="largest picture to decode, in pixels (checked from its header first)"),
     )
 
     def __init__(self, *values, **settings):
@@ -60,6 +81,7 @@ class ImagesSource(Source):
         self._names: list[str] = []  # the file of each frame delivered, by frame index
         self._next = 0
         self._delivered = 0
+        self._last_problem = ""
 
     @property
     def paths(self) -> list[str]:
@@ -89,12 +111,13 @@ class ImagesSource(Source):
         while self._next < len(paths):
             path = paths[self._next]
             self._next += 1
-            image, problem = _decode(path)
+            image, problem = _decode(path, self.max_pixels)
             if image is not None:
                 self._delivered += 1
                 self._names.append(path)
                 return image
             message = f"picture {path!r} {problem}"
+            self._last_problem = message
             self.report.read_errors += 1
             if self.on_error == "stop":
                 self.report.failure = (f"{message}; the input stopped there (on_error: stop); set "
@@ -104,7 +127,7 @@ class ImagesSource(Source):
             self.report.note(f"{message}: skipped")
         if not self._delivered:
             raise SourceError(f"no picture matched by {self.glob!r} decodes as an image (the last: "
-                              f"{paths[-1]!r}); check the files and the glob")
+                              f"{self._last_problem}); check the files and the glob")
         return None
 
     @property

@@ -5,15 +5,25 @@ Every call on a device or stream handle (open, read, release) runs on one
 unplugged or a sender that goes silent can never hang the run.  The handle is whatever
 the source opens: an OpenCV ``VideoCapture`` for a camera, a PyAV reader for a stream;
 it needs ``read() -> (ok, item)`` and ``release()``.
+
+No thread is left inside a driver or FFmpeg at exit: a worker given up on by the
+watchdog is still inside its call, and an interpreter that finalizes under it crashes
+when the call comes back (FFmpeg's interrupt callback runs Python code).  At exit,
+:func:`_join_workers_at_exit` stops every worker and waits for each, up to the longest
+its call can take (:attr:`CaptureWorker.exit_wait`, from the timeouts given to the
+driver), so the process ends after the call has returned.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import queue
+import sys
 import threading
 import time
+import weakref
 
 from pipeline.io.base import Source, SourceError
 from pipeline.registry import Param, ParamError
@@ -46,13 +56,18 @@ class CaptureWorker:
     ----------
     name : str
         Thread name, for debuggers and ``py-spy``.
+    exit_wait : float
+        Seconds a call can stay inside the driver at most once given up on (the driver's
+        own timeouts); the process waits this long at exit for the thread to come out.
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, exit_wait: float = 0.0):
         self.capture = None
+        self.exit_wait = exit_wait
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
+        _WORKERS.add(self)
 
     def _serve(self) -> None:
         while True:
@@ -92,6 +107,28 @@ class CaptureWorker:
     def alive(self) -> bool:
         """Whether the thread still runs (a call stuck in the driver keeps it alive)."""
         return self._thread.is_alive()
+
+
+_WORKERS: "weakref.WeakSet[CaptureWorker]" = weakref.WeakSet()
+
+
+def _join_workers_at_exit() -> None:
+    """Stop every capture worker and wait until its call has left the driver (bounded)."""
+    workers = [worker for worker in list(_WORKERS) if worker.alive]
+    if not workers:
+        return
+    for worker in workers:
+        worker.stop()
+    deadline = time.monotonic() + max(worker.exit_wait for worker in workers)
+    for worker in workers:
+        worker._thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [worker._thread.name for worker in workers if worker.alive]
+    if stuck:  # a driver that ignores its timeouts: nothing more can be done from here
+        print(f"edgepipe: warning: {', '.join(stuck)} still inside the device driver at exit",
+              file=sys.stderr)
+
+
+atexit.register(_join_workers_at_exit)
 
 
 def recovery_params(open_timeout: float, read_timeout: float) -> tuple:
@@ -227,8 +264,16 @@ class LiveSource(Source):
         self._closing.clear()
         self._first = self._connect()
 
+    def _open_deadline(self) -> float:
+        """Seconds the watchdog allows for opening and the first frame."""
+        return self.open_timeout + self.read_timeout + self.watchdog_slack
+
+    def _exit_wait(self) -> float:
+        """The longest a call given up on can stay inside the driver (see CaptureWorker)."""
+        return self._open_deadline() + self.watchdog_slack
+
     def _connect(self):
-        worker = CaptureWorker(f"edgepipe-{self.registry_name}")
+        worker = CaptureWorker(f"edgepipe-{self.registry_name}", self._exit_wait())
 
         def first_item():
             worker.capture = self._open_capture()
@@ -238,14 +283,14 @@ class LiveSource(Source):
                 self._after_first_item(worker.capture, item)
             return ok, item
 
-        deadline = self.open_timeout + self.read_timeout + self.watchdog_slack
+        deadline = self._open_deadline()
         try:
             ok, item = worker.call(first_item, deadline)
         except CaptureTimeout:
             raise SourceError(
                 f"{self._describe()} did not open and deliver a frame within {deadline:g} s "
-                "(open_timeout + read_timeout); check that it is running and not in use, "
-                "or raise open_timeout"
+                f"(open_timeout {self.open_timeout:g} s, read_timeout {self.read_timeout:g} s); "
+                "check that it is running and not in use, or raise open_timeout"
             ) from None
         except BaseException:
             worker.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av.error
 import numpy as np
@@ -18,6 +18,7 @@ from pipeline.io.media.reader import (
     to_bgr,
 )
 from pipeline.io.sources.live import WATCHDOG_SLACK, LiveSource, recovery_params
+from pipeline.redact import redact_text, redact_url  # noqa: F401  (redact_url: this module's API)
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,6 @@ TIMEOUT_OPTIONS = {"rtsp": "timeout", "rtsps": "timeout", "http": "timeout", "ht
 
 #: Damaged packets in a row after which a stream counts as lost.
 MAX_DAMAGED_IN_A_ROW = 30
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class StreamCapture:
@@ -83,11 +75,12 @@ class StreamCapture:
 class UrlSource(LiveSource):
     """A network stream (rtsp, http, udp, tcp, rtmp, srt) through FFmpeg's protocols (PyAV).
 
-    ``open_timeout`` bounds connecting and reading the first frame, ``read_timeout``
+    ``open_timeout`` bounds connecting and reading the stream's header, ``read_timeout``
     each later read: both through PyAV's interrupt callback
     (``av.open(timeout=(open, read))``) and, for the protocols that take one, FFmpeg's
-    own socket ``timeout`` option (microseconds), with the watchdog as a backstop, so a
-    stream can never hang the run.  rtsp goes over TCP unless ``rtsp_transport: udp``.
+    own socket ``timeout`` option (microseconds; the larger of the two, so a server that
+    accepts and says nothing gets ``open_timeout``), with the watchdog as a backstop, so
+    a stream can never hang the run.  rtsp goes over TCP unless ``rtsp_transport: udp``.
     With ``on_error: stop`` (default) a sender that closes the stream ends the run
     normally, and one that goes silent for ``read_timeout`` ends it with an error (exit
     1); ``on_error: retry`` reconnects.  Frames carry the stream's pts in seconds; after
@@ -113,7 +106,13 @@ class UrlSource(LiveSource):
 
     def check(self) -> None:
         """A stream scheme, rtsp_transport only for rtsp, and the reconnection rules."""
-        scheme = urlsplit(self.url).scheme.lower()
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError as error:
+            raise ParamError("url", f"url {redact_url(self.url)!r} is not a valid address ({error}); "
+                                    "e.g. rtsp://camera.local:554/stream or http://[::1]:8080/live") from None
+        scheme = parts.scheme.lower()
         if scheme not in URL_SCHEMES:
             hint = " (for a local file use a `file` source)" if scheme in ("", "file") else ""
             raise ParamError("url", f"url must start with one of {', '.join(s + '://' for s in URL_SCHEMES)}; "
@@ -128,6 +127,12 @@ class UrlSource(LiveSource):
 
     def _describe(self) -> str:
         return f"stream {redact_url(self.url)!r}"
+
+    def _open_deadline(self) -> float:
+        # PyAV gives av.open's two steps (avformat_open_input, then find_stream_info)
+        # open_timeout each, and the first frame read_timeout: its own timeouts end the
+        # call first, so the message names the right one and no thread is left in FFmpeg.
+        return 2 * self.open_timeout + self.read_timeout + self.watchdog_slack
 
     def _no_frame_hint(self) -> str:
         return f"the stream sent nothing decodable within {self.read_timeout:g} s"
@@ -152,7 +157,11 @@ class UrlSource(LiveSource):
         if scheme.startswith("rtsp"):
             options["rtsp_transport"] = self.rtsp_transport
         if scheme in TIMEOUT_OPTIONS:
-            options[TIMEOUT_OPTIONS[scheme]] = str(int(self.read_timeout * 1_000_000))
+            # The socket's timeout holds for the open too: a server that accepts and says
+            # nothing is given open_timeout (PyAV's interrupt callback bounds later reads
+            # by read_timeout on its own).
+            seconds = max(self.open_timeout, self.read_timeout)
+            options[TIMEOUT_OPTIONS[scheme]] = str(int(seconds * 1_000_000))
         return options
 
     def _open_capture(self) -> StreamCapture:
@@ -178,7 +187,7 @@ class UrlSource(LiveSource):
             return (f"cannot open {self._describe()} within open_timeout {self.open_timeout:g} s "
                     f"(no answer from {where}); {check}, or raise open_timeout")
         text = getattr(cause, "strerror", None) or str(error)
-        text = str(text).replace(self.url, redact_url(self.url))
+        text = redact_text(str(text).replace(self.url, redact_url(self.url)))
         return f"cannot open {self._describe()}: {text}; {check}"
 
     def _capture_fps(self, capture: StreamCapture) -> float | None:
@@ -223,4 +232,4 @@ class UrlSource(LiveSource):
         if not self._messages_noted and self._tally.heard:
             self._messages_noted = True
             for line in self._tally.lines(self._describe()):
-                self.report.note(line)
+                self.report.note(redact_text(line))  # FFmpeg's own words may quote the URL

@@ -175,13 +175,15 @@ def config(sink: dict | None = None, **source) -> dict:
 # --- settings ----------------------------------------------------------------------------
 def test_registered_and_round_trips_through_settings():
     assert REGISTRIES["sink"]["http"] is HttpSink
-    settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "token": None}
+    settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "max_connections": 9,
+                "request_timeout": 2.5, "token": None}
     sink = build("sink", "http", settings)
     assert settings_of(sink) == settings
     assert settings_of(build("sink", "http", settings_of(sink))) == settings
     assert settings_of(build("sink", "http", {})) == {"host": "127.0.0.1", "port": 8080,
                                                         "quality": 80, "max_fps": 30.0,
-                                                        "token": None}
+                                                        "max_connections": 64,
+                                                        "request_timeout": 10.0, "token": None}
 
 
 @pytest.mark.parametrize("settings, key", [

@@ -11,6 +11,8 @@ import json
 import logging
 import re
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -19,6 +21,8 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SinkError
 from pipeline.io.sinks.http import HttpSink
 from pipeline.pipeline import Pipeline
+from pipeline.registry import ParamError
+from tests.harness import ROOT
 from tests.io.sinks.test_http import HEIGHT, WIDTH, make_frame, open_sink, request
 
 TOKEN = "s3cret-Token_for.tests~0123"
@@ -128,13 +132,45 @@ def test_loopback_needs_no_token_unless_one_is_configured(caplog):
     with open_sink(token=TOKEN) as sink:
         assert refused(*ask(sink, "GET", "/stats"))
         assert ask(sink, "GET", "/stats", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
-        assert f"token={TOKEN}" in caplog.text
+        assert "token=<the configured token>" in caplog.text and TOKEN not in caplog.text
 
 
-@pytest.mark.parametrize("token", ["short", "has space in it 12345", "x" * 300, "ünïcode-token-123456", ""])
-def test_a_token_that_cannot_travel_in_a_url_is_refused_before_anything_opens(token):
-    with pytest.raises(SinkError, match="token must be 16 to 256 characters"):
-        HttpSink(host="0.0.0.0", port=0, token=token).check()
+BAD_TOKENS = ["short", "has space in it 12345", "x" * 300, "ünïcode-token-123456", ""]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS)
+def test_a_token_that_cannot_travel_in_a_url_is_refused_with_the_settings(token):
+    with pytest.raises(ParamError, match="token must be 16 to 256 characters") as caught:
+        HttpSink(host="0.0.0.0", port=0, token=token)
+    assert caught.value.key == "token" and (not token or token not in str(caught.value))
+
+
+@pytest.mark.parametrize("token", ["short", "has space in it 12345"])
+def test_validate_refuses_the_token_run_would_refuse_with_file_line_and_key(tmp_path, token):
+    config = tmp_path / "view.yaml"
+    config.write_text(f"version: 1\nsource: {{type: synthetic, length: 3}}\nstages: []\nsinks:\n"
+                      f"  - http: {{host: 0.0.0.0, port: 0, token: '{token}'}}\n")
+    for command in ("validate", "run"):
+        done = subprocess.run([sys.executable, "-m", "pipeline", command, str(config)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert f"{config}:5 sinks.0.http.token: token must be 16 to 256 characters" in done.stderr
+        assert token not in done.stderr
+
+
+def test_the_token_from_the_environment(monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("EDGEPIPE_TOKEN", TOKEN)
+    with open_sink(host="0.0.0.0") as sink:
+        assert sink.access_token == TOKEN
+        assert refused(*ask(sink, "GET", "/stats"))
+        assert ask(sink, "GET", "/stats", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    assert "token=<$EDGEPIPE_TOKEN>" in caplog.text and TOKEN not in caplog.text
+    with open_sink(host="0.0.0.0", token="the-Config_token.wins~1") as sink:
+        assert sink.access_token == "the-Config_token.wins~1"
+    monkeypatch.setenv("EDGEPIPE_TOKEN", "has space in it 12345")
+    with pytest.raises(ParamError, match=r"\$EDGEPIPE_TOKEN .* must be 16 to 256 characters"):
+        HttpSink(host="0.0.0.0", port=0)
 
 
 def test_an_unauthorized_post_with_a_body_does_not_smuggle_a_second_request():
@@ -178,3 +214,23 @@ def test_a_pipeline_with_a_configured_token_over_every_interface():
         engine.controls.stop()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_token_in_the_one_liner_url_is_the_views_token():
+    from pipeline import oneliner
+
+    data = oneliner.config_data(["synthetic", f"http://0.0.0.0:0/?token={TOKEN}"])
+    assert data["sinks"] == [{"http": {"host": "0.0.0.0", "port": 0, "token": TOKEN}}]
+    assert Pipeline.from_dict(data).engine().sinks[0].access_token == TOKEN
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://0.0.0.0:0/?token=short", "sinks.0.http.token: token must be 16 to 256 characters"),
+    ("http://0.0.0.0:0/?token=abcdefghijklmnopq&x=1", "the browser view takes only ?token=TOKEN"),
+])
+def test_a_bad_token_in_the_one_liner_url_is_exit_2_and_not_shown(url, says):
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "synthetic", url, "--set", "source.length=3"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert "short" not in done.stderr and "abcdefghijklmnopq" not in done.stderr

@@ -212,8 +212,10 @@ def test_stream_frames_carry_the_senders_pts(servers):
     ("tcp://127.0.0.1:5000", {"timeout": "2000000"}),
     ("rtmp://127.0.0.1/live", {}),  # rtmp's "timeout" means listen: the interrupt callback bounds it
 ])
-def test_protocol_options_carry_the_read_timeout_in_microseconds(url, expected):
-    assert UrlSource(url, read_timeout=2.0).protocol_options() == expected
+def test_protocol_options_carry_the_longer_timeout_in_microseconds(url, expected):
+    assert UrlSource(url, open_timeout=1.5, read_timeout=2.0).protocol_options() == expected
+    if expected:  # a server silent at open is given open_timeout, not read_timeout
+        assert UrlSource(url, open_timeout=7.0, read_timeout=2.0).protocol_options()["timeout"] == "7000000"
     assert UrlSource("rtsp://cam/live", rtsp_transport="udp").protocol_options()["rtsp_transport"] == "udp"
 
 
@@ -316,3 +318,37 @@ def test_rtsp_wrong_path_names_the_url_and_the_servers_answer(rtsp_server):
         bounded(UrlSource(url, open_timeout=5.0).open, 15)
     text = str(caught.value)
     assert url in text and ("404" in text or "not found" in text.lower()), text
+
+
+def test_secrets_in_a_query_never_appear_in_errors():
+    url = f"http://127.0.0.1:{free_port()}/live.ts?token=s3cretTokenValue&password=hunter2&fps=5"
+    with pytest.raises(SourceError) as caught:
+        bounded(UrlSource(url, open_timeout=1.0).open, 8)
+    message = str(caught.value)
+    assert "s3cretTokenValue" not in message and "hunter2" not in message
+    assert "token=***&password=***&fps=5" in message
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("rtsp://admin:pw@cam:554/s?token=abc&fps=5", "rtsp://admin:***@cam:554/s?token=***&fps=5"),
+    ("http://[::1?token=abc", "http://[::1?token=***"),
+    ("https://h/x?api-key=k1&sig=s2&x=", "https://h/x?api-key=***&sig=***&x="),
+])
+def test_redact_url_hides_query_secrets_too(url, shown):
+    from pipeline.redact import redact_text
+
+    assert redact_url(url) == shown
+    assert redact_text(f"cannot open '{url}': refused") == f"cannot open '{shown}': refused"
+
+
+def test_the_error_line_of_a_run_never_shows_a_query_secret():
+    import sys
+
+    from tests.harness import ROOT
+
+    url = f"http://user:hunter2@127.0.0.1:{free_port()}/live.ts?token=s3cretTokenValue"
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", url, "-", "--set", "source.open_timeout=1",
+                           "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "edgepipe: error: " in done.stderr and "token=***" in done.stderr
+    assert "s3cretTokenValue" not in done.stderr and "hunter2" not in done.stderr
