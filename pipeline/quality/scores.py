@@ -12,9 +12,11 @@
 * **AP**: ``[Ru, indR] = unique(R)`` (each value's last occurrence, MATLAB's rule when
   the benchmark was written), P linearly interpolated at ``R = 0:0.01:1`` (0 outside
   the range of R), summed and times 0.01; 0 if R takes a single value.
-* **R50**: the recall where the curve's precision is 0.5, interpolated linearly in P
-  over the curve's unique precisions (at the highest precision if it never reaches
-  0.5), as Dollar's ``edgesEvalDir.m`` reports it beside the benchmark's figures.
+* **R50**: the highest recall at which precision is at least 0.5, following the curve
+  in threshold order, linearly between thresholds (0 if precision never reaches 0.5).
+  Dollar's ``edgesEvalDir.m`` interpolates R over the *sorted unique* precisions
+  instead, which mixes the curve's rising and falling branches when P is not monotone
+  (as at the highest thresholds, where a map empties and P drops to 0).
 """
 
 from __future__ import annotations
@@ -72,14 +74,21 @@ def average_precision(r, p) -> float:
 
 
 def recall_at_half_precision(r, p) -> float:
-    """R50: the recall at precision 0.5 (or at the highest precision, if below 0.5)."""
+    """R50: the highest recall at which the curve's precision is at least 0.5.
+
+    The curve is followed in threshold order, linearly between thresholds; 0 if the
+    precision never reaches 0.5.
+    """
     r = np.asarray(r, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
-    values, first = np.unique(p, return_index=True)
-    target = max(values[-1], 0.5)
-    if len(values) == 1:
-        return float(r[first[0]])
-    return float(np.interp(target, values, r[first]))
+    best = 0.0
+    for i in range(len(r)):
+        if p[i] >= 0.5:
+            best = max(best, float(r[i]))
+        if i > 0 and (p[i - 1] - 0.5) * (p[i] - 0.5) < 0:  # crosses 0.5 in between
+            d = (0.5 - p[i - 1]) / (p[i] - p[i - 1])
+            best = max(best, float(r[i - 1] + d * (r[i] - r[i - 1])))
+    return best
 
 
 @dataclasses.dataclass
