@@ -34,9 +34,12 @@ def read_boundaries(path: str | os.PathLike) -> np.ndarray:
         The file cannot be read, has no ``groundTruth`` cell, or an annotator has no
         ``Boundaries`` of the common shape; the message names the file.
     """
+    loadmat = _loadmat()
+    from scipy.io.matlab import MatReadError
+
     try:
-        data = _loadmat()(os.fspath(path))
-    except (OSError, ValueError, NotImplementedError) as exc:
+        data = loadmat(os.fspath(path))
+    except (OSError, ValueError, NotImplementedError, MatReadError) as exc:
         raise GroundTruthError(f"{path}: cannot read ground truth: {exc}") from None
     if "groundTruth" not in data:
         raise GroundTruthError(f"{path}: no 'groundTruth' cell array (keys: "
