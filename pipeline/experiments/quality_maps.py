@@ -12,9 +12,11 @@
 
 A tuned method runs the runtime :class:`~pipeline.runtime.tuner.Tuner` on the image's
 histogram (the soft map's, or for canny the Sobel magnitude's that ``cv2.Canny``
-thresholds), ``updates`` times as on a still scene, and keeps the value it publishes
-last: the threshold (the map is then ``soft > t``, as the ``threshold`` stage does) or
-Canny's pair.
+thresholds, of all pixels or, with ``histogram: nms``, of the non-maximum-suppression
+survivors only: :func:`pipeline.optim.objectives.nms_histogram`), ``updates`` times as
+on a still scene, and keeps the value it publishes last: the threshold (the map is then
+``soft > t``, as the ``threshold`` stage does), Canny's pair (``multiotsu``), or Canny's
+high with ``low = ratio * high`` (a one-threshold objective on a canny method).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.io.base import SourceError
+from pipeline.optim.objectives import nms_histogram
 from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET, Controls
 from pipeline.runtime.tuner import Tuner
 from pipeline.stages.canny import magnitude_histogram
@@ -89,10 +92,17 @@ def settle(tuned, histogram: np.ndarray) -> dict:
 
 def tuned_map(tuned, method, image: np.ndarray, soft: np.ndarray) -> tuple[np.ndarray, dict]:
     """The binary map at the tuner's settled value, and that value (``threshold`` or pair)."""
-    if tuned.settings["targets"] == CANNY_TARGET:
+    if method.kind == "canny":
         grey = _blurred_grey(image, method.spec["sigma"])
-        values = settle(tuned, magnitude_histogram(grey, method.spec["l2"]))
-        low, high = (values[name] for name in CANNY_VALUES)
+        histogram = (nms_histogram if tuned.histogram == "nms" else magnitude_histogram)(
+            grey, method.spec["l2"])
+        values = settle(tuned, histogram)
+        if tuned.settings["targets"] == CANNY_TARGET:
+            low, high = (values[name] for name in CANNY_VALUES)
+        else:  # one threshold: Canny's high, and low at the ratio
+            high = values[THRESHOLD_TARGET]
+            low = tuned.ratio * high
+            values = {"low": low, "high": high}
         return ops.canny(grey, low, high, l2=method.spec["l2"]), values
     values = settle(tuned, np.bincount(soft.ravel(), minlength=256).astype(np.int64))
     return ops.threshold(soft, values[THRESHOLD_TARGET]), values

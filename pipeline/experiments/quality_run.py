@@ -9,7 +9,9 @@ threshold the tuner chose on each image without ground truth).
 
 Files, in the output folder: ``summary.json``, ``per_image.csv`` (per method and image:
 the image's best threshold and its R, P, F; for tuned methods the tuned value and its
-R, P, F) and ``pr.png`` (the benchmark's precision-recall plot with iso-F curves);
+R, P, F), ``counts.npz`` (every image's counts ``cntR, sumR, cntP, sumP`` per method
+and threshold, arrays named ``method:NAME`` and ``tuned:NAME``, for any later analysis)
+and ``pr.png`` (the benchmark's precision-recall plot with iso-F curves);
 ``save_maps`` writes ``DIR/METHOD/NAME.png``, each method's soft maps.
 """
 
@@ -136,6 +138,12 @@ def run_quality(experiment, plots: bool = True, log=None, save_maps=None) -> dic
     write_output(experiment.output / "per_image.csv",
                  _per_image_rows(experiment, levels, names, counts, tuned_counts,
                                  tuned_values).encode())
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, names=np.array(names), thresholds=levels,
+                        **{f"method:{m}": np.array(counts[m]) for m in experiment.methods},
+                        **{f"tuned:{t}": np.array(tuned_counts[t]) for t in tuned_counts})
+    write_output(experiment.output / "counts.npz", buffer.getvalue())
+    files["counts"] = str(experiment.output / "counts.npz")
     tuned = {t.name: _tuned_summary(t, tuned_counts[t.name], tuned_values[t.name])
              for t in experiment.tuned}
     if plots:

@@ -82,6 +82,11 @@ class _Tuned:
         Param("optimizer", (dict, list), {"name": "adam", "lr": 2.0},
               help="optimizer spec(s); a list is a grid axis"),
         Param("updates", int, 10, min=1, max=10000, help="tuner updates on each image"),
+        Param("histogram", str, "all", choices=("all", "nms"),
+              help="canny methods: the tuner reads the magnitude histogram of all pixels "
+                   "(as the canny stage leaves it) or of the NMS survivors only"),
+        Param("ratio", float, 0.4, min=0.0, max=1.0,
+              help="canny methods tuned on one threshold (otsu, density): low = ratio * high"),
         *(p for p in TUNER_PARAMS if p.name in ("iterations", "smoothing", "tau", "target")),
     )
 
@@ -103,6 +108,8 @@ class TunedMethod:
     method: str
     settings: dict
     updates: int
+    histogram: str = "all"  # canny: the magnitudes of all pixels, or of the NMS survivors
+    ratio: float = 0.4  # canny tuned on one threshold: low = ratio * high
 
 
 @dataclasses.dataclass
@@ -198,14 +205,20 @@ def _tuned(doc, index, entry, methods) -> list:
     if base is None:
         raise doc.error(path + ("method",), f"no method {settings['method']!r}; methods: "
                                             f"{', '.join(methods)}")
-    target = CANNY_TARGET if base.kind == "canny" else THRESHOLD_TARGET
     objectives = settings["objective"] if isinstance(settings["objective"], list) else [settings["objective"]]
+    for key in ("histogram", "ratio"):
+        if key in entry and base.kind != "canny":
+            raise doc.error(path + (key,), f"{key} applies to canny methods; {base.name} is a {base.kind}")
     optimizers = settings["optimizer"] if isinstance(settings["optimizer"], list) else [settings["optimizer"]]
     found = []
     for objective, optimizer in itertools.product(objectives, optimizers):
-        if objective not in TARGET_OBJECTIVES[target]:
+        # a canny method takes a pair objective (the pair) or a one-threshold one (high)
+        target = CANNY_TARGET if objective in TARGET_OBJECTIVES[CANNY_TARGET] else THRESHOLD_TARGET
+        allowed = TARGET_OBJECTIVES[THRESHOLD_TARGET] + (
+            TARGET_OBJECTIVES[CANNY_TARGET] if base.kind == "canny" else ())
+        if objective not in allowed:
             raise doc.error(path + ("objective",), f"method {base.name} ({base.kind}) is tuned with "
-                                                   f"{' or '.join(TARGET_OBJECTIVES[target])}; got {objective!r}")
+                                                   f"{', '.join(allowed)}; got {objective!r}")
         tuner = {"objective": objective, "optimizer": optimizer, "targets": target,
                  **{k: settings[k] for k in ("iterations", "smoothing", "tau")}}
         if objective == "density":
@@ -219,7 +232,10 @@ def _tuned(doc, index, entry, methods) -> list:
         label = settings["label"] or f"{base.name}/{objective}/{short}"
         if settings["label"] and len(objectives) * len(optimizers) > 1:
             label = f"{settings['label']}/{objective}/{short}"
-        found.append(TunedMethod(label, base.name, tuner, settings["updates"]))
+        if base.kind == "canny" and settings["histogram"] == "nms":
+            label = label.replace(f"{base.name}/", f"{base.name}/nms-", 1)
+        found.append(TunedMethod(label, base.name, tuner, settings["updates"],
+                                 settings["histogram"], settings["ratio"]))
     return found
 
 

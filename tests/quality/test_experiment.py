@@ -54,6 +54,7 @@ methods:
 tuned:
   - {{method: sobel, objective: [otsu, density], optimizer: {{name: adam, lr: 2}}}}
   - {{method: canny, objective: multiotsu, optimizer: {{name: sign, step: 1}}, label: canny-tuned}}
+  - {{method: canny, objective: density, histogram: nms, target: 0.3, ratio: 0.5}}
 {extra}""")
     return path
 
@@ -78,13 +79,16 @@ def test_the_experiment_writes_scores_tables_plot_and_maps(dataset):
         assert 0 < entry["ods_threshold"] < 1
         assert len(entry["curve"]["recall"]) == 99
     tuned = summary["tuned"]
-    assert set(tuned) == {"sobel/otsu/adam,lr=2", "sobel/density/adam,lr=2", "canny-tuned"}
+    assert set(tuned) == {"sobel/otsu/adam,lr=2", "sobel/density/adam,lr=2", "canny-tuned",
+                          "canny/nms-density/adam,lr=2"}
     for entry in tuned.values():
         assert 0 < entry["f_tuned"] <= 1
     assert set(tuned["canny-tuned"]["mean_values"]) == {"low", "high"}
+    nms = tuned["canny/nms-density/adam,lr=2"]["mean_values"]
+    assert nms["low"] == pytest.approx(0.5 * nms["high"])
     with open(out / "per_image.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 3 * 3 + 3 * 3
+    assert len(rows) == 3 * 3 + 4 * 3
     assert {r["image"] for r in rows} == set(NAMES)
     assert (out / "pr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for method in ("sobel", "canny", "perfect"):
@@ -119,9 +123,12 @@ def test_config_and_input_errors(dataset, capsys):
     bad = config(dataset, "  - {method: nothing}\n")
     assert command(bad, "-q") == 2
     assert "no method 'nothing'" in capsys.readouterr().err
-    bad = config(dataset, "  - {method: canny, objective: otsu}\n")
+    bad = config(dataset, "  - {method: sobel, objective: multiotsu}\n")
     assert command(bad, "-q") == 2
-    assert "multiotsu" in capsys.readouterr().err
+    assert "otsu, density; got 'multiotsu'" in capsys.readouterr().err
+    bad = config(dataset, "  - {method: sobel, histogram: nms}\n")
+    assert command(bad, "-q") == 2
+    assert "histogram applies to canny methods" in capsys.readouterr().err
 
 
 def test_a_chain_must_end_with_a_map(dataset, capsys):

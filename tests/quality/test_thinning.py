@@ -89,3 +89,11 @@ def test_the_input_is_not_modified_and_must_be_2d():
     assert np.array_equal(image, before)
     with pytest.raises(ValueError, match="2-D"):
         thin_map(np.zeros((2, 3, 4)))
+
+
+@pytest.mark.parametrize("density", [0.5, 0.8, 0.97])
+def test_dense_maps_thin_as_the_twin_does(density):
+    # many passes: the kernel's re-checks of only the pixels near the last deletions
+    # must land where checking everything lands
+    image = (np.random.default_rng(int(density * 100)).random((34, 27)) < density).astype(np.uint8)
+    assert np.array_equal(thin_map(image), naive_thin(image))
