@@ -146,3 +146,20 @@ def test_save_maps_is_for_quality_experiments(tmp_path, capsys):
                     "optimizers: [{name: sign}]\niterations: 2\n")
     assert command(path, "--save-maps", tmp_path / "m", "-o", tmp_path / "o", "-q") == 2
     assert "quality experiments" in capsys.readouterr().err
+
+
+def test_the_documented_val_config_checks_against_any_bsds_layout(dataset):
+    from pipeline.experiments import load_experiment
+
+    experiment = load_experiment(ROOT / "docs" / "bsds-val.yaml",
+                                 [f"dataset.images={dataset / 'images'}",
+                                  f"dataset.ground_truth={dataset / 'truth'}"])
+    assert list(experiment.methods) == ["sobel", "scharr", "canny"]
+    assert len(experiment.images) == 3
+    objectives = {(t.method, t.settings["objective"], t.histogram) for t in experiment.tuned}
+    assert objectives == {("sobel", "otsu", "all"), ("sobel", "density", "all"),
+                          ("scharr", "otsu", "all"), ("scharr", "density", "all"),
+                          ("canny", "multiotsu", "all"), ("canny", "otsu", "nms"),
+                          ("canny", "density", "nms")}
+    optimizers = {t.settings["optimizer"]["name"] for t in experiment.tuned}
+    assert optimizers == {"sign", "sgd", "momentum", "nesterov", "adam"}
