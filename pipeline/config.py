@@ -371,7 +371,7 @@ def config_kind(doc: Document) -> str:
         if kind not in CONFIG_KINDS:
             raise doc.error(("kind",), f"kind must be one of {', '.join(CONFIG_KINDS)}; got {kind!r}")
         return kind
-    if "optimizers" in data:
+    if "optimizers" in data or "dataset" in data:  # dataset: a quality experiment
         return "experiment"
     if any(key in data for key in _BATCH_KEYS):
         return "batch"
@@ -396,6 +396,9 @@ def describe_config(kind: str, checked: Any) -> str:
         stages = " -> ".join(next(iter(entry)) for entry in checked.stages)
         return (f"batch: {inputs} -> {stages} -> {checked.output['dir']}; "
                 f"{checked.workers} {checked.executor['type']} worker(s)")
+    if kind == "experiment" and hasattr(checked, "methods"):
+        return (f"quality experiment {checked.name}: {len(checked.images)} image(s) x "
+                f"{len(checked.methods)} method(s), {len(checked.tuned)} tuned")
     if kind == "experiment":
         return (f"experiment {checked.name}: {len(checked.inputs)} input(s) x "
                 f"{len(checked.optimizers)} optimizer(s), {checked.iterations} iterations")

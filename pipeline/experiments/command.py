@@ -19,6 +19,8 @@ def add_parser(subparsers) -> Any:
                         help="override a value: iterations=10, optimizers.0.lr=0.1 (repeatable)")
     parser.add_argument("-o", "--output", metavar="DIR", help="output folder (overrides output:)")
     parser.add_argument("--no-plots", dest="plots", action="store_false", help="skip the PNGs")
+    parser.add_argument("--save-maps", metavar="DIR",
+                        help="quality experiments: write each method's soft maps to DIR/METHOD/NAME.png")
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
 
@@ -48,6 +50,10 @@ def run(args) -> int:
               "pip install 'edgepipe[plots]', or run with --no-plots (CSV and JSON only)",
               file=sys.stderr)
         return 1
+    if hasattr(experiment, "methods") or args.save_maps:  # the quality kind
+        from pipeline.experiments.quality_command import run_quality_command
+
+        return run_quality_command(experiment, args)
     try:
         summary = run_experiment(experiment, plots=args.plots,
                                  log=None if args.quiet else sys.stderr)

@@ -331,6 +331,10 @@ def experiment_from_document(doc: Document, overrides=(), output: str | None = N
     expect_kind(doc, "experiment")
     doc.apply(overrides)
     load_plugins()
+    if isinstance(doc.data, dict) and "dataset" in doc.data:  # the quality kind
+        from pipeline.experiments.quality_schema import check_quality
+
+        return check_quality(doc, output)
     return _check(doc, output)
 
 

@@ -523,3 +523,40 @@ PAIR_OBJECTIVES = {
     "multiotsu": (multiotsu, multiotsu_grad),
 }
 __all__ += ["PAIR_OBJECTIVES", "multiotsu", "multiotsu_grad"]
+
+
+# ------------------------------------------------ the edge map's own structure
+
+
+def nms_histogram(grey, l2=False):
+    """256-bin histogram of the Sobel magnitude over the non-maximum-suppression survivors.
+
+    The survivors are the pixels ``cv2.Canny(grey, 0, 0)`` keeps: local maxima of the
+    gradient magnitude across the edge, with a magnitude above 0, i.e. every pixel that
+    some Canny pair could make an edge.  Their magnitude is the one ``cv2.Canny``
+    thresholds (``|dx| + |dy|`` of the 3x3 Sobel, replicated border; ``l2``: the
+    Euclidean norm), clipped to 255 as in :func:`pipeline.stages.canny.magnitude_histogram`.
+    The histogram of all pixels is dominated by flat regions; this one is the population
+    of candidate edges the pair actually splits.
+
+    Parameters
+    ----------
+    grey : ndarray, uint8, (H, W)
+    l2 : bool
+
+    Returns
+    -------
+    ndarray of int64, shape (256,)
+    """
+    from pipeline import ops  # the kernels' wrappers; optim stays importable without them
+
+    grey = np.asarray(grey)
+    if grey.dtype != np.uint8 or grey.ndim != 2:
+        raise ValueError(f"grey must be a uint8 (H, W) image; got {grey.dtype} {grey.shape}")
+    magnitude = ops.edges(grey, kind="sobel", norm="l2" if l2 else "l1", mapping="abs",
+                          scale=1.0, border="replicate")
+    survivors = ops.canny(grey, 0.0, 0.0, l2=l2) != 0
+    return np.bincount(magnitude[survivors], minlength=256).astype(np.int64)
+
+
+__all__ += ["nms_histogram"]
