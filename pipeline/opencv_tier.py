@@ -119,3 +119,74 @@ def canny(image: np.ndarray, low: float, high: float, l2: bool) -> np.ndarray:
     """``cv2.Canny`` of the grey image (the thresholds as the user gave them)."""
     return cv2.Canny(grayscale(image), float(low), float(high), apertureSize=3,
                      L2gradient=bool(l2))
+
+
+#: While a list: each :mod:`pipeline.ops` call of this thread is appended as a
+#: :class:`Call`, so the kernels it needs can be made ready elsewhere (its signature).
+RECORDING: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "edgepipe_ops_recording", default=None)
+
+
+class _Array:
+    """A copy of an array argument that keeps its dtype, shape and strides (its layout,
+    which picks numba's compiled version); pickles as such, unlike a strided view."""
+
+    def __init__(self, a: np.ndarray):
+        self.dtype, self.shape, self.strides = a.dtype.str, a.shape, a.strides
+        if a.size == 0 or any(s < 0 for s in a.strides):
+            self.buffer, self.strides = np.ascontiguousarray(a).tobytes(), None
+            return
+        extent = sum((n - 1) * s for n, s in zip(a.shape, a.strides)) + a.itemsize
+        buffer = bytearray(extent)
+        self._view(buffer)[...] = a
+        self.buffer = bytes(buffer)
+
+    def _view(self, buffer) -> np.ndarray:
+        flat = np.frombuffer(buffer, np.uint8)
+        if self.strides is None:
+            return flat.view(self.dtype).reshape(self.shape)
+        return np.lib.stride_tricks.as_strided(flat.view(self.dtype)[:1], self.shape,
+                                               self.strides, writeable=True)
+
+    def array(self) -> np.ndarray:
+        return self._view(bytearray(self.buffer))
+
+
+def _keep(value):
+    return _Array(value) if isinstance(value, np.ndarray) else value
+
+
+def _make(value):
+    return value.array() if isinstance(value, _Array) else value
+
+
+class Call:
+    """One recorded :mod:`pipeline.ops` call: its name and copies of its arguments."""
+
+    def __init__(self, name: str, args: tuple, kwargs: dict):
+        self.name = name
+        self.args = tuple(_keep(a) for a in args)
+        self.kwargs = {k: _keep(v) for k, v in kwargs.items()}
+
+    def __repr__(self) -> str:
+        return f"Call({self.name!r})"
+
+    def __call__(self, ops_module):
+        """Make the call again (on whichever tier this thread is on)."""
+        return getattr(ops_module, self.name)(*(_make(a) for a in self.args),
+                                               **{k: _make(v) for k, v in self.kwargs.items()})
+
+
+def recorded(function):
+    """Decorate an op so that :data:`RECORDING` sees its calls."""
+    name = function.__name__
+
+    def call(*args, **kwargs):
+        calls = RECORDING.get()
+        if calls is not None:
+            calls.append(Call(name, args, kwargs))
+        return function(*args, **kwargs)
+
+    call.__name__, call.__qualname__, call.__doc__ = name, function.__qualname__, function.__doc__
+    call.__module__, call.__wrapped__ = function.__module__, function
+    return call

@@ -114,6 +114,7 @@ def _bands(height):
     return max(1, min(height, 4 * numba.get_num_threads()))
 
 
+@_cv.recorded
 def grayscale(frame):
     """Grey image of a BGR, BGRA or grey uint8 frame.
 
@@ -138,6 +139,7 @@ def grayscale(frame):
     return out
 
 
+@_cv.recorded
 def derivative(gray, kind, axis, border="reflect101"):
     """Discrete derivative of a grey image along one axis.
 
@@ -185,6 +187,7 @@ def _pair(dx, dy):
         raise ValueError(f"dx and dy must have the same shape; got {dx.shape} and {dy.shape}")
 
 
+@_cv.recorded
 def magnitude(dx, dy, norm="l2"):
     """Gradient magnitude as float32.
 
@@ -212,6 +215,7 @@ def _signed(name, d):
     return _array(name, d, (np.uint8, np.int16, np.int32, np.float32), (2,))
 
 
+@_cv.recorded
 def map_abs(d, scale=1.0):
     """``min(255, rint(|d| * scale))`` as uint8: the lecture's "using magnitude".
 
@@ -233,6 +237,7 @@ def map_abs(d, scale=1.0):
     return out
 
 
+@_cv.recorded
 def map_shift(d, offset=127.5, scale=1.0):
     """``clip(rint(d * scale + offset), 0, 255)`` as uint8: the lecture's "shift values".
 
@@ -257,6 +262,7 @@ def map_shift(d, offset=127.5, scale=1.0):
     return out
 
 
+@_cv.recorded
 def threshold(m, t):
     """255 where ``m > t`` else 0, as uint8 (the ``cv2.THRESH_BINARY`` convention).
 
@@ -279,6 +285,7 @@ def threshold(m, t):
     return out
 
 
+@_cv.recorded
 def histogram(image, out=None):
     """256-bin histogram (int64) of a uint8 (H, W) image, equal to ``np.bincount``."""
     _array("image", image, (np.uint8,), (2,))
@@ -309,6 +316,7 @@ _EDGE_WEIGHTS = {
 _NO_HIST = np.zeros(HIST_BINS, np.int64)
 
 
+@_cv.recorded
 def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="reflect101",
           out=None, hist=False):
     """Edge image of a frame in one fused pass.
@@ -441,6 +449,7 @@ def canny_thresholds(low, high, l2=False):
     return _cv_floor(low), _cv_floor(high)
 
 
+@_cv.recorded
 def canny(image, low, high, aperture=3, l2=False, out=None):
     """Canny edges, bit for bit ``cv2.Canny(grey, low, high, apertureSize=3, L2gradient=l2)``.
 

@@ -32,6 +32,7 @@ import time
 import numpy as np
 from numba.core import event as numba_event
 
+from pipeline import opencv_tier
 from pipeline.frame import Frame
 from pipeline.stages import tiers
 
@@ -101,12 +102,19 @@ def warm_chain(chain, image: np.ndarray) -> WarmUp:
         chain.tier = "opencv"
     watch = _CompileWatch()
     began = time.perf_counter()
+    calls: list = []
+    recording = opencv_tier.RECORDING.set(calls if tiered else None)
     with numba_event.install_listener("numba:compile", watch):
         try:
             chain(Frame(-1, began, sample, sample))
         except Exception as exc:  # noqa: BLE001  (the first real frame reports it properly)
             log.debug("warm-up of %r on a %s %s crop failed: %s", chain, sample.dtype,
                       sample.shape, exc)
+        finally:
+            opencv_tier.RECORDING.reset(recording)
+    tiered = tiered and bool(calls)  # no op called: nothing to wait for
     if tiered:
-        chain.loader = tiers.KernelLoader(chain, sample).start()
+        chain.loader = tiers.KernelLoader(calls).start()
+    elif chain.loader is None:
+        chain.tier = "kernels"
     return WarmUp(time.perf_counter() - began, watch.compiles, tiered)

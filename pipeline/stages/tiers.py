@@ -5,16 +5,19 @@ or was made for other kernel sources); even loading them from the cache takes a 
 or so.  A :class:`KernelLoader` gets them ready out of the way while the chain runs on
 the OpenCV tier (:mod:`pipeline.opencv_tier`, the same bytes):
 
-1. On its own thread it loads the chain's kernels from the cache by running a copy of
-   the chain once on a small sample, on the kernel tier.  A cache miss does not
-   compile there: numba's ``numba:compile`` event, which fires only after a miss,
+1. The warm-up (:func:`pipeline.runtime.warmup.warm_chain`) runs the chain once on a
+   small sample on the OpenCV tier and records each :mod:`pipeline.ops` call it makes
+   (:class:`pipeline.opencv_tier.Call`: copies of the arguments, layout kept, as that
+   picks the compiled version).  On its own thread the loader makes those calls again
+   on the kernel tier, which loads the kernels from the cache; no stage runs there, so
+   a stage sees no other thread.  A cache miss does not compile there: numba's ``numba:compile`` event, which fires only after a miss,
    raises :class:`CacheMiss` on this thread before numba's compiler starts (a thread
    in numba's compiler holds the GIL for seconds, and the frames would stall with it).
 2. After a miss it says so on stderr (:data:`NOTICE`, once per process, on its own line,
-   terminal or not), and a child process (``python -m pipeline.stages.tiers``) compiles
-   the same chain on the same sample into the on-disk cache, at a lower priority.
-3. Then it loads again.  Should the child fail (a chain that cannot be pickled, say),
-   the thread compiles in this process, as every start did before tiers existed.
+   terminal or not), and a child process (``python -m pipeline.stages.tiers``) makes the
+   same calls, which compiles them into the on-disk cache, at a lower priority.
+3. Then it loads again.  Should the child fail, the thread compiles in this process,
+   as every start did before tiers existed.
 
 :meth:`~pipeline.stages.chain.Chain.__call__` sees :attr:`KernelLoader.ready` between
 two frames and switches; :meth:`KernelLoader.switched` says so in one line when a
@@ -23,7 +26,6 @@ compile was announced (on a warm cache the switch, a second in, is only logged).
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import pickle
@@ -34,7 +36,7 @@ import time
 
 from numba.core import event as numba_event
 
-from pipeline.frame import Frame
+from pipeline import opencv_tier
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +103,30 @@ def _missed(exc: BaseException | None) -> bool:
     return False
 
 
-def warm(chain, sample, compile_: bool = True) -> bool:
-    """Run ``chain`` once on ``sample`` on the kernel tier; False if it would compile.
+def warm(calls, compile_: bool = True) -> bool:
+    """Make the recorded ``calls`` on the kernel tier; False if one would compile.
 
-    With ``compile_`` false a cache miss raises nowhere but returns False.  Any other
-    error is left for the run's own frames to raise (True: nothing more to load).
+    With ``compile_`` false a cache miss stops before numba's compiler and returns
+    False.  Any other error is left for the run's own frames to raise.
     """
-    frame = Frame(-1, time.perf_counter(), sample, sample)
+    from pipeline import ops
+
+    token = opencv_tier.ACTIVE.set(False)
+    guard = _MissGuard(threading.get_ident())
     try:
-        if compile_:
-            chain(frame, tier="kernels")
-        else:
-            guard = _MissGuard(threading.get_ident())
-            with numba_event.install_listener("numba:compile", guard):
-                chain(frame, tier="kernels")
-    except Exception as exc:  # noqa: BLE001
-        if _missed(exc):
-            return False
-        log.debug("kernel warm-up of %r failed: %s", chain, exc)
+        for call in calls:
+            try:
+                if compile_:
+                    call(ops)
+                else:
+                    with numba_event.install_listener("numba:compile", guard):
+                        call(ops)
+            except Exception as exc:  # noqa: BLE001
+                if _missed(exc):
+                    return False
+                log.debug("kernel warm-up of %r failed: %s", call, exc)
+    finally:
+        opencv_tier.ACTIVE.reset(token)
     return True
 
 
@@ -127,18 +135,14 @@ class KernelLoader:
 
     Parameters
     ----------
-    chain : Chain
-        Not bound to a run's controls: it is copied, and the copy runs on the thread.
-    sample : ndarray
-        A small crop typed as the run's frames (:func:`pipeline.runtime.warmup.warm_sample`).
+    calls : list of pipeline.opencv_tier.Call
+        The ops calls of one warm-up frame on the OpenCV tier.
     clock : callable
         Seconds, for the time the kernels took.
     """
 
-    def __init__(self, chain, sample, clock=time.perf_counter):
-        self.chain = copy.deepcopy(chain)
-        self.chain.loader, self.chain.tier = None, "kernels"
-        self.sample = sample
+    def __init__(self, calls, clock=time.perf_counter):
+        self.calls = list(calls)
         self.clock = clock
         self.ready = threading.Event()
         self.compiled = False  # a cache miss was announced and compiled
@@ -163,15 +167,14 @@ class KernelLoader:
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, 0.0005))
         try:
-            if not warm(self.chain, self.sample, compile_=False):
+            if not warm(self.calls, compile_=False):
                 self.compiled = True
                 notice_once()
                 self.child_failure = self._compile_in_child()
-                if self.child_failure is not None or not warm(self.chain, self.sample,
-                                                              compile_=False):
+                if self.child_failure is not None or not warm(self.calls, compile_=False):
                     log.warning("kernels were not compiled in a child process (%s); "
                                 "compiling them here", self.child_failure or "cache missed")
-                    warm(self.chain, self.sample)
+                    warm(self.calls)
         except BaseException as exc:  # noqa: BLE001  (the OpenCV tier carries on)
             log.warning("kernels could not be made ready (%s); frames stay on OpenCV", exc)
             return
@@ -181,11 +184,8 @@ class KernelLoader:
         self.ready.set()
 
     def _compile_in_child(self) -> str | None:
-        """Compile the chain's kernels in a child process; None, else what went wrong."""
-        try:
-            payload = pickle.dumps((self.chain, self.sample))
-        except Exception as exc:  # noqa: BLE001  (a stage that cannot be pickled)
-            return f"the chain cannot be sent to a child process: {exc}"
+        """Compile the calls' kernels in a child process; None, else what went wrong."""
+        payload = pickle.dumps(self.calls)
         try:
             child = subprocess.run([sys.executable, "-m", "pipeline.stages.tiers"],
                                    input=payload, stdout=subprocess.DEVNULL,
@@ -208,21 +208,19 @@ class KernelLoader:
 
 
 def _child_environment() -> dict:
-    # The child imports the chain's modules from where this process found them.
+    # The child imports pipeline from where this process found it.
     env = dict(os.environ)
-    paths = [p for p in sys.path if p]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
 
 
 def main() -> int:
-    """The child: compile the pickled (chain, sample) from stdin into the on-disk cache."""
+    """The child: make the pickled calls from stdin, compiling them into the on-disk cache."""
     try:
         os.nice(5)  # the frames of the parent come first
     except OSError:
         pass
-    chain, sample = pickle.load(sys.stdin.buffer)
-    warm(chain, sample)  # an error on the sample is the run's to report, not ours
+    warm(pickle.load(sys.stdin.buffer))  # an error is the run's to report, not ours
     return 0
 
 
