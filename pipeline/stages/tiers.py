@@ -103,31 +103,34 @@ def _missed(exc: BaseException | None) -> bool:
     return False
 
 
+def _make(call, guard) -> bool:
+    from pipeline import ops
+
+    try:
+        if guard is None:
+            call(ops)
+        else:
+            with numba_event.install_listener("numba:compile", guard):
+                call(ops)
+    except Exception as exc:  # noqa: BLE001
+        if _missed(exc):
+            return False
+        log.debug("kernel warm-up of %r failed: %s", call, exc)
+    return True
+
+
 def warm(calls, compile_: bool = True) -> bool:
     """Make the recorded ``calls`` on the kernel tier; False if one would compile.
 
     With ``compile_`` false a cache miss stops before numba's compiler and returns
     False.  Any other error is left for the run's own frames to raise.
     """
-    from pipeline import ops
-
+    guard = None if compile_ else _MissGuard(threading.get_ident())
     token = opencv_tier.ACTIVE.set(False)
-    guard = _MissGuard(threading.get_ident())
     try:
-        for call in calls:
-            try:
-                if compile_:
-                    call(ops)
-                else:
-                    with numba_event.install_listener("numba:compile", guard):
-                        call(ops)
-            except Exception as exc:  # noqa: BLE001
-                if _missed(exc):
-                    return False
-                log.debug("kernel warm-up of %r failed: %s", call, exc)
+        return all(_make(call, guard) for call in calls)
     finally:
         opencv_tier.ACTIVE.reset(token)
-    return True
 
 
 class KernelLoader:
