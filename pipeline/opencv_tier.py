@@ -107,12 +107,31 @@ def histogram(image: np.ndarray) -> np.ndarray:
 
 def edges(frame, horizontal_x, vertical_x, horizontal_y, vertical_y, border, l1, shift,
           scale, offset) -> np.ndarray:
-    """The fused pass of :func:`pipeline.ops.edges` as its composition (a new array)."""
+    """The fused pass of :func:`pipeline.ops.edges` as its composition (a new array).
+
+    :func:`magnitude` then :func:`map_abs` or :func:`map_shift`, in place: a magnitude
+    of int16 derivatives is finite and at least 0, so ``|m|`` is ``m`` and no NaN
+    needs mapping to 0.
+    """
     grey = grayscale(frame)
-    dx = derivative(grey, horizontal_x, vertical_x, border)
-    dy = derivative(grey, horizontal_y, vertical_y, border)
-    m = magnitude(dx, dy, l1)
-    return map_shift(m, offset, scale) if shift else map_abs(m, scale)
+    m = derivative(grey, horizontal_x, vertical_x, border).astype(np.float32)
+    y = derivative(grey, horizontal_y, vertical_y, border).astype(np.float32)
+    if l1:
+        np.abs(m, out=m)
+        m += np.abs(y, out=y)
+    else:
+        m *= m
+        y *= y
+        m += y
+        np.sqrt(m, out=m)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if scale != 1:
+            m *= scale
+        if shift:
+            m += offset
+    np.rint(m, out=m)
+    np.clip(m, 0, 255, out=m)
+    return m.astype(np.uint8)
 
 
 def canny(image: np.ndarray, low: float, high: float, l2: bool) -> np.ndarray:
