@@ -94,7 +94,8 @@ def warm_chain(chain, image: np.ndarray) -> WarmUp:
     the run shows).  An error here is left for the real frame to raise, with its index.
     stderr gets :data:`NOTICE` once per process if numba compiles meanwhile.  Unless
     :func:`pipeline.stages.tiers.enabled` says no, the chain is put on the OpenCV tier
-    first and a :class:`~pipeline.stages.tiers.KernelLoader` is started on it.
+    first and given a :class:`~pipeline.stages.tiers.KernelLoader` (which the chain
+    starts once its first frame is through).
     """
     sample = warm_sample(image)
     tiered = tiers.enabled() and chain.tier == "kernels" and chain.loader is None
@@ -114,7 +115,7 @@ def warm_chain(chain, image: np.ndarray) -> WarmUp:
             opencv_tier.RECORDING.reset(recording)
     tiered = tiered and bool(calls)  # no op called: nothing to wait for
     if tiered:
-        chain.loader = tiers.KernelLoader(calls).start()
+        chain.loader = tiers.KernelLoader(calls)  # the chain starts it after a frame
     elif chain.loader is None:
         chain.tier = "kernels"
     return WarmUp(time.perf_counter() - began, watch.compiles, tiered)

@@ -59,7 +59,8 @@ class Chain:
         What the steps' :mod:`pipeline.ops` calls run on: the numba kernels, or
         OpenCV and numpy (:mod:`pipeline.opencv_tier`, the same bytes) until a
         :class:`~pipeline.stages.tiers.KernelLoader` in :attr:`loader` has them ready;
-        then the chain switches between two frames.
+        then the chain switches between two frames.  The loader is started once the
+        first frame is through (loading competes with that frame for the GIL).
     """
 
     def __init__(self, stages: Sequence[Stage], fuse: bool = True):
@@ -127,6 +128,8 @@ class Chain:
                     seconds[position] += clock() - start
         finally:
             opencv_tier.ACTIVE.reset(token)
+        if self.loader is not None and not self.loader.started and frame.index >= 0:
+            self.loader.start()  # after the first frame, which it would slow down
         return frame
 
     def __len__(self) -> int:

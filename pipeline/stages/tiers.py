@@ -155,6 +155,10 @@ class KernelLoader:
         self._thread = threading.Thread(target=self._load, name="edgepipe-kernels",
                                         daemon=True)
 
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
     def start(self) -> "KernelLoader":
         self._thread.start()
         return self
