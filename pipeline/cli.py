@@ -28,6 +28,7 @@ from pipeline import __version__
 from pipeline.batch import command as batch_command
 from pipeline.entry import interrupted, reader_gone, ready
 from pipeline.experiments import command as experiment_command
+from pipeline.runtime import precompile
 from pipeline.outcome import (EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
                               EXIT_TERMINATED, EXIT_USAGE, add_report_options, error as _error,
                               fail, is_terminal, quiet_helpers, report, unexpected,
@@ -161,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
                              "optimizer(s), runtime")
     batch_command.add_parser(commands)
     experiment_command.add_parser(commands)
+    precompile.add_parser(commands)
     return parser
 
 
@@ -200,6 +202,8 @@ def _main(argv: list[str]) -> int:
         return _validate(args)
     if args.command == "batch":
         return batch_command.run(args)
+    if args.command == "warmup":
+        return precompile.run(args)
     if args.command == "experiment":
         ready()
         return experiment_command.run(args)

@@ -4,6 +4,10 @@ Each function checks its inputs and raises ``ValueError`` naming the bad value a
 is allowed *before* any kernel runs, allocates (or accepts) the output, then calls the
 kernel in :mod:`pipeline.kernels`.  Results are exact: see ``tests/test_ops.py`` for the
 parity with OpenCV and with the plain loops of ``tests/naive.py``.
+
+While a chain runs on the OpenCV tier (:mod:`pipeline.opencv_tier`, set per thread
+until the kernels are ready) each function, once its inputs are checked, returns the
+same bytes from OpenCV and numpy instead.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 import numba
 import numpy as np
 
+from pipeline import opencv_tier as _cv
 from pipeline.kernels import border as _border
 from pipeline.kernels import canny as _canny
 from pipeline.kernels import derivatives as _derivatives
@@ -109,6 +114,7 @@ def _bands(height):
     return max(1, min(height, 4 * numba.get_num_threads()))
 
 
+@_cv.recorded
 def grayscale(frame):
     """Grey image of a BGR, BGRA or grey uint8 frame.
 
@@ -126,11 +132,14 @@ def grayscale(frame):
     pixels, channels = _pixels(frame)
     if frame.ndim == 2:
         return frame
+    if _cv.active():
+        return _cv.grayscale(frame)
     out = np.empty(frame.shape[:2], np.uint8)
     _gray.grayscale(pixels, channels, out)
     return out
 
 
+@_cv.recorded
 def derivative(gray, kind, axis, border="reflect101"):
     """Discrete derivative of a grey image along one axis.
 
@@ -164,6 +173,8 @@ def derivative(gray, kind, axis, border="reflect101"):
     _choice("border", border, BORDERS)
     dtype = np.int16 if gray.dtype == np.uint8 else np.float32
     h, v = _derivatives.axis_weights(kind, axis, dtype)
+    if _cv.active() and _cv.covers_derivative(gray, border):
+        return _cv.derivative(gray, h, v, border)
     out = np.empty(gray.shape, dtype)
     _derivatives.derivative(gray, out, h, v, _BORDER_CODES[border], _bands(gray.shape[0]))
     return out
@@ -176,6 +187,7 @@ def _pair(dx, dy):
         raise ValueError(f"dx and dy must have the same shape; got {dx.shape} and {dy.shape}")
 
 
+@_cv.recorded
 def magnitude(dx, dy, norm="l2"):
     """Gradient magnitude as float32.
 
@@ -192,6 +204,8 @@ def magnitude(dx, dy, norm="l2"):
     """
     _pair(dx, dy)
     _choice("norm", norm, NORMS)
+    if _cv.active():
+        return _cv.magnitude(dx, dy, norm == "l1")
     out = np.empty(dx.shape, np.float32)
     _maps.magnitude(dx, dy, out, norm == "l1")
     return out
@@ -201,6 +215,7 @@ def _signed(name, d):
     return _array(name, d, (np.uint8, np.int16, np.int32, np.float32), (2,))
 
 
+@_cv.recorded
 def map_abs(d, scale=1.0):
     """``min(255, rint(|d| * scale))`` as uint8: the lecture's "using magnitude".
 
@@ -215,11 +230,14 @@ def map_abs(d, scale=1.0):
     ndarray, uint8, (H, W)
     """
     _signed("d", d)
+    if _cv.active():
+        return _cv.map_abs(d, _scalar("scale", scale))
     out = np.empty(d.shape, np.uint8)
     _maps.map_abs(d, out, _scalar("scale", scale))
     return out
 
 
+@_cv.recorded
 def map_shift(d, offset=127.5, scale=1.0):
     """``clip(rint(d * scale + offset), 0, 255)`` as uint8: the lecture's "shift values".
 
@@ -237,11 +255,14 @@ def map_shift(d, offset=127.5, scale=1.0):
     ndarray, uint8, (H, W)
     """
     _signed("d", d)
+    if _cv.active():
+        return _cv.map_shift(d, _scalar("offset", offset), _scalar("scale", scale))
     out = np.empty(d.shape, np.uint8)
     _maps.map_shift(d, out, _scalar("scale", scale), _scalar("offset", offset))
     return out
 
 
+@_cv.recorded
 def threshold(m, t):
     """255 where ``m > t`` else 0, as uint8 (the ``cv2.THRESH_BINARY`` convention).
 
@@ -256,15 +277,22 @@ def threshold(m, t):
     """
     _array("m", m, (np.uint8, np.int16, np.float32), (2,))
     t = _scalar("t", t)
+    t = np.float64(t) if m.dtype != np.float32 else t
+    if _cv.active():
+        return _cv.threshold(m, t)
     out = np.empty(m.shape, np.uint8)
-    _maps.threshold(m, out, np.float64(t) if m.dtype != np.float32 else t)
+    _maps.threshold(m, out, t)
     return out
 
 
+@_cv.recorded
 def histogram(image, out=None):
     """256-bin histogram (int64) of a uint8 (H, W) image, equal to ``np.bincount``."""
     _array("image", image, (np.uint8,), (2,))
     hist = _hist_output(out)
+    if _cv.active():
+        hist[...] = _cv.histogram(image)
+        return hist
     parts = np.zeros((_bands(image.shape[0]), _maps.HIST_LANES, HIST_BINS), np.uint32)
     _maps.histogram(np.ascontiguousarray(image), parts)
     _maps.sum_parts(parts, hist)
@@ -288,6 +316,7 @@ _EDGE_WEIGHTS = {
 _NO_HIST = np.zeros(HIST_BINS, np.int64)
 
 
+@_cv.recorded
 def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="reflect101",
           out=None, hist=False):
     """Edge image of a frame in one fused pass.
@@ -327,6 +356,12 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     # The kernel writes and counts whole contiguous rows; a strided ``out`` gets a copy.
     dst = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
     hx, vx, hy, vy = _EDGE_WEIGHTS[kind]
+    if _cv.active() and _cv.covers_derivative(frame, border):
+        out[...] = _cv.edges(frame, hx, vx, hy, vy, border, norm == "l1", mapping == "shift",
+                             scale, _OFFSET)
+        if want_hist:
+            counts[...] = _cv.histogram(out)
+        return (out, counts) if want_hist else out
     _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _BORDER_CODES[border],
                  norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
                  _bands(frame.shape[0]))
@@ -414,6 +449,7 @@ def canny_thresholds(low, high, l2=False):
     return _cv_floor(low), _cv_floor(high)
 
 
+@_cv.recorded
 def canny(image, low, high, aperture=3, l2=False, out=None):
     """Canny edges, bit for bit ``cv2.Canny(grey, low, high, apertureSize=3, L2gradient=l2)``.
 
@@ -450,6 +486,9 @@ def canny(image, low, high, aperture=3, l2=False, out=None):
     low_i, high_i = canny_thresholds(low, high, bool(l2))
     height, width = image.shape[:2]
     out = _output("out", out, (height, width), np.uint8)
+    if _cv.active():
+        out[...] = _cv.canny(image, low, high, bool(l2))
+        return out
     bands = _bands(height)
     # Map rows padded to whole uint64 words: the kernel scans them eight cells at a time.
     scratch = np.empty((height + 2, (width + 2 + 7) // 8 * 8), np.uint8)

@@ -9,30 +9,36 @@ takes seconds, and it used to happen inside the first frames: a batch run report
 frame is stamped with its capture time.  The crop keeps what selects the compiled
 version: dtype, channel count and whether the array is C-contiguous.
 
-When numba really compiles (its cache missed: a fresh machine, a new version), a
-terminal is told once per process, as the compile starts, why nothing moves yet.  What
-tells is numba's own ``numba:compile`` event (:mod:`numba.core.event`), which fires
-after a cache miss only: loading a cached kernel (still a second or so on a loaded
-machine, while LLVM starts) says nothing, and no timing guess is involved.
+The edgepipe kernels themselves are not waited for: the chain starts on the OpenCV
+tier (the same bytes) and a :class:`~pipeline.stages.tiers.KernelLoader` gets the
+kernels ready out of the way (:mod:`pipeline.stages.tiers`); ``EDGEPIPE_OPENCV_TIER=0``
+waits for them here instead, as before.  What still compiles here is numba code
+outside the kernels (a stage of one's own).
+
+When numba really compiles here (its cache missed), stderr is told once per process, as
+the compile starts, why nothing moves yet, on a line of its own (above a progress bar),
+whether or not it is a terminal.  What tells is numba's own ``numba:compile`` event
+(:mod:`numba.core.event`), which fires after a cache miss only: loading a cached kernel
+says nothing, and no timing guess is involved.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import threading
 import time
 
 import numpy as np
 from numba.core import event as numba_event
 
+from pipeline import opencv_tier
 from pipeline.frame import Frame
-from pipeline.outcome import is_terminal
+from pipeline.stages import tiers
 
 log = logging.getLogger(__name__)
 
-#: What a terminal is told when numba compiles during the warm-up (its cache missed).
+#: What stderr is told when numba compiles during the warm-up (its cache missed).
 NOTICE = "edgepipe: compiling kernels (first run only)..."
 
 #: Side of the square crop the chain is warmed on: big enough for every stencil.
@@ -52,13 +58,10 @@ def warm_sample(image: np.ndarray) -> np.ndarray:
 
 
 def _notice() -> None:
-    if _noticed.is_set() or not is_terminal(sys.stderr):
+    if _noticed.is_set():
         return
     _noticed.set()
-    try:
-        print(NOTICE, file=sys.stderr, flush=True)
-    except (OSError, ValueError):  # stderr closed meanwhile: the notice is not needed
-        pass
+    tiers.say(NOTICE)
 
 
 class _CompileWatch(numba_event.Listener):
@@ -81,6 +84,7 @@ class WarmUp:
 
     seconds: float
     compiles: int
+    tiered: bool = False  # the chain started on the OpenCV tier, a loader getting the kernels
 
 
 def warm_chain(chain, image: np.ndarray) -> WarmUp:
@@ -88,15 +92,30 @@ def warm_chain(chain, image: np.ndarray) -> WarmUp:
 
     The chain must not be bound to the run's controls (so the warm-up changes nothing
     the run shows).  An error here is left for the real frame to raise, with its index.
-    A terminal gets :data:`NOTICE` once per process if numba compiles meanwhile.
+    stderr gets :data:`NOTICE` once per process if numba compiles meanwhile.  Unless
+    :func:`pipeline.stages.tiers.enabled` says no, the chain is put on the OpenCV tier
+    first and given a :class:`~pipeline.stages.tiers.KernelLoader` (which the chain
+    starts once its first frame is through).
     """
     sample = warm_sample(image)
+    tiered = tiers.enabled() and chain.tier == "kernels" and chain.loader is None
+    if tiered:
+        chain.tier = "opencv"
     watch = _CompileWatch()
     began = time.perf_counter()
+    calls: list = []
+    recording = opencv_tier.RECORDING.set(calls if tiered else None)
     with numba_event.install_listener("numba:compile", watch):
         try:
             chain(Frame(-1, began, sample, sample))
         except Exception as exc:  # noqa: BLE001  (the first real frame reports it properly)
             log.debug("warm-up of %r on a %s %s crop failed: %s", chain, sample.dtype,
                       sample.shape, exc)
-    return WarmUp(time.perf_counter() - began, watch.compiles)
+        finally:
+            opencv_tier.RECORDING.reset(recording)
+    tiered = tiered and bool(calls)  # no op called: nothing to wait for
+    if tiered:
+        chain.loader = tiers.KernelLoader(calls)  # the chain starts it after a frame
+    elif chain.loader is None:
+        chain.tier = "kernels"
+    return WarmUp(time.perf_counter() - began, watch.compiles, tiered)

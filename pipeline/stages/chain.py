@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+from pipeline import opencv_tier
 from pipeline.frame import Frame
 from pipeline.stages.base import Stage, StageError
 from pipeline.stages.gradient import FusedEdges, Gradient
@@ -54,11 +55,19 @@ class Chain:
     ----------
     steps : list of Stage
         What actually runs; ``step.label`` names each in timing reports.
+    tier : {"kernels", "opencv"}
+        What the steps' :mod:`pipeline.ops` calls run on: the numba kernels, or
+        OpenCV and numpy (:mod:`pipeline.opencv_tier`, the same bytes) until a
+        :class:`~pipeline.stages.tiers.KernelLoader` in :attr:`loader` has them ready;
+        then the chain switches between two frames.  The loader is started once the
+        first frame is through (loading competes with that frame for the GIL).
     """
 
     def __init__(self, stages: Sequence[Stage], fuse: bool = True):
         self.stages = list(stages)
         self.steps = plan(self.stages, fuse)
+        self.tier = "kernels"
+        self.loader = None
 
     def leave_histograms(self, read_after: bool) -> None:
         """Make histograms only where they are read: after the chain, or by a later stage.
@@ -94,18 +103,33 @@ class Chain:
             labels.append(step.label if seen[step.label] == 1 else f"{step.label}#{seen[step.label]}")
         return labels
 
-    def __call__(self, frame: Frame, seconds: list[float] | None = None) -> Frame:
-        """Run every step on ``frame``; add each step's time to ``seconds[i]`` if given."""
+    def __call__(self, frame: Frame, seconds: list[float] | None = None,
+                 tier: str | None = None) -> Frame:
+        """Run every step on ``frame``; add each step's time to ``seconds[i]`` if given.
+
+        ``tier`` overrides :attr:`tier` for this call (the loader warms the kernels so).
+        """
+        if tier is None:
+            if self.tier == "opencv" and self.loader is not None and self.loader.ready.is_set():
+                self.tier = "kernels"
+                self.loader.switched(frame.index)
+            tier = self.tier
+        token = opencv_tier.ACTIVE.set(tier == "opencv")
         clock = time.perf_counter
-        for position, step in enumerate(self.steps):
-            start = clock()
-            try:
-                frame = step(frame)
-            except Exception as exc:
-                raise StageError(f"stage {self.labels[position]} failed on frame "
-                                 f"{frame.index}: {exc}") from exc
-            if seconds is not None:
-                seconds[position] += clock() - start
+        try:
+            for position, step in enumerate(self.steps):
+                start = clock()
+                try:
+                    frame = step(frame)
+                except Exception as exc:
+                    raise StageError(f"stage {self.labels[position]} failed on frame "
+                                     f"{frame.index}: {exc}") from exc
+                if seconds is not None:
+                    seconds[position] += clock() - start
+        finally:
+            opencv_tier.ACTIVE.reset(token)
+        if self.loader is not None and not self.loader.started and frame.index >= 0:
+            self.loader.start()  # after the first frame, which it would slow down
         return frame
 
     def __len__(self) -> int:

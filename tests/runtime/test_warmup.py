@@ -21,11 +21,14 @@ import numba
 import numpy as np
 import pytest
 
+from pipeline import opencv_tier
+from pipeline.frame import Frame
 from pipeline.io.base import Sink
 from pipeline.registry import build
 from pipeline.runtime import warmup
 from pipeline.runtime.engine import Engine
 from pipeline.stages import Chain
+from pipeline.stages import tiers as tiers_module
 from pipeline.stages.base import Stage
 from tests.harness import ROOT
 
@@ -79,16 +82,19 @@ def test_a_compile_during_the_warm_up_is_told_once_on_a_terminal(fresh_notice, m
     assert again.compiles > 0 and fresh_notice.getvalue() == warmup.NOTICE + "\n"  # ...said once
 
 
-def test_no_notice_when_nothing_compiles_or_stderr_is_no_terminal(fresh_notice, monkeypatch):
+def test_the_notice_is_said_without_a_terminal_too_and_only_when_numba_compiles(
+        fresh_notice, monkeypatch):
     stage = uncached_stage()
     frame = np.zeros((40, 40), np.uint8)
-    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe, a file
+    monkeypatch.setattr(sys, "stderr", None)  # stderr closed (2>&-): no error
     assert warmup.warm_chain(Chain([stage]), frame).compiles > 0
-    monkeypatch.setattr(sys, "stderr", fresh_notice)
+    monkeypatch.setattr(warmup, "_noticed", threading.Event())
+    pipe = io.StringIO()  # a pipe, a file: no terminal
+    monkeypatch.setattr(sys, "stderr", pipe)
     assert warmup.warm_chain(Chain([stage]), frame).compiles == 0  # compiled already
-    monkeypatch.setattr(sys, "stderr", None)  # stderr closed (2>&-): no error either
+    assert pipe.getvalue() == ""
     assert warmup.warm_chain(Chain([uncached_stage()]), frame).compiles > 0
-    assert fresh_notice.getvalue() == ""
+    assert pipe.getvalue() == warmup.NOTICE + "\n"
 
 
 def test_a_failing_warm_up_leaves_the_error_to_the_first_frame():
@@ -152,9 +158,10 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def run_child(cache_dir: Path) -> tuple[dict, str]:
+def run_child(cache_dir: Path, tiers: str = "0") -> tuple[dict, str]:
     """The child's summary and what it wrote on its terminal (stderr is a pty)."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(ROOT),
+               EDGEPIPE_OPENCV_TIER=tiers)
     master, slave = pty.openpty()
     try:
         done = subprocess.run([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE,
@@ -176,7 +183,7 @@ def run_child(cache_dir: Path) -> tuple[dict, str]:
     return json.loads(done.stdout), terminal
 
 
-def test_a_fresh_cache_compiles_before_the_clock_and_says_so_once(tmp_path):
+def test_without_tiers_a_fresh_cache_compiles_before_the_clock_and_says_so_once(tmp_path):
     cold, said = run_child(tmp_path / "numba-cache")
     assert cold["frames"] == 30 and cold["compiles"] > 0
     assert said.count("compiling kernels (first run only)") == 1
@@ -184,3 +191,82 @@ def test_a_fresh_cache_compiles_before_the_clock_and_says_so_once(tmp_path):
     assert cold["latency"]["max"] < 0.5 * 1000 * cold["seconds"]
     warm, said = run_child(tmp_path / "numba-cache")  # the cache is filled now
     assert warm["compiles"] == 0 and "compiling" not in said
+
+
+class TierProbe(Stage):
+    """Leaves in ``frame.side`` whether the frame ran on the OpenCV tier."""
+
+    params = ()
+
+    def __call__(self, frame):
+        frame.side["opencv"] = opencv_tier.active()
+        return frame
+
+
+TIERED_CHILD = textwrap.dedent("""
+    import hashlib, json, sys
+    from pipeline.registry import build
+    from pipeline.runtime.engine import Engine
+    from pipeline.stages import Chain
+    from tests.runtime.test_warmup import Discard, TierProbe
+
+    frames = int(sys.argv[1])  # 0: until 5 frames after the switch
+    source = build("source", "synthetic", {"width": 96, "height": 64,
+                                           "length": frames or 10**6})
+    stages = [build("stage", name) for name in ("grayscale", "gradient", "map", "threshold")]
+    engine = Engine(source, Chain(stages + [TierProbe()]), [Discard()], mode="batch")
+    rows, switched = [], None
+    for frame in engine.frames():
+        rows.append([frame.index, frame.side["opencv"],
+                     hashlib.md5(frame.image.tobytes()).hexdigest()])
+        if switched is None and not frame.side["opencv"]:
+            switched = frame.index
+        if not frames and switched is not None and frame.index >= switched + 5:
+            break
+    print(json.dumps({"rows": rows, "tiered": engine.warmup.tiered}))
+""")
+
+
+def run_tiered(cache_dir: Path, frames: int, tiers: str) -> tuple[dict, str]:
+    """The child's frames and its stderr (a pipe: no terminal)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), PYTHONPATH=str(ROOT),
+               EDGEPIPE_OPENCV_TIER=tiers)
+    done = subprocess.run([sys.executable, "-c", TIERED_CHILD, str(frames)], env=env,
+                          capture_output=True, timeout=600, cwd=ROOT, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+def test_a_fresh_cache_starts_on_opencv_and_switches_to_the_compiled_kernels(tmp_path):
+    cache = tmp_path / "numba-cache"
+    cold, said = run_tiered(cache, 0, "1")
+    rows = cold["rows"]
+    tiers = [opencv for _, opencv, _ in rows]
+    switch = tiers.index(False)
+    # From the first frame on OpenCV; once switched, on the kernels for good.
+    assert cold["tiered"] and switch > 0 and not any(tiers[switch:]) and all(tiers[:switch])
+    lines = said.splitlines()
+    assert lines.count(tiers_module.NOTICE) == 1  # its own line, without a terminal
+    ready = [line for line in lines if line.startswith("edgepipe: kernels ready after ")]
+    assert ready == [ready[0]] and ready[0].endswith(f"frames from {switch} on run on them")
+    # The same bytes as a run that waited for the kernels (the cache is filled now).
+    waited, said = run_tiered(cache, len(rows), "0")
+    assert not waited["tiered"] and not any(opencv for _, opencv, _ in waited["rows"])
+    assert [digest for *_, digest in waited["rows"]] == [digest for *_, digest in rows]
+    assert "compiling" not in said
+
+
+def test_a_warm_cache_switches_in_process_without_a_word(monkeypatch):
+    monkeypatch.setenv("EDGEPIPE_OPENCV_TIER", "1")
+    chain = Chain([build("stage", "grayscale"), build("stage", "gradient"),
+                   build("stage", "map")])
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    warmup.warm_chain(Chain(list(chain.stages)), image)  # the kernels of this process
+    done = warmup.warm_chain(chain, image)
+    assert done.tiered and chain.tier == "opencv" and not chain.loader.started
+    first = chain(Frame(0, 0.0, image, image))  # on OpenCV; then the loader starts
+    assert chain.tier == "opencv" and chain.loader.started
+    assert chain.loader.join(300) and not chain.loader.compiled
+    second = chain(Frame(1, 0.0, image, image))
+    assert chain.tier == "kernels"
+    np.testing.assert_array_equal(first.image, second.image)

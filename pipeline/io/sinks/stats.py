@@ -57,6 +57,8 @@ class StatsSink(Sink):
     stats); then every other JSON-able value in ``frame.side`` (the tuner's, the
     stages'), by name.  Arrays such as the histogram are left out.  ``path: "-"`` writes
     to standard output; a file is written under a temporary name and renamed on close.
+    Each line is flushed as its frame passes, so a reader of the pipe or of the
+    temporary file (``tail -f``) sees every frame as it happens.
     """
 
     params = (
@@ -132,6 +134,9 @@ class StatsSink(Sink):
         line = json.dumps(self.record(frame), separators=(",", ":")) + "\n"
         try:
             self._handle.write(line)
+            # Each line reaches the file as its frame passes, so `tail -f` (or a pipe
+            # reader) sees it then, not at the next 8 KiB of buffer.
+            self._handle.flush()
         except OSError as error:
             raise self.failure(error.strerror) from error
         self.frames_written += 1

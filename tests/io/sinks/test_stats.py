@@ -71,3 +71,15 @@ def test_stats_to_stdout(capsys):
     sink.close()
     row = json.loads(capsys.readouterr().out)
     assert row["index"] == 4 and row["threshold"] == 9
+
+
+def test_each_line_reaches_the_file_as_its_frame_passes(tmp_path):
+    # `tail -f` of the file being written sees a frame's line before the next frame.
+    sink = StatsSink(str(tmp_path / "s.jsonl"))
+    sink.open(None, 10.0, None)
+    temp = sink._output.temp
+    for index in range(3):
+        sink.write(make_frame(index))
+        lines = temp.read_text().splitlines()
+        assert [json.loads(line)["index"] for line in lines] == list(range(index + 1))
+    sink.close()

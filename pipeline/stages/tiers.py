@@ -1,0 +1,235 @@
+"""Tiered start: frames go through OpenCV until the numba kernels are ready, then switch.
+
+Compiling the kernels takes 15-60 s on a fresh install (numba's on-disk cache is empty,
+or was made for other kernel sources); even loading them from the cache takes a second
+or so.  A :class:`KernelLoader` gets them ready out of the way while the chain runs on
+the OpenCV tier (:mod:`pipeline.opencv_tier`, the same bytes):
+
+1. The warm-up (:func:`pipeline.runtime.warmup.warm_chain`) runs the chain once on a
+   small sample on the OpenCV tier and records each :mod:`pipeline.ops` call it makes
+   (:class:`pipeline.opencv_tier.Call`: copies of the arguments, layout kept, as that
+   picks the compiled version).  On its own thread the loader makes those calls again
+   on the kernel tier, which loads the kernels from the cache; no stage runs there, so
+   a stage sees no other thread.  A cache miss does not compile there: numba's ``numba:compile`` event, which fires only after a miss,
+   raises :class:`CacheMiss` on this thread before numba's compiler starts (a thread
+   in numba's compiler holds the GIL for seconds, and the frames would stall with it).
+2. After a miss it says so on stderr (:data:`NOTICE`, once per process, on its own line,
+   terminal or not), and a child process (``python -m pipeline.stages.tiers``) makes the
+   same calls, which compiles them into the on-disk cache, at a lower priority.
+3. Then it loads again.  Should the child fail, the thread compiles in this process,
+   as every start did before tiers existed.
+
+:meth:`~pipeline.stages.chain.Chain.__call__` sees :attr:`KernelLoader.ready` between
+two frames and switches; :meth:`KernelLoader.switched` says so in one line when a
+compile was announced (on a warm cache the switch, a second in, is only logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+
+from numba.core import event as numba_event
+
+from pipeline import opencv_tier
+
+log = logging.getLogger(__name__)
+
+#: Said once per process when the kernels' cache misses and the child compiles them.
+NOTICE = ("edgepipe: compiling kernels in the background (first run after an install or "
+          "upgrade); frames go through OpenCV meanwhile, with the same output")
+
+#: Set to 0 to wait for the kernels before the first frame, as before tiers existed.
+ENVIRONMENT = "EDGEPIPE_OPENCV_TIER"
+
+_noticed = threading.Event()
+
+
+def enabled() -> bool:
+    """Whether runs start on the OpenCV tier (``EDGEPIPE_OPENCV_TIER`` is not ``0``)."""
+    return os.environ.get(ENVIRONMENT, "1") != "0"
+
+
+def say(line: str) -> None:
+    """Write ``line`` on stderr on a line of its own, above a progress bar if one is drawn."""
+    if sys.stderr is None:
+        return
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed meanwhile: nobody to tell
+        pass
+
+
+def notice_once() -> None:
+    """Say :data:`NOTICE`, once per process."""
+    if not _noticed.is_set():
+        _noticed.set()
+        say(NOTICE)
+
+
+class CacheMiss(Exception):
+    """numba was about to compile on the loader's thread."""
+
+
+class _MissGuard(numba_event.Listener):
+    def __init__(self, thread: int):
+        self.thread = thread
+
+    def on_start(self, event) -> None:
+        # Only edgepipe's kernels: numba code of a stage of one's own was compiled by
+        # the warm-up on the OpenCV tier already (it runs the same on both tiers).
+        function = event.data["dispatcher"].py_func
+        if (threading.get_ident() == self.thread
+                and function.__module__.startswith("pipeline.kernels")):
+            raise CacheMiss(f"{function.__module__}.{function.__qualname__}")
+
+    def on_end(self, event) -> None:
+        pass
+
+
+def _missed(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, CacheMiss):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _make(call, guard) -> bool:
+    from pipeline import ops
+
+    try:
+        if guard is None:
+            call(ops)
+        else:
+            with numba_event.install_listener("numba:compile", guard):
+                call(ops)
+    except Exception as exc:  # noqa: BLE001
+        if _missed(exc):
+            return False
+        log.debug("kernel warm-up of %r failed: %s", call, exc)
+    return True
+
+
+def warm(calls, compile_: bool = True) -> bool:
+    """Make the recorded ``calls`` on the kernel tier; False if one would compile.
+
+    With ``compile_`` false a cache miss stops before numba's compiler and returns
+    False.  Any other error is left for the run's own frames to raise.
+    """
+    guard = None if compile_ else _MissGuard(threading.get_ident())
+    token = opencv_tier.ACTIVE.set(False)
+    try:
+        return all(_make(call, guard) for call in calls)
+    finally:
+        opencv_tier.ACTIVE.reset(token)
+
+
+class KernelLoader:
+    """Gets a chain's kernels ready on a thread (and a child process after a cache miss).
+
+    Parameters
+    ----------
+    calls : list of pipeline.opencv_tier.Call
+        The ops calls of one warm-up frame on the OpenCV tier.
+    clock : callable
+        Seconds, for the time the kernels took.
+    """
+
+    def __init__(self, calls, clock=time.perf_counter):
+        self.calls = list(calls)
+        self.clock = clock
+        self.ready = threading.Event()
+        self.compiled = False  # a cache miss was announced and compiled
+        self.child_failure: str | None = None
+        self.seconds: float | None = None
+        self._began = clock()
+        self._thread = threading.Thread(target=self._load, name="edgepipe-kernels",
+                                        daemon=True)
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    def start(self) -> "KernelLoader":
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the kernels; whether they are ready."""
+        self._thread.join(timeout)
+        return self.ready.is_set()
+
+    def _load(self) -> None:
+        # A short switch interval while loading: numba's Python work here would
+        # otherwise keep the GIL from the frame thread for 5 ms at a time.
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, 0.0005))
+        try:
+            if not warm(self.calls, compile_=False):
+                self.compiled = True
+                notice_once()
+                self.child_failure = self._compile_in_child()
+                if self.child_failure is not None or not warm(self.calls, compile_=False):
+                    log.warning("kernels were not compiled in a child process (%s); "
+                                "compiling them here", self.child_failure or "cache missed")
+                    warm(self.calls)
+        except BaseException as exc:  # noqa: BLE001  (the OpenCV tier carries on)
+            log.warning("kernels could not be made ready (%s); frames stay on OpenCV", exc)
+            return
+        finally:
+            sys.setswitchinterval(interval)
+        self.seconds = self.clock() - self._began
+        self.ready.set()
+
+    def _compile_in_child(self) -> str | None:
+        """Compile the calls' kernels in a child process; None, else what went wrong."""
+        payload = pickle.dumps(self.calls)
+        try:
+            child = subprocess.run([sys.executable, "-m", "pipeline.stages.tiers"],
+                                   input=payload, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, env=_child_environment())
+        except OSError as exc:
+            return f"cannot start {sys.executable}: {exc.strerror}"
+        if child.returncode != 0:
+            lines = child.stderr.decode("utf-8", "replace").strip().splitlines()
+            return f"exit status {child.returncode}: {lines[-1] if lines else 'no message'}"
+        return None
+
+    def switched(self, index: int) -> None:
+        """The chain runs on the kernels from frame ``index`` on: one line if compiled."""
+        line = (f"edgepipe: kernels ready after {self.seconds:.1f} s; frames from "
+                f"{index} on run on them")
+        if self.compiled:
+            say(line)
+        else:
+            log.debug(line)
+
+
+def _child_environment() -> dict:
+    # The child imports pipeline from where this process found it.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def main() -> int:
+    """The child: make the pickled calls from stdin, compiling them into the on-disk cache."""
+    try:
+        os.nice(5)  # the frames of the parent come first
+    except OSError:
+        pass
+    warm(pickle.load(sys.stdin.buffer))  # an error is the run's to report, not ours
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Time to the first frame written, and to the end, cold and warm, beside ffmpeg and OpenCV.
+
+Two jobs, each a fresh process per run:
+
+* **demo**: ``configs/demo.yaml`` (synthetic 640x480, 150 frames, grayscale, gradient,
+  map, ``threshold: auto``, overlay) without its ``hud`` (the hud prints the live frame
+  rate, so no two runs would have the same bytes), into a lossless FFV1 file;
+* **1080p file**: a 1920x1080 H.264 file (``--frames`` frames of ffmpeg's testsrc2,
+  made once) through grayscale, gradient (sobel, l2), map (abs), threshold 60, into
+  a lossless grey FFV1 file.
+
+edgepipe runs each job with a ``stats`` sink on standard output beside its video sink:
+the first frame is written when its first line arrives (the sink flushes each line as
+its frame passes).  Three edgepipe starts: **cold** (an empty ``NUMBA_CACHE_DIR``:
+frames go through OpenCV while a child process compiles the kernels), **cold, waits**
+(``EDGEPIPE_OPENCV_TIER=0``: compile, then the first frame, as every cold start did
+before tiers) and **warm** (a cache filled by ``edgepipe warmup``).  A cold run's child
+goes on after the run to fill the cache; the next run starts once it has exited.  The
+peers write the same job's edges to a file and one line per frame on standard output:
+``ffmpeg -vf format=gray,sobel`` through the tee muxer (the file and ``framemd5``), and
+an OpenCV loop (``cvtColor``, two ``Sobel``, ``magnitude``, ``convertScaleAbs``,
+``threshold``; ``VideoWriter`` FFV1).  The demo's peers make the same number of
+640x480 frames of a moving pattern (ffmpeg's testsrc2; numpy in the OpenCV loop).
+
+Every contender runs ``--runs`` times, in a shuffled order each round; the table shows
+medians.  Then the outputs of the last cold, cold-waits and warm runs are compared
+frame by frame with ``ffmpeg -f framemd5``: they must be identical.  The machine's
+load average is printed before and after.
+
+Usage::
+
+    python scripts/bench_startup.py                  # 3 runs, 60 frames at 1080p
+    python scripts/bench_startup.py --runs 5 --frames 120 --jobs file
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ("edgepipe cold", "edgepipe cold, waits", "edgepipe warm", "ffmpeg", "opencv loop")
+
+OPENCV_LOOP = r"""
+import sys, time
+import cv2, numpy as np
+source, output, frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
+capture = cv2.VideoCapture(source) if source != "pattern" else None
+writer = None
+for index in range(frames):
+    if capture is not None:
+        ok, image = capture.read()
+        if not ok:
+            break
+    else:
+        x = np.arange(640, dtype=np.int32)[None, :] + 4 * index
+        y = np.arange(480, dtype=np.int32)[:, None]
+        image = np.dstack([(x ^ y) & 255, (x + y) & 255, (x * 3 + 0 * y) & 255]).astype(np.uint8)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    dx = cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3)
+    dy = cv2.Sobel(grey, cv2.CV_16S, 0, 1, ksize=3)
+    m = cv2.convertScaleAbs(cv2.magnitude(dx.astype(np.float32), dy.astype(np.float32)))
+    edges = cv2.threshold(m, 60, 255, cv2.THRESH_BINARY)[1]
+    if writer is None:
+        writer = cv2.VideoWriter(output, cv2.VideoWriter_fourcc(*"FFV1"), 30,
+                                 (edges.shape[1], edges.shape[0]), False)
+    writer.write(edges)
+    print(index, flush=True)
+writer.release()
+"""
+
+
+def make_input(folder: Path, frames: int) -> Path:
+    path = folder / "input-1080p.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=1920x1080:rate=30:duration={frames / 30}",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def edgepipe_config(job: str, source: Path, output: Path, frames: int) -> dict:
+    sinks = [{"video": {"path": str(output), "codec": "ffv1"}}, {"stats": {"path": "-"}}]
+    if job == "demo":
+        config = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())
+        config["stages"] = [s for s in config["stages"] if s != "hud" and "hud" not in s]
+        config["sinks"] = sinks
+        return config
+    return {"version": 1, "source": {"type": "file", "path": str(source)},
+            "stages": ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}},
+                       {"map": {"mode": "abs"}}, {"threshold": {"value": 60}}],
+            "sinks": sinks, "runtime": {"mode": "batch"}}
+
+
+def command(contender: str, job: str, folder: Path, source: Path, output: Path,
+            frames: int) -> tuple[list[str], dict]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if contender.startswith("edgepipe"):
+        config = folder / f"{output.stem}.yaml"
+        config.write_text(yaml.safe_dump(edgepipe_config(job, source, output, frames)))
+        if contender == "edgepipe warm":
+            env["NUMBA_CACHE_DIR"] = str(folder / "warm-cache")
+        else:
+            env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="cold-cache-", dir=folder)
+        if contender == "edgepipe cold, waits":
+            env["EDGEPIPE_OPENCV_TIER"] = "0"
+        return [sys.executable, "-m", "pipeline", "run", str(config)], env
+    if contender == "ffmpeg":
+        if job == "demo":
+            inputs = ["-f", "lavfi", "-i", f"testsrc2=size=640x480:rate=30:duration={150 / 30}"]
+        else:
+            inputs = ["-i", str(source)]
+        return (["ffmpeg", "-v", "error", "-y", *inputs, "-vf", "format=gray,sobel",
+                 "-c:v", "ffv1", "-f", "tee", "-map", "0:v",
+                 f"[f=matroska]{output}|[f=framemd5]pipe\\:1"], env)
+    count = 150 if job == "demo" else frames
+    return ([sys.executable, "-c", OPENCV_LOOP, "pattern" if job == "demo" else str(source),
+             str(output), str(count)], env)
+
+
+def time_run(argv: list[str], env: dict) -> tuple[float, float]:
+    """(seconds to the first line on stdout, seconds to the exit); waits for the children."""
+    began = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, start_new_session=True, cwd=ROOT)
+    first = None
+    for line in process.stdout:
+        if first is None and not line.startswith(b"#"):
+            first = time.perf_counter() - began
+    if process.wait() != 0:
+        raise SystemExit(f"failed ({process.returncode}): {' '.join(argv)}")
+    end = time.perf_counter() - began
+    while True:  # a cold run's kernel compiler goes on; let it finish before the next run
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    return first, end
+
+
+def framemd5(path: Path) -> list[str]:
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if not line.startswith("#")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=60, help="frames of the 1080p file")
+    parser.add_argument("--jobs", nargs="+", default=["demo", "file"], choices=["demo", "file"])
+    args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as temp:
+        folder = Path(temp)
+        source = make_input(folder, args.frames)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(folder / "warm-cache"))
+        subprocess.run([sys.executable, "-m", "pipeline", "warmup"], env=env, check=True,
+                       capture_output=True)
+        times = {(job, c): [] for job in args.jobs for c in CONTENDERS}
+        last = {}
+        order = random.Random(0)
+        for run in range(args.runs):
+            for job, contender in order.sample(list(times), len(times)):
+                ext = ".mkv"
+                output = folder / f"{job}-{contender.replace(' ', '-').replace(',', '')}-{run}{ext}"
+                argv, env = command(contender, job, folder, source, output, args.frames)
+                times[job, contender].append(time_run(argv, env))
+                last[job, contender] = output
+                print(f"  run {run + 1}/{args.runs} {job:5} {contender:22} first frame "
+                      f"{times[job, contender][-1][0]:6.2f} s, end {times[job, contender][-1][1]:6.2f} s",
+                      flush=True)
+        print()
+        print("| job | contender | first frame written (s) | end (s) | runs |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        for (job, contender), rows in times.items():
+            first = statistics.median(r[0] for r in rows)
+            end = statistics.median(r[1] for r in rows)
+            print(f"| {job} | {contender} | {first:.2f} | {end:.2f} | {len(rows)} |")
+        print()
+        for job in args.jobs:
+            sums = {c: framemd5(last[job, c]) for c in CONTENDERS if c.startswith("edgepipe")}
+            same = len({tuple(s) for s in sums.values()}) == 1
+            frames = len(sums["edgepipe warm"])
+            print(f"{job}: cold, cold-waits and warm outputs {'identical' if same else 'DIFFER'}"
+                  f" frame by frame (framemd5 of {frames} FFV1 frames)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
