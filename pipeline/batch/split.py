@@ -135,7 +135,8 @@ class FrameRangeSource(FileSource):
     path : str
         The video file.
     start, count : int
-        First frame (0-based) and how many frames to deliver.
+        First frame (0-based; kept as ``first_frame``, since ``start`` is the file source's
+        trim in seconds) and how many frames to deliver.
     boundaries : dict
         Frame number (as a string) -> pts of that frame decoded from the start (stream
         time base), from :func:`probe`.
@@ -157,7 +158,7 @@ class FrameRangeSource(FileSource):
     def __init__(self, path: str, start: int, count: int, boundaries: dict,
                  seek: str = "verify", total: int | None = None):
         super().__init__(path)
-        self.start, self.count = int(start), int(count)
+        self.first_frame, self.count = int(start), int(count)
         self.total = total
         self.boundaries = boundaries
         self.seek = seek
@@ -171,10 +172,10 @@ class FrameRangeSource(FileSource):
         super().open()  # decodes frame 0 into self._first
         self._delivered = 0
         self.delivered_pts = []
-        if self.start == 0:
+        if self.first_frame == 0:
             self.positioned_by = "start"
             return
-        target = self.boundaries.get(str(self.start))
+        target = self.boundaries.get(str(self.first_frame))
         if self.seek == "verify" and target is not None and self._seek_to(target):
             self.positioned_by = "seek"
             return
@@ -184,7 +185,7 @@ class FrameRangeSource(FileSource):
     def _seek_to(self, target: int) -> bool:
         """Seek to ``target`` pts and keep the frame that has it; False if none does."""
         self._reader.seek(target)
-        self._position = self.start  # frame numbers in notes count from the range's start
+        self._position = self.first_frame  # frame numbers in notes count from the range's start
         while True:
             frame = self._next_frame(at_open=True)
             if frame is None or frame.pts is None or frame.pts > target:
@@ -198,12 +199,12 @@ class FrameRangeSource(FileSource):
         self._reader.close()
         self._reader = self._open_reader()
         self._position = 0
-        for _ in range(self.start):
+        for _ in range(self.first_frame):
             if self._next_frame(at_open=True) is None:
-                raise_short(self.path, self.start)
+                raise_short(self.path, self.first_frame)
         frame = self._next_frame(at_open=True)
         if frame is None:
-            raise_short(self.path, self.start)
+            raise_short(self.path, self.first_frame)
         self._first = self._item(frame)
 
     def _item(self, frame) -> tuple[np.ndarray, float]:
@@ -234,7 +235,7 @@ class FrameRangeSource(FileSource):
         """
         if self._delivered != self.count:
             return False
-        stop = self.start + self.count
+        stop = self.first_frame + self.count
         truth = self.boundaries.get(str(stop - 1))
         if truth is not None and truth != self._last_delivered_raw:
             return False
