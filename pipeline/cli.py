@@ -362,11 +362,11 @@ def _validate(args) -> int:
 
 def _stages(args) -> int:
     from pipeline.helptext import describe
+    from pipeline.registry import KINDS
 
     # The listing heads its parts "stages", "sources", "sinks": those names work too.
-    kinds = [kind[:-1] if kind.endswith("s") and kind not in ("runtimes",) else kind
-             for kind in args.kinds]
-    kinds = ["runtime" if kind == "runtimes" else kind for kind in kinds]
+    singular = {f"{kind}s": kind for kind in (*KINDS, "runtime")}
+    kinds = [singular.get(kind, kind) for kind in args.kinds]
     try:
         text = describe(kinds)
         ready()

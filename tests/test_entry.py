@@ -69,6 +69,7 @@ def closed_pipe_run(args) -> subprocess.CompletedProcess:
     ["run", str(ROOT / "configs" / "demo.yaml"), "--json", "-", "-q", *SMALL,
      "--set", "sinks.0=discard"],
     ["run", "synthetic", "-", "--print-config"],
+    ["run", "synthetic", "-", *SMALL],  # the video itself on standard output
 ])
 def test_a_closed_pipe_ends_quietly(args):
     done = closed_pipe_run(args)
@@ -93,7 +94,7 @@ def test_ctrl_c_during_imports_is_one_line_and_130():
             "            raise KeyboardInterrupt\n"
             "sys.meta_path.insert(0, Interrupt())\n"
             "from pipeline.entry import main\n"
-            "raise SystemExit(main(['run', 'synthetic', '-']))\n")
+            "raise SystemExit(main(['run', 'synthetic', 'null']))\n")
     done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 130
@@ -108,7 +109,7 @@ def test_real_sigint_early_is_one_line_and_130(tmp_path, delay):
     # run: the default 300 frames ended in 0.09 s on a fast machine, before the 0.9 s
     # signal, which then met the interpreter's own shutdown (exit -2).
     code = ("from pipeline.entry import main\nprint('started', flush=True)\n"
-            "raise SystemExit(main(['run', 'synthetic', '-', '--set', 'source.length=100000']))\n")
+            "raise SystemExit(main(['run', 'synthetic', 'null', '--set', 'source.length=100000']))\n")
     process = subprocess.Popen([sys.executable, "-c", code], env=ENV, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline() == "started\n"

@@ -78,11 +78,12 @@ def probe_frames(data: bytes) -> tuple[str, int]:
 
 
 # ---------------------------------------------------------------------- pipes
-@pytest.mark.parametrize("muxer", ["yuv4mpegpipe", "nut"])
-def test_standard_input_from_ffmpeg(muxer, clip, tmp_path):
-    # raw frames in both (nut's own default codec would be a lossy mpeg4)
-    raw = ["-c:v", "rawvideo"] if muxer == "nut" else []
-    feed = subprocess.Popen(["ffmpeg", "-v", "error", "-i", str(clip), *raw, "-f", muxer, "-"],
+@pytest.mark.parametrize("muxer, codec", [("yuv4mpegpipe", []), ("nut", ["-c:v", "rawvideo"]),
+                                          ("mpegts", ["-c:v", "copy"]), ("matroska", ["-c:v", "copy"])])
+def test_standard_input_from_ffmpeg(muxer, codec, clip, tmp_path):
+    # the clip's own frames in each: raw (nut's default codec would be a lossy mpeg4) or
+    # its H.264 packets as they are
+    feed = subprocess.Popen(["ffmpeg", "-v", "error", "-i", str(clip), *codec, "-f", muxer, "-"],
                             stdout=subprocess.PIPE)
     done = subprocess.run(edgepipe("-", "out.mkv", *GREY_LOSSLESS), stdin=feed.stdout, cwd=tmp_path,
                           env=environment(), capture_output=True, text=True)

@@ -149,8 +149,8 @@ class FileSource(Source):
 
     def check(self) -> None:
         """``start`` and ``duration`` do not combine with ``loop``."""
-        if self.loop and (self.start or self.duration is not None):
-            raise ParamError("start" if self.start else "duration",
+        if self.loop and (self._trim_start or self._trim_duration is not None):
+            raise ParamError("start" if self._trim_start else "duration",
                              "start and duration trim one pass of the file; they do not combine "
                              "with loop: true")
 
@@ -192,7 +192,7 @@ class FileSource(Source):
                               f"truncated or use a codec this FFmpeg lacks ({REENCODE_HINT})")
         self._first = first
         self._start_pts = first[1]
-        self._stated_frames = self._reader.stated_frames if not self.start else None
+        self._stated_frames = self._reader.stated_frames if not self._trim_start else None
         self._rate = self._reader.fps
         if self._rate is None:
             self._rate = DEFAULT_FILE_FPS
@@ -254,9 +254,9 @@ class FileSource(Source):
         filter measures ``-t`` from the first frame it keeps).
         """
         self._trim_end = None
-        if first is not None and self.start:
+        if first is not None and self._trim_start:
             origin = self._reader.container.start_time
-            target = (origin / 1_000_000 if origin is not None else first[1]) + self.start
+            target = (origin / 1_000_000 if origin is not None else first[1]) + self._trim_start
             if first[1] < target - TRIM_TOLERANCE and self._seekable():
                 self._reader.seek(math.floor(target / self._reader.time_base))
                 first = self._next_item(at_open=True)
@@ -268,14 +268,24 @@ class FileSource(Source):
                 ends = (f"its last frame is at {last[1] - (origin or 0) / 1e6:.3f} s" if last
                         else "no frame decodes there")
                 self.close()
-                raise SourceError(f"{self._describe()}: start {self.start:g} s is past the end of "
-                                  f"the video ({ends}); give an earlier --start / start")
-        if first is not None and self.duration is not None:
-            self._trim_end = first[1] + self.duration
+                raise SourceError(f"{self._describe()}: start {self._trim_start:g} s is past the "
+                                  f"end of the video ({ends}); give an earlier --start / start")
+        if first is not None and self._trim_duration is not None:
+            self._trim_end = first[1] + self._trim_duration
         return first
 
     def _seekable(self) -> bool:
         return True
+
+    # (read from the settings: a subclass may use ``self.start`` for something else, as the
+    # batch split's frame ranges do)
+    @property
+    def _trim_start(self) -> float:
+        return self.settings.get("start") or 0.0
+
+    @property
+    def _trim_duration(self) -> float | None:
+        return self.settings.get("duration")
 
     def _within_duration(self, item):
         """``item``, or None when it lies at or after the end ``duration`` sets."""
@@ -373,7 +383,7 @@ class FileSource(Source):
     def count_frames(self) -> int | None:
         """Frames that decode (counted once, by a separate decode pass); None with ``loop``
         or trimming."""
-        if self.loop or self.start or self.duration is not None:
+        if self.loop or self._trim_start or self._trim_duration is not None:
             return None
         if self._counted is None:
             check_video_path(self.path)
