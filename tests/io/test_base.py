@@ -77,5 +77,5 @@ def test_positional_settings_follow_the_params():
     assert FileSource("in.mp4", True).realtime is True
     with pytest.raises(TypeError, match="both by position and by name"):
         FileSource("in.mp4", path="other.mp4")
-    with pytest.raises(TypeError, match="at most 3"):
-        ImagesSource("*.png", 5.0, "skip", 6)
+    with pytest.raises(TypeError, match="at most 4"):
+        ImagesSource("*.png", 5.0, "skip", 1000, 6)
