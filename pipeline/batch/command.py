@@ -93,14 +93,15 @@ def run(args) -> int:
     """Run ``edgepipe batch`` for parsed ``args``; return the exit code."""
     from pipeline.batch.executors import ExecutorError
     from pipeline.batch.jobs import load_job
-    from pipeline.batch.manifest import Manifest
-    from pipeline.batch.runner import BatchError, Terminated, run_job
+    from pipeline.batch.manifest import Manifest, ManifestError
+    from pipeline.batch.runner import BatchError, Terminated, check_manifest, run_job
     from pipeline.config import ConfigError
 
     try:
         job = load_job(args.config, _overrides(args))
         if args.dry_run:
             items = job.plan()
+            check_manifest(job, items)  # the same refusals (exit 2) as a real run
             manifest = Manifest(job.manifest_path)
             for item in items:
                 done = None if args.force else manifest.completed(item.input, item.output, job.chain_digest)
@@ -108,6 +109,8 @@ def run(args) -> int:
             return EXIT_OK
     except ConfigError as exc:
         return fail(str(exc), args, EXIT_USAGE)
+    except ManifestError as exc:  # --dry-run reads the manifest
+        return fail(f"{job.file}: {exc}", args, EXIT_FAILED)
 
     ready()  # from here Ctrl+C stops the workers (see pipeline.entry)
     restore = _terminate_raises(Terminated)
