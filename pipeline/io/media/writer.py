@@ -220,8 +220,7 @@ def plan_video(extension: str, codec: str, *, grey: bool, width: int, height: in
     chroma = av.VideoFormat(pix_fmt, 2, 2).components
     sub_w = 2 if not fmt.is_rgb and len(chroma) > 1 and chroma[1].width == 1 else 1
     sub_h = 2 if not fmt.is_rgb and len(chroma) > 1 and chroma[1].height == 1 else 1
-    padded = (width + width % sub_w, height + height % sub_h)
-    check_size(codec, encoder, padded, pix_fmt, (width, height))
+    padded = check_size(codec, encoder, (width + width % sub_w, height + height % sub_h), pix_fmt, (width, height))
     options: dict = {}
     quality = crf if crf is not None else (None if bitrate is not None else DEFAULT_CRF.get(codec))
     speed = preset or DEFAULT_PRESET.get(codec)
@@ -271,8 +270,9 @@ def encoder_refuses(encoder: str, width: int, height: int, pix_fmt: str) -> str 
     return None
 
 
-def check_size(codec: str, encoder: str, padded: tuple[int, int], pix_fmt: str, size: tuple[int, int]) -> None:
-    """MediaError naming the limit when ``codec`` cannot encode frames of ``padded`` size."""
+def check_size(codec: str, encoder: str, padded: tuple[int, int], pix_fmt: str,
+               size: tuple[int, int]) -> tuple[int, int]:
+    """``padded``, or MediaError naming the limit when ``codec`` cannot encode frames that size."""
     width, height = padded
     what = f"{size[0]}x{size[1]}" + ("" if size == padded else f" (padded to {width}x{height})")
     limit = MAX_SIDE.get(codec)
@@ -281,13 +281,14 @@ def check_size(codec: str, encoder: str, padded: tuple[int, int], pix_fmt: str, 
             raise MediaError("size", f"frames of {what} are beyond {codec}'s limit of {limit} pixels a side; "
                              "scale the input down, or write codec: ffv1 to .mkv (no such limit)")
         if codec in ("h264", "av1", "hevc"):
-            return  # their libraries print a banner when opened; the table is their limit
+            return padded  # their libraries print a banner when opened; the table is their limit
     if max(width, height) <= 4096:
-        return  # every encoder here takes 4096 a side; only the limits are asked about
+        return padded  # every encoder here takes 4096 a side; only the limits are asked about
     refused = encoder_refuses(encoder, width, height, pix_fmt)
     if refused is not None:
         raise MediaError("size", f"{encoder} refuses frames of {what} ({refused}); its limit is below that "
                          "size: scale the input down, or write codec: ffv1 to .mkv")
+    return padded
 
 
 def nominal_rate(rate: float) -> fractions.Fraction:

@@ -8,8 +8,10 @@ What it writes (the reasons are in :mod:`pipeline.io.media.writer` and
 * an .mp4 that browsers and QuickTime play: H.264 High, 4:2:0, moov atom first;
 * studio-range Y for lossy codecs, as ``ffmpeg -pix_fmt yuv420p`` writes it (full range
   for ffv1, mjpeg and lossless h264, whose edge values come back exact);
-* every frame at its source pts, so variable frame rates and gaps survive (AVI: on the
-  nearest tick of the nominal rate, the only timing AVI has);
+* every frame at its source time (FFmpeg's best-effort timestamp), so variable frame
+  rates and gaps survive; repeated or backward times are spread between their neighbours
+  and a restarted clock goes on from the last frame, never shifting the rest
+  (:mod:`pipeline.io.media.timing`); AVI: on the nearest free tick of the nominal rate;
 * the input's sound (``audio: copy``), remuxed, transcoded where the container or a
   browser needs it, cut at the last frame of a run stopped early;
 * odd sizes in 4:2:0 padded by repeating the last row or column (said in the summary);

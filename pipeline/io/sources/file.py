@@ -105,6 +105,10 @@ class FileSource(Source):
     wrong count).  A container whose frame rate is 0, missing or absurd is read at
     :data:`DEFAULT_FILE_FPS` with a warning.  FFmpeg's own messages are counted by kind
     and summarized in one note per kind (:mod:`pipeline.io.media.logs`).
+
+    Frame times are FFmpeg's best-effort timestamps (``MediaReader.seconds``); a stream
+    whose frames exceed ``max_pixels`` is refused before decoding; a file with no video
+    stream is said in one line.
     """
 
     params = (

@@ -152,3 +152,21 @@ def test_the_containers_a_user_tries_are_read_frame_for_frame(tmp_path, extensio
         reader.close()
     assert len(times) == int(counted) == 20
     assert all(b > a for a, b in zip(times, times[1:]))
+
+
+@pytest.mark.parametrize("layout,rate,codec,extension", [
+    ("hexadecagonal", 48000, "pcm_s16le", "mp4"), ("7.1", 192000, "pcm_s24le", "mp4"),
+    ("mono", 8000, "pcm_u8", "webm"), ("5.1", 44100, "pcm_s16le", "avi")])
+def test_any_channel_layout_and_rate_is_resampled_for_the_encoder(tmp_path, layout, rate, codec, extension):
+    """16 channels, 7.1 at 192 kHz, 8-bit mono at 8 kHz (MKV, layout unspecified as MKV
+    stores PCM): the output is written, its sound decodes, and the summary says how."""
+    source = tmp_path / "pcm.mkv"
+    mediacheck.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-f", "lavfi", "-i",
+                      f"sine=sample_rate={rate}", "-t", "2", "-af", f"aformat=channel_layouts={layout}",
+                      "-c:v", "mjpeg", "-c:a", codec, source)
+    out = tmp_path / f"out.{extension}"
+    done = mediacheck.edgepipe_run(source, out)
+    assert done.returncode == 0, done.stderr
+    facts = probe.media_facts(str(out))
+    assert facts.sound and abs(facts.sound_end - 2.0) < 0.1 and facts.errors == []
+    assert f"sound of {source}: pcm" in done.stdout + done.stderr
