@@ -384,6 +384,7 @@ class MediaReader:
         # FFmpeg's rule after a seek: flush the decoder, or frames its threads still hold
         # from before the seek come out after it (seen under load, with frame threads).
         self.stream.codec_context.flush_buffers()
+        self._clock = None  # avcodec_flush_buffers resets guess_correct_pts' counts too
         self._restart()
 
 
