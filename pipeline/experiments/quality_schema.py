@@ -232,7 +232,7 @@ def _tuned(doc, index, entry, methods) -> list:
         label = settings["label"] or f"{base.name}/{objective}/{short}"
         if settings["label"] and len(objectives) * len(optimizers) > 1:
             label = f"{settings['label']}/{objective}/{short}"
-        if base.kind == "canny" and settings["histogram"] == "nms":
+        if base.kind == "canny" and settings["histogram"] == "nms" and not settings["label"]:
             label = label.replace(f"{base.name}/", f"{base.name}/nms-", 1)
         found.append(TunedMethod(label, base.name, tuner, settings["updates"],
                                  settings["histogram"], settings["ratio"]))
