@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline.quality import image_counts, read_boundaries, score, thresholds
 from pipeline.quality.counts import MAX_DIST, truth_ids
-from pipeline.quality.kernels.boundaries import match_pixels, offsets
+from pipeline.quality.kernels.boundaries import match_near, near_truth, offsets
 from pipeline.quality.scores import per_image_best
 from pipeline.quality.thinning import TABLES, thin_map
 
@@ -84,6 +84,7 @@ def _split(soft, truth, levels) -> tuple[float, float, float]:
 
     ids, counts = truth_ids(truth)
     table = offsets(MAX_DIST * float(np.hypot(*soft.shape)))
+    near = [near_truth(ids[k], table) for k in range(len(truth))]
     thinning = matching = theirs = 0.0
     for level in levels:
         binary = soft / 255.0 >= level
@@ -96,7 +97,7 @@ def _split(soft, truth, levels) -> tuple[float, float, float]:
         ys, xs = (a.astype(np.int32) for a in np.nonzero(thinned))
         began = time.perf_counter()
         for k in range(len(truth)):
-            match_pixels(ys, xs, ids[k], counts[k], table)
+            match_near(ys, xs, ids[k], counts[k], table, near[k])
         matching += time.perf_counter() - began
     return thinning, matching, theirs
 

@@ -35,6 +35,9 @@ with ``objective: multiotsu`` the histogram is of the Sobel magnitude ``cv2.Cann
 thresholds and :func:`~pipeline.optim.tune_pair` walks the pair, each step projected
 onto ``low <= high``; its plot is the first frame's surface as a contour map with every
 optimizer's path, beside the pair over the frames.
+
+A config with a ``dataset:`` key is of the other kind, ``quality``: edge maps scored by
+the BSDS500 boundary benchmark (:mod:`pipeline.experiments.quality_schema`).
 """
 
 import importlib

@@ -17,6 +17,11 @@ from pipeline.experiments.plots import _pyplot
 HUMAN = (0.700762, 0.897659)
 
 
+#: Method colours: matplotlib's default cycle without its green, which the iso-F curves
+#: and the human point use.
+COLOURS = ("#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+
 #: Up to this many tuned methods get a legend line each; more are grouped by method.
 OWN_LEGEND = 6
 
@@ -51,9 +56,9 @@ def write_pr_plot(path: Path, scores: dict, tuned: dict, title: str) -> None:
     axes.clabel(contours, fmt="%.1f", fontsize=7)
     axes.plot(*HUMAN, "o", color="#3a3", ms=8, label="human (BSDS500 test) F=0.80")
     colours = {}
-    for name, s in scores.items():
+    for index, (name, s) in enumerate(scores.items()):
         keep = s.recall >= 0.01
-        line, = axes.plot(s.recall[keep], s.precision[keep], lw=2,
+        line, = axes.plot(s.recall[keep], s.precision[keep], lw=2, color=COLOURS[index % len(COLOURS)],
                           label=f"{name}  ODS {s.ods:.3f}  OIS {s.ois:.3f}  AP {s.ap:.3f}")
         colours[name] = line.get_color()
         axes.plot(s.ods_recall, s.ods_precision, "o", color=colours[name], ms=5)

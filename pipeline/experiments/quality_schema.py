@@ -26,11 +26,11 @@ import os
 import re
 from pathlib import Path
 
-from pipeline.config import ConfigError, check_chain
+from pipeline.config import check_chain
 from pipeline.document import entry_name
 from pipeline.registry import REQUIRED, Param, ParamError, check_settings, lookup
-from pipeline.runtime.tuner import TARGET_OBJECTIVES, TUNER_PARAMS, check_tuner_settings
 from pipeline.runtime.controls import CANNY_TARGET, THRESHOLD_TARGET
+from pipeline.runtime.tuner import TARGET_OBJECTIVES, TUNER_PARAMS, check_tuner_settings
 from pipeline.stages import kinds
 
 #: Kinds of image a chain method may end with: uint8 maps the benchmark can threshold.
@@ -232,7 +232,7 @@ def _tuned(doc, index, entry, methods) -> list:
         label = settings["label"] or f"{base.name}/{objective}/{short}"
         if settings["label"] and len(objectives) * len(optimizers) > 1:
             label = f"{settings['label']}/{objective}/{short}"
-        if base.kind == "canny" and settings["histogram"] == "nms":
+        if base.kind == "canny" and settings["histogram"] == "nms" and not settings["label"]:
             label = label.replace(f"{base.name}/", f"{base.name}/nms-", 1)
         found.append(TunedMethod(label, base.name, tuner, settings["updates"],
                                  settings["histogram"], settings["ratio"]))
@@ -259,4 +259,4 @@ def check_quality(doc, output: str | None) -> QualityExperiment:
                              top["max_dist"], methods, tuned)
 
 
-__all__ = ["ConfigError", "Method", "QualityExperiment", "TunedMethod", "check_quality"]
+__all__ = ["Method", "QualityExperiment", "TunedMethod", "check_quality"]

@@ -124,3 +124,20 @@ def test_a_soft_map_is_thresholded_as_value_over_255():
 def test_mismatched_sizes_are_refused():
     with pytest.raises(ValueError, match="same size"):
         image_counts(np.zeros((10, 10), np.uint8), np.zeros((1, 10, 11), np.uint8))
+
+
+def test_skipping_pixels_far_from_the_truth_changes_nothing():
+    from pipeline.quality.kernels.boundaries import match_near, near_truth
+
+    rng = np.random.default_rng(5)
+    table = offsets(2.2)
+    truth = rng.random((40, 40)) < 0.05
+    truth_ids = np.full(truth.shape, -1, np.int32)
+    truth_ids[truth] = np.arange(truth.sum())
+    ys, xs = (a.astype(np.int32) for a in np.nonzero(rng.random((40, 40)) < 0.3))
+    everywhere = np.ones(truth.shape, np.bool_)
+    near = near_truth(truth_ids, table)
+    assert 0 < near.sum() < near.size
+    for a, b in zip(match_near(ys, xs, truth_ids, int(truth.sum()), table, everywhere),
+                    match_near(ys, xs, truth_ids, int(truth.sum()), table, near)):
+        assert np.array_equal(a, b)

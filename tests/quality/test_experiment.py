@@ -161,5 +161,6 @@ def test_the_documented_val_config_checks_against_any_bsds_layout(dataset):
                           ("scharr", "otsu", "all"), ("scharr", "density", "all"),
                           ("canny", "multiotsu", "all"), ("canny", "otsu", "nms"),
                           ("canny", "density", "nms")}
+    assert "canny/nms-density-0.15" in {t.name for t in experiment.tuned}  # labels kept
     optimizers = {t.settings["optimizer"]["name"] for t in experiment.tuned}
     assert optimizers == {"sign", "sgd", "momentum", "nesterov", "adam"}

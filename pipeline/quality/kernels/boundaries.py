@@ -167,13 +167,38 @@ def offsets(max_dist):
 
 
 @njit(**JIT)
-def _edges(ys, xs, truth_ids, table):
-    """CSR adjacency of detector pixels to human pixel ids, each row by distance."""
+def near_truth(truth_ids, table):
+    """Where a detector pixel has a human pixel within the tolerance: the truth dilated
+    by the disc of offsets (symmetric, so the offsets serve both ways)."""
+    height, width = truth_ids.shape
+    near = np.zeros((height, width), np.bool_)
+    for y0 in range(height):
+        for x0 in range(width):
+            if truth_ids[y0, x0] < 0:
+                continue
+            for k in range(table.shape[0]):
+                y = y0 + table[k, 0]
+                x = x0 + table[k, 1]
+                if 0 <= y < height and 0 <= x < width:
+                    near[y, x] = True
+    return near
+
+
+@njit(**JIT)
+def _edges(ys, xs, truth_ids, table, near):
+    """CSR adjacency of detector pixels to human pixel ids, each row by distance.
+
+    Pixels with no human pixel near (``near``, made once per annotator) are not scanned:
+    at low thresholds most detector pixels are texture far from any boundary.
+    """
     height, width = truth_ids.shape
     n1 = ys.shape[0]
     start = np.zeros(n1 + 1, np.int64)
     for i in range(n1):
         c = 0
+        if not near[ys[i], xs[i]]:
+            start[i + 1] = start[i]
+            continue
         for k in range(table.shape[0]):
             y = ys[i] + table[k, 0]
             x = xs[i] + table[k, 1]
@@ -184,6 +209,8 @@ def _edges(ys, xs, truth_ids, table):
     level = np.empty(start[n1], np.int32)
     for i in range(n1):
         e = start[i]
+        if start[i + 1] == e:
+            continue
         for k in range(table.shape[0]):
             y = ys[i] + table[k, 0]
             x = xs[i] + table[k, 1]
@@ -272,13 +299,19 @@ def _augment_from(root, start, target, match1, match2, dist, cursor, stack):
 
 @njit(**JIT)
 def match_pixels(ys, xs, truth_ids, truth_count, table):
+    """:func:`match_near` with the annotator's :func:`near_truth` made here."""
+    return match_near(ys, xs, truth_ids, truth_count, table, near_truth(truth_ids, table))
+
+
+@njit(**JIT)
+def match_near(ys, xs, truth_ids, truth_count, table, near):
     """Maximum one-to-one matching, short links first; returns (match1, match2).
 
     ``match1[i]`` is the human pixel id matched to detector pixel ``(ys[i], xs[i])``
     or -1; ``match2[j]`` the detector index matched to human pixel ``j`` or -1.
     ``truth_ids`` maps a human boundary pixel to its id, -1 elsewhere.
     """
-    start, target, level = _edges(ys, xs, truth_ids, table)
+    start, target, level = _edges(ys, xs, truth_ids, table, near)
     n1 = ys.shape[0]
     match1 = np.full(n1, -1, np.int32)
     match2 = np.full(truth_count, -1, np.int32)
@@ -330,11 +363,14 @@ def image_counts(pb, levels, truth_ids, truth_counts, tables, table):
     (``accP = accP | match1``).  Thresholds run in parallel, each owning its row.
     """
     counts = np.zeros((levels.shape[0], 4), np.int64)
+    near = np.empty(truth_ids.shape, np.bool_)
+    for k in range(truth_ids.shape[0]):
+        near[k] = near_truth(truth_ids[k], table)
     for t in prange(levels.shape[0]):
         ys, xs = _thinned_pixels(pb, levels[t], tables)
         matched = np.zeros(ys.shape[0], np.bool_)
         for k in range(truth_ids.shape[0]):
-            match1, match2 = match_pixels(ys, xs, truth_ids[k], truth_counts[k], table)
+            match1, match2 = match_near(ys, xs, truth_ids[k], truth_counts[k], table, near[k])
             for j in range(match2.shape[0]):
                 if match2[j] >= 0:
                     counts[t, 0] += 1
