@@ -37,6 +37,19 @@ def quiet_helpers(verbose: bool = False) -> None:
     os.environ["DASK_LOGGING__DISTRIBUTED"] = level
     for name in HELPER_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
+    scheduler = logging.getLogger("distributed.scheduler")
+    if not verbose and not any(isinstance(f, ShutdownRaceFilter) for f in scheduler.filters):
+        scheduler.addFilter(ShutdownRaceFilter())
+
+
+class ShutdownRaceFilter(logging.Filter):
+    """Drop the scheduler's CRITICAL "Closed comm ... while trying to write" about the
+    ``remove-client`` event it sends to the client that has just closed: Dask's own race
+    at every LocalCluster shutdown, after the work is done (it lost nothing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Closed comm") and "remove-client" in message)
 
 
 def error(message: str) -> None:
