@@ -356,7 +356,10 @@ def test_video_sink_keeps_frames_of_another_size_and_says_so(tmp_path):
 def test_resize_stage_makes_a_mixed_stream_writable_as_video(tmp_path):
     chain = Chain([build("stage", "grayscale"), build("stage", "resize", {"width": 64, "height": 48})])
     path = tmp_path / "out.avi"
-    summary = bounded(Engine(MixedSource(), chain, [VideoSink(str(path), fourcc="MJPG", fps=10.0)],
+    # The source's clock is 30 fps (index / 30); an AVI holds one frame per tick of its
+    # rate, so the sink is given the same rate (at 10 fps two frames in three would be
+    # dropped with a note, as ffmpeg -r 10 drops them).
+    summary = bounded(Engine(MixedSource(), chain, [VideoSink(str(path), fourcc="MJPG", fps=30.0)],
                              mode="batch").run)
     assert summary.frames_out == 7
     capture = cv2.VideoCapture(str(path))
