@@ -26,6 +26,7 @@ compile was announced (on a warm cache the switch, a second in, is only logged).
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import pickle
@@ -186,6 +187,11 @@ class KernelLoader:
                     log.warning("kernels were not compiled in a child process (%s); "
                                 "compiling them here", self.child_failure or "cache missed")
                     warm(self.calls)
+        except KeyboardInterrupt:
+            # Only the main thread gets Ctrl+C; one raised here (numba's import is the
+            # first on this thread now) is the user's all the same: pass it on.
+            _thread.interrupt_main()
+            return
         except BaseException as exc:  # noqa: BLE001  (the OpenCV tier carries on)
             log.warning("kernels could not be made ready (%s); frames stay on OpenCV", exc)
             return
