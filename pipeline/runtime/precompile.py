@@ -102,8 +102,7 @@ def precompile(say: Callable[[str], None] = print) -> tuple[int, int, float]:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``warmup`` to the ``edgepipe`` sub-commands; return its parser."""
-    return subparsers.add_parser("warmup", help=HELP, description=DESCRIPTION,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    return subparsers.add_parser("warmup", help=HELP, description=DESCRIPTION)
 
 
 def run(args) -> int:
