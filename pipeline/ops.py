@@ -12,20 +12,40 @@ same bytes from OpenCV and numpy instead.
 
 from __future__ import annotations
 
+import importlib
 import math
 
-import numba
 import numpy as np
 
 from pipeline import opencv_tier as _cv
-from pipeline.kernels import border as _border
-from pipeline.kernels import canny as _canny
-from pipeline.kernels import derivatives as _derivatives
-from pipeline.kernels import edges as _edges
-from pipeline.kernels import gray as _gray
-from pipeline.kernels import maps as _maps
+from pipeline import stencils as _stencils
 
-KINDS = tuple(_derivatives.STENCILS)
+
+class _Kernels:
+    """``pipeline.kernels.<name>``, imported at its first use.
+
+    Importing the kernels imports numba (0.3-0.8 s, and scipy with it), which the OpenCV
+    tier does not need: a run's first frame no longer waits for it.  The first access
+    puts the module itself in this module's globals, so later calls pay nothing.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attribute):
+        module = importlib.import_module(f"pipeline.kernels.{self.name}")
+        globals()[f"_{self.name}"] = module
+        return getattr(module, attribute)
+
+
+_border = _Kernels("border")
+_canny = _Kernels("canny")
+_derivatives = _Kernels("derivatives")
+_edges = _Kernels("edges")
+_gray = _Kernels("gray")
+_maps = _Kernels("maps")
+
+KINDS = tuple(_stencils.STENCILS)
 AXES = ("x", "y")
 BORDERS = ("zero", "reflect101", "replicate")
 NORMS = ("l1", "l2")
@@ -33,11 +53,11 @@ MAPPINGS = ("abs", "shift")
 HIST_BINS = 256
 _OFFSET = np.float32(127.5)  # map_shift's default: mid-grey
 
-_BORDER_CODES = {
-    "zero": _border.ZERO,
-    "reflect101": _border.REFLECT101,
-    "replicate": _border.REPLICATE,
-}
+
+
+def _border_code(border):
+    return {"zero": _border.ZERO, "reflect101": _border.REFLECT101,
+            "replicate": _border.REPLICATE}[border]
 
 
 def _choice(name, value, allowed):
@@ -111,6 +131,8 @@ def _scalar(name, value):
 def _bands(height):
     # A few bands per thread balance the load when another thread competes for a core;
     # each band costs two extra grey rows of overlap.
+    import numba  # imported by the kernels already
+
     return max(1, min(height, 4 * numba.get_num_threads()))
 
 
@@ -172,11 +194,11 @@ def derivative(gray, kind, axis, border="reflect101"):
     _choice("axis", axis, AXES)
     _choice("border", border, BORDERS)
     dtype = np.int16 if gray.dtype == np.uint8 else np.float32
-    h, v = _derivatives.axis_weights(kind, axis, dtype)
+    h, v = _stencils.axis_weights(kind, axis, dtype)
     if _cv.active() and _cv.covers_derivative(gray, border):
         return _cv.derivative(gray, h, v, border)
     out = np.empty(gray.shape, dtype)
-    _derivatives.derivative(gray, out, h, v, _BORDER_CODES[border], _bands(gray.shape[0]))
+    _derivatives.derivative(gray, out, h, v, _border_code(border), _bands(gray.shape[0]))
     return out
 
 
@@ -309,7 +331,7 @@ def _hist_output(hist):
 # by every call and thread: the kernels only read them.  (Not flagged read-only: numba
 # would type them apart and compile every kernel twice.)
 _EDGE_WEIGHTS = {
-    kind: tuple(w for axis in AXES for w in _derivatives.axis_weights(kind, axis, np.int16))
+    kind: tuple(w for axis in AXES for w in _stencils.axis_weights(kind, axis, np.int16))
     for kind in KINDS
 }
 # What the kernel gets for ``hist`` when no histogram is asked for; it never writes it.
@@ -362,7 +384,7 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
         if want_hist:
             counts[...] = _cv.histogram(out)
         return (out, counts) if want_hist else out
-    _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _BORDER_CODES[border],
+    _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _border_code(border),
                  norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
                  _bands(frame.shape[0]))
     if dst is not out:

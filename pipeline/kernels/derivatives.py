@@ -26,39 +26,15 @@ import numpy as np
 from pipeline.kernels.border import ZERO, border_index
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
-# (across, along) weight pairs, in the order (offset -1, 0, +1).
-FORWARD = ((0, -1, 1), (0, 1, 0))  # f[j+1] - f[j], step 1
-CENTRAL = ((-1, 0, 1), (0, 1, 0))  # f[j+1] - f[j-1], step 2, the 1/2 left out
-SOBEL = ((-1, 0, 1), (1, 2, 1))
-SCHARR = ((-1, 0, 1), (3, 10, 3))
-PREWITT = ((-1, 0, 1), (1, 1, 1))
-STENCILS = {
-    "forward": FORWARD,
-    "central": CENTRAL,
-    "sobel": SOBEL,
-    "scharr": SCHARR,
-    "prewitt": PREWITT,
-}
-
-
-def axis_weights(kind, axis, dtype):
-    """Horizontal and vertical 3-tap weights of derivative ``kind`` along ``axis``.
-
-    Parameters
-    ----------
-    dtype : numpy dtype
-        ``int16`` for uint8 images, ``float32`` for float32 images: the kernels do
-        their arithmetic (and keep their row buffers) in the weights' dtype.
-
-    Returns
-    -------
-    horizontal, vertical : ndarray (3,) of ``dtype``
-        Weights over columns ``j-1, j, j+1`` and over rows ``i-1, i, i+1``.
-    """
-    across, along = STENCILS[kind]
-    if axis == "x":
-        return np.array(across, dtype), np.array(along, dtype)
-    return np.array(along, dtype), np.array(across, dtype)
+from pipeline.stencils import (  # noqa: F401  (re-exported: the kernels' stencils)
+    CENTRAL,
+    FORWARD,
+    PREWITT,
+    SCHARR,
+    SOBEL,
+    STENCILS,
+    axis_weights,
+)
 
 
 #: Tap vectors that the int16 loops write out as adds and shifts (:func:`tap_form`).

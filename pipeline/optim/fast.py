@@ -11,22 +11,30 @@ optimizer subclass, a start of more than one coordinate, a bad argument) goes to
 Python path, which runs it or raises its usual error.
 """
 
+import importlib
 import numbers
 
 import numpy as np
 
-from pipeline.kernels import descent
 from pipeline.optim.minimize import Trajectory, _as_box, _as_start_point, minimize
 from pipeline.optim.objectives import _CURVES, _DEFAULT_SETTINGS, tune_threshold
 from pipeline.optim.optimizers import SGD, Adam, Momentum, Nesterov, Sign
 
 __all__ = ["FAST_OBJECTIVES", "ThresholdRun", "supported", "tune_threshold_fast"]
 
-#: Objectives the compiled loop evaluates, by name.
-FAST_OBJECTIVES = {"otsu": descent.OTSU, "density": descent.DENSITY}
-# Exact classes: a subclass may change ``step``, so it keeps the Python path.
-_RULES = {Sign: descent.SIGN, SGD: descent.SGD, Momentum: descent.MOMENTUM,
-          Nesterov: descent.NESTEROV, Adam: descent.ADAM}
+
+def _descent():
+    # Imported at the first compiled run, not with this module: the config loads every
+    # module that registers components, and the kernels bring numba (0.3-0.8 s) with them.
+    return importlib.import_module("pipeline.kernels.descent")
+
+
+#: Objectives the compiled loop evaluates, by name: the name of each one's code in
+#: :mod:`pipeline.kernels.descent`.
+FAST_OBJECTIVES = {"otsu": "OTSU", "density": "DENSITY"}
+# Exact classes: a subclass may change ``step``, so it keeps the Python path.  Each with
+# the name of its rule's code in pipeline.kernels.descent.
+_RULES = {Sign: "SIGN", SGD: "SGD", Momentum: "MOMENTUM", Nesterov: "NESTEROV", Adam: "ADAM"}
 # Where each optimizer keeps the settings descent.SETTINGS lists (Sign's step is step_size).
 _ATTRIBUTES = {"step": "step_size", "lr": "lr", "gamma": "gamma", "beta1": "beta1",
                "beta2": "beta2", "eps": "eps"}
@@ -94,7 +102,8 @@ class ThresholdRun:
             return
         self._lower, self._upper = box
         self._settings = dict(_DEFAULT_SETTINGS[objective], **objective_kwargs)
-        self._rule = _RULES[type(optimizer)]
+        descent = _descent()
+        self._rule = getattr(descent, _RULES[type(optimizer)])
         self._rule_settings = np.array(
             [getattr(optimizer, _ATTRIBUTES[name]) for name in descent.SETTINGS[self._rule]],
             dtype=np.float64)
@@ -112,7 +121,8 @@ class ThresholdRun:
         constant = curve.total_variance if objective == "otsu" else curve.target
         points = np.empty(iterations + 1, dtype=np.float64)
         values = np.empty(iterations + 1, dtype=np.float64)
-        descent.descend(FAST_OBJECTIVES[objective], curve.moments, 1.0 / curve.tau, constant,
+        descent = _descent()
+        descent.descend(getattr(descent, FAST_OBJECTIVES[objective]), curve.moments, 1.0 / curve.tau, constant,
                         self._rule, self._rule_settings, x0, self._lower, self._upper, points, values)
         return Trajectory(points=points.reshape(-1, 1), values=values)
 

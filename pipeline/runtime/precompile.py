@@ -22,7 +22,13 @@ from typing import Callable, Iterator
 import numpy as np
 
 HELP = "compile the numba kernels into the on-disk cache ahead of time"
-DESCRIPTION = __doc__.split("\n\n", 1)[1].replace("``", "")
+DESCRIPTION = (
+    "Fill numba's on-disk cache with every kernel version pipeline.ops can call (grey, BGR "
+    "and BGRA frames with contiguous or strided rows; each image dtype an op takes), so that "
+    "no run compiles. For a container or cluster image, or a CI cache step; set "
+    "NUMBA_CACHE_DIR as the runs will. Runs start at once without it too (frames go through "
+    "OpenCV while a child process compiles), but only a filled cache makes the kernels "
+    "ready within a second.")
 
 
 def _layouts(image: np.ndarray) -> Iterator[np.ndarray]:
@@ -96,8 +102,7 @@ def precompile(say: Callable[[str], None] = print) -> tuple[int, int, float]:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``warmup`` to the ``edgepipe`` sub-commands; return its parser."""
-    return subparsers.add_parser("warmup", help=HELP, description=DESCRIPTION,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    return subparsers.add_parser("warmup", help=HELP, description=DESCRIPTION)
 
 
 def run(args) -> int:

@@ -24,13 +24,14 @@ says nothing, and no timing guess is involved.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import sys
 import threading
 import time
 
 import numpy as np
-from numba.core import event as numba_event
 
 from pipeline import opencv_tier
 from pipeline.frame import Frame
@@ -64,18 +65,22 @@ def _notice() -> None:
     tiers.say(NOTICE)
 
 
-class _CompileWatch(numba_event.Listener):
-    """Counts numba compiles (cache misses) and shows :data:`NOTICE` at the first."""
+def _compile_watch():
+    """numba's event module and a listener that counts compiles (cache misses) and shows
+    :data:`NOTICE` at the first.  numba is imported here, not with this module."""
+    from numba.core import event as numba_event
 
-    def __init__(self):
-        self.compiles = 0
+    class CompileWatch(numba_event.Listener):
+        compiles = 0
 
-    def on_start(self, event) -> None:
-        self.compiles += 1
-        _notice()
+        def on_start(self, event) -> None:
+            self.compiles += 1
+            _notice()
 
-    def on_end(self, event) -> None:
-        pass
+        def on_end(self, event) -> None:
+            pass
+
+    return numba_event, CompileWatch()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +106,16 @@ def warm_chain(chain, image: np.ndarray) -> WarmUp:
     tiered = tiers.enabled() and chain.tier == "kernels" and chain.loader is None
     if tiered:
         chain.tier = "opencv"
-    watch = _CompileWatch()
+    # On the OpenCV tier numba compiles only if something imported it already (a stage
+    # of one's own): importing it just to listen would cost the first frame 0.3-0.8 s.
+    watch, listening = None, contextlib.nullcontext()
+    if not tiered or "numba" in sys.modules:
+        numba_event, watch = _compile_watch()
+        listening = numba_event.install_listener("numba:compile", watch)
     began = time.perf_counter()
     calls: list = []
     recording = opencv_tier.RECORDING.set(calls if tiered else None)
-    with numba_event.install_listener("numba:compile", watch):
+    with listening:
         try:
             chain(Frame(-1, began, sample, sample))
         except Exception as exc:  # noqa: BLE001  (the first real frame reports it properly)
@@ -118,4 +128,4 @@ def warm_chain(chain, image: np.ndarray) -> WarmUp:
         chain.loader = tiers.KernelLoader(calls)  # the chain starts it after a frame
     elif chain.loader is None:
         chain.tier = "kernels"
-    return WarmUp(time.perf_counter() - began, watch.compiles, tiered)
+    return WarmUp(time.perf_counter() - began, watch.compiles if watch else 0, tiered)

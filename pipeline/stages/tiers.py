@@ -26,6 +26,7 @@ compile was announced (on a warm cache the switch, a second in, is only logged).
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import pickle
@@ -33,8 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-
-from numba.core import event as numba_event
 
 from pipeline import opencv_tier
 
@@ -79,20 +78,24 @@ class CacheMiss(Exception):
     """numba was about to compile on the loader's thread."""
 
 
-class _MissGuard(numba_event.Listener):
-    def __init__(self, thread: int):
-        self.thread = thread
+def _miss_guard(thread: int):
+    """A numba listener that raises :class:`CacheMiss` when a kernel is about to compile
+    on ``thread``.  numba is imported here (on the loader's thread), not with this module."""
+    from numba.core import event as numba_event
 
-    def on_start(self, event) -> None:
-        # Only edgepipe's kernels: numba code of a stage of one's own was compiled by
-        # the warm-up on the OpenCV tier already (it runs the same on both tiers).
-        function = event.data["dispatcher"].py_func
-        if (threading.get_ident() == self.thread
-                and function.__module__.startswith("pipeline.kernels")):
-            raise CacheMiss(f"{function.__module__}.{function.__qualname__}")
+    class MissGuard(numba_event.Listener):
+        def on_start(self, event) -> None:
+            # Only edgepipe's kernels: numba code of a stage of one's own was compiled by
+            # the warm-up on the OpenCV tier already (it runs the same on both tiers).
+            function = event.data["dispatcher"].py_func
+            if (threading.get_ident() == thread
+                    and function.__module__.startswith("pipeline.kernels")):
+                raise CacheMiss(f"{function.__module__}.{function.__qualname__}")
 
-    def on_end(self, event) -> None:
-        pass
+        def on_end(self, event) -> None:
+            pass
+
+    return MissGuard()
 
 
 def _missed(exc: BaseException | None) -> bool:
@@ -104,6 +107,8 @@ def _missed(exc: BaseException | None) -> bool:
 
 
 def _make(call, guard) -> bool:
+    from numba.core import event as numba_event
+
     from pipeline import ops
 
     try:
@@ -125,7 +130,7 @@ def warm(calls, compile_: bool = True) -> bool:
     With ``compile_`` false a cache miss stops before numba's compiler and returns
     False.  Any other error is left for the run's own frames to raise.
     """
-    guard = None if compile_ else _MissGuard(threading.get_ident())
+    guard = None if compile_ else _miss_guard(threading.get_ident())
     token = opencv_tier.ACTIVE.set(False)
     try:
         return all(_make(call, guard) for call in calls)
@@ -182,6 +187,11 @@ class KernelLoader:
                     log.warning("kernels were not compiled in a child process (%s); "
                                 "compiling them here", self.child_failure or "cache missed")
                     warm(self.calls)
+        except KeyboardInterrupt:
+            # Only the main thread gets Ctrl+C; one raised here (numba's import is the
+            # first on this thread now) is the user's all the same: pass it on.
+            _thread.interrupt_main()
+            return
         except BaseException as exc:  # noqa: BLE001  (the OpenCV tier carries on)
             log.warning("kernels could not be made ready (%s); frames stay on OpenCV", exc)
             return

@@ -1,7 +1,12 @@
-"""Kernels compile before the clock starts, and a terminal hears why, once.
+"""The warm-up before the clock, and the tiered start.
+
+Numba code compiled by the warm-up is paid before the clock starts, and stderr hears why,
+once, terminal or not.  The edgepipe kernels are not waited for: frames start on the
+OpenCV tier and switch to the kernels once a child process has compiled them (one line
+each way), with the same bytes as a run that waited (EDGEPIPE_OPENCV_TIER=0).
 
 The subprocess tests point NUMBA_CACHE_DIR at an empty folder, so numba really compiles
-(as on a fresh machine), and give the child a pseudo-terminal as stderr.
+(as on a fresh machine).
 """
 
 from __future__ import annotations
