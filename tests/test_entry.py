@@ -86,11 +86,13 @@ def test_head_reads_the_first_line_and_the_rest_is_dropped():
 # ---------------------------------------------------------------- Ctrl+C before the run
 
 def test_ctrl_c_during_imports_is_one_line_and_130():
-    # KeyboardInterrupt raised from inside numba's import, wherever the first one is
+    # KeyboardInterrupt raised from inside OpenCV's import, before the run starts (numba
+    # is imported only after the first frame now, inside the run: a Ctrl+C there is a
+    # run interrupted, with its summary)
     code = ("import sys\n"
             "class Interrupt:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'numba':\n"
+            "        if name == 'cv2':\n"
             "            raise KeyboardInterrupt\n"
             "sys.meta_path.insert(0, Interrupt())\n"
             "from pipeline.entry import main\n"

@@ -27,6 +27,8 @@ compile was announced (on a warm cache the switch, a second in, is only logged).
 from __future__ import annotations
 
 import _thread
+import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -237,8 +239,31 @@ def main() -> int:
         os.nice(5)  # the frames of the parent come first
     except OSError:
         pass
-    warm(pickle.load(sys.stdin.buffer))  # an error is the run's to report, not ours
+    calls = pickle.load(sys.stdin.buffer)
+    with _compile_lock():
+        warm(calls)  # an error is the run's to report, not ours
     return 0
+
+
+@contextlib.contextmanager
+def _compile_lock():
+    """One compiling child per cache folder at a time: runs started together on a cold
+    cache (a test suite, a batch of jobs) would otherwise each compile the same kernels
+    at once, every child outliving its run.  The next child then finds them cached."""
+    import numba  # noqa: F401  (kernels.options below sets numba's cache folder)
+
+    from pipeline.kernels import options
+
+    folder = os.environ.get("NUMBA_CACHE_DIR") or options.CACHE_DIR
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle = open(os.path.join(folder, "compile.lock"), "a")
+    except OSError:
+        yield  # no lock where the cache cannot be written: numba will say so
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 if __name__ == "__main__":

@@ -262,11 +262,12 @@ def test_a_fresh_cache_starts_on_opencv_and_switches_to_the_compiled_kernels(tmp
 
 
 def test_a_warm_cache_switches_in_process_without_a_word(monkeypatch):
-    monkeypatch.setenv("EDGEPIPE_OPENCV_TIER", "1")
     chain = Chain([build("stage", "grayscale"), build("stage", "gradient"),
                    build("stage", "map")])
     image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    warmup.warm_chain(Chain(list(chain.stages)), image)  # the kernels of this process
+    monkeypatch.setenv("EDGEPIPE_OPENCV_TIER", "0")  # compiled or loaded here, in this process
+    warmup.warm_chain(Chain(list(chain.stages)), image)
+    monkeypatch.setenv("EDGEPIPE_OPENCV_TIER", "1")
     done = warmup.warm_chain(chain, image)
     assert done.tiered and chain.tier == "opencv" and not chain.loader.started
     first = chain(Frame(0, 0.0, image, image))  # on OpenCV; then the loader starts
