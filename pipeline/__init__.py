@@ -1,5 +1,7 @@
 """edgepipe: edge maps from live video and files, by discrete derivatives."""
 
+from pipeline.errors import EdgepipeError  # noqa: F401  (a leaf: imports nothing)
+
 __version__ = "0.1.0"
 
 

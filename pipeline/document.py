@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.errors import EdgepipeError
+
 #: Largest config file read, in bytes (configs are a few KB; this bounds a hostile pipe).
 MAX_CONFIG_BYTES = 1024 * 1024
 #: Most values (scalars, lists, mappings) a document may expand to, aliases included.
@@ -49,7 +51,7 @@ SEQ_TAG = "tag:yaml.org,2002:seq"
 Path = tuple  # a place in the document: ("stages", 1, "gradient", "kind")
 
 
-class ConfigError(Exception):
+class ConfigError(EdgepipeError):
     """A config cannot be used: names the file, line and key, then what is wrong.
 
     Attributes

@@ -22,13 +22,15 @@ import difflib
 import math
 from typing import Any, Callable
 
+from pipeline.errors import EdgepipeError
+
 KINDS = ("stage", "source", "sink", "objective", "optimizer")
 REGISTRIES: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 
 _REQUIRED = object()
 
 
-class ParamError(ValueError):
+class ParamError(EdgepipeError, ValueError):
     """A setting is unknown, missing, of the wrong type or out of range.
 
     ``key`` is the parameter's name (a dotted path once the config loader adds the place).

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import sys
 
+from pipeline.errors import EdgepipeError
 from pipeline.io.overwrite import input_paths, output_paths
 from pipeline.outcome import is_terminal
 
 
-class Refused(Exception):
+class Refused(EdgepipeError):
     """An existing output would be replaced and that was not allowed; the message says so."""
 
 

@@ -37,11 +37,13 @@ import threading
 import time
 from typing import Any, Callable
 
+from pipeline.errors import EdgepipeError
+
 #: Seconds a worker gets to finish after being asked to stop, before it is killed.
 STOP_GRACE = 3.0
 
 
-class ExecutorError(Exception):
+class ExecutorError(EdgepipeError):
     """An executor cannot start: one line naming what is missing and how to get it."""
 
 

@@ -33,6 +33,8 @@ import json
 import os
 from typing import Any, Iterator
 
+from pipeline.errors import EdgepipeError
+
 STATUSES = ("done", "failed", "skipped")
 
 
@@ -49,7 +51,7 @@ def file_identity(path: str) -> tuple[int, int] | None:
 MAX_LINE = 1 << 20
 
 
-class ManifestError(Exception):
+class ManifestError(EdgepipeError):
     """The manifest cannot be read or written: one line naming the file and the cause."""
 
 

@@ -34,12 +34,13 @@ from pipeline.batch.executors import DaskExecutor, ExecutorError, LocalPool
 from pipeline.batch.jobs import BatchJob, WorkItem, available_cores
 from pipeline.batch.manifest import Manifest, ManifestError, file_identity
 from pipeline.batch.summary import BatchSummary, ProgressBar
+from pipeline.errors import EdgepipeError
 
 LOCK_NAME = ".edgepipe-batch.lock"
 POLL_SECONDS = 0.2
 
 
-class BatchError(Exception):
+class BatchError(EdgepipeError):
     """A batch job cannot start (output folder, lock, executor): one line, and a fix."""
 
 

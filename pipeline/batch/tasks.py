@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.errors import EdgepipeError
+
 #: Environment variables that carry the per-worker thread cap into libraries that
 #: read them when they load or open a file.
 THREAD_ENV = ("NUMBA_NUM_THREADS",)
@@ -140,7 +142,7 @@ def _failure(exc: BaseException) -> dict:
     return {"ok": False, "error": " ".join(text.split()), "worker": worker_name()}
 
 
-class TaskError(Exception):
+class TaskError(EdgepipeError):
     """A task's own check failed (a short run, a part that landed on the wrong frame)."""
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.errors import EdgepipeError
 from pipeline.registry import check_settings
 
 if TYPE_CHECKING:  # only for annotations; runtime imports io, not the other way round
@@ -70,11 +71,11 @@ class MediaInput:
     names: list | None = None
 
 
-class SourceError(Exception):
+class SourceError(EdgepipeError):
     """A source cannot be opened or read: one line naming the device/path and a fix."""
 
 
-class SinkError(Exception):
+class SinkError(EdgepipeError):
     """A sink cannot be checked, opened or written: one line naming the target and a fix."""
 
 

@@ -61,6 +61,7 @@ it adds.
 import numba
 import numpy as np
 
+from pipeline.kernels.derivatives import difference_tap, smooth_tap
 from pipeline.kernels.gray import gray_row
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
@@ -84,8 +85,8 @@ def sobel_passes(grey, diff, smooth):
     """
     width = grey.shape[0]
     for j in range(1, width - 1):
-        diff[j] = grey[j + 1] - grey[j - 1]
-        smooth[j] = grey[j - 1] + 2 * grey[j] + grey[j + 1]
+        diff[j] = difference_tap(grey[j - 1], grey[j + 1])
+        smooth[j] = smooth_tap(grey[j - 1], grey[j], grey[j + 1])
     last = width - 1
     right = grey[1] if width > 1 else grey[0]
     left = grey[last - 1] if width > 1 else grey[last]
@@ -103,8 +104,8 @@ def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
     ``mag`` is the padded row (W + 2): ``mag[j + 1]`` belongs to column ``j``.
     """
     for j in range(dx.shape[0]):
-        x = np.int32(d_up[j] + 2 * d_mid[j] + d_down[j])
-        y = np.int32(s_down[j] - s_up[j])
+        x = np.int32(smooth_tap(d_up[j], d_mid[j], d_down[j]))
+        y = np.int32(difference_tap(s_up[j], s_down[j]))
         dx[j] = x
         dy[j] = y
         if l2:

@@ -24,11 +24,13 @@ from pipeline.kernels.derivatives import (
     DIFFERENCE,
     SMOOTH,
     band_rows,
+    difference_tap,
     horizontal_pass,
     ring_slot,
     ring_start,
-    sobel_passes,
     rows_valid,
+    smooth_tap,
+    sobel_ring_passes,
     tap_form,
     vertical_tap,
     weight_rows,
@@ -68,20 +70,20 @@ def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, ou
             # loop keeps only what changes a value (README: 20% of a 640x480 frame).
             if l1:
                 for j in range(out.shape[1]):
-                    dx = np.int16(ring[up, j] + 2 * ring[mid, j] + ring[down, j])
-                    dy = np.int16(ring[yd, j] - ring[yu, j])
+                    dx = np.int16(smooth_tap(ring[up, j], ring[mid, j], ring[down, j]))
+                    dy = np.int16(difference_tap(ring[yu, j], ring[yd, j]))
                     # The int16 cast: numba sums two int16 as int64, and the loop then
                     # ran on 64-bit lanes (4x the instructions); |dx| + |dy| <= 2040.
                     out[i, j] = min(np.int16(abs(dx) + abs(dy)), np.int16(255))
                 return
             for j in range(out.shape[1]):
-                dx = np.float32(np.int16(ring[up, j] + 2 * ring[mid, j] + ring[down, j]))
-                dy = np.float32(np.int16(ring[yd, j] - ring[yu, j]))
+                dx = np.float32(np.int16(smooth_tap(ring[up, j], ring[mid, j], ring[down, j])))
+                dy = np.float32(np.int16(difference_tap(ring[yu, j], ring[yd, j])))
                 out[i, j] = min(np.rint(np.sqrt(dx * dx + dy * dy)), np.float32(255))
             return
         for j in range(out.shape[1]):
-            dx = np.float32(np.int16(ring[up, j] + 2 * ring[mid, j] + ring[down, j]))
-            dy = np.float32(np.int16(ring[yd, j] - ring[yu, j]))
+            dx = np.float32(np.int16(smooth_tap(ring[up, j], ring[mid, j], ring[down, j])))
+            dy = np.float32(np.int16(difference_tap(ring[yu, j], ring[yd, j])))
             out[i, j] = shift_to_u8(magnitude_value(dx, dy, l1), scale, offset)
         return
     for j in range(out.shape[1]):
@@ -130,7 +132,7 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     # a zero, which maps to 0 either way.  One mapping leaves LLVM one branch (l1) to
     # hoist out of the edge loop.
     zero = np.float32(0)
-    # Sobel's horizontal taps: both passes in one loop (sobel_passes).
+    # Sobel's horizontal taps: both passes in one loop (sobel_ring_passes).
     sobel = (tap_form(hx[0], hx[1], hx[2], True) == DIFFERENCE
              and tap_form(hy[0], hy[1], hy[2], True) == SMOOTH)
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
@@ -155,7 +157,7 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
                 gray_row(pixels, filled, channels, grey)
                 slot = ring_slot(filled)
                 if sobel:
-                    sobel_passes(scratch, _GREY, border, slot, _Y + slot)
+                    sobel_ring_passes(scratch, _GREY, border, slot, _Y + slot)
                 else:
                     horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
                     horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)

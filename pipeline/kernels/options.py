@@ -31,15 +31,23 @@ import platformdirs
 
 
 def sources_digest(folder: str = os.path.dirname(__file__)) -> str:
-    """16 hex digits of a SHA-256 over the names and bytes of the kernels' ``.py`` files."""
+    """16 hex digits of a SHA-256 over the names and bytes of the kernels' ``.py`` files,
+    those in subfolders (the optional vector forms in ``simd/``) included."""
     digest = hashlib.sha256()
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".py"):
-            digest.update(name.encode() + b"\0")
-            with open(os.path.join(folder, name), "rb") as source:
-                digest.update(source.read() + b"\0")
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(name for name in folders if name != "__pycache__")
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                digest.update(os.path.relpath(path, folder).replace(os.sep, "/").encode() + b"\0")
+                with open(path, "rb") as source:
+                    digest.update(source.read() + b"\0")
     return digest.hexdigest()[:16]
 
+
+#: False when ``EDGEPIPE_SIMD`` is 0 (or off, false, no): the kernels then leave out the
+#: optional vector forms of :mod:`pipeline.kernels.simd` and use their plain loops.
+SIMD = os.environ.get("EDGEPIPE_SIMD", "1").strip().lower() not in ("0", "off", "false", "no")
 
 #: Where compiled kernels are cached unless NUMBA_CACHE_DIR says otherwise: one folder
 #: per version of the kernels' sources, so a changed helper never meets stale code.
@@ -51,6 +59,16 @@ CACHE_DIR = os.path.join(platformdirs.user_cache_dir("edgepipe", appauthor=False
 # defines its functions, is early enough.
 if not os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = CACHE_DIR
+
+
+def cache_apart(name: str) -> None:
+    """Cache the kernels defined from now on in subfolder ``name`` of the cache folder.
+
+    For kernels compiled without the vector forms (:mod:`pipeline.kernels.gray`): numba
+    keys a cached kernel by its own code only, yet it keeps the form it was compiled
+    with, and loading one compiled with the vector forms imports their module again.
+    """
+    numba.config.CACHE_DIR = os.path.join(numba.config.CACHE_DIR, name)
 
 JIT = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
 PARALLEL_JIT = dict(JIT, parallel=True)

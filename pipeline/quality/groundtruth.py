@@ -11,8 +11,10 @@ import os
 
 import numpy as np
 
+from pipeline.errors import EdgepipeError
 
-class GroundTruthError(ValueError):
+
+class GroundTruthError(EdgepipeError, ValueError):
     """A ground-truth file is missing, unreadable or not in the BSDS layout."""
 
 

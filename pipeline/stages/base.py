@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.errors import EdgepipeError
 from pipeline.frame import Frame
 from pipeline.registry import ParamError, check_settings
 from pipeline.stages import kinds
 
 
-class StageError(Exception):
+class StageError(EdgepipeError):
     """A stage failed on a frame: names the stage, the frame and the cause, on one line."""
 
 

@@ -98,7 +98,7 @@ def test_sobel_passes_equal_two_horizontal_passes(border, width):
     hx, _, hy, _ = (w for axis in ("x", "y") for w in derivatives.axis_weights("sobel", axis, np.int16))
     fused = np.full((3, width), 7, np.int16)
     fused[0] = grey
-    derivatives.sobel_passes(fused, 0, BORDER_CODES[border], 1, 2)
+    derivatives.sobel_ring_passes(fused, 0, BORDER_CODES[border], 1, 2)
     apart = np.full((3, width), 7, np.int16)
     apart[0] = grey
     derivatives.horizontal_pass(apart, 0, hx, BORDER_CODES[border], apart, 1)

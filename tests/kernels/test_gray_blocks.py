@@ -1,4 +1,4 @@
-"""pipeline.kernels.gray: every compiled form of the 16-pixel grey block.
+"""pipeline.kernels.simd.gray_blocks: every compiled form of the 16-pixel grey block.
 
 Which form is compiled follows the CPU features numba compiles for: the VNNI dot products
 where they include AVX512-VNNI, plain vector IR on other AVX512-BW CPUs, numba's own loops
@@ -18,6 +18,7 @@ import pytest
 from llvmlite import binding
 
 from pipeline.kernels import gray
+from pipeline.kernels.simd import gray_blocks
 from tests import naive
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -28,7 +29,7 @@ HOST_HAS_BW = "+avx512bw" in HOST_FEATURES.split(",")
 
 
 def test_weight_split_is_exact():
-    for weight, high, low in zip(gray._WEIGHTS, gray._HIGH, gray._LOW):
+    for weight, high, low in zip(gray_blocks._WEIGHTS, gray_blocks._HIGH, gray_blocks._LOW):
         assert 256 * high + low == weight
         assert -128 <= high <= 127 and -128 <= low <= 127
 

@@ -45,6 +45,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import Interpolation
 
+from pipeline.errors import EdgepipeError
 from pipeline.io.media.logs import MessageTally
 from pipeline.io.media.timing import ClockJoin
 
@@ -61,7 +62,7 @@ PLAUSIBLE_FPS = (0.1, 1000.0)
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
-class MediaOpenError(Exception):
+class MediaOpenError(EdgepipeError):
     """``av.open`` failed, or the input has no video stream.
 
     Attributes

@@ -50,6 +50,7 @@ import av.error
 import cv2
 import numpy as np
 
+from pipeline.errors import EdgepipeError
 from pipeline.io import formats
 from pipeline.io.media.timing import FramePlacer
 
@@ -128,7 +129,7 @@ def to_studio_range(image: np.ndarray, out: np.ndarray) -> None:
     cv2.convertScaleAbs(image, dst=out, alpha=219 / 255, beta=16)
 
 
-class MediaError(Exception):
+class MediaError(EdgepipeError):
     """Settings FFmpeg cannot write: ``key`` names the setting; the sink adds the path."""
 
     def __init__(self, key: str, message: str):

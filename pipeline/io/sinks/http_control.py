@@ -13,6 +13,7 @@ import re
 import reprlib
 from http import HTTPStatus
 
+from pipeline.errors import EdgepipeError
 from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
 
 __all__ = ["CONTROL_KEYS", "MAX_CONTROL_BYTES", "MAX_CONTROL_DEPTH", "ControlError",
@@ -39,7 +40,7 @@ CONTROL_KEYS = {
 }
 
 
-class ControlError(ValueError):
+class ControlError(EdgepipeError, ValueError):
     """A ``POST /control`` request that cannot be applied; ``key`` is None for the body."""
 
     def __init__(self, key: str | None, message: str, status: int = HTTPStatus.BAD_REQUEST):
