@@ -1,4 +1,4 @@
-"""The ``images`` source: a sorted glob of pictures read with ``cv2.imread``."""
+"""The ``images`` source: a sorted glob of pictures decoded with ``cv2.imdecode``."""
 
 
 from __future__ import annotations
