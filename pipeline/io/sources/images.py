@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 #: Decoded pixels a picture may have by default (10000 x 10000; 300 MB as BGR).
 MAX_PIXELS = 100_000_000
+#: Picture formats that may hold several frames (animated GIF and WebP, multi-page TIFF).
+MULTI_FRAME_EXTENSIONS = (".gif", ".webp", ".tif", ".tiff")
 
 
 def _decode(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
@@ -115,6 +117,7 @@ class ImagesSource(Source):
             if image is not None:
                 self._delivered += 1
                 self._names.append(path)
+                self._note_more_frames(path)
                 return image
             message = f"picture {path!r} {problem}"
             self._last_problem = message
@@ -129,6 +132,19 @@ class ImagesSource(Source):
             raise SourceError(f"no picture matched by {self.glob!r} decodes as an image (the last: "
                               f"{self._last_problem}); check the files and the glob")
         return None
+
+    def _note_more_frames(self, path: str) -> None:
+        """A note when the picture holds more frames than the first, which is all it gives."""
+        if not path.lower().endswith(MULTI_FRAME_EXTENSIONS):
+            return
+        try:
+            frames = cv2.imcount(path)
+        except cv2.error:
+            return
+        if frames > 1:
+            self.report.note(f"picture {path!r} holds {frames} frames; the images source reads "
+                             f"the first only (give it as a video file to read all of them at "
+                             f"their own times: edgepipe run {path} OUT.mp4)")
 
     @property
     def media(self) -> MediaInput:

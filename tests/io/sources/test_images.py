@@ -78,3 +78,20 @@ def test_images_unreadable_picture_is_named(tmp_path):
 def test_natural_sort_key():
     names = ["x10.png", "x9.png", "x100.png", "x1.png"]
     assert sorted(names, key=natural_sort_key) == ["x1.png", "x9.png", "x10.png", "x100.png"]
+
+
+def test_an_animated_gif_gives_its_first_frame_and_a_note_saying_how_to_read_all(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=32x24:rate=10", "-t", "1.2", str(tmp_path / "anim.gif")], check=True)
+    cv2.imwrite(str(tmp_path / "still.png"), np.zeros((24, 32, 3), np.uint8))
+    source = ImagesSource(str(tmp_path / "*"))
+    source.open()
+    assert len(read_all(source)) == 2  # the GIF's first frame and the PNG
+    notes = [note for note in source.report.notes if "anim.gif" in note]
+    assert len(notes) == 1 and "holds 12 frames" in notes[0] and "as a video file" in notes[0]
+    assert not any("still.png" in note for note in source.report.notes)
