@@ -1,0 +1,474 @@
+"""Network outputs: the edge video sent to a receiver by URL, and HLS into a folder.
+
+``network`` sink, by the URL's scheme:
+
+* ``srt://host:port`` (caller; ``?mode=listener`` waits for a caller): MPEG-TS over SRT.
+  PyAV's bundled FFmpeg has no SRT, so the MPEG-TS this sink muxes is handed to the
+  system ``ffmpeg`` program (``-c copy``, no second encode), which speaks SRT;
+* ``rtmp://host[:port]/app/key``: FLV pushed over RTMP;
+* ``udp://host:port``: MPEG-TS in 1316-byte datagrams;
+* ``rtp://host:port``: MPEG-TS over RTP.
+
+``hls`` sink: ``path/to/live.m3u8``, segments beside it; each segment and each new
+playlist is written under a temporary name and renamed when whole (``hls_flags
+temp_file``), so a player or web server never reads half a file.
+
+Both take the ``video`` sink's codec keys and encode with its writer
+(:class:`~pipeline.io.media.writer.MediaWriter`): H.264 by default, tuned for live
+(``zerolatency``, a keyframe every second so a receiver that joins late starts within
+one), and the input's sound as AAC where it is a file.
+
+A receiver that goes away never stops the run: the output is reopened with backoff
+(0.5 s doubling to 8 s), frames meanwhile are skipped, and the summary says how many
+times the receiver was lost, how many reconnections succeeded and how many frames were
+skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import math
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import av
+
+from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.media.sound import SoundTrack
+from pipeline.io.media.writer import ENCODERS, MediaError, MediaWriter, codec_for, plan_video
+from pipeline.io.outputs import check_writable_folder
+from pipeline.io.sinks.video import VideoSink, parse_bitrate
+from pipeline.redact import redact_url
+from pipeline.registry import Param, ParamError, register
+
+log = logging.getLogger(__name__)
+
+#: The muxer for each scheme.
+SCHEMES = {"srt": "mpegts", "rtmp": "flv", "rtmps": "flv", "udp": "mpegts", "rtp": "rtp_mpegts"}
+
+#: Codecs MPEG-TS (udp, rtp, srt, HLS segments) carries, of the video sink's.
+MPEGTS_CODECS = ("h264", "hevc", "mpeg4")
+
+#: The video sink's codec keys, shared (same names, checks and help).
+CODEC_KEYS = tuple(p for p in VideoSink.params if p.name in ("codec", "crf", "bitrate", "preset", "pix_fmt",
+                                                            "audio", "fps"))
+
+#: Reconnection backoff: first wait and ceiling, seconds.
+FIRST_WAIT, LONGEST_WAIT = 0.5, 8.0
+
+#: Video PES packets with their length, so a receiver (or the SRT relay) passes a frame on
+#: when it is whole instead of when the next one starts: the last frame is not held back.
+PES_LENGTHS = {"omit_video_pes_length": "0"}
+
+#: Seconds the SRT connection stays open after the last packet (a receiver's latency, twice).
+SRT_DRAIN = 0.5
+
+#: MPEG-TS bytes waiting for the SRT relay beyond which frames are skipped (about 2 s at 4 Mbps).
+RELAY_BACKLOG = 1 << 20
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_has_srt() -> bool:
+    """True when the ``ffmpeg`` program on PATH writes srt:// URLs."""
+    program = shutil.which("ffmpeg")
+    if program is None:
+        return False
+    try:
+        listing = subprocess.run([program, "-hide_banner", "-protocols"], capture_output=True, text=True,
+                                 timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    output = listing.split("Output:", 1)[-1].split()
+    return "srt" in output
+
+
+class Relay:
+    """A file object for PyAV that feeds ``ffmpeg -c copy`` sending MPEG-TS to an SRT URL.
+
+    Writes are queued and sent by a thread, so a listener waiting for its caller (or a
+    slow link) never blocks the run; :attr:`backlog` says how far behind it is and
+    :attr:`broken` that ffmpeg went away (the receiver closed, or none was there).
+    """
+
+    def __init__(self, url: str):
+        command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-probesize", "32",
+                   "-analyzeduration", "0", "-f", "mpegts", "-i", "pipe:0", "-map", "0", "-c", "copy",
+                   "-flush_packets", "1", "-f", "mpegts", "-omit_video_pes_length", "0", url]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._chunks: queue.SimpleQueue = queue.SimpleQueue()
+        self.backlog = 0
+        self.broken = False
+        self._thread = threading.Thread(target=self._send, name="srt-relay", daemon=True)
+        self._thread.start()
+
+    def write(self, data) -> int:
+        if self.broken:
+            raise BrokenPipeError("the SRT connection closed")
+        chunk = bytes(data)
+        self.backlog += len(chunk)
+        self._chunks.put(chunk)
+        return len(chunk)
+
+    def _send(self) -> None:
+        while True:
+            chunk = self._chunks.get()
+            if chunk is None:
+                break
+            try:
+                self.process.stdin.write(chunk)
+                self.process.stdin.flush()
+            except (OSError, ValueError):
+                self.broken = True
+                break
+            finally:
+                self.backlog -= len(chunk)
+        if not self.broken:
+            # An SRT receiver holds packets for its latency (120 ms by default) and drops
+            # them when the connection closes: keep it open that long after the last one.
+            time.sleep(SRT_DRAIN)
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+
+    def close(self, wait: float = 5.0) -> None:
+        """Send what is queued, end ffmpeg's input and wait for it (then kill it)."""
+        self._chunks.put(None)
+        self._thread.join(wait)
+        try:
+            self.process.wait(wait)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class StreamSink(Sink):
+    """What the network and HLS sinks share: the plan, the writer, the reconnections."""
+
+    reconnect_default = True
+    clock = staticmethod(time.monotonic)  # tests may inject another
+
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)
+        self._writer: MediaWriter | None = None
+        self._relay: Relay | None = None
+        self._media = None
+        self.lost = 0  # times the receiver went away
+        self.reconnects = 0  # successful reopenings after a loss
+        self.frames_written = 0
+        self.frames_skipped = 0  # while the receiver was away (or the relay behind)
+        self._wait = FIRST_WAIT
+        self._next_try = 0.0
+        self._sound_used = False
+        self._down = False  # lost and not yet back
+
+    # -- what subclasses say
+    def target(self) -> str:
+        raise NotImplementedError
+
+    def muxer(self) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def name(self) -> str:
+        return redact_url(self.target())
+
+    def keyframe_seconds(self) -> float:
+        return 1.0
+
+    # -- settings
+    def validate(self) -> None:
+        self.bitrate = parse_bitrate(self.bitrate)
+        try:
+            self.codec_used = codec_for(".mkv", self.codec, None)
+            self._check_codec()
+            plan_video(".mkv", self.codec_used, grey=True, width=2, height=2, crf=self.crf,
+                       bitrate=self.bitrate, preset=self.preset, pix_fmt=self.pix_fmt)
+        except MediaError as error:
+            raise ParamError(error.key, str(error)) from None
+
+    def _check_codec(self) -> None:
+        fmt, _ = self.muxer()
+        if fmt == "flv":
+            with av.open(io.BytesIO(), "w", format=fmt) as probe:
+                held = [c for c, e in ENCODERS.items() if e in probe.supported_codecs]
+        else:
+            held = list(MPEGTS_CODECS)  # libavformat lists only MPEG-2 for mpegts, but muxes these
+        if self.codec_used not in held:
+            raise MediaError("codec", f"{self.name()}: {fmt} cannot carry {self.codec_used}; "
+                                      f"use {', '.join(held)} (h264 plays everywhere)")
+
+    def set_input(self, media) -> None:
+        self._media = media
+
+    # -- opening and reopening
+    def open(self, first, fps, controls=None) -> None:
+        self.check()
+        image = check_uint8(first, f"{type(self).registry_label} sink")
+        rate = self.fps if self.fps is not None else fps
+        if rate is None or not rate > 0 or not math.isfinite(rate):
+            raise SinkError(f"{self.registry_label} sink {self.name()}: the source has no frame rate; "
+                            "set fps in the sink")
+        self._rate = float(rate)
+        height, width = image.shape[:2]
+        grey = image.ndim == 2 or image.shape[2] == 1
+        try:
+            self._plan = plan_video(".mkv", self.codec_used, grey=grey, width=width, height=height,
+                                    crf=self.crf, bitrate=self.bitrate,
+                                    preset=self.preset or ("veryfast" if self.codec_used == "h264" else None),
+                                    pix_fmt=self.pix_fmt)
+        except MediaError as error:
+            raise SinkError(f"{self.registry_label} sink {self.name()}: {error}") from None
+        if self._plan.codec in ("h264", "hevc"):
+            self._plan.options["tune"] = "zerolatency"
+        if self._plan.codec == "h264":
+            # SPS/PPS before every keyframe: HLS asks for global headers, which would keep
+            # them out of the segments, and a receiver joining late needs them in-band.
+            self._plan.options["x264-params"] = "repeat-headers=1"
+        self._plan.options.setdefault("g", str(max(1, round(self._rate * self.keyframe_seconds()))))
+        self._shape = image.shape
+        self._origin = self._media.start if self._media is not None else (first.pts or 0.0)
+        self._first_index = first.index
+        self.notes = []
+        try:
+            self._connect()
+        except (OSError, av.FFmpegError) as error:
+            if not self.reconnect:
+                raise SinkError(f"{self.registry_label} sink {self.name()}: cannot open: "
+                                f"{getattr(error, 'strerror', None) or error}") from error
+            self._lose(error)
+
+    def _connect(self) -> None:
+        fmt, options = self.muxer()
+        sound = None
+        if not self._sound_used:
+            sound, notes = SoundTrack.for_media(self._media, self.audio, ".mp4", f"{self.registry_label} sink")
+            self.notes += notes
+            self._sound_used = True
+        target = self.target()
+        if target.startswith("srt://"):
+            self._relay = Relay(target)
+            target = self._relay
+        try:
+            self._writer = MediaWriter(target, ".mkv", self._plan, self._rate, sound,
+                                       container_format=fmt, options=options)
+        except BaseException:
+            if sound is not None:
+                sound.close()
+            self._drop_relay()
+            raise
+
+    def _drop_relay(self) -> None:
+        if self._relay is not None:
+            relay, self._relay = self._relay, None
+            relay.close(wait=1.0)
+
+    def _lose(self, error) -> None:
+        """The receiver went away (or never came): drop the connection, retry after the backoff."""
+        if not self._down:
+            self.lost += 1
+            self._down = True
+            log.warning("%s sink %s: the receiver went away (%s); retrying with backoff", self.registry_label,
+                        self.name(), getattr(error, "strerror", None) or error)
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            if writer.sound is not None:
+                writer.sound.close()
+            writer.abort()
+        self._drop_relay()
+        self._next_try = self.clock() + self._wait
+        self._wait = min(self._wait * 2, LONGEST_WAIT)
+
+    def _retry(self) -> bool:
+        """Reopen once the backoff has passed; True when a connection is open again."""
+        if self.clock() < self._next_try:
+            return False
+        try:
+            self._connect()
+        except (OSError, av.FFmpegError) as error:
+            self._lose(error)
+            return False
+        return True
+
+    def _sent(self) -> None:
+        """A packet went out: after a loss, that is a reconnection (opening alone proves nothing:
+        RTMP and the SRT relay connect when the first packet is written)."""
+        if self._down and self._writer.packets:
+            self._down = False
+            self.reconnects += 1
+            self._wait = FIRST_WAIT
+            log.info("%s sink %s: reconnected", self.registry_label, self.name())
+
+    # -- writing
+    def write(self, frame) -> None:
+        image = check_uint8(frame, f"{self.registry_label} sink")
+        if self._writer is None and not (self.reconnect and self._retry()):
+            self.frames_skipped += 1
+            return
+        if self._relay is not None:
+            if self._relay.broken or self._relay.process.poll() is not None:
+                self._lose(BrokenPipeError("the SRT connection closed"))
+                self.frames_skipped += 1
+                return
+            if self._relay.backlog > RELAY_BACKLOG:
+                self.frames_skipped += 1  # the listener has no caller yet, or the link is slow
+                return
+        if image.shape != self._shape:
+            raise SinkError(f"{self.registry_label} sink {self.name()}: frame {frame.index} is "
+                            f"{image.shape[1]}x{image.shape[0]}, the stream {self._shape[1]}x{self._shape[0]}; "
+                            "a stream keeps one size")
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
+        if frame.pts is not None:
+            seconds = frame.pts - self._origin
+        else:
+            seconds = (frame.index - self._first_index) / self._rate
+        try:
+            self._writer.write(image, seconds)
+        except (OSError, av.FFmpegError) as error:
+            if not self.reconnect:
+                raise SinkError(f"{self.registry_label} sink {self.name()}: "
+                                f"{getattr(error, 'strerror', None) or error}") from error
+            self._lose(error)
+            self.frames_skipped += 1
+            return
+        self.frames_written += 1
+        self._sent()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                self.notes += writer.finish()
+            except (OSError, av.FFmpegError) as error:
+                writer.abort()
+                self.lost += 1
+                log.warning("%s sink %s: the end of the stream was not sent (%s)", self.registry_label,
+                            self.name(), getattr(error, "strerror", None) or error)
+        self._drop_relay()
+        if self.lost or self.frames_skipped:
+            self.notes.append(f"{self.registry_label} sink {self.name()}: receiver lost {self.lost} time(s), "
+                              f"reconnected {self.reconnects} time(s); {self.frames_written} frame(s) sent, "
+                              f"{self.frames_skipped} skipped while it was away or behind")
+        for note in self.notes:
+            log.info("%s", note)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            if writer.sound is not None:
+                writer.sound.close()
+            writer.abort()
+        self._drop_relay()
+
+
+@register("sink", "network")
+class NetworkSink(StreamSink):
+    """The edge video sent by URL: srt:// (MPEG-TS), rtmp:// (FLV), udp:// and rtp:// (MPEG-TS)."""
+
+    registry_label = "network"
+    params = (
+        Param("url", str, help="srt://HOST:PORT[?mode=listener], rtmp://HOST/APP/KEY, udp://HOST:PORT "
+                               "or rtp://HOST:PORT"),
+        *CODEC_KEYS,
+        Param("reconnect", bool, True, help="reopen with backoff when the receiver goes away "
+                                            "(false: the run stops with an error)"),
+    )
+
+    def validate(self) -> None:
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in SCHEMES or not parts.hostname:
+            raise ParamError("url", f"network sink: {redact_url(self.url)!r} is not an output URL; use "
+                                    "srt://HOST:PORT, rtmp://HOST/APP/KEY, udp://HOST:PORT or rtp://HOST:PORT")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+            raise ParamError("url", f"network sink: {redact_url(self.url)!r}: the port must be 0..65535") from None
+        if parts.scheme in ("srt", "udp", "rtp") and port is None:
+            raise ParamError("url", f"network sink: {redact_url(self.url)!r} needs a port, e.g. "
+                                    f"{parts.scheme}://{parts.hostname}:9000")
+        super().validate()
+
+    def check(self) -> None:
+        if self.url.startswith("srt://") and not ffmpeg_has_srt():
+            raise SinkError(f"network sink {self.name()}: SRT is sent through the ffmpeg program (PyAV's "
+                            "FFmpeg has no SRT), and no ffmpeg with srt is on PATH; install ffmpeg "
+                            "(Debian's has SRT) or send rtmp://, udp:// or rtp://")
+
+    def target(self) -> str:
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme == "udp" and "pkt_size" not in parts.query:  # seven 188-byte TS packets a datagram
+            return self.url + ("&" if parts.query else "?") + "pkt_size=1316"
+        return self.url
+
+    def name(self) -> str:
+        return redact_url(self.url)
+
+    def muxer(self) -> tuple[str, dict]:
+        scheme = urllib.parse.urlsplit(self.url).scheme
+        options = {}
+        if SCHEMES[scheme] == "mpegts":
+            options.update(PES_LENGTHS)
+        return SCHEMES[scheme], options
+
+
+@register("sink", "hls")
+class HlsSink(StreamSink):
+    """HLS: a playlist (.m3u8) and MPEG-TS segments beside it, each written whole."""
+
+    registry_label = "hls"
+    params = (
+        Param("path", str, help="the playlist, e.g. www/live/edges.m3u8; segments go beside it"),
+        *CODEC_KEYS,
+        Param("segment", float, 2.0, min=0.2, max=60, help="seconds a segment (cut at a keyframe)"),
+        Param("list_size", int, 6, min=0, max=100000, help="segments in the playlist (0: all, a VOD list)"),
+        Param("low_latency", bool, False, help="1-second segments, a keyframe each; a player starts sooner"),
+        Param("keep_segments", bool, False, help="keep segments that left the playlist (default: delete them)"),
+    )
+    reconnect = False  # a file that cannot be written is an error of the run
+
+    def validate(self) -> None:
+        if Path(self.path).suffix.lower() != ".m3u8":
+            raise ParamError("path", f"hls sink: {self.path!r} must end in .m3u8 (the playlist); "
+                                     "segments are written beside it")
+        super().validate()
+
+    def check(self) -> None:
+        if os.path.isdir(self.path):
+            raise SinkError(f"hls sink: {self.path!r} is a folder; give the playlist, e.g. "
+                            f"{os.path.join(self.path, 'edges.m3u8')!r}")
+        check_writable_folder(self.path, "hls sink")
+
+    def target(self) -> str:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        return self.path
+
+    def name(self) -> str:
+        return self.path
+
+    def seconds(self) -> float:
+        return min(self.segment, 1.0) if self.low_latency else self.segment
+
+    def keyframe_seconds(self) -> float:
+        return self.seconds()
+
+    def muxer(self) -> tuple[str, dict]:
+        flags = ["temp_file", "independent_segments"]
+        if self.list_size and not self.keep_segments:
+            flags.append("delete_segments")
+        if self.low_latency:
+            flags.append("split_by_time")
+        stem = Path(self.path).with_suffix("")
+        options = {"hls_time": f"{self.seconds():g}", "hls_list_size": str(self.list_size),
+                   "hls_flags": "+".join(flags), "hls_segment_filename": f"{stem}_%06d.ts"}
+        if self.list_size == 0:
+            options["hls_playlist_type"] = "event"  # every segment listed; VOD once ENDLIST is written
+        return "hls", options
