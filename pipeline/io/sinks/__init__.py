@@ -5,11 +5,12 @@ One module per sink type: ``video``, ``images``, ``stats``, ``window``, ``http``
 in :mod:`pipeline.io.outputs`.
 """
 
-from pipeline.io.sinks import discard, http, images, network, stats, stdout, video, window  # noqa: F401  (registration)
+from pipeline.io.sinks import discard, hls, http, images, network, stats, stdout, video, window  # noqa: F401  (registration)
 from pipeline.io.sinks.discard import DiscardSink  # noqa: F401
 from pipeline.io.sinks.http import HttpSink  # noqa: F401
 from pipeline.io.sinks.images import ImagesSink  # noqa: F401
-from pipeline.io.sinks.network import HlsSink, NetworkSink  # noqa: F401
+from pipeline.io.sinks.hls import HlsSink  # noqa: F401
+from pipeline.io.sinks.network import NetworkSink  # noqa: F401
 from pipeline.io.sinks.stats import StatsSink  # noqa: F401
 from pipeline.io.sinks.stdout import StdoutSink  # noqa: F401
 from pipeline.io.sinks.video import VideoSink  # noqa: F401

@@ -1,27 +1,18 @@
-"""Network outputs: the edge video sent to a receiver by URL, and HLS into a folder.
+"""The ``network`` sink: the edge video sent to a receiver by URL.
 
-``network`` sink, by the URL's scheme:
+By the URL's scheme: ``srt://host:port`` (caller; ``?mode=listener`` waits for a caller),
+MPEG-TS over SRT; ``rtmp://host[:port]/app/key``, FLV pushed over RTMP; ``udp://host:port``,
+MPEG-TS in 1316-byte datagrams; ``rtp://host:port``, MPEG-TS over RTP.  PyAV's bundled
+FFmpeg has no SRT, so for srt:// the MPEG-TS this sink muxes is handed to the system
+``ffmpeg`` program (``-c copy``: no second encode), which speaks SRT.
 
-* ``srt://host:port`` (caller; ``?mode=listener`` waits for a caller): MPEG-TS over SRT.
-  PyAV's bundled FFmpeg has no SRT, so the MPEG-TS this sink muxes is handed to the
-  system ``ffmpeg`` program (``-c copy``, no second encode), which speaks SRT;
-* ``rtmp://host[:port]/app/key``: FLV pushed over RTMP;
-* ``udp://host:port``: MPEG-TS in 1316-byte datagrams;
-* ``rtp://host:port``: MPEG-TS over RTP.
-
-``hls`` sink: ``path/to/live.m3u8``, segments beside it; each segment and each new
-playlist is written under a temporary name and renamed when whole (``hls_flags
-temp_file``), so a player or web server never reads half a file.
-
-Both take the ``video`` sink's codec keys and encode with its writer
-(:class:`~pipeline.io.media.writer.MediaWriter`): H.264 by default, tuned for live
-(``zerolatency``, a keyframe every second so a receiver that joins late starts within
-one), and the input's sound as AAC where it is a file.
-
-A receiver that goes away never stops the run: the output is reopened with backoff
-(0.5 s doubling to 8 s), frames meanwhile are skipped, and the summary says how many
-times the receiver was lost, how many reconnections succeeded and how many frames were
-skipped.
+:class:`StreamSink` (shared with the ``hls`` sink) takes the ``video`` sink's codec keys
+and encodes with its writer (:class:`~pipeline.io.media.writer.MediaWriter`): H.264 by
+default, tuned for live (``zerolatency``, a keyframe a second with its SPS/PPS, so a
+receiver that joins late starts within one), and the input's sound as AAC where it is a
+file.  A receiver that goes away never stops the run: the output is reopened with backoff
+(0.5 s doubling to 8 s), frames meanwhile are skipped, and the summary says how many times
+the receiver was lost, how many reconnections succeeded and how many frames were skipped.
 """
 
 from __future__ import annotations
@@ -30,21 +21,18 @@ import functools
 import io
 import logging
 import math
-import os
 import queue
 import shutil
 import subprocess
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
 import av
 
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.writer import ENCODERS, MediaError, MediaWriter, codec_for, plan_video
-from pipeline.io.outputs import check_writable_folder
 from pipeline.io.sinks.video import VideoSink, parse_bitrate
 from pipeline.redact import redact_url
 from pipeline.registry import Param, ParamError, register
@@ -418,57 +406,3 @@ class NetworkSink(StreamSink):
         if SCHEMES[scheme] == "mpegts":
             options.update(PES_LENGTHS)
         return SCHEMES[scheme], options
-
-
-@register("sink", "hls")
-class HlsSink(StreamSink):
-    """HLS: a playlist (.m3u8) and MPEG-TS segments beside it, each written whole."""
-
-    registry_label = "hls"
-    params = (
-        Param("path", str, help="the playlist, e.g. www/live/edges.m3u8; segments go beside it"),
-        *CODEC_KEYS,
-        Param("segment", float, 2.0, min=0.2, max=60, help="seconds a segment (cut at a keyframe)"),
-        Param("list_size", int, 6, min=0, max=100000, help="segments in the playlist (0: all, a VOD list)"),
-        Param("low_latency", bool, False, help="1-second segments, a keyframe each; a player starts sooner"),
-        Param("keep_segments", bool, False, help="keep segments that left the playlist (default: delete them)"),
-    )
-    reconnect = False  # a file that cannot be written is an error of the run
-
-    def validate(self) -> None:
-        if Path(self.path).suffix.lower() != ".m3u8":
-            raise ParamError("path", f"hls sink: {self.path!r} must end in .m3u8 (the playlist); "
-                                     "segments are written beside it")
-        super().validate()
-
-    def check(self) -> None:
-        if os.path.isdir(self.path):
-            raise SinkError(f"hls sink: {self.path!r} is a folder; give the playlist, e.g. "
-                            f"{os.path.join(self.path, 'edges.m3u8')!r}")
-        check_writable_folder(self.path, "hls sink")
-
-    def target(self) -> str:
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        return self.path
-
-    def name(self) -> str:
-        return self.path
-
-    def seconds(self) -> float:
-        return min(self.segment, 1.0) if self.low_latency else self.segment
-
-    def keyframe_seconds(self) -> float:
-        return self.seconds()
-
-    def muxer(self) -> tuple[str, dict]:
-        flags = ["temp_file", "independent_segments"]
-        if self.list_size and not self.keep_segments:
-            flags.append("delete_segments")
-        if self.low_latency:
-            flags.append("split_by_time")
-        stem = Path(self.path).with_suffix("")
-        options = {"hls_time": f"{self.seconds():g}", "hls_list_size": str(self.list_size),
-                   "hls_flags": "+".join(flags), "hls_segment_filename": f"{stem}_%06d.ts"}
-        if self.list_size == 0:
-            options["hls_playlist_type"] = "event"  # every segment listed; VOD once ENDLIST is written
-        return "hls", options

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from pipeline.io.sinks.network import HlsSink, NetworkSink, ffmpeg_has_srt
+from pipeline.io.sinks.hls import HlsSink
+from pipeline.io.sinks.network import NetworkSink, ffmpeg_has_srt
 from pipeline.registry import ParamError
 from tests.io.sinks.netcheck import (
     assert_paced,
