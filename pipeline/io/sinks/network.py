@@ -337,7 +337,8 @@ class StreamSink(Sink):
                 self.notes += writer.finish()
             except (OSError, av.FFmpegError) as error:
                 writer.abort()
-                self.lost += 1
+                if not self._down:  # else the loss is the one already counted
+                    self.lost += 1
                 log.warning("%s sink %s: the end of the stream was not sent (%s)", self.registry_label,
                             self.name(), getattr(error, "strerror", None) or error)
         self._drop_relay()

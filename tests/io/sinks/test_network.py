@@ -217,3 +217,34 @@ def test_one_liner_outputs_by_url_take_the_encoder_flags(word, sink):
     (name, settings), = data["sinks"][0].items()
     assert {name: {k: settings[k] for k in sink[name]}} == sink
     assert settings["crf"] == 28 and settings["preset"] == "ultrafast"
+
+
+# ------------------------------------------------------------------ backoff (injected clock)
+def test_a_missing_receiver_is_retried_with_doubling_backoff_and_never_raises():
+    import numpy as np
+
+    from pipeline.frame import Frame
+    from pipeline.io.sinks import network
+
+    port = free_port()  # nobody listens: every connection is refused at once
+    now = [0.0]
+    sink = NetworkSink(url=f"rtmp://127.0.0.1:{port}/live/x", preset="ultrafast")
+    sink.clock = lambda: now[0]
+    tries = []
+    real_connect = sink._connect
+    sink._connect = lambda: (tries.append(now[0]), real_connect())[1]
+    image = np.zeros((64, 64), np.uint8)
+    frames = [Frame(i, i / 30, image, image, pts=i / 30) for i in range(40)]
+    sink.open(frames[0], 30.0)
+    for frame in frames:  # each frame a quarter second later
+        sink.write(frame)
+        now[0] += 0.25
+    sink.close()
+    # opening (PyAV connects on the first packet, so that write fails), then after 0.5, 1, 2, 4, 8 s
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert len(tries) >= 4 and gaps == sorted(gaps), (tries, gaps)
+    waits = [network.FIRST_WAIT * 2 ** i for i in range(len(gaps))]
+    assert all(gap >= min(wait, network.LONGEST_WAIT) for gap, wait in zip(gaps, waits)), (tries, gaps)
+    assert sink.lost == 1 and sink.reconnects == 0
+    assert sink.frames_written + sink.frames_skipped == len(frames)
+    assert "receiver lost 1 time(s), reconnected 0 time(s)" in sink.notes[-1]
