@@ -127,8 +127,11 @@ class Relay:
         except OSError:
             pass
 
-    def close(self, wait: float = 5.0) -> None:
-        """Send what is queued, end ffmpeg's input and wait for it (then kill it)."""
+    def close(self, wait: float = 5.0) -> bool:
+        """Send what is queued, end ffmpeg's input and wait for it (then kill it).
+
+        True when everything reached ffmpeg and it ended by itself: the stream was sent.
+        """
         self._chunks.put(None)
         self._thread.join(wait)
         try:
@@ -136,6 +139,8 @@ class Relay:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            return False
+        return not self.broken and not self._thread.is_alive() and self.process.returncode == 0
 
 
 class StreamSink(Sink):
@@ -253,10 +258,12 @@ class StreamSink(Sink):
             self._drop_relay()
             raise
 
-    def _drop_relay(self) -> None:
-        if self._relay is not None:
-            relay, self._relay = self._relay, None
-            relay.close(wait=1.0)
+    def _drop_relay(self, wait: float = 1.0) -> bool:
+        """Close the SRT relay (if any); False when it had to be stopped with data undelivered."""
+        if self._relay is None:
+            return True
+        relay, self._relay = self._relay, None
+        return relay.close(wait=wait)
 
     def _lose(self, error) -> None:
         """The receiver went away (or never came): drop the connection, retry after the backoff."""
@@ -341,10 +348,14 @@ class StreamSink(Sink):
                     self.lost += 1
                 log.warning("%s sink %s: the end of the stream was not sent (%s)", self.registry_label,
                             self.name(), getattr(error, "strerror", None) or error)
-        self._drop_relay()
+        if not self._drop_relay(wait=3.0) and not self._down:
+            self.lost += 1  # a listener nobody called, or a receiver that stopped reading
+            self._down = True
+            log.warning("%s sink %s: the SRT receiver did not take the end of the stream (no caller, or "
+                        "it stopped reading)", self.registry_label, self.name())
         if self.lost or self.frames_skipped:
             self.notes.append(f"{self.registry_label} sink {self.name()}: receiver lost {self.lost} time(s), "
-                              f"reconnected {self.reconnects} time(s); {self.frames_written} frame(s) sent, "
+                              f"reconnected {self.reconnects} time(s); {self.frames_written} frame(s) encoded, "
                               f"{self.frames_skipped} skipped while it was away or behind")
         for note in self.notes:
             log.info("%s", note)

@@ -43,7 +43,7 @@ def test_rtmp_receiver_killed_and_restarted_mid_run(tmp_path):
     code, err = finish(run)
     assert code == 0, err
     note = re.search(r"network sink \S+: receiver lost (\d+) time\(s\), reconnected (\d+) time\(s\); "
-                     r"(\d+) frame\(s\) sent, (\d+) skipped", err)
+                     r"(\d+) frame\(s\) encoded, (\d+) skipped", err)
     if not note:
         stop(restarted)
     assert note, err
