@@ -59,7 +59,6 @@ RELAY_BACKLOG = 1 << 20
 class StreamSink(Sink):
     """What the network and HLS sinks share: the plan, the writer, the reconnections."""
 
-    reconnect_default = True
     clock = staticmethod(time.monotonic)  # tests may inject another
 
     def __init__(self, *args, **settings):
