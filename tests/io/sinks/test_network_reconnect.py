@@ -31,21 +31,35 @@ def test_rtmp_receiver_killed_and_restarted_mid_run(tmp_path):
     first, second = tmp_path / "first.flv", tmp_path / "second.flv"
     playlist = tmp_path / "hls" / "edges.m3u8"
     listener = receiver(["-listen", "1", "-i", url], first)
+    try:
+        check_reconnection(tmp_path, url, port, listener, first, second, playlist)
+    finally:  # no receiver or run outlives the test, whatever failed
+        for process in [listener, *PROCESSES]:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        PROCESSES.clear()
+
+
+PROCESSES: list = []
+
+
+def check_reconnection(tmp_path, url, port, listener, first, second, playlist):
     wait_until(lambda: bound(port, "tcp"), "the first rtmp listener")
     run = edgepipe(config(tmp_path, [{"network": {"url": url}},
                                      {"hls": {"path": str(playlist), "list_size": 0}}], LENGTH))
+    PROCESSES.append(run)
     wait_until(lambda: first.exists() and first.stat().st_size > 2_000, "frames at the first receiver")
     listener.send_signal(signal.SIGKILL)
     stop(listener, interrupt=False)
     assert run.poll() is None, "the run ended when its receiver went away"
     restarted = receiver(["-listen", "1", "-i", url], second)
+    PROCESSES.append(restarted)
     wait_until(lambda: bound(port, "tcp"), "the second rtmp listener")
     code, err = finish(run)
     assert code == 0, err
     note = re.search(r"network sink \S+: receiver lost (\d+) time\(s\), reconnected (\d+) time\(s\); "
                      r"(\d+) frame\(s\) encoded, (\d+) skipped", err)
-    if not note:
-        stop(restarted)
     assert note, err
     assert restarted.wait(30) == 0, stop(restarted)  # the publisher left: ffmpeg ends by itself
     lost, reconnected, sent, skipped = map(int, note.groups())
