@@ -68,12 +68,30 @@ def wait_until(condition, what: str, tries: int = 400, pause: float = 0.05) -> N
     pytest.fail(f"gave up waiting: {what}")
 
 
+#: Every process started here, ended by :func:`end_all` after each test (a failed
+#: assertion must not leave a receiver listening).
+STARTED: list = []
+
+
+def end_all() -> None:
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
 def receiver(args: list, out: Path) -> subprocess.Popen:
     """ffmpeg copying what it receives into ``out`` (MPEG-TS or FLV by extension)."""
     fmt = "flv" if out.suffix == ".flv" else "mpegts"
-    return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args,
+    return started(subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args,
                              "-map", "0", "-c", "copy", "-flush_packets", "1", "-f", fmt, str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+
+
+def started(process: subprocess.Popen) -> subprocess.Popen:
+    STARTED.append(process)
+    return process
 
 
 def stop(process: subprocess.Popen, interrupt: bool = True, seconds: float = 20) -> str:
@@ -125,8 +143,8 @@ def config(folder: Path, sinks: list, length: int, live: bool = True, width: int
 
 
 def edgepipe(path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(path)], cwd=ROOT, env=QUIET,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return started(subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(path)], cwd=ROOT, env=QUIET,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
 
 
 def finish(process: subprocess.Popen, seconds: float = 90) -> tuple[int, str]:

@@ -18,6 +18,7 @@ from tests.io.sinks.netcheck import (
     bound,
     config,
     edgepipe,
+    end_all,
     finish,
     free_port,
     free_udp_pair,
@@ -30,6 +31,12 @@ from tests.io.sinks.netcheck import (
 )
 
 FRAMES = 45
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_a_test():
+    yield
+    end_all()
 
 
 def run_to(tmp_path, url: str, length: int = FRAMES) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from tests.io.sinks.netcheck import (
     bound,
     config,
     edgepipe,
+    end_all,
     finish,
     free_port,
     needs_ffmpeg,
@@ -34,27 +35,18 @@ def test_rtmp_receiver_killed_and_restarted_mid_run(tmp_path):
     try:
         check_reconnection(tmp_path, url, port, listener, first, second, playlist)
     finally:  # no receiver or run outlives the test, whatever failed
-        for process in [listener, *PROCESSES]:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        PROCESSES.clear()
-
-
-PROCESSES: list = []
+        end_all()
 
 
 def check_reconnection(tmp_path, url, port, listener, first, second, playlist):
     wait_until(lambda: bound(port, "tcp"), "the first rtmp listener")
     run = edgepipe(config(tmp_path, [{"network": {"url": url}},
                                      {"hls": {"path": str(playlist), "list_size": 0}}], LENGTH))
-    PROCESSES.append(run)
     wait_until(lambda: first.exists() and first.stat().st_size > 2_000, "frames at the first receiver")
     listener.send_signal(signal.SIGKILL)
     stop(listener, interrupt=False)
     assert run.poll() is None, "the run ended when its receiver went away"
     restarted = receiver(["-listen", "1", "-i", url], second)
-    PROCESSES.append(restarted)
     wait_until(lambda: bound(port, "tcp"), "the second rtmp listener")
     code, err = finish(run)
     assert code == 0, err
