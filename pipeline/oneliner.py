@@ -11,7 +11,8 @@ INPUT: a video file, a quoted image glob (``'shots/*.png'``) or a picture, a str
 (``rtsp://``, ``http://``, ``udp://``, ``tcp://`` ...), a camera index or device (``0``,
 ``/dev/video2``), ``synthetic``, or ``-`` (standard input).  OUTPUT: a video path (the
 extension picks the container and codec), a picture name or pattern with ``{index}``
-and/or ``{stem}``, a ``.jsonl`` stats file, ``window``, ``http://HOST:PORT``, ``-``
+and/or ``{stem}``, a ``.jsonl`` stats file, an HLS ``.m3u8``, ``srt://``/``rtmp://``/``udp://``/``rtp://``
+(sent there), ``window``, ``http://HOST:PORT``, ``-``
 (standard output: y4m, or ``--format``), or ``null`` (discard).
 
 The flags FFmpeg users reach for map onto config keys (:func:`config_data`): trimming
@@ -47,6 +48,8 @@ CONFIG_EXTENSIONS = (".yaml", ".yml")
 URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 GLOB_CHARACTERS = "*?["
 LIVE_VIEWS = ("window", "http")
+#: Outputs sent by URL (the network sink); a .m3u8 OUTPUT is HLS.
+NETWORK_SCHEMES = ("srt", "rtmp", "rtmps", "udp", "rtp")
 #: The word for standard input (as INPUT) and standard output (as OUTPUT), as in ffmpeg.
 PIPE = "-"
 #: The word for no output (ffmpeg -f null).
@@ -81,7 +84,8 @@ def known_outputs() -> str:
     """The list of outputs, for messages."""
     return (f"a video {' '.join(VIDEO_EXTENSIONS)}; pictures (a pattern with {{index}} or "
             f"{{stem}}, or one name for one picture): {' '.join(IMAGE_EXTENSIONS)}; stats "
-            f"{' '.join(STATS_EXTENSIONS)}; or window, http://HOST:PORT, - (standard output), "
+            f"{' '.join(STATS_EXTENSIONS)}; HLS .m3u8; srt:// rtmp:// udp:// rtp:// (sent); or window, "
+            "http://HOST:PORT, - (standard output), "
             "null (discard)")
 
 
@@ -193,8 +197,11 @@ def parse_output(text: str, single_picture: bool = False) -> dict:
     if text == "window":
         return {"window": {}}
     if "://" in text:
-        return _http(text)
+        scheme = text.split("://", 1)[0].lower()
+        return {"network": {"url": text}} if scheme in NETWORK_SCHEMES else _http(text)
     extension = os.path.splitext(text)[1].lower()
+    if extension == ".m3u8":
+        return {"hls": {"path": text}}
     if "{index" in text or "{stem" in text:
         if extension not in IMAGE_EXTENSIONS:
             raise _fail(f"output {text!r}: a picture pattern ends in {' '.join(IMAGE_EXTENSIONS)}")
@@ -219,7 +226,7 @@ def _http(text: str) -> dict:
     parts = urllib.parse.urlsplit(text)
     if parts.scheme != "http" or parts.path not in ("", "/") or not parts.hostname:
         raise _fail(f"output {text!r}: the browser view is http://HOST:PORT, e.g. "
-                    "http://127.0.0.1:8080; other URLs are inputs only")
+                    "http://127.0.0.1:8080; other URLs are inputs only (sent by URL: srt://, rtmp://, udp://, rtp://)")
     try:
         port = parts.port
     except ValueError:

@@ -26,7 +26,7 @@ from pipeline.config import ConfigError
 #: Containers ``-`` writes (the stdout sink's ``format``).
 PIPE_FORMATS = ("y4m", "nut", "mpegts", "matroska")
 #: Sinks that encode video (the encoder flags apply to them).
-ENCODING_SINKS = ("video", "stdout")
+ENCODING_SINKS = ("video", "stdout", "network", "hls")
 
 
 def _fail(message: str) -> ConfigError:
@@ -94,7 +94,7 @@ def apply_encoder(sinks: list, flags: Flags) -> None:
                     "none is given")
     for sink in sinks:
         (name, settings), = sink.items()
-        if name == "video":
+        if name in ("video", "network", "hls"):
             settings.update(keys)
             if flags.no_audio:
                 settings["audio"] = "none"

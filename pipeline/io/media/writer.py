@@ -316,11 +316,17 @@ class MediaWriter:
         before the header is written, and its packets are interleaved with the video.
     """
 
-    def __init__(self, path: Path, extension: str, plan: VideoPlan, rate: float, sound=None):
+    def __init__(self, path: Path, extension: str, plan: VideoPlan, rate: float, sound=None, *,
+                 container_format: str | None = None, options: dict | None = None):
+        # container_format/options: a network output's muxer (flv, mpegts, hls) and its
+        # options, where ``path`` is a URL or a file object (pipeline.io.sinks.network).
         self.plan = plan
         self.rate = nominal_rate(rate)
-        options = {"movflags": "+faststart"} if CONTAINERS[extension] in ("mp4", "mov") else {}
-        self.container = av.open(str(path), "w", format=CONTAINERS[extension], options=options)
+        self.format = container_format or CONTAINERS[extension]
+        muxer = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
+        muxer.update(options or {})
+        target = path if hasattr(path, "write") else str(path)
+        self.container = av.open(target, "w", format=self.format, options=muxer)
         try:
             self.stream = self._add_video(extension)
             self.sound = sound
@@ -349,7 +355,7 @@ class MediaWriter:
         # AVI stores one frame per tick of its time base; FFmpeg's MPEG-4 Part 2 and MJPEG
         # rate control (mpegvideo) budgets bits per tick, so a finer time base multiplies
         # the bitrate (8x at 1/990 s for 15 fps).  Both get the nominal rate.
-        coarse = CONTAINERS[extension] == "avi" or plan.codec in ("mpeg4", "mjpeg")
+        coarse = self.format == "avi" or plan.codec in ("mpeg4", "mjpeg")
         self.time_base = (1 / self.rate) if coarse else self._fine_time_base()
         context.time_base = self.time_base
         stream.time_base = self.time_base
