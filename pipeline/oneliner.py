@@ -283,6 +283,11 @@ def config_data(words: list[str], stages: str | None = None, tuner: bool = False
     source, kind = parse_input(words[0])
     outputs = words[1:] or default_outputs(words[0], kind, source)
     sinks = [parse_output(word, _one_picture(source, kind)) for word in outputs]
+    for word, sink in zip(outputs, sinks):
+        if kind != "images" and "{stem" in sink.get("images", {}).get("path", ""):
+            raise _fail(f"output {word!r}: {{stem}} is the input picture's name, and {words[0]!r} "
+                        f"is not pictures; number the frames instead, e.g. "
+                        f"{word.replace('{stem}', 'frame_{index:06d}')!r}")
     if outputs.count(PIPE) > 1:
         raise _fail("standard output (-) can be given once; for several outputs name files")
     view = any(next(iter(sink)) in LIVE_VIEWS for sink in sinks)

@@ -16,7 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 SECRET_NAMES = frozenset({
     "token", "access_token", "auth", "auth_token", "password", "passwd", "pass", "pwd",
     "secret", "key", "api_key", "apikey", "sig", "signature", "credential", "credentials",
+    "passphrase", "streamid",  # SRT's encryption passphrase, and its stream id (often a key)
 })
+#: Schemes whose last path segment is a stream key (``rtmp://a.rtmp.youtube.com/live2/KEY``).
+KEY_IN_PATH = ("rtmp", "rtmps", "rtmpt", "rtmpts")
 
 MASK = "***"
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
@@ -50,9 +53,12 @@ def redact_url(url: str) -> str:
         if ":" in userinfo:
             netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"
     query = _redact_query(parts.query) if parts.query else parts.query
-    if netloc == parts.netloc and query == parts.query:
+    path = parts.path
+    if parts.scheme.lower() in KEY_IN_PATH and path.count("/") >= 2 and not path.endswith("/"):
+        path = path.rsplit("/", 1)[0] + "/" + MASK  # app/KEY: the key is the secret
+    if netloc == parts.netloc and query == parts.query and path == parts.path:
         return url
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    return urlunsplit(parts._replace(netloc=netloc, query=query, path=path))
 
 
 def redact_text(text: str) -> str:

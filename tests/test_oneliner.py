@@ -399,6 +399,7 @@ def test_live_views_of_the_synthetic_source_run_until_stopped(capsys):
     (["IN", "-", "-"], "standard output (-) can be given once"),
     (["IN", "-", "--json", "-"], "would mix on stdout"),
     (["IN", "e.mp4", "--crf", "55"], "crf for h264 must be in [0, 51]"),
+    (["IN", "x_{stem}.png"], "{stem} is the input picture's name"),
 ])
 def test_flag_mistakes_exit_2(words, message, tree, monkeypatch, capsys):
     monkeypatch.chdir(tree.parent)

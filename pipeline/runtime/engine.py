@@ -111,9 +111,12 @@ class FrameQueue:
     def put(self, frame: Frame) -> int:
         """Add ``frame``; return how many old frames were dropped to make room.
 
-        In blocking mode, waits for room (returns 0 without adding once abandoned).
+        Once abandoned (its sink failed) it takes nothing and drops nothing; in blocking
+        mode it waits for room.
         """
         with self._cond:
+            if self._abandoned:
+                return 0
             dropped = 0
             if self.drop_oldest:
                 while len(self._items) >= self.maxsize:

@@ -176,11 +176,10 @@ class KernelLoader:
         return self.ready.is_set()
 
     def _load(self) -> None:
-        # A short switch interval while loading: numba's Python work here would
-        # otherwise keep the GIL from the frame thread for 5 ms at a time.
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(interval, 0.0005))
+        _short_switches(+1)
         try:
+            with _LOADING_LOCK:  # two loaders' first imports of numba at once can fail
+                import numba.core.event  # noqa: F401
             if not warm(self.calls, compile_=False):
                 self.compiled = True
                 notice_once()
@@ -198,7 +197,7 @@ class KernelLoader:
             log.warning("kernels could not be made ready (%s); frames stay on OpenCV", exc)
             return
         finally:
-            sys.setswitchinterval(interval)
+            _short_switches(-1)
         self.seconds = self.clock() - self._began
         self.ready.set()
 
@@ -206,9 +205,12 @@ class KernelLoader:
         """Compile the calls' kernels in a child process; None, else what went wrong."""
         payload = pickle.dumps(self.calls)
         try:
+            # Its own session: a Ctrl+C to the run's process group does not end the compile,
+            # which goes on filling the cache for the next run.
             child = subprocess.run([sys.executable, "-m", "pipeline.stages.tiers"],
                                    input=payload, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, env=_child_environment())
+                                   stderr=subprocess.PIPE, env=_child_environment(),
+                                   start_new_session=True)
         except OSError as exc:
             return f"cannot start {sys.executable}: {exc.strerror}"
         if child.returncode != 0:
@@ -224,6 +226,23 @@ class KernelLoader:
             say(line)
         else:
             log.debug(line)
+
+
+_LOADING = {"count": 0, "interval": None}
+_LOADING_LOCK = threading.Lock()
+
+
+def _short_switches(step: int) -> None:
+    """A short GIL switch interval while any loader runs (numba's Python work would keep the
+    GIL from the frame thread for 5 ms at a time); the process's own interval back when the
+    last one ends, however loaders overlap (two chains in one process)."""
+    with _LOADING_LOCK:
+        if step > 0 and _LOADING["count"] == 0:
+            _LOADING["interval"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_LOADING["interval"], 0.0005))
+        _LOADING["count"] += step
+        if step < 0 and _LOADING["count"] == 0:
+            sys.setswitchinterval(_LOADING["interval"])
 
 
 def _child_environment() -> dict:

@@ -154,6 +154,15 @@ def test_frame_queue_abandon_frees_a_blocked_producer():
         FrameQueue(0, drop_oldest=True)
 
 
+def test_an_abandoned_live_queue_takes_and_drops_nothing():
+    # a failed sink's queue: frames offered to it are neither held nor counted as drops
+    queue = FrameQueue(2, drop_oldest=True)
+    queue.put("a")
+    queue.abandon()
+    assert [queue.put(frame) for frame in "bcde"] == [0, 0, 0, 0]
+    assert queue.get(0.01) is END
+
+
 # ---------------------------------------------------------------- batch, end to end
 
 def test_batch_file_to_png_every_frame_equals_ops(tmp_path):

@@ -120,7 +120,9 @@ class ClockJoin:
             return
         base = packet.time_base
         seconds = float(stamp * base) + self.offset
-        due = self._due.get(packet.stream.index)
+        # Only picture and sound move the clock (a sparse data or subtitle stream's gap of
+        # more than 10 s is no restart); every stream carries the offset.
+        due = self._due.get(packet.stream.index) if packet.stream.type in ("video", "audio") else None
         if due is not None and (seconds < due - BACK_THRESHOLD or abs(seconds - due) > JUMP_THRESHOLD):
             self.offset += due - seconds
             self.jumps += 1

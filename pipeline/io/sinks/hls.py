@@ -8,6 +8,8 @@ io.sinks.network`); ``low_latency`` cuts 1-second segments, a keyframe each.
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from pipeline.io.base import SinkError
 from pipeline.io.outputs import check_writable_folder
 from pipeline.io.sinks.network import CODEC_KEYS, StreamSink
 from pipeline.registry import Param, ParamError, register
+
+log = logging.getLogger(__name__)
 
 
 @register("sink", "hls")
@@ -56,6 +60,22 @@ class HlsSink(StreamSink):
 
     def keyframe_seconds(self) -> float:
         return self.seconds()
+
+    def abort(self) -> None:
+        """A failed sink leaves no output: closing the muxer writes ``#EXT-X-ENDLIST``, which
+        would make the playlist of a failed run look like a finished stream, so the playlist
+        and the segments it wrote are removed."""
+        super().abort()
+        stem = Path(self.path).with_suffix("")
+        written = [Path(self.path), *stem.parent.glob(f"{glob.escape(stem.name)}_[0-9][0-9][0-9][0-9][0-9][0-9].ts*")]
+        for path in written:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                log.warning("hls sink %s: could not remove %s after the failure: %s", self.path, path,
+                            error.strerror)
 
     def muxer(self) -> tuple[str, dict]:
         flags = ["temp_file", "independent_segments"]

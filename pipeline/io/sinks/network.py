@@ -184,12 +184,10 @@ class StreamSink(Sink):
             self._down = True
             log.warning("%s sink %s: the receiver went away (%s); retrying with backoff", self.registry_label,
                         self.name(), getattr(error, "strerror", None) or error)
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            if writer.sound is not None:
-                writer.sound.close()
-            writer.abort()
-        self._drop_relay()
+        if self._writer is not None and self._writer.sound is not None:
+            self.notes.append(f"{self.registry_label} sink {self.name()}: the input's sound stopped at "
+                              f"loss {self.lost}; a reconnected stream carries the video alone")
+        self.abort()
         self._next_try = self.clock() + self._wait
         self._wait = min(self._wait * 2, LONGEST_WAIT)
 

@@ -82,3 +82,25 @@ def test_sizes_beyond_a_codec_are_refused_naming_the_limit(codec, extension, siz
         plan_video(extension, codec, grey=True, width=size[0], height=size[1])
     assert caught.value.key == "size" and limit in str(caught.value)
     plan_video(".mkv", "ffv1", grey=True, width=size[0], height=size[1])
+
+
+def test_a_sparse_data_stream_does_not_restart_the_clock_but_the_video_does():
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from pipeline.io.media.timing import ClockJoin
+
+    def packet(kind, index, seconds):
+        stream = SimpleNamespace(type=kind, index=index)
+        tick = round(seconds * 90000)
+        return SimpleNamespace(stream=stream, pts=tick, dts=tick, duration=3000, time_base=Fraction(1, 90000))
+
+    join = ClockJoin()
+    for second in range(30):  # video every second, a data packet at 0 s and 20 s
+        join.shift(packet("video", 0, second))
+        if second in (0, 20):
+            join.shift(packet("data", 1, second))
+    assert join.jumps == 0 and join.offset == 0
+    restarted = packet("video", 0, 0.0)  # a second recording joined on: its clock starts again
+    join.shift(restarted)
+    assert join.jumps == 1 and abs(restarted.pts / 90000 - 29.0333) < 1e-3

@@ -255,3 +255,22 @@ def test_a_missing_receiver_is_retried_with_doubling_backoff_and_never_raises():
     assert sink.lost == 1 and sink.reconnects == 0
     assert sink.frames_written + sink.frames_skipped == len(frames)
     assert "receiver lost 1 time(s), reconnected 0 time(s)" in sink.notes[-1]
+
+
+def test_a_failed_hls_sink_leaves_no_playlist_that_looks_finished(tmp_path):
+    import numpy as np
+
+    from pipeline.frame import Frame
+    from pipeline.runtime.controls import Controls
+
+    (tmp_path / "other.ts").write_bytes(b"not ours")
+    sink = HlsSink(str(tmp_path / "edges.m3u8"), segment=0.5)
+    sink.check()
+    image = np.zeros((48, 64), np.uint8)
+    sink.open(Frame(0, 0.0, image, image), 30.0, Controls())
+    for index in range(40):
+        picture = np.full((48, 64), index * 5, np.uint8)
+        sink.write(Frame(index, index / 30, picture, picture))
+    assert (tmp_path / "edges.m3u8").exists() and list(tmp_path.glob("edges_*.ts"))
+    sink.abort()  # closing the muxer writes #EXT-X-ENDLIST: the files must go
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.ts"]

@@ -333,6 +333,9 @@ def test_secrets_in_a_query_never_appear_in_errors():
     ("rtsp://admin:pw@cam:554/s?token=abc&fps=5", "rtsp://admin:***@cam:554/s?token=***&fps=5"),
     ("http://[::1?token=abc", "http://[::1?token=***"),
     ("https://h/x?api-key=k1&sig=s2&x=", "https://h/x?api-key=***&sig=***&x="),
+    ("srt://relay:9000?mode=caller&passphrase=hunter2hunter2", "srt://relay:9000?mode=caller&passphrase=***"),
+    ("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl", "rtmp://a.rtmp.youtube.com/live2/***"),
+    ("rtmp://host/app", "rtmp://host/app"),
 ])
 def test_redact_url_hides_query_secrets_too(url, shown):
     from pipeline.redact import redact_text
