@@ -203,13 +203,17 @@ def test_url_to_pictures_equals_its_printed_config(tmp_path, monkeypatch, capsys
 
 # ---------------------------------------------------------------- each output kind, structurally
 
+
+def test_a_stem_pattern_is_a_picture_sink():  # for picture inputs; synthetic has no names
+    assert oneliner.parse_output("p/{stem}.png") == {"images": {"path": "p/{stem}.png"}}
+
 @pytest.mark.parametrize("output, sink", [
     ("e.mp4", {"video": {"path": "e.mp4"}}), ("e.webm", {"video": {"path": "e.webm"}}),
     ("e.MOV", {"video": {"path": "e.MOV"}}), ("p/e_{index}.jpg", {"images": {"path": "p/e_{index}.jpg"}}),
     ("s.jsonl", {"stats": {"path": "s.jsonl"}}), ("window", {"window": {}}),
     ("http://127.0.0.1:8099", {"http": {"host": "127.0.0.1", "port": 8099}}),
     ("http://0.0.0.0:0/", {"http": {"host": "0.0.0.0", "port": 0}}), ("null", {"discard": {}}),
-    ("-", {"stdout": {}}), ("p/{stem}.png", {"images": {"path": "p/{stem}.png"}}),
+    ("-", {"stdout": {}}), ("p/{index:04d}_x.png", {"images": {"path": "p/{index:04d}_x.png"}}),
 ])
 def test_each_output_word_is_its_sink_and_the_printed_config_loads_equal(output, sink, capsys):
     words = ["synthetic", output]
