@@ -207,6 +207,7 @@ def test_url_to_pictures_equals_its_printed_config(tmp_path, monkeypatch, capsys
 def test_a_stem_pattern_is_a_picture_sink():  # for picture inputs; synthetic has no names
     assert oneliner.parse_output("p/{stem}.png") == {"images": {"path": "p/{stem}.png"}}
 
+
 @pytest.mark.parametrize("output, sink", [
     ("e.mp4", {"video": {"path": "e.mp4"}}), ("e.webm", {"video": {"path": "e.webm"}}),
     ("e.MOV", {"video": {"path": "e.MOV"}}), ("p/e_{index}.jpg", {"images": {"path": "p/e_{index}.jpg"}}),
