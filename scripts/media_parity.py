@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="write the outputs here and keep them")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="media-parity-") as temporary:
-        folder = args.keep or Path(temporary)
+        folder = (args.keep or Path(temporary)).resolve()  # the tools run from the checkout
         folder.mkdir(parents=True, exist_ok=True)
         rows, outcomes = [], []
-        for source in args.inputs:
+        for source in (path.resolve() for path in args.inputs):
             for extension in args.ext:
                 row, outcome = compare_one(source, extension.lstrip("."), folder)
                 rows.append(row)
