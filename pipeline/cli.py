@@ -188,7 +188,7 @@ def _main(argv: list[str]) -> int:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(_parser(), argv)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     args.argv = argv
@@ -208,6 +208,17 @@ def _main(argv: list[str]) -> int:
         ready()
         return experiment_command.run(args)
     return _stages(args)
+
+
+def _parse(parser, argv: list[str]):
+    """``argv`` parsed; for ``run``, OUTPUTs may also follow a flag, as ffmpeg users write
+    them (``edgepipe run IN --start 5 OUT``: argparse alone takes OUT for an unknown word)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "run" and not any(
+            word.startswith("-") and word != "-" for word in extra):
+        args.words += extra
+        return args
+    return parser.parse_args(argv)  # anything else left over: argparse's own error
 
 
 def _load(args):

@@ -306,3 +306,12 @@ def test_the_browser_view_says_whether_a_tuner_runs():
         assert get_json(sink)["tuner_available"] is True
     page = (pathlib.Path(__file__).resolve().parents[1] / "pipeline" / "web" / "app.js").read_text()
     assert "el.tuner.disabled = !tunerRuns" in page
+
+
+def test_outputs_may_follow_a_flag_as_ffmpeg_users_write_them():
+    from pipeline.cli import _parse, _parser
+
+    args = _parse(_parser(), ["run", "in.mp4", "--start", "5", "out.mp4", "-y", "s.jsonl"])
+    assert args.words == ["in.mp4", "out.mp4", "s.jsonl"] and args.replace == "yes"
+    with pytest.raises(SystemExit):  # an unknown flag is still argparse's error
+        _parse(_parser(), ["run", "in.mp4", "--bogus", "out.mp4"])
