@@ -40,6 +40,9 @@ NO_IO = {
               "(tests/test_window.py runs it in a child under Xvfb)",
     "stdin": "reads descriptor 0 (tests/end_to_end/test_ffmpeg_habits.py pipes ffmpeg into it)",
     "stdout": "writes descriptor 1 (tests/end_to_end/test_ffmpeg_habits.py pipes it into ffprobe)",
+    "network": "needs a receiver (tests/io/sinks/test_network.py runs real ffmpeg ones)",
+    "hls": "a live playlist whose segments follow the clock (tests/io/sinks/test_network.py "
+           "reads them while written)",
 }
 
 
@@ -177,6 +180,10 @@ SINK_CASES = {
                             "preset": "fast", "fps": 12.0}, None),
     "window": (lambda out: {"title": "edges", "snapshot_dir": str(out / "shots"), "threshold_step": 2.5},
                None),
+    "network": (lambda out: {"url": "udp://127.0.0.1:5999", "codec": "h264", "crf": 23,
+                             "reconnect": False}, None),
+    "hls": (lambda out: {"path": str(out / "live" / "edges.m3u8"), "segment": 1.0, "list_size": 4,
+                         "low_latency": True}, None),
 }
 
 
