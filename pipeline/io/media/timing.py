@@ -132,3 +132,11 @@ class ClockJoin:
             packet.pts = None if packet.pts is None else packet.pts + shift
             packet.dts = None if packet.dts is None else packet.dts + shift
         self._due[packet.stream.index] = seconds + float((packet.duration or 0) * base)
+
+
+def output_seconds(frame, origin: float, first_index: int, rate: float) -> float:
+    """Where ``frame`` goes on an output's clock: its pts from the input's ``origin``, or,
+    for a frame without pts, its place among the frames at the nominal ``rate``."""
+    if frame.pts is not None:
+        return frame.pts - origin
+    return (frame.index - first_index) / rate

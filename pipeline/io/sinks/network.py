@@ -27,6 +27,7 @@ import av
 
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.sound import SoundTrack
+from pipeline.io.media.timing import output_seconds
 from pipeline.io.media.writer import ENCODERS, MediaError, MediaWriter, codec_for, plan_video
 from pipeline.io.sinks.srt import Relay, ffmpeg_has_srt  # noqa: F401  (ffmpeg_has_srt: for tests)
 from pipeline.io.sinks.video import VideoSink, parse_bitrate
@@ -231,10 +232,7 @@ class StreamSink(Sink):
                             "a stream keeps one size")
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        if frame.pts is not None:
-            seconds = frame.pts - self._origin
-        else:
-            seconds = (frame.index - self._first_index) / self._rate
+        seconds = output_seconds(frame, self._origin, self._first_index, self._rate)
         try:
             self._writer.write(image, seconds)
         except (OSError, av.FFmpegError) as error:

@@ -39,6 +39,7 @@ from pipeline.io import formats
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media import logs
 from pipeline.io.media.sound import SoundTrack
+from pipeline.io.media.timing import output_seconds
 from pipeline.io.media.writer import (
     CONTAINERS,
     ENCODERS,
@@ -243,10 +244,7 @@ class VideoSink(Sink):
             image = self._fit(frame, image)
         elif image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        if frame.pts is not None:
-            seconds = frame.pts - self._origin
-        else:
-            seconds = (frame.index - self._first_index) / self._rate
+        seconds = output_seconds(frame, self._origin, self._first_index, self._rate)
         try:
             self._writer.write(image, seconds)
         except (OSError, av.FFmpegError) as error:
