@@ -63,12 +63,18 @@ class MediaInput:
     names : list of str, optional
         Pictures: the file each frame came from, by frame index (filled as frames are
         read; the images sink's ``{stem}``).  None for video, which has no sound here.
+    file_start : float, optional
+        The container's start time, in seconds (the earliest of its streams), when the
+        file has more streams than its video and was not trimmed: a constant-rate output
+        (.mp4, .mov) starts there, as ffmpeg's does, showing the first frame until the
+        second when the sound starts before the picture.  None: start at ``start``.
     """
 
     path: str
     start: float = 0.0
     seekable: bool = True
     names: list | None = None
+    file_start: float | None = None
 
 
 class SourceError(EdgepipeError):

@@ -17,6 +17,13 @@ VIDEO_CONTAINERS = {
     ".avi": "avi",
 }
 
+#: Containers whose video ffmpeg starts at the input's start, showing the first frame from
+#: there when the picture starts after the sound: .mp4 and .mov because ffmpeg writes them
+#: at a constant rate (``-vsync auto`` picks ``cfr`` for muxers without
+#: ``AVFMT_VARIABLE_FPS``), .avi because it has no start offset.  Matroska and WebM keep
+#: the picture's own start.
+FILLED_START_CONTAINERS = ("mp4", "mov", "avi")
+
 #: The codec the ``video`` sink writes when none is given, by extension.
 DEFAULT_CODEC = {
     ".mp4": "h264", ".m4v": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9",

@@ -285,6 +285,22 @@ class MediaReader:
         return self._fps
 
     @property
+    def file_start(self) -> float | None:
+        """The container's start time in seconds (its earliest stream), when it holds
+        more than one stream; None for a lone video stream, which ffmpeg starts at its
+        first frame."""
+        start = self.container.start_time
+        if start is None or len(self.container.streams) < 2:
+            return None
+        return start / 1_000_000
+
+    @property
+    def stream_start(self) -> float:
+        """The video stream's start time in seconds (0 when the container gives none)."""
+        start = self.stream.start_time
+        return float(start * self.time_base) if start is not None else 0.0
+
+    @property
     def clock_jumps(self) -> int:
         """Times the input's clock restarted (joined MPEG-TS), each joined on as ffmpeg does."""
         return self._join.jumps if self._join is not None else 0

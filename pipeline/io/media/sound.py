@@ -17,7 +17,10 @@ Rules (the ``video`` sink documents them for users)
   at the end of the last written frame: the last packet kept is the one that covers that
   instant (an AAC packet is 21 ms at 48 kHz).  Whether more video followed is read from
   the input's own packets, so frames dropped in live mode do not cut the sound.
-* Sound before the first video frame is left out (the video starts there), said in a note
+* .mp4, .mov and .avi outputs start where the input does (its earliest stream), as
+  ffmpeg's do: sound before the first video frame is kept, and the first
+  frame is shown from 0 (see :func:`~pipeline.io.media.timing.output_origin`).
+* Elsewhere, sound before the first video frame is left out (the video starts there), said in a note
   when it is more than a codec's priming packet.  MP4 and MOV keep the packet that
   straddles the first frame, and the one before it (decoders need it to start: AAC's
   priming), at negative times; Matroska, WebM and AVI, which would shift the video
@@ -112,8 +115,12 @@ class SoundTrack:
         self.notes: list[str] = []
 
     @classmethod
-    def for_media(cls, media, mode: str, extension: str, what: str) -> tuple["SoundTrack | None", list[str]]:
-        """The track for ``media`` (a :class:`~pipeline.io.base.MediaInput`), or None, and notes."""
+    def for_media(cls, media, mode: str, extension: str, what: str,
+                  start: float | None = None) -> tuple["SoundTrack | None", list[str]]:
+        """The track for ``media`` (a :class:`~pipeline.io.base.MediaInput`), or None, and notes.
+
+        ``start``: the input time the output's 0 stands for (default: the first frame's).
+        """
         if media is None or mode == "none" or media.names is not None:  # pictures: no sound
             return None, []
         if not media.seekable:
@@ -121,7 +128,7 @@ class SoundTrack:
             return None, [f"{what}: sound from a stream is not copied (a stream cannot be opened "
                           "a second time); the video has no sound track"]
         try:
-            return cls(media.path, media.start, mode, extension), []
+            return cls(media.path, media.start if start is None else start, mode, extension), []
         except LookupError:
             return None, []
         except (OSError, av.FFmpegError) as error:

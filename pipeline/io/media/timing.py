@@ -19,6 +19,8 @@ one bad time:
 
 from __future__ import annotations
 
+from pipeline.io.formats import FILLED_START_CONTAINERS, VIDEO_CONTAINERS
+
 #: How many frames may wait for a later time before they are placed a frame apart.
 MAX_WAITING = 64
 
@@ -140,3 +142,22 @@ def output_seconds(frame, origin: float, first_index: int, rate: float) -> float
     if frame.pts is not None:
         return frame.pts - origin
     return (frame.index - first_index) / rate
+
+
+def output_origin(media, extension: str, first_pts: float | None) -> tuple[float, bool]:
+    """The input time an output's 0 stands for, and whether the first frame is moved to 0.
+
+    ffmpeg starts every output at the input file's start (its earliest stream) and, in a
+    constant-rate container (.mp4, .mov), repeats the first frame from there when the
+    picture starts later than the sound (``nb0_frames`` in ``do_video_out``); an .avi,
+    which has no start offset, shows its first frame from 0 too.  Matroska and WebM
+    start the picture at its first frame.  ``media`` is the source's
+    :class:`~pipeline.io.base.MediaInput` (or None), ``first_pts`` the first frame's pts.
+    """
+    if media is None:
+        return (first_pts or 0.0), False
+    lead_in = media.file_start
+    if (lead_in is not None and lead_in < media.start - 1e-6
+            and VIDEO_CONTAINERS.get(extension) in FILLED_START_CONTAINERS):
+        return lead_in, True
+    return media.start, False

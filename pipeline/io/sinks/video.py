@@ -39,7 +39,7 @@ from pipeline.io import formats
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media import logs
 from pipeline.io.media.sound import SoundTrack
-from pipeline.io.media.timing import output_seconds
+from pipeline.io.media.timing import output_origin, output_seconds
 from pipeline.io.media.writer import (
     CONTAINERS,
     ENCODERS,
@@ -114,6 +114,7 @@ class VideoSink(Sink):
         self._media = None
         self._shape: tuple | None = None
         self._origin = 0.0
+        self._fill_start = False  # the first frame is shown from 0 (the input's sound starts earlier)
         self._first_index = 0
         self._converted = 0
         self._first_converted: str | None = None
@@ -194,9 +195,10 @@ class VideoSink(Sink):
         sound = None
         try:
             media = self._media
-            sound, notes = SoundTrack.for_media(media, self.audio, self.extension, "video sink")
+            self._origin, self._fill_start = output_origin(media, self.extension, first.pts)
+            sound, notes = SoundTrack.for_media(media, self.audio, self.extension, "video sink",
+                                                start=self._origin)
             self.notes += notes
-            self._origin = media.start if media is not None else (first.pts or 0.0)
             self._first_index = first.index
             self._rate = float(rate)
             self._writer = MediaWriter(temp, self.extension, plan, rate, sound)
@@ -245,6 +247,8 @@ class VideoSink(Sink):
         elif image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
         seconds = output_seconds(frame, self._origin, self._first_index, self._rate)
+        if self._fill_start and self.frames_written == 0:
+            seconds = 0.0
         try:
             self._writer.write(image, seconds)
         except (OSError, av.FFmpegError) as error:

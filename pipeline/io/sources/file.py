@@ -143,6 +143,7 @@ class FileSource(Source):
         self._stated_frames: int | None = None
         self._position = 0  # frames consumed from the file: delivered and skipped
         self._start_pts: float | None = None
+        self._file_start: float | None = None
         self._last_pts: float | None = None
         self._loop_offset = 0.0  # seconds added to pts after each restart (loop)
         self._restarted = False  # loop: the next frame starts a new pass
@@ -196,6 +197,7 @@ class FileSource(Source):
                               f"truncated or use a codec this FFmpeg lacks ({REENCODE_HINT})")
         self._first = first
         self._start_pts = first[1]
+        self._file_start = None if self._trim_start else self._reader.file_start
         self._stated_frames = self._reader.stated_frames if not self._trim_start else None
         self._rate = self._reader.fps
         if self._rate is None:
@@ -219,7 +221,8 @@ class FileSource(Source):
         """The file and the pts of its first frame, once open (sinks copy its sound)."""
         if self._start_pts is None:
             return None
-        return MediaInput(self.path, start=self._start_pts, seekable=True)
+        return MediaInput(self.path, start=self._start_pts, seekable=True,
+                          file_start=self._file_start)
 
     # ------------------------------------------------------------------ reading
     def read(self) -> np.ndarray | None:
@@ -357,18 +360,29 @@ class FileSource(Source):
         log.warning("%s", message)
         self.report.failure = message
 
+    def _covers(self, stated: int) -> bool:
+        """Whether the frames read reach the time ``stated`` frames at the file's rate
+        would (an AVI's index counts the empty chunks that stand for repeated frames,
+        which decode to nothing: fewer frames, nothing missing)."""
+        if self._last_pts is None or not self._rate:
+            return False
+        step = 1.0 / self._rate
+        covered = self._last_pts - self._loop_offset + step - self._reader.stream_start
+        return covered >= stated * step - 1.5 * step
+
     def _at_end(self):
         """The file ended: report a shortfall against the stated count, restart with ``loop``.
 
         Returns the first frame of the next pass (``loop``), else None.
         """
         if self._reader.clock_jumps and not self._restarted:
-            message = (f"{self._describe()}: its clock restarted {self._reader.clock_jumps} time(s) "
-                       "(recordings joined?); each later stretch follows on, as ffmpeg joins them")
+            message = (f"{self._describe()}: its timestamps jumped {self._reader.clock_jumps} time(s) "
+                       "(recordings joined with cat, or a stream with a gap of over 10 s); the "
+                       "packets after each jump were shifted to follow on, as ffmpeg shifts them")
             log.info("%s", message)
             self.report.note(message)
         stated = self._stated_frames
-        if stated is not None and self._position < stated:
+        if stated is not None and self._position < stated and not self._covers(stated):
             message = (f"{self._describe()} ends after {self._position} frames, but its container "
                        f"states {stated}; the rest is missing or does not decode (truncated or damaged?)")
             log.warning("%s", message)

@@ -206,6 +206,24 @@ def make_joined_ts(folder: Path) -> Path:
     return out
 
 
+def make_late_picture(folder: Path) -> Path:
+    """H.264 starting 0.5 s after its AAC sound (Matroska): .mp4, .mov and .avi start at
+    the sound, the first frame shown from there, as ffmpeg writes them."""
+    out = folder / "late-picture.mkv"
+    ffmpeg(*_sine(), "-itsoffset", "0.5", *_testsrc(24), "-map", "1:v", "-map", "0:a", "-t", "3",
+           "-c:v", "libx264", "-c:a", "aac", out)
+    return out
+
+
+def make_avi_with_gaps(folder: Path) -> Path:
+    """Every third frame of 30 fps in AVI: the index counts the empty chunks between them
+    (58 stated, 20 that decode), as DivX/Xvid files with dropped frames do."""
+    out = folder / "gaps.avi"
+    ffmpeg(*_testsrc(30, "160x120"), "-t", "2", "-vf", "select='not(mod(n,3))'", "-fps_mode", "vfr",
+           "-c:v", "mjpeg", out)
+    return out
+
+
 def make_mjpeg_pcm(folder: Path) -> Path:
     """An old camera's AVI: MJPEG with mono PCM at 11025 Hz (layout unspecified)."""
     out = folder / "camera-mjpeg-pcm.avi"
@@ -221,7 +239,8 @@ def make_sound_only(folder: Path) -> Path:
 
 #: Every case that has video, in the order the script and the tests use.
 CASES = (make_packed_xvid_ac3, make_unpacked_xvid_mp3, make_h264_editlist_aac, make_negative_dts_ts,
-         make_no_pts, make_vfr, make_duplicate_times, make_gif, make_joined_ts, make_mjpeg_pcm)
+         make_no_pts, make_vfr, make_duplicate_times, make_gif, make_joined_ts, make_mjpeg_pcm,
+         make_late_picture, make_avi_with_gaps)
 
 
 # ---------------------------------------------------------------------- the comparison

@@ -34,7 +34,8 @@ CASES = [
     ("make_packed_xvid_ac3", "webm"), ("make_packed_xvid_ac3", "avi"),
     ("make_unpacked_xvid_mp3", "mp4"), ("make_h264_editlist_aac", "mp4"), ("make_negative_dts_ts", "mkv"),
     ("make_no_pts", "mp4"), ("make_vfr", "webm"), ("make_gif", "mp4"), ("make_joined_ts", "mp4"),
-    ("make_joined_ts", "avi"), ("make_mjpeg_pcm", "mp4"),
+    ("make_joined_ts", "avi"), ("make_mjpeg_pcm", "mp4"), ("make_late_picture", "mp4"),
+    ("make_late_picture", "avi"), ("make_late_picture", "webm"), ("make_avi_with_gaps", "mp4"),
 ]
 
 
@@ -52,6 +53,26 @@ def test_the_packed_file_is_what_the_issue_saw(built):
     with av.open(str(source)) as container:
         stamps = [frame.pts for frame in container.decode(video=0)]
     assert any(b < a for a, b in zip(stamps, stamps[1:] if stamps[0] is not None else []) if a and b)
+
+
+def test_an_avi_index_counting_empty_chunks_is_not_called_truncated(built, tmp_path):
+    """58 index entries, 20 frames: the frames reach the stated time, so nothing is missing."""
+    source = built("make_avi_with_gaps")
+    assert probe.ffprobe(source, "-show_entries", "stream=nb_frames")["streams"][0]["nb_frames"] == "58"
+    done = mediacheck.edgepipe_run(source, tmp_path / "out.mkv")
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout + done.stderr
+    assert "20 frames" in printed and "truncated" not in printed
+
+
+def test_sound_before_a_late_picture_is_kept_in_mp4(built, tmp_path):
+    """ffmpeg's .mp4 starts at the sound and shows the first frame from 0: so does ours."""
+    out = tmp_path / "late.mp4"
+    done = mediacheck.edgepipe_run(built("make_late_picture"), out)
+    assert done.returncode == 0, done.stderr
+    assert "left out" not in done.stdout + done.stderr
+    facts = probe.media_facts(str(out))
+    assert facts.times[0] == 0.0 and abs(facts.times[1] - (0.521 + 1 / 24)) < 0.01
 
 
 def test_damaged_sound_is_skipped_counted_and_named(built, tmp_path):
