@@ -229,3 +229,14 @@ def test_the_readme_is_a_guide_not_a_diary():
     assert 300 <= len(lines) <= 400, len(lines)
     assert not re.search(r"\b[0-9a-f]{7,40}\b", TEXT.replace("0x", "")), "a commit hash"
     assert not re.search(r"this round|issue #?\d+|\bcommit\b", TEXT, re.I)
+
+
+def test_the_two_commands_name_what_exists():
+    blocks = [block.strip() for block in re.findall(r"^```sh\n(.*?)^```", section("Two commands"), re.M | re.S)]
+    assert blocks == ["python -m pip install . && edgepipe run configs/demo.yaml",
+                      "python -m pip install -e '.[dev]' && python -m pytest"]
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "edgepipe" in project["scripts"]  # what the first command calls
+    assert "pytest" in " ".join(project["optional-dependencies"]["dev"])  # what the second needs
