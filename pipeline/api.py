@@ -10,11 +10,11 @@ and gets each edge image back with the side values the stages left::
     chain = Chain.from_stages(["grayscale", {"gradient": {"kind": "sobel"}}, "map",
                                {"threshold": {"value": "auto"}}], tuner={"every": 5})
     capture = cv2.VideoCapture(0)
-    while (got := capture.read())[0]:
-        edges, side = chain(got[1])
+    ok, image = capture.read()
+    while ok and cv2.waitKey(1) != 27:    # Esc ends it
+        edges, side = chain(image)        # side["threshold"]: the level used
         cv2.imshow("edges", edges)
-        if cv2.waitKey(1) == 27:
-            break
+        ok, image = capture.read()
 
 Only the config's stages and tuner are used here; its source, sinks and ``runtime:``
 belong to :class:`~pipeline.pipeline.Pipeline`.  The chain is the one a run builds
