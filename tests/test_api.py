@@ -8,6 +8,11 @@ thread.
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -199,3 +204,20 @@ def test_the_tuner_on_its_own_thread_publishes_too():
     assert chain.tuner.updates >= 1
     assert "tuner" in result.side
     assert not chain.tuner.running
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_the_readme_example_runs_on_a_clip(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = next(block for block in re.findall(r"^```python\n(.*?)^```", readme, re.M | re.S)
+                   if "Chain.from_stages" in block)
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=96x64:rate=10", "-frames:v", "12", "-pix_fmt", "yuv420p",
+                    "clip.mp4"], check=True, timeout=60)
+    scope: dict = {}
+    exec(compile(example, "README.md", "exec"), scope)  # noqa: S102  (our own README)
+    written = sorted(tmp_path.glob("edges_*.png"))
+    assert [path.name for path in written] == [f"edges_{n:04d}.png" for n in range(1, 13)]
+    assert scope["chain"].tuner.updates == 3  # frames 0, 5, 10
+    assert scope["side"]["threshold"] is not None

@@ -240,3 +240,17 @@ def test_the_two_commands_name_what_exists():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "edgepipe" in project["scripts"]  # what the first command calls
     assert "pytest" in " ".join(project["optional-dependencies"]["dev"])  # what the second needs
+
+
+def test_the_python_examples_compile_and_import_what_exists():
+    import pipeline
+
+    blocks = code_blocks("python")
+    assert len(blocks) >= 2  # Pipeline and the push API
+    for block in blocks:
+        compile(block, "README.md", "exec")
+        for names in re.findall(r"^from pipeline import (.+)$", block, re.M):
+            for name in names.split(","):
+                assert getattr(pipeline, name.strip()) is not None, name
+    push = next(block for block in blocks if "Chain" in block)
+    assert len(push.strip().splitlines()) <= 12  # the OpenCV loop, about ten lines
