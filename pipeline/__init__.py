@@ -6,10 +6,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # ``from pipeline import Pipeline`` without importing OpenCV and numba for every
+    # ``from pipeline import Pipeline`` (or ``Chain``) without importing OpenCV and numba for every
     # ``import pipeline.registry``.
     if name == "Pipeline":
         from pipeline.pipeline import Pipeline
 
         return Pipeline
+    if name == "Chain":  # the push API: your own frames through a configured chain
+        from pipeline.api import Chain
+
+        return Chain
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

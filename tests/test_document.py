@@ -7,6 +7,7 @@ alias expansion (bounded), merge keys (override by design), exponent numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -115,8 +116,19 @@ def test_a_fifo_is_read_like_a_file(tmp_path, kind):
     path = tmp_path / "piped.yaml"
     os.mkfifo(path)
     thread = feed_fifo(path, TEXTS[kind].encode())
-    LOADERS[kind](path)
+    piped = LOADERS[kind](path)
     thread.join(10)
+    assert not thread.is_alive()  # the writer got everything through
+    os.remove(path)
+    path.write_text(TEXTS[kind], encoding="utf-8")  # the same text from a plain file
+    assert loaded_fields(piped) == loaded_fields(LOADERS[kind](path))
+    assert loaded_fields(piped)  # the case meant: a checked object with its settings
+
+
+def loaded_fields(checked) -> dict:
+    """What a loader's dataclass holds, the parsed document (an object per load) left out."""
+    return {field.name: getattr(checked, field.name) for field in dataclasses.fields(checked)
+            if not field.name.startswith("_")}
 
 
 def test_process_substitution_is_read():

@@ -122,10 +122,12 @@ class SlowFirstCall(Stage):
     def __init__(self, seconds):
         super().__init__()
         self.seconds, self.calls, self.bound_at_first = seconds, 0, "unset"
+        self.first_index = None  # the index of the frame the slow call was made on
 
     def __call__(self, frame):
         if self.calls == 0:
             self.bound_at_first = self.controls
+            self.first_index = frame.index
             time.sleep(self.seconds)
         self.calls += 1
         return frame
@@ -137,14 +139,16 @@ class Discard(Sink):
 
 
 def test_the_first_call_is_paid_before_the_first_frame_is_timed():
-    slow = SlowFirstCall(1.0)
+    slow = SlowFirstCall(0.2)
     source = build("source", "synthetic", {"width": 64, "height": 48, "length": 20})
     engine = Engine(source, Chain([build("stage", "grayscale"), slow]), [Discard()], mode="batch")
     summary = engine.run()
-    assert engine.warmup.seconds >= 1.0 and slow.bound_at_first is None  # unbound: no trace
+    # The slow call was made on the warm-up's frame (index -1), which the source thread
+    # runs before it stamps frame 0: no timed frame pays it.
+    assert slow.first_index == -1
+    assert engine.warmup.seconds >= 0.2  # what the warm-up reports is the call it made
+    assert slow.bound_at_first is None  # unbound: no trace in the run's controls
     assert summary.frames_out == 20 and slow.calls == 21
-    assert summary.latency_ms["max"] < 500  # the second of "compile" is in none of them
-    assert summary.seconds < 0.9 * engine.warmup.seconds + 0.5
 
 
 CHILD = textwrap.dedent("""
@@ -157,8 +161,23 @@ CHILD = textwrap.dedent("""
         "stages": ["grayscale", "gradient", "map", "threshold"],
         "sinks": ["discard"], "runtime": {"mode": "batch"}})
     engine = pipe.engine()
-    summary = engine.run()
+
+    from numba.core import event
+
+    class Compiles(event.Listener):  # every numba compile in the run, warm-up or not
+        count = 0
+
+        def on_start(self, _):
+            self.count += 1
+
+        def on_end(self, _):
+            pass
+
+    compiles = Compiles()
+    with event.install_listener("numba:compile", compiles):
+        summary = engine.run()
     print(json.dumps({"seconds": engine.warmup.seconds, "compiles": engine.warmup.compiles,
+                      "run_compiles": compiles.count,
                       "latency": summary.latency_ms, "frames": summary.frames_out}))
 """)
 
@@ -192,8 +211,9 @@ def test_without_tiers_a_fresh_cache_compiles_before_the_clock_and_says_so_once(
     cold, said = run_child(tmp_path / "numba-cache")
     assert cold["frames"] == 30 and cold["compiles"] > 0
     assert said.count("compiling kernels (first run only)") == 1
-    # Compile time is in the warm-up, in none of the latencies.
-    assert cold["latency"]["max"] < 0.5 * 1000 * cold["seconds"]
+    # Every compile of the run happened in the warm-up, before frame 0 was stamped:
+    # none is in a frame's latency.
+    assert cold["run_compiles"] == cold["compiles"]
     warm, said = run_child(tmp_path / "numba-cache")  # the cache is filled now
     assert warm["compiles"] == 0 and "compiling" not in said
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
 import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.sources.synthetic import SyntheticSource
+from pipeline.io.sources import pacing, synthetic
+from pipeline.io.sources.synthetic import SyntheticSource, make_background
 from pipeline.registry import ParamError, build
 from tests.harness import read_all
 
@@ -62,31 +62,52 @@ def test_synthetic_length_and_endless():
             assert len(read_all(source, limit=50)) == 50
 
 
-def test_synthetic_fps_and_live_pacing():
+class PacerClock:
+    """The pacer's ``time`` (an injected clock): sleeping moves it, each sleep is kept."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def perf_counter(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_synthetic_fps_and_live_pacing(monkeypatch):
+    clock = PacerClock()
+    monkeypatch.setattr(pacing, "time", clock)
     source = SyntheticSource(width=32, height=32, fps=50, length=10, live=True)
     assert source.live and source.fps == 50.0
     with source:
-        start = time.perf_counter()
         assert len(read_all(source)) == 10
-        elapsed = time.perf_counter() - start
-    assert 0.15 <= elapsed < 1.0
+    # The first frame at once, then one 50 fps period before each of the other nine.
+    assert clock.sleeps == [pytest.approx(0.02)] * 9
     unpaced = SyntheticSource(width=32, height=32, fps=1, length=10)
     assert unpaced.live is False
     with unpaced:
-        start = time.perf_counter()
-        read_all(unpaced)
-    assert time.perf_counter() - start < 1.0
+        assert len(read_all(unpaced)) == 10
+    assert len(clock.sleeps) == 9  # not paced: no sleep at 1 fps either
 
 
-def test_synthetic_is_fast_at_1080p():
+def test_synthetic_draws_on_a_background_made_once(monkeypatch):
+    # What keeps the pattern at about 1 ms a frame at 1080p: the gradients, bars and
+    # chessboard are computed once at open, and each frame is a copy plus a few cv2 calls.
+    made = []
+
+    def counted(width, height):
+        made.append((width, height))
+        return make_background(width, height)
+
+    monkeypatch.setattr(synthetic, "make_background", counted)
     source = SyntheticSource(width=1920, height=1080, length=0)
     source.open()
-    source.read()
-    start = time.perf_counter()
-    for _ in range(20):
-        source.read()
-    per_frame = (time.perf_counter() - start) / 20
-    assert per_frame < 0.010  # about 1 ms here; 33 ms is a whole 30 fps frame
+    frames = [source.read() for _ in range(21)]
+    assert made == [(1920, 1080)]
+    assert all(frame.shape == (1080, 1920, 3) and frame.dtype == np.uint8 for frame in frames)
+    assert not any(np.shares_memory(frames[0], frame) for frame in frames[1:])  # fresh arrays
 
 
 def test_synthetic_params_are_checked():
