@@ -415,6 +415,31 @@ def test_the_tuner_publishes_a_pair_and_warm_starts_from_the_pair_in_use():
     assert tuner.handle(hist).start == {"low": 10.0, "high": 20.0}
 
 
+def test_a_third_target_runs_through_the_same_step_and_publication():
+    from pipeline.optim import make_optimizer
+    from pipeline.runtime.tuner.step import optimize
+    from pipeline.runtime.tuner.targets import ThresholdTarget
+    from pipeline.tuned import Target
+
+    class Level(ThresholdTarget):  # a new tuned value: a key, the rest inherited
+        key = Target("level", ("t",))
+
+    def target(cls):
+        return cls(make_optimizer({"name": "adam", "lr": 4.0}), 20, "otsu", (0.0, 255.0),
+                   {"tau": 2.0})
+
+    controls = Controls()
+    controls.tuned.add(Level.key)
+    hist = edge_frame(0, scene(0, HIGH)).side["histogram"]
+    step = optimize(target(Level), hist, (10.0,), 0.0, update=1, frame=3)
+    controls.tuned.publish(step)
+    assert step.target == "level" and step.start == {"t": 10.0} and step.frame == 3
+    assert controls.tuned.auto("level") == step.values
+    assert controls.snapshot().tuner == {"level": step.as_dict()}
+    same = optimize(target(ThresholdTarget), hist, (10.0,), 0.0, update=1, frame=3)
+    assert same.values == {T: step.values["t"]}  # the threshold's answer, under its own key
+
+
 @pytest.mark.parametrize("settings, key, words", [
     ({"objective": "multiotsu"}, "objective", "with targets threshold use objective otsu or density"),
     ({"objective": "otsu", "targets": "canny"}, "objective", "use objective multiotsu"),

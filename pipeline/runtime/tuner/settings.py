@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from pipeline.optim import make_optimizer
+from pipeline.optim import OPTIMIZERS, make_optimizer
 from pipeline.registry import REGISTRIES, Param, ParamError, check_settings
 from pipeline.runtime.tuner.targets import TARGETS, THRESHOLD_TARGET
 
@@ -46,8 +46,8 @@ TUNER_PARAMS = (
           help="what is tuned: threshold (the threshold stage's value) or canny "
                "(the canny stage's low and high)"),
     Param("optimizer", dict, DEFAULT_OPTIMIZER,
-          help="optimizer spec: name (sign, sgd, momentum, nesterov, adam) and its "
-               "settings, e.g. {name: momentum, lr: 2000, gamma: 0.9}"),
+          help=f"optimizer spec: name ({', '.join(OPTIMIZERS)}) and its settings "
+               f"(edgepipe stages optimizer), e.g. {{name: momentum, lr: 2000, gamma: 0.9}}"),
     Param("every", int, 5, min=1, max=100000,
           help="update from at most one histogram every N frames"),
     Param("iterations", int, 20, min=1, max=10000, help="optimizer steps per update"),
