@@ -123,6 +123,13 @@ _LR = Param("lr", float, REQUIRED, min=0.0,
             help="learning rate, > 0")
 _GAMMA = Param("gamma", float, 0.9, min=0.0, max=1.0,
                help="fraction of the previous velocity kept, in [0, 1)")
+_STEP = Param("step", float, 1.0, min=0.0, help="distance moved along each coordinate per step, > 0")
+_BETA1 = Param("beta1", float, 0.9, min=0.0, max=1.0,
+               help="decay of the mean of the gradient, in [0, 1)")
+_BETA2 = Param("beta2", float, 0.999, min=0.0, max=1.0,
+               help="decay of the mean of its square, in [0, 1)")
+_EPS = Param("eps", float, 1e-8, min=0.0, help="added to the root so 0 does not divide, > 0")
+# The constructors' defaults are these Params' (one place); make_optimizer reads the Params.
 
 
 @register("optimizer", "sign")
@@ -142,10 +149,9 @@ class Sign(Optimizer):
     """
 
     name = "sign"
-    params = (Param("step", float, 1.0, min=0.0,
-                    help="distance moved along each coordinate per step, > 0"),)
+    params = (_STEP,)
 
-    def __init__(self, step=1.0):
+    def __init__(self, step=_STEP.default):
         # Kept as ``step_size``: ``step`` is the method every optimizer has.
         self.step_size = _check_setting("step", step, 0.0, math.inf, low_closed=False)
 
@@ -208,7 +214,7 @@ class Momentum(_WithState):
     name = "momentum"
     params = (_LR, _GAMMA)
 
-    def __init__(self, lr, gamma=0.9):
+    def __init__(self, lr, gamma=_GAMMA.default):
         super().__init__()
         self.lr = _check_setting("lr", lr, 0.0, math.inf, low_closed=False)
         self.gamma = _check_setting("gamma", gamma, 0.0, 1.0, low_closed=True)
@@ -288,14 +294,9 @@ class Adam(_WithState):
     """
 
     name = "adam"
-    params = (_LR,
-              Param("beta1", float, 0.9, min=0.0, max=1.0,
-                    help="decay of the mean of the gradient, in [0, 1)"),
-              Param("beta2", float, 0.999, min=0.0, max=1.0,
-                    help="decay of the mean of its square, in [0, 1)"),
-              Param("eps", float, 1e-8, min=0.0, help="added to the root so 0 does not divide, > 0"))
+    params = (_LR, _BETA1, _BETA2, _EPS)
 
-    def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr, beta1=_BETA1.default, beta2=_BETA2.default, eps=_EPS.default):
         super().__init__()
         self.lr = _check_setting("lr", lr, 0.0, math.inf, low_closed=False)
         self.beta1 = _check_setting("beta1", beta1, 0.0, 1.0, low_closed=True)
