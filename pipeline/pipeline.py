@@ -20,7 +20,7 @@ from typing import Iterator
 
 from pipeline.config import Config
 from pipeline.frame import Frame
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.stats import Summary
 from pipeline.stages.chain import Chain

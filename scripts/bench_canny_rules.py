@@ -11,9 +11,9 @@ best pair per image (OIS-like), from the same sweep, and each rule's time per im
 (the median, histograms given).
 
 Histograms: ``all``, the 256-bin Sobel magnitude histogram that ``cv2.Canny``
-thresholds (:func:`pipeline.stages.canny.magnitude_histogram`, the one the tuner reads);
+thresholds (:func:`pipeline.histograms.magnitude_histogram`, the one the tuner reads);
 ``nms``, the same over the non-maximum-suppression survivors only
-(:func:`pipeline.optim.objectives.nms_histogram`).  ``log-otsu`` splits ``log(1 + v)``
+(:func:`pipeline.histograms.nms_histogram`).  ``log-otsu`` splits ``log(1 + v)``
 instead of ``v``; ``top q`` puts ``high`` where a share ``q`` of the survivors lies above
 it (the ``density`` objective's optimum on that histogram).
 """
@@ -31,14 +31,14 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.optim import make_optimizer, tune_pair
-from pipeline.optim.objectives import nms_histogram
+from pipeline.histograms import nms_histogram
 from pipeline.quality import image_counts, read_boundaries, thresholds
 from pipeline.quality.scores import fmeasure, recall_precision
-from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
+from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 
 
 def _multiotsu_pair(hist):
-    start = rule_of_thumb(hist)
+    start = canny_rule_of_thumb(hist)
     path = tune_pair(hist, start, make_optimizer({"name": "sign", "step": 1}), 200)
     low, high = path.points[int(np.argmin(path.values))]
     return float(low), float(high)
@@ -65,7 +65,7 @@ def _log_otsu(hist):
 RULES = {
     "all log-otsu, low 0.4": lambda a, n: (0.4 * _log_otsu(a), _log_otsu(a)),
     "nms log-otsu, low 0.4": lambda a, n: (0.4 * _log_otsu(n), _log_otsu(n)),
-    "otsu/2 (rule of thumb)": lambda a, n: rule_of_thumb(a),
+    "otsu/2 (rule of thumb)": lambda a, n: canny_rule_of_thumb(a),
     "multiotsu (tuner)": lambda a, n: _multiotsu_pair(a),
     "nms otsu, low 0.4": lambda a, n: (0.4 * ops.otsu_threshold(n), ops.otsu_threshold(n)),
     "nms multiotsu": lambda a, n: _multiotsu_pair(n),

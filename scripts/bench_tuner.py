@@ -37,7 +37,7 @@ from pipeline.io.sources.synthetic import SyntheticSource  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.runtime import engine as engine_module  # noqa: E402
 from pipeline.runtime import tuner as tuner_module  # noqa: E402
-from pipeline.runtime.controls import Controls  # noqa: E402
+from pipeline.controls import Controls  # noqa: E402
 from pipeline.runtime.tuner import Tuner  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from figuretools import label, read_photo, write_figure
 
 from pipeline import ops
 from pipeline.optim import make_optimizer, tune_pair
-from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
+from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 
 
 def zoom(image, box, width):
@@ -35,7 +35,7 @@ def main():
     thick = ops.threshold(sobel, level)
 
     hist = magnitude_histogram(frame)
-    rule = rule_of_thumb(hist)
+    rule = canny_rule_of_thumb(hist)
     path = tune_pair(hist, rule, make_optimizer({"name": "sign", "step": 1}), 200)
     tuned = tuple(float(v) for v in path.points[int(np.argmin(path.values))])
     thin_rule = ops.canny(frame, *rule)

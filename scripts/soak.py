@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.io.sinks import DiscardSink  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
-from pipeline.runtime.controls import Controls  # noqa: E402
+from pipeline.controls import Controls  # noqa: E402
 
 #: Warm-up before the verdict's first window: this long, or this fraction of a short run.
 WARMUP_SECONDS = 60.0

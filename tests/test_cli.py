@@ -69,6 +69,24 @@ def test_validate_with_set_and_print(tmp_path, capsys):
     assert "--set stages.gradient.kind: kind must be one of" in capsys.readouterr().err
 
 
+def test_stages_lists_the_optimizers_and_objectives_with_their_settings(capsys):
+    assert main(["stages", "optimizer"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("optimizers\n")
+    for name in ("adam", "momentum", "nesterov", "sgd", "sign"):
+        assert f"\n  {name}  - " in out, name
+    assert "lr     float in [0, ]; required" in out  # adam's, sgd's, momentum's
+    assert "beta2  float in [0, 1]; default 0.999" in out
+    assert "step  float in [0, ]; default 1.0" in out  # sign's
+    assert main(["stages", "objectives"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("objectives\n")
+    for name in ("agreement", "density", "multiotsu", "otsu"):
+        assert f"\n  {name}  - " in out, name
+    assert "target  float in [0, 1]; default 0.1" in out  # density's
+    assert out.count("tau ") == 4  # every objective's softness
+
+
 def test_validate_sinks_runs_sink_checks(tmp_path, capsys):
     (tmp_path / "afile").write_text("")
     path = config(tmp_path, f"sinks: [{{video: {{path: {tmp_path / 'afile' / 'x.mp4'}}}}}]\n")
@@ -82,6 +100,7 @@ def test_stages_lists_every_component_with_parameters(capsys):
     out = capsys.readouterr().out
     load_plugins()
     for kind in ("stage", "source", "sink", "objective", "optimizer"):
+        assert REGISTRIES[kind], f"nothing registers as {kind}"
         for name, cls in REGISTRIES[kind].items():
             assert f"\n  {name}" in out, name
             for param in cls.params:

@@ -50,7 +50,7 @@ def _reporting_controls(expected: int | None):
     report = frame_progress
     if report is None:
         return None
-    from pipeline.runtime.controls import Controls
+    from pipeline.controls import Controls
 
     class ReportingControls(Controls):
         def publish_stats(self, **values) -> None:

@@ -20,7 +20,7 @@ from pipeline.batch.jobs import natural_key
 from pipeline.io.base import SourceError
 from pipeline.optim import PAIR_OBJECTIVES, joint_histogram
 from pipeline.registry import build
-from pipeline.stages.canny import magnitude_histogram
+from pipeline.histograms import magnitude_histogram
 
 #: File extensions read as pictures (the ``images`` source), everything else as video.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -83,7 +83,7 @@ def frame_histograms(settings: dict) -> list:
     """Each frame's objective histogram: (256,) magnitudes, or (256, 2) against Canny.
 
     For a pair objective (``multiotsu``) the magnitudes are the ones ``cv2.Canny``
-    thresholds (:func:`pipeline.stages.canny.magnitude_histogram`).
+    thresholds (:func:`pipeline.histograms.magnitude_histogram`).
     """
     histograms = []
     for image in read_frames(settings, settings["max_frames"]):

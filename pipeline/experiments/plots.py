@@ -87,9 +87,9 @@ def surface_grid(histogram, tau: float, step: float = 1.0):
 
     ``values[i, j]`` is the objective at ``low = levels[j]``, ``high = levels[i]``.
     """
-    from pipeline.optim.objectives import _MultiOtsuSurface
+    from pipeline.optim.pair_objectives import MultiOtsu
 
-    surface = _MultiOtsuSurface(histogram, tau)
+    surface = MultiOtsu(histogram, tau)
     levels = np.arange(0.0, 255.0 + step / 2, step)
     values = np.full((levels.size, levels.size), np.nan)
     for i, high in enumerate(levels):

@@ -13,7 +13,7 @@
 A tuned method runs the runtime :class:`~pipeline.runtime.tuner.Tuner` on the image's
 histogram (the soft map's, or for canny the Sobel magnitude's that ``cv2.Canny``
 thresholds, of all pixels or, with ``histogram: nms``, of the non-maximum-suppression
-survivors only: :func:`pipeline.optim.objectives.nms_histogram`), ``updates`` times as
+survivors only: :func:`pipeline.histograms.nms_histogram`), ``updates`` times as
 on a still scene, and keeps the value it publishes last: the threshold (the map is then
 ``soft > t``, as the ``threshold`` stage does), Canny's pair (``multiotsu``), or Canny's
 high with ``low = ratio * high`` (a one-threshold objective on a canny method).
@@ -29,10 +29,11 @@ import numpy as np
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.io.base import SourceError
-from pipeline.optim.objectives import nms_histogram
-from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET, Controls
+from pipeline.histograms import nms_histogram
+from pipeline.controls import Controls
+from pipeline.tuned import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET
 from pipeline.runtime.tuner import Tuner
-from pipeline.stages.canny import magnitude_histogram
+from pipeline.histograms import magnitude_histogram
 from pipeline.stages.chain import Chain
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from pipeline.config import check_chain
 from pipeline.document import entry_name
 from pipeline.registry import REQUIRED, Param, ParamError, check_settings, lookup
-from pipeline.runtime.controls import CANNY_TARGET, THRESHOLD_TARGET
+from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET
 from pipeline.runtime.tuner import TARGET_OBJECTIVES, TUNER_PARAMS, check_tuner_settings
 from pipeline.stages import kinds
 

@@ -22,7 +22,7 @@ from pipeline.experiments.output import (
 from pipeline.experiments.plots import write_plots
 from pipeline.experiments.schema import MAX_WORK, Experiment, Input
 from pipeline.optim import PAIR_OBJECTIVES, make_optimizer, minimize, tune_pair, tune_threshold
-from pipeline.stages.canny import rule_of_thumb
+from pipeline.histograms import canny_rule_of_thumb
 
 
 @dataclasses.dataclass
@@ -104,7 +104,7 @@ def pair_start(settings: dict, histograms: list) -> tuple:
     """The pair a pair run starts from: the config's ``[low, high]``, or ``auto``'s rule of thumb."""
     if settings["start"] == "auto":
         low, high = settings["bounds"]
-        return tuple(min(max(v, low), high) for v in rule_of_thumb(histograms[0]))
+        return tuple(min(max(v, low), high) for v in canny_rule_of_thumb(histograms[0]))
     return tuple(settings["start"])
 
 

@@ -22,7 +22,7 @@ from pipeline.config import (
 from pipeline.experiments.functions import FUNCTIONS
 from pipeline.optim import OBJECTIVES, PAIR_OBJECTIVES, make_optimizer
 from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
-from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU, optimizer_error_key
+from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU
 
 VERSION = 1
 
@@ -209,9 +209,8 @@ def _expand_optimizers(doc, entries) -> list:
             spec = dict(combination)
             try:
                 specs.append(make_optimizer(spec).spec())
-            except ValueError as exc:
-                key = optimizer_error_key(spec, str(exc))
-                raise doc.error(path + (key,), str(exc)) from None
+            except ParamError as exc:  # its key is the setting at fault
+                raise doc.error(path + (exc.key,), exc.message) from None
     return specs
 
 

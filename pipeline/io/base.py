@@ -41,9 +41,9 @@ import numpy as np
 from pipeline.errors import EdgepipeError
 from pipeline.registry import check_settings
 
-if TYPE_CHECKING:  # only for annotations; runtime imports io, not the other way round
+if TYPE_CHECKING:  # only for annotations
+    from pipeline.controls import Controls
     from pipeline.frame import Frame
-    from pipeline.runtime.controls import Controls
 
 
 @dataclasses.dataclass(frozen=True)

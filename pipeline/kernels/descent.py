@@ -34,7 +34,7 @@ SETTINGS = {SIGN: ("step",), SGD: ("lr",), MOMENTUM: ("lr", "gamma"),
 
 @numba.njit(**JIT)
 def _otsu(moments, t, inverse_tau, total_variance, sums, slopes):
-    """``_OtsuCurve._evaluate``: (value, derivative) at ``t``."""
+    """``Otsu._evaluate``: (value, derivative) at ``t``."""
     if total_variance == 0.0:
         return 0.0, 0.0
     soft_class_sums(moments, t, inverse_tau, sums, slopes)
@@ -56,7 +56,7 @@ def _otsu(moments, t, inverse_tau, total_variance, sums, slopes):
 
 @numba.njit(**JIT)
 def _density(moments, t, inverse_tau, target, sums, slopes):
-    """``_DensityCurve._evaluate``: (value, derivative) at ``t``."""
+    """``Density._evaluate``: (value, derivative) at ``t``."""
     soft_class_sums(moments, t, inverse_tau, sums, slopes)
     miss = sums[0, 0] - target
     return miss * miss, 2.0 * miss * slopes[0]
@@ -100,7 +100,7 @@ def descend(objective, moments, inverse_tau, constant, rule, settings, x0, lower
     objective : int
         :data:`OTSU` or :data:`DENSITY`.
     moments : float64 array (k, 256)
-        The curve's ``moments`` (``_OtsuCurve``: k = 2, ``_DensityCurve``: k = 1).
+        The curve's ``moments`` (``Otsu``: k = 2, ``Density``: k = 1).
     inverse_tau : float
         ``1 / tau``, tau > 0 (the hard step has no gradient and stays in Python).
     constant : float

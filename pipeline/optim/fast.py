@@ -1,7 +1,7 @@
 """:func:`tune_threshold` with the descent loop compiled: the runtime tuner's per-update path.
 
 :func:`tune_threshold_fast` takes the arguments of
-:func:`~pipeline.optim.objectives.tune_threshold` and returns the same
+:func:`~pipeline.optim.tune.tune_threshold` and returns the same
 :class:`~pipeline.optim.minimize.Trajectory`, bit for bit.  The histogram is checked
 and prepared by the objective's own curve class, exactly as there; then, when the run
 is one that :func:`pipeline.kernels.descent.descend` knows, the whole loop is one
@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from pipeline.optim.minimize import Trajectory, _as_box, _as_start_point, minimize
-from pipeline.optim.objectives import _CURVES, _DEFAULT_SETTINGS, tune_threshold
+from pipeline.optim.tune import objective_class, objective_settings, tune_threshold
 from pipeline.optim.optimizers import SGD, Adam, Momentum, Nesterov, Sign
 
 __all__ = ["FAST_OBJECTIVES", "ThresholdRun", "supported", "tune_threshold_fast"]
@@ -59,15 +59,17 @@ def supported(objective, optimizer, objective_kwargs=None):
     kwargs = {} if objective_kwargs is None else objective_kwargs
     if objective not in FAST_OBJECTIVES or type(optimizer) not in _RULES:
         return False
-    if any(key not in _DEFAULT_SETTINGS[objective] for key in kwargs):
+    try:
+        settings = objective_settings(objective, kwargs)
+    except ValueError:
         return False
-    tau = kwargs.get("tau", _DEFAULT_SETTINGS[objective]["tau"])
+    tau = settings["tau"]
     return isinstance(tau, numbers.Real) and not isinstance(tau, bool) and tau > 0
 
 
 def tune_threshold_fast(hist, t0, optimizer, iterations, objective="otsu", bounds=(0, 255),
                         **objective_kwargs):
-    """:func:`~pipeline.optim.objectives.tune_threshold`, compiled where it can be.
+    """:func:`~pipeline.optim.tune.tune_threshold`, compiled where it can be.
 
     Parameters and errors are those of ``tune_threshold``.
 
@@ -101,7 +103,8 @@ class ThresholdRun:
         if not self._compiled:
             return
         self._lower, self._upper = box
-        self._settings = dict(_DEFAULT_SETTINGS[objective], **objective_kwargs)
+        self._curve_class = objective_class(objective)
+        self._settings = objective_settings(objective, objective_kwargs)
         descent = _descent()
         self._rule = getattr(descent, _RULES[type(optimizer)])
         self._rule_settings = np.array(
@@ -113,7 +116,7 @@ class ThresholdRun:
         if not self._compiled:
             return tune_threshold(hist, t0, optimizer, iterations, objective=objective,
                                   bounds=bounds, **objective_kwargs)
-        curve = _CURVES[objective](hist, **self._settings)  # checks hist, tau and target
+        curve = self._curve_class(hist, **self._settings)  # checks hist, tau and target
         x0 = _start_value(t0, self._lower, self._upper)
         if x0 is None:  # let minimize run it or say what is wrong
             return minimize(curve.value, t0, optimizer, iterations, grad=curve.derivative, bounds=bounds)

@@ -117,7 +117,7 @@ def minimize(f, x0, optimizer, iterations, grad=None, bounds=None, project=None)
     project : callable, optional
         Applied to each new point after the box, ``project(point) -> point`` (an array
         of shape (n,)): a projection onto a further constraint, such as
-        :func:`pipeline.optim.pair.project_ordered` keeping ``low <= high``.
+        :func:`pipeline.optim.tune.project_ordered` keeping ``low <= high``.
 
     Returns
     -------

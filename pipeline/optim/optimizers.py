@@ -1,17 +1,19 @@
 """First-order update rules: ``x <- step(x, g)``, from the seed's sign walk to Adam.
 
 Each optimizer is a small class that keeps its settings (validated on construction) and
-its state between steps (velocity, moments), and is rebuilt from a configuration by
-:func:`make_optimizer` through the :data:`OPTIMIZERS` registry.  All of them descend:
-``step`` moves against the gradient.
+its state between steps (velocity, moments).  It is registered as kind ``optimizer``
+with its settings declared as ``params`` (``edgepipe stages optimizer`` lists them), and
+rebuilt from a configuration by :func:`make_optimizer`.  All of them descend: ``step``
+moves against the gradient.
 """
 
-import inspect
 import math
 import numbers
 from collections.abc import Mapping
 
 import numpy as np
+
+from pipeline.registry import REGISTRIES, REQUIRED, Param, ParamError, register
 
 __all__ = ["OPTIMIZERS", "Adam", "Momentum", "Nesterov", "Optimizer", "SGD", "Sign", "make_optimizer"]
 
@@ -27,12 +29,12 @@ def _check_setting(name, value, low, high, *, low_closed, high_closed=False):
     else:
         allowed = f"in {'[' if low_closed else '('}{low:g}, {high:g}{']' if high_closed else ')'}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number {allowed}; got {value!r}")
+        raise ParamError(name, f"{name} must be a number {allowed}; got {value!r}")
     number = float(value)
     above_low = number >= low if low_closed else number > low
     below_high = number <= high if high_closed else number < high
     if not (math.isfinite(number) and above_low and below_high):
-        raise ValueError(f"{name} must be a finite number {allowed}; got {value!r}")
+        raise ParamError(name, f"{name} must be a finite number {allowed}; got {value!r}")
     return number
 
 
@@ -48,11 +50,14 @@ def _as_float_arrays(x, g):
 class Optimizer:
     """Base class: settings, a ``step`` that uses and updates state, ``reset``.
 
-    Subclasses set ``name`` (their key in :data:`OPTIMIZERS`), validate their settings in
-    ``__init__``, keep them as attributes of the same names, and implement ``step``.
+    Subclasses are registered (``@register("optimizer", name)``), declare their settings
+    as ``params`` (the constructor's parameters, in order, with the same defaults),
+    validate them in ``__init__`` (a :class:`~pipeline.registry.ParamError` naming the
+    setting), keep them as attributes of the same names, and implement ``step``.
     """
 
     name = ""
+    params: tuple = ()
 
     def step(self, x, g):
         """Return the next point, given the point ``x`` and the gradient ``g`` there.
@@ -76,7 +81,7 @@ class Optimizer:
 
     def settings(self):
         """The constructor arguments, as a dict ``{parameter: value}``."""
-        return {parameter: getattr(self, parameter) for parameter in inspect.signature(type(self)).parameters}
+        return {param.name: getattr(self, param.name) for param in self.params}
 
     def spec(self):
         """A configuration mapping that :func:`make_optimizer` turns back into an equal optimizer."""
@@ -114,6 +119,20 @@ class _WithState(Optimizer):
         return False
 
 
+_LR = Param("lr", float, REQUIRED, min=0.0,
+            help="learning rate, > 0")
+_GAMMA = Param("gamma", float, 0.9, min=0.0, max=1.0,
+               help="fraction of the previous velocity kept, in [0, 1)")
+_STEP = Param("step", float, 1.0, min=0.0, help="distance moved along each coordinate per step, > 0")
+_BETA1 = Param("beta1", float, 0.9, min=0.0, max=1.0,
+               help="decay of the mean of the gradient, in [0, 1)")
+_BETA2 = Param("beta2", float, 0.999, min=0.0, max=1.0,
+               help="decay of the mean of its square, in [0, 1)")
+_EPS = Param("eps", float, 1e-8, min=0.0, help="added to the root so 0 does not divide, > 0")
+# The constructors' defaults are these Params' (one place); make_optimizer reads the Params.
+
+
+@register("optimizer", "sign")
 class Sign(Optimizer):
     """Sign descent, the seed's integer walk: ``x <- x - step * sign(g)``.
 
@@ -130,8 +149,9 @@ class Sign(Optimizer):
     """
 
     name = "sign"
+    params = (_STEP,)
 
-    def __init__(self, step=1.0):
+    def __init__(self, step=_STEP.default):
         # Kept as ``step_size``: ``step`` is the method every optimizer has.
         self.step_size = _check_setting("step", step, 0.0, math.inf, low_closed=False)
 
@@ -143,6 +163,7 @@ class Sign(Optimizer):
         return x - self.step_size * np.sign(g)
 
 
+@register("optimizer", "sgd")
 class SGD(Optimizer):
     """Plain gradient descent: ``x <- x - lr * g``.
 
@@ -153,6 +174,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    params = (_LR,)
 
     def __init__(self, lr):
         self.lr = _check_setting("lr", lr, 0.0, math.inf, low_closed=False)
@@ -162,6 +184,7 @@ class SGD(Optimizer):
         return x - self.lr * g
 
 
+@register("optimizer", "momentum")
 class Momentum(_WithState):
     """Heavy-ball momentum: ``v <- gamma * v + lr * g``, then ``x <- x - v``.
 
@@ -189,8 +212,9 @@ class Momentum(_WithState):
     """
 
     name = "momentum"
+    params = (_LR, _GAMMA)
 
-    def __init__(self, lr, gamma=0.9):
+    def __init__(self, lr, gamma=_GAMMA.default):
         super().__init__()
         self.lr = _check_setting("lr", lr, 0.0, math.inf, low_closed=False)
         self.gamma = _check_setting("gamma", gamma, 0.0, 1.0, low_closed=True)
@@ -212,6 +236,7 @@ class Momentum(_WithState):
         return self._velocity
 
 
+@register("optimizer", "nesterov")
 class Nesterov(Momentum):
     """Nesterov momentum: ``v <- gamma * v + lr * g``, then ``x <- x - (gamma * v + lr * g)``.
 
@@ -241,6 +266,7 @@ class Nesterov(Momentum):
         return x - (self.gamma * self._accumulate(x, g) + self.lr * g)
 
 
+@register("optimizer", "adam")
 class Adam(_WithState):
     """Adam (Kingma and Ba, 2015): steps scaled by running moments of the gradient.
 
@@ -268,8 +294,9 @@ class Adam(_WithState):
     """
 
     name = "adam"
+    params = (_LR, _BETA1, _BETA2, _EPS)
 
-    def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr, beta1=_BETA1.default, beta2=_BETA2.default, eps=_EPS.default):
         super().__init__()
         self.lr = _check_setting("lr", lr, 0.0, math.inf, low_closed=False)
         self.beta1 = _check_setting("beta1", beta1, 0.0, 1.0, low_closed=True)
@@ -299,8 +326,8 @@ class Adam(_WithState):
         return x - self.lr * mean_hat / (np.sqrt(second_moment_hat) + self.eps)
 
 
-#: Optimizer classes by configuration name.
-OPTIMIZERS = {"sign": Sign, "sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
+#: Optimizer classes by configuration name: the registry's table of kind ``optimizer``.
+OPTIMIZERS = REGISTRIES["optimizer"]
 
 
 def make_optimizer(spec):
@@ -320,26 +347,29 @@ def make_optimizer(spec):
 
     Raises
     ------
-    ValueError
-        Naming the offending value and what is allowed: a spec that is not a mapping, a
-        missing or unknown ``name``, an unknown or missing key, or a setting out of range.
+    ParamError
+        A ``ValueError`` whose ``key`` is the setting at fault (``name`` for a spec that
+        is not a mapping or names no known optimizer) and whose message says what is
+        allowed: a missing or unknown ``name``, an unknown or missing key, or a setting
+        out of range.
     """
     allowed_names = ", ".join(sorted(OPTIMIZERS))
     if not isinstance(spec, Mapping):
-        raise ValueError(f"an optimizer spec must be a mapping with a 'name' key; got {spec!r}")
+        raise ParamError("name", f"an optimizer spec must be a mapping with a 'name' key; got {spec!r}")
     if "name" not in spec:
-        raise ValueError(f"an optimizer spec needs a 'name' key, one of {allowed_names}; got {dict(spec)!r}")
+        raise ParamError("name", f"an optimizer spec needs a 'name' key, one of {allowed_names}; "
+                                 f"got {dict(spec)!r}")
     name = spec["name"]
     if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; allowed: {allowed_names}")
+        raise ParamError("name", f"unknown optimizer {name!r}; allowed: {allowed_names}")
     optimizer_class = OPTIMIZERS[name]
-    parameters = inspect.signature(optimizer_class).parameters
+    params = optimizer_class.params
     settings = {key: value for key, value in spec.items() if key != "name"}
-    allowed_keys = ", ".join(["name", *parameters])
+    allowed_keys = ", ".join(["name", *(param.name for param in params)])
     for key in settings:
-        if key not in parameters:
-            raise ValueError(f"unknown key {key!r} for optimizer {name!r}; allowed: {allowed_keys}")
-    for parameter in parameters.values():
-        if parameter.default is inspect.Parameter.empty and parameter.name not in settings:
-            raise ValueError(f"optimizer {name!r} needs key {parameter.name!r}; allowed: {allowed_keys}")
+        if key not in {param.name for param in params}:
+            raise ParamError(str(key), f"unknown key {key!r} for optimizer {name!r}; allowed: {allowed_keys}")
+    for param in params:
+        if param.required and param.name not in settings:
+            raise ParamError(param.name, f"optimizer {name!r} needs key {param.name!r}; allowed: {allowed_keys}")
     return optimizer_class(**settings)

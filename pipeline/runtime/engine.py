@@ -55,7 +55,7 @@ from typing import Callable, Iterator, Sequence
 from pipeline.frame import Frame
 from pipeline.io.base import Sink, Source, SourceError, frame_image
 from pipeline.io.sources.pacing import FramePacer
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from pipeline.runtime.stats import ProgressLine, RunStats, Summary
 from pipeline.runtime.warmup import WarmUp, warm_chain
 
@@ -462,7 +462,7 @@ class Engine:
             histogram = frame.side.get("histogram")
             if histogram is not None:
                 self.tuner.offer(frame.index, histogram)  # every N-th reaches the mailbox
-            records = self.controls.tuner_records()
+            records = self.controls.tuned.records()
             if records is not None:
                 frame.side["tuner"] = records  # the steps in effect for this frame
         self.stats.record_processed()

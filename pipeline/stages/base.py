@@ -50,7 +50,7 @@ class Stage:
         return kind if self.gives == kinds.SAME else self.gives
 
     def bind(self, controls) -> None:
-        """Give the stage the run's :class:`~pipeline.runtime.controls.Controls`."""
+        """Give the stage the run's :class:`~pipeline.controls.Controls`."""
         self.controls = controls
 
     def apply(self, image: np.ndarray) -> np.ndarray:

@@ -6,47 +6,11 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.frame import Frame
+from pipeline.histograms import canny_rule_of_thumb, frame_histogram, magnitude_histogram
 from pipeline.registry import Param, ParamError, register
-from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_uint8_image
-
-AUTO = "auto"
-
-#: ``low = LOW_RATIO * high`` in the rule of thumb: Canny's recommended 2:1 high:low ratio.
-LOW_RATIO = 0.5
-
-
-def magnitude_histogram(image: np.ndarray, l2: bool = False) -> np.ndarray:
-    """256-bin histogram of the Sobel magnitude that ``cv2.Canny`` thresholds, clipped to 255.
-
-    The magnitude is ``|dx| + |dy|`` (``l2``: ``rint(sqrt(dx**2 + dy**2))``) of the 3x3
-    Sobel derivatives of the grey image with the replicated border, as in OpenCV's
-    ``canny.cpp``, so a level ``v`` of this histogram is compared with the thresholds as
-    ``v > low`` and ``v > high`` (exactly for L1, to rounding for L2); magnitudes above
-    255 all count in bin 255.  This is the histogram the ``multiotsu`` objective and the
-    rule of thumb read.  One fused pass (:func:`pipeline.ops.edges`).
-    """
-    _, hist = ops.edges(image, kind="sobel", norm="l2" if l2 else "l1", mapping="abs",
-                        scale=1.0, border="replicate", hist=True)
-    return hist
-
-
-def rule_of_thumb(hist: np.ndarray) -> tuple[float, float]:
-    """``(low, high)`` with ``high`` Otsu's threshold of the magnitude histogram, ``low = high / 2``.
-
-    Canny recommends a high:low ratio of 2:1 to 3:1 (J. Canny, "A Computational Approach
-    to Edge Detection", IEEE PAMI 8(6), 1986; repeated in OpenCV's Canny tutorial,
-    "Canny recommended a upper:lower ratio between 2:1 and 3:1").  For the high one the
-    stage takes Otsu's split of the gradient magnitudes into edge and background, the
-    same automatic level as ``threshold: auto`` (:func:`pipeline.ops.otsu_threshold`),
-    so it adapts to the footage.  The median rule (``0.66`` and ``1.33`` times the grey
-    median) was not chosen: it reads brightness, not gradient strength, and a dark scene
-    gets thresholds near 0.
-    """
-    high = float(ops.otsu_threshold(hist))
-    return LOW_RATIO * high, high
-
+from pipeline.tuned import AUTO, CANNY_TARGET, CANNY_VALUES
 
 @register("stage", "canny")
 class Canny(Stage):
@@ -57,15 +21,15 @@ class Canny(Stage):
     [0, 255] or ``auto``; the value used for each, in order of precedence: one set by hand
     (window keys, ``POST /control``); for ``auto``, the tuner's latest pair (target
     ``canny``, while the tuner is enabled); the number given; for ``auto`` without a
-    tuner's answer, the rule of thumb (:func:`rule_of_thumb`: Otsu's threshold of the
-    magnitude histogram as ``high``, half of it as ``low``).
+    tuner's answer, the rule of thumb (:func:`~pipeline.histograms.canny_rule_of_thumb`:
+    Otsu's threshold of the magnitude histogram as ``high``, half of it as ``low``).
 
-    The 256-bin magnitude histogram (:func:`magnitude_histogram`) is made, and left in
-    ``frame.side["histogram"]`` for the tuner, only when a value is ``auto`` and a canny
-    tuner runs (on the frames it takes) or the rule of thumb is needed.  Leaves
-    ``frame.side["canny"] = {"low": l, "high": h}`` (sorted, as ``cv2.Canny`` takes them),
-    which the stats sink writes on each line, and reports it to the controls (hud, http,
-    the tuner's start).
+    The 256-bin magnitude histogram (:func:`~pipeline.histograms.magnitude_histogram`) is
+    made, and left in ``frame.side["histogram"]`` for the tuner, only when a value is
+    ``auto`` and a canny tuner runs (on the frames it takes) or the rule of thumb is
+    needed.  Leaves ``frame.side["canny"] = {"low": l, "high": h}`` (sorted, as
+    ``cv2.Canny`` takes them), which the stats sink writes on each line, and records it
+    as the pair used in the controls' tuned values (hud, http, the tuner's start).
     """
 
     params = (
@@ -93,23 +57,19 @@ class Canny(Stage):
     def pair(self, frame: Frame) -> tuple[float, float]:
         """The ``(low, high)`` to use on ``frame`` (see the class docstring), sorted."""
         controls = self.controls
-        manual = controls.canny_manual if controls is not None else None
-        tuned = controls.canny_for_auto() if controls is not None and self.automatic else None
-        chosen = {}
-        for name in CANNY_VALUES:
-            configured = getattr(self, name)
-            if manual is not None and manual[name] is not None:
-                chosen[name] = manual[name]
-            elif configured != AUTO:
-                chosen[name] = float(configured)
-            elif tuned is not None:
-                chosen[name] = tuned[name]
-        if (self.automatic and self.leaves_histogram and controls is not None
-                and controls.tuner_runs(CANNY_TARGET)):
-            self.histogram(frame)  # the tuner reads it after the chain, whoever decides
-        if len(chosen) < 2:
-            rule = dict(zip(CANNY_VALUES, rule_of_thumb(self.histogram(frame))))
-            chosen = {name: chosen.get(name, rule[name]) for name in CANNY_VALUES}
+        configured = {name: getattr(self, name) for name in CANNY_VALUES}
+        if controls is None:
+            chosen = {name: None if value == AUTO else float(value)
+                      for name, value in configured.items()}
+        else:
+            chosen = controls.tuned.choose(CANNY_TARGET, configured)
+            if (self.automatic and self.leaves_histogram
+                    and controls.tuned.tuner_runs(CANNY_TARGET)):
+                self.histogram(frame)  # the tuner reads it after the chain, whoever decides
+        if None in chosen.values():
+            rule = dict(zip(CANNY_VALUES, canny_rule_of_thumb(self.histogram(frame))))
+            chosen = {name: rule[name] if value is None else value
+                      for name, value in chosen.items()}
         low, high = chosen["low"], chosen["high"]
         return (low, high) if low <= high else (high, low)
 
@@ -120,10 +80,7 @@ class Canny(Stage):
 
     def histogram(self, frame: Frame) -> np.ndarray:
         """``frame.side["histogram"]``, the magnitude histogram, made once from ``frame.image``."""
-        hist = frame.side.get("histogram")
-        if hist is None:
-            hist = frame.side["histogram"] = magnitude_histogram(frame.image, self.l2)
-        return hist
+        return frame_histogram(frame, lambda image: magnitude_histogram(image, self.l2))
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         low, high = self.pair(Frame(0, 0.0, image, image))
@@ -135,5 +92,5 @@ class Canny(Stage):
         frame.image = ops.canny(frame.image, low, high, l2=self.l2)
         frame.side["canny"] = {"low": low, "high": high}
         if self.controls is not None:
-            self.controls.record_canny_used(low, high)
+            self.controls.tuned.record_used(CANNY_TARGET, low=low, high=high)
         return frame

@@ -5,26 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import ops
-from pipeline.ops import otsu_threshold  # noqa: F401  (also imported from here)
+from pipeline.tuned import AUTO, THRESHOLD_TARGET, single
 from pipeline.frame import Frame
+from pipeline.histograms import frame_histogram
 from pipeline.registry import Param, ParamError, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
-
-AUTO = "auto"
-
-
-def frame_histogram(frame: Frame) -> np.ndarray:
-    """``frame.side["histogram"]``, made once from ``frame.image`` if no stage left one.
-
-    A float magnitude is rendered as ``map`` with mode abs and scale 1 would render it,
-    so the histogram is always of the uint8 picture the threshold applies to.
-    """
-    hist = frame.side.get("histogram")
-    if hist is None:
-        image = frame.image if frame.image.dtype == np.uint8 else ops.map_abs(frame.image)
-        hist = frame.side["histogram"] = ops.histogram(image)
-    return hist
 
 
 @register("stage", "threshold")
@@ -35,7 +21,8 @@ class Threshold(Stage):
     controls (window keys, HTTP); with ``value: auto``, the tuner's latest answer (while
     the tuner is enabled); then the number given as ``value``; for ``auto`` before the
     tuner's first answer (or with no tuner), Otsu's threshold
-    (:func:`pipeline.ops.otsu_threshold`) of the frame's histogram.
+    (:func:`pipeline.ops.otsu_threshold`) of the frame's histogram
+    (:func:`pipeline.histograms.edge_histogram`).
 
     With ``value: auto`` the frame needs a histogram for Otsu, and the tuner reads one:
     the one ``map`` left in ``frame.side["histogram"]``, else this stage makes it once
@@ -63,7 +50,7 @@ class Threshold(Stage):
         """
         if self.value != AUTO:
             return False
-        return self.controls is None or self.controls.threshold_for_auto() is None
+        return self.controls is None or self._chosen() is None
 
     #: Whether to leave the histogram for the tuner (or a caller of ``frames()``) when
     #: no earlier stage did; :meth:`~pipeline.stages.chain.Chain.leave_histograms` sets it.
@@ -76,14 +63,16 @@ class Threshold(Stage):
 
     def level(self, frame: Frame) -> float:
         """The threshold to use on ``frame`` (see the class docstring for the order)."""
-        if self.controls is not None:
-            chosen = (self.controls.threshold_for_auto() if self.value == AUTO
-                      else self.controls.threshold)
-            if chosen is not None:
-                return chosen
+        chosen = self._chosen() if self.controls is not None else None
+        if chosen is not None:
+            return chosen
         if self.value != AUTO:
             return float(self.value)
-        return otsu_threshold(frame_histogram(frame))
+        return ops.otsu_threshold(frame_histogram(frame))
+
+    def _chosen(self) -> float | None:
+        """The controls' choice: hand value, configured number, tuner's answer (or None)."""
+        return single(self.controls.tuned.choose(THRESHOLD_TARGET, {"threshold": self.value}))
 
     def apply(self, image: np.ndarray, level: float | None = None) -> np.ndarray:
         if level is None:
@@ -102,5 +91,5 @@ class Threshold(Stage):
         frame.image = ops.threshold(frame.image, level)
         frame.side["threshold"] = level
         if self.controls is not None:
-            self.controls.record_threshold_used(level)
+            self.controls.tuned.record_used(THRESHOLD_TARGET, threshold=level)
         return frame

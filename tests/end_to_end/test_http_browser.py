@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pipeline.tuned import single
 
 from tests.harness import running
 
@@ -267,7 +268,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             assert eventually(lambda: pipe.controls.paused is True)
             browser.run("document.getElementById('auto').click()")
             browser.wait_for("return document.getElementById('threshold-mode').textContent === 'auto'")
-            assert pipe.controls.threshold is None
+            assert single(pipe.controls.tuned.manual("threshold")) is None
         picture = cv2.imread(str(shot))
         assert picture is not None and picture.shape[1] >= 1000 and picture.std() > 10
 

@@ -39,26 +39,26 @@ def test_canny_sliders_set_low_and_high_and_each_auto_button_frees_one():
             browser.wait_for("return /^\\d+$/.test(document.getElementById('canny-high-value').textContent)",
                              what="the high value in use")
             set_slider(browser, "canny-low", 31)
-            assert eventually(lambda: pipe.controls.canny_manual == {"low": 31.0, "high": None})
+            assert eventually(lambda: pipe.controls.tuned.manual("canny") == {"low": 31.0, "high": None})
             # Both at once: the second request goes out while the first is on its way,
             # and must keep the first one's value.
             set_slider(browser, "canny-low", 40)
             set_slider(browser, "canny-high", 90)
-            assert eventually(lambda: pipe.controls.canny_manual == {"low": 40.0, "high": 90.0})
+            assert eventually(lambda: pipe.controls.tuned.manual("canny") == {"low": 40.0, "high": 90.0})
             set_slider(browser, "canny-low", 31)
             set_slider(browser, "canny-high", 97)
-            assert eventually(lambda: pipe.controls.canny_manual == {"low": 31.0, "high": 97.0})
+            assert eventually(lambda: pipe.controls.tuned.manual("canny") == {"low": 31.0, "high": 97.0})
             assert eventually(lambda: stats(url)["frame"].get("canny") == {"low": 31.0, "high": 97.0})
             browser.wait_for("return document.getElementById('canny-low-value').textContent === '31' && "
                              "document.getElementById('canny-high-value').textContent === '97' && "
                              "document.getElementById('canny-low-mode').textContent === 'manual'",
                              what="the page to show 31 and 97 by hand")
             browser.run("document.getElementById('canny-low-auto').click()")
-            assert eventually(lambda: pipe.controls.canny_manual == {"low": None, "high": 97.0})
+            assert eventually(lambda: pipe.controls.tuned.manual("canny") == {"low": None, "high": 97.0})
             browser.wait_for("return document.getElementById('canny-low-mode').textContent === 'auto'",
                              what="low back to auto")
             browser.run("document.getElementById('canny-high-auto').click()")
-            assert eventually(lambda: pipe.controls.canny_manual is None)
+            assert eventually(lambda: pipe.controls.tuned.manual("canny") is None)
 
 
 @needs_chromium
@@ -96,4 +96,4 @@ def test_a_wish_made_between_two_requests_is_not_overtaken_by_an_older_one():
             sent = browser.run("return window.sent")
             assert sent[0] == {"canny": {"low": 40}}
             assert sent[-1]["canny"]["high"] == 97, sent
-            assert pipe.controls.canny_manual == {"low": 40.0, "high": 97.0}, sent
+            assert pipe.controls.tuned.manual("canny") == {"low": 40.0, "high": 97.0}, sent

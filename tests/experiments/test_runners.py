@@ -14,7 +14,7 @@ import pytest
 from pipeline import experiments
 from pipeline.experiments import FUNCTIONS, load_experiment, run_experiment
 from pipeline.optim import multiotsu, multiotsu_grad
-from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
+from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 from tests.harness import ROOT
 
 CONFIGS = ROOT / "configs" / "experiments"
@@ -179,6 +179,6 @@ optimizers: [{{name: sign, step: 1}}, {{name: adam, lr: 2.0}}]
         assert after == tuple(np.array(before) + step) or after[0] == after[1]  # projected
     assert float(sign[5]["value"]) == multiotsu(hist, float(sign[5]["x"]), float(sign[5]["y"]))
     # start: auto is the canny stage's rule of thumb on the first frame.
-    assert summary["runs"][2]["start"] == list(rule_of_thumb(hist))
+    assert summary["runs"][2]["start"] == list(canny_rule_of_thumb(hist))
     assert (tmp_path / "out" / "clip.png").stat().st_size > 0
     assert (tmp_path / "out" / "auto.png").stat().st_size > 0

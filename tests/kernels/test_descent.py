@@ -185,9 +185,10 @@ def test_the_optimizer_is_reset_and_reusable():
 
 
 def test_the_runtime_tuner_runs_the_compiled_loop_and_publishes_what_python_would(monkeypatch):
-    from pipeline.optim import objectives
+    from pipeline.optim import tune
     from pipeline.runtime import tuner as tuner_module
-    from pipeline.runtime.controls import Controls
+    from pipeline.runtime.tuner import targets
+    from pipeline.controls import Controls
 
     hist = histogram("synthetic 40")
     settings = {"objective": "otsu", "optimizer": {"name": "adam", "lr": 2.0}, "iterations": 20}
@@ -203,10 +204,10 @@ def test_the_runtime_tuner_runs_the_compiled_loop_and_publishes_what_python_woul
     assert len(calls) == 2
 
     def python_run(optimizer, iterations, objective, bounds, **kwargs):
-        return lambda hist, t0: objectives.tune_threshold(hist, t0, optimizer, iterations,
-                                                          objective=objective, bounds=bounds, **kwargs)
+        return lambda hist, t0: tune.tune_threshold(hist, t0, optimizer, iterations,
+                                                    objective=objective, bounds=bounds, **kwargs)
 
-    monkeypatch.setattr(tuner_module, "ThresholdRun", python_run)
+    monkeypatch.setattr(targets, "ThresholdRun", python_run)
     python_steps = [tuner_module.Tuner(settings, Controls()).update(hist) for _ in range(2)]
     assert len(calls) == 2
     for fast, python in zip(fast_steps, python_steps):

@@ -15,7 +15,7 @@ from pipeline.optim import (
     numerical_gradient,
     otsu,
 )
-from pipeline.optim.objectives import _MultiOtsuSurface
+from pipeline.optim.pair_objectives import MultiOtsu
 from tests.harness import DATA
 from tests.optim.test_objectives import LEVELS, histogram
 
@@ -36,7 +36,7 @@ def synthetic_magnitude(seed):
 
 def hard_argmin(hist):
     """Integer pair (low <= high) of least value, ties to the smallest low, then high."""
-    surface = _MultiOtsuSurface(hist, 0.0)
+    surface = MultiOtsu(hist, 0.0)
     best = None
     for low in range(256):
         for high in range(low, 256):

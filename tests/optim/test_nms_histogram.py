@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.optim.objectives import nms_histogram
+from pipeline.histograms import nms_histogram
 from tests.harness import grey
 
 

@@ -1,4 +1,4 @@
-"""Tests for pipeline.optim.objectives: values, analytic gradients, Otsu against OpenCV, tuning."""
+"""Tests for pipeline.optim.threshold_objectives and tune_threshold: values, analytic gradients, Otsu against OpenCV, tuning."""
 
 import cv2
 import numpy as np
@@ -15,6 +15,7 @@ from pipeline.optim import (
     density,
     density_grad,
     joint_histogram,
+    make_optimizer,
     minimize,
     numerical_gradient,
     otsu,
@@ -359,6 +360,36 @@ def test_registry_pairs_each_value_with_its_gradient():
         "density": (density, density_grad),
         "agreement": (agreement, agreement_grad),
     }
+
+
+def test_each_objective_is_registered_with_the_settings_its_functions_take():
+    import inspect
+
+    from pipeline.optim import PAIR_OBJECTIVES
+    from pipeline.registry import REGISTRIES
+
+    registered = REGISTRIES["objective"]
+    assert set(registered) == set(OBJECTIVES) | set(PAIR_OBJECTIVES)
+    for name, (value_function, gradient_function) in {**OBJECTIVES, **PAIR_OBJECTIVES}.items():
+        cls = registered[name]
+        leading = 1 + cls.thresholds  # hist, then t or (low, high)
+        for function in (value_function, gradient_function):
+            settings = list(inspect.signature(function).parameters.values())[leading:]
+            assert {p.name: p.default for p in settings} == {
+                param.name: param.default for param in cls.params}, (name, function)
+
+
+def test_tune_threshold_errors_carry_the_key_at_fault():
+    from pipeline.registry import ParamError
+
+    hist = np.bincount(np.arange(256) % 50, minlength=256)
+    with pytest.raises(ParamError, match="unknown objective 'multiotsu'") as caught:
+        tune_threshold(hist, 10.0, make_optimizer({"name": "sign"}), 2, objective="multiotsu")
+    assert caught.value.key == "objective"
+    with pytest.raises(ParamError, match="allowed: target, tau") as caught:
+        tune_threshold(hist, 10.0, make_optimizer({"name": "sign"}), 2, objective="density",
+                       sigma=1.0)
+    assert caught.value.key == "sigma"
 
 
 # ---------------------------------------------------------------- tune_threshold

@@ -231,6 +231,38 @@ def test_registry():
         assert issubclass(optimizer_class, Optimizer)
 
 
+def test_each_optimizer_declares_its_constructor_settings_with_the_same_defaults():
+    import inspect
+
+    from pipeline.registry import REGISTRIES
+
+    assert REGISTRIES["optimizer"] is OPTIMIZERS
+    for name, optimizer_class in OPTIMIZERS.items():
+        signature = inspect.signature(optimizer_class).parameters
+        assert [param.name for param in optimizer_class.params] == list(signature), name
+        for param in optimizer_class.params:
+            default = signature[param.name].default
+            assert param.required if default is inspect.Parameter.empty else param.default == default
+
+
+@pytest.mark.parametrize("spec, key", [
+    ({"name": "rmsprop", "lr": 0.1}, "name"),
+    ({"lr": 0.1}, "name"),
+    (["momentum", 0.1], "name"),
+    ({"name": "momentum", "lr": 0.1, "beta": 0.9}, "beta"),
+    ({"name": "sgd"}, "lr"),
+    ({"name": "adam", "lr": 0.1, "beta1": 1.5}, "beta1"),
+    ({"name": "sign", "step": -1}, "step"),
+    ({"name": "momentum", "lr": "fast"}, "lr"),
+])
+def test_make_optimizer_errors_carry_the_key_at_fault(spec, key):
+    from pipeline.registry import ParamError
+
+    with pytest.raises(ParamError) as caught:
+        make_optimizer(spec)
+    assert caught.value.key == key and str(caught.value) == caught.value.message
+
+
 def test_make_optimizer_from_the_issue_example():
     optimizer = make_optimizer({"name": "momentum", "lr": 2.0, "gamma": 0.9})
     assert type(optimizer) is Momentum

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.optim import make_optimizer, multiotsu, tune_pair
-from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
+from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 from tests.harness import DATA
 
 
@@ -19,7 +19,7 @@ from tests.harness import DATA
 ], ids=lambda spec: spec["name"])
 def test_each_optimizer_descends_the_multiotsu_surface_keeping_low_below_high(spec):
     hist = magnitude_histogram(cv2.imread(str(DATA / "butterfly.jpg")))
-    start = rule_of_thumb(hist)
+    start = canny_rule_of_thumb(hist)
     path = tune_pair(hist, start, make_optimizer(spec), 80)
     assert path.points.shape == (81, 2)
     assert (path.points[:, 0] <= path.points[:, 1]).all()

@@ -19,7 +19,7 @@ from pipeline import ops
 from pipeline.io.base import Sink, SinkError, Source, SourceError
 from pipeline.pipeline import Pipeline
 from pipeline.registry import build
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from pipeline.runtime.engine import END, Engine, FrameQueue
 from pipeline.stages import Chain, StageError
 from tests.harness import decode
@@ -524,7 +524,7 @@ def test_threshold_auto_with_a_chosen_value_leaves_the_histogram_to_the_tuners_f
 
         controls = Controls()
         controls.tuner_enabled = False  # the tuner's answer would race the frames
-        controls.threshold = chosen
+        controls.tuned.set_manual("threshold", threshold=chosen)
         chain = Chain([build("stage", "grayscale"), build("stage", "gradient"),
                        build("stage", "map"), build("stage", "threshold")], fuse=fuse)
         Engine(ListSource(clip_frames(8, (24, 32))), chain, [Keep()], controls=controls,

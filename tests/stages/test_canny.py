@@ -19,7 +19,7 @@ import pipeline.stages  # noqa: F401
 from pipeline.frame import Frame
 from pipeline.pipeline import Pipeline
 from pipeline.registry import build
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from pipeline.stages.hud import canny_line, hud_lines
 from tests.harness import DATA
 
@@ -38,7 +38,7 @@ def grey(img):
 # --- Controls and the stage's order of precedence ---------------------------------------
 def test_hand_value_then_tuner_then_number_then_rule_of_thumb():
     from pipeline.runtime.tuner import TunerStep
-    from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
+    from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 
     img = photo()
     controls = Controls()
@@ -49,19 +49,19 @@ def test_hand_value_then_tuner_then_number_then_rule_of_thumb():
         frame = stage(Frame(0, 0.0, img, img))
         assert np.array_equal(frame.image, cv2.Canny(grey(img), frame.side["canny"]["low"],
                                                      frame.side["canny"]["high"]))
-        return frame.side["canny"], controls.canny_used
+        return frame.side["canny"], controls.tuned.used("canny")
 
-    rule_low, _ = rule_of_thumb(magnitude_histogram(img))
+    rule_low, _ = canny_rule_of_thumb(magnitude_histogram(img))
     assert used() == ({"low": rule_low, "high": 90.0},) * 2
-    controls.publish_tuner_step(TunerStep(1, 0, "canny", {}, {}, {"low": 33.0, "high": 70.0},
+    controls.tuned.publish(TunerStep(1, 0, "canny", {}, {}, {"low": 33.0, "high": 70.0},
                                           -0.9, 5, 0.001))
     assert used()[0] == {"low": 33.0, "high": 90.0}  # high is a number: the tuner's is not used
     controls.tuner_enabled = False
     assert used()[0] == {"low": rule_low, "high": 90.0}
-    controls.set_canny(high=20.0)
+    controls.tuned.set_manual("canny", high=20.0)
     assert used()[0] == {"low": 20.0, "high": rule_low}  # sorted, as cv2.Canny takes them
-    controls.set_canny(None, None)
-    assert controls.canny_manual is None
+    controls.tuned.set_manual("canny", low=None, high=None)
+    assert controls.tuned.manual("canny") is None
 
 
 def test_histogram_only_when_a_value_is_auto_and_needs_it():
@@ -72,9 +72,9 @@ def test_histogram_only_when_a_value_is_auto_and_needs_it():
     controls = Controls()
     auto = build("stage", "canny", {})
     auto.bind(controls)
-    controls.set_canny(10, 50)  # both by hand, no tuner: nothing reads a histogram
+    controls.tuned.set_manual("canny", low=10, high=50)  # both by hand, no tuner: nothing reads a histogram
     assert "histogram" not in auto(Frame(0, 0.0, img, img)).side
-    controls.add_tuner_target("canny")  # the tuner reads it even while overridden
+    controls.tuned.expect_tuner("canny")  # the tuner reads it even while overridden
     frame = auto(Frame(0, 0.0, img, img))
     # The Sobel magnitude cv2.Canny thresholds (L1, replicated border), clipped to 255.
     dx = cv2.Sobel(grey(img), cv2.CV_16S, 1, 0, ksize=3, borderType=cv2.BORDER_REPLICATE)

@@ -6,7 +6,7 @@ import pytest
 
 import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline.registry import build
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from pipeline.stages.hud import draw_hud, hud_lines
 from tests.harness import INPUTS, run
 

@@ -8,8 +8,8 @@ import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.registry import build
-from pipeline.runtime.controls import Controls
-from pipeline.stages.threshold import otsu_threshold
+from pipeline.controls import Controls
+from pipeline.ops import otsu_threshold
 from tests.harness import INPUTS, magnitude, run
 
 
@@ -41,7 +41,7 @@ def publish_threshold(controls, value):
     """What the tuner does after an update: one TunerStep through the controls."""
     from pipeline.runtime.tuner import TunerStep
 
-    controls.publish_tuner_step(TunerStep(
+    controls.tuned.publish(TunerStep(
         update=1, frame=None, target="threshold", start={"threshold": float(value)},
         optimum={"threshold": float(value)}, values={"threshold": float(value)},
         objective=None, iterations=0, seconds=0.0))
@@ -63,7 +63,7 @@ def test_threshold_auto_uses_manual_then_tuner_then_otsu():
     assert controls.snapshot().threshold == 77.0
     controls.toggle_tuner()  # tuner off: back to Otsu
     assert run(stage, frame).side["threshold"] == otsu_threshold(hist)
-    controls.threshold = 12  # manual wins over everything
+    controls.tuned.set_manual("threshold", threshold=12)  # manual wins over everything
     controls.toggle_tuner()
     assert run(stage, frame).side["threshold"] == 12.0
 
@@ -75,9 +75,9 @@ def test_threshold_number_is_overridden_by_manual_only():
     stage.bind(controls)
     publish_threshold(controls, 99)
     assert run(stage, frame).side["threshold"] == 40.0
-    controls.nudge_threshold(5)  # from the value in use
+    controls.tuned.nudge("threshold", "threshold", 5)  # from the value in use
     assert run(stage, frame).side["threshold"] == 45.0
-    controls.threshold = None
+    controls.tuned.set_manual("threshold", threshold=None)
     assert run(stage, frame).side["threshold"] == 40.0
 
 

@@ -97,7 +97,8 @@ from pipeline.io.sinks.http_control import (  # noqa: F401  (part of this module
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.redact import redact_text
 from pipeline.registry import Param, ParamError, register
-from pipeline.runtime.controls import THRESHOLD_TARGET, Controls, LiveStats
+from pipeline.controls import Controls, LiveStats
+from pipeline.tuned import THRESHOLD_TARGET, single
 
 log = logging.getLogger(__name__)
 
@@ -841,7 +842,7 @@ class HttpSink(Sink):
     def stats(self, since: float | None = None) -> dict:
         """What ``GET /stats`` answers: the live stats, the newest frame, the stream.
 
-        Every field of :class:`~pipeline.runtime.controls.LiveStats` is passed through
+        Every field of :class:`~pipeline.controls.LiveStats` is passed through
         (fields added later appear on their own), ``tuner`` among them (each target's
         last step); ``objective`` is the tuner's latest (see :func:`_objective`), or None.
         """
@@ -860,8 +861,8 @@ class HttpSink(Sink):
                     frame[key] = value
         body.update({
             "objective": _objective(live),
-            "threshold_manual": controls.threshold,
-            "tuned_threshold": controls.tuned_threshold,
+            "threshold_manual": single(controls.tuned.manual(THRESHOLD_TARGET)),
+            "tuned_threshold": single(controls.tuned.tuned(THRESHOLD_TARGET)),
             "stopped": controls.stopped,
             "frame": frame,
             "stream": {"viewers": self.board.viewers, "encoded": self.board.encoded,

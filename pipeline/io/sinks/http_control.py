@@ -14,7 +14,8 @@ import reprlib
 from http import HTTPStatus
 
 from pipeline.errors import EdgepipeError
-from pipeline.runtime.controls import THRESHOLD_MAX, THRESHOLD_MIN, Controls
+from pipeline.controls import Controls
+from pipeline.tuned import CANNY_TARGET, THRESHOLD_MAX, THRESHOLD_MIN, THRESHOLD_TARGET
 
 __all__ = ["CONTROL_KEYS", "MAX_CONTROL_BYTES", "MAX_CONTROL_DEPTH", "ControlError",
            "apply_control", "nesting_depth", "parse_control"]
@@ -186,9 +187,9 @@ def _canny_pair(value) -> dict:
 def apply_control(controls: Controls, changes: dict) -> None:
     """Apply changes checked by :func:`parse_control` to the run's controls."""
     if "threshold" in changes:
-        controls.threshold = changes["threshold"]
+        controls.tuned.set_manual(THRESHOLD_TARGET, threshold=changes["threshold"])
     if "canny" in changes:
-        controls.update_canny(**changes["canny"])
+        controls.tuned.set_manual(CANNY_TARGET, **changes["canny"])
     if "tuner" in changes:
         controls.tuner_enabled = changes["tuner"]
     if "pause" in changes:

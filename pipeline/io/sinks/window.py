@@ -41,6 +41,7 @@ import numpy as np
 from pipeline.io.base import Sink, SinkError
 from pipeline.io.outputs import write_atomically
 from pipeline.registry import Param, register
+from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET, single
 
 log = logging.getLogger(__name__)
 
@@ -317,12 +318,15 @@ class WindowSink(Sink):
         parts = []
         if self._controls.paused:
             parts.append("paused")
-        if self._controls.threshold is not None:
-            parts.append(f"threshold {self._controls.threshold:g}")
-        manual = self._controls.canny_manual
-        if manual is not None:
-            parts.append("canny " + " ".join(f"{name} {value:g}" for name, value in manual.items()
-                                             if value is not None))
+        for target in self._controls.tuned.targets():  # the values set by hand
+            manual = self._controls.tuned.manual(target.name)
+            if manual is None:
+                continue
+            if target.values == (target.name,):
+                parts.append(f"{target.name} {single(manual):g}")
+            else:
+                parts.append(f"{target.name} " + " ".join(
+                    f"{name} {value:g}" for name, value in manual.items() if value is not None))
         if not self._controls.tuner_enabled:
             parts.append("tuner off")
         return f" [{', '.join(parts)}]" if parts else ""
@@ -358,16 +362,17 @@ class WindowSink(Sink):
     def _key_action(self, key: int, name: str, controls):
         """What ``key`` does to ``controls``, as a call; None for a key that does nothing."""
         step = self.threshold_step
+        tuned = controls.tuned
         if key in CANNY_KEYS:
             which, sign = CANNY_KEYS[key]
-            return lambda: controls.nudge_canny(which, sign * step)
+            return lambda: controls.tuned.nudge(CANNY_TARGET, which, sign * step)
         actions = [
             ((ord("q"), ord("Q"), KEY_ESC), lambda: controls.stop(f"{name} pressed in the window")),
             ((ord(" "),), controls.toggle_pause),
-            ((ord("["), ord("-")), lambda: controls.nudge_threshold(-step)),
-            ((ord("]"), ord("+"), ord("=")), lambda: controls.nudge_threshold(+step)),
-            ((ord("r"), ord("R")), lambda: setattr(controls, "threshold", None)),
-            ((ord("c"), ord("C")), lambda: controls.set_canny(None, None)),
+            ((ord("["), ord("-")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", -step)),
+            ((ord("]"), ord("+"), ord("=")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", +step)),
+            ((ord("r"), ord("R")), lambda: tuned.set_manual(THRESHOLD_TARGET, threshold=None)),
+            ((ord("c"), ord("C")), lambda: tuned.set_manual(CANNY_TARGET, low=None, high=None)),
             ((ord("t"), ord("T")), controls.toggle_tuner),
             # taken right after this poll (or by another sink)
             ((ord("s"), ord("S")), controls.request_snapshot),

@@ -27,7 +27,8 @@ from pipeline.io.base import SinkError
 from pipeline.io.sinks.http import BOUNDARY, HttpSink
 from pipeline.pipeline import Pipeline
 from pipeline.registry import REGISTRIES, ParamError, build, settings_of
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
+from pipeline.tuned import single
 from tests.harness import running
 import pipeline.stages  # noqa: F401
 
@@ -454,7 +455,7 @@ def test_stats_carry_the_tuner_objective_from_the_one_publication():
         step = TunerStep(update=3, frame=1, target="threshold", start={"threshold": 60.0},
                          optimum={"threshold": 62.0}, values={"threshold": 61.0},
                          objective=0.25, iterations=20, seconds=0.001)
-        sink.controls.publish_tuner_step(step)
+        sink.controls.tuned.publish(step)
         frame = make_frame(2)
         frame.side["objective"] = 0.75  # side values are the frame's, not the tuner's
         sink._next_sample = 0.0  # sample this frame too (one sample per 0.2 s otherwise)
@@ -527,7 +528,7 @@ def test_pipeline_control_sets_the_threshold_of_the_next_frames():
         stats = wait_until(lambda: (s := get_json(sink))["frame"].get("threshold") == 42.0 and s,
                            what="frames thresholded at 42")
         assert stats["threshold"] == 42.0
-        assert pipe.controls.threshold == 42.0
+        assert single(pipe.controls.tuned.manual("threshold")) == 42.0
         status, answer = post_control(sink, {"threshold": None})
         assert status == 200 and answer["threshold_manual"] is None
         wait_until(lambda: get_json(sink)["frame"].get("threshold") != 42.0, what="auto again")
@@ -563,7 +564,7 @@ def test_pipeline_bad_control_is_a_400_and_changes_nothing(body, content_type, k
         assert status == 400
         assert answer["key"] == key and answer["error"] and answer["allowed"]
         after = get_json(sink)
-        assert after["threshold_manual"] is None and pipe.controls.threshold is None
+        assert after["threshold_manual"] is None and single(pipe.controls.tuned.manual("threshold")) is None
         assert after["paused"] is False and after["tuner_enabled"] is before["tuner_enabled"] is True
 
 
@@ -624,7 +625,7 @@ def test_pipeline_control_sets_the_pair_of_the_next_frames_and_null_is_auto():
             None, {"low": 12.0, "high": 34.0}), what="the rule of thumb again")
         status, answer = post_control(sink, {"canny": {"low": 5, "high": -1}, "pause": True})
         assert status == 400 and answer["key"] == "canny"
-        assert pipe.controls.canny_manual is None and not pipe.controls.paused
+        assert pipe.controls.tuned.manual("canny") is None and not pipe.controls.paused
 
 
 def test_page_has_the_canny_sliders():

@@ -22,6 +22,7 @@ from pipeline.io.base import SinkError
 from pipeline.io.sinks.http import HttpSink
 from pipeline.pipeline import Pipeline
 from pipeline.registry import ParamError
+from pipeline.tuned import single
 from tests.harness import ROOT
 from tests.io.sinks.test_http import HEIGHT, WIDTH, make_frame, open_sink, request
 
@@ -57,7 +58,7 @@ def test_every_route_without_the_token_is_401_and_changes_nothing(method, path):
         status, headers, body = ask(sink, method, path)
         assert refused(status, headers, body), (status, body[:200])
         assert b"threshold" not in body and b"\xff\xd8" not in body and b"<html" not in body
-        assert sink.controls.threshold is None and sink.board.viewers == 0
+        assert single(sink.controls.tuned.manual("threshold")) is None and sink.board.viewers == 0
 
 
 @pytest.mark.parametrize("offered", [
@@ -85,7 +86,7 @@ def test_the_query_token_sets_a_cookie_that_the_page_then_carries():
         assert ask(sink, "GET", "/stats", jar)[0] == 200
         status, _, answer = ask(sink, "POST", "/control", jar, b'{"threshold": 33}')
         assert status == 200 and json.loads(answer)["threshold_manual"] == 33.0
-        assert sink.controls.threshold == 33.0
+        assert single(sink.controls.tuned.manual("threshold")) == 33.0
         # Another sink's cookie (another port) is not this one's.
         other = {"Cookie": f"edgepipe_token_{sink.port_bound + 1}={TOKEN}"}
         assert ask(sink, "GET", "/stats", other)[0] == 401

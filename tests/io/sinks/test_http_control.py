@@ -19,7 +19,8 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.sinks import http as http_sink
 from pipeline.io.sinks.http import (MAX_CONTROL_BYTES, MAX_CONTROL_DEPTH, ControlError, HttpSink, nesting_depth,
                                     parse_control)
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
+from pipeline.tuned import single
 from tests.io.sinks.test_http import make_frame
 
 
@@ -61,7 +62,7 @@ def test_deep_nesting_is_a_400_that_names_the_nesting(sink, body, caplog):
     assert status == 400 and "nests" in answer["error"] and "levels deep" in answer["error"]
     assert answer["key"] is None and "threshold" in answer["allowed"]
     assert "RecursionError" not in caplog.text
-    assert sink.controls.threshold is None
+    assert single(sink.controls.tuned.manual("threshold")) is None
 
 
 def test_nesting_within_the_limit_is_refused_by_what_the_value_is(sink):
@@ -125,7 +126,7 @@ def test_fuzz_every_body_gets_a_200_or_a_4xx_with_a_json_error(sink, body):
     else:
         assert 400 <= status < 500 and isinstance(answer["error"], str) and answer["error"]
     sink.controls.paused = False
-    sink.controls.threshold = None
+    sink.controls.tuned.set_manual("threshold", threshold=None)
 
 
 # --- POST /control ----------------------------------------------------------------------

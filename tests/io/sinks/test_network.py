@@ -261,7 +261,7 @@ def test_a_failed_hls_sink_leaves_no_playlist_that_looks_finished(tmp_path):
     import numpy as np
 
     from pipeline.frame import Frame
-    from pipeline.runtime.controls import Controls
+    from pipeline.controls import Controls
 
     (tmp_path / "other.ts").write_bytes(b"not ours")
     sink = HlsSink(str(tmp_path / "edges.m3u8"), segment=0.5)

@@ -9,7 +9,7 @@ import numpy as np
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.sinks import StatsSink
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from tests.harness import files_in, make_frame
 
 

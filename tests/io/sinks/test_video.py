@@ -16,7 +16,7 @@ from pipeline.io.base import SinkError
 from pipeline.io.outputs import temporary_path
 from pipeline.io.sinks import VideoSink
 from pipeline.registry import ParamError, build
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from tests.harness import HEIGHT, WIDTH, files_in, make_frame, read_video
 
 

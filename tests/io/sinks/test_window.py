@@ -41,7 +41,8 @@ def child_main(title: str, snapshot_dir: str, mode: str) -> None:
     from pipeline.frame import Frame
     from pipeline.io.sources.synthetic import SyntheticSource
     from pipeline.io.sinks.window import WindowSink
-    from pipeline.runtime.controls import Controls
+    from pipeline.controls import Controls
+    from pipeline.tuned import single
 
     source = SyntheticSource(width=SIZE[0], height=SIZE[1], length=0)
     source.open()
@@ -66,8 +67,8 @@ def child_main(title: str, snapshot_dir: str, mode: str) -> None:
             state = {
                 "event": "state",
                 "paused": controls.paused,
-                "threshold": controls.threshold,
-                "canny": controls.canny_manual,
+                "threshold": single(controls.tuned.manual("threshold")),
+                "canny": controls.tuned.manual("canny"),
                 "tuner": controls.tuner_enabled,
                 "snapshots": list(sink.snapshots),
                 "shown": sink._shown is not None,  # the GUI thread has drawn a frame
