@@ -40,7 +40,7 @@ from pipeline.document import ConfigError
 from pipeline.errors import EdgepipeError
 from pipeline.frame import Frame
 from pipeline.registry import ParamError, check_settings, lookup
-from pipeline.runtime.controls import Controls
+from pipeline.controls import Controls
 from pipeline.runtime.warmup import warm_chain
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
@@ -188,7 +188,7 @@ class Chain:
             histogram = frame.side.get("histogram")
             if histogram is not None and self.tuner.offer(index, histogram) and not self.background:
                 self.tuner.handle(histogram, index)
-            records = self.controls.tuner_records()
+            records = self.controls.tuned.records()
             if records is not None:
                 frame.side["tuner"] = records
         return Result(frame.image, frame.side)
