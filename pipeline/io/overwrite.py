@@ -35,6 +35,8 @@ import string
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pipeline.io.formats import natural_sort_key
+
 #: Sinks whose ``path`` setting names one output file (``-`` is standard output).
 FILE_SINKS = ("video", "stats")
 
@@ -103,8 +105,6 @@ def stem_outputs(pattern: str, inputs: list[str]) -> list[str]:
     source's order (natural sort), as the run numbers them when every picture decodes.
     """
     from pathlib import Path
-
-    from pipeline.io.sources.images import natural_sort_key
 
     ordered = sorted(inputs, key=natural_sort_key)
     try:
@@ -218,7 +218,7 @@ def check_no_overwrite(source: Any, sinks: Iterable[Any],
     ----------
     source : Component
         The config's source (``name``, ``settings``, ``path`` as in
-        :class:`pipeline.config.Component`).
+        :class:`pipeline.config.run.Component`).
     sinks : iterable of Component
         The config's sinks.
     error : callable, optional

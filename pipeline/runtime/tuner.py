@@ -58,7 +58,7 @@ from pipeline.optim import density, make_optimizer, otsu, tune_pair
 # Drop-ins for optim.tune_threshold: the same path bit for bit, the loop compiled where it can be.
 from pipeline.optim.fast import ThresholdRun
 from pipeline.optim.fast import tune_threshold_fast as tune_threshold
-from pipeline.registry import Param, ParamError, check_settings
+from pipeline.config.registry import Param, ParamError, check_settings
 from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES, THRESHOLD_TARGET
 
 __all__ = ["TUNER_OBJECTIVES", "TUNER_PARAMS", "TunerSettings", "TunerStep", "Tuner",

@@ -6,7 +6,7 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.frame import Frame
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 from pipeline.runtime.controls import CANNY_TARGET, CANNY_VALUES
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_uint8_image

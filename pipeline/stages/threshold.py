@@ -7,7 +7,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.ops import otsu_threshold  # noqa: F401  (also imported from here)
 from pipeline.frame import Frame
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from pipeline.io.base import Sink, SinkError
 from pipeline.io.outputs import write_atomically
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 
 log = logging.getLogger(__name__)
 

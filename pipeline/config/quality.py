@@ -14,8 +14,9 @@
       - {method: sobel, objective: [otsu, density], optimizer: {name: adam, lr: 2}}
       - {method: canny, objective: multiotsu, optimizer: [{name: sign, step: 1}]}
 
-An experiment config with a ``dataset:`` key is of this kind; ``edgepipe experiment``
-runs it with :func:`pipeline.experiments.quality_run.run_quality`.
+An experiment config with a ``dataset:`` key is of this kind (:mod:`pipeline.config.experiment`
+hands it here); ``edgepipe experiment`` runs it with
+:func:`pipeline.experiments.quality_run.run_quality`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import os
 import re
 from pathlib import Path
 
-from pipeline.config import check_chain
-from pipeline.document import entry_name
-from pipeline.registry import REQUIRED, Param, ParamError, check_settings, lookup
+from pipeline.config.checks import check_section, check_top_level
+from pipeline.config.registry import REQUIRED, Param, ParamError
+from pipeline.config.run import build_component, check_chain, entries
 from pipeline.runtime.controls import CANNY_TARGET, THRESHOLD_TARGET
 from pipeline.runtime.tuner import TARGET_OBJECTIVES, TUNER_PARAMS, check_tuner_settings
 from pipeline.stages import kinds
@@ -51,6 +52,9 @@ class _Section:
         Param("methods", dict, REQUIRED, help="name: a chain of stages, {canny: {...}} or {maps: DIR}"),
         Param("tuned", list, [], help="methods scored at the value the tuner settles on"),
     )
+
+
+TOP_LEVEL_KEYS = tuple(param.name for param in _Section.params)
 
 
 class _Dataset:
@@ -128,12 +132,7 @@ class QualityExperiment:
 
 
 def _settings(doc, path, cls, settings) -> dict:
-    if not isinstance(settings, dict):
-        raise doc.error(path, f"{cls.registry_name} must be a mapping of settings; got {settings!r}")
-    try:
-        return check_settings(cls, settings)
-    except ParamError as exc:
-        raise doc.error(path + (exc.key,) if exc.key in settings else path, exc.message) from None
+    return check_section(doc, path, cls, settings, optional=False)
 
 
 def _images(doc, dataset: dict) -> list:
@@ -155,27 +154,9 @@ def _images(doc, dataset: dict) -> list:
     return [(n, folders["images"] / f"{n}.jpg", folders["ground_truth"] / f"{n}.mat") for n in names]
 
 
-def _chain(doc, path, entries) -> list:
-    from pipeline.config import Component
-
-    components, stages = [], []
-    for index, entry in enumerate(entries):
-        name = entry_name(entry)
-        if name is None or (isinstance(entry, dict) and len(entry) != 1):
-            raise doc.error(path + (index,), f"each stage is a name or one 'name: {{settings}}' "
-                                             f"mapping; got {entry!r}")
-        where = path + (index, name)
-        try:
-            cls = lookup("stage", name)
-        except ParamError as exc:
-            raise doc.error(path + (index,), exc.message) from None
-        settings = _settings(doc, where, cls, (entry.get(name) if isinstance(entry, dict) else None) or {})
-        component = Component("stage", name, settings, where)
-        components.append(component)
-        try:
-            stages.append(component.build())
-        except ParamError as exc:
-            raise doc.error(where + (exc.key,), exc.message) from None
+def _chain(doc, path, items) -> list:
+    components = entries(doc, path, "stage", items)
+    stages = [build_component(doc, component) for component in components]
     last = check_chain(doc, components, stages)
     if last not in MAP_KINDS:
         raise doc.error(path, f"a method's chain must end with a uint8 map (map or threshold); "
@@ -240,8 +221,8 @@ def _tuned(doc, index, entry, methods) -> list:
 
 
 def check_quality(doc, output: str | None) -> QualityExperiment:
-    """Check a quality experiment config; raise :class:`~pipeline.config.ConfigError`."""
-    top = _settings(doc, (), _Section, doc.data)
+    """Check a quality experiment config; raise :class:`~pipeline.config.document.ConfigError`."""
+    top = _settings(doc, (), _Section, check_top_level(doc, "experiment config", TOP_LEVEL_KEYS))
     name = top["name"] or Path(doc.file).stem
     if not re.fullmatch(r"[\w.-]+", name):
         raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
