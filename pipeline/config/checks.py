@@ -5,7 +5,9 @@
 - :func:`check_section`: one section's settings against its declared
   :class:`~pipeline.config.registry.Param` tuple, the error placed at the key at fault;
 - :func:`check_bounds`: a ``[lo, hi]`` box;
-- :func:`expect_kind`: a top-level ``kind:`` names the schema that checks it.
+- :func:`expect_kind`: a top-level ``kind:`` names the schema that checks it;
+- :data:`EXPERIMENT_HEAD`, :func:`check_experiment_head`: what both kinds of experiment
+  config start with (``version``, ``name``, ``description``, ``output``).
 
 Each error is a :class:`~pipeline.config.document.ConfigError` naming the file, the line
 and the key, and what would work.
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import re
+from pathlib import Path as FilePath
 from typing import Any
 
 from pipeline.config.document import ConfigError, Document
-from pipeline.config.registry import ParamError, check_settings
+from pipeline.config.registry import REQUIRED, Param, ParamError, check_settings
 
 #: The one version every config has.
 VERSION = 1
@@ -116,3 +121,26 @@ def expect_kind(doc: Document, wanted: str) -> None:
     if kind is not None and kind != wanted:
         raise doc.error(("kind",), f"this is a {kind} config (kind: {kind}); run it with "
                                    f"{CONFIG_KINDS[kind]}, not {CONFIG_KINDS[wanted]}")
+
+
+#: The settings both kinds of experiment config (optimizer grids, quality) start with.
+EXPERIMENT_HEAD = (
+    Param("version", int, REQUIRED, choices=(VERSION,), help="always 1"),
+    Param("name", (str, type(None)), None, help="names the output folder; null: the file's stem"),
+    Param("description", str, "", help="one line for the summary"),
+    Param("output", (str, type(None)), None, help="output folder; null: out/experiments/NAME"),
+)
+
+
+def check_experiment_head(doc: Document, cls: type, output: str | None) -> tuple[dict, str, FilePath]:
+    """An experiment config's top-level settings, its name and its output folder.
+
+    ``cls`` declares the kind's top-level settings (starting with :data:`EXPERIMENT_HEAD`);
+    ``output``, when given, replaces the config's output folder.
+    """
+    keys = tuple(param.name for param in cls.params)
+    top = check_section(doc, (), cls, check_top_level(doc, "experiment config", keys))
+    name = top["name"] or FilePath(doc.file).stem
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    return top, name, FilePath(output or top["output"] or os.path.join("out", "experiments", name))

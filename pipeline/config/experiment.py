@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ops
-from pipeline.config.checks import VERSION, check_bounds, check_section, check_top_level, expect_kind, is_number
+from pipeline.config.checks import (EXPERIMENT_HEAD, check_bounds, check_experiment_head, check_section,
+                                    expect_kind, is_number)
 from pipeline.config.document import Document, load_document
 from pipeline.config.quality import check_quality
 from pipeline.config.registry import REQUIRED, Param, ParamError, build
@@ -32,14 +33,11 @@ MAX_WORK = 10_000_000
 #: Optimizer specs one grid entry may expand to.
 MAX_GRID = 10_000
 
+
 class _Section:
     registry_name = "experiment"
     params = (
-        Param("version", int, REQUIRED, choices=(VERSION,), help="always 1"),
-        Param("name", (str, type(None)), None, help="names the output folder; null: the file's stem"),
-        Param("description", str, "", help="one line for the summary"),
-        Param("output", (str, type(None)), None,
-              help="output folder; null: out/experiments/NAME"),
+        *EXPERIMENT_HEAD,
         Param("seed", int, 0, min=0, help="seed for random starting points"),
         Param("iterations", int, 100, min=0, max=1_000_000,
               help="optimizer steps per run (per frame for video inputs)"),
@@ -48,8 +46,6 @@ class _Section:
               help="optimizer specs; a list value is a grid axis: {name: sgd, lr: [0.01, 0.1]}"),
     )
 
-
-TOP_LEVEL_KEYS = tuple(param.name for param in _Section.params)
 
 _COMMON_INPUT = (
     Param("label", (str, type(None)), None, help="name in plots and files; null: from the input"),
@@ -194,9 +190,15 @@ def _expand_optimizers(doc, entries) -> list:
     return specs
 
 
+def _check_inside(doc, where, what: str, values, bounds: list) -> None:
+    """Refuse ``values`` (a start, a starting point) not all inside ``bounds``."""
+    if not all(bounds[0] <= value <= bounds[1] for value in values):
+        raise doc.error(where, f"{what} lies outside bounds {bounds}")
+
+
 def _check_start(doc, path, entry, settings) -> None:
     """``start``: a number for one threshold; ``[low, high]`` or ``auto`` for a pair."""
-    start, (low, high) = settings["start"], settings["bounds"]
+    start = settings["start"]
     where = path + ("start",)
     if settings["objective"] in PAIR_OBJECTIVES:
         if "start" not in entry:
@@ -211,15 +213,13 @@ def _check_start(doc, path, entry, settings) -> None:
                 and start[0] <= start[1]):
             raise doc.error(where, f"objective {settings['objective']} tunes a pair: start is "
                                    f"[low, high] with low <= high, or auto; got {start!r}")
-        if not (low <= start[0] and start[1] <= high):
-            raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
+        _check_inside(doc, where, f"start {start}", start, settings["bounds"])
         settings["start"] = [float(c) for c in start]
         return
     if not is_number(start):
         raise doc.error(where, f"objective {settings['objective']} tunes one threshold: start "
                                f"is a number in [0, 255]; got {start!r}")
-    if not low <= start <= high:
-        raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
+    _check_inside(doc, where, f"start {start}", [start], settings["bounds"])
 
 
 def _check_function_input(doc, path: tuple, settings: dict, rng) -> tuple[list, str]:
@@ -228,11 +228,9 @@ def _check_function_input(doc, path: tuple, settings: dict, rng) -> tuple[list, 
     settings["bounds"] = check_bounds(doc, path + ("bounds",), settings["bounds"])
     starts = _starts(doc, path + ("starts",), settings["starts"], function.dimensions, rng)
     if settings["bounds"] is not None:
-        low, high = settings["bounds"]
         for point in starts:
-            if not all(low <= c <= high for c in point):
-                raise doc.error(path + ("starts",), f"starting point {list(point)} lies "
-                                                    f"outside bounds {settings['bounds']}")
+            _check_inside(doc, path + ("starts",), f"starting point {list(point)}", point,
+                          settings["bounds"])
     return starts, settings["label"] or function.name
 
 
@@ -257,10 +255,7 @@ def _check_video_input(doc, path: tuple, kind: str, entry: dict, settings: dict)
 
 
 def _check(doc, output: str | None) -> Experiment:
-    top = check_section(doc, (), _Section, check_top_level(doc, "experiment config", TOP_LEVEL_KEYS))
-    name = top["name"] or Path(doc.file).stem
-    if not re.fullmatch(r"[\w.-]+", name):
-        raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    top, name, folder = check_experiment_head(doc, _Section, output)
     rng = np.random.default_rng(top["seed"])
     inputs, labels = [], set()
     if not top["inputs"]:
@@ -289,7 +284,6 @@ def _check(doc, output: str | None) -> Experiment:
             raise doc.error(path, f"two inputs are labelled {label!r}; give one a label:")
         labels.add(label)
         inputs.append(Input(kind, label, settings, starts))
-    folder = Path(output or top["output"] or os.path.join("out", "experiments", name))
     return Experiment(name, top["description"], doc.file, folder, top["seed"],
                       top["iterations"], inputs, optimizers)
 

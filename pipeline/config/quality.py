@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import re
 from pathlib import Path
 
-from pipeline.config.checks import check_section, check_top_level
+from pipeline.config.checks import EXPERIMENT_HEAD, check_experiment_head, check_section
 from pipeline.config.registry import REQUIRED, Param, ParamError
 from pipeline.config.run import build_component, check_chain, entries
 from pipeline.runtime.controls import CANNY_TARGET, THRESHOLD_TARGET
@@ -41,10 +39,7 @@ MAP_KINDS = (kinds.EDGE_MAP, kinds.GREY, kinds.BINARY)
 class _Section:
     registry_name = "quality experiment"
     params = (
-        Param("version", int, REQUIRED, choices=(1,), help="always 1"),
-        Param("name", (str, type(None)), None, help="names the output folder; null: the file's stem"),
-        Param("description", str, "", help="one line for the summary"),
-        Param("output", (str, type(None)), None, help="output folder; null: out/experiments/NAME"),
+        *EXPERIMENT_HEAD,
         Param("dataset", dict, REQUIRED, help="{images: DIR, ground_truth: DIR, limit: N}"),
         Param("thresholds", int, 99, min=1, max=254, help="thresholds of the PR curve"),
         Param("max_dist", float, 0.0075, min=0.0, max=1.0,
@@ -52,9 +47,6 @@ class _Section:
         Param("methods", dict, REQUIRED, help="name: a chain of stages, {canny: {...}} or {maps: DIR}"),
         Param("tuned", list, [], help="methods scored at the value the tuner settles on"),
     )
-
-
-TOP_LEVEL_KEYS = tuple(param.name for param in _Section.params)
 
 
 class _Dataset:
@@ -222,10 +214,7 @@ def _tuned(doc, index, entry, methods) -> list:
 
 def check_quality(doc, output: str | None) -> QualityExperiment:
     """Check a quality experiment config; raise :class:`~pipeline.config.document.ConfigError`."""
-    top = _settings(doc, (), _Section, check_top_level(doc, "experiment config", TOP_LEVEL_KEYS))
-    name = top["name"] or Path(doc.file).stem
-    if not re.fullmatch(r"[\w.-]+", name):
-        raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    top, name, folder = check_experiment_head(doc, _Section, output)
     images = _images(doc, _settings(doc, ("dataset",), _Dataset, top["dataset"]))
     if not top["methods"]:
         raise doc.error(("methods",), "methods must name at least one method")
@@ -235,7 +224,6 @@ def check_quality(doc, output: str | None) -> QualityExperiment:
     if len(set(labels)) != len(labels):
         twice = next(n for n in labels if labels.count(n) > 1)
         raise doc.error(("tuned",), f"two methods are named {twice!r}; give one a label:")
-    folder = Path(output or top["output"] or os.path.join("out", "experiments", name))
     return QualityExperiment(name, top["description"], doc.file, folder, images, top["thresholds"],
                              top["max_dist"], methods, tuned)
 
