@@ -123,10 +123,6 @@ class QualityExperiment:
     tuned: list  # TunedMethod
 
 
-def _settings(doc, path, cls, settings) -> dict:
-    return check_section(doc, path, cls, settings, optional=False)
-
-
 def _images(doc, dataset: dict) -> list:
     folders = {}
     for key in ("images", "ground_truth"):
@@ -166,14 +162,14 @@ def _method(doc, name, spec) -> Method:
             raise doc.error(path + ("maps",), f"maps: no folder {str(folder)!r} (NAME.png per image)")
         return Method(name, "maps", folder)
     if isinstance(spec, dict) and set(spec) == {"canny"}:
-        return Method(name, "canny", _settings(doc, path + ("canny",), _CannySweep, spec["canny"] or {}))
+        return Method(name, "canny", check_section(doc, path + ("canny",), _CannySweep, spec["canny"] or {}))
     raise doc.error(path, f"a method is a list of stages, {{canny: {{sigma, ratio, high_max}}}} "
                           f"or {{maps: DIR}}; got {spec!r}")
 
 
 def _tuned(doc, index, entry, methods) -> list:
     path = ("tuned", index)
-    settings = _settings(doc, path, _Tuned, entry)
+    settings = check_section(doc, path, _Tuned, entry, optional=False)
     base = methods.get(settings["method"])
     if base is None:
         raise doc.error(path + ("method",), f"no method {settings['method']!r}; methods: "
@@ -215,7 +211,7 @@ def _tuned(doc, index, entry, methods) -> list:
 def check_quality(doc, output: str | None) -> QualityExperiment:
     """Check a quality experiment config; raise :class:`~pipeline.config.document.ConfigError`."""
     top, name, folder = check_experiment_head(doc, _Section, output)
-    images = _images(doc, _settings(doc, ("dataset",), _Dataset, top["dataset"]))
+    images = _images(doc, check_section(doc, ("dataset",), _Dataset, top["dataset"]))
     if not top["methods"]:
         raise doc.error(("methods",), "methods must name at least one method")
     methods = {str(k): _method(doc, str(k), v) for k, v in top["methods"].items()}
