@@ -6,8 +6,9 @@
   :class:`~pipeline.config.registry.Param` tuple, the error placed at the key at fault;
 - :func:`check_bounds`: a ``[lo, hi]`` box;
 - :func:`expect_kind`: a top-level ``kind:`` names the schema that checks it;
-- :data:`EXPERIMENT_HEAD`, :func:`check_experiment_head`: what both kinds of experiment
-  config start with (``version``, ``name``, ``description``, ``output``).
+- :data:`EXPERIMENT_HEAD`, :func:`check_experiment_head`, :class:`ExperimentHead`: what
+  both kinds of experiment config start with (``version``, ``name``, ``description``,
+  ``output``).
 
 Each error is a :class:`~pipeline.config.document.ConfigError` naming the file, the line
 and the key, and what would work.
@@ -15,6 +16,7 @@ and the key, and what would work.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
@@ -130,6 +132,16 @@ EXPERIMENT_HEAD = (
     Param("description", str, "", help="one line for the summary"),
     Param("output", (str, type(None)), None, help="output folder; null: out/experiments/NAME"),
 )
+
+
+@dataclasses.dataclass
+class ExperimentHead:
+    """What both kinds of checked experiment start with (their classes add the rest)."""
+
+    name: str
+    description: str
+    file: str
+    output: FilePath
 
 
 def check_experiment_head(doc: Document, cls: type, output: str | None) -> tuple[dict, str, FilePath]:

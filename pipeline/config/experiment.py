@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ops
-from pipeline.config.checks import (EXPERIMENT_HEAD, check_bounds, check_experiment_head, check_section,
-                                    expect_kind, is_number)
+from pipeline.config.checks import (EXPERIMENT_HEAD, ExperimentHead, check_bounds, check_experiment_head,
+                                    check_section, expect_kind, is_number)
 from pipeline.config.document import Document, load_document
 from pipeline.config.quality import check_quality
 from pipeline.config.registry import REQUIRED, Param, ParamError, build
@@ -108,13 +108,9 @@ class Input:
 
 
 @dataclasses.dataclass
-class Experiment:
+class Experiment(ExperimentHead):
     """A checked experiment config (see the module docstring)."""
 
-    name: str
-    description: str
-    file: str
-    output: Path
     seed: int
     iterations: int
     inputs: list

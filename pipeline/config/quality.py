@@ -25,7 +25,7 @@ import dataclasses
 import itertools
 from pathlib import Path
 
-from pipeline.config.checks import EXPERIMENT_HEAD, check_experiment_head, check_section
+from pipeline.config.checks import EXPERIMENT_HEAD, ExperimentHead, check_experiment_head, check_section
 from pipeline.config.registry import REQUIRED, Param, ParamError
 from pipeline.config.run import build_component, check_chain, entries
 from pipeline.runtime.controls import CANNY_TARGET, THRESHOLD_TARGET
@@ -109,13 +109,9 @@ class TunedMethod:
 
 
 @dataclasses.dataclass
-class QualityExperiment:
+class QualityExperiment(ExperimentHead):
     """A checked quality experiment (see the module docstring)."""
 
-    name: str
-    description: str
-    file: str
-    output: Path
     images: list  # (name, image path, ground-truth path), sorted by name
     thresholds: int
     max_dist: float
