@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     # ``from pipeline import Pipeline`` (or ``Chain``) without importing OpenCV and numba for every
-    # ``import pipeline.registry``.
+    # ``import pipeline.config.registry``.
     if name == "Pipeline":
         from pipeline.pipeline import Pipeline
 

@@ -35,11 +35,11 @@ from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
-from pipeline.config import Config
-from pipeline.document import ConfigError
+from pipeline.config.run import Config
+from pipeline.config.document import ConfigError
 from pipeline.errors import EdgepipeError
 from pipeline.frame import Frame
-from pipeline.registry import ParamError, check_settings, lookup
+from pipeline.config.registry import ParamError, check_settings, lookup
 from pipeline.controls import Controls
 from pipeline.runtime.warmup import warm_chain
 from pipeline.stages import kinds

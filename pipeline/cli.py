@@ -222,7 +222,7 @@ def _parse(parser, argv: list[str]):
 
 
 def _load(args):
-    from pipeline.config import Config
+    from pipeline.config.run import Config
 
     return Config.from_yaml(args.config, args.overrides)
 
@@ -236,7 +236,7 @@ ONE_LINER_FLAGS = (("--stages", "stages"), ("--tuner", "tuner"), ("--print-confi
 
 def _flags(args):
     """The one-liner's FFmpeg-like flags, times parsed (ConfigError naming the flag)."""
-    from pipeline.config import ConfigError
+    from pipeline.config.document import ConfigError
     from pipeline.oneliner_flags import Flags
     from pipeline.timecode import parse_time
 
@@ -255,7 +255,8 @@ def _flags(args):
 def _run_config(args):
     """The checked config of ``run``: a YAML file, or the one-liner's (see :mod:`pipeline.oneliner`)."""
     from pipeline import oneliner
-    from pipeline.config import Config, ConfigError
+    from pipeline.config.document import ConfigError
+    from pipeline.config.run import Config
 
     overrides = list(args.overrides)
     if args.max_frames is not None:
@@ -286,7 +287,7 @@ def _to_stdout(config) -> bool:
 
 def _run(args) -> int:
     from pipeline import written
-    from pipeline.config import ConfigError
+    from pipeline.config.document import ConfigError
     from pipeline.io.base import SinkError, SourceError
     from pipeline.io.sinks.stdout import ReaderGone
     from pipeline.pipeline import Pipeline
@@ -341,7 +342,8 @@ def _oneliner_is_config(args) -> bool:
 def _validate(args) -> int:
     import yaml
 
-    from pipeline.config import ConfigError, describe_config, load_any
+    from pipeline.config.dispatch import describe_config, load_any
+    from pipeline.config.document import ConfigError
     from pipeline.io.base import SinkError
 
     try:
@@ -373,7 +375,7 @@ def _validate(args) -> int:
 
 def _stages(args) -> int:
     from pipeline.helptext import describe
-    from pipeline.registry import KINDS
+    from pipeline.config.registry import KINDS
 
     # The listing heads its parts "stages", "sources", "sinks": those names work too.
     singular = {f"{kind}s": kind for kind in (*KINDS, "runtime")}

@@ -40,8 +40,8 @@ def describe(kinds: list[str] | None = None) -> str:
     ValueError
         A kind that is not one of them.
     """
-    from pipeline.config import Runtime, load_plugins
-    from pipeline.registry import KINDS, REGISTRIES
+    from pipeline.config.run import Runtime, load_plugins
+    from pipeline.config.registry import KINDS, REGISTRIES
 
     load_plugins()
     wanted = kinds or list(KINDS) + ["runtime"]

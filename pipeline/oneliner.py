@@ -32,7 +32,7 @@ import urllib.parse
 
 import yaml
 
-from pipeline.config import ConfigError
+from pipeline.config.document import ConfigError
 from pipeline.io import formats
 from pipeline.oneliner_flags import Flags, apply_encoder, apply_trim
 from pipeline.redact import redact_url
@@ -340,7 +340,7 @@ def _entry(entry) -> str:
 
 def _note(kind: str, entry) -> str:
     from pipeline.helptext import plain_text  # the registry docs, without their markup
-    from pipeline.registry import REGISTRIES
+    from pipeline.config.registry import REGISTRIES
 
     if isinstance(entry, dict) and kind == "source":
         name = entry.get("type")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline.config import ConfigError
+from pipeline.config.document import ConfigError
 
 #: Containers ``-`` writes (the stdout sink's ``format``).
 PIPE_FORMATS = ("y4m", "nut", "mpegts", "matroska")

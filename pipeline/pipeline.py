@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from pipeline.config import Config
+from pipeline.config.run import Config
 from pipeline.frame import Frame
 from pipeline.controls import Controls
 from pipeline.runtime.engine import Engine

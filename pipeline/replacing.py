@@ -28,7 +28,7 @@ class Refused(EdgepipeError):
 
 
 def existing_outputs(config) -> list[str]:
-    """The outputs of ``config`` (a checked :class:`~pipeline.config.Config`) that exist now."""
+    """The outputs of ``config`` (a checked :class:`~pipeline.config.run.Config`) that exist now."""
     source = config.source
     listed: list = []
 

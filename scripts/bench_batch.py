@@ -27,7 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipeline.batch.jobs import available_cores, job_from_dict
+from pipeline.batch.jobs import job_from_dict
+from pipeline.config.batch import available_cores
 from pipeline.batch.runner import run_job
 
 TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "tree.avi")

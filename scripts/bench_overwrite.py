@@ -24,7 +24,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from pipeline.config import Config, ConfigError  # noqa: E402
+from pipeline.config.document import ConfigError  # noqa: E402
+from pipeline.config.run import Config
 from pipeline.io import overwrite  # noqa: E402
 
 SINKS = {

@@ -32,7 +32,7 @@ from pipeline.io.base import SinkError, SourceError  # noqa: E402
 from pipeline.io.sinks import VideoSink  # noqa: E402
 from pipeline.io.sources import FileSource  # noqa: E402
 from pipeline.io.sources.synthetic import SyntheticSource  # noqa: E402
-from pipeline.registry import ParamError  # noqa: E402
+from pipeline.config.registry import ParamError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ import pytest
 import pipeline
 from pipeline import Chain, EdgepipeError, Pipeline
 from pipeline.api import FrameError, Result
-from pipeline.document import ConfigError
+from pipeline.config.document import ConfigError
 from pipeline.io.base import Source
 from pipeline.stages.gradient import Gradient
 from pipeline.stages.map import Map

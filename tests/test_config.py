@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from pipeline.config import Config, ConfigError, apply_override, parse_override
+from pipeline.config.document import ConfigError, apply_override, parse_override
+from pipeline.config.run import Config
 
 # Run configs; batch and experiment configs have their own schema and tests.
 CONFIGS = sorted(p for p in pathlib.Path(__file__).resolve().parent.parent.glob("configs/**/*.yaml")
@@ -259,7 +260,7 @@ def test_config_errors_come_before_anything_is_opened(tmp_path):
 
 
 def test_apply_override_records_the_set_key_for_errors(tmp_path):
-    from pipeline.config import Document
+    from pipeline.config.document import Document
 
     doc = Document({"version": 1, "runtime": {}}, {}, "x")
     apply_override(doc, "runtime.mode=live")

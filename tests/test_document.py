@@ -1,4 +1,4 @@
-"""The one YAML loader (pipeline.document) under hostile and unusual files, for every config kind.
+"""The one YAML loader (pipeline.config.document) under hostile and unusual files, for every config kind.
 
 Each rule is tried on run, batch and experiment configs, since they share the loader:
 what files are read (regular files and pipes, not devices or folders, at most 1 MB),
@@ -20,16 +20,10 @@ import tracemalloc
 import pytest
 
 from pipeline.batch.jobs import job_from_text, load_job
-from pipeline.config import (
-    MAX_CONFIG_BYTES,
-    MAX_VALUES,
-    Config,
-    ConfigError,
-    Document,
-    load_any,
-    parse_override,
-)
-from pipeline.experiments import load_experiment
+from pipeline.config.dispatch import load_any
+from pipeline.config.document import MAX_CONFIG_BYTES, MAX_VALUES, ConfigError, Document, parse_override
+from pipeline.config.run import Config
+from pipeline.config.experiment import load_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -44,8 +44,8 @@ CLASSES = exception_classes()
 
 
 def test_the_walk_finds_the_errors_it_must():
-    assert CLASSES["pipeline.document.ConfigError"] is importlib.import_module(
-        "pipeline.document").ConfigError
+    assert CLASSES["pipeline.config.document.ConfigError"] is importlib.import_module(
+        "pipeline.config.document").ConfigError
     assert len(CLASSES) >= 20
     assert set(SIGNALS) <= set(CLASSES), "a signal listed here no longer exists"
 
@@ -62,7 +62,7 @@ def test_signals_stay_out_of_the_family(name):
 
 def test_other_bases_are_kept():
     # Code that catches these as ValueError goes on catching them.
-    for name in ("pipeline.registry.ParamError", "pipeline.io.sinks.http_control.ControlError",
+    for name in ("pipeline.config.registry.ParamError", "pipeline.io.sinks.http_control.ControlError",
                  "pipeline.quality.groundtruth.GroundTruthError"):
         assert issubclass(CLASSES[name], ValueError), name
     assert issubclass(CLASSES["pipeline.io.sinks.stdout.ReaderGone"],
@@ -72,7 +72,7 @@ def test_other_bases_are_kept():
 def test_the_base_is_exported_at_the_top_and_caught_by_one_except():
     assert EdgepipeError is from_errors and "EdgepipeError" in dir(pipeline)
     from pipeline import stages  # noqa: F401  (registers the stages)
-    from pipeline.registry import lookup
+    from pipeline.config.registry import lookup
 
     with pytest.raises(EdgepipeError, match="did you mean 'canny'"):
         lookup("stage", "cany")

@@ -20,7 +20,7 @@ import yaml
 
 from pipeline import oneliner
 from pipeline.cli import main
-from pipeline.config import Config
+from pipeline.config.run import Config
 from tests.harness import decode
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.registry import REGISTRIES, build, check_settings, settings_of
+from pipeline.config.registry import REGISTRIES, build, check_settings, settings_of
 
 
 def test_null_is_not_a_sink_name():

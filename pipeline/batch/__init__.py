@@ -14,9 +14,9 @@
        tasks (in a worker): one file through Pipeline -> hidden name -> rename
                             or, split: probe -> parts (frame ranges) -> join
 
-* :mod:`pipeline.batch.jobs`: the batch config (``inputs``, ``output``, ``stages``,
-  ``executor``, ``split``), checked with file, line and key; the plan of inputs and
-  outputs.
+* :mod:`pipeline.batch.jobs`: the job: its config (``inputs``, ``output``, ``stages``,
+  ``executor``, ``split``; checked with file, line and key by
+  :mod:`pipeline.config.batch`) and the plan of inputs and outputs.
 * :mod:`pipeline.batch.manifest`: the JSON Lines record of every file's outcome, and
   the completeness check that lets a rerun skip finished files.
 * :mod:`pipeline.batch.tasks`: what a worker runs; it imports nothing heavy at module

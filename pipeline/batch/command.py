@@ -95,7 +95,7 @@ def run(args) -> int:
     from pipeline.batch.jobs import load_job
     from pipeline.batch.manifest import Manifest, ManifestError
     from pipeline.batch.runner import BatchError, Terminated, check_manifest, run_job
-    from pipeline.config import ConfigError
+    from pipeline.config.document import ConfigError
 
     try:
         job = load_job(args.config, _overrides(args))

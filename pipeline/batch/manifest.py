@@ -21,7 +21,7 @@ the job's config, its list of inputs, an input or an output (see
 A file counts as complete (and a rerun skips it) when the latest ``done`` record for
 its input names the same output, the output is still there with the recorded size and
 modification time, the input still has its recorded size and modification time, and
-the chain digest is the job's (see :attr:`pipeline.batch.jobs.BatchJob.chain_digest`).
+the chain digest is the job's (see :attr:`pipeline.config.batch.BatchConfig.chain_digest`).
 An output without such a record (a worker finished it just as the job was killed) is
 redone: a record is the only proof that a file was written whole.
 """

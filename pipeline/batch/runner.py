@@ -31,7 +31,8 @@ from typing import Any, TextIO
 
 from pipeline.batch import split, tasks
 from pipeline.batch.executors import DaskExecutor, ExecutorError, LocalPool
-from pipeline.batch.jobs import BatchJob, WorkItem, available_cores
+from pipeline.batch.jobs import BatchJob, WorkItem
+from pipeline.config.batch import available_cores
 from pipeline.batch.manifest import Manifest, ManifestError, file_identity
 from pipeline.batch.summary import BatchSummary, ProgressBar
 from pipeline.errors import EdgepipeError

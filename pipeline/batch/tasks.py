@@ -112,7 +112,7 @@ def warm_up(threads: int) -> str:
     worker loads in parallel with the driver's planning.  Returns :func:`worker_name`.
     """
     prepare_process(threads)
-    from pipeline.config import load_plugins
+    from pipeline.config.run import load_plugins
 
     load_plugins()
     import pipeline.pipeline  # noqa: F401
@@ -133,7 +133,7 @@ def staging_path(final: str) -> str:
 
 
 def _failure(exc: BaseException) -> dict:
-    from pipeline.config import ConfigError
+    from pipeline.config.document import ConfigError
     from pipeline.io.base import SinkError, SourceError
     from pipeline.stages.base import StageError
 
@@ -166,7 +166,7 @@ def _process_file(payload: dict) -> dict:
     Payload: ``input``, ``output``, ``stages``, ``video`` (the sink's settings), ``threads``.
     Returns ``frames``, ``seconds``, ``fps``.
     """
-    from pipeline.batch.jobs import file_run_config
+    from pipeline.config.batch import file_run_config
     from pipeline.io.outputs import commit, remove_quietly
     from pipeline.pipeline import Pipeline
 
@@ -215,9 +215,9 @@ def _process_part(payload: dict) -> dict:
     import shutil
 
     from pipeline.batch.split import PART_FRAME_PATTERN, FrameRangeSource, write_part_pts
-    from pipeline.batch.jobs import file_run_config
-    from pipeline.config import Config
-    from pipeline.registry import build
+    from pipeline.config.batch import file_run_config
+    from pipeline.config.run import Config
+    from pipeline.config.registry import build
     from pipeline.runtime.engine import Engine
     from pipeline.stages.chain import Chain
 
@@ -258,7 +258,7 @@ def _join_parts(payload: dict) -> dict:
     from pipeline.frame import Frame
     from pipeline.io.base import MediaInput
     from pipeline.io.outputs import commit, remove_quietly
-    from pipeline.registry import build
+    from pipeline.config.registry import build
     from pipeline.runtime.engine import DEFAULT_FPS
 
     final = payload["output"]

@@ -25,7 +25,7 @@ per iteration of every run, numbers written exactly), ``summary.json`` (per run:
 ended, the error, which known minimum it is nearest), and one PNG per input (loss or
 error against iteration per optimizer, and the path; for videos the threshold over
 frames).  Paths in the config are relative to the current directory, like a pipeline
-config's.
+config's.  The config is checked by :mod:`pipeline.config.experiment`.
 
 Function inputs use :func:`~pipeline.optim.minimize` with the seed's central-difference
 gradient unless ``gradient: analytic``; video inputs compute each frame's magnitude
@@ -37,7 +37,7 @@ onto ``low <= high``; its plot is the first frame's surface as a contour map wit
 optimizer's path, beside the pair over the frames.
 
 A config with a ``dataset:`` key is of the other kind, ``quality``: edge maps scored by
-the BSDS500 boundary benchmark (:mod:`pipeline.experiments.quality_schema`).
+the BSDS500 boundary benchmark (:mod:`pipeline.config.quality`).
 """
 
 import importlib
@@ -51,12 +51,9 @@ _FROM = {
     "FUNCTIONS": "functions", "NEAR": "functions", "TestFunction": "functions",
     "CSV_COLUMNS": "output",
     "Run": "runners", "run_experiment": "runners",
-    "Experiment": "schema", "Input": "schema", "experiment_from_document": "schema",
-    "load_experiment": "schema",
 }
 
-__all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Experiment", "Input", "Run", "TestFunction",
-           "add_parser", "experiment_from_document", "load_experiment", "run",
+__all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Run", "TestFunction", "add_parser", "run",
            "run_experiment"]
 
 

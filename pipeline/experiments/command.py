@@ -35,9 +35,9 @@ def plots_available() -> bool:
 def run(args) -> int:
     """Run the sub-command: 0 done, 1 an input or output failed, 2 a bad config."""
     # Imported here, not above: the parser is built for every edgepipe command.
-    from pipeline.config import ConfigError
+    from pipeline.config.document import ConfigError
     from pipeline.experiments.runners import run_experiment
-    from pipeline.experiments.schema import load_experiment
+    from pipeline.config.experiment import load_experiment
     from pipeline.io.base import SourceError
 
     try:

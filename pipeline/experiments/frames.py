@@ -16,19 +16,15 @@ import cv2
 import numpy as np
 
 from pipeline import ops
-from pipeline.batch.jobs import natural_key
 from pipeline.io.base import SourceError
+from pipeline.io.formats import PICTURE_EXTENSIONS, natural_sort_key
 from pipeline.optim import PAIR_OBJECTIVES, joint_histogram
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.histograms import magnitude_histogram
 
-#: File extensions read as pictures (the ``images`` source), everything else as video.
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-
-
 def is_picture(path: str) -> bool:
-    """Whether ``path`` names a still picture by its extension."""
-    return os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+    """Whether ``path`` names a still picture by its extension (else it is read as video)."""
+    return os.path.splitext(path)[1].lower() in PICTURE_EXTENSIONS
 
 
 def input_sources(settings: dict) -> list:
@@ -58,7 +54,7 @@ def input_sources(settings: dict) -> list:
         video = next(p for p in matches if not is_picture(p))
         raise SourceError(f"video {pattern!r} matches pictures and videos ({pictures[0]!r}, "
                           f"{video!r}); give them as two inputs")
-    return [build("source", "file", {"path": path}) for path in sorted(matches, key=natural_key)]
+    return [build("source", "file", {"path": path}) for path in sorted(matches, key=natural_sort_key)]
 
 
 def read_frames(settings: dict, max_frames: int | None) -> Iterator[np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from pipeline.experiments.frames import frame_histograms
 from pipeline.experiments.functions import FUNCTIONS, nearest_landmark
-from pipeline.config import ConfigError
+from pipeline.config.document import ConfigError
 from pipeline.experiments.output import (
     CsvStream,
     csv_text,  # noqa: F401  (this module's API: the whole CSV of a list of runs)
@@ -20,7 +20,7 @@ from pipeline.experiments.output import (
     write_output,
 )
 from pipeline.experiments.plots import write_plots
-from pipeline.experiments.schema import MAX_WORK, Experiment, Input
+from pipeline.config.experiment import MAX_WORK, Experiment, Input
 from pipeline.optim import PAIR_OBJECTIVES, make_optimizer, minimize, tune_pair, tune_threshold
 from pipeline.histograms import canny_rule_of_thumb
 

@@ -1,6 +1,6 @@
 """Sources and sinks: where frames come from and where edge maps go.
 
-Importing this package registers every source and sink with :mod:`pipeline.registry`:
+Importing this package registers every source and sink with :mod:`pipeline.config.registry`:
 
 * sources (:mod:`pipeline.io.sources`, one module each): ``camera``, ``file``,
   ``images``, ``url``, ``synthetic``;

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.errors import EdgepipeError
-from pipeline.registry import check_settings
+from pipeline.config.registry import check_settings
 
 if TYPE_CHECKING:  # only for annotations
     from pipeline.controls import Controls
@@ -144,11 +144,11 @@ def _checked_settings(cls: type, values: tuple, settings: dict) -> dict:
 class Source:
     """Where frames come from.
 
-    Subclasses declare ``params`` (see :mod:`pipeline.registry`) and register with
+    Subclasses declare ``params`` (see :mod:`pipeline.config.registry`) and register with
     ``@register("source", name)``.  Defaults live in the ``Param`` declarations only:
     constructing a source checks its settings exactly as a config does, so
     ``FileSource(path="a.mp4", on_error="skp")`` raises the same
-    :class:`~pipeline.registry.ParamError` as the YAML would.  The first declared
+    :class:`~pipeline.config.registry.ParamError` as the YAML would.  The first declared
     settings may be given by position (``FileSource("a.mp4")``).  Each checked setting
     becomes an attribute of the same name (unless the class defines a property of that
     name, such as ``fps``: the value is then in :attr:`settings` only), then
@@ -238,10 +238,10 @@ class Source:
 class Sink:
     """Where processed frames go.
 
-    Subclasses declare ``params`` (see :mod:`pipeline.registry`); constructing a sink
+    Subclasses declare ``params`` (see :mod:`pipeline.config.registry`); constructing a sink
     checks its settings exactly as a config does, defaults included, so
     ``ImagesSink(path=..., jpeg_quality=-5)`` raises the same
-    :class:`~pipeline.registry.ParamError` as the config would.  Positional arguments
+    :class:`~pipeline.config.registry.ParamError` as the config would.  Positional arguments
     are taken in the order of ``params`` (``VideoSink("out.mp4")``).  Checks across
     settings go in :meth:`validate`; a subclass that needs state of its own extends
     ``__init__`` and calls this one first.

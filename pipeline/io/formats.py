@@ -1,15 +1,26 @@
 """The one table of file kinds by extension: pictures, video inputs, video outputs, codecs.
 
 Every list of extensions in the package (the one-liner's guesses, the batch output
-schema, the file source, the video sink) is read from here, so a new container is
-added once.
+schema, the file and images sources, the video and images sinks, the experiments'
+inputs) is read from here, so a new container is added once.  The natural order of
+file names (``clip2`` before ``clip10``) is here too: the images source, the batch
+plan and the experiments sort by it.
 """
 
 from __future__ import annotations
 
+import re
+
 #: Pictures the ``images`` source reads (a video sink given one of these names points
-#: the user at the ``images`` sink).
-PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: the user at the ``images`` sink; an experiment's ``video:`` input of these is read
+#: as pictures).
+PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+#: Pictures the ``images`` sink writes.
+PICTURE_OUTPUTS = (".png", ".jpg", ".jpeg")
+
+#: Picture formats that may hold several frames (animated GIF and WebP, multi-page TIFF).
+MULTI_FRAME_PICTURES = (".gif", ".webp", ".tif", ".tiff")
 
 #: Video containers the ``video`` sink writes, and FFmpeg's muxer for each.
 VIDEO_CONTAINERS = {
@@ -49,3 +60,8 @@ PICTURE_NAMES = (*PICTURE_EXTENSIONS, ".gif")
 def output_containers() -> tuple[str, ...]:
     """Container names (no dot) a batch ``output.container`` may be."""
     return tuple(extension[1:] for extension in VIDEO_CONTAINERS)
+
+
+def natural_sort_key(path: str) -> list:
+    """Sort key under which ``frame_2.png`` comes before ``frame_10.png``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]

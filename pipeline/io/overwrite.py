@@ -33,7 +33,12 @@ import os
 import re
 import string
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+
+from pipeline.io.base import SinkError
+from pipeline.io.formats import natural_sort_key
+from pipeline.io.sinks.images import pattern_problem
 
 #: Sinks whose ``path`` setting names one output file (``-`` is standard output).
 FILE_SINKS = ("video", "stats")
@@ -102,10 +107,6 @@ def stem_outputs(pattern: str, inputs: list[str]) -> list[str]:
     With ``{index}`` as well, each input is paired with its number in the images
     source's order (natural sort), as the run numbers them when every picture decodes.
     """
-    from pathlib import Path
-
-    from pipeline.io.sources.images import natural_sort_key
-
     ordered = sorted(inputs, key=natural_sort_key)
     try:
         return sorted({pattern.format(stem=Path(path).stem, index=index)
@@ -127,8 +128,6 @@ def pattern_outputs(pattern: str, inputs: list[str] | Callable[[], list[str]] = 
     needed.  When the index is in a folder name, every run of digits in every input's
     whole path (as written and resolved), and every part of one, is tried as an index.
     """
-    from pipeline.io.sinks.images import pattern_problem
-
     if pattern_problem(pattern) is not None:
         return []  # not a pattern the images sink accepts: its own check says why
     try:
@@ -218,7 +217,7 @@ def check_no_overwrite(source: Any, sinks: Iterable[Any],
     ----------
     source : Component
         The config's source (``name``, ``settings``, ``path`` as in
-        :class:`pipeline.config.Component`).
+        :class:`pipeline.config.run.Component`).
     sinks : iterable of Component
         The config's sinks.
     error : callable, optional
@@ -259,6 +258,4 @@ def check_no_overwrite(source: Any, sinks: Iterable[Any],
         message = overwrite_message(where, clash[1])
         if error is not None:
             raise error(key, message)
-        from pipeline.io.base import SinkError
-
         raise SinkError(message)

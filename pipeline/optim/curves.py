@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from pipeline.registry import Param
+from pipeline.config.registry import Param
 
 __all__ = ["LEVELS", "TAU", "TAU_PARAM", "ThresholdCurve", "histogram_probabilities"]
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pipeline.registry import REGISTRIES, REQUIRED, Param, ParamError, register
+from pipeline.config.registry import REGISTRIES, REQUIRED, Param, ParamError, register
 
 __all__ = ["OPTIMIZERS", "Adam", "Momentum", "Nesterov", "Optimizer", "SGD", "Sign", "make_optimizer"]
 
@@ -52,7 +52,7 @@ class Optimizer:
 
     Subclasses are registered (``@register("optimizer", name)``), declare their settings
     as ``params`` (the constructor's parameters, in order, with the same defaults),
-    validate them in ``__init__`` (a :class:`~pipeline.registry.ParamError` naming the
+    validate them in ``__init__`` (a :class:`~pipeline.config.registry.ParamError` naming the
     setting), keep them as attributes of the same names, and implement ``step``.
     """
 

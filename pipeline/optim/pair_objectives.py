@@ -6,7 +6,7 @@
 """
 
 from pipeline.optim.curves import TAU, TAU_PARAM, LEVELS, ThresholdCurve, histogram_probabilities
-from pipeline.registry import register
+from pipeline.config.registry import register
 
 __all__ = ["PAIR_OBJECTIVES", "MultiOtsu", "multiotsu", "multiotsu_grad"]
 

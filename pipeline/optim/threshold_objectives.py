@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.optim.curves import (TAU, TAU_PARAM, LEVELS, ThresholdCurve, _check_counts,
                                    histogram_probabilities)
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 
 __all__ = ["OBJECTIVES", "TARGET_FRACTION", "Agreement", "Density", "Otsu", "agreement",
            "agreement_grad", "density", "density_grad", "joint_histogram", "otsu", "otsu_grad"]

@@ -17,7 +17,7 @@ import pipeline.optim.pair_objectives  # noqa: F401
 import pipeline.optim.threshold_objectives  # noqa: F401
 from pipeline.optim.minimize import Trajectory, minimize
 from pipeline.optim.optimizers import Optimizer
-from pipeline.registry import REGISTRIES, ParamError
+from pipeline.config.registry import REGISTRIES, ParamError
 
 __all__ = ["objective_class", "objective_names", "objective_settings", "project_ordered",
            "tune_pair", "tune_threshold"]
@@ -92,7 +92,7 @@ def tune_threshold(hist, t0, optimizer, iterations, objective="otsu", bounds=(0,
     Raises
     ------
     ValueError
-        For an unknown objective or keyword (a :class:`~pipeline.registry.ParamError`
+        For an unknown objective or keyword (a :class:`~pipeline.config.registry.ParamError`
         whose ``key`` is ``objective`` or the keyword, naming the allowed ones), a bad histogram
         or parameter, or anything :func:`minimize` refuses.
 

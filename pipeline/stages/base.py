@@ -6,7 +6,7 @@ import numpy as np
 
 from pipeline.errors import EdgepipeError
 from pipeline.frame import Frame
-from pipeline.registry import ParamError, check_settings
+from pipeline.config.registry import ParamError, check_settings
 from pipeline.stages import kinds
 
 
@@ -17,13 +17,13 @@ class StageError(EdgepipeError):
 class Stage:
     """One step of the chain: turns ``frame.image`` into the next image.
 
-    Subclasses declare ``params`` (see :mod:`pipeline.registry`), register themselves
+    Subclasses declare ``params`` (see :mod:`pipeline.config.registry`), register themselves
     with ``@register("stage", name)`` and implement :meth:`apply` (a pure function of
     the image), or :meth:`__call__` when they need the whole frame (the original image,
     side values, run controls).
 
     Constructing a stage checks its settings the same way a config does, so
-    ``Gradient(kind="sobal")`` raises the same :class:`~pipeline.registry.ParamError`.
+    ``Gradient(kind="sobal")`` raises the same :class:`~pipeline.config.registry.ParamError`.
     """
 
     params: tuple = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 

@@ -7,7 +7,7 @@ import numpy as np
 from pipeline import ops
 from pipeline.frame import Frame
 from pipeline.histograms import canny_rule_of_thumb, frame_histogram, magnitude_histogram
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_uint8_image
 from pipeline.tuned import AUTO, CANNY_TARGET, CANNY_VALUES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import ops
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_default
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.frame import Frame
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage, require_default
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from pipeline.frame import Frame
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage, bgr_color, require_uint8_image
 

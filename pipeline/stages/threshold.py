@@ -8,7 +8,7 @@ from pipeline import ops
 from pipeline.tuned import AUTO, THRESHOLD_TARGET, single
 from pipeline.frame import Frame
 from pipeline.histograms import frame_histogram
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.batch.jobs import glob_root, job_from_dict, job_from_text, load_job, resolve_workers
-from pipeline.config import ConfigError
+from pipeline.batch.jobs import glob_root, job_from_dict, job_from_text, load_job
+from pipeline.config.batch import resolve_workers
+from pipeline.config.document import ConfigError
 from tests.harness import ROOT
 from tests.batch.test_runner import STAGES
 from tests.batch.test_runner import make_clip
@@ -169,7 +170,7 @@ def test_glob_whose_every_match_is_an_output_says_so(tmp_path, monkeypatch):
 
 def test_output_takes_the_video_sinks_keys_with_the_sinks_schema():
     """codec, crf, bitrate, preset, pix_fmt, audio reach the sink of every file's run."""
-    from pipeline.batch.jobs import OutputSection
+    from pipeline.config.batch import OutputSection
     from pipeline.io.sinks.video import VideoSink
 
     text = BASE.replace("{dir: out/edges}", "{dir: out/edges, container: mkv, codec: ffv1, audio: none}")

@@ -26,7 +26,7 @@ from pipeline.io.sources.file import FileSource
 from pipeline.pipeline import Pipeline
 from pipeline.runtime.engine import Engine
 from pipeline.stages import Chain
-from pipeline.registry import REGISTRIES, build
+from pipeline.config.registry import REGISTRIES, build
 from tests.harness import bounded
 
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 30, 15.0

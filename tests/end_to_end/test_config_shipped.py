@@ -15,8 +15,9 @@ import pathlib
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import load_any
-from pipeline.experiments import load_experiment, run_experiment
+from pipeline.config.dispatch import load_any
+from pipeline.config.experiment import load_experiment
+from pipeline.experiments import run_experiment
 from tests.harness import ROOT
 
 SHIPPED = sorted(ROOT.glob("configs/**/*.yaml"))

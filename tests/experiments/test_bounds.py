@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from pipeline.experiments import load_experiment, run_experiment
+from pipeline.config.experiment import load_experiment
+from pipeline.experiments import run_experiment
 from pipeline.experiments import output as experiment_output
-from pipeline.experiments.schema import MAX_GRID, MAX_WORK
+from pipeline.config.experiment import MAX_GRID, MAX_WORK
 from tests.experiments.test_runners import read_csv, write
 from tests.harness import ROOT
 

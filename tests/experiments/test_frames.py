@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pipeline import experiments
-from pipeline.experiments import load_experiment, run_experiment
+from pipeline.config.experiment import load_experiment
+from pipeline.experiments import run_experiment
 from tests.experiments.test_runners import clip, command, read_csv, write
 
 
@@ -61,7 +62,7 @@ def test_picture_globs_are_read_in_the_images_sources_order(tmp_path):
     # The old reader sorted names as text (f10 before f2); the images source sorts
     # naturally, and the experiment now reads through it.
     from pipeline.experiments.frames import read_frames
-    from pipeline.registry import build
+    from pipeline.config.registry import build
 
     for index in (1, 2, 10):
         image = np.full((24, 32, 3), index * 20, np.uint8)

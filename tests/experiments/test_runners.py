@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from pipeline import experiments
-from pipeline.experiments import FUNCTIONS, load_experiment, run_experiment
+from pipeline.config.experiment import load_experiment
+from pipeline.experiments import FUNCTIONS, run_experiment
 from pipeline.optim import multiotsu, multiotsu_grad
 from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 from tests.harness import ROOT

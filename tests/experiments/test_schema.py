@@ -2,14 +2,14 @@
 
 import pytest
 
-from pipeline.config import ConfigError
-from pipeline.experiments import load_experiment
+from pipeline.config.document import ConfigError
+from pipeline.config.experiment import load_experiment
 from tests.experiments.test_runners import CONFIGS, write
 
 
 @pytest.mark.parametrize("text, line, key, message", [
     ("iterations: 3\n", 1, "version", "'version: 1' is required"),
-    ("version: 2\ninputs: []\noptimizers: []\n", 1, "version", "version must be one of 1"),
+    ("version: 2\ninputs: []\noptimizers: []\n", 1, "version", "version must be 1; got 2"),
     ("version: 1\niteration: 3\ninputs: [{function: square, starts: [1]}]\noptimizers: [{name: sign}]\n",
      2, "iteration", "did you mean 'iterations'"),
     ("version: 1\ninputs:\n  - function: squar\n    starts: [1]\noptimizers: [{name: sign}]\n",

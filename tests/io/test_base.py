@@ -8,7 +8,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.sinks import DiscardSink, ImagesSink, StatsSink, VideoSink
 from pipeline.io.sources import FileSource, ImagesSource
-from pipeline.registry import REGISTRIES, ParamError, build, check_settings, settings_of
+from pipeline.config.registry import REGISTRIES, ParamError, build, check_settings, settings_of
 
 
 @pytest.mark.parametrize("cls, settings, key", [

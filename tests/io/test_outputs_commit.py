@@ -16,7 +16,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
 from pipeline.io.outputs import commit, temporary_path
-from pipeline.registry import build
+from pipeline.config.registry import build
 
 
 def frame(index: int) -> Frame:

@@ -1,7 +1,7 @@
 """A run never writes over its input: every sink type, every path spelling, and neighbours.
 
 Each case builds a real folder (symlinked files and folders, hard links, ``..``) and
-loads a config through :class:`pipeline.config.Config`, which both ``validate`` and
+loads a config through :class:`pipeline.config.run.Config`, which both ``validate`` and
 ``run`` use; a refusal must name the sink's key, the output and the input as written.
 Neighbours (another file in the folder, a name sharing a prefix, a copy with the same
 bytes) must load.
@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from pipeline.batch.jobs import job_from_dict
-from pipeline.config import Config, ConfigError
+from pipeline.config.document import ConfigError
+from pipeline.config.run import Config
 from pipeline.io.overwrite import find_overwrite, pattern_outputs
 from tests.harness import ROOT
 

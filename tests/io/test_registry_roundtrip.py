@@ -27,7 +27,7 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
-from pipeline.registry import REGISTRIES, ParamError, build, check_settings, settings_of
+from pipeline.config.registry import REGISTRIES, ParamError, build, check_settings, settings_of
 from tests.harness import decode, read_all
 
 WIDTH, HEIGHT, FRAMES = 64, 48, 6

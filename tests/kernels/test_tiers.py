@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline import opencv_tier, ops
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.stages import Chain
 from tests.harness import DATA, grey, make_frame, photo
 

@@ -366,7 +366,7 @@ def test_each_objective_is_registered_with_the_settings_its_functions_take():
     import inspect
 
     from pipeline.optim import PAIR_OBJECTIVES
-    from pipeline.registry import REGISTRIES
+    from pipeline.config.registry import REGISTRIES
 
     registered = REGISTRIES["objective"]
     assert set(registered) == set(OBJECTIVES) | set(PAIR_OBJECTIVES)
@@ -380,7 +380,7 @@ def test_each_objective_is_registered_with_the_settings_its_functions_take():
 
 
 def test_tune_threshold_errors_carry_the_key_at_fault():
-    from pipeline.registry import ParamError
+    from pipeline.config.registry import ParamError
 
     hist = np.bincount(np.arange(256) % 50, minlength=256)
     with pytest.raises(ParamError, match="unknown objective 'multiotsu'") as caught:

@@ -234,7 +234,7 @@ def test_registry():
 def test_each_optimizer_declares_its_constructor_settings_with_the_same_defaults():
     import inspect
 
-    from pipeline.registry import REGISTRIES
+    from pipeline.config.registry import REGISTRIES
 
     assert REGISTRIES["optimizer"] is OPTIMIZERS
     for name, optimizer_class in OPTIMIZERS.items():
@@ -256,7 +256,7 @@ def test_each_optimizer_declares_its_constructor_settings_with_the_same_defaults
     ({"name": "momentum", "lr": "fast"}, "lr"),
 ])
 def test_make_optimizer_errors_carry_the_key_at_fault(spec, key):
-    from pipeline.registry import ParamError
+    from pipeline.config.registry import ParamError
 
     with pytest.raises(ParamError) as caught:
         make_optimizer(spec)

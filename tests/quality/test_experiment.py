@@ -149,7 +149,7 @@ def test_save_maps_is_for_quality_experiments(tmp_path, capsys):
 
 
 def test_the_documented_val_config_checks_against_any_bsds_layout(dataset):
-    from pipeline.experiments import load_experiment
+    from pipeline.config.experiment import load_experiment
 
     experiment = load_experiment(ROOT / "docs" / "bsds-val.yaml",
                                  [f"dataset.images={dataset / 'images'}",

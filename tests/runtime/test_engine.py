@@ -18,7 +18,7 @@ import pytest
 from pipeline import ops
 from pipeline.io.base import Sink, SinkError, Source, SourceError
 from pipeline.pipeline import Pipeline
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.runtime.engine import END, Engine, FrameQueue
 from pipeline.stages import Chain, StageError

@@ -18,10 +18,11 @@ import yaml
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 import pipeline.stages  # noqa: F401
 from pipeline import ops
-from pipeline.config import Config, ConfigError
+from pipeline.config.document import ConfigError
+from pipeline.config.run import Config
 from pipeline.frame import Frame
 from pipeline.optim import otsu
-from pipeline.registry import ParamError
+from pipeline.config.registry import ParamError
 from pipeline.controls import Controls
 from pipeline.tuned import THRESHOLD_TARGET as T, single
 from pipeline.runtime.tuner import TUNER_PARAMS, Tuner, TunerStep, check_tuner_settings
@@ -346,7 +347,8 @@ def test_the_thread_ends_when_the_run_stops():
 
 
 def _engine_accepts_a_tuner():
-    from pipeline.config import Config, ConfigError
+    from pipeline.config.document import ConfigError
+    from pipeline.config.run import Config
 
     try:
         Config.from_dict({"version": 1, "tuner": {}})

@@ -29,7 +29,7 @@ import pytest
 from pipeline import opencv_tier
 from pipeline.frame import Frame
 from pipeline.io.base import Sink
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.runtime import warmup
 from pipeline.runtime.engine import Engine
 from pipeline.stages import Chain
@@ -230,7 +230,7 @@ class TierProbe(Stage):
 
 TIERED_CHILD = textwrap.dedent("""
     import hashlib, json, sys
-    from pipeline.registry import build
+    from pipeline.config.registry import build
     from pipeline.runtime.engine import Engine
     from pipeline.stages import Chain
     from tests.runtime.test_warmup import Discard, TierProbe

@@ -11,7 +11,7 @@ import pytest
 
 import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline.frame import Frame
-from pipeline.registry import REGISTRIES, ParamError, build, settings_of
+from pipeline.config.registry import REGISTRIES, ParamError, build, settings_of
 from pipeline.stages import Chain, StageError
 from pipeline.stages.hud import hud_lines
 from tests.harness import INPUTS, reference, run

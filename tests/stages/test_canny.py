@@ -18,7 +18,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 import pipeline.stages  # noqa: F401
 from pipeline.frame import Frame
 from pipeline.pipeline import Pipeline
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.stages.hud import canny_line, hud_lines
 from tests.harness import DATA

@@ -7,7 +7,7 @@ import pytest
 import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline import ops
 from pipeline.frame import Frame
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.stages import Chain, StageError
 from pipeline.stages.chain import plan
 from pipeline.stages.gradient import FusedEdges

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pipeline.stages  # noqa: F401  (registers the stages)
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.stages.hud import draw_hud, hud_lines
 from tests.harness import INPUTS, run

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from pipeline.batch.jobs import job_from_text
-from pipeline.config import Config, ConfigError, load_plugins
+from pipeline.config.document import ConfigError
+from pipeline.config.run import Config, load_plugins
 from pipeline.frame import Frame
-from pipeline.registry import REGISTRIES
+from pipeline.config.registry import REGISTRIES
 from pipeline.stages import Chain, kinds
 
 load_plugins()

@@ -7,7 +7,7 @@ import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline import ops
 from pipeline.activations import ACTIVATIONS
 from pipeline.frame import Frame
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.stages.map import map_activation
 from tests.harness import INPUTS, magnitude, reference, run
 

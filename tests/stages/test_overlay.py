@@ -6,7 +6,7 @@ import numpy as np
 import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline import ops
 from pipeline.frame import Frame
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.stages.overlay import paint_edges
 from tests.harness import grey, magnitude, run
 

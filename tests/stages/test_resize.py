@@ -5,7 +5,7 @@ import pytest
 
 import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline import ops
-from pipeline.registry import build
+from pipeline.config.registry import build
 from tests.harness import grey
 
 

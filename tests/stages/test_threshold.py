@@ -7,7 +7,7 @@ import pytest
 import pipeline.stages  # noqa: F401  (registers the stages)
 from pipeline import ops
 from pipeline.frame import Frame
-from pipeline.registry import build
+from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.ops import otsu_threshold
 from tests.harness import INPUTS, magnitude, run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.io.base import Sink
-from pipeline.registry import register
+from pipeline.config.registry import register
 
 log = logging.getLogger(__name__)
 

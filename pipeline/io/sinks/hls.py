@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.io.base import SinkError
 from pipeline.io.outputs import check_writable_folder
 from pipeline.io.sinks.network import CODEC_KEYS, StreamSink
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 

@@ -96,7 +96,7 @@ from pipeline.io.sinks.http_control import (  # noqa: F401  (part of this module
 )
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.redact import redact_text
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 from pipeline.controls import Controls, LiveStats
 from pipeline.tuned import THRESHOLD_TARGET, single
 

@@ -12,18 +12,17 @@ from pathlib import Path
 import cv2
 
 from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.formats import PICTURE_OUTPUTS
 from pipeline.io.outputs import (
     OutputLock,
     check_writable_folder,
     make_folder,
     write_atomically,
 )
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 
-#: Picture formats the ``images`` sink writes, by extension.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 
@@ -73,9 +72,9 @@ def index_field_check(pattern: str) -> None:
         pattern.format(index=1, stem="b")
     except (ValueError, IndexError, KeyError, AttributeError, TypeError) as error:
         raise ParamError("path", f"path {pattern!r} does not format with an index and a stem: {error}") from error
-    if Path(first).suffix.lower() not in IMAGE_EXTENSIONS:
+    if Path(first).suffix.lower() not in PICTURE_OUTPUTS:
         raise ParamError(
-            "path", f"path must end in {', '.join(IMAGE_EXTENSIONS)}; got {pattern!r}"
+            "path", f"path must end in {', '.join(PICTURE_OUTPUTS)}; got {pattern!r}"
         )
 
 

@@ -32,7 +32,7 @@ from pipeline.io.media.writer import ENCODERS, MediaError, MediaWriter, codec_fo
 from pipeline.io.sinks.srt import Relay, ffmpeg_has_srt  # noqa: F401  (ffmpeg_has_srt: for tests)
 from pipeline.io.sinks.video import VideoSink, parse_bitrate
 from pipeline.redact import redact_url
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from pipeline.io.base import Sink, SinkError
 from pipeline.io.outputs import StagedOutput, check_writable_folder, close_quietly
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 
 log = logging.getLogger(__name__)
 

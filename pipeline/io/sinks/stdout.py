@@ -31,7 +31,7 @@ import numpy as np
 
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.writer import ENCODERS, PRESETS, MediaError, nominal_rate, plan_video
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 #: What FFmpeg calls standard output.
 STDOUT_URL = "pipe:1"

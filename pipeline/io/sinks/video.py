@@ -50,7 +50,7 @@ from pipeline.io.media.writer import (
     plan_video,
 )
 from pipeline.io.outputs import StagedOutput, check_writable_folder
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from pipeline.io.base import Sink, SinkError
 from pipeline.io.outputs import write_atomically
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET, single
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import numpy as np
 from pipeline.io.base import SourceError
 from pipeline.io.sources.capture import fourcc_code, fourcc_text, reported_fps
 from pipeline.io.sources.live import LiveSource, recovery_params
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 
 from pipeline.io.media.reader import plausible_fps
-from pipeline.registry import ParamError
+from pipeline.config.registry import ParamError
 
 
 def fourcc_code(text: str, key: str) -> int:

@@ -21,7 +21,7 @@ from pipeline.io.media.reader import (
     to_bgr,
 )
 from pipeline.io.sources.pacing import FramePacer
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 

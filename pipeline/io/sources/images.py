@@ -6,22 +6,20 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import re
 
 import cv2
 import numpy as np
 
 from pipeline.io.base import MediaInput, Source, SourceError
+from pipeline.io.formats import MULTI_FRAME_PICTURES, natural_sort_key
 from pipeline.io.sources.file import FILE_ON_ERROR
 from pipeline.io.sources.picture_size import read_picture
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 
 log = logging.getLogger(__name__)
 
 #: Decoded pixels a picture may have by default (10000 x 10000; 300 MB as BGR).
 MAX_PIXELS = 100_000_000
-#: Picture formats that may hold several frames (animated GIF and WebP, multi-page TIFF).
-MULTI_FRAME_EXTENSIONS = (".gif", ".webp", ".tif", ".tiff")
 
 
 def _decode(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
@@ -43,11 +41,6 @@ def _decode(path: str, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None,
         return None, (f"decodes to {image.shape[1]}x{image.shape[0]} pixels, over max_pixels "
                       f"{max_pixels} (raise max_pixels to read it)")
     return image, "" if image is not None else "does not decode as an image"
-
-
-def natural_sort_key(path: str) -> list:
-    """Sort key under which ``frame_2.png`` comes before ``frame_10.png``."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
 
 
 @register("source", "images")
@@ -135,7 +128,7 @@ class ImagesSource(Source):
 
     def _note_more_frames(self, path: str) -> None:
         """A note when the picture holds more frames than the first, which is all it gives."""
-        if not path.lower().endswith(MULTI_FRAME_EXTENSIONS):
+        if not path.lower().endswith(MULTI_FRAME_PICTURES):
             return
         try:
             frames = cv2.imcount(path)

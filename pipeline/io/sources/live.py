@@ -26,7 +26,7 @@ import time
 import weakref
 
 from pipeline.io.base import Source, SourceError
-from pipeline.registry import Param, ParamError
+from pipeline.config.registry import Param, ParamError
 
 log = logging.getLogger(__name__)
 

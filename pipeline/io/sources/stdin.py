@@ -16,7 +16,7 @@ import sys
 
 from pipeline.io.base import MediaInput, SourceError
 from pipeline.io.sources.file import FileSource
-from pipeline.registry import register
+from pipeline.config.registry import register
 
 #: What FFmpeg calls standard input.
 STDIN_URL = "pipe:0"

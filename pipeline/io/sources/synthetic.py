@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.io.base import Source
 from pipeline.io.sources.pacing import FramePacer
-from pipeline.registry import Param, register
+from pipeline.config.registry import Param, register
 
 #: BGR colours of the bars, SMPTE order (white, yellow, cyan, green, magenta, red, blue).
 BAR_COLOURS = (

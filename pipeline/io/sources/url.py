@@ -19,7 +19,7 @@ from pipeline.io.media.reader import (
 )
 from pipeline.io.sources.live import WATCHDOG_SLACK, LiveSource, recovery_params
 from pipeline.redact import redact_text, redact_url  # noqa: F401  (redact_url: this module's API)
-from pipeline.registry import Param, ParamError, register
+from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 
 from pipeline.optim import OPTIMIZERS, make_optimizer
-from pipeline.registry import REGISTRIES, Param, ParamError, check_settings
+from pipeline.config.registry import REGISTRIES, Param, ParamError, check_settings
 from pipeline.runtime.tuner.targets import TARGETS, THRESHOLD_TARGET
 
 __all__ = ["DEFAULT_OPTIMIZER", "DEFAULT_TARGET", "DEFAULT_TAU", "TARGET_OBJECTIVES",

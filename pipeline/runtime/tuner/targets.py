@@ -22,7 +22,7 @@ from pipeline.optim.fast import ThresholdRun
 from pipeline.optim.fast import tune_threshold_fast as tune_threshold
 from pipeline.optim.minimize import Trajectory
 from pipeline.optim.tune import objective_names
-from pipeline.registry import REGISTRIES
+from pipeline.config.registry import REGISTRIES
 
 __all__ = ["CANNY_TARGET", "TARGETS", "THRESHOLD_TARGET", "CannyTarget", "ThresholdTarget",
            "TunerTarget"]

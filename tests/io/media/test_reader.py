@@ -23,7 +23,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
 from pipeline.io.media.reader import MediaReader, count_decodable_frames, to_bgr
 from pipeline.io.sources import FileSource
-from pipeline.registry import build
+from pipeline.config.registry import build
 from tests.harness import ROOT, bounded, decode
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

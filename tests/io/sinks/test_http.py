@@ -26,7 +26,7 @@ from pipeline.io.sinks import http as http_sink
 from pipeline.io.base import SinkError
 from pipeline.io.sinks.http import BOUNDARY, HttpSink
 from pipeline.pipeline import Pipeline
-from pipeline.registry import REGISTRIES, ParamError, build, settings_of
+from pipeline.config.registry import REGISTRIES, ParamError, build, settings_of
 from pipeline.controls import Controls
 from pipeline.tuned import single
 from tests.harness import running

@@ -21,7 +21,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SinkError
 from pipeline.io.sinks.http import HttpSink
 from pipeline.pipeline import Pipeline
-from pipeline.registry import ParamError
+from pipeline.config.registry import ParamError
 from pipeline.tuned import single
 from tests.harness import ROOT
 from tests.io.sinks.test_http import HEIGHT, WIDTH, make_frame, open_sink, request

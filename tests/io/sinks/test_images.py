@@ -10,7 +10,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
 from pipeline.io.sinks import ImagesSink
-from pipeline.registry import ParamError, build
+from pipeline.config.registry import ParamError, build
 from tests.harness import HEIGHT, WIDTH, files_in, make_frame
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.io.sinks.hls import HlsSink
 from pipeline.io.sinks.network import NetworkSink, ffmpeg_has_srt
-from pipeline.registry import ParamError
+from pipeline.config.registry import ParamError
 from tests.io.sinks.netcheck import (
     assert_paced,
     bound,

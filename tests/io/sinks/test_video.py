@@ -15,7 +15,7 @@ from pipeline.frame import Frame
 from pipeline.io.base import SinkError
 from pipeline.io.outputs import temporary_path
 from pipeline.io.sinks import VideoSink
-from pipeline.registry import ParamError, build
+from pipeline.config.registry import ParamError, build
 from pipeline.controls import Controls
 from tests.harness import HEIGHT, WIDTH, files_in, make_frame, read_video
 

@@ -24,7 +24,7 @@ from pipeline.io.base import SourceError
 from pipeline.io.sources import CameraSource, UrlSource
 from pipeline.io.sources.live import CaptureTimeout, CaptureWorker
 from pipeline.pipeline import Pipeline
-from pipeline.registry import ParamError, build
+from pipeline.config.registry import ParamError, build
 from tests.io.sources.test_url import RATE, bounded, free_port, serve, servers  # noqa: F401
 from tests import harness
 

@@ -10,7 +10,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.sources import pacing, synthetic
 from pipeline.io.sources.synthetic import SyntheticSource, make_background
-from pipeline.registry import ParamError, build
+from pipeline.config.registry import ParamError, build
 from tests.harness import read_all
 
 

@@ -21,7 +21,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
 from pipeline.io.sources import UrlSource
 from pipeline.io.sources.url import redact_url
-from pipeline.registry import ParamError, build
+from pipeline.config.registry import ParamError, build
 from tests.harness import bounded
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (apt-get install ffmpeg)")

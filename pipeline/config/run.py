@@ -1,4 +1,4 @@
-"""YAML configs: loading with line numbers, schema checks, ``--set`` overrides.
+"""The run config (``edgepipe run``): a source, a chain of stages, sinks, the runtime.
 
 A config names one source, a chain of stages, any number of sinks and the runtime::
 
@@ -12,45 +12,36 @@ A config names one source, a chain of stages, any number of sinks and the runtim
       - video: {path: out/edges.mp4}
     runtime: {mode: batch}
 
-Every name is looked up in :mod:`pipeline.registry` and every setting is checked against
-the declared :class:`~pipeline.registry.Param`; the components are then built once, so a
-constructor's own checks (two settings that exclude each other) also run at load time.
+Every name is looked up in :mod:`pipeline.config.registry` and every setting is checked
+against the declared :class:`~pipeline.config.registry.Param`; the components are then
+built once, so a constructor's own checks (two settings that exclude each other) also run
+at load time.
 Constructors never open a device or a file, so a bad config fails with
-:class:`ConfigError` before anything is touched.
+:class:`~pipeline.config.document.ConfigError` before anything is touched.
 
 The chain is checked for what flows through it (:mod:`pipeline.stages.kinds`): each
 stage must get an image it can work on, and each picture sink a uint8 picture.
 
-Reading, line numbers, limits and ``--set`` are :mod:`pipeline.document`'s, shared with
-the batch and experiment configs (:func:`load_any` checks a file of any of the three
-kinds).  The names it defines are re-exported here.
+Reading, line numbers, limits and ``--set`` are :mod:`pipeline.config.document`'s, and
+the top-level and section checks :mod:`pipeline.config.checks`', both shared with the batch
+and experiment configs.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib
 import os
 import pkgutil
 from typing import Any
 
-from pipeline.document import (  # noqa: F401  (re-exported: the loader API)
-    MAX_CONFIG_BYTES,
-    MAX_VALUES,
-    ConfigError,
-    Document,
-    apply_override,
-    dotted,
-    entry_name,
-    load_document,
-    parse_override,
-    read_config,
-)
-from pipeline.registry import REGISTRIES, Param, ParamError, check_settings, lookup
+from pipeline.config.checks import VERSION, check_section, check_top_level, expect_kind
+from pipeline.config.document import Document, entry_name, load_document
+from pipeline.config.registry import REGISTRIES, Param, ParamError, lookup
+from pipeline.io.overwrite import check_no_overwrite
+from pipeline.runtime.tuner import check_tuner_settings
 from pipeline.stages import kinds
 
-VERSION = 1
 TOP_LEVEL_KEYS = ("version", "source", "stages", "sinks", "runtime", "tuner")
 DEFAULT_SOURCE = "synthetic"
 
@@ -59,6 +50,7 @@ DEFAULT_SOURCE = "synthetic"
 PLUGIN_PACKAGES = ("pipeline.stages", "pipeline.io", "pipeline.optim")
 
 Path = tuple  # a place in the document: ("stages", 1, "gradient", "kind")
+
 # Sinks that do not store the picture (they record numbers, or nothing).
 IMAGELESS_SINKS = ("stats", "discard")
 
@@ -158,15 +150,11 @@ class Config:
     def from_dict(cls, data: dict, overrides: list[str] | tuple = (),
                   file: str = "<dict>") -> Config:
         """Check a config given as Python data (a deep copy is kept)."""
-        try:
-            data = copy.deepcopy(data)
-        except RecursionError:
-            raise ConfigError("nested too deeply to be a config", file) from None
-        return cls.from_document(Document(data, {}, file), overrides)
+        return cls.from_document(Document.from_data(data, file), overrides)
 
     @classmethod
     def from_document(cls, doc: Document, overrides: list[str] | tuple = ()) -> Config:
-        """Check a parsed :class:`~pipeline.document.Document` (after ``overrides``)."""
+        """Check a parsed :class:`~pipeline.config.document.Document` (after ``overrides``)."""
         load_plugins()
         expect_kind(doc, "run")
         doc.apply(overrides)
@@ -178,10 +166,7 @@ class Config:
                 [self._build(c) for c in self.sinks])
 
     def _build(self, component: Component) -> Any:
-        try:
-            return component.build()
-        except ParamError as exc:
-            raise self._doc.error(component.path + (exc.key,), exc.message) from None
+        return build_component(self._doc, component)
 
     def to_dict(self) -> dict:
         """The checked config as data (every default spelled out); loads back equal."""
@@ -195,36 +180,26 @@ class Config:
         }
 
 
-def _check(doc: Document) -> Config:
-    data = doc.data
-    if data is None:
-        raise ConfigError("the config is empty; start with 'version: 1'", doc.file, 1)
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config is a mapping of {', '.join(TOP_LEVEL_KEYS)}; "
-                          f"got {type(data).__name__}", doc.file, 1)
-    for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            raise doc.error((key,), f"unknown top-level key {key!r}; known keys: "
-                                    f"{', '.join(TOP_LEVEL_KEYS)}")
-    if "version" not in data:
-        raise ConfigError(f"'version: {VERSION}' is required at the top of every config",
-                          doc.file, 1, "version")
-    version = data["version"]
-    if version != VERSION or isinstance(version, bool):
-        raise doc.error(("version",), f"version must be {VERSION}; got {version!r}")
+def build_component(doc: Document, component: Component) -> Any:
+    """A fresh instance of ``component``; a constructor's ParamError placed at its key."""
+    try:
+        return component.build()
+    except ParamError as exc:
+        raise doc.error(component.path + (exc.key,), exc.message) from None
 
+
+def _check(doc: Document) -> Config:
+    data = check_top_level(doc, "config", TOP_LEVEL_KEYS)
     source = _source(doc, data.get("source"))
-    stages = _entries(doc, "stages", "stage", data.get("stages"))
-    sinks = _entries(doc, "sinks", "sink", data.get("sinks"))
-    runtime = _settings(doc, ("runtime",), Runtime, data.get("runtime"))
+    stages = entries(doc, ("stages",), "stage", data.get("stages"))
+    sinks = entries(doc, ("sinks",), "sink", data.get("sinks"))
+    runtime = check_section(doc, ("runtime",), Runtime, data.get("runtime"))
     tuner = _tuner(doc, data["tuner"]) if "tuner" in data else None
     config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
     _, built, _ = config.build()  # constructors' own checks (settings that exclude each other)
     check_chain(doc, stages, built, sinks)
     if tuner is not None:
         _check_tuner_target(doc, tuner, built)
-    from pipeline.io.overwrite import check_no_overwrite  # a run never writes over its input
-
     check_no_overwrite(source, sinks, doc.error, lookup)
     return config
 
@@ -276,23 +251,10 @@ def check_chain(doc: Document, components: list, stages: list, sinks: list = ())
 
 
 def _tuner(doc: Document, settings: Any) -> dict:
-    from pipeline.runtime.tuner import check_tuner_settings
-
     try:
         return check_tuner_settings(settings)
     except ParamError as exc:
         raise doc.error(("tuner", *exc.key.split(".")), exc.message) from None
-
-
-def _settings(doc: Document, path: Path, cls: type, settings: Any) -> dict:
-    if settings is not None and not isinstance(settings, dict):
-        raise doc.error(path, f"settings of {cls.registry_name!r} must be a mapping of "
-                              f"keys to values; got {settings!r}")
-    try:
-        return check_settings(cls, settings)
-    except ParamError as exc:
-        key_path = path + (exc.key,) if settings and exc.key in settings else path
-        raise doc.error(key_path, exc.message) from None
 
 
 def _lookup(doc: Document, path: Path, kind: str, name: Any) -> type:
@@ -317,19 +279,20 @@ def _source(doc: Document, source: Any) -> Component:
                                      f"{', '.join(sorted(REGISTRIES['source'])) or 'none registered'}")
     settings = {k: v for k, v in source.items() if k != "type"}
     cls = _lookup(doc, ("source", "type"), "source", source["type"])
-    checked = _settings(doc, ("source",), cls, settings)
+    checked = check_section(doc, ("source",), cls, settings)
     return Component("source", source["type"], checked, ("source",))
 
 
-def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Component]:
-    if entries is None:
+def entries(doc: Document, place: Path, kind: str, items: Any) -> list[Component]:
+    """The checked components of a list of ``- name`` or ``- name: {settings}`` at ``place``."""
+    if items is None:
         return []
-    if not isinstance(entries, list):
-        raise doc.error((section,), f"{section} must be a list (one '- name' or "
-                                    f"'- name: {{settings}}' per line); got {entries!r}")
+    if not isinstance(items, list):
+        raise doc.error(place, f"{place[-1]} must be a list (one '- name' or "
+                               f"'- name: {{settings}}' per line); got {items!r}")
     components = []
-    for index, entry in enumerate(entries):
-        path = (section, index)
+    for index, entry in enumerate(items):
+        path = place + (index,)
         if isinstance(entry, dict) and len(entry) != 1:
             keys = ", ".join(map(str, entry)) or "none"
             raise doc.error(path, f"each {kind} is a name or one 'name: {{settings}}' "
@@ -340,7 +303,7 @@ def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Compo
                                   f"mapping; got {entry!r}")
         cls = _lookup(doc, path, kind, name)
         settings = entry.get(name) if isinstance(entry, dict) else None
-        checked = _settings(doc, path + (name,), cls, settings)
+        checked = check_section(doc, path + (name,), cls, settings)
         components.append(Component(kind, name, checked, path + (name,)))
     return components
 
@@ -348,93 +311,3 @@ def _entries(doc: Document, section: str, kind: str, entries: Any) -> list[Compo
 def load(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> Config:
     """Shorthand for :meth:`Config.from_yaml`."""
     return Config.from_yaml(path, overrides)
-
-
-#: The kinds of config :func:`load_any` tells apart, and the command that runs each.
-CONFIG_KINDS = {"run": "edgepipe run", "batch": "edgepipe batch", "experiment": "edgepipe experiment"}
-_BATCH_KEYS = ("inputs", "output", "executor", "split")
-
-
-def config_kind(doc: Document) -> str:
-    """``"run"``, ``"batch"`` or ``"experiment"``: what kind of config ``doc`` is.
-
-    An explicit top-level ``kind:`` wins (and is then removed from the data, since no
-    schema has it).  Otherwise the keys tell: ``optimizers`` is an experiment's,
-    ``inputs``/``output``/``executor``/``split`` a batch config's, anything else a run
-    config's (whose checks then name what is wrong).
-    """
-    data = doc.data
-    if not isinstance(data, dict):
-        return "run"
-    if "kind" in data:
-        kind = data.pop("kind")
-        if kind not in CONFIG_KINDS:
-            raise doc.error(("kind",), f"kind must be one of {', '.join(CONFIG_KINDS)}; got {kind!r}")
-        return kind
-    if "optimizers" in data or "dataset" in data:  # dataset: a quality experiment
-        return "experiment"
-    if any(key in data for key in _BATCH_KEYS):
-        return "batch"
-    return "run"
-
-
-def expect_kind(doc: Document, wanted: str) -> None:
-    """Accept (and drop) a top-level ``kind: WANTED``; refuse another kind, naming its command."""
-    data = doc.data
-    if not isinstance(data, dict) or "kind" not in data:
-        return
-    kind = config_kind(doc)
-    if kind != wanted:
-        raise doc.error(("kind",), f"this is a {kind} config (kind: {kind}); run it with "
-                                   f"{CONFIG_KINDS[kind]}, not {CONFIG_KINDS[wanted]}")
-
-
-def describe_config(kind: str, checked: Any) -> str:
-    """One line on what a checked config of ``kind`` (from :func:`load_any`) will do."""
-    if kind == "batch":
-        inputs = next(f"{key} {value!r}" for key, value in checked.inputs.items() if value is not None)
-        stages = " -> ".join(next(iter(entry)) for entry in checked.stages)
-        return (f"batch: {inputs} -> {stages} -> {checked.output['dir']}; "
-                f"{checked.workers} {checked.executor['type']} worker(s)")
-    if kind == "experiment" and hasattr(checked, "methods"):
-        return (f"quality experiment {checked.name}: {len(checked.images)} image(s) x "
-                f"{len(checked.methods)} method(s), {len(checked.tuned)} tuned")
-    if kind == "experiment":
-        return (f"experiment {checked.name}: {len(checked.inputs)} input(s) x "
-                f"{len(checked.optimizers)} optimizer(s), {checked.iterations} iterations")
-    stages = " -> ".join(c.name for c in checked.stages) or "(no stages)"
-    sinks = ", ".join(c.name for c in checked.sinks) or "no sinks"
-    return f"{checked.source.name} -> {stages} -> {sinks}; mode {checked.runtime['mode']}"
-
-
-def load_any(path: str | os.PathLike, overrides: list[str] | tuple = ()) -> tuple[str, Any]:
-    """Load and check a run, batch or experiment config, each against its own schema.
-
-    Parameters
-    ----------
-    path : path-like
-        The YAML file.
-    overrides : list of str
-        ``--set KEY=VALUE`` strings, applied before the checks.
-
-    Returns
-    -------
-    (str, object)
-        ``("run", Config)``, ``("batch", BatchJob)`` or ``("experiment", Experiment)``.
-
-    Raises
-    ------
-    ConfigError
-        As the kind's own loader raises it.
-    """
-    doc = load_document(path, "config", "configs/demo.yaml")
-    kind = config_kind(doc)
-    if kind == "batch":
-        from pipeline.batch.jobs import job_from_document
-
-        return kind, job_from_document(doc, overrides)
-    if kind == "experiment":
-        from pipeline.experiments import experiment_from_document
-
-        return kind, experiment_from_document(doc, overrides)
-    return kind, Config.from_document(doc, overrides)

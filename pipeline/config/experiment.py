@@ -1,4 +1,9 @@
-"""The experiment config's schema, checked on the shared :class:`~pipeline.document.Document`."""
+"""The experiment config (``edgepipe experiment``): inputs crossed with optimizer grids.
+
+Checked on the shared :class:`~pipeline.config.document.Document` with the shared
+:mod:`pipeline.config.checks`; a config with a ``dataset:`` key is a quality experiment
+(:mod:`pipeline.config.quality`).  :mod:`pipeline.experiments` runs what is checked here.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import ops
-from pipeline.config import (
-    ConfigError,
-    Document,
-    expect_kind,
-    load_document,
-    load_plugins,
-)
+from pipeline.config.checks import (EXPERIMENT_HEAD, ExperimentHead, check_bounds, check_experiment_head,
+                                    check_section, expect_kind, is_number)
+from pipeline.config.document import Document, load_document
+from pipeline.config.quality import check_quality
+from pipeline.config.registry import REQUIRED, Param, ParamError, build
+from pipeline.config.run import load_plugins
 from pipeline.experiments.functions import FUNCTIONS
 from pipeline.optim import OBJECTIVES, PAIR_OBJECTIVES, make_optimizer
-from pipeline.registry import REQUIRED, Param, ParamError, build, check_settings
 from pipeline.runtime.tuner import DEFAULT_TARGET, DEFAULT_TAU
-
-VERSION = 1
 
 #: Optimizer steps an experiment may take in all (iterations x starts x optimizers, and
 #: x frames for video inputs): each is a row of iterations.csv (about 80 bytes).
@@ -32,14 +33,11 @@ MAX_WORK = 10_000_000
 #: Optimizer specs one grid entry may expand to.
 MAX_GRID = 10_000
 
+
 class _Section:
     registry_name = "experiment"
     params = (
-        Param("version", int, REQUIRED, choices=(VERSION,), help="always 1"),
-        Param("name", (str, type(None)), None, help="names the output folder; null: the file's stem"),
-        Param("description", str, "", help="one line for the summary"),
-        Param("output", (str, type(None)), None,
-              help="output folder; null: out/experiments/NAME"),
+        *EXPERIMENT_HEAD,
         Param("seed", int, 0, min=0, help="seed for random starting points"),
         Param("iterations", int, 100, min=0, max=1_000_000,
               help="optimizer steps per run (per frame for video inputs)"),
@@ -110,40 +108,13 @@ class Input:
 
 
 @dataclasses.dataclass
-class Experiment:
+class Experiment(ExperimentHead):
     """A checked experiment config (see the module docstring)."""
 
-    name: str
-    description: str
-    file: str
-    output: Path
     seed: int
     iterations: int
     inputs: list
     optimizers: list  # checked specs, the grid expanded
-
-
-def _check_section(doc, path, cls, settings) -> dict:
-    if not isinstance(settings, dict):
-        raise doc.error(path, f"{cls.registry_name} must be a mapping of settings; got {settings!r}")
-    try:
-        return check_settings(cls, settings)
-    except ParamError as exc:
-        where = path + (exc.key,) if exc.key in settings else path
-        raise doc.error(where, exc.message) from None
-
-
-def _check_box(doc, path, bounds):
-    if bounds is None:
-        return None
-    if len(bounds) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool)
-                                   for b in bounds) or not bounds[0] < bounds[1]:
-        raise doc.error(path, f"bounds must be two numbers [lo, hi] with lo < hi; got {bounds!r}")
-    return [float(bounds[0]), float(bounds[1])]
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _start_count(spec) -> int:
@@ -172,7 +143,7 @@ def _starts(doc, path, spec, dimensions, rng) -> list:
             raise doc.error(path, f"random starts are {{random: N, low: L, high: H}}; got {spec!r}")
         count, low, high = spec["random"], spec["low"], spec["high"]
         if not (isinstance(count, int) and not isinstance(count, bool) and count >= 1
-                and _is_number(low) and _is_number(high) and low < high
+                and is_number(low) and is_number(high) and low < high
                 and math.isfinite(high - low)):
             raise doc.error(path, f"random starts need an integer random >= 1 and numbers "
                                   f"low < high (high - low a finite number); got {spec!r}")
@@ -182,7 +153,7 @@ def _starts(doc, path, spec, dimensions, rng) -> list:
     points = []
     for index, point in enumerate(spec):
         coordinates = point if isinstance(point, list) else [point]
-        if len(coordinates) != dimensions or not all(_is_number(c) for c in coordinates):
+        if len(coordinates) != dimensions or not all(is_number(c) for c in coordinates):
             raise doc.error(path + (index,), f"a starting point here is {dimensions} number(s); "
                                              f"got {point!r}")
         points.append(tuple(float(c) for c in coordinates))
@@ -214,9 +185,15 @@ def _expand_optimizers(doc, entries) -> list:
     return specs
 
 
+def _check_inside(doc, where, what: str, values, bounds: list) -> None:
+    """Refuse ``values`` (a start, a starting point) not all inside ``bounds``."""
+    if not all(bounds[0] <= value <= bounds[1] for value in values):
+        raise doc.error(where, f"{what} lies outside bounds {bounds}")
+
+
 def _check_start(doc, path, entry, settings) -> None:
     """``start``: a number for one threshold; ``[low, high]`` or ``auto`` for a pair."""
-    start, (low, high) = settings["start"], settings["bounds"]
+    start = settings["start"]
     where = path + ("start",)
     if settings["objective"] in PAIR_OBJECTIVES:
         if "start" not in entry:
@@ -227,41 +204,37 @@ def _check_start(doc, path, entry, settings) -> None:
                                               f"out (sobel); got {settings['kind']!r}")
         if start == "auto":
             return
-        if not (isinstance(start, list) and len(start) == 2 and all(_is_number(c) for c in start)
+        if not (isinstance(start, list) and len(start) == 2 and all(is_number(c) for c in start)
                 and start[0] <= start[1]):
             raise doc.error(where, f"objective {settings['objective']} tunes a pair: start is "
                                    f"[low, high] with low <= high, or auto; got {start!r}")
-        if not (low <= start[0] and start[1] <= high):
-            raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
+        _check_inside(doc, where, f"start {start}", start, settings["bounds"])
         settings["start"] = [float(c) for c in start]
         return
-    if not _is_number(start):
+    if not is_number(start):
         raise doc.error(where, f"objective {settings['objective']} tunes one threshold: start "
                                f"is a number in [0, 255]; got {start!r}")
-    if not low <= start <= high:
-        raise doc.error(where, f"start {start} lies outside bounds {settings['bounds']}")
+    _check_inside(doc, where, f"start {start}", [start], settings["bounds"])
 
 
 def _check_function_input(doc, path: tuple, settings: dict, rng) -> tuple[list, str]:
     """A function input's box and starting points checked (in place); its starts and label."""
     function = FUNCTIONS[settings["function"]]
-    settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
+    settings["bounds"] = check_bounds(doc, path + ("bounds",), settings["bounds"])
     starts = _starts(doc, path + ("starts",), settings["starts"], function.dimensions, rng)
     if settings["bounds"] is not None:
-        low, high = settings["bounds"]
         for point in starts:
-            if not all(low <= c <= high for c in point):
-                raise doc.error(path + ("starts",), f"starting point {list(point)} lies "
-                                                    f"outside bounds {settings['bounds']}")
+            _check_inside(doc, path + ("starts",), f"starting point {list(point)}", point,
+                          settings["bounds"])
     return starts, settings["label"] or function.name
 
 
 def _check_video_input(doc, path: tuple, kind: str, entry: dict, settings: dict) -> str:
     """A video or synthetic input's settings checked (in place); its label."""
-    settings["bounds"] = _check_box(doc, path + ("bounds",), settings["bounds"])
+    settings["bounds"] = check_bounds(doc, path + ("bounds",), settings["bounds"])
     _check_start(doc, path, entry, settings)
     canny = settings["canny"]
-    if len(canny) != 2 or not all(_is_number(c) for c in canny):
+    if len(canny) != 2 or not all(is_number(c) for c in canny):
         raise doc.error(path + ("canny",), f"canny must be two numbers [low, high]; got {canny!r}")
     for key, objective in (("target", "density"), ("canny", "agreement")):
         if key in entry and settings["objective"] != objective:
@@ -277,16 +250,7 @@ def _check_video_input(doc, path: tuple, kind: str, entry: dict, settings: dict)
 
 
 def _check(doc, output: str | None) -> Experiment:
-    data = doc.data
-    if not isinstance(data, dict):
-        raise ConfigError("an experiment config is a mapping starting with 'version: 1'", doc.file, 1)
-    if "version" not in data:
-        raise ConfigError(f"'version: {VERSION}' is required at the top of every config",
-                          doc.file, 1, "version")
-    top = _check_section(doc, (), _Section, data)
-    name = top["name"] or Path(doc.file).stem
-    if not re.fullmatch(r"[\w.-]+", name):
-        raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
+    top, name, folder = check_experiment_head(doc, _Section, output)
     rng = np.random.default_rng(top["seed"])
     inputs, labels = [], set()
     if not top["inputs"]:
@@ -301,7 +265,7 @@ def _check(doc, output: str | None) -> Experiment:
             raise doc.error(path, f"each input has exactly one of function, video, synthetic; "
                                   f"got {entry!r}")
         kind = kinds[0]
-        settings = _check_section(doc, path, _INPUT_KINDS[kind], entry)
+        settings = check_section(doc, path, _INPUT_KINDS[kind], entry, optional=False)
         if kind == "function":  # bounded before the random starts are drawn
             work = _check_work(doc, path + ("starts",), steps * _start_count(settings["starts"]), work)
             starts, label = _check_function_input(doc, path, settings, rng)
@@ -315,14 +279,12 @@ def _check(doc, output: str | None) -> Experiment:
             raise doc.error(path, f"two inputs are labelled {label!r}; give one a label:")
         labels.add(label)
         inputs.append(Input(kind, label, settings, starts))
-    folder = Path(output or top["output"] or os.path.join("out", "experiments", name))
     return Experiment(name, top["description"], doc.file, folder, top["seed"],
                       top["iterations"], inputs, optimizers)
 
 
-
 def experiment_from_document(doc: Document, overrides=(), output: str | None = None) -> Experiment:
-    """Check a parsed experiment config (:func:`pipeline.config.load_document`).
+    """Check a parsed experiment config (:func:`~pipeline.config.document.load_document`).
 
     ``overrides`` are ``--set KEY=VALUE`` strings (``iterations=10``,
     ``optimizers.0.lr=0.1``); ``output`` replaces the config's output folder.
@@ -331,14 +293,12 @@ def experiment_from_document(doc: Document, overrides=(), output: str | None = N
     doc.apply(overrides)
     load_plugins()
     if isinstance(doc.data, dict) and "dataset" in doc.data:  # the quality kind
-        from pipeline.experiments.quality_schema import check_quality
-
         return check_quality(doc, output)
     return _check(doc, output)
 
 
 def load_experiment(path: str | os.PathLike, overrides=(), output: str | None = None) -> Experiment:
-    """Read and check an experiment config; raise :class:`~pipeline.config.ConfigError`.
+    """Read and check an experiment config; raise :class:`~pipeline.config.document.ConfigError`.
 
     ``overrides`` are ``--set KEY=VALUE`` strings (``iterations=10``,
     ``optimizers.0.lr=0.1``); ``output`` replaces the config's output folder.

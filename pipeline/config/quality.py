@@ -14,21 +14,20 @@
       - {method: sobel, objective: [otsu, density], optimizer: {name: adam, lr: 2}}
       - {method: canny, objective: multiotsu, optimizer: [{name: sign, step: 1}]}
 
-An experiment config with a ``dataset:`` key is of this kind; ``edgepipe experiment``
-runs it with :func:`pipeline.experiments.quality_run.run_quality`.
+An experiment config with a ``dataset:`` key is of this kind (:mod:`pipeline.config.experiment`
+hands it here); ``edgepipe experiment`` runs it with
+:func:`pipeline.experiments.quality_run.run_quality`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import re
 from pathlib import Path
 
-from pipeline.config import check_chain
-from pipeline.document import entry_name
-from pipeline.registry import REQUIRED, Param, ParamError, check_settings, lookup
+from pipeline.config.checks import EXPERIMENT_HEAD, ExperimentHead, check_experiment_head, check_section
+from pipeline.config.registry import REQUIRED, Param, ParamError
+from pipeline.config.run import build_component, check_chain, entries
 from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET
 from pipeline.runtime.tuner import TARGET_OBJECTIVES, TUNER_PARAMS, check_tuner_settings
 from pipeline.stages import kinds
@@ -40,10 +39,7 @@ MAP_KINDS = (kinds.EDGE_MAP, kinds.GREY, kinds.BINARY)
 class _Section:
     registry_name = "quality experiment"
     params = (
-        Param("version", int, REQUIRED, choices=(1,), help="always 1"),
-        Param("name", (str, type(None)), None, help="names the output folder; null: the file's stem"),
-        Param("description", str, "", help="one line for the summary"),
-        Param("output", (str, type(None)), None, help="output folder; null: out/experiments/NAME"),
+        *EXPERIMENT_HEAD,
         Param("dataset", dict, REQUIRED, help="{images: DIR, ground_truth: DIR, limit: N}"),
         Param("thresholds", int, 99, min=1, max=254, help="thresholds of the PR curve"),
         Param("max_dist", float, 0.0075, min=0.0, max=1.0,
@@ -113,27 +109,14 @@ class TunedMethod:
 
 
 @dataclasses.dataclass
-class QualityExperiment:
+class QualityExperiment(ExperimentHead):
     """A checked quality experiment (see the module docstring)."""
 
-    name: str
-    description: str
-    file: str
-    output: Path
     images: list  # (name, image path, ground-truth path), sorted by name
     thresholds: int
     max_dist: float
     methods: dict  # name -> Method
     tuned: list  # TunedMethod
-
-
-def _settings(doc, path, cls, settings) -> dict:
-    if not isinstance(settings, dict):
-        raise doc.error(path, f"{cls.registry_name} must be a mapping of settings; got {settings!r}")
-    try:
-        return check_settings(cls, settings)
-    except ParamError as exc:
-        raise doc.error(path + (exc.key,) if exc.key in settings else path, exc.message) from None
 
 
 def _images(doc, dataset: dict) -> list:
@@ -155,27 +138,9 @@ def _images(doc, dataset: dict) -> list:
     return [(n, folders["images"] / f"{n}.jpg", folders["ground_truth"] / f"{n}.mat") for n in names]
 
 
-def _chain(doc, path, entries) -> list:
-    from pipeline.config import Component
-
-    components, stages = [], []
-    for index, entry in enumerate(entries):
-        name = entry_name(entry)
-        if name is None or (isinstance(entry, dict) and len(entry) != 1):
-            raise doc.error(path + (index,), f"each stage is a name or one 'name: {{settings}}' "
-                                             f"mapping; got {entry!r}")
-        where = path + (index, name)
-        try:
-            cls = lookup("stage", name)
-        except ParamError as exc:
-            raise doc.error(path + (index,), exc.message) from None
-        settings = _settings(doc, where, cls, (entry.get(name) if isinstance(entry, dict) else None) or {})
-        component = Component("stage", name, settings, where)
-        components.append(component)
-        try:
-            stages.append(component.build())
-        except ParamError as exc:
-            raise doc.error(where + (exc.key,), exc.message) from None
+def _chain(doc, path, items) -> list:
+    components = entries(doc, path, "stage", items)
+    stages = [build_component(doc, component) for component in components]
     last = check_chain(doc, components, stages)
     if last not in MAP_KINDS:
         raise doc.error(path, f"a method's chain must end with a uint8 map (map or threshold); "
@@ -193,14 +158,14 @@ def _method(doc, name, spec) -> Method:
             raise doc.error(path + ("maps",), f"maps: no folder {str(folder)!r} (NAME.png per image)")
         return Method(name, "maps", folder)
     if isinstance(spec, dict) and set(spec) == {"canny"}:
-        return Method(name, "canny", _settings(doc, path + ("canny",), _CannySweep, spec["canny"] or {}))
+        return Method(name, "canny", check_section(doc, path + ("canny",), _CannySweep, spec["canny"] or {}))
     raise doc.error(path, f"a method is a list of stages, {{canny: {{sigma, ratio, high_max}}}} "
                           f"or {{maps: DIR}}; got {spec!r}")
 
 
 def _tuned(doc, index, entry, methods) -> list:
     path = ("tuned", index)
-    settings = _settings(doc, path, _Tuned, entry)
+    settings = check_section(doc, path, _Tuned, entry, optional=False)
     base = methods.get(settings["method"])
     if base is None:
         raise doc.error(path + ("method",), f"no method {settings['method']!r}; methods: "
@@ -240,12 +205,9 @@ def _tuned(doc, index, entry, methods) -> list:
 
 
 def check_quality(doc, output: str | None) -> QualityExperiment:
-    """Check a quality experiment config; raise :class:`~pipeline.config.ConfigError`."""
-    top = _settings(doc, (), _Section, doc.data)
-    name = top["name"] or Path(doc.file).stem
-    if not re.fullmatch(r"[\w.-]+", name):
-        raise doc.error(("name",), f"name must be letters, digits, '.', '_' or '-'; got {name!r}")
-    images = _images(doc, _settings(doc, ("dataset",), _Dataset, top["dataset"]))
+    """Check a quality experiment config; raise :class:`~pipeline.config.document.ConfigError`."""
+    top, name, folder = check_experiment_head(doc, _Section, output)
+    images = _images(doc, check_section(doc, ("dataset",), _Dataset, top["dataset"]))
     if not top["methods"]:
         raise doc.error(("methods",), "methods must name at least one method")
     methods = {str(k): _method(doc, str(k), v) for k, v in top["methods"].items()}
@@ -254,7 +216,6 @@ def check_quality(doc, output: str | None) -> QualityExperiment:
     if len(set(labels)) != len(labels):
         twice = next(n for n in labels if labels.count(n) > 1)
         raise doc.error(("tuned",), f"two methods are named {twice!r}; give one a label:")
-    folder = Path(output or top["output"] or os.path.join("out", "experiments", name))
     return QualityExperiment(name, top["description"], doc.file, folder, images, top["thresholds"],
                              top["max_dist"], methods, tuned)
 

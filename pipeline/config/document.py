@@ -29,6 +29,7 @@ different type starts a fresh source mapping, since the old type's keys would no
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import stat
@@ -188,6 +189,15 @@ class Document:
         finally:
             loader.dispose()
         return cls(data, lines, file)
+
+    @classmethod
+    def from_data(cls, data: Any, file: str = "<dict>", lines: dict | None = None) -> Document:
+        """A document of Python ``data`` (a deep copy, so checks and overrides leave it be)."""
+        try:
+            data = copy.deepcopy(data)
+        except RecursionError:
+            raise ConfigError("nested too deeply to be a config", file) from None
+        return cls(data, dict(lines or {}), file)
 
     def apply(self, overrides: Iterable[str] | str) -> Document:
         """Apply ``--set KEY=VALUE`` strings in order (in place); return the document."""
