@@ -432,8 +432,8 @@ def natural_key(path: str) -> list:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether a file name is a hidden partial output (see :func:`pipeline.io.outputs.is_temporary`)."""
-    from pipeline.io.outputs import is_temporary as temporary
+    """Whether a file name is a hidden partial output (see :func:`pipeline.io.temporaries.is_temporary`)."""
+    from pipeline.io.temporaries import is_temporary as temporary
 
     return temporary(name)
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from pipeline.io.base import SourceError
 from pipeline.io.media.reader import MediaReader, decode_each, to_bgr
-from pipeline.io.outputs import write_atomically
+from pipeline.io.outputs.commit import write_atomically
 from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 
 #: Parts of a file are written here, below the output folder, then removed by the join.

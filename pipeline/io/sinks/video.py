@@ -49,7 +49,8 @@ from pipeline.io.media.writer import (
     codec_for,
     plan_video,
 )
-from pipeline.io.outputs import StagedOutput, check_writable_folder
+from pipeline.io.outputs.commit import StagedOutput
+from pipeline.io.outputs.folders import check_writable_folder
 from pipeline.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)

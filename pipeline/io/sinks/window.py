@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError
-from pipeline.io.outputs import write_atomically
+from pipeline.io.outputs.commit import write_atomically
 from pipeline.registry import Param, register
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import temporary_path
+from pipeline.io.temporaries import temporary_path
 from pipeline.io.sinks import VideoSink
 from pipeline.registry import ParamError, build
 from pipeline.runtime.controls import Controls
