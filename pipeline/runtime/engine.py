@@ -58,7 +58,8 @@ from pipeline.io.base import Sink, Source
 from pipeline.io.sources.pacing import FramePacer
 from pipeline.runtime.controls import Controls
 from pipeline.runtime.queues import END, POLL, FrameQueue
-from pipeline.runtime.stats import ProgressLine, RunStats, Summary
+from pipeline.runtime.progress import ProgressLine
+from pipeline.runtime.stats import RunStats, Summary
 from pipeline.runtime.warmup import WarmUp, warm_chain
 from pipeline.runtime.workers import Processor, RunState, SinkRunner, SourceReader, Worker, sink_names
 from pipeline.stages.chain import Chain
@@ -365,10 +366,7 @@ class Engine:
     def _progress_line(self) -> "ProgressLine | None":
         if not self.progress or self.mode != "batch":
             return None
-        total = self.source.count_frames()
-        if total is not None and self.max_frames is not None:
-            total = min(total, self.max_frames)
-        return ProgressLine(total, stream=sys.stderr)
+        return ProgressLine.for_source(self.source, self.max_frames, stream=sys.stderr)
 
     def _wait_finished(self, worker: Worker) -> None:
         """Wait for ``worker`` to finish; Ctrl+C meanwhile counts as a stop request."""
