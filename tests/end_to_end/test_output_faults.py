@@ -28,7 +28,7 @@ import yaml
 from pipeline.io.outputs import watch
 from pipeline.io.base import SinkError
 from pipeline.io.temporaries import lock_path, temporary_path
-from pipeline.io.sinks import VideoSink
+from pipeline.io.sinks.video import VideoSink
 from pipeline.frame import Frame
 from tests.harness import ROOT
 

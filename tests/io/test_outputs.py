@@ -21,7 +21,7 @@ from pipeline.io.base import SinkError
 from pipeline.io.outputs.folders import check_writable_folder
 from pipeline.io.outputs.locks import FolderLock, OutputLock
 from pipeline.io.temporaries import lock_path
-from pipeline.io.sinks import VideoSink
+from pipeline.io.sinks.video import VideoSink
 from pipeline.io.sinks.stats import StatsSink
 from tests.harness import ROOT, dead_pid, files_in, hidden
 

@@ -14,7 +14,7 @@ import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
 from pipeline.io.temporaries import temporary_path
-from pipeline.io.sinks import VideoSink
+from pipeline.io.sinks.video import VideoSink
 from pipeline.registry import ParamError, build
 from pipeline.runtime.controls import Controls
 from tests.harness import HEIGHT, WIDTH, files_in, make_frame, read_video
