@@ -119,7 +119,7 @@ class OutputLock:
 
 
 def temporaries_of(output: str) -> list[str]:
-    """Hidden partial files next to ``output`` (see :func:`pipeline.io.outputs.temporaries_of`)."""
+    """Hidden partial files next to ``output`` (see :func:`pipeline.io.temporaries.temporaries_of`)."""
     from pipeline.io.temporaries import temporaries_of as of
 
     return [str(path) for path in of(output)]
