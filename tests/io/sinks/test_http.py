@@ -484,11 +484,12 @@ def test_close_ends_streams_frees_the_port_and_joins_threads(monkeypatch, caplog
 
 
 def test_stats_history_since():
-    with open_sink() as sink:
-        monkey_every = broadcast.HISTORY_EVERY
-        for index in range(3):
+    clock = FakeClock()
+    with open_sink(clock=clock) as sink:
+        for index in range(3):  # one sample per HISTORY_EVERY seconds of the sink's clock
+            clock.seconds = index * broadcast.HISTORY_EVERY
             sink.write(make_frame(index))
-            time.sleep(monkey_every + 0.02)
+            sink.write(make_frame(index))  # at the same instant: no second sample
         first = get_json(sink, "/stats?since=-1")
         assert len(first["history"]) == 3
         assert all(p["threshold"] == 50.0 and p["objective"] is None for p in first["history"])
