@@ -105,7 +105,7 @@ def write_json(args, data: dict) -> bool:
     if args.json == "-":
         print(text)
         return True
-    from pipeline.io.outputs import write_atomically  # (only when asked: it is not light)
+    from pipeline.io.outputs.commit import write_atomically  # (only when asked: it is not light)
 
     try:
         write_atomically(args.json, (text + "\n").encode("utf-8"))

@@ -199,7 +199,7 @@ def run_ffmpeg_encode_floor(frames: list[np.ndarray], count: int, out, case) -> 
 def run_writer_encode_floor(frames: list[np.ndarray], count: int, out, case) -> float:
     """edgepipe's video sink encoding edge frames alone (no source, no stages)."""
     from pipeline.frame import Frame
-    from pipeline.io.sinks import VideoSink
+    from pipeline.io.sinks.video import VideoSink
 
     sink = VideoSink(str(out), **CASES[case][0])
     start = time.perf_counter()

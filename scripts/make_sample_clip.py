@@ -29,8 +29,8 @@ import cv2  # noqa: E402
 
 from pipeline.frame import Frame  # noqa: E402
 from pipeline.io.base import SinkError, SourceError  # noqa: E402
-from pipeline.io.sinks import VideoSink  # noqa: E402
-from pipeline.io.sources import FileSource  # noqa: E402
+from pipeline.io.sinks.video import VideoSink  # noqa: E402
+from pipeline.io.sources.file import FileSource  # noqa: E402
 from pipeline.io.sources.synthetic import SyntheticSource  # noqa: E402
 from pipeline.config.registry import ParamError  # noqa: E402
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.io.sinks.http import HttpSink  # noqa: E402
+from pipeline.io.sinks.http.sink import HttpSink  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from tests.end_to_end.test_http_browser import Chromium  # noqa: E402
 

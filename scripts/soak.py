@@ -45,7 +45,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.io.sinks import DiscardSink  # noqa: E402
+from pipeline.io.sinks.discard import DiscardSink  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.controls import Controls  # noqa: E402
 

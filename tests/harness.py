@@ -74,7 +74,7 @@ def running(data: dict):
     Waits (10 s at most) until the config's http sink serves; an error the run raises,
     before or after, is raised in the test.
     """
-    from pipeline.io.sinks.http import HttpSink
+    from pipeline.io.sinks.http.sink import HttpSink
     from pipeline.pipeline import Pipeline
 
     pipe = Pipeline.from_dict(data)

@@ -62,7 +62,7 @@ def test_signals_stay_out_of_the_family(name):
 
 def test_other_bases_are_kept():
     # Code that catches these as ValueError goes on catching them.
-    for name in ("pipeline.config.registry.ParamError", "pipeline.io.sinks.http_control.ControlError",
+    for name in ("pipeline.config.registry.ParamError", "pipeline.io.sinks.http.control.ControlError",
                  "pipeline.quality.groundtruth.GroundTruthError"):
         assert issubclass(CLASSES[name], ValueError), name
     assert issubclass(CLASSES["pipeline.io.sinks.stdout.ReaderGone"],

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.config.batch import BatchConfig
 from pipeline.io.formats import natural_sort_key
-from pipeline.io.outputs import is_temporary
+from pipeline.io.temporaries import is_temporary
 from pipeline.io.overwrite import find_overwrite
 
 

@@ -84,7 +84,7 @@ def check_manifest(job: BatchJob, items: list[WorkItem]) -> None:
 def check_output(job: BatchJob) -> None:
     """The output folder (and the manifest's) can be created and written; BatchError if not."""
     from pipeline.io.base import SinkError
-    from pipeline.io.outputs import check_writable_folder
+    from pipeline.io.outputs.folders import check_writable_folder
 
     for folder, what in ((job.output_dir, "output.dir"),
                          (os.path.dirname(job.manifest_path), "output.manifest")):
@@ -95,13 +95,13 @@ def check_output(job: BatchJob) -> None:
 
 
 class OutputLock:
-    """One job per output folder: :class:`pipeline.io.outputs.FolderLock` on ``LOCK_NAME``.
+    """One job per output folder: :class:`pipeline.io.outputs.locks.FolderLock` on ``LOCK_NAME``.
 
     The kernel drops it when the process dies, so a killed job never leaves it stuck.
     """
 
     def __init__(self, folder: str):
-        from pipeline.io.outputs import FolderLock
+        from pipeline.io.outputs.locks import FolderLock
 
         self._lock = FolderLock(folder, "batch job", LOCK_NAME)
         self.path = str(self._lock.path)
@@ -120,8 +120,8 @@ class OutputLock:
 
 
 def temporaries_of(output: str) -> list[str]:
-    """Hidden partial files next to ``output`` (see :func:`pipeline.io.outputs.temporaries_of`)."""
-    from pipeline.io.outputs import temporaries_of as of
+    """Hidden partial files next to ``output`` (see :func:`pipeline.io.temporaries.temporaries_of`)."""
+    from pipeline.io.temporaries import temporaries_of as of
 
     return [str(path) for path in of(output)]
 
@@ -133,7 +133,8 @@ def sweep(job: BatchJob, items: list[WorkItem]) -> int:
     pid; a sink's temporary goes only when its output's lock is free (no run writes it).
     """
     from pipeline.io.base import SinkError
-    from pipeline.io.outputs import OutputLock as FileLock, lock_path, sweep_temporaries
+    from pipeline.io.outputs.locks import OutputLock as FileLock
+    from pipeline.io.temporaries import lock_path, sweep_temporaries
 
     removed = 0
     for item in items:

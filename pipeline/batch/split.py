@@ -10,7 +10,7 @@ A split file goes through three kinds of task::
                                            each at its pts, with the input's sound
 
 The join writes the same frames, at the same times, in the same order, through the same
-:class:`~pipeline.io.sinks.VideoSink` settings as an unsplit run, so the final file
+:class:`~pipeline.io.sinks.video.VideoSink` settings as an unsplit run, so the final file
 decodes to exactly the frames of the unsplit output with a lossless codec (FFV1: tested
 frame for frame).  With a lossy one the encoder sees exactly the same frames at the same
 times, but x264's bytes are not a fixed function of them: the same pictures encoded
@@ -45,7 +45,7 @@ import numpy as np
 
 from pipeline.io.base import SourceError
 from pipeline.io.media.reader import MediaReader, decode_each, to_bgr
-from pipeline.io.outputs import write_atomically
+from pipeline.io.outputs.commit import write_atomically
 from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 
 #: Parts of a file are written here, below the output folder, then removed by the join.

@@ -127,7 +127,7 @@ def worker_name() -> str:
 
 def staging_path(final: str) -> str:
     """The hidden name a finished output has until it is checked and renamed."""
-    from pipeline.io.outputs import temporary_path
+    from pipeline.io.temporaries import temporary_path
 
     return str(temporary_path(final, "batch"))
 
@@ -167,7 +167,8 @@ def _process_file(payload: dict) -> dict:
     Returns ``frames``, ``seconds``, ``fps``.
     """
     from pipeline.config.batch import file_run_config
-    from pipeline.io.outputs import commit, remove_quietly
+    from pipeline.io.outputs.commit import commit
+    from pipeline.io.outputs.folders import remove_quietly
     from pipeline.pipeline import Pipeline
 
     final = payload["output"]
@@ -257,7 +258,8 @@ def _join_parts(payload: dict) -> dict:
     from pipeline.batch.split import read_part_frames, read_part_pts
     from pipeline.frame import Frame
     from pipeline.io.base import MediaInput
-    from pipeline.io.outputs import commit, remove_quietly
+    from pipeline.io.outputs.commit import commit
+    from pipeline.io.outputs.folders import remove_quietly
     from pipeline.config.registry import build
     from pipeline.runtime.engine import DEFAULT_FPS
 

@@ -9,7 +9,8 @@ import math
 from pathlib import Path
 
 from pipeline.experiments.functions import FUNCTIONS
-from pipeline.io.outputs import close_quietly, commit, remove_quietly, write_atomically
+from pipeline.io.outputs.commit import commit, write_atomically
+from pipeline.io.outputs.folders import close_quietly, remove_quietly
 from pipeline.io.temporaries import temporary_path
 from pipeline.optim import make_optimizer
 

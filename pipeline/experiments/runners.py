@@ -14,7 +14,6 @@ from pipeline.experiments.functions import FUNCTIONS, nearest_landmark
 from pipeline.config.document import ConfigError
 from pipeline.experiments.output import (
     CsvStream,
-    csv_text,  # noqa: F401  (this module's API: the whole CSV of a list of runs)
     optimizer_label,
     summary_text,
     write_output,

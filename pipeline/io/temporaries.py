@@ -3,8 +3,8 @@
 Every output is written under ``.NAME.part-<pid>-<token>[-<tag>]<ext>`` next to it
 (:func:`temporary_path`); :func:`parse_temporary`, :func:`is_temporary` and
 :func:`temporaries_of` read the same scheme back, so batch planning skips these files
-and cleanup finds them.  :mod:`pipeline.io.outputs` re-exports all of it: import from
-there.
+and cleanup finds them.  The locks, watch and commit that use it are in
+:mod:`pipeline.io.outputs`.
 
 What a killed run left.  ``kill -9`` leaves the temporary file (and its ``.lock``) next
 to the output.  The writer that next takes the output's lock removes the temporaries
@@ -12,7 +12,7 @@ whose writer is provably gone (:func:`sweep_temporaries`), and says so in one li
 
 * a plain temporary is written only under its output's lock, so holding the lock proves
   its writer gone (whatever its pid: pids are reused, and another machine's mean nothing);
-* a tagged one (one :func:`~pipeline.io.outputs.write_atomically` call, a batch job's
+* a tagged one (one :func:`~pipeline.io.outputs.commit.write_atomically` call, a batch job's
   staging name) or one nested in another temporary is written without that lock, so it
   goes only when the pid in its name is no live process here (a zombie counts as dead);
 * a temporary's own lock file goes once its temporary is gone and nobody holds it.

@@ -26,16 +26,6 @@ import numpy as np
 from pipeline.kernels.border import ZERO, border_index
 from pipeline.kernels.options import JIT, PARALLEL_JIT
 
-from pipeline.stencils import (  # noqa: F401  (re-exported: the kernels' stencils)
-    CENTRAL,
-    FORWARD,
-    PREWITT,
-    SCHARR,
-    SOBEL,
-    STENCILS,
-    axis_weights,
-)
-
 
 #: Tap vectors that the int16 loops write out as adds and shifts (:func:`tap_form`).
 GENERIC, SMOOTH, DIFFERENCE = 0, 1, 2

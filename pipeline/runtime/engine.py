@@ -39,173 +39,39 @@ nothing re-allocates.  The engine hands stages a grey (H, W) or BGR (H, W, 3) ui
 array: a (H, W, 1) frame is taken as grey and BGRA loses its alpha channel; anything
 else (another dtype, no pixels) is a :class:`SourceError` naming the frame.  Sinks
 decide about size changes themselves (the video sink scales them and says so).
+
+This module builds, starts, waits for and joins the threads; their queues are in
+:mod:`pipeline.runtime.queues`, what each thread does in :mod:`pipeline.runtime.workers`.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import logging
 import signal
 import sys
 import threading
 import time
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from pipeline.frame import Frame
-from pipeline.io.base import Sink, Source, SourceError, frame_image
+from pipeline.io.base import Sink, Source
 from pipeline.io.sources.pacing import FramePacer
 from pipeline.controls import Controls
-from pipeline.runtime.stats import ProgressLine, RunStats, Summary
+from pipeline.runtime.queues import END, POLL, FrameQueue
+from pipeline.runtime.progress import ProgressLine
+from pipeline.runtime.stats import RunStats, Summary
 from pipeline.runtime.warmup import WarmUp, warm_chain
+from pipeline.runtime.workers import Processor, RunState, SinkRunner, SourceReader, Worker, sink_names
+from pipeline.stages.chain import Chain
 
 #: How long the first frame waits for the tuner's warm-up at most.
 TUNER_WARM_SECONDS = 60.0
-from pipeline.stages.chain import Chain
 
 MODES = ("auto", "live", "batch")
 DEFAULT_QUEUE_SIZE = {"live": 2, "batch": 8}
 DEFAULT_FPS = 30.0
 PUBLISH_EVERY = 0.25  # seconds between live-stats updates (hud, progress line)
-POLL = 0.05  # seconds a waiting thread sleeps before looking at stop/abandon flags
 SOURCE_JOIN_TIMEOUT = 2.0  # a source stuck in a device read is left behind after this
-
-
-class _End:
-    """Marker closing a :class:`FrameQueue`."""
-
-    def __repr__(self) -> str:
-        return "END"
-
-
-END = _End()
-
-log = logging.getLogger(__name__)
-
-
-class FrameQueue:
-    """A bounded FIFO of frames, closed by :data:`END`.
-
-    Parameters
-    ----------
-    maxsize : int
-        Frames held at most (``END`` does not count).
-    drop_oldest : bool
-        Live mode: a put into a full queue drops the oldest frame instead of waiting.
-    """
-
-    def __init__(self, maxsize: int, drop_oldest: bool):
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be >= 1; got {maxsize}")
-        self.maxsize = maxsize
-        self.drop_oldest = drop_oldest
-        self._items: collections.deque = collections.deque()
-        self._closed = False
-        self._abandoned = False
-        self._cond = threading.Condition()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)
-
-    def put(self, frame: Frame) -> int:
-        """Add ``frame``; return how many old frames were dropped to make room.
-
-        Once abandoned (its sink failed) it takes nothing and drops nothing; in blocking
-        mode it waits for room.
-        """
-        with self._cond:
-            if self._abandoned:
-                return 0
-            dropped = 0
-            if self.drop_oldest:
-                while len(self._items) >= self.maxsize:
-                    self._items.popleft()
-                    dropped += 1
-            else:
-                while len(self._items) >= self.maxsize and not self._abandoned:
-                    self._cond.wait(POLL)
-                if self._abandoned:
-                    return 0
-            self._items.append(frame)
-            self._cond.notify_all()
-            return dropped
-
-    def close(self) -> None:
-        """No more frames: :meth:`get` returns :data:`END` once the queue is empty."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def abandon(self) -> None:
-        """Drop everything queued; :meth:`get` returns END and :meth:`put` stops waiting."""
-        with self._cond:
-            self._abandoned = True
-            self._items.clear()
-            self._cond.notify_all()
-
-    def get(self, timeout: float | None = None) -> Frame | _End | None:
-        """The oldest frame, :data:`END` when closed and empty, None after ``timeout``."""
-        with self._cond:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._items:
-                if self._closed or self._abandoned:
-                    return END
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(POLL if remaining is None else min(POLL, remaining))
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
-
-
-class _Worker:
-    """One engine thread, known by its role: ``source``, ``process`` or ``sink:NAME``.
-
-    The main thread waits on :attr:`finished` (set when the target returns, whatever it
-    raised), not on ``Thread.join``: CPython 3.11's join, interrupted by Ctrl+C at the
-    wrong moment, releases the thread's state lock although the thread still runs and
-    marks it stopped (bpo-45274's fix, in ``Thread._wait_for_tstate_lock``).  The engine
-    then closed a sink while its thread was still writing, and counted one frame fewer
-    than the sink wrote.  An Event's wait, interrupted, leaves nothing wrong behind.
-    """
-
-    def __init__(self, role: str, target: Callable, *args):
-        self.role = role
-        self.finished = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(target, args),
-                                       name=f"edgepipe-{role}", daemon=True)
-
-    def _run(self, target: Callable, args: tuple) -> None:
-        try:
-            target(*args)
-        finally:
-            self.finished.set()
-
-    def __repr__(self) -> str:
-        return f"_Worker({self.role!r}, finished={self.finished.is_set()})"
-
-
-class _SinkRunner:
-    """One sink with its queue, its state and (unless it runs in the main thread) its worker."""
-
-    def __init__(self, sink: Sink, name: str, index: int, queue: FrameQueue):
-        self.sink, self.name, self.index, self.queue = sink, name, index, queue
-        self.opened = False
-        self.done = False
-        self.failure: BaseException | None = None
-        self.worker: _Worker | None = None
-
-
-def sink_names(sinks: Sequence[Sink]) -> list[str]:
-    """Registered names, made unique with ``#2``... (``video``, ``video#2``)."""
-    names, seen = [], {}
-    for sink in sinks:
-        base = getattr(sink, "registry_name", type(sink).__name__)
-        seen[base] = seen.get(base, 0) + 1
-        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
-    return names
 
 
 def resolve_mode(mode: str, source: Source) -> str:
@@ -280,16 +146,10 @@ class Engine:
         self.stats: RunStats | None = None
         self.warmup: WarmUp | None = None
         self._input: FrameQueue | None = None
-        self._outlet: FrameQueue | None = None  # frames(): the caller's queue
-        self._runners: list[_SinkRunner] = []
-        self._workers: dict[str, _Worker] = {}
+        self._runners: list[SinkRunner] = []
+        self._workers: dict[str, Worker] = {}
         self._pacer: FramePacer | None = None
-        self._lock = threading.Lock()
-        self._error: BaseException | None = None
-        self._reason: str | None = None
-        self._abandoned = threading.Event()
-        self._source_failure: SourceError | None = None
-        self._sink_failures: list[BaseException] = []  # in the order the sinks failed
+        self._state = RunState(self.controls)  # what the threads share: reason, errors, stop
 
     # ------------------------------------------------------------------ state
     @property
@@ -297,24 +157,12 @@ class Engine:
         """Whether this run drops frames rather than wait (see :func:`resolve_mode`)."""
         return self.mode == "live"
 
-    def _set_reason(self, reason: str) -> None:
-        with self._lock:
-            if self._reason is None:
-                self._reason = reason
-
     def _fail(self, exc: BaseException) -> None:
         """Record the first error and stop everything without waiting for the queues."""
-        with self._lock:
-            if self._error is None:
-                self._error = exc
-        self._set_reason("error")
-        self.controls.stop("error")
-        self._abandon()
+        self._state.fail(exc)
 
     def _abandon(self) -> None:
-        self._abandoned.set()
-        for queue in self._queues():
-            queue.abandon()
+        self._state.abandon()
 
     def queue_depths(self) -> dict[str, int]:
         """Frames waiting now, by queue: ``"source"`` (before processing), then each sink.
@@ -327,10 +175,6 @@ class Engine:
         depths = {"source": len(self._input)}
         depths.update({runner.name: len(runner.queue) for runner in self._runners})
         return depths
-
-    def _queues(self) -> list[FrameQueue]:
-        queues = [] if self._input is None else [self._input]
-        return queues + [runner.queue for runner in self._runners]
 
     # ------------------------------------------------------------------ setup
     def _prepare(self, with_sinks: bool) -> None:
@@ -356,15 +200,25 @@ class Engine:
         names = sink_names(sinks)
         self.stats = RunStats(self.chain.labels, names)
         self._input = FrameQueue(size, drop_oldest=self.live)
-        self._runners = [_SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=self.live))
+        self._runners = [SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=self.live),
+                                    source=self.source, fps=self.fps, state=self._state, stats=self.stats)
                          for i, (sink, name) in enumerate(zip(sinks, names))]
+        self._state.sink_count = len(self._runners)
+        self._state.queues = [self._input] + [runner.queue for runner in self._runners]
 
     def _start(self, outlet: FrameQueue | None = None) -> None:
-        self._outlet = outlet
-        workers = [_Worker("source", self._source_loop), _Worker("process", self._process_loop)]
+        """Start the threads; ``outlet``: frames()'s queue for its caller, else None."""
+        reader = SourceReader(self.source, self._input, self._state, self.stats, pacer=self._pacer,
+                              max_frames=self.max_frames, on_first=self._warm_up)
+        consumers = [(runner.queue, runner.name) for runner in self._runners]
+        if outlet is not None:
+            consumers.append((outlet, "frames"))
+        processor = Processor(self.chain, self._input, consumers, self._state, self.stats,
+                              tuner=self.tuner, histograms_on_demand=self._histograms_on_demand)
+        workers = [Worker("source", reader.loop), Worker("process", processor.loop)]
         for runner in self._runners:
             if not runner.sink.main_thread:
-                runner.worker = _Worker(f"sink:{runner.name}", self._sink_loop, runner)
+                runner.worker = Worker(f"sink:{runner.name}", runner.loop)
                 workers.append(runner.worker)
         self._workers = {worker.role: worker for worker in workers}
         for worker in workers:
@@ -373,24 +227,6 @@ class Engine:
             self.tuner.start()
 
     # ------------------------------------------------------------------ threads
-    def _read(self, index: int) -> Frame | None:
-        """The source's next frame, stamped; None at the end of its input (reason set)."""
-        if self._pacer is not None:
-            self._pacer.wait()
-        timed = self.source.read_timed()
-        if timed is None:
-            failure = self.source.report.failure
-            if failure is not None:
-                self._source_failure = SourceError(failure)
-                self._set_reason("source failed")
-            else:
-                self._set_reason("end of stream")
-            return None
-        image = frame_image(timed[0], index, self.source)
-        if index == 0:
-            self._warm_up(image)
-        return Frame(index, time.perf_counter(), image, image, pts=timed[1])
-
     def _warm_up(self, image) -> None:
         """Compile the chain's kernels for this kind of frame before the first is timed."""
         self.chain.bind(None)  # the warm-up must not show in the run's controls
@@ -405,147 +241,6 @@ class Engine:
             self.tuner.wait_warm(TUNER_WARM_SECONDS)
         if self._pacer is not None:
             self._pacer.reset()
-
-    def _source_loop(self) -> None:
-        controls, stats, queue = self.controls, self.stats, self._input
-        index = 0
-        try:
-            while True:
-                if controls.stopped or self._abandoned.is_set():
-                    self._set_reason(controls.stop_reason or "stopped")
-                    break
-                if self.max_frames is not None and index >= self.max_frames:
-                    self._set_reason("max_frames")
-                    break
-                frame = self._read(index)
-                if frame is None:
-                    break
-                stats.record_in()
-                dropped = queue.put(frame)
-                if dropped:
-                    stats.record_drop("source", dropped)
-                index += 1
-        except BaseException as exc:  # noqa: BLE001  (reported by run())
-            self._fail(exc)
-        finally:
-            queue.close()
-
-    def _consumers(self) -> list[tuple[FrameQueue, str]]:
-        consumers = [(runner.queue, runner.name) for runner in self._runners]
-        if self._outlet is not None:
-            consumers.append((self._outlet, "frames"))
-        return consumers
-
-    def _next_input(self) -> Frame | None:
-        """The next frame to process, or None once the input ended or the run stopped."""
-        controls = self.controls
-        while True:
-            item = self._input.get(POLL)
-            if item is None:
-                if controls.stopped:  # do not wait on a source stuck in a device read
-                    return None
-                continue
-            if item is END or self._abandoned.is_set():
-                return None
-            while controls.paused and not controls.stopped and not self._abandoned.is_set():
-                controls.wait_while_paused(POLL)
-            return item
-
-    def _process(self, item: Frame) -> Frame:
-        if self._histograms_on_demand:
-            # Only frames the tuner will take get a histogram (at 1080p it is a quarter
-            # of the fused pass); a later stage that reads one still gets it every frame.
-            self.chain.leave_histograms(read_after=self.tuner.wants(item.index))
-        frame = self.chain(item, self.stats.stage_seconds)
-        frame.side["latency"] = time.perf_counter() - frame.timestamp
-        if self.tuner is not None:
-            histogram = frame.side.get("histogram")
-            if histogram is not None:
-                self.tuner.offer(frame.index, histogram)  # every N-th reaches the mailbox
-            records = self.controls.tuned.records()
-            if records is not None:
-                frame.side["tuner"] = records  # the steps in effect for this frame
-        self.stats.record_processed()
-        return frame
-
-    def _process_loop(self) -> None:
-        consumers = self._consumers()
-        try:
-            while True:
-                item = self._next_input()
-                if item is None:
-                    break
-                frame = self._process(item)
-                for queue, name in consumers:
-                    dropped = queue.put(frame)
-                    if dropped:
-                        self.stats.record_drop(name, dropped)
-        except BaseException as exc:  # noqa: BLE001
-            self._fail(exc)
-        finally:
-            for queue, _ in consumers:
-                queue.close()
-
-    def _sink_step(self, runner: _SinkRunner, timeout: float | None) -> bool:
-        """Handle at most one queued item for ``runner``; False once it is finished."""
-        if runner.done:
-            return False
-        try:
-            item = runner.queue.get(timeout)
-            if item is None:
-                return True
-            if item is END or self._abandoned.is_set():
-                self._finish_sink(runner)
-                return False
-            if not runner.opened:
-                runner.sink.set_input(self.source.media)
-                runner.sink.open(item, self.fps, self.controls)
-                runner.opened = True
-            runner.sink.write(item)
-            self.stats.record_written(runner.index, item.timestamp)
-            return True
-        except BaseException as exc:  # noqa: BLE001
-            self._sink_failed(runner, exc)
-            return False
-
-    def _sink_failed(self, runner: _SinkRunner, exc: BaseException) -> None:
-        """``runner``'s sink failed: abort it alone; stop the run once no sink is left."""
-        runner.failure = exc
-        with self._lock:
-            self._sink_failures.append(exc)
-        runner.done = True
-        runner.queue.abandon()  # the processing thread no longer waits on this sink
-        self.stats.record_sink_failed(runner.index, str(exc))
-        if runner.opened:
-            runner.opened = False
-            try:
-                runner.sink.abort()
-            except BaseException as again:  # noqa: BLE001  (the first error is the one told)
-                log.debug("abort of sink %s failed too: %s", runner.name, again)
-        if not isinstance(exc, Exception) or all(r.failure is not None for r in self._runners):
-            # Nothing left to write to (or a Ctrl+C met in a sink): stop everything.
-            self._fail(exc if not isinstance(exc, Exception) else self._sink_failures[0])
-
-    def _finish_sink(self, runner: _SinkRunner) -> None:
-        runner.done = True
-        if not runner.opened:
-            return
-        if self._error is not None:
-            runner.opened = False
-            try:
-                runner.sink.abort()
-            except BaseException as exc:  # noqa: BLE001
-                self._fail(exc)
-            return
-        try:
-            runner.sink.close()
-            runner.opened = False
-        except BaseException as exc:  # noqa: BLE001
-            self._sink_failed(runner, exc)
-
-    def _sink_loop(self, runner: _SinkRunner) -> None:
-        while self._sink_step(runner, None):
-            pass
 
     # ------------------------------------------------------------------ running
     def run(self, handle_signals: bool = False) -> Summary:
@@ -607,19 +302,19 @@ class Engine:
                     last_publish = now
                 yield item
         finally:
-            if not self._abandoned.is_set() and self._reason is None:
+            if not self._state.abandoned.is_set() and self._state.reason is None:
                 self.controls.stop("stopped")
             outlet.abandon()
             self._shutdown()
-            self.summary = self.stats.summary(self.mode, self._reason or "stopped", delivered,
+            self.summary = self.stats.summary(self.mode, self._state.reason or "stopped", delivered,
                                               report=self.source.report)
         self._raise_failure()
 
-    def _busy(self) -> list[_Worker]:
+    def _busy(self) -> list[Worker]:
         """The workers still running, the source's left out (it may be stuck in a read)."""
         return [w for role, w in self._workers.items() if role != "source" and not w.finished.is_set()]
 
-    def _wait(self, main_runners: list[_SinkRunner], progress: "ProgressLine | None") -> None:
+    def _wait(self, main_runners: list[SinkRunner], progress: "ProgressLine | None") -> None:
         last_publish = 0.0
         while True:
             try:
@@ -629,7 +324,7 @@ class Engine:
                     break
                 if pending:
                     for runner in pending:
-                        self._sink_step(runner, POLL / len(pending))
+                        runner.step(POLL / len(pending))
                 else:
                     busy[-1].finished.wait(POLL)
                 now = time.perf_counter()
@@ -671,12 +366,9 @@ class Engine:
     def _progress_line(self) -> "ProgressLine | None":
         if not self.progress or self.mode != "batch":
             return None
-        total = self.source.count_frames()
-        if total is not None and self.max_frames is not None:
-            total = min(total, self.max_frames)
-        return ProgressLine(total, stream=sys.stderr)
+        return ProgressLine.for_source(self.source, self.max_frames, stream=sys.stderr)
 
-    def _wait_finished(self, worker: _Worker) -> None:
+    def _wait_finished(self, worker: Worker) -> None:
         """Wait for ``worker`` to finish; Ctrl+C meanwhile counts as a stop request."""
         while not worker.finished.is_set():
             try:
@@ -697,8 +389,8 @@ class Engine:
         self._input.abandon()  # frees a source blocked on a full queue after a stop
         for runner in self._runners:
             if not runner.done:  # a main-thread sink, or one whose thread failed to finish it
-                self._finish_sink(runner)
-        self.controls.stop(self._reason or "stopped")
+                runner.finish()
+        self.controls.stop(self._state.reason or "stopped")
         try:
             self.source.close()
         except BaseException as exc:  # noqa: BLE001
@@ -706,7 +398,7 @@ class Engine:
         self._workers["source"].finished.wait(SOURCE_JOIN_TIMEOUT)
 
     def _conclude(self) -> Summary:
-        summary = self.stats.summary(self.mode, self._reason or "stopped",
+        summary = self.stats.summary(self.mode, self._state.reason or "stopped",
                                      report=self.source.report)
         sink_notes = [note for runner in self._runners for note in getattr(runner.sink, "notes", ())]
         if sink_notes:  # what sinks changed or left out: padding, a transcoded sound track
@@ -717,9 +409,10 @@ class Engine:
         return self.summary
 
     def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._sink_failures:
-            raise self._sink_failures[0]  # the other sinks were closed: their outputs are kept
-        if self._source_failure is not None:
-            raise self._source_failure  # after the sinks were closed: their output is kept
+        state = self._state
+        if state.error is not None:
+            raise state.error
+        if state.sink_failures:
+            raise state.sink_failures[0]  # the other sinks were closed: their outputs are kept
+        if state.source_failure is not None:
+            raise state.source_failure  # after the sinks were closed: their output is kept

@@ -281,31 +281,3 @@ class RunStats:
                     skipped=report.skipped, read_errors=report.read_errors,
                     reconnects=report.reconnects, notes=list(report.notes))),
             )
-
-
-class ProgressLine:
-    """The run's progress bar on a terminal, drawn by tqdm (width, rate smoothing, ETA).
-
-    Parameters
-    ----------
-    total : int or None
-        Frames expected (from :meth:`Source.count_frames`); None shows a count only.
-    stream : file
-        Where to write, normally ``sys.stderr`` (None: tqdm's default, stderr).
-    """
-
-    def __init__(self, total: int | None, stream=None):
-        from tqdm import tqdm
-
-        self.total = total
-        self._bar = tqdm(total=total, file=stream, desc="edgepipe", unit=" frames",
-                         dynamic_ncols=True, mininterval=0.25, smoothing=0.3, leave=True)
-
-    def update(self, done: int, fps: float = 0.0) -> None:
-        """Move the bar to ``done`` frames (tqdm measures and smooths the rate itself)."""
-        self._bar.update(done - self._bar.n)
-
-    def finish(self, done: int) -> None:
-        """Draw the last state and end the line."""
-        self.update(done)
-        self._bar.close()

@@ -28,7 +28,7 @@ def x264_settings(path: Path) -> dict[str, str]:
 def write_h264(payload: dict) -> dict:
     """Runs in a pool worker: a 1080p H.264 clip of grey ramps (x264 picks threads by size)."""
     from pipeline.frame import Frame
-    from pipeline.io.sinks import VideoSink
+    from pipeline.io.sinks.video import VideoSink
 
     sink = VideoSink(payload["path"], codec="h264", preset="ultrafast", audio="none")
     for index in range(3):

@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.io import outputs
+from pipeline.io.outputs import watch
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import lock_path, temporary_path
-from pipeline.io.sinks import VideoSink
+from pipeline.io.temporaries import lock_path, temporary_path
+from pipeline.io.sinks.video import VideoSink
 from pipeline.frame import Frame
 from tests.harness import ROOT
 
@@ -167,7 +167,7 @@ def test_video_disk_full_for_a_while_is_caught(small_disk, monkeypatch):
     """The disk fills and frees again between two looks of the watch: FFmpeg reports
     the failed write (through PyAV) at the next frame or at close, and the read-back
     count would catch a write that went missing without a word."""
-    monkeypatch.setattr(outputs, "WATCH_EVERY", 1e9)
+    monkeypatch.setattr(watch, "WATCH_EVERY", 1e9)
     out = small_disk / "edges.avi"
     sink = VideoSink(str(out), fourcc="MJPG")
     sink.open(make_frame(0), 30.0, None)

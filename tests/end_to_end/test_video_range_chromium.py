@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.io.media.writer import MediaWriter, plan_video
+from pipeline.io.media.plan import plan_video
+from pipeline.io.media.writer import MediaWriter
 from tests.end_to_end.test_http_browser import Chromium, needs_chromium
 
 WIDTH, HEIGHT, DARK, LIGHT = 320, 240, 40, 200

@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.sinks import DiscardSink, ImagesSink, StatsSink, VideoSink
-from pipeline.io.sources import FileSource, ImagesSource
+from pipeline.io.sinks.discard import DiscardSink
+from pipeline.io.sinks.images import ImagesSink
+from pipeline.io.sinks.stats import StatsSink
+from pipeline.io.sinks.video import VideoSink
+from pipeline.io.sources.file import FileSource
+from pipeline.io.sources.images import ImagesSource
 from pipeline.config.registry import REGISTRIES, ParamError, build, check_settings, settings_of
 
 

@@ -18,13 +18,10 @@ import cv2
 import pytest
 
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import (
-    FolderLock,
-    OutputLock,
-    check_writable_folder,
-    lock_path,
-)
-from pipeline.io.sinks import VideoSink
+from pipeline.io.outputs.folders import check_writable_folder
+from pipeline.io.outputs.locks import FolderLock, OutputLock
+from pipeline.io.temporaries import lock_path
+from pipeline.io.sinks.video import VideoSink
 from pipeline.io.sinks.stats import StatsSink
 from tests.harness import ROOT, dead_pid, files_in, hidden
 
@@ -69,7 +66,7 @@ def test_a_failed_write_leaves_no_temporary_and_the_old_file(tmp_path):
     script = """
         import resource, signal, sys
         from pathlib import Path
-        from pipeline.io.outputs import write_atomically
+        from pipeline.io.outputs.commit import write_atomically
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         try:
@@ -85,7 +82,8 @@ def test_a_failed_write_leaves_no_temporary_and_the_old_file(tmp_path):
 
 HOLDER = """
     import sys, time
-    from pipeline.io.outputs import OutputLock, lock_path
+    from pipeline.io.outputs.locks import OutputLock
+    from pipeline.io.temporaries import lock_path
     lock = OutputLock(lock_path(sys.argv[1]), sys.argv[1], "video sink")
     lock.acquire()
     print("held", flush=True)
@@ -145,7 +143,7 @@ def test_a_folder_lock_names_this_process_or_the_other_ones_pid(tmp_path):
         script = """
             import sys
             from pipeline.io.base import SinkError
-            from pipeline.io.outputs import FolderLock
+            from pipeline.io.outputs.locks import FolderLock
             try:
                 FolderLock(sys.argv[1], "batch job", ".edgepipe-batch.lock").acquire()
             except SinkError as error:

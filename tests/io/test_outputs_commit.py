@@ -15,7 +15,8 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import commit, temporary_path
+from pipeline.io.outputs.commit import commit
+from pipeline.io.temporaries import temporary_path
 from pipeline.config.registry import build
 
 

@@ -9,16 +9,9 @@ import time
 
 import pytest
 
-from pipeline.io.outputs import (
-    OutputLock,
-    is_temporary,
-    lock_path,
-    parse_temporary,
-    pid_alive,
-    sweep_temporaries,
-    temporaries_of,
-    temporary_path,
-)
+from pipeline.io.outputs.locks import OutputLock
+from pipeline.io.temporaries import (is_temporary, lock_path, parse_temporary, pid_alive, sweep_temporaries,
+                                     temporaries_of, temporary_path)
 from tests.harness import dead_pid, hidden
 
 # ---------------------------------------------------------------- names

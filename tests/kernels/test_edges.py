@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline import ops
+from pipeline import stencils
 from pipeline.kernels import derivatives
 from pipeline.kernels import edges as kernel
 from pipeline.kernels.border import REFLECT101, REPLICATE, ZERO
@@ -30,7 +31,7 @@ def run(frame, kind, border, norm, mapping, scale, bands, count=True):
     height, width = frame.shape[:2]
     out = np.full((height, width), 77, np.uint8)
     hist = np.full(256, -1, np.int64)
-    weights = [w for axis in ("x", "y") for w in derivatives.axis_weights(kind, axis, np.int16)]
+    weights = [w for axis in ("x", "y") for w in stencils.axis_weights(kind, axis, np.int16)]
     kernel.edges(frame.reshape(height, -1), frame.shape[2], out, hist, *weights,
                  BORDER_CODES[border], norm == "l1", mapping == "shift", np.float32(scale),
                  np.float32(127.5), count, bands)
@@ -95,7 +96,7 @@ def test_sobel_passes_equal_two_horizontal_passes(border, width):
     rng = np.random.default_rng(width)
     grey = np.where(rng.random(width) < 0.5, 0, 255).astype(np.int16)
     grey[::3] = rng.integers(0, 256, grey[::3].shape)
-    hx, _, hy, _ = (w for axis in ("x", "y") for w in derivatives.axis_weights("sobel", axis, np.int16))
+    hx, _, hy, _ = (w for axis in ("x", "y") for w in stencils.axis_weights("sobel", axis, np.int16))
     fused = np.full((3, width), 7, np.int16)
     fused[0] = grey
     derivatives.sobel_ring_passes(fused, 0, BORDER_CODES[border], 1, 2)

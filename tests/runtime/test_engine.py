@@ -20,7 +20,8 @@ from pipeline.io.base import Sink, SinkError, Source, SourceError
 from pipeline.pipeline import Pipeline
 from pipeline.config.registry import build
 from pipeline.controls import Controls
-from pipeline.runtime.engine import END, Engine, FrameQueue
+from pipeline.runtime.engine import Engine
+from pipeline.runtime.queues import END, FrameQueue
 from pipeline.stages import Chain, StageError
 from tests.harness import decode
 

@@ -27,7 +27,7 @@ def test_latency_reservoir_is_bounded_and_representative(monkeypatch):
 def test_progress_line_draws_with_tqdm():
     import io
 
-    from pipeline.runtime.stats import ProgressLine
+    from pipeline.runtime.progress import ProgressLine
 
     stream = io.StringIO()
     line = ProgressLine(200, stream=stream)

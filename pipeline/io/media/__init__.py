@@ -4,5 +4,7 @@
   streams), with pts in seconds and OpenCV's exact BGR bytes.
 * :mod:`pipeline.io.media.logs`: FFmpeg's log messages counted per kind, one summary
   line each, never printed line by line.
+* :mod:`pipeline.io.media.plan`: a video sink's settings checked and turned into what
+  FFmpeg encodes with.
 * :mod:`pipeline.io.media.writer`: encoding and muxing, with the sound (video sink).
 """

@@ -38,8 +38,9 @@ import math
 import av
 import av.error
 
+from pipeline.io import formats
+from pipeline.io.media.plan import container_codecs
 from pipeline.io.media.timing import ClockJoin
-from pipeline.io.media.writer import CONTAINERS, container_codecs
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class SoundTrack:
 
     def __init__(self, path: str, start: float, mode: str, extension: str):
         self.path, self.start, self.mode = path, float(start), mode
-        self.format = CONTAINERS[extension]
+        self.format = formats.VIDEO_CONTAINERS[extension]
         self.extension = extension
         self.input = av.open(path)
         try:

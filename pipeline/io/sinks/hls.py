@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import check_writable_folder
+from pipeline.io.outputs.folders import check_writable_folder
 from pipeline.io.sinks.network import CODEC_KEYS, StreamSink
 from pipeline.config.registry import Param, ParamError, register
 

@@ -13,12 +13,9 @@ import cv2
 
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.formats import PICTURE_OUTPUTS
-from pipeline.io.outputs import (
-    OutputLock,
-    check_writable_folder,
-    make_folder,
-    write_atomically,
-)
+from pipeline.io.outputs.commit import write_atomically
+from pipeline.io.outputs.folders import check_writable_folder, make_folder
+from pipeline.io.outputs.locks import OutputLock
 from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ import av
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.timing import output_seconds
-from pipeline.io.media.writer import ENCODERS, MediaError, MediaWriter, codec_for, plan_video
+from pipeline.io.media.plan import MediaError, codec_for, plan_video
+from pipeline.io.media.writer import ENCODERS, MediaWriter
 from pipeline.io.sinks.srt import Relay, ffmpeg_has_srt  # noqa: F401  (ffmpeg_has_srt: for tests)
 from pipeline.io.sinks.video import VideoSink, parse_bitrate
 from pipeline.redact import redact_url

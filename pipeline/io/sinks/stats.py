@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError
-from pipeline.io.outputs import StagedOutput, check_writable_folder, close_quietly
+from pipeline.io.outputs.commit import StagedOutput
+from pipeline.io.outputs.folders import check_writable_folder, close_quietly
 from pipeline.config.registry import Param, register
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError, check_uint8
-from pipeline.io.media.writer import ENCODERS, PRESETS, MediaError, nominal_rate, plan_video
+from pipeline.io.media.plan import MediaError, plan_video
+from pipeline.io.media.writer import ENCODERS, PRESETS, nominal_rate
 from pipeline.config.registry import Param, ParamError, register
 
 #: What FFmpeg calls standard output.

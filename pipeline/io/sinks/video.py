@@ -1,7 +1,7 @@
 """The ``video`` sink: a video file written through FFmpeg's libraries (PyAV), with its sound.
 
-What it writes (the reasons are in :mod:`pipeline.io.media.writer` and
-:mod:`pipeline.io.media.sound`):
+What it writes (the reasons are in :mod:`pipeline.io.media.plan`,
+:mod:`pipeline.io.media.writer` and :mod:`pipeline.io.media.sound`):
 
 * the codec by extension: h264 for .mp4/.m4v/.mov/.mkv, vp9 for .webm, mjpeg for
   .avi; ffv1 (lossless: exact edge maps, gray or bgr0) only when asked;
@@ -40,16 +40,10 @@ from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media import logs
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.timing import output_origin, output_seconds
-from pipeline.io.media.writer import (
-    CONTAINERS,
-    ENCODERS,
-    PRESETS,
-    MediaError,
-    MediaWriter,
-    codec_for,
-    plan_video,
-)
-from pipeline.io.outputs import StagedOutput, check_writable_folder
+from pipeline.io.media.plan import MediaError, codec_for, plan_video
+from pipeline.io.media.writer import ENCODERS, PRESETS, MediaWriter
+from pipeline.io.outputs.commit import StagedOutput
+from pipeline.io.outputs.folders import check_writable_folder
 from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
@@ -134,7 +128,7 @@ class VideoSink(Sink):
             raise ParamError("fourcc", f"fourcc must be 4 ASCII characters such as mp4v, MJPG or FFV1 "
                                        f"(it is the old name of codec); got {self.fourcc!r}")
         self.bitrate = parse_bitrate(self.bitrate)
-        if self.extension not in CONTAINERS:
+        if self.extension not in formats.VIDEO_CONTAINERS:
             return  # check() explains the extension
         try:
             self.codec_used = codec_for(self.extension, self.codec, self.fourcc)
@@ -153,9 +147,9 @@ class VideoSink(Sink):
             stem = Path(self.path).with_suffix("")
             raise SinkError(f"video sink: {self.path!r} is a picture name; for one picture per frame use the "
                             f"images sink, e.g. images: {{path: '{stem}_{{index:06d}}{suffix}'}}")
-        if suffix not in CONTAINERS:
+        if suffix not in formats.VIDEO_CONTAINERS:
             raise SinkError(f"video sink: {self.path!r}: {suffix} is not a container this sink writes; "
-                            f"use {', '.join(CONTAINERS)} (.mp4 plays in browsers)")
+                            f"use {', '.join(formats.VIDEO_CONTAINERS)} (.mp4 plays in browsers)")
         if os.path.isdir(self.path):
             raise SinkError(f"video sink: {self.path!r} is a folder; give a file name such as "
                             f"{os.path.join(self.path, 'edges.mp4')!r}")
@@ -275,7 +269,7 @@ class VideoSink(Sink):
                 # MP4/MOV headers count the samples (free to read); AVI's also counts the
                 # empty frames that fill gaps, and Matroska keeps no count: read the packets
                 # back (the file is still in the page cache).
-                counted = stream.frames if CONTAINERS[self.extension] in ("mp4", "mov") else 0
+                counted = stream.frames if formats.VIDEO_CONTAINERS[self.extension] in ("mp4", "mov") else 0
                 counted = counted or sum(1 for packet in back.demux(stream) if packet.size)
         except (OSError, av.FFmpegError, IndexError):
             counted = None

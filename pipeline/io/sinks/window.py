@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError
-from pipeline.io.outputs import write_atomically
+from pipeline.io.outputs.commit import write_atomically
 from pipeline.config.registry import Param, register
 from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET, single
 

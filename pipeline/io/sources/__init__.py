@@ -28,12 +28,9 @@ One module per source type: ``camera``, ``file``, ``images``, ``stdin``, ``url``
 the watchdog and reconnection that camera and url share are in
 :mod:`pipeline.io.sources.live`, the OpenCV bits the camera needs in
 :mod:`pipeline.io.sources.capture`, frame pacing in :mod:`pipeline.io.sources.pacing`.
+
+Importing this package registers every source; import a source's class from its module
+(``from pipeline.io.sources.file import FileSource``).
 """
 
 from pipeline.io.sources import camera, file, images, stdin, synthetic, url  # noqa: F401  (registration)
-from pipeline.io.sources.camera import CameraSource  # noqa: F401
-from pipeline.io.sources.file import FileSource  # noqa: F401
-from pipeline.io.sources.images import ImagesSource  # noqa: F401
-from pipeline.io.sources.stdin import StdinSource  # noqa: F401
-from pipeline.io.sources.synthetic import SyntheticSource  # noqa: F401
-from pipeline.io.sources.url import UrlSource  # noqa: F401

@@ -18,7 +18,7 @@ from pipeline.io.media.reader import (
     to_bgr,
 )
 from pipeline.io.sources.live import WATCHDOG_SLACK, LiveSource, recovery_params
-from pipeline.redact import redact_text, redact_url  # noqa: F401  (redact_url: this module's API)
+from pipeline.redact import redact_text, redact_url
 from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)

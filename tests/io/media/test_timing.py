@@ -7,7 +7,7 @@ import pytest
 from pipeline.io.media.reader import BestEffortClock
 from pipeline.io.media.sound import encoder_target
 from pipeline.io.media.timing import FramePlacer
-from pipeline.io.media.writer import MediaError, plan_video
+from pipeline.io.media.plan import MediaError, plan_video
 
 
 def test_best_effort_trusts_dts_once_pts_go_back():

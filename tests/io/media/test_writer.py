@@ -23,8 +23,8 @@ import yaml
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import MediaInput, Source
-from pipeline.io.sinks import VideoSink
-from pipeline.io.sources import FileSource
+from pipeline.io.sinks.video import VideoSink
+from pipeline.io.sources.file import FileSource
 from tests.harness import ROOT
 
 

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from pipeline.frame import Frame
-from pipeline.io.media.writer import STUDIO_RANGE, THREADS_ENV, MediaError, plan_video, to_studio_range
-from pipeline.io.sinks import VideoSink
+from pipeline.io.media.plan import MediaError, plan_video
+from pipeline.io.media.writer import STUDIO_RANGE, THREADS_ENV, to_studio_range
+from pipeline.io.sinks.video import VideoSink
 from tests.harness import ROOT
 
 WIDTH, HEIGHT, COUNT = 320, 240, 24

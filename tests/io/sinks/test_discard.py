@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.sinks import DiscardSink
+from pipeline.io.sinks.discard import DiscardSink
 from pipeline.config.registry import build
 from tests.harness import make_frame
 

@@ -19,7 +19,7 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SinkError
-from pipeline.io.sinks.http import HttpSink
+from pipeline.io.sinks.http.sink import HttpSink
 from pipeline.pipeline import Pipeline
 from pipeline.config.registry import ParamError
 from pipeline.tuned import single

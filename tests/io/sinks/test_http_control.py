@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.sinks import http as http_sink
-from pipeline.io.sinks.http import (MAX_CONTROL_BYTES, MAX_CONTROL_DEPTH, ControlError, HttpSink, nesting_depth,
-                                    parse_control)
+from pipeline.io.sinks.http.control import (CONTROL_KEYS, MAX_CONTROL_BYTES, MAX_CONTROL_DEPTH, ControlError,
+                                            apply_control, nesting_depth, parse_control)
+from pipeline.io.sinks.http.sink import HttpSink
 from pipeline.controls import Controls
 from pipeline.tuned import single
 from tests.io.sinks.test_http import make_frame
@@ -199,5 +199,37 @@ def test_parse_control_refuses(body, content_type, key, words):
     assert caught.value.status == 400
     answer = caught.value.to_json()
     assert answer["key"] == key and answer["error"] == caught.value.message
-    assert answer["allowed"] == (http_sink.CONTROL_KEYS[key] if key in http_sink.CONTROL_KEYS
-                                 else http_sink.CONTROL_KEYS)
+    assert answer["allowed"] == (CONTROL_KEYS[key] if key in CONTROL_KEYS
+                                 else CONTROL_KEYS)
+
+
+# --- what the run allows -------------------------------------------------------------------
+def test_tuner_on_in_a_run_without_a_tuner_is_a_409_that_says_how_to_start_one():
+    controls = Controls(tuner_available=False)
+    with pytest.raises(ControlError) as caught:
+        apply_control(controls, {"threshold": 42.0, "tuner": True})
+    error = caught.value
+    assert error.status == 409 and error.key == "tuner"
+    assert "no tuner runs" in error.message and "tuner:" in error.message and "--tuner" in error.message
+    assert error.to_json()["allowed"].startswith("false")
+    assert controls.threshold is None  # nothing of the body was applied
+    apply_control(controls, {"tuner": False})  # off is fine without a tuner
+    assert controls.tuner_enabled is False
+
+
+def test_tuner_on_in_a_run_with_a_tuner_is_applied():
+    controls = Controls(tuner_enabled=False, tuner_available=True)
+    apply_control(controls, {"tuner": True})
+    assert controls.tuner_enabled is True
+
+
+def test_the_server_answers_409_for_a_tuner_the_run_lacks():
+    sink = HttpSink(port=0)
+    sink.check()
+    sink.open(make_frame(0), 30.0, Controls(tuner_available=False))
+    try:
+        status, answer = post(sink, b'{"tuner": true}')
+        assert status == 409 and answer["key"] == "tuner" and "--tuner" in answer["error"]
+        assert sink.controls.tuner_enabled is True  # unchanged (it follows nothing anyway)
+    finally:
+        sink.close()

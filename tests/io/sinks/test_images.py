@@ -9,7 +9,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
-from pipeline.io.sinks import ImagesSink
+from pipeline.io.sinks.images import ImagesSink
 from pipeline.config.registry import ParamError, build
 from tests.harness import HEIGHT, WIDTH, files_in, make_frame
 

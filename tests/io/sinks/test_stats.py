@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
-from pipeline.io.sinks import StatsSink
+from pipeline.io.sinks.stats import StatsSink
 from pipeline.controls import Controls
 from tests.harness import files_in, make_frame
 

@@ -13,8 +13,8 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.frame import Frame
 from pipeline.io.base import SinkError
-from pipeline.io.outputs import temporary_path
-from pipeline.io.sinks import VideoSink
+from pipeline.io.temporaries import temporary_path
+from pipeline.io.sinks.video import VideoSink
 from pipeline.config.registry import ParamError, build
 from pipeline.controls import Controls
 from tests.harness import HEIGHT, WIDTH, files_in, make_frame, read_video

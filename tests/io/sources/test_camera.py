@@ -8,7 +8,7 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.sources import CameraSource
+from pipeline.io.sources.camera import CameraSource
 from pipeline.config.registry import ParamError, build
 from tests.harness import FPS, HEIGHT, WIDTH, write_clip
 

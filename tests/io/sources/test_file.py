@@ -10,7 +10,7 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.sources import FileSource
+from pipeline.io.sources.file import FileSource
 from tests.harness import FPS, FRAMES, HEIGHT, WIDTH, read_all, write_clip
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.sources import ImagesSource
+from pipeline.io.sources.images import ImagesSource
 from pipeline.io.formats import natural_sort_key
 from pipeline.config.registry import build
 from tests.harness import read_all

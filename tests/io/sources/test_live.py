@@ -21,7 +21,8 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.sources import CameraSource, UrlSource
+from pipeline.io.sources.camera import CameraSource
+from pipeline.io.sources.url import UrlSource
 from pipeline.io.sources.live import CaptureTimeout, CaptureWorker
 from pipeline.pipeline import Pipeline
 from pipeline.config.registry import ParamError, build

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from pipeline.io.base import SourceError
-from pipeline.io.sources import ImagesSource
+from pipeline.io.sources.images import ImagesSource
 from pipeline.io.sources.picture_size import header_size, read_picture
 from tests.harness import ROOT, read_all
 

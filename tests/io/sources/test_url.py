@@ -19,8 +19,8 @@ import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.sources import UrlSource
-from pipeline.io.sources.url import redact_url
+from pipeline.io.sources.url import UrlSource
+from pipeline.redact import redact_url
 from pipeline.config.registry import ParamError, build
 from tests.harness import bounded
 

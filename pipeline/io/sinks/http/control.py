@@ -1,8 +1,10 @@
-"""``POST /control`` of the http view: checking a request body and applying it.
+"""``POST /control`` of the http view: reading and checking a request body, applying it.
 
-Every body is checked entirely before anything changes; anything wrong is a
+Every body is checked entirely before anything changes (:func:`read_control`, then the
+checks against the run in :func:`apply_control`); anything wrong is a
 :class:`ControlError` that names the key (or the body) and says what is allowed, which
-the server answers as a 4xx with that JSON.  Bodies are small (:data:`MAX_CONTROL_BYTES`)
+the server answers as a 4xx with that JSON: 400 for a wrong body, 413 for a body over
+the size cap, 409 for ``"tuner": true`` in a run without a tuner.  Bodies are small (:data:`MAX_CONTROL_BYTES`)
 and flat (:data:`MAX_CONTROL_DEPTH`), checked before json's recursive parser runs.
 """
 
@@ -16,9 +18,6 @@ from http import HTTPStatus
 from pipeline.errors import EdgepipeError
 from pipeline.controls import Controls
 from pipeline.tuned import CANNY_TARGET, THRESHOLD_MAX, THRESHOLD_MIN, THRESHOLD_TARGET
-
-__all__ = ["CONTROL_KEYS", "MAX_CONTROL_BYTES", "MAX_CONTROL_DEPTH", "ControlError",
-           "apply_control", "nesting_depth", "parse_control"]
 
 #: The largest ``POST /control`` body accepted, in bytes.
 MAX_CONTROL_BYTES = 4096
@@ -41,19 +40,32 @@ CONTROL_KEYS = {
 }
 
 
-class ControlError(EdgepipeError, ValueError):
-    """A ``POST /control`` request that cannot be applied; ``key`` is None for the body."""
+#: Why ``"tuner": true`` is refused when the run has no tuner, and how to start one.
+NO_TUNER = ("no tuner runs in this run, so there is none to switch on; start the run with a "
+            "tuner: section in its config, or add --tuner to the edgepipe command")
 
-    def __init__(self, key: str | None, message: str, status: int = HTTPStatus.BAD_REQUEST):
+
+class ControlError(EdgepipeError, ValueError):
+    """A ``POST /control`` request that cannot be applied; ``key`` is None for the body.
+
+    ``allowed`` replaces what :data:`CONTROL_KEYS` says the key takes, where the run
+    allows less than the key does (``tuner`` without a tuner: only ``false``).
+    """
+
+    def __init__(self, key: str | None, message: str, status: int = HTTPStatus.BAD_REQUEST,
+                 allowed: str | None = None):
         super().__init__(message)
         self.key = key
         self.message = message
         self.status = int(status)
+        self.allowed = allowed
 
     def to_json(self) -> dict:
-        """The 400 answer's body: the message, the key and what it allows."""
+        """The 4xx answer's body: the message, the key and what it allows."""
         body = {"error": self.message, "key": self.key}
-        if self.key in CONTROL_KEYS:
+        if self.allowed is not None:
+            body["allowed"] = self.allowed
+        elif self.key in CONTROL_KEYS:
             body["allowed"] = CONTROL_KEYS[self.key]
         else:
             body["allowed"] = {key: text for key, text in CONTROL_KEYS.items()}
@@ -89,6 +101,22 @@ def nesting_depth(text: str) -> int:
         elif char in "]}":
             depth = max(depth - 1, 0)  # stray closers do not hide the openers after them
     return deepest
+
+
+def read_control(headers, rfile) -> dict:
+    """Read a ``POST /control`` request's body from ``rfile`` and check it (:func:`parse_control`).
+
+    ``headers`` are the request's (``Content-Length`` and ``Content-Type`` are needed).
+    A body over :data:`MAX_CONTROL_BYTES` is refused unread, with status 413: the caller
+    closes the connection, as the unread body would be taken for the next request.
+    """
+    length = headers.get("Content-Length")
+    if length is None or not length.isdigit():
+        raise ControlError(None, "a Content-Length header is needed (a JSON body)")
+    if int(length) > MAX_CONTROL_BYTES:
+        raise ControlError(None, f"the body is {length} bytes; at most {MAX_CONTROL_BYTES}",
+                           HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+    return parse_control(rfile.read(int(length)), headers.get("Content-Type"))
 
 
 def parse_control(body: bytes, content_type: str | None) -> dict:
@@ -185,7 +213,17 @@ def _canny_pair(value) -> dict:
 
 
 def apply_control(controls: Controls, changes: dict) -> None:
-    """Apply changes checked by :func:`parse_control` to the run's controls."""
+    """Apply changes checked by :func:`parse_control` to the run's controls.
+
+    Raises
+    ------
+    ControlError
+        Status 409, naming ``tuner``, when the changes switch a tuner on in a run that has
+        none (:data:`NO_TUNER`); nothing is applied then.
+    """
+    if changes.get("tuner") is True and not controls.snapshot().tuner_available:
+        raise ControlError("tuner", NO_TUNER, HTTPStatus.CONFLICT,
+                           allowed="false (no tuner runs in this run)")
     if "threshold" in changes:
         controls.tuned.set_manual(THRESHOLD_TARGET, threshold=changes["threshold"])
     if "canny" in changes:

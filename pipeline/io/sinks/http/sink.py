@@ -1,0 +1,283 @@
+"""The registered ``http`` sink: settings, open/write/close, and what ``/stats`` answers.
+
+What the view serves and its security rules are in the package's notes
+(:mod:`pipeline.io.sinks.http`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import time
+from importlib import resources
+
+import cv2
+import numpy as np
+
+from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, host_for_url, is_loopback,
+                                         token_from_env)
+from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
+from pipeline.io.sinks.http.server import Server
+from pipeline.io.sinks.stats import NOT_JSON, jsonable
+from pipeline.config.registry import Param, register
+from pipeline.controls import Controls, LiveStats
+from pipeline.tuned import THRESHOLD_TARGET, single
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+
+#: Connections served at once by default (each has a thread); see ``max_connections``.
+MAX_CONNECTIONS = 64
+
+#: Seconds a request's line and headers may take in all, by default (``request_timeout``).
+REQUEST_TIMEOUT = 10.0
+
+#: Seconds :meth:`HttpSink.close` waits for the server's threads.
+JOIN_TIMEOUT = 5.0
+
+
+@register("sink", "http")
+class HttpSink(Sink):
+    """A browser view: live MJPEG stream, stats, threshold/tuner/pause controls over HTTP.
+
+    Serves ``/`` (the page), ``/stream.mjpg``, ``/stats`` and ``POST /control`` (see the
+    module notes).  After :meth:`open`, :attr:`url` is the page's address (``port: 0`` picks a free
+    port; the one chosen is in :attr:`port_bound` and the log).
+    """
+
+    params = (
+        Param("host", str, DEFAULT_HOST,
+              help="address to listen on; 127.0.0.1: this machine only, 0.0.0.0: every interface"),
+        Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
+        Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
+        Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+        Param("max_connections", int, MAX_CONNECTIONS, min=1, max=10_000,
+              help="connections served at once; past it a new one replaces the oldest "
+                   "still sending its request, else is closed"),
+        Param("request_timeout", float, REQUEST_TIMEOUT, min=0.1, max=3600,
+              help="seconds a request's line and headers may take in all (before the token is checked)"),
+        Param("token", (str, type(None)), None,
+              help="access token (16+ characters of A-Z a-z 0-9 . _ ~ -), else $EDGEPIPE_TOKEN; "
+                   "generated when the host is not loopback, none on loopback unless given"),
+    )
+
+    def __init__(self, *args, **settings):
+        super().__init__(*args, **settings)  # defaults in the Params only, checked as a config's
+        # The one in effect: the config's, else $EDGEPIPE_TOKEN's (see validate); generated
+        # at open when neither is given and the host is not loopback.
+        self.access_token: str | None = self.token if self.token is not None else self._token_from_env
+        self.controls: Controls | None = None
+        self.board = LatestFrame(self.encode)
+        self.history = History()
+        self.port_bound: int | None = None
+        self.frames_written = 0
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
+        self._files: dict[str, bytes] = {}
+        #: Seconds, monotonic: what pacing (``max_fps``), sampling and ``time`` go by.
+        #: A test may set another clock before :meth:`open`.
+        self.clock = time.monotonic
+        self._clock0 = self.clock()
+        self._due = 0.0
+        self._next_sample = 0.0
+        self._last: tuple[int, tuple, dict] | None = None
+
+    def validate(self) -> None:
+        """The token (the config's, else ``$EDGEPIPE_TOKEN``) is usable: ParamError naming
+        ``token`` otherwise, so ``validate`` refuses what ``run`` would."""
+        self._token_from_env = token_from_env(self.token)
+
+    def __repr__(self) -> str:
+        token = "" if self.access_token is None else ", token=<set>"  # never shown
+        return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
+                f"max_fps={self.max_fps}{token})")
+
+    @property
+    def loopback(self) -> bool:
+        """True when bound to a loopback address only (this machine)."""
+        return is_loopback(self.host)
+
+    @property
+    def cookie_name(self) -> str:
+        """The token's cookie, per port (cookies do not tell ports apart)."""
+        return f"edgepipe_token_{self.port_bound}"
+
+    @property
+    def url(self) -> str | None:
+        """The page's address once serving (``http://127.0.0.1:PORT/``), else None."""
+        if self.port_bound is None:
+            return None
+        return f"http://{host_for_url(self.host)}:{self.port_bound}/"
+
+    @property
+    def public_url(self) -> str | None:
+        """:attr:`url` with the host others reach (this machine's name for 0.0.0.0 and ::)."""
+        if self.port_bound is None:
+            return None
+        host = socket.gethostname() if self.host in ("", "0.0.0.0", "::") else host_for_url(self.host)
+        return f"http://{host}:{self.port_bound}/"
+
+    def now(self) -> float:
+        """Seconds on the sink's clock (``time`` in ``/stats``, ``t`` of the samples)."""
+        return self.clock() - self._clock0
+
+    # ---------------------------------------------------------------- lifecycle
+    def check(self) -> None:
+        """The address resolves and the port is free (tried at once); the token was
+        checked with the settings (:meth:`validate`)."""
+        family, sockaddr = address(self.host, self.port)
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            try:
+                probe.bind(sockaddr)
+            except OSError as error:
+                raise bind_error(self.host, self.port, error) from error
+        for name in ("index.html", "app.js", "style.css"):
+            self.web_file(name)
+
+    def open(self, first, fps, controls=None) -> None:
+        """Start serving; frames shaped like ``first`` follow."""
+        check_uint8(first, "http sink")
+        self.controls = controls if controls is not None else Controls()
+        self._clock0 = self.clock()
+        family, sockaddr = address(self.host, self.port)
+        try:
+            self._server = Server(family, sockaddr, self)
+        except OSError as error:
+            raise bind_error(self.host, self.port, error) from error
+        self.port_bound = self._server.server_address[1]
+        generated = self.access_token is None and not self.loopback
+        if generated:
+            self.access_token = secrets.token_urlsafe(24)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="edgepipe-http", daemon=True)
+        self._thread.start()
+        if self.access_token is not None:
+            # A generated token is told once (nobody else knows it); a given one is not
+            # repeated into logs, which is the point of $EDGEPIPE_TOKEN.
+            shown = self.access_token if generated else (
+                "<the configured token>" if self.token is not None else f"<${TOKEN_VARIABLE}>")
+            reach = "" if self.loopback else ", reachable from other machines"
+            log.warning("http sink: listening on %s:%d%s; open %s?token=%s (every request needs "
+                        "the token: give it only to whom may watch and steer the run)",
+                        self.host, self.port_bound, reach, self.public_url, shown)
+        else:
+            log.info("http sink: serving %s", self.url)
+
+    def write(self, frame) -> None:
+        """Publish ``frame.image`` to the viewers (JPEG, at most ``max_fps`` a second)."""
+        image = check_uint8(frame, "http sink")
+        self.frames_written += 1
+        self._last = (int(frame.index), image.shape, frame.side)
+        now = self.clock()
+        if now >= self._next_sample:
+            self._next_sample = now + HISTORY_EVERY
+            self._sample(frame)
+        if self.board.viewers == 0:
+            self.board.hold(frame.index, image)
+            return
+        interval = 1.0 / self.max_fps
+        if now < self._due - 0.1 * interval:  # a little slack for jittery arrivals
+            return
+        self._due = max(self._due, now - interval) + interval
+        self.board.publish(frame.index, image)
+
+    def close(self) -> None:
+        """End the streams, stop the server, join its threads; safe to call twice."""
+        self.board.close()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        left = server.join_threads(deadline)
+        if left:
+            log.warning("http sink: %d connection thread(s) did not end within %.0f s", left, JOIN_TIMEOUT)
+        self.port_bound = None
+
+    # ---------------------------------------------------------------- content
+    def encode(self, image: np.ndarray) -> bytes:
+        """``image`` as JPEG bytes at the sink's quality."""
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise SinkError(f"http sink: cannot encode a {image.shape} image as JPEG")
+        return data.tobytes()
+
+    def web_file(self, name: str) -> bytes:
+        """A file of the page, from the package data (``pipeline/web``), read once."""
+        if name not in self._files:
+            try:
+                self._files[name] = resources.files("pipeline").joinpath("web", name).read_bytes()
+            except OSError as error:
+                raise SinkError(f"http sink: the page's file pipeline/web/{name} is missing "
+                                f"({error.strerror or error}); reinstall edgepipe") from error
+        return self._files[name]
+
+    def _sample(self, frame) -> None:
+        live = self.controls.snapshot()  # open() always sets the controls
+        sample = {
+            "t": round(self.now(), 3),
+            "threshold": jsonable(frame.side.get("threshold", live.threshold)),
+            "objective": _objective(live),
+            "fps": jsonable(live.fps),
+        }
+        pair = frame.side.get("canny")
+        if pair is not None:  # a canny stage's pair, charted as two more lines
+            sample.update(low=jsonable(pair["low"]), high=jsonable(pair["high"]))
+        self.history.add(sample)
+
+    def stats(self, since: float | None = None) -> dict:
+        """What ``GET /stats`` answers: the live stats, the newest frame, the stream.
+
+        Every field of :class:`~pipeline.controls.LiveStats` is passed through
+        (fields added later appear on their own), ``tuner`` among them (each target's
+        last step); ``objective`` is the tuner's latest (see :func:`_objective`), or None.
+        """
+        controls = self.controls or Controls()
+        live = controls.snapshot()
+        body = jsonable(live)
+        last = self._last
+        frame = {"index": None}
+        side = {}
+        if last is not None:
+            index, shape, side = last
+            frame = {"index": index, "width": shape[1], "height": shape[0]}
+            for key, value in side.items():
+                value = jsonable(value)
+                if value is not NOT_JSON and key not in frame:
+                    frame[key] = value
+        body.update({
+            "objective": _objective(live),
+            "threshold_manual": single(controls.tuned.manual(THRESHOLD_TARGET)),
+            "tuned_threshold": single(controls.tuned.tuned(THRESHOLD_TARGET)),
+            "stopped": controls.stopped,
+            "frame": frame,
+            "stream": {"viewers": self.board.viewers, "encoded": self.board.encoded,
+                       "quality": self.quality, "max_fps": self.max_fps},
+            "time": round(self.now(), 3),
+        })
+        if since is not None:
+            body["history"] = self.history.since(since)
+        return body
+
+
+def _objective(live: LiveStats) -> float | None:
+    """The tuner's latest objective value, or None while no tuner has reported one.
+
+    Read from the one place a tuner publishes its steps, ``live.tuner`` (the controls'
+    snapshot): the threshold's step, else the first target's.
+    """
+    steps = live.tuner
+    if not steps:
+        return None
+    step = steps.get(THRESHOLD_TARGET) or next(iter(steps.values()))
+    value = jsonable(step.get("objective"))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
