@@ -43,11 +43,10 @@ the BSDS500 boundary benchmark (:mod:`pipeline.experiments.quality_schema`).
 import importlib
 
 # What each public name is imported from, on first use (PEP 562): ``edgepipe run`` and
-# ``edgepipe --version`` build the ``experiment`` sub-command's parser from
-# :mod:`pipeline.experiments.command` and must not pay for the runners' imports
-# (the tuner, matplotlib, seconds of start-up).
+# ``edgepipe --version`` build the ``experiment`` sub-command's parser
+# (:mod:`pipeline.cli.experiment`) and must not pay for the runners' imports (the tuner,
+# matplotlib, seconds of start-up).
 _FROM = {
-    "add_parser": "command", "run": "command",
     "FUNCTIONS": "functions", "NEAR": "functions", "TestFunction": "functions",
     "CSV_COLUMNS": "output",
     "Run": "runners", "run_experiment": "runners",
@@ -56,8 +55,7 @@ _FROM = {
 }
 
 __all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Experiment", "Input", "Run", "TestFunction",
-           "add_parser", "experiment_from_document", "load_experiment", "run",
-           "run_experiment"]
+           "experiment_from_document", "load_experiment", "run_experiment"]
 
 
 def __getattr__(name: str):

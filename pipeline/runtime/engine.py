@@ -46,12 +46,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-import signal
 import sys
 import threading
 import time
 from typing import Callable, Iterator, Sequence
 
+from pipeline.cli.guard import install_stop_signals
 from pipeline.frame import Frame
 from pipeline.io.base import Sink, Source, SourceError, frame_image
 from pipeline.io.sources.pacing import FramePacer
@@ -654,19 +654,7 @@ class Engine:
             self.controls.stop(reason)
 
     def _install_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-
-        def handler(signum, _frame):
-            self._on_interrupt("interrupted" if signum == signal.SIGINT else "terminated")
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-        def restore():
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-        return restore
+        return install_stop_signals(self._on_interrupt)
 
     def _progress_line(self) -> "ProgressLine | None":
         if not self.progress or self.mode != "batch":

@@ -14,7 +14,7 @@ import pathlib
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config import load_any
 from pipeline.experiments import load_experiment, run_experiment
 from tests.harness import ROOT

@@ -1,7 +1,6 @@
 """``edgepipe experiment`` runs: the seed's tables, momentum past a local minimum, random
 starts, the gradient setting, grids.  The helpers the other experiment tests use are here."""
 
-import argparse
 import csv
 import json
 import math
@@ -11,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import experiments
+from pipeline.cli.main import main
 from pipeline.experiments import FUNCTIONS, load_experiment, run_experiment
 from pipeline.optim import multiotsu, multiotsu_grad
 from pipeline.stages.canny import magnitude_histogram, rule_of_thumb
@@ -21,9 +20,8 @@ CONFIGS = ROOT / "configs" / "experiments"
 
 
 def command(*argv):
-    parser = argparse.ArgumentParser()
-    experiments.add_parser(parser.add_subparsers(dest="command"))
-    return experiments.run(parser.parse_args(["experiment", *map(str, argv)]))
+    """``edgepipe experiment ARGV...`` in this process; its exit code."""
+    return main(["experiment", *map(str, argv)])
 
 
 def read_csv(path):

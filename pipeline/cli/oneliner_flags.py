@@ -1,4 +1,4 @@
-"""The one-liner's FFmpeg-like flags, as config keys (see :mod:`pipeline.oneliner`).
+"""The one-liner's FFmpeg-like flags, as config keys (see :mod:`pipeline.cli.oneliner`).
 
 ==========================  ===================  ========================================
 ffmpeg                      edgepipe run         config key

@@ -1,6 +1,9 @@
-"""The ``edgepipe`` console script and ``python -m pipeline``: the guard around the CLI.
+"""The guard around every ``edgepipe`` command: exit codes, signals, standard streams.
 
-Installed before anything heavy is imported, so that whatever the moment:
+The exit codes are defined here and nowhere else (:data:`EXIT_CODES`); every command's
+``--help`` prints them from this table (:func:`exit_codes_help`).
+
+The guard is installed before anything heavy is imported, so that whatever the moment:
 
 * Ctrl+C (during numba's imports, the parser, the run) ends in one line and exit 130.
   Until a command calls :func:`ready` (just before it opens anything), SIGINT only
@@ -15,17 +18,62 @@ Installed before anything heavy is imported, so that whatever the moment:
   so no ``isatty()`` is called on None and no file the run opens later gets
   descriptor 2 (where OpenCV and FFmpeg would write their log lines into it).
 
-Only ``os``, ``signal`` and ``sys`` are imported at module level.
+:func:`install_stop_signals` is the one way SIGINT and SIGTERM become a clean stop, for
+a run's engine and a batch job alike.
+
+Only ``gc``, ``os``, ``signal`` and ``sys`` are imported, and nothing of the package: the
+engine, the sinks and the commands may all import this module.
 """
 
+from __future__ import annotations
+
+import gc
 import os
 import signal
 import sys
 
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its reader left
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+#: Every exit code of every command, and what it means.
+EXIT_CODES = {
+    EXIT_OK: "finished",
+    EXIT_FAILED: "a failure at run time (a source, sink, stage, file or worker)",
+    EXIT_USAGE: "bad command line or config (the message names file, line and key);\n"
+                "nothing was opened",
+    EXIT_INTERRUPTED: "interrupted by Ctrl+C; outputs are finalized",
+    EXIT_BROKEN_PIPE: "the reader of the output went away (edgepipe stages | head -1)",
+    EXIT_TERMINATED: "terminated by SIGTERM; outputs are finalized",
+}
+
+#: The stop reason each signal gives a run or a job (its summary's ``stop_reason``).
+STOP_REASONS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
 
+def exit_codes_help(own: dict[int, str] | None = None) -> str:
+    """The ``exit codes:`` part of a command's ``--help``, from :data:`EXIT_CODES`.
+
+    ``own`` says a code in the command's own words (``batch``: "every file done"); a
+    code that is not in the table is a ValueError.
+    """
+    own = own or {}
+    unknown = set(own) - set(EXIT_CODES)
+    if unknown:
+        raise ValueError(f"exit codes {sorted(unknown)} are not in the table {sorted(EXIT_CODES)}")
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES.items():
+        text = own.get(code, meaning)
+        first, *rest = text.split("\n")
+        lines.append(f"  {code:<4} {first}")
+        lines += [f"       {line}" for line in rest]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- Ctrl+C held
 _held = {"interrupted": False}
 
 
@@ -54,7 +102,7 @@ def ready() -> None:
     """From here on Ctrl+C raises KeyboardInterrupt again; one that came meanwhile, now.
 
     Commands call it after their imports and checks, before anything opens.  Harmless
-    when the interrupts were not held (a test calling :func:`pipeline.cli.main`).
+    when the interrupts were not held (a test calling :func:`pipeline.cli.main.main`).
     """
     release_held()
     if _held["interrupted"]:
@@ -62,6 +110,39 @@ def ready() -> None:
         raise KeyboardInterrupt
 
 
+def install_stop_signals(on_stop, ctrl_c: bool = True):
+    """Make SIGTERM (and, with ``ctrl_c``, SIGINT) call ``on_stop(reason)``.
+
+    ``reason`` is ``"interrupted"`` (SIGINT) or ``"terminated"`` (SIGTERM).  Signals
+    belong to the main thread: elsewhere nothing is installed.  Returns a function that
+    puts the previous handlers back.
+
+    Parameters
+    ----------
+    on_stop : callable
+        Called in the main thread with the reason; it may raise (a batch job's SIGTERM
+        raises its ``Terminated``) or set a flag (a run's engine stops its threads).
+    ctrl_c : bool
+        Also SIGINT; without it Ctrl+C stays Python's KeyboardInterrupt.
+    """
+    def handler(signum, _frame) -> None:
+        on_stop(STOP_REASONS[signum])
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM) if ctrl_c else (signal.SIGTERM,):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: signals are the main thread's
+        pass
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
+
+
+# ---------------------------------------------------------------------- standard streams
 def reopen_closed_streams() -> None:
     """Give closed descriptors 0, 1 and 2 ``/dev/null``, and ``sys.std*`` a file on them."""
     for fd in (0, 1, 2):
@@ -78,6 +159,25 @@ def reopen_closed_streams() -> None:
                                     closefd=False))
 
 
+def quiet_native_logs(argv) -> None:
+    """Keep OpenCV's own log lines off stderr, unless ``--traceback`` is in ``argv``.
+
+    Our one-line errors say what OpenCV's and FFmpeg's log lines would; a user's own
+    setting of these variables wins.  Called before anything imports OpenCV.
+    """
+    if "--traceback" not in argv:
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (False for None, closed or fake streams)."""
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def reader_gone() -> int:
     """Send what is left of stdout to ``/dev/null`` (the reader left); return 141."""
     try:
@@ -90,7 +190,7 @@ def reader_gone() -> int:
 
 
 def interrupted() -> int:
-    """The one line for Ctrl+C outside a run; return 130."""
+    """The one line for Ctrl+C, printed from here only; return 130."""
     try:
         print("edgepipe: interrupted", file=sys.stderr)
     except (OSError, ValueError):
@@ -98,6 +198,7 @@ def interrupted() -> int:
     return EXIT_INTERRUPTED
 
 
+# ---------------------------------------------------------------------- the guard
 def guarded(command, *args) -> int:
     """``command(*args)`` (returning an exit code) inside the guard described above."""
     try:
@@ -118,25 +219,6 @@ def guarded(command, *args) -> int:
         release_held()
 
 
-def _edgepipe(argv) -> int:
-    from pipeline import cli  # after the guard is in place: it imports argparse and more
-
-    return cli.main(argv)
-
-
-def main(argv=None) -> int:
-    """Run ``edgepipe`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    return guarded(_edgepipe, argv)
-
-
-def console() -> int:
-    """The ``edgepipe`` console script and ``python -m pipeline``: :func:`main`, then
-    :func:`skip_final_collection` (the process ends next)."""
-    code = main()
-    skip_final_collection()
-    return code
-
-
 def skip_final_collection() -> None:
     """Leave out the interpreter's last garbage collection, for a process about to end.
 
@@ -149,6 +231,4 @@ def skip_final_collection() -> None:
     streams.  Only for a process that is ending: in a test or a notebook the frozen
     objects would never be collected.
     """
-    import gc
-
     gc.freeze()
