@@ -24,6 +24,8 @@ EPILOG = exit_codes_help({
     1: "an input or output failed (no file matches, an unreadable video, an\n"
        "unwritable output folder), or the plots need matplotlib",
     2: "bad command line or config (the message names file, line and key)",
+    130: "interrupted by Ctrl+C; files are written whole or not at all",
+    143: "terminated by SIGTERM; files are written whole or not at all",
 }) + """
 
 examples:

@@ -110,6 +110,16 @@ def ready() -> None:
         raise KeyboardInterrupt
 
 
+class Terminated(BaseException):
+    """SIGTERM, in a command without a stop of its own: it unwinds like Ctrl+C (a
+    BaseException, so no ``except Exception`` swallows it) and ends in exit 143."""
+
+
+def raise_terminated(reason: str = "terminated") -> None:
+    """An ``on_stop`` for :func:`install_stop_signals`: raise :class:`Terminated`."""
+    raise Terminated(reason)
+
+
 def install_stop_signals(on_stop, ctrl_c: bool = True):
     """Make SIGTERM (and, with ``ctrl_c``, SIGINT) call ``on_stop(reason)``.
 
@@ -191,11 +201,21 @@ def reader_gone() -> int:
 
 def interrupted() -> int:
     """The one line for Ctrl+C, printed from here only; return 130."""
+    _say("edgepipe: interrupted")
+    return EXIT_INTERRUPTED
+
+
+def terminated() -> int:
+    """The one line for SIGTERM outside a run's own stop, printed from here only; return 143."""
+    _say("edgepipe: terminated")
+    return EXIT_TERMINATED
+
+
+def _say(line: str) -> None:
     try:
-        print("edgepipe: interrupted", file=sys.stderr)
+        print(line, file=sys.stderr)
     except (OSError, ValueError):
         pass
-    return EXIT_INTERRUPTED
 
 
 # ---------------------------------------------------------------------- the guard
@@ -210,6 +230,8 @@ def guarded(command, *args) -> int:
         return code
     except KeyboardInterrupt:
         return interrupted()
+    except Terminated:
+        return terminated()
     except BrokenPipeError:
         return reader_gone()
     finally:

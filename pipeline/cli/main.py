@@ -3,21 +3,8 @@
 Each command is a module of this package with ``add_parser(commands)`` and
 ``run(args) -> int``; :func:`main` parses, then calls the command through
 :func:`pipeline.cli.outcome.conclude`, so every command has ``--json``, ``--traceback``,
-``--quiet`` and the exit codes of :data:`pipeline.cli.guard.EXIT_CODES`:
-
-====  =====================================================================
-0     the command did its job (a run ended: end of stream, ``max_frames``, or
-      stopped by the user; ``validate``: the config is fine)
-1     a failure at run time: a source, sink or stage (missing camera or file,
-      undecodable input, no display for a window, unwritable output folder), an
-      existing output not to be replaced (``-n``, or no ``-y``), a batch file, an
-      experiment's input; or an unexpected error (one line, ``--traceback`` for more)
-2     the command line or the config is wrong (names the file, line and key);
-      nothing was opened
-130   interrupted by Ctrl+C (SIGINT); outputs are finalized and play
-141   the reader of standard output went away (a closed pipe: ``| head -1``)
-143   terminated by SIGTERM; outputs are finalized and play
-====  =====================================================================
+``--quiet`` and the exit codes of :data:`pipeline.cli.guard.EXIT_CODES` (the one table;
+each command's ``--help`` prints it, in the command's own words where they differ).
 """
 
 from __future__ import annotations

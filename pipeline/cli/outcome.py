@@ -8,7 +8,8 @@ is called through :func:`conclude`, which gives the same ending to all of them:
 * a config or command-line error (:class:`~pipeline.config.ConfigError`): one line,
   exit 2; any other error a user can meet (:class:`~pipeline.errors.EdgepipeError`):
   one line, exit 1;
-* Ctrl+C: ``edgepipe: interrupted``, exit 130; a reader that went away: quiet, 141;
+* Ctrl+C: ``edgepipe: interrupted``, exit 130; SIGTERM: ``edgepipe: terminated``, 143
+  (a run and a batch job stop cleanly first); a reader that went away: quiet, 141;
 * anything else is a bug: one line naming it and ``--traceback``, exit 1.
 
 ``--json PATH`` always gets ``ok``, ``exit_code`` and, when it failed, ``error``, so a
@@ -24,7 +25,8 @@ import sys
 import traceback
 
 from pipeline.cli.guard import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,
-                                EXIT_USAGE, interrupted, reader_gone)
+                                EXIT_USAGE, Terminated, install_stop_signals, interrupted,
+                                raise_terminated, reader_gone, terminated)
 from pipeline.errors import EdgepipeError
 
 #: Libraries whose INFO lines are their own business (Dask's scheduler, workers, nanny).
@@ -161,19 +163,31 @@ def unexpected(exc: BaseException, args) -> int:
 
 
 def conclude(command, args) -> int:
-    """``command(args)``, ended the one way every command ends (see the module's text)."""
+    """``command(args)``, ended the one way every command ends (see the module's text).
+
+    SIGTERM raises :class:`~pipeline.cli.guard.Terminated` meanwhile (exit 143), unless
+    the command installs a stop of its own (a run's engine, a batch job).
+    """
+    restore = install_stop_signals(raise_terminated, ctrl_c=False)
     try:
         return command(args)
     except KeyboardInterrupt:
-        code = interrupted()
-        write_json(args, {"ok": False, "exit_code": code, "error": "interrupted"})
-        return code
+        return _stopped(interrupted(), "interrupted", args)
+    except Terminated:
+        return _stopped(terminated(), "terminated", args)
     except BrokenPipeError:
         return reader_gone()
     except EdgepipeError as exc:
         return fail(str(exc), args, EXIT_USAGE if _is_usage(exc) else EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
         return unexpected(exc, args)
+    finally:
+        restore()
+
+
+def _stopped(code: int, reason: str, args) -> int:
+    write_json(args, {"ok": False, "exit_code": code, "error": reason})
+    return code
 
 
 def _is_usage(exc: EdgepipeError) -> bool:

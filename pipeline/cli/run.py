@@ -13,7 +13,7 @@ import sys
 from pipeline import written
 from pipeline.cli import oneliner
 from pipeline.cli.guard import EXIT_FAILED, EXIT_OK, exit_codes_help, is_terminal, ready, reader_gone
-from pipeline.cli.oneliner_flags import PIPE_FORMATS, Flags
+from pipeline.cli.oneliner_flags import PIPE_FORMATS, flags_of
 from pipeline.cli.outcome import add_report_options, fail, report
 from pipeline.config import Config, ConfigError
 from pipeline.io.base import SinkError, SourceError
@@ -22,7 +22,6 @@ from pipeline.io.sinks.stdout import ReaderGone
 from pipeline.pipeline import Pipeline
 from pipeline.replacing import decide, existing_outputs
 from pipeline.stages.base import StageError
-from pipeline.timecode import parse_time
 
 EPILOG = exit_codes_help({
     0: "finished (end of stream, max_frames, window closed)",
@@ -125,20 +124,6 @@ def _add_ffmpeg_flags(run) -> None:
                          help="never replace an existing output; exit 1 at once (ffmpeg -n)")
 
 
-def _flags(args):
-    """The one-liner's FFmpeg-like flags, times parsed (ConfigError naming the flag)."""
-    times = {}
-    for flag in ("start", "duration", "to"):
-        text = getattr(args, flag)
-        if text is not None:
-            try:
-                times[flag] = parse_time(text, f"--{flag}")
-            except ValueError as exc:
-                raise ConfigError(str(exc), "command line") from None
-    return Flags(codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset,
-                 no_audio=args.no_audio, format=args.format, **times)
-
-
 def config_of(args):
     """The checked config of ``run``: a YAML file, or the one-liner's."""
     config = _config(args)
@@ -166,7 +151,7 @@ def _config(args):
         if args.mode:
             overrides.append(f"runtime.mode={args.mode}")
         return Config.from_yaml(first, overrides)
-    data = oneliner.config_data(args.words, args.stages, args.tuner, args.mode, _flags(args))
+    data = oneliner.config_data(args.words, args.stages, args.tuner, args.mode, flags_of(args))
     return Config.from_dict(data, overrides, file="command line")
 
 

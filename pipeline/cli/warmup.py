@@ -33,7 +33,7 @@ def run(args) -> int:
     """``edgepipe warmup``: fill the cache, say how many versions were compiled, and where."""
     import numba  # lazy: seconds to import; the other commands do not need it
 
-    import pipeline.kernels  # noqa: F401  lazy: loads numba; points it at edgepipe's cache folder
+    import pipeline.kernels  # lazy: loads numba; points it at edgepipe's cache folder  # noqa: F401
 
     ready()
 

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from pipeline.cli import guard
+from pipeline.cli import guard, outcome
 from pipeline.cli.main import COMMANDS, main, parser
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -129,15 +129,34 @@ def test_an_unexpected_error_is_one_line_and_exit_1(name, tmp_path, capsys, monk
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
-def test_ctrl_c_is_one_line_and_130_with_json(name, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("stop, code, reason", [(KeyboardInterrupt, 130, "interrupted"),
+                                                (guard.Terminated, 143, "terminated")])
+def test_a_stop_is_one_line_and_its_code_with_json(name, stop, code, reason, tmp_path, capsys,
+                                                   monkeypatch):
     def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise stop
 
     monkeypatch.setattr(COMMAND_CASES[name][1], interrupt)
     report = tmp_path / "out.json"
-    assert main([*words(name, tmp_path), "-q", "--json", str(report)]) == guard.EXIT_INTERRUPTED
-    assert capsys.readouterr().err == "edgepipe: interrupted\n"
-    assert json.loads(report.read_text()) == {"ok": False, "exit_code": 130, "error": "interrupted"}
+    assert main([*words(name, tmp_path), "-q", "--json", str(report)]) == code
+    assert capsys.readouterr().err == f"edgepipe: {reason}\n"
+    assert json.loads(report.read_text()) == {"ok": False, "exit_code": code, "error": reason}
+
+
+def test_sigterm_raises_only_while_a_command_runs(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def command(args):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0
+
+    class Args:
+        json = None
+
+    assert outcome.conclude(command, Args()) == 143
+    assert seen[0] is not before and signal.getsignal(signal.SIGTERM) is before
 
 
 # ---------------------------------------------------------------- experiment, as the others
@@ -180,9 +199,11 @@ def test_experiment_save_maps_on_an_optimizer_config_is_exit_2(tmp_path, capsys)
     assert not (tmp_path / "m").exists()
 
 
-def test_experiment_interrupted_for_real_is_one_line_130_and_json(tmp_path):
+@pytest.mark.parametrize("sig, code, reason", [(signal.SIGINT, 130, "interrupted"),
+                                               (signal.SIGTERM, 143, "terminated")])
+def test_experiment_stopped_for_real_is_one_line_its_code_and_json(tmp_path, sig, code, reason):
     # A function input (it says "done"), then a synthetic video long enough to be
-    # running when SIGINT comes.
+    # running when the signal comes.
     config = tmp_path / "e.yaml"
     config.write_text("version: 1\nname: long\niterations: 5\ninputs:\n  - function: square\n"
                       "    starts: [7]\n  - synthetic: {width: 64, height: 48, length: 100000}\n"
@@ -192,8 +213,8 @@ def test_experiment_interrupted_for_real_is_one_line_130_and_json(tmp_path):
                                 "-o", str(tmp_path / "o"), "--no-plots", "--json", str(report)],
                                env=ENV, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     assert process.stderr.readline().startswith("long: ")  # the function input is done
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     err = process.stderr.read()
-    assert process.wait(timeout=120) == 130, err
-    assert err == "edgepipe: interrupted\n"
-    assert json.loads(report.read_text()) == {"ok": False, "exit_code": 130, "error": "interrupted"}
+    assert process.wait(timeout=120) == code, err
+    assert err == f"edgepipe: {reason}\n"
+    assert json.loads(report.read_text()) == {"ok": False, "exit_code": code, "error": reason}
