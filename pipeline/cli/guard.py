@@ -18,8 +18,11 @@ The guard is installed before anything heavy is imported, so that whatever the m
   so no ``isatty()`` is called on None and no file the run opens later gets
   descriptor 2 (where OpenCV and FFmpeg would write their log lines into it).
 
-:func:`install_stop_signals` is the one way SIGINT and SIGTERM become a clean stop, for
-a run's engine and a batch job alike.
+:func:`install_stop_signals` is the one way SIGINT and SIGTERM become a stop: a run's
+engine and a batch job stop cleanly with it, and every other command unwinds on SIGTERM
+through :class:`Terminated` (installed by :func:`pipeline.cli.outcome.conclude`), so all
+end in exit 143 with one line, printed here (:func:`terminated`) as Ctrl+C's is
+(:func:`interrupted`).
 
 Only ``gc``, ``os``, ``signal`` and ``sys`` are imported, and nothing of the package: the
 engine, the sinks and the commands may all import this module.
@@ -42,7 +45,8 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM
 #: Every exit code of every command, and what it means.
 EXIT_CODES = {
     EXIT_OK: "finished",
-    EXIT_FAILED: "a failure at run time (a source, sink, stage, file or worker)",
+    EXIT_FAILED: "a failure at run time (a source, sink, stage, file or worker), or an\n"
+                 "unexpected error (one line; --traceback shows where)",
     EXIT_USAGE: "bad command line or config (the message names file, line and key);\n"
                 "nothing was opened",
     EXIT_INTERRUPTED: "interrupted by Ctrl+C; outputs are finalized",
