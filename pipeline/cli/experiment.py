@@ -17,6 +17,9 @@ import sys
 from pipeline.cli.guard import EXIT_FAILED, exit_codes_help, ready
 from pipeline.cli.outcome import add_report_options, fail, report
 from pipeline.config import ConfigError
+from pipeline.experiments.quality_run import run_quality
+from pipeline.experiments.runners import run_experiment
+from pipeline.experiments.schema import load_experiment
 from pipeline.io.base import SourceError
 
 EPILOG = exit_codes_help({
@@ -77,8 +80,6 @@ class ExperimentSummary:
 
 def run(args) -> int:
     """Run ``edgepipe experiment`` for parsed ``args``; return the exit code."""
-    from pipeline.experiments.schema import load_experiment  # lazy: loads the tuner and optimizers
-
     experiment = load_experiment(args.config, args.overrides, args.output)  # ConfigError: 2
     quality = hasattr(experiment, "methods")
     if args.save_maps and not quality:
@@ -91,12 +92,8 @@ def run(args) -> int:
     log = None if args.quiet else sys.stderr
     try:
         if quality:
-            from pipeline.experiments.quality_run import run_quality  # lazy: the benchmark's modules
-
             summary = run_quality(experiment, plots=args.plots, log=log, save_maps=args.save_maps)
             return report(ExperimentSummary(summary, quality_lines(experiment, summary)), args)
-        from pipeline.experiments.runners import run_experiment  # lazy: seconds of imports (tuner, plots)
-
         summary = run_experiment(experiment, plots=args.plots, log=log)
     except (SourceError, OSError) as exc:  # an input that cannot be read, an output not written
         return fail(str(exc), args, EXIT_FAILED)

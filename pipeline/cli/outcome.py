@@ -27,7 +27,10 @@ import traceback
 from pipeline.cli.guard import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,
                                 EXIT_USAGE, Terminated, install_stop_signals, interrupted,
                                 raise_terminated, reader_gone, terminated)
+from pipeline.config import ConfigError
 from pipeline.errors import EdgepipeError
+from pipeline.io.outputs import write_atomically
+from pipeline.redact import redact_text
 
 #: Libraries whose INFO lines are their own business (Dask's scheduler, workers, nanny).
 HELPER_LOGGERS = ("distributed", "dask", "tornado", "bokeh")
@@ -62,8 +65,6 @@ class ShutdownRaceFilter(logging.Filter):
 def error(message: str) -> None:
     """Print ``edgepipe: error: MESSAGE`` on stderr (always, ``--quiet`` or not), with
     every secret in a URL (a password, a ``?token=``) replaced by ``***``."""
-    from pipeline.redact import redact_text  # lazy: only an error needs it
-
     print(f"edgepipe: error: {redact_text(message)}", file=sys.stderr)
 
 
@@ -97,8 +98,6 @@ def write_json(args, data: dict) -> bool:
     if args.json == "-":
         print(text)
         return True
-    from pipeline.io.outputs import write_atomically  # lazy: only when asked; it is not light
-
     try:
         write_atomically(args.json, (text + "\n").encode("utf-8"))
     except OSError as exc:
@@ -178,7 +177,7 @@ def conclude(command, args) -> int:
     except BrokenPipeError:
         return reader_gone()
     except EdgepipeError as exc:
-        return fail(str(exc), args, EXIT_USAGE if _is_usage(exc) else EXIT_FAILED)
+        return fail(str(exc), args, EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
         return unexpected(exc, args)
     finally:
@@ -189,9 +188,3 @@ def _stopped(code: int, reason: str, args) -> int:
     write_json(args, {"ok": False, "exit_code": code, "error": reason})
     return code
 
-
-def _is_usage(exc: EdgepipeError) -> bool:
-    """Whether ``exc`` is about the command line or the config (exit 2)."""
-    from pipeline.config import ConfigError  # lazy: loaded already when one was raised
-
-    return isinstance(exc, ConfigError)

@@ -30,7 +30,7 @@ COMMAND_CASES = {
     "validate": (["validate", "{missing}"], "pipeline.cli.validate.load_any"),
     "stages": (["stages", "widget"], "pipeline.cli.stages.describe"),
     "batch": (["batch", "{missing}"], "pipeline.cli.batch.load_job"),
-    "experiment": (["experiment", "{missing}"], "pipeline.experiments.schema.load_experiment"),
+    "experiment": (["experiment", "{missing}"], "pipeline.cli.experiment.load_experiment"),
     "warmup": (["warmup"], "pipeline.cli.warmup.precompile"),
 }
 
