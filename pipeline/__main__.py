@@ -1,3 +1,3 @@
-from pipeline.entry import console
+from pipeline.cli.entry import console
 
 raise SystemExit(console())

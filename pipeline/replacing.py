@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 import sys
 
+from pipeline.cli.guard import is_terminal
 from pipeline.errors import EdgepipeError
 from pipeline.io.overwrite import input_paths, output_paths
-from pipeline.outcome import is_terminal
 
 
 class Refused(EdgepipeError):

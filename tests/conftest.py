@@ -31,7 +31,7 @@ SLOW = {
     "kernels/test_options.py",
     "scripts/test_bench_histogram.py",
     "test_config_fuzz.py",
-    "test_entry.py",
+    "cli/test_guard.py",
     "io/sources/test_url.py",
     "io/sources/test_live.py",
     "io/sinks/test_window.py",

@@ -26,7 +26,7 @@
   :mod:`pipeline.batch.cluster`, the Dask executor).
 * :mod:`pipeline.batch.runner`: the driver loop; :mod:`pipeline.batch.summary`: its
   summary and progress bar.
-* :mod:`pipeline.batch.command`: ``edgepipe batch``.
+* ``edgepipe batch`` is :mod:`pipeline.cli.batch`.
 
 Only the driver writes the manifest; workers write outputs, each under a hidden
 temporary name renamed when complete.  A cluster therefore needs the inputs and the

@@ -1,12 +1,3 @@
-from pipeline.entry import guarded, skip_final_collection
+from pipeline.cli.entry import batch_console
 
-
-def _batch() -> int:
-    from pipeline.batch.command import main
-
-    return main()
-
-
-code = guarded(_batch)
-skip_final_collection()
-raise SystemExit(code)
+raise SystemExit(batch_console())

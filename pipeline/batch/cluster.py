@@ -1,7 +1,7 @@
 """The Dask executor: tasks on a ``dask.distributed`` cluster, every wait bounded.
 
-Offered by :mod:`pipeline.batch.executors` next to the local pool, with the same three
-calls (``submit``, ``poll``, ``close``).  A scheduler that accepts TCP and never
+The local pool's twin (:mod:`pipeline.batch.executors`, whose :class:`ExecutorError` it
+raises too), with the same three calls (``submit``, ``poll``, ``close``).  A scheduler that accepts TCP and never
 answers, or goes away during the job, ends the job with an :class:`ExecutorError`
 naming its address and the seconds waited, instead of hanging it.  Tasks report the
 frames they have written as scheduler events (:data:`PROGRESS_TOPIC`), so the batch
@@ -18,6 +18,7 @@ import time
 import urllib.parse
 from typing import Any, Callable
 
+from pipeline.batch import tasks
 from pipeline.batch.executors import ExecutorError
 
 #: Seconds to wait for a Dask scheduler to answer.
@@ -30,7 +31,7 @@ DASK_INSTALL_HINT = "pip install edgepipe[dask]"
 def import_distributed():
     """``dask.distributed``, or an :class:`ExecutorError` saying how to install it."""
     try:
-        import distributed
+        import distributed  # lazy: an optional dependency (edgepipe[dask]), seconds to import
     except ImportError as exc:
         raise ExecutorError(f"the dask executor needs dask.distributed, which is not installed "
                             f"({exc}); install it with `{DASK_INSTALL_HINT}`, or use "
@@ -44,9 +45,7 @@ PROGRESS_TOPIC = "edgepipe-frames"
 
 def _reporting(task: Callable[[dict], dict], payload: dict) -> dict:
     """On a Dask worker: ``task(payload)``, its frame progress sent as scheduler events."""
-    import distributed
-
-    from pipeline.batch import tasks
+    import distributed  # lazy: an optional dependency, seconds to import; on a Dask worker only
 
     worker = distributed.get_worker()
     key = worker.get_current_task()
@@ -232,11 +231,9 @@ class DaskExecutor:
 
     def _warm_up(self) -> None:
         """Cap threads and load the pipeline on every worker there now, all at once."""
-        from pipeline.batch.tasks import warm_up
-
         try:
             _within(WORKERS_WAIT, self._silent("while the workers loaded", WORKERS_WAIT),
-                    self.client.run, warm_up, self.threads)
+                    self.client.run, tasks.warm_up, self.threads)
         except Exception as exc:  # noqa: BLE001  (each task caps and loads itself anyway)
             logging.getLogger(__name__).warning("warming up the dask workers failed: %s", exc)
 

@@ -18,8 +18,9 @@ pipe, so when one dies (a decoder crash, the OOM killer) the pool knows which ta
 held and runs that task again on a fresh worker, up to ``retries`` times; the others
 carry on.  Workers ignore Ctrl+C (the driver decides) and exit when the driver is gone.
 
-**Dask.**  ``dask.distributed`` at a scheduler address, or a ``LocalCluster`` (worker
-processes, one thread each).  ``retries`` is passed to ``submit``; the scheduler moves
+**Dask** (:mod:`pipeline.batch.cluster`, which builds on this module).
+``dask.distributed`` at a scheduler address, or a ``LocalCluster`` (worker processes,
+one thread each).  ``retries`` is passed to ``submit``; the scheduler moves
 the tasks of a worker that died to another worker on its own.  Workers write outputs
 themselves, so every worker must see the inputs and the output folder at the same
 paths (a shared filesystem).
@@ -64,7 +65,7 @@ def _worker_main(conn, threads: int, parent: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the driver to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    from pipeline.batch import tasks
+    from pipeline.batch import tasks  # lazy: in the worker, after Ctrl+C is ignored
 
     tasks.warm_up(threads)
     sending = threading.Lock()  # progress comes from the engine's threads too
@@ -240,16 +241,3 @@ class LocalPool:
             slot.conn.close()
         self._slots.clear()
 
-
-_CLUSTER_NAMES = ("DaskExecutor", "import_distributed", "CONNECT_TIMEOUT", "WORKERS_WAIT",
-                  "DASK_INSTALL_HINT")
-
-
-def __getattr__(name: str):
-    # The Dask executor lives in pipeline.batch.cluster (which imports this module);
-    # both executors are offered from here.
-    if name in _CLUSTER_NAMES:
-        from pipeline.batch import cluster
-
-        return getattr(cluster, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,8 @@ import time
 from typing import Any, TextIO
 
 from pipeline.batch import split, tasks
-from pipeline.batch.executors import DaskExecutor, ExecutorError, LocalPool
+from pipeline.batch.cluster import DaskExecutor, address_problem
+from pipeline.batch.executors import ExecutorError, LocalPool
 from pipeline.batch.jobs import BatchJob, WorkItem
 from pipeline.config.batch import available_cores
 from pipeline.batch.manifest import Manifest, ManifestError, file_identity
@@ -173,8 +174,6 @@ def make_executor(job: BatchJob, files: int):
     """The executor the job's config names, sized for ``files`` files."""
     settings = job.executor
     if settings["type"] == "dask":
-        from pipeline.batch.cluster import address_problem
-
         problem = settings["address"] and address_problem(settings["address"])
         if problem:  # a config or command-line mistake: exit 2, naming the key
             raise job.error(("executor", "address"), problem)

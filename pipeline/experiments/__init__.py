@@ -43,18 +43,16 @@ the BSDS500 boundary benchmark (:mod:`pipeline.config.quality`).
 import importlib
 
 # What each public name is imported from, on first use (PEP 562): ``edgepipe run`` and
-# ``edgepipe --version`` build the ``experiment`` sub-command's parser from
-# :mod:`pipeline.experiments.command` and must not pay for the runners' imports
-# (the tuner, matplotlib, seconds of start-up).
+# ``edgepipe --version`` build the ``experiment`` sub-command's parser
+# (:mod:`pipeline.cli.experiment`) and must not pay for the runners' imports (the tuner,
+# matplotlib, seconds of start-up).
 _FROM = {
-    "add_parser": "command", "run": "command",
     "FUNCTIONS": "functions", "NEAR": "functions", "TestFunction": "functions",
     "CSV_COLUMNS": "output",
     "Run": "runners", "run_experiment": "runners",
 }
 
-__all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Run", "TestFunction", "add_parser", "run",
-           "run_experiment"]
+__all__ = ["CSV_COLUMNS", "FUNCTIONS", "NEAR", "Run", "TestFunction", "run_experiment"]
 
 
 def __getattr__(name: str):

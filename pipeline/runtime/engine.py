@@ -47,12 +47,12 @@ This module builds, starts, waits for and joins the threads; their queues are in
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
 import threading
 import time
 from typing import Iterator, Sequence
 
+from pipeline.cli.guard import install_stop_signals
 from pipeline.frame import Frame
 from pipeline.io.base import Sink, Source
 from pipeline.io.sources.pacing import FramePacer
@@ -349,19 +349,7 @@ class Engine:
             self.controls.stop(reason)
 
     def _install_signals(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-
-        def handler(signum, _frame):
-            self._on_interrupt("interrupted" if signum == signal.SIGINT else "terminated")
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-        def restore():
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-        return restore
+        return install_stop_signals(self._on_interrupt)
 
     def _progress_line(self) -> "ProgressLine | None":
         if not self.progress or self.mode != "batch":

@@ -1,4 +1,5 @@
-"""``edgepipe warmup``: compile every kernel version a run can ask for, ahead of time.
+"""Compile every kernel version a run can ask for, ahead of time (``edgepipe warmup``,
+:mod:`pipeline.cli.warmup`).
 
 numba compiles one machine-code version of a kernel per type signature (dtypes, number
 of dimensions, memory layout) and keeps it in the on-disk cache
@@ -14,21 +15,10 @@ where the runs will look if it is not the default.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from typing import Callable, Iterator
 
 import numpy as np
-
-HELP = "compile the numba kernels into the on-disk cache ahead of time"
-DESCRIPTION = (
-    "Fill numba's on-disk cache with every kernel version pipeline.ops can call (grey, BGR "
-    "and BGRA frames with contiguous or strided rows; each image dtype an op takes), so that "
-    "no run compiles. For a container or cluster image, or a CI cache step; set "
-    "NUMBA_CACHE_DIR as the runs will. Runs start at once without it too (frames go through "
-    "OpenCV while a child process compiles), but only a filled cache makes the kernels "
-    "ready within a second.")
 
 
 def _layouts(image: np.ndarray) -> Iterator[np.ndarray]:
@@ -98,24 +88,3 @@ def precompile(say: Callable[[str], None] = print) -> tuple[int, int, float]:
             else:
                 loaded += 1
     return compiled, loaded, time.perf_counter() - began
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``warmup`` to the ``edgepipe`` sub-commands; return its parser."""
-    return subparsers.add_parser("warmup", help=HELP, description=DESCRIPTION)
-
-
-def run(args) -> int:
-    """``edgepipe warmup``: fill the cache, say how many versions were compiled, and where."""
-    import numba
-
-    import pipeline.kernels  # noqa: F401  (points numba at edgepipe's cache folder)
-
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    say(f"edgepipe warmup: kernels cache {numba.config.CACHE_DIR}")
-    compiled, loaded, seconds = precompile(say)
-    say(f"edgepipe warmup: {compiled} kernel calls compiled, {loaded} already cached, "
-        f"in {seconds:.1f} s")
-    return 0

@@ -24,9 +24,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from pipeline.batch import command, executors  # noqa: E402
+from pipeline.batch import executors  # noqa: E402
+from pipeline.batch.cluster import DaskExecutor  # noqa: E402
 from pipeline.batch.jobs import load_job  # noqa: E402
 from pipeline.batch.runner import run_job  # noqa: E402
+from pipeline.cli import batch as command  # noqa: E402
 from tests.batch.test_runner import (ROOT, WAIT, batch_process, decode, leftovers, make_clip,  # noqa: E402
                               records, same_frames, write_config, LOSSLESS)
 
@@ -156,12 +158,12 @@ def test_split_files_on_a_local_cluster_match_the_local_pool(clips, tmp_path):
 def test_missing_dask_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(executors.ExecutorError, match=r"pip install edgepipe\[dask\]"):
-        executors.DaskExecutor(None)
+        DaskExecutor(None)
 
 
 def test_an_unreachable_scheduler_is_reported_before_any_work(tmp_path):
     with pytest.raises(executors.ExecutorError, match="cannot reach the dask scheduler"):
-        executors.DaskExecutor("tcp://127.0.0.1:9", workers=1, connect_timeout=2)
+        DaskExecutor("tcp://127.0.0.1:9", workers=1, connect_timeout=2)
 
 
 # ---------------------------------------------------------------- a silent scheduler
@@ -222,7 +224,7 @@ def test_a_scheduler_that_never_answers_fails_within_the_timeout_it_names(listen
     silent = listener()
     started = time.monotonic()
     with pytest.raises(executors.ExecutorError) as caught:
-        executors.DaskExecutor(silent.address, connect_timeout=TIMEOUT)
+        DaskExecutor(silent.address, connect_timeout=TIMEOUT)
     waited = time.monotonic() - started
     assert silent.accepted >= 1  # it did reach the socket
     assert TIMEOUT - 0.5 <= waited < TIMEOUT + SLACK
@@ -235,7 +237,7 @@ def test_a_scheduler_that_closes_after_a_while_fails_then_and_says_why(listener,
     closing = listener(close_after)
     started = time.monotonic()
     with pytest.raises(executors.ExecutorError) as caught:
-        executors.DaskExecutor(closing.address, connect_timeout=TIMEOUT + 2)
+        DaskExecutor(closing.address, connect_timeout=TIMEOUT + 2)
     waited = time.monotonic() - started
     assert waited < TIMEOUT + 2 + SLACK
     message = str(caught.value)
@@ -260,7 +262,7 @@ def test_batch_against_a_silent_scheduler_exits_1_in_bounded_time(listener, tmp_
 def test_dask_workers_report_frames_while_a_file_runs(tmp_path):
     from tests.batch.test_tasks import FRAMES, progress_seen
 
-    seen = progress_seen(lambda: executors.DaskExecutor(None, workers=1), tmp_path, 180)
+    seen = progress_seen(lambda: DaskExecutor(None, workers=1), tmp_path, 180)
     assert any(0 < done < FRAMES for done, _ in seen)
 
 

@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.batch import command, split
+from pipeline.batch import split
 from pipeline.batch.jobs import load_job
 from pipeline.batch.runner import BatchError, OutputLock, run_job
+from pipeline.cli import batch as command
 from tests.harness import ROOT, decode
 
 

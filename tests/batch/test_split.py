@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from pipeline.batch import command, split
+from pipeline.batch import split
+from pipeline.cli import batch as command
 from tests.batch.test_runner import LOSSLESS, WAIT, leftovers, make_clip, records, same_frames, write_config
 from tests.harness import decode
 

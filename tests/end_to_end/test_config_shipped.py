@@ -14,7 +14,7 @@ import pathlib
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config.dispatch import load_any
 from pipeline.config.experiment import load_experiment
 from pipeline.experiments import run_experiment

@@ -1,7 +1,6 @@
 """``edgepipe experiment`` runs: the seed's tables, momentum past a local minimum, random
 starts, the gradient setting, grids.  The helpers the other experiment tests use are here."""
 
-import argparse
 import csv
 import json
 import math
@@ -11,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import experiments
-from pipeline.config.experiment import load_experiment
+from pipeline.cli.main import main
 from pipeline.experiments import FUNCTIONS, run_experiment
+from pipeline.config.experiment import load_experiment
 from pipeline.optim import multiotsu, multiotsu_grad
 from pipeline.histograms import canny_rule_of_thumb, magnitude_histogram
 from tests.harness import ROOT
@@ -22,9 +21,8 @@ CONFIGS = ROOT / "configs" / "experiments"
 
 
 def command(*argv):
-    parser = argparse.ArgumentParser()
-    experiments.add_parser(parser.add_subparsers(dest="command"))
-    return experiments.run(parser.parse_args(["experiment", *map(str, argv)]))
+    """``edgepipe experiment ARGV...`` in this process; its exit code."""
+    return main(["experiment", *map(str, argv)])
 
 
 def read_csv(path):

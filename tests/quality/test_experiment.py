@@ -1,6 +1,5 @@
 """``edgepipe experiment`` on a quality config, end to end on a generated three-image set."""
 
-import argparse
 import csv
 import json
 import subprocess
@@ -11,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import experiments
+from pipeline.cli.main import main
 from pipeline.quality import write_boundaries
 from tests.quality.synthetic import disc_photo
 
@@ -20,9 +19,8 @@ NAMES = ("a", "b", "c")
 
 
 def command(*argv):
-    parser = argparse.ArgumentParser()
-    experiments.add_parser(parser.add_subparsers(dest="command"))
-    return experiments.run(parser.parse_args(["experiment", *map(str, argv)]))
+    """``edgepipe experiment ARGV...`` in this process; its exit code."""
+    return main(["experiment", *map(str, argv)])
 
 
 @pytest.fixture

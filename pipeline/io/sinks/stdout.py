@@ -29,6 +29,7 @@ import av
 import cv2
 import numpy as np
 
+from pipeline.cli.guard import is_terminal
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.plan import MediaError, plan_video
 from pipeline.io.media.writer import ENCODERS, PRESETS, nominal_rate
@@ -104,8 +105,6 @@ class StdoutSink(Sink):
     def check(self) -> None:
         """Standard output must lead somewhere other than a terminal (binary video there
         would only garble the screen)."""
-        from pipeline.outcome import is_terminal
-
         if is_terminal(sys.stdout):
             raise SinkError("stdout sink: standard output is a terminal; pipe it into a program "
                             "(edgepipe run IN - | ffplay -) or redirect it (> edges.y4m), or name "

@@ -218,7 +218,7 @@ def test_a_pipeline_with_a_configured_token_over_every_interface():
 
 
 def test_the_token_in_the_one_liner_url_is_the_views_token():
-    from pipeline import oneliner
+    from pipeline.cli import oneliner
 
     data = oneliner.config_data(["synthetic", f"http://0.0.0.0:0/?token={TOKEN}"])
     assert data["sinks"] == [{"http": {"host": "0.0.0.0", "port": 0, "token": TOKEN}}]

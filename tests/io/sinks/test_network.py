@@ -218,8 +218,8 @@ def test_hls_one_liner_with_the_clip_sound(tmp_path):
     ("www/live.m3u8", {"hls": {"path": "www/live.m3u8"}}),
 ])
 def test_one_liner_outputs_by_url_take_the_encoder_flags(word, sink):
-    from pipeline import oneliner
-    from pipeline.oneliner_flags import Flags
+    from pipeline.cli import oneliner
+    from pipeline.cli.oneliner_flags import Flags
     data = oneliner.config_data(["synthetic", word], flags=Flags(crf=28, preset="ultrafast"))
     (name, settings), = data["sinks"][0].items()
     assert {name: {k: settings[k] for k in sink[name]}} == sink

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.batch import command
+from pipeline.cli import batch as command
 from tests.batch.test_runner import make_clip, write_config
 
 

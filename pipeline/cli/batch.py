@@ -1,26 +1,24 @@
 """``edgepipe batch``: many video files through one chain, resumable, in parallel.
 
-Wire it into the main parser with :func:`add_parser` and dispatch to :func:`run`; it
-also runs alone as ``python -m pipeline.batch CONFIG``.
-
-Exit codes follow ``edgepipe run``: 0 every file done or already complete; 1 a file
-failed (the summary and the manifest name it) or the job could not start (output
-folder, another job's lock, the executor); 2 the command line or config is wrong
-(file, line and key named; nothing was processed); 130 Ctrl+C; 143 SIGTERM.
+Also runs alone as ``python -m pipeline.batch CONFIG`` (:func:`main`), ended the same way.
+Exit codes are the table's (:mod:`pipeline.cli.guard`): 0 every file done or already
+complete; 1 a file failed (the summary and the manifest name it) or the job could not
+start (output folder, another job's lock, the executor); 2 the command line or config is
+wrong (file, line and key named; nothing was processed); 130 Ctrl+C; 143 SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 
-from pipeline.entry import ready
-from pipeline.outcome import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,  # noqa: F401
-                              EXIT_USAGE, add_report_options, fail, is_terminal,
-                              quiet_helpers, report, unexpected, write_json)
+from pipeline.batch.jobs import load_job
+from pipeline.batch.manifest import Manifest, ManifestError
+from pipeline.batch.runner import Terminated, check_manifest, run_job
+from pipeline.cli.guard import (EXIT_OK, EXIT_USAGE, exit_codes_help, install_stop_signals,
+                                is_terminal, ready)
+from pipeline.cli.outcome import add_report_options, conclude, quiet_helpers, report
 
 DESCRIPTION = """\
 Process many video files with one chain of stages: each input becomes an edge video at a
@@ -28,13 +26,13 @@ mirrored path under the output folder, written under a hidden name and renamed w
 complete.  A rerun skips files the manifest proves complete (--force redoes them).  One
 bad file does not stop the others."""
 
-EPILOG = """\
-exit codes:
-  0    every file done, or already complete
-  1    a file failed (listed in the summary and the manifest), or the job could not
-       start (output folder not writable, another job running there, executor)
-  2    bad command line or config (the message names file, line and key)
-  130  interrupted by Ctrl+C; 143 terminated; files in flight are redone next time
+EPILOG = exit_codes_help({
+    0: "every file done, or already complete",
+    1: "a file failed (listed in the summary and the manifest), or the job could not\n"
+       "start (output folder not writable, another job running there, executor)",
+    130: "interrupted by Ctrl+C; files in flight are redone next time",
+    143: "terminated by SIGTERM; files in flight are redone next time",
+}) + """
 
 examples:
   edgepipe batch configs/batch.yaml
@@ -91,58 +89,35 @@ def _overrides(args) -> list[str]:
 
 def run(args) -> int:
     """Run ``edgepipe batch`` for parsed ``args``; return the exit code."""
-    from pipeline.batch.executors import ExecutorError
-    from pipeline.batch.jobs import load_job
-    from pipeline.batch.manifest import Manifest, ManifestError
-    from pipeline.batch.runner import BatchError, Terminated, check_manifest, run_job
-    from pipeline.config.document import ConfigError
-
-    try:
-        job = load_job(args.config, _overrides(args))
-        if args.dry_run:
-            items = job.plan()
-            check_manifest(job, items)  # the same refusals (exit 2) as a real run
-            manifest = Manifest(job.manifest_path)
-            for item in items:
-                done = None if args.force else manifest.completed(item.input, item.output, job.chain_digest)
-                print(f"{'skip' if done else 'run '}  {item.input} -> {item.output}")
-            return EXIT_OK
-    except ConfigError as exc:
-        return fail(str(exc), args, EXIT_USAGE)
-    except ManifestError as exc:  # --dry-run reads the manifest
-        return fail(f"{job.file}: {exc}", args, EXIT_FAILED)
-
-    ready()  # from here Ctrl+C stops the workers (see pipeline.entry)
-    restore = _terminate_raises(Terminated)
+    job = load_job(args.config, _overrides(args))  # ConfigError: exit 2
+    if args.dry_run:
+        return _dry_run(job, args)
+    ready()  # from here Ctrl+C stops the workers (see pipeline.cli.guard)
+    restore = install_stop_signals(_raise_terminated, ctrl_c=False)
     try:
         summary = run_job(job, force=args.force, progress=not args.quiet and is_terminal(sys.stderr))
-    except ConfigError as exc:
-        return fail(str(exc), args, EXIT_USAGE)
-    except (BatchError, ExecutorError) as exc:
-        return fail(str(exc), args, EXIT_FAILED)
-    except KeyboardInterrupt:
-        print("edgepipe: interrupted", file=sys.stderr)
-        write_json(args, {"ok": False, "exit_code": EXIT_INTERRUPTED, "error": "interrupted"})
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001  (a bug: one line unless asked)
-        code = unexpected(exc, args)
-        write_json(args, {"ok": False, "exit_code": code, "error": f"unexpected {type(exc).__name__}: {exc}"})
-        return code
     finally:
         restore()
     return report(summary, args, ok=summary.ok)
 
 
-def _terminate_raises(exception: type):
-    """Make SIGTERM raise ``exception`` in the main thread; return a function undoing it."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+def _dry_run(job, args) -> int:
+    """List each input, its output and whether it would run (the same refusals as a run)."""
+    items = job.plan()
+    check_manifest(job, items)  # the same refusals (exit 2) as a real run
+    try:
+        manifest = Manifest(job.manifest_path)
+    except ManifestError as exc:
+        raise ManifestError(f"{job.file}: {exc}") from None
+    for item in items:
+        done = None if args.force else manifest.completed(item.input, item.output, job.chain_digest)
+        print(f"{'skip' if done else 'run '}  {item.input} -> {item.output}")
+    return EXIT_OK
 
-    def handler(signum, frame):
-        raise exception()
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+def _raise_terminated(reason: str) -> None:
+    """SIGTERM during a job: the runner stops the workers and keeps what is done."""
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,8 +130,4 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     quiet_helpers(args.verbose)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("edgepipe: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return conclude(run, args)

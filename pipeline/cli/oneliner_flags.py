@@ -1,4 +1,4 @@
-"""The one-liner's FFmpeg-like flags, as config keys (see :mod:`pipeline.oneliner`).
+"""The one-liner's FFmpeg-like flags, as config keys (see :mod:`pipeline.cli.oneliner`).
 
 ==========================  ===================  ========================================
 ffmpeg                      edgepipe run         config key
@@ -14,7 +14,8 @@ ffmpeg                      edgepipe run         config key
 ``-f FORMAT -``             ``--format FORMAT``  ``sinks.N.stdout.format``
 ==========================  ===================  ========================================
 
-Times are parsed by :func:`pipeline.timecode.parse_time` before they get here.
+:func:`flags_of` reads them from ``edgepipe run``'s parsed arguments, times parsed by
+:func:`pipeline.timecode.parse_time`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 from pipeline.config.document import ConfigError
+from pipeline.timecode import parse_time
 
 #: Containers ``-`` writes (the stdout sink's ``format``).
 PIPE_FORMATS = ("y4m", "nut", "mpegts", "matroska")
@@ -51,6 +53,20 @@ class Flags:
         """The video sink keys the encoder flags set."""
         keys = {"codec": self.codec, "crf": self.crf, "bitrate": self.bitrate, "preset": self.preset}
         return {key: value for key, value in keys.items() if value is not None}
+
+
+def flags_of(args) -> Flags:
+    """The flags in ``edgepipe run``'s parsed ``args``, times parsed (ConfigError naming the flag)."""
+    times = {}
+    for flag in ("start", "duration", "to"):
+        text = getattr(args, flag)
+        if text is not None:
+            try:
+                times[flag] = parse_time(text, f"--{flag}")
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+    return Flags(codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset,
+                 no_audio=args.no_audio, format=args.format, **times)
 
 
 def apply_trim(source: dict, kind: str, flags: Flags) -> None:

@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from tests.harness import decode
 
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 SMALL = ["--set", "source.length=4", "--set", "source.width=64", "--set", "source.height=48"]
 
@@ -95,7 +95,7 @@ def test_ctrl_c_during_imports_is_one_line_and_130():
             "        if name == 'cv2':\n"
             "            raise KeyboardInterrupt\n"
             "sys.meta_path.insert(0, Interrupt())\n"
-            "from pipeline.entry import main\n"
+            "from pipeline.cli.entry import main\n"
             "raise SystemExit(main(['run', 'synthetic', 'null']))\n")
     done = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
                           timeout=120)
@@ -110,7 +110,7 @@ def test_real_sigint_early_is_one_line_and_130(tmp_path, delay):
     # enough (100,000 frames, half a minute or more) that every delay falls inside the
     # run: the default 300 frames ended in 0.09 s on a fast machine, before the 0.9 s
     # signal, which then met the interpreter's own shutdown (exit -2).
-    code = ("from pipeline.entry import main\nprint('started', flush=True)\n"
+    code = ("from pipeline.cli.entry import main\nprint('started', flush=True)\n"
             "raise SystemExit(main(['run', 'synthetic', 'null', '--set', 'source.length=100000']))\n")
     process = subprocess.Popen([sys.executable, "-c", code], env=ENV, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -144,7 +144,7 @@ def test_a_command_that_leaves_by_systemexit_gives_ctrl_c_back():
     # guarded() holds Ctrl+C until the command is ready; argparse's SystemExit (--help, a
     # bad flag) left before ready(), and a caller in the same process then had Ctrl+C
     # swallowed for good (a later in-process test hung on it).
-    from pipeline import entry
+    from pipeline.cli import guard
 
     def leaves():
         raise SystemExit(2)
@@ -152,7 +152,7 @@ def test_a_command_that_leaves_by_systemexit_gives_ctrl_c_back():
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(SystemExit):
-            entry.guarded(leaves)
+            guard.guarded(leaves)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, before)
@@ -188,3 +188,47 @@ def test_in_process_main_does_not_freeze_the_callers_objects():
     before = gc.get_freeze_count()
     assert main(["--version"]) == 0
     assert gc.get_freeze_count() == before
+
+
+# ---------------------------------------------------------------- the one way to install stop signals
+
+def test_stop_signals_call_back_with_the_reason_and_restore_the_previous_handlers():
+    from pipeline.cli import guard
+
+    reasons = []
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    restore = guard.install_stop_signals(reasons.append)
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        restore()
+    assert reasons == ["terminated", "interrupted"]
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_stop_signals_without_ctrl_c_leave_sigint_alone():
+    from pipeline.cli import guard
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    restore = guard.install_stop_signals(lambda reason: None, ctrl_c=False)
+    try:
+        assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+        assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGTERM) is before[signal.SIGTERM]
+
+
+def test_stop_signals_off_the_main_thread_install_nothing():
+    import threading
+
+    from pipeline.cli import guard
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    done = []
+    thread = threading.Thread(target=lambda: done.append(guard.install_stop_signals(print)))
+    thread.start()
+    thread.join()
+    done[0]()  # restoring nothing is harmless
+    assert {sig: signal.getsignal(sig) for sig in before} == before

@@ -32,10 +32,12 @@ import urllib.parse
 
 import yaml
 
+from pipeline.cli.helptext import plain_text
+from pipeline.cli.oneliner_flags import Flags, apply_encoder, apply_trim
 from pipeline.config.document import ConfigError
 from pipeline.io import formats
-from pipeline.oneliner_flags import Flags, apply_encoder, apply_trim
 from pipeline.redact import redact_url
+from pipeline.config.registry import REGISTRIES
 
 #: Video files written (the video sink picks container and codec by extension) and read.
 VIDEO_EXTENSIONS = tuple(formats.VIDEO_CONTAINERS)
@@ -339,9 +341,6 @@ def _entry(entry) -> str:
 
 
 def _note(kind: str, entry) -> str:
-    from pipeline.helptext import plain_text  # the registry docs, without their markup
-    from pipeline.config.registry import REGISTRIES
-
     if isinstance(entry, dict) and kind == "source":
         name = entry.get("type")
     elif isinstance(entry, dict) and len(entry) == 1:

@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import oneliner
-from pipeline.cli import main
+from pipeline.cli import oneliner
+from pipeline.cli.main import main
 from pipeline.config.run import Config
 from tests.harness import decode
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 TREE = ROOT / "samples" / "tree.avi"
 PICTURES = ("fruits.jpg", "baboon.jpg", "building.jpg")
 TIMING_KEYS = ("captured_at", "latency_ms", "latency")  # wall clock: differs run to run

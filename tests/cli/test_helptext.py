@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.helptext import describe, plain_text
+from pipeline.cli.helptext import describe, plain_text
 
 # ---------------------------------------------------------------- stages: plain text
 

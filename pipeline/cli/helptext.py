@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 import textwrap
 
+from pipeline.config.run import Runtime, load_plugins
+from pipeline.config.registry import KINDS, REGISTRIES
+
 # :func:`pipeline.ops.derivative`, :class:`~pipeline.io.base.Sink`, :ref:`title <target>`
 _ROLE = re.compile(r":(?:[a-zA-Z]+:)?[a-zA-Z]+:`(~?)([^`<]*?)\s*(?:<([^`>]*)>)?`")
 _LITERAL = re.compile(r"``(.+?)``")
@@ -40,9 +43,6 @@ def describe(kinds: list[str] | None = None) -> str:
     ValueError
         A kind that is not one of them.
     """
-    from pipeline.config.run import Runtime, load_plugins
-    from pipeline.config.registry import KINDS, REGISTRIES
-
     load_plugins()
     wanted = kinds or list(KINDS) + ["runtime"]
     lines: list[str] = []

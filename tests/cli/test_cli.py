@@ -12,11 +12,11 @@ import time
 import cv2
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.config.run import load_plugins
 from pipeline.config.registry import REGISTRIES
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Run configs; batch and experiment configs have their own schema and commands.
 CONFIGS = sorted(p for p in ROOT.glob("configs/**/*.yaml")
                  if p.name != "batch.yaml" and "experiments" not in p.parts)
@@ -232,7 +232,7 @@ def test_signal_mid_run_leaves_a_playable_file(tmp_path, sig, code, reason):
 
 
 def test_edgepipe_stages_lists_canny_with_its_settings(capsys):
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     assert main(["stages"]) == 0
     out = capsys.readouterr().out
@@ -240,9 +240,10 @@ def test_edgepipe_stages_lists_canny_with_its_settings(capsys):
 
 
 @pytest.mark.parametrize("modules, absent", [
-    # Every command builds every sub-command's parser: the experiment runners (the
-    # tuner, matplotlib) and the activation ufuncs cost seconds of start-up.
-    ("pipeline.cli", ["pipeline.experiments.runners", "pipeline.activations", "matplotlib"]),
+    # Every command imports every command's modules (the experiment runners among them,
+    # a few milliseconds): matplotlib (loaded by the plots when they are drawn) and the
+    # activation ufuncs would cost seconds of start-up.
+    ("pipeline.cli.main", ["pipeline.activations", "matplotlib"]),
     # A run with a tuner needs the logistic function, not eighteen compiled ufuncs.
     ("pipeline.runtime.tuner", ["pipeline.activations"]),
 ])
@@ -279,7 +280,7 @@ def _tiny_batch(tmp_path) -> list[str]:
 def test_dask_logs_only_warnings_unless_verbose(tmp_path):
     pytest.importorskip("distributed")
     command = _tiny_batch(tmp_path)
-    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("DASK_LOGGING__DISTRIBUTED", None)
     quiet = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert quiet.returncode == 0, quiet.stderr
@@ -292,8 +293,8 @@ def test_dask_logs_only_warnings_unless_verbose(tmp_path):
 
 
 def test_experiment_without_matplotlib_stops_before_computing(tmp_path):
-    root = pathlib.Path(__file__).resolve().parents[1]
-    code = ("import sys; sys.modules['matplotlib'] = None; from pipeline.entry import console; "
+    root = ROOT
+    code = ("import sys; sys.modules['matplotlib'] = None; from pipeline.cli.entry import console; "
             "sys.exit(console())")
     config = root / "configs" / "experiments" / "local-minimum.yaml"
     done = subprocess.run([sys.executable, "-c", code, "experiment", str(config), "-o", str(tmp_path / "x")],
@@ -323,14 +324,14 @@ def test_the_browser_view_says_whether_a_tuner_runs():
     tuned = dict(http_config(), tuner={"objective": "otsu"})
     with running(tuned) as (pipe, _, sink):
         assert get_json(sink)["tuner_available"] is True
-    page = (pathlib.Path(__file__).resolve().parents[1] / "pipeline" / "web" / "app.js").read_text()
+    page = (ROOT / "pipeline" / "web" / "app.js").read_text()
     assert "el.tuner.disabled = !tunerRuns" in page
 
 
 def test_outputs_may_follow_a_flag_as_ffmpeg_users_write_them():
-    from pipeline.cli import _parse, _parser
+    from pipeline.cli.main import parse
 
-    args = _parse(_parser(), ["run", "in.mp4", "--start", "5", "out.mp4", "-y", "s.jsonl"])
+    args = parse(["run", "in.mp4", "--start", "5", "out.mp4", "-y", "s.jsonl"])
     assert args.words == ["in.mp4", "out.mp4", "s.jsonl"] and args.replace == "yes"
     with pytest.raises(SystemExit):  # an unknown flag is still argparse's error
-        _parse(_parser(), ["run", "in.mp4", "--bogus", "out.mp4"])
+        parse(["run", "in.mp4", "--bogus", "out.mp4"])
