@@ -1,16 +1,18 @@
-"""CPU of one encoded output against three (a file, HLS and a UDP push), side by side.
+"""CPU of one network output against three, each with its own encoder and sharing one.
 
 ::
 
     python scripts/bench_outputs.py                    # 720p30 synthetic, 300 frames, 3 rounds
     python scripts/bench_outputs.py --size 640x480 --frames 150 --rounds 5
 
-Each round runs ``edgepipe run`` (batch mode, the plain edge chain) once with one output
-and once with three, and reads the CPU seconds (user + system) the run used from
-``getrusage(RUSAGE_CHILDREN)``; the table gives the medians and the ratio.  Every output
-encodes on its own today (H.264 veryfast, zerolatency), so three outputs cost about three
-encodes: the figure an encode-once, send-to-many design would bring towards one.  The UDP
-push goes to a port on 127.0.0.1 nobody listens on (datagrams are sent all the same).
+Each round runs ``edgepipe run`` (batch mode, the plain edge chain) with: no output
+(``discard``, the chain alone); one output (a UDP MPEG-TS push); three outputs (HLS, a
+second HLS with longer segments, the UDP push) each encoding on its own (``share:
+false``); and the same three sharing one encoder (the default: outputs with the same
+codec settings encode once, ffmpeg's tee).  It reads the CPU seconds (user + system) each
+run used from ``getrusage(RUSAGE_CHILDREN)``; the table gives the medians and the ratios
+of what the outputs cost beyond the chain.  The UDP push goes to a port on 127.0.0.1
+nobody listens on (datagrams are sent all the same).
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ def free_udp_port() -> int:
 
 def cpu_seconds(config: dict, folder: Path) -> float:
     """CPU seconds (user + system) one ``edgepipe run`` of ``config`` takes."""
-    for old in ("one.mp4", "three.mp4"):  # a config does not replace outputs: start clean
-        (folder / old).unlink(missing_ok=True)
+    for old in folder.glob("*/live*"):  # a config does not replace outputs: start clean
+        old.unlink()
     path = folder / "run.yaml"
     path.write_text(yaml.safe_dump(config))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -65,25 +67,30 @@ def main(argv=None) -> int:
                 "source": {"type": "synthetic", "width": width, "height": height, "fps": 30,
                            "length": args.frames},
                 "stages": ["grayscale", "gradient", "map"], "runtime": {"mode": "batch"}}
-        one = [{"video": {"path": str(folder / "one.mp4"), **keys}}]
-        three = [{"video": {"path": str(folder / "three.mp4"), **keys}},
-                 {"hls": {"path": str(folder / "hls" / "live.m3u8"), **keys}},
-                 {"network": {"url": f"udp://127.0.0.1:{free_udp_port()}", **keys}}]
-        none = [{"discard": {}}]
-        times: dict[str, list[float]] = {"no output (discard)": [], "one output": [], "three outputs": []}
+        udp = f"udp://127.0.0.1:{free_udp_port()}"
+
+        def three(share: bool) -> list:
+            return [{"hls": {"path": str(folder / "a" / "live.m3u8"), "share": share, **keys}},
+                    {"hls": {"path": str(folder / "b" / "live.m3u8"), "segment": 4, "share": share, **keys}},
+                    {"network": {"url": udp, "share": share, **keys}}]
+        runs = {"no output (discard)": [{"discard": {}}],
+                "one output": [{"network": {"url": udp, **keys}}],
+                "three, an encoder each": three(False),
+                "three, one encoder": three(True)}
+        times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.rounds):
-            for name, sinks in zip(times, (none, one, three)):
+            for name, sinks in runs.items():
                 times[name].append(cpu_seconds({**base, "sinks": sinks}, folder))
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"{width}x{height}, {args.frames} frames, {args.rounds} rounds, {os.cpu_count()} cores; "
           "CPU seconds (user+system), medians")
     for name, value in medians.items():
         print(f"  {name:22s} {value:7.2f} s")
-    base_cpu = medians["no output (discard)"]
-    one_cost = medians["one output"] - base_cpu
-    three_cost = medians["three outputs"] - base_cpu
-    print(f"  three / one (whole run)        {medians['three outputs'] / medians['one output']:.2f}x")
-    print(f"  three / one (outputs only)     {three_cost / one_cost:.2f}x" if one_cost > 0 else "")
+    chain = medians["no output (discard)"]
+    one = medians["one output"] - chain
+    for name in ("three, an encoder each", "three, one encoder"):
+        cost = medians[name] - chain
+        print(f"  outputs' cost, {name:24s} {cost / one:.2f}x one output's" if one > 0 else "")
     return 0
 
 

@@ -23,6 +23,7 @@ SIGNALS = {
     "pipeline.io.media.reader.DemuxError": "the file and url sources skip and count it",
     "pipeline.io.sources.live.CaptureTimeout": "live sources: becomes a SourceError or a retry",
     "pipeline.batch.runner.Terminated": "run_job: SIGTERM, ends the job like Ctrl+C",
+    "pipeline.cli.guard.Terminated": "SIGTERM in a command: unwinds like Ctrl+C, the guard ends it (143)",
 }
 
 

@@ -100,10 +100,15 @@ class MediaWriter:
     """
 
     def __init__(self, path: Path, extension: str, plan, rate: float, sound=None, *,
-                 container_format: str | None = None, options: dict | None = None):
+                 container_format: str | None = None, options: dict | None = None,
+                 deliver=None, codec_flags: int = 0):
         # container_format/options: a network output's muxer (flv, mpegts, hls) and its
         # options, where ``path`` is a URL or a file object (pipeline.io.sinks.network).
+        # deliver: a callable that takes each packet instead of the container (the shared
+        # encoder of pipeline.io.media.shared); codec_flags: added to the encoder's flags.
         self.plan = plan
+        self._deliver = deliver
+        self._codec_flags = codec_flags
         self.rate = nominal_rate(rate)
         self.format = container_format or formats.VIDEO_CONTAINERS[extension]
         muxer = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
@@ -142,6 +147,7 @@ class MediaWriter:
         self.time_base = (1 / self.rate) if coarse else self._fine_time_base()
         context.time_base = self.time_base
         stream.time_base = self.time_base
+        context.flags |= self._codec_flags
         context.thread_count = encoder_threads()  # 0: x264, vpx, ffv1 pick (every core)
         if plan.codec in ("ffv1", "mpeg4", "mjpeg"):
             context.thread_type = "SLICE"  # frame threads would hold frames and add latency
@@ -277,6 +283,10 @@ class MediaWriter:
                 packet.duration = self._durations.pop(packet.pts, 0)
             else:
                 self._durations.pop(packet.pts, None)
+            if self._deliver is not None:
+                self._deliver(packet)
+                self.packets += 1
+                continue
             self.container.mux(packet)
             self.packets += 1
             if self.sound is not None and packet.dts is not None:
@@ -290,18 +300,26 @@ class MediaWriter:
         OSError
             From FFmpeg (``av.error.*`` are OSErrors): a full disk, a size limit.
         """
+        self.flush()
+        notes = []
+        if self.sound is not None:
+            notes += self.sound.finish(self.end_seconds, self.last_input, float(1 / self.rate))
+        self.container.close()
+        return notes
+
+    def flush(self) -> None:
+        """Encode the frames still waiting and drain the encoder (the end of the video)."""
         for each, placed in self._placer.finish():
             self._emit(each, placed)
         if self._held is not None:
             self._encode(self._held, self._frame_ticks())
             self._held = None
         self._encode(None)
-        notes = []
-        if self.sound is not None:
-            last = self._placer.last_input if self._placer.last_input is not None else 0.0
-            notes += self.sound.finish(self.end_seconds, last, float(1 / self.rate))
-        self.container.close()
-        return notes
+
+    @property
+    def last_input(self) -> float:
+        """The last frame's input time, as placed (seconds; 0 before any)."""
+        return self._placer.last_input if self._placer.last_input is not None else 0.0
 
     def abort(self) -> None:
         """Close the file without caring whether it is whole (it is removed after)."""

@@ -26,6 +26,7 @@ import urllib.parse
 import av
 
 from pipeline.io.base import Sink, SinkError, check_uint8
+from pipeline.io.media.shared import PacketMuxer, release, shared_encoder
 from pipeline.io.media.sound import SoundTrack
 from pipeline.io.media.timing import output_seconds
 from pipeline.io.media.plan import MediaError, codec_for, plan_video
@@ -45,7 +46,10 @@ MPEGTS_CODECS = ("h264", "hevc", "mpeg4")
 
 #: The video sink's codec keys, shared (same names, checks and help).
 CODEC_KEYS = tuple(p for p in VideoSink.params if p.name in ("codec", "crf", "bitrate", "preset", "pix_fmt",
-                                                            "audio", "fps"))
+                                                            "audio", "fps")) + (
+    Param("share", bool, True, help="encode once with the run's other network and hls outputs of the same "
+                                    "codec settings (ffmpeg's tee); false: an encoder of its own"),
+)
 
 #: Reconnection backoff: first wait and ceiling, seconds.
 FIRST_WAIT, LONGEST_WAIT = 0.5, 8.0
@@ -76,6 +80,7 @@ class StreamSink(Sink):
         self._next_try = 0.0
         self._sound_used = False
         self._down = False  # lost and not yet back
+        self._shared = None  # the SharedEncoder this output muxes from (share: true)
 
     # -- what subclasses say
     def target(self) -> str:
@@ -139,15 +144,23 @@ class StreamSink(Sink):
             # SPS/PPS before every keyframe: HLS asks for global headers, which would keep
             # them out of the segments, and a receiver joining late needs them in-band.
             self._plan.options["x264-params"] = "repeat-headers=1"
-        self._plan.options.setdefault("g", str(max(1, round(self._rate * self.keyframe_seconds()))))
+        # A keyframe at least every second (so outputs of any segment length can share one
+        # encoder, and a receiver joining late starts within a second).
+        self._plan.options.setdefault("g", str(max(1, round(self._rate * min(1.0, self.keyframe_seconds())))))
         self._shape = image.shape
         self._origin = self._media.start if self._media is not None else (first.pts or 0.0)
         self._first_index = first.index
         self.notes = []
+        if self.share and controls is not None:
+            # Outputs of one run (one Controls) with the same encoding share one encoder.
+            key = (id(controls), self._plan.encoder, tuple(sorted(self._plan.options.items())),
+                   self._plan.pix_fmt, self._plan.padded, self._rate, image.shape, self._origin)
+            self._shared = shared_encoder(key, self._plan, self._rate, id(self), self.muxer()[0])
         try:
             self._connect()
         except (OSError, av.FFmpegError) as error:
             if not self.reconnect:
+                self._release()
                 raise SinkError(f"{self.registry_label} sink {self.name()}: cannot open: "
                                 f"{getattr(error, 'strerror', None) or error}") from error
             self._lose(error)
@@ -164,8 +177,12 @@ class StreamSink(Sink):
             self._relay = Relay(target)
             target = self._relay
         try:
-            self._writer = MediaWriter(target, ".mkv", self._plan, self._rate, sound,
-                                       container_format=fmt, options=options)
+            if self._shared is not None:
+                self._writer = PacketMuxer(target, self._shared, sound, container_format=fmt, options=options)
+                self._shared.attach(id(self))
+            else:
+                self._writer = MediaWriter(target, ".mkv", self._plan, self._rate, sound,
+                                           container_format=fmt, options=options)
         except BaseException:
             if sound is not None:
                 sound.close()
@@ -189,7 +206,7 @@ class StreamSink(Sink):
         if self._writer is not None and self._writer.sound is not None:
             self.notes.append(f"{self.registry_label} sink {self.name()}: the input's sound stopped at "
                               f"loss {self.lost}; a reconnected stream carries the video alone")
-        self.abort()
+        self._drop_connection()
         self._next_try = self.clock() + self._wait
         self._wait = min(self._wait * 2, LONGEST_WAIT)
 
@@ -235,7 +252,15 @@ class StreamSink(Sink):
             image = image[:, :, 0]
         seconds = output_seconds(frame, self._origin, self._first_index, self._rate)
         try:
-            self._writer.write(image, seconds)
+            if self._shared is not None:
+                if not self._shared.encode(frame.index, image, seconds):
+                    self.frames_skipped += 1  # it came after the encoder was flushed
+                    return
+                packets, skipped = self._shared.packets(id(self))
+                self.frames_skipped += skipped
+                self._writer.mux(packets)
+            else:
+                self._writer.write(image, seconds)
         except (OSError, av.FFmpegError) as error:
             if not self.reconnect:
                 raise SinkError(f"{self.registry_label} sink {self.name()}: "
@@ -247,9 +272,16 @@ class StreamSink(Sink):
         self._sent()
 
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.finish()
+            if self._writer is not None and self._shared.joined > 1:
+                self.notes.append(f"{self.registry_label} sink {self.name()}: encoded once with "
+                                  f"{self._shared.joined - 1} other output(s) of the same settings")
         if self._writer is not None:
             writer, self._writer = self._writer, None
             try:
+                if self._shared is not None:
+                    writer.mux(self._shared.packets(id(self))[0])
                 self.notes += writer.finish()
             except (OSError, av.FFmpegError) as error:
                 writer.abort()
@@ -266,16 +298,29 @@ class StreamSink(Sink):
             self.notes.append(f"{self.registry_label} sink {self.name()}: receiver lost {self.lost} time(s), "
                               f"reconnected {self.reconnects} time(s); {self.frames_written} frame(s) encoded, "
                               f"{self.frames_skipped} skipped while it was away or behind")
+        self._release()
         for note in self.notes:
             log.info("%s", note)
 
-    def abort(self) -> None:
+    def _drop_connection(self) -> None:
+        """Close this output's container (and relay); a shared encoder no longer waits for it."""
+        if self._shared is not None:
+            self._shared.detach(id(self))
         if self._writer is not None:
             writer, self._writer = self._writer, None
             if writer.sound is not None:
                 writer.sound.close()
             writer.abort()
         self._drop_relay()
+
+    def _release(self) -> None:
+        if self._shared is not None:
+            shared, self._shared = self._shared, None
+            release(shared, id(self))
+
+    def abort(self) -> None:
+        self._drop_connection()
+        self._release()
 
 
 @register("sink", "network")

@@ -632,7 +632,7 @@ def test_pipeline_without_a_tuner_refuses_to_switch_one_on():
         assert "no tuner runs" in answer["error"]
         assert "tuner:" in answer["error"] and "--tuner" in answer["error"]  # how to start one
         after = get_json(sink)  # nothing changed, the threshold included
-        assert after["threshold_manual"] is None and pipe.controls.threshold is None
+        assert after["threshold_manual"] is None and single(pipe.controls.tuned.manual("threshold")) is None
         assert after["tuner_enabled"] is before["tuner_enabled"]
         assert post_control(sink, {"tuner": False})[0] == 200  # switching it off is harmless
 

@@ -212,7 +212,7 @@ def test_tuner_on_in_a_run_without_a_tuner_is_a_409_that_says_how_to_start_one()
     assert error.status == 409 and error.key == "tuner"
     assert "no tuner runs" in error.message and "tuner:" in error.message and "--tuner" in error.message
     assert error.to_json()["allowed"].startswith("false")
-    assert controls.threshold is None  # nothing of the body was applied
+    assert single(controls.tuned.manual("threshold")) is None  # nothing of the body was applied
     apply_control(controls, {"tuner": False})  # off is fine without a tuner
     assert controls.tuner_enabled is False
 
