@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pipeline.io.sinks.http.auth import host_allowed, offered_token
 from pipeline.io.sinks.http.control import ControlError, apply_control, read_control
+from pipeline.io.sinks.http.view import serve_view
 from pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ WEB_FILES = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/view.js": ("view.js", "text/javascript; charset=utf-8"),
 }
 
 
@@ -260,6 +262,8 @@ class Handler(BaseHTTPRequestHandler):
             self._serve_file(path)
         elif path == "/stream.mjpg":
             self._serve_stream()
+        elif path == "/view.ws":
+            serve_view(self)
         elif path == "/stats":
             self._serve_stats()
         elif path == "/control":
@@ -267,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
                          {"Allow": "POST"})
         else:
             self._refuse(HTTPStatus.NOT_FOUND, f"no such page {path!r}; try /, /stream.mjpg, "
-                                               f"/stats or POST /control")
+                                               f"/view.ws, /stats or POST /control")
 
     def do_POST(self) -> None:  # noqa: N802
         path = self._route()
@@ -328,9 +332,9 @@ class Handler(BaseHTTPRequestHandler):
                 newest = board.wait_newer(seq, VIEWER_POLL)
                 if newest is None:
                     continue
-                seq, index, jpeg = newest
+                seq, index, jpeg, capture_ms = newest
                 head = (f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
-                        f"X-Frame-Index: {index}\r\n\r\n").encode("ascii")
+                        f"X-Frame-Index: {index}\r\nX-Capture-Time: {capture_ms:.3f}\r\n\r\n").encode("ascii")
                 # The closing boundary goes right after the picture, so a browser shows
                 # it at once instead of waiting for the next part to begin.
                 self.wfile.write(head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode("ascii"))
