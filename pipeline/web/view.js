@@ -105,10 +105,11 @@
       decoder = new VideoDecoder({
         output: (frame) => {
           const seq = frame.timestamp;
-          const m = meta.get(seq) || [0, null];
+          // The chunk's own size: the encoder pads odd sizes by a row or column.
+          const m = meta.get(seq) || [0, null, frame.displayWidth, frame.displayHeight];
           meta.delete(seq);
-          draw(frame, frame.displayWidth, frame.displayHeight);
-          shown(m[0], m[1], frame.displayWidth, frame.displayHeight);
+          draw(frame, m[2], m[3]);
+          shown(m[0], m[1], m[2], m[3]);
           frame.close();
           pictures += 1;
           send({ ack: seq });
@@ -153,7 +154,8 @@
         return;
       }
       waitKey = false;
-      meta.set(seq, [head.getFloat64(16, true), head.getUint32(12, true)]);
+      meta.set(seq, [head.getFloat64(16, true), head.getUint32(12, true),
+                     head.getUint16(2, true), head.getUint16(4, true)]);
       if (meta.size > 64) meta.delete(meta.keys().next().value);
       decoder.decode(new EncodedVideoChunk({ type: key ? "key" : "delta", timestamp: seq,
                                              data: new Uint8Array(data, HEADER) }));

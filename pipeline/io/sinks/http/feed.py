@@ -137,12 +137,19 @@ class Feed:
         Bits per second the stream is capped at.
     ring : int
         Chunks kept (:data:`RING`).
+    min_key_gap : int
+        Pictures at least between a keyframe and one forced by a request.
+    threaded : bool
+        Encode in the feed's own thread (started by the first :meth:`submit`); False: the
+        caller encodes by calling :meth:`step` (tests).
     """
 
-    def __init__(self, fps: float, bitrate: int, ring: int = RING, min_key_gap: int = MIN_KEY_GAP):
+    def __init__(self, fps: float, bitrate: int, ring: int = RING, min_key_gap: int = MIN_KEY_GAP,
+                 threaded: bool = True):
         self.fps = fps
         self.bitrate = bitrate
         self.min_key_gap = min_key_gap
+        self.threaded = threaded
         self.cond = threading.Condition()
         self.chunks: collections.deque[Chunk] = collections.deque(maxlen=ring)
         self.seq = 0
@@ -174,7 +181,7 @@ class Feed:
             if self._pending is not None:
                 self.skipped += 1
             self._pending = (index, image, capture_ms)
-            if self._thread is None:
+            if self._thread is None and self.threaded:
                 self._thread = threading.Thread(target=self._run, name="edgepipe-http-encoder", daemon=True)
                 self._thread.start()
             self.cond.notify_all()
@@ -201,7 +208,7 @@ class Feed:
             pending, self._pending = self._pending, None
             if pending is None:
                 return None
-            force = self._key_wanted and self._since_key >= self.min_key_gap
+            force = self._key_wanted and self._since_key >= self.min_key_gap  # deltas since the last
         index, image, capture_ms = pending
         try:
             encoder = self._encoder
@@ -263,6 +270,9 @@ class Cursor:
         self.sent = 0
         self.skipped = 0
         self.falls = 0  # times it fell behind and waited for a keyframe
+        # A viewer that joins starts at a keyframe no older than ``backlog``; without one it
+        # asks (the keyframe on join), unless nothing has been encoded yet (the first
+        # picture is a keyframe anyway).
 
     def ack(self, seq: int) -> None:
         """The page decoded chunk ``seq`` (and everything before it)."""
@@ -276,6 +286,7 @@ class Cursor:
             return None, False
         if len(self.unacked) >= self.max_in_flight:
             return None, False
+        self.skipped += max(0, newer[0].seq - self.last - 1)  # gone from the ring unseen
         if not self.need_key:
             first = newer[0]
             if first.seq != self.last + 1 or newer[-1].seq - first.seq > self.max_backlog:

@@ -248,13 +248,13 @@ class HttpSink(Sink):
         return None if feed is None or feed.closed else feed
 
     def view_joined(self, viewer) -> None:
-        """A viewer of the h264 view arrived: it needs a keyframe, of the newest picture
-        at once (a paused run sends no new one)."""
+        """A viewer of the h264 view arrived.  Its cursor asks for a keyframe when the
+        feed has no recent one; before anything is encoded, the newest picture is encoded
+        at once (the first picture is a keyframe), so a paused run shows something."""
         self._viewers.append(viewer)
         feed = viewer.feed
-        feed.request_keyframe()
         held = self._held
-        if held is not None:
+        if held is not None and feed.seq == 0:
             feed.submit(*held)
 
     def view_left(self, viewer) -> None:

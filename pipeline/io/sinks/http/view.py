@@ -140,19 +140,19 @@ def serve_view(handler) -> None:
                         "the encoded view is off or stopped (view: mjpeg, or its encoder failed); "
                         "watch /stream.mjpg", {"Retry-After": "5"})
         return
+    viewer = Viewer(handler, feed)
+    with feed.cond:
+        feed.viewers += 1  # before the answer: the sink encodes the next picture for it
     handler._start_response(HTTPStatus.SWITCHING_PROTOCOLS)
     handler.send_header("Upgrade", "websocket")
     handler.send_header("Connection", "Upgrade")
     handler.send_header("Sec-WebSocket-Accept", accept_key(handler.headers["Sec-WebSocket-Key"].strip()))
-    handler.end_headers()
     handler.close_connection = True
-    viewer = Viewer(handler, feed)
     reader = threading.Thread(target=viewer.read_messages, name="edgepipe-http-view-reader", daemon=True)
-    with feed.cond:
-        feed.viewers += 1
-    sink.view_joined(viewer)
-    reader.start()
     try:
+        handler.end_headers()
+        sink.view_joined(viewer)
+        reader.start()
         viewer.stream()
         if feed.closed and not viewer.gone.is_set():
             viewer.send(close_frame(1001, "the run ended"))
@@ -167,4 +167,5 @@ def serve_view(handler) -> None:
             handler.connection.shutdown(2)  # ends the reader's read
         except OSError:
             pass
-        reader.join(5.0)
+        if reader.is_alive():
+            reader.join(5.0)
