@@ -255,8 +255,9 @@ def test_other_address_only_with_a_warning_that_gives_the_token_once(caplog):
 
 
 @pytest.mark.parametrize("path, content_type, marker", [
-    ("/", "text/html; charset=utf-8", b"stream.mjpg"),
+    ("/", "text/html; charset=utf-8", b"view.js"),
     ("/app.js", "text/javascript; charset=utf-8", b"/control"),
+    ("/view.js", "text/javascript; charset=utf-8", b"view.ws"),
     ("/style.css", "text/css; charset=utf-8", b"--threshold"),
 ])
 def test_serves_the_page_from_package_data(path, content_type, marker):

@@ -258,14 +258,12 @@ class Handler(BaseHTTPRequestHandler):
         path = self._route()
         if path is None:
             return
+        streams = {"/stream.mjpg": self._serve_stream, "/view.ws": lambda: serve_view(self),
+                   "/stats": self._serve_stats}
         if path in WEB_FILES:
             self._serve_file(path)
-        elif path == "/stream.mjpg":
-            self._serve_stream()
-        elif path == "/view.ws":
-            serve_view(self)
-        elif path == "/stats":
-            self._serve_stats()
+        elif path in streams:
+            streams[path]()
         elif path == "/control":
             self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /control with a JSON body",
                          {"Allow": "POST"})

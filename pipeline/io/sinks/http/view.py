@@ -55,17 +55,8 @@ class Viewer:
         """The reader thread: acks, pings and keyframe requests until the page leaves."""
         feed = self.feed
         try:
-            while not self.gone.is_set():
-                opcode, payload = read_frame(self.handler.rfile.read)
-                if opcode == OP_CLOSE:
-                    self.send(close_frame(1000))
-                    break
-                if opcode == OP_PING:
-                    self.send(frame(OP_PONG, payload))
-                elif opcode == OP_TEXT:
-                    self._message(payload)
-                elif opcode != OP_PONG:
-                    raise ProtocolError(f"opcode {opcode} is not expected from the page", 1003)
+            while not self.gone.is_set() and self._frame(*read_frame(self.handler.rfile.read)):
+                pass
         except ProtocolError as error:
             log.debug("http sink: viewer broke the protocol: %s", error)
             try:
@@ -78,6 +69,19 @@ class Viewer:
             self.gone.set()
             with feed.cond:
                 feed.cond.notify_all()
+
+    def _frame(self, opcode: int, payload: bytes) -> bool:
+        """Answer one frame from the page; False once it closes."""
+        if opcode == OP_CLOSE:
+            self.send(close_frame(1000))
+            return False
+        if opcode == OP_PING:
+            self.send(frame(OP_PONG, payload))
+        elif opcode == OP_TEXT:
+            self._message(payload)
+        elif opcode != OP_PONG:
+            raise ProtocolError(f"opcode {opcode} is not expected from the page", 1003)
+        return True
 
     def _message(self, payload: bytes) -> None:
         try:
