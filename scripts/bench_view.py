@@ -23,7 +23,8 @@ processes) per second, minus the same pipeline's with no viewer, per viewer.  Th
 speed, so every picture differs) by ffmpeg into a temporary file first.
 
 ``--maps`` only compares what a binary edge map (Canny) costs per picture at 720p in the
-view's H.264 (at its 2 Mbps cap, and unconstrained at crf 23), as JPEG (the MJPEG view),
+view's H.264 (at its 2 Mbps cap, and unconstrained at crf 23), in VP8 (realtime, 2 Mbps
+target), as JPEG (the MJPEG view),
 as a 1-bit PNG, and as packed bits + deflate (both lossless), on the clip's frames.
 
 Medians over ``--rounds``; the machine's load average is printed with the table, since
@@ -241,10 +242,12 @@ def compare_maps(clip: str, frames: int = 90) -> None:
             if len(maps) == frames:
                 break
 
-    def h264(**options) -> list[int]:
+    def h264(codec: str = "libx264", bitrate: int = 0, **options) -> list[int]:
         encoder = Encoder(1280, 720, 30.0, 2_000_000)
-        if options:  # the same encoder, without the cap
-            context = av.CodecContext.create("libx264", "w")
+        if options:  # the same frames into another encoder, or without the cap
+            context = av.CodecContext.create(codec, "w")
+            if bitrate:
+                context.bit_rate = bitrate
             context.width, context.height, context.pix_fmt = 1280, 720, "yuv420p"
             context.time_base, context.framerate = encoder._context.time_base, encoder._context.framerate
             context.options = options
@@ -255,6 +258,8 @@ def compare_maps(clip: str, frames: int = 90) -> None:
     sizes = {
         "h264, the view (2 Mbps cap)": h264(),
         "h264 crf 23 (no cap)": h264(preset="ultrafast", tune="zerolatency", crf="23"),
+        "vp8 realtime, 2 Mbps target": h264("libvpx", 2_000_000, deadline="realtime", **{"cpu-used": "8",
+                                                                                        "lag-in-frames": "0"}),
         "jpeg q80 (the MJPEG view)": [len(cv2.imencode(".jpg", m, [cv2.IMWRITE_JPEG_QUALITY, 80])[1]) for m in maps],
         "png, 1 bit (lossless)": [len(cv2.imencode(".png", (m > 0).astype(np.uint8), [cv2.IMWRITE_PNG_BILEVEL, 1])[1])
                                   for m in maps],
