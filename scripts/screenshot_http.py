@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving {url}", file=sys.stderr)
         with Chromium(size=(width, height)) as browser:
             browser.get(url)
-            browser.wait_for("return document.getElementById('stream').naturalWidth", 20)
+            browser.wait_for("return window.edgepipeView && window.edgepipeView.shown", 20)
             third = args.seconds / 3
             time.sleep(third)
             post_control(url, {"threshold": args.manual})

@@ -133,9 +133,14 @@
   // ------------------------------------------------------------------ polling
   async function poll() {
     try {
+      const asked = performance.timeOrigin + performance.now();
       const response = await fetch(`stats?since=${lastT}`, { cache: "no-store" });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const s = await response.json();
+      // The server's wall clock, for the view's capture-to-display latency (view.js).
+      if (typeof s.clock_ms === "number" && window.edgepipeView) {
+        window.edgepipeView.clock(asked, s.clock_ms, performance.timeOrigin + performance.now());
+      }
       if (s.time < serverTime) {          // a new run on the same address: start over
         samples = [];
         lastT = -1;
@@ -155,8 +160,8 @@
     setTimeout(poll, failures ? Math.min(5000, POLL_MS * 2 ** failures) : POLL_MS);
   }
 
-  function reconnectStream() {
-    el.stream.src = `stream.mjpg?t=${Date.now()}`;
+  function reconnectStream() {  // the plain <img>, when view.js fell back to it
+    if (!el.stream.hidden) el.stream.src = `stream.mjpg?t=${Date.now()}`;
   }
   el.stream.addEventListener("error", () => setTimeout(reconnectStream, 1000));
 

@@ -74,10 +74,12 @@ class Chromium:
         Window width and height in CSS pixels.
     browser, driver : str, optional
         Paths of the Chromium binary and of chromedriver (found by :func:`find_chromium`).
+    flags : tuple of str
+        More command-line flags (say ``--disable-blink-features=WebCodecs``).
     """
 
     def __init__(self, size: tuple[int, int] = (1280, 860), browser: str | None = None,
-                 driver: str | None = None):
+                 driver: str | None = None, flags: tuple[str, ...] = ()):
         found = find_chromium()
         self.browser = browser or found[0]
         self.driver = driver or found[1]
@@ -85,6 +87,7 @@ class Chromium:
             raise FileNotFoundError("chromium and chromedriver are needed "
                                     "(Debian: apt-get install chromium chromium-driver)")
         self.size = size
+        self.flags = tuple(flags)
         self._process: subprocess.Popen | None = None
         self._profile: tempfile.TemporaryDirectory | None = None
         self._base = ""
@@ -129,7 +132,7 @@ class Chromium:
                 time.sleep(0.1)
             self._profile = tempfile.TemporaryDirectory(prefix="edgepipe-chromium-")
             width, height = self.size
-            args = [*CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
+            args = [*CHROMIUM_FLAGS, *self.flags, f"--user-data-dir={self._profile.name}",
                     f"--window-size={width},{height}"]
             capabilities = {"browserName": "chrome",
                             "goog:chromeOptions": {"binary": self.browser, "args": args}}
@@ -163,6 +166,12 @@ class Chromium:
     def get(self, url: str) -> None:
         """Open ``url``; returns once the document has loaded (pictures may still stream)."""
         self._session_call("POST", "/url", {"url": url})
+
+    def before_scripts(self, source: str) -> None:
+        """Run ``source`` in every document from now on, before the page's own scripts
+        (DevTools' ``Page.addScriptToEvaluateOnNewDocument``, through chromedriver)."""
+        self._session_call("POST", "/goog/cdp/execute", {
+            "cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}})
 
     def run(self, script: str, *args):
         """The value returned by ``script`` (a function body) run in the page."""
@@ -201,12 +210,12 @@ def stats(url: str) -> dict:
 
 
 def page_shows_the_run(browser: "Chromium", width: int, how: str = "") -> None:
-    """The page is edgepipe's, its stream shows pictures ``width`` wide, its frame counter moves.
+    """The page is edgepipe's, its view draws pictures ``width`` wide, its frame counter moves.
 
     ``how`` is added to what each wait names (say, how the requests are authorised).
     """
     assert browser.run("return document.title") == "edgepipe live"
-    shown = browser.wait_for("return document.getElementById('stream').naturalWidth",
+    shown = browser.wait_for("return window.edgepipeView && window.edgepipeView.width",
                              what=f"the stream's first picture{how}")
     assert shown == width
     # The frame counter moves (the page polls /stats).
@@ -236,7 +245,7 @@ def test_page_streams_shows_numbers_and_steers_the_run(tmp_path):
             browser.get(url)
             page_shows_the_run(browser, width=320)
             assert float(browser.run("return document.getElementById('fps').textContent")) > 0
-            assert sink.board.viewers >= 1
+            assert sink.board.viewers + sink.view_stats()["viewers"] >= 1
             # Moving the slider sets the threshold the run uses.
             browser.run("""
                 const slider = document.getElementById('slider');
@@ -309,7 +318,7 @@ def test_page_behind_a_token_shows_nothing_without_it_and_everything_with_it():
             text = browser.run("return document.body.innerText")
             assert "needs its token" in text and "edgepipe live" != browser.run("return document.title")
             assert browser.run("return document.getElementById('stream')") is None
-            assert sink.board.viewers == 0
+            assert sink.board.viewers == 0 and sink.view_stats()["viewers"] == 0
             browser.get(f"{url}?token={token}")  # the URL the run logged
             page_shows_the_run(browser, width=320, how=" (with the cookie)")
             browser.run("document.getElementById('pause').click()")  # POST /control with the cookie

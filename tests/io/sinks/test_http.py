@@ -190,14 +190,15 @@ def config(sink: dict | None = None, **source) -> dict:
 def test_registered_and_round_trips_through_settings():
     assert REGISTRIES["sink"]["http"] is HttpSink
     settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "max_connections": 9,
-                "request_timeout": 2.5, "token": None}
+                "request_timeout": 2.5, "token": None, "view": "mjpeg", "bitrate": 900_000}
     sink = build("sink", "http", settings)
     assert settings_of(sink) == settings
     assert settings_of(build("sink", "http", settings_of(sink))) == settings
     assert settings_of(build("sink", "http", {})) == {"host": "127.0.0.1", "port": 8080,
                                                         "quality": 80, "max_fps": 30.0,
                                                         "max_connections": 64,
-                                                        "request_timeout": 10.0, "token": None}
+                                                        "request_timeout": 10.0, "token": None,
+                                                        "view": "h264", "bitrate": 2_000_000}
 
 
 @pytest.mark.parametrize("settings, key", [
@@ -255,8 +256,9 @@ def test_other_address_only_with_a_warning_that_gives_the_token_once(caplog):
 
 
 @pytest.mark.parametrize("path, content_type, marker", [
-    ("/", "text/html; charset=utf-8", b"stream.mjpg"),
+    ("/", "text/html; charset=utf-8", b"view.js"),
     ("/app.js", "text/javascript; charset=utf-8", b"/control"),
+    ("/view.js", "text/javascript; charset=utf-8", b"view.ws"),
     ("/style.css", "text/css; charset=utf-8", b"--threshold"),
 ])
 def test_serves_the_page_from_package_data(path, content_type, marker):
@@ -421,11 +423,11 @@ def test_the_socket_timeout_frees_a_stalled_viewers_thread(monkeypatch):
 def test_latest_frame_hands_a_late_viewer_the_newest_only():
     board = broadcast.LatestFrame(lambda image: bytes(image[:1]))
     board.publish(1, np.array([1], np.uint8))
-    seq, index, _ = board.wait_newer(0, 1.0)
+    seq, index, _, _ = board.wait_newer(0, 1.0)
     for i in range(2, 20):
         board.publish(i, np.array([i], np.uint8))
     newer = board.wait_newer(seq, 1.0)
-    assert newer[1:] == (19, bytes([19])) and newer[0] == seq + 18
+    assert newer[1:3] == (19, bytes([19])) and newer[0] == seq + 18
     assert board.wait_newer(newer[0], 0.05) is None  # nothing newer: waits, then None
     board.close()
     assert board.wait_newer(0, 1.0) is None
@@ -655,9 +657,9 @@ def test_pipeline_stalled_viewer_does_not_slow_the_pipeline(monkeypatch):
         viewers_at_publish = []
         publish = sink.board.publish
 
-        def counted_publish(index, image):
+        def counted_publish(index, image, *capture):
             viewers_at_publish.append(sink.board.viewers)
-            publish(index, image)
+            publish(index, image, *capture)
 
         sink.board.publish = counted_publish
         pipe.controls.paused = False

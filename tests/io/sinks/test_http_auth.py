@@ -78,7 +78,7 @@ def test_wrong_tokens_are_refused_in_every_place(offered):
 def test_the_query_token_sets_a_cookie_that_the_page_then_carries():
     with open_sink(host="0.0.0.0", token=TOKEN) as sink:
         status, headers, body = ask(sink, "GET", f"/?token={TOKEN}")
-        assert status == 200 and b"stream.mjpg" in body
+        assert status == 200 and b"view.js" in body
         cookie = headers["Set-Cookie"]
         assert cookie.startswith(f"{sink.cookie_name}={TOKEN};")
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie

@@ -3,7 +3,7 @@
 For boxes without a screen::
 
     sinks:
-      - http: {host: 127.0.0.1, port: 8080, quality: 80, max_fps: 30}
+      - http: {host: 127.0.0.1, port: 8080, quality: 80, max_fps: 30, view: h264, bitrate: 2000000}
 
 ================  ========================================================================
 ``GET /``         one small page (``pipeline/web``: plain HTML, CSS and JavaScript, no
@@ -11,7 +11,12 @@ For boxes without a screen::
                   the tuner's objective and threshold over the last minute, a threshold
                   slider, low and high sliders for a canny stage (each with auto), a
                   tuner switch and a pause button
-``GET /stream.mjpg``  the newest picture as MJPEG (``multipart/x-mixed-replace``)
+``GET /stream.mjpg``  the newest picture as MJPEG (``multipart/x-mixed-replace``; each
+                  part carries ``X-Frame-Index`` and ``X-Capture-Time``, ms on the
+                  server's wall clock)
+``GET /view.ws``  the H.264 view: a WebSocket of encoded chunks (:mod:`.view`), which
+                  the page decodes with WebCodecs; the page falls back to MJPEG where the
+                  browser has no ``VideoDecoder`` (or with ``view: mjpeg``)
 ``GET /stats``    the live stats as JSON; ``/stats?since=T`` adds the samples taken after
                   ``T`` (seconds on the sink's clock, ``time`` in every answer)
 ``POST /control`` JSON ``{"threshold": 0..255 or null, "tuner": bool, "pause": bool,
@@ -20,6 +25,11 @@ For boxes without a screen::
                   any subset; anything wrong is a 400 naming the key, and nothing changes
                   (``"tuner": true`` in a run without a tuner: 409)
 ================  ========================================================================
+
+The H.264 view is encoded once for every viewer too (:mod:`.feed`: one libx264 encoder
+in its own thread, at most ``bitrate`` bits a second); each viewer gets consecutive chunks
+while it keeps up, and skips to the next keyframe (asking for one) when it falls behind
+or joins.  See docs/browser-view.md for the design and the measured figures.
 
 One picture, many viewers. :meth:`.sink.HttpSink.write` encodes the frame to JPEG once
 (at most ``max_fps`` times a second, and only while someone watches) and publishes it in
@@ -55,6 +65,9 @@ Security: the sink binds ``127.0.0.1`` unless the config names another address.
   connection beyond the cap takes the place of the oldest one still waiting for its
   request, else it is closed at once, so a flood can neither exhaust threads and file
   descriptors nor lock out a viewer already watching.
+* ``GET /view.ws`` from a browser must come from this server's own page (its ``Origin``
+  names the host it asked): a WebSocket is not bound by the same-origin policy, so any
+  site could otherwise read the view through a browser on this machine.
 * ``POST /control`` needs ``Content-Type: application/json``, which a cross-site form
   cannot send without a CORS preflight that this server never grants; its body is at
   most :data:`.control.MAX_CONTROL_BYTES` and nested at most
@@ -70,5 +83,9 @@ The package, by job:
 * :mod:`~pipeline.io.sinks.http.server`: the server (connections, their cap and
   deadlines) and the request handler (routing, the page, the stream, the stats);
 * :mod:`~pipeline.io.sinks.http.auth`: the token, the ``Host`` check, the addresses;
-* :mod:`~pipeline.io.sinks.http.control`: ``POST /control``, checked whole, then applied.
+* :mod:`~pipeline.io.sinks.http.control`: ``POST /control``, checked whole, then applied;
+* :mod:`~pipeline.io.sinks.http.feed`: the H.264 view's shared encoder, its chunks and
+  each viewer's cursor (in flight, skip to a keyframe);
+* :mod:`~pipeline.io.sinks.http.view`: ``GET /view.ws``, one viewer per connection;
+* :mod:`~pipeline.io.sinks.http.websocket`: the WebSocket handshake and frames (RFC 6455).
 """

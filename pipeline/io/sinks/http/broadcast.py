@@ -39,7 +39,8 @@ class LatestFrame:
         self._seq = 0
         self._jpeg = b""
         self._index = -1
-        self._held: tuple[int, np.ndarray] | None = None
+        self._capture_ms = 0.0
+        self._held: tuple[int, np.ndarray, float] | None = None
         self._closed = False
         self.viewers = 0
         self.encoded = 0
@@ -52,18 +53,19 @@ class LatestFrame:
         """True after :meth:`close`: viewers end their streams."""
         return self._closed
 
-    def publish(self, index: int, image: np.ndarray) -> None:
-        """Encode ``image`` (frame ``index``) and make it the newest picture."""
+    def publish(self, index: int, image: np.ndarray, capture_ms: float = 0.0) -> None:
+        """Encode ``image`` (frame ``index``, captured at ``capture_ms`` on the wall clock)
+        and make it the newest picture."""
         with self._encode_lock:
             jpeg = self._encode(image)
             with self._cond:
                 self._held = None
-                self._set(index, jpeg)
+                self._set(index, jpeg, capture_ms)
 
-    def hold(self, index: int, image: np.ndarray) -> None:
+    def hold(self, index: int, image: np.ndarray, capture_ms: float = 0.0) -> None:
         """Keep ``image`` without encoding it (no one is watching)."""
         with self._cond:
-            self._held = (index, image)
+            self._held = (index, image, capture_ms)
 
     def encode_held(self) -> None:
         """Encode the held image, if any, and publish it (a viewer has arrived)."""
@@ -73,22 +75,24 @@ class LatestFrame:
             if held is not None:
                 jpeg = self._encode(held[1])
                 with self._cond:
-                    self._set(held[0], jpeg)
+                    self._set(held[0], jpeg, held[2])
 
-    def _set(self, index: int, jpeg: bytes) -> None:
+    def _set(self, index: int, jpeg: bytes, capture_ms: float) -> None:
         self._seq += 1
         self._index = index
         self._jpeg = jpeg
+        self._capture_ms = capture_ms
         self.encoded += 1
         self._cond.notify_all()
 
-    def wait_newer(self, seq: int, timeout: float) -> tuple[int, int, bytes] | None:
-        """The newest picture once its seq is above ``seq``; None on timeout or close."""
+    def wait_newer(self, seq: int, timeout: float) -> tuple[int, int, bytes, float] | None:
+        """``(seq, index, jpeg, capture_ms)`` of the newest picture once its seq is above
+        ``seq``; None on timeout or close."""
         with self._cond:
             self._cond.wait_for(lambda: self._seq > seq or self._closed, timeout)
             if self._closed or self._seq <= seq:
                 return None
-            return self._seq, self._index, self._jpeg
+            return self._seq, self._index, self._jpeg, self._capture_ms
 
     def add_viewer(self) -> None:
         with self._cond:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pipeline.io.sinks.http.auth import host_allowed, offered_token
 from pipeline.io.sinks.http.control import ControlError, apply_control, read_control
+from pipeline.io.sinks.http.view import serve_view
 from pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ WEB_FILES = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/view.js": ("view.js", "text/javascript; charset=utf-8"),
 }
 
 
@@ -256,18 +258,18 @@ class Handler(BaseHTTPRequestHandler):
         path = self._route()
         if path is None:
             return
+        streams = {"/stream.mjpg": self._serve_stream, "/view.ws": lambda: serve_view(self),
+                   "/stats": self._serve_stats}
         if path in WEB_FILES:
             self._serve_file(path)
-        elif path == "/stream.mjpg":
-            self._serve_stream()
-        elif path == "/stats":
-            self._serve_stats()
+        elif path in streams:
+            streams[path]()
         elif path == "/control":
             self._refuse(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /control with a JSON body",
                          {"Allow": "POST"})
         else:
             self._refuse(HTTPStatus.NOT_FOUND, f"no such page {path!r}; try /, /stream.mjpg, "
-                                               f"/stats or POST /control")
+                                               f"/view.ws, /stats or POST /control")
 
     def do_POST(self) -> None:  # noqa: N802
         path = self._route()
@@ -328,9 +330,9 @@ class Handler(BaseHTTPRequestHandler):
                 newest = board.wait_newer(seq, VIEWER_POLL)
                 if newest is None:
                     continue
-                seq, index, jpeg = newest
+                seq, index, jpeg, capture_ms = newest
                 head = (f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
-                        f"X-Frame-Index: {index}\r\n\r\n").encode("ascii")
+                        f"X-Frame-Index: {index}\r\nX-Capture-Time: {capture_ms:.3f}\r\n\r\n").encode("ascii")
                 # The closing boundary goes right after the picture, so a browser shows
                 # it at once instead of waiting for the next part to begin.
                 self.wfile.write(head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode("ascii"))

@@ -20,6 +20,7 @@ from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, host_for_url, is_loopback,
                                          token_from_env)
 from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
+from pipeline.io.sinks.http.feed import Feed
 from pipeline.io.sinks.http.server import Server
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.config.registry import Param, register
@@ -55,6 +56,11 @@ class HttpSink(Sink):
         Param("port", int, 8080, min=0, max=65535, help="TCP port; 0 picks a free one"),
         Param("quality", int, 80, min=1, max=100, help="JPEG quality of the stream"),
         Param("max_fps", float, 30.0, min=0.1, max=1000, help="pictures per second encoded at most"),
+        Param("view", str, "h264", choices=("h264", "mjpeg"),
+              help="what the page shows: h264 (encoded once, decoded by the browser's WebCodecs; "
+                   "MJPEG where it has none) or mjpeg only"),
+        Param("bitrate", int, 2_000_000, min=50_000, max=100_000_000,
+              help="bits per second of the h264 view (shared by every viewer)"),
         Param("max_connections", int, MAX_CONNECTIONS, min=1, max=10_000,
               help="connections served at once; past it a new one replaces the oldest "
                    "still sending its request, else is closed"),
@@ -85,6 +91,13 @@ class HttpSink(Sink):
         self._due = 0.0
         self._next_sample = 0.0
         self._last: tuple[int, tuple, dict] | None = None
+        self.feed: Feed | None = None  # the h264 view's encoder, made for its first viewer
+        self._feed_lock = threading.Lock()
+        self._fps = self.max_fps
+        self._held: tuple[int, np.ndarray, float] | None = None  # the newest picture, for a joining viewer
+        self._viewers: list = []  # the h264 view's viewers (their cursors feed /stats)
+        #: Seconds to add to a frame's ``timestamp`` (perf_counter) for the wall clock.
+        self._wall_offset = time.time() - time.perf_counter()
 
     def validate(self) -> None:
         """The token (the config's, else ``$EDGEPIPE_TOKEN``) is usable: ParamError naming
@@ -94,7 +107,7 @@ class HttpSink(Sink):
     def __repr__(self) -> str:
         token = "" if self.access_token is None else ", token=<set>"  # never shown
         return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
-                f"max_fps={self.max_fps}{token})")
+                f"max_fps={self.max_fps}, view={self.view!r}{token})")
 
     @property
     def loopback(self) -> bool:
@@ -136,7 +149,7 @@ class HttpSink(Sink):
                 probe.bind(sockaddr)
             except OSError as error:
                 raise bind_error(self.host, self.port, error) from error
-        for name in ("index.html", "app.js", "style.css"):
+        for name in ("index.html", "app.js", "view.js", "style.css"):
             self.web_file(name)
 
     def open(self, first, fps, controls=None) -> None:
@@ -144,6 +157,8 @@ class HttpSink(Sink):
         check_uint8(first, "http sink")
         self.controls = controls if controls is not None else Controls()
         self._clock0 = self.clock()
+        self._fps = min(self.max_fps, fps) if fps and fps > 0 else self.max_fps
+        self._wall_offset = time.time() - time.perf_counter()
         family, sockaddr = address(self.host, self.port)
         try:
             self._server = Server(family, sockaddr, self)
@@ -177,18 +192,29 @@ class HttpSink(Sink):
         if now >= self._next_sample:
             self._next_sample = now + HISTORY_EVERY
             self._sample(frame)
-        if self.board.viewers == 0:
-            self.board.hold(frame.index, image)
+        capture_ms = (float(frame.timestamp) + self._wall_offset) * 1000.0
+        self._held = (frame.index, image, capture_ms)
+        mjpeg = self.board.viewers > 0
+        feed = self.feed
+        encoded = feed is not None and feed.viewers > 0
+        if not mjpeg:
+            self.board.hold(frame.index, image, capture_ms)
+        if not (mjpeg or encoded):
             return
         interval = 1.0 / self.max_fps
         if now < self._due - 0.1 * interval:  # a little slack for jittery arrivals
             return
         self._due = max(self._due, now - interval) + interval
-        self.board.publish(frame.index, image)
+        if mjpeg:
+            self.board.publish(frame.index, image, capture_ms)
+        if encoded:
+            feed.submit(frame.index, image, capture_ms)
 
     def close(self) -> None:
         """End the streams, stop the server, join its threads; safe to call twice."""
         self.board.close()
+        if self.feed is not None:
+            self.feed.close()
         server, self._server = self._server, None
         if server is None:
             return
@@ -210,6 +236,45 @@ class HttpSink(Sink):
         if not ok:
             raise SinkError(f"http sink: cannot encode a {image.shape} image as JPEG")
         return data.tobytes()
+
+    def view_feed(self) -> Feed | None:
+        """The h264 view's shared encoder (made on first use), or None when ``view: mjpeg``
+        or it has failed."""
+        if self.view != "h264":
+            return None
+        with self._feed_lock:
+            if self.feed is None and self._server is not None:
+                self.feed = Feed(self._fps, self.bitrate)
+            feed = self.feed
+        return None if feed is None or feed.closed else feed
+
+    def view_joined(self, viewer) -> None:
+        """A viewer of the h264 view arrived.  Its cursor asks for a keyframe when the
+        feed has no recent one; before anything is encoded, the newest picture is encoded
+        at once (the first picture is a keyframe), so a paused run shows something."""
+        self._viewers.append(viewer)
+        feed = viewer.feed
+        held = self._held
+        if held is not None and feed.seq == 0:
+            feed.submit(*held)
+
+    def view_left(self, viewer) -> None:
+        if viewer in self._viewers:
+            self._viewers.remove(viewer)
+
+    def view_stats(self) -> dict:
+        """The h264 view's numbers for ``/stats``: its encoder's and each viewer's counters."""
+        feed = self.feed
+        body = {"mode": self.view, "bitrate": self.bitrate, "viewers": 0}
+        if feed is None:
+            return body
+        with feed.cond:
+            body.update(viewers=feed.viewers, encoded=feed.encoded, keyframes=feed.keyframes,
+                        forced_keyframes=feed.forced, keyframe_requests=feed.requests,
+                        skipped=feed.skipped, bytes=feed.bytes, error=feed.error,
+                        clients=[{"sent": v.cursor.sent, "skipped": v.cursor.skipped, "falls": v.cursor.falls}
+                                 for v in list(self._viewers)])
+        return body
 
     def web_file(self, name: str) -> bytes:
         """A file of the page, from the package data (``pipeline/web``), read once."""
@@ -262,7 +327,9 @@ class HttpSink(Sink):
             "frame": frame,
             "stream": {"viewers": self.board.viewers, "encoded": self.board.encoded,
                        "quality": self.quality, "max_fps": self.max_fps},
+            "view": self.view_stats(),
             "time": round(self.now(), 3),
+            "clock_ms": round(time.time() * 1000.0, 1),  # the page's clock offset (view.js)
         })
         if since is not None:
             body["history"] = self.history.since(since)
