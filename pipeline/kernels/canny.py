@@ -101,17 +101,43 @@ def sobel_passes(grey, diff, smooth):
 def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
     """dx, dy and the integer magnitude of one row from its three horizontal passes.
 
-    ``mag`` is the padded row (W + 2): ``mag[j + 1]`` belongs to column ``j``.
+    ``mag`` is the padded row (W + 2): ``mag[j + 1]`` belongs to column ``j``; int32 for
+    L2 (``dx² + dy²`` <= 2 * 1020²), int16 for L1 (``|dx| + |dy|`` <= 2040).
     """
     for j in range(dx.shape[0]):
-        x = np.int32(smooth_tap(d_up[j], d_mid[j], d_down[j]))
-        y = np.int32(difference_tap(s_up[j], s_down[j]))
+        # |dx|, |dy| <= 1020: int16 holds them and the L1 sum; the casts keep the lanes
+        # 16 bits wide (numba sums int16 as int64).
+        x = np.int16(smooth_tap(d_up[j], d_mid[j], d_down[j]))
+        y = np.int16(difference_tap(s_up[j], s_down[j]))
         dx[j] = x
         dy[j] = y
         if l2:
-            mag[j + 1] = x * x + y * y
+            mag[j + 1] = np.int32(np.int32(x) * np.int32(x) + np.int32(y) * np.int32(y))
         else:
-            mag[j + 1] = abs(x) + abs(y)
+            mag[j + 1] = np.int16(abs(x) + abs(y))
+
+
+@numba.njit(**JIT)
+def direction(dx, dy):
+    """canny.cpp's direction test of one pixel's int16 gradient, on 16-bit integers.
+
+    Returns ``(horizontal, vertical, same_sign)``: compare left/right, up/down, or the
+    diagonal of up-left/down-right (same signs) or up-right/down-left.  canny.cpp tests
+    ``y < x * TG22`` and ``y > x * TG22 + (x << 16)`` with ``x = |dx|``,
+    ``y = |dy| << 15`` in 32 bits.  With ``t = floor(x * TG22 / 2**15)``, which is
+    ``(x * 2 * TG22) >> 16`` (a 16-bit multiply-high: ``x <= 1020``), the same tests are
+    ``|dy| <= t and x != 0`` and ``|dy| > 2 x + t``: ``x * TG22 / 2**15`` is never a
+    whole number for ``x > 0`` (TG22 is odd and ``x < 2**15``), and for ``x = 0`` the
+    first is false and the second is ``|dy| > 0``.  Exact for every Sobel gradient
+    (tests/kernels/test_canny_fast.py checks all of them).
+    """
+    x = np.int16(abs(dx))
+    a = np.int16(abs(dy))
+    t = np.int16((np.uint32(x) * np.uint32(2 * TG22)) >> np.uint32(16))
+    horizontal = (a <= t) & (x != 0)
+    vertical = a > np.int16(np.int16(x + x) + t)
+    same_sign = np.int16(dx ^ dy) >= 0
+    return horizontal, vertical, same_sign
 
 
 @numba.njit(**JIT)
@@ -129,18 +155,12 @@ def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, words, base, stack
     strong = np.uint8(0)
     # Branch-free: all eight neighbours are loaded and the direction picks two by
     # selects, so the loop vectorizes and its cost does not depend on the image.  The
-    # int32 casts keep numba's int64 promotion out of the lanes (8 per AVX2 vector, not
-    # 4); no value here exceeds 2**27, so they change nothing.
+    # direction test runs on int16 lanes (:func:`direction`) and the magnitude tests on
+    # the magnitude's own type: int16 for L1 (32 lanes per AVX-512 vector), int32 for L2;
+    # the casts keep numba's int64 promotion out of the lanes.
     for j in range(width):
         m = m_mid[j + 1]
-        xs = np.int32(dx[j])
-        ys = np.int32(dy[j])
-        x = np.int32(abs(xs))
-        y = np.int32(np.int32(abs(ys)) << CANNY_SHIFT)
-        tg22x = np.int32(x * TG22)
-        horizontal = y < tg22x
-        vertical = y > np.int32(tg22x + np.int32(x << (CANNY_SHIFT + 1)))
-        same_sign = np.int32(xs ^ ys) >= 0
+        horizontal, vertical, same_sign = direction(dx[j], dy[j])
         up_left, up, up_right = m_up[j], m_up[j + 1], m_up[j + 2]
         left, right = m_mid[j], m_mid[j + 2]
         down_left, down, down_right = m_down[j], m_down[j + 1], m_down[j + 2]
@@ -153,8 +173,8 @@ def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, words, base, stack
         before = left if horizontal else before
         after = right if horizontal else after
         # ties: strict before, >= after, except on diagonals (strict both)
-        diagonal = np.int32(not (horizontal or vertical))
-        peak = (m > low) & (m > before) & (np.int32(m - after) >= diagonal)
+        diagonal = m_mid.dtype.type(not (horizontal or vertical))
+        peak = (m > low) & (m > before) & (m_mid.dtype.type(m - after) >= diagonal)
         value = np.uint8(EDGE if m > high else WEAK) if peak else np.uint8(NOT_EDGE)
         strong = max(strong, value)
         row[j + 1] = value
@@ -222,16 +242,21 @@ def _grey_passes(pixels, channels, src_row, grey, diff, smooth, held):
 
 
 @numba.njit(**JIT)
-def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack, out):
-    """Grey, Sobel, magnitude and suppression of rows [first, last), its flood, its output."""
+def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack, out,
+          magnitudes):
+    """Grey, Sobel, magnitude and suppression of rows [first, last), its flood, its output.
+
+    ``magnitudes`` is zeroed scratch (4, W + 2), int16 for L1 and int32 for L2, the type
+    of ``low`` and ``high``: a ring of three magnitude rows and a row of zeros.
+    """
     grey = np.empty(width, np.int16)
     diff = np.empty((3, width), np.int16)
     smooth = np.empty((3, width), np.int16)
     held = np.full(3, -1, np.int64)
     dx = np.empty((3, width), np.int16)
     dy = np.empty((3, width), np.int16)
-    mag = np.zeros((3, width + 2), np.int32)
-    zero = np.zeros(width + 2, np.int32)
+    mag = magnitudes[:3]
+    zero = magnitudes[3]
     step = map_.shape[1]
     flat = map_.reshape(-1)
     words = flat.view(np.uint64)
@@ -327,9 +352,20 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
     for j in range(map_.shape[1]):
         map_[0, j] = NOT_EDGE
         map_[height + 1, j] = NOT_EDGE
-    for b in numba.prange(bands):
-        first = b * height // bands
-        last = (b + 1) * height // bands
-        _band(pixels, channels, height, width, first, last, l2, low, high, map_,
-              stack[first * width:last * width], out)
+    if l2:
+        for b in numba.prange(bands):
+            first = b * height // bands
+            last = (b + 1) * height // bands
+            _band(pixels, channels, height, width, first, last, l2, low, high, map_,
+                  stack[first * width:last * width], out, np.zeros((4, width + 2), np.int32))
+    else:
+        # An L1 magnitude is 0..2040: thresholds clamped to [-1, 32767] give the same
+        # tests in int16, and the band then runs on 16-bit lanes.
+        low16 = np.int16(min(max(low, -1), 32767))
+        high16 = np.int16(min(max(high, -1), 32767))
+        for b in numba.prange(bands):
+            first = b * height // bands
+            last = (b + 1) * height // bands
+            _band(pixels, channels, height, width, first, last, l2, low16, high16, map_,
+                  stack[first * width:last * width], out, np.zeros((4, width + 2), np.int16))
     _join_bands(map_, bands, stack, out)
