@@ -77,13 +77,17 @@ EDGE_BYTES = np.uint64(0x0202020202020202)  # bit 1 of each byte: set only by ED
 
 
 @numba.njit(**JIT)
-def sobel_passes(grey, diff, smooth):
-    """Horizontal Sobel passes of one grey row, replicate border.
+def sobel_passes(grey, passes, slot):
+    """Horizontal Sobel passes of one grey row, replicate border, into ring slot ``slot``.
 
     ``diff[j] = g[j+1] - g[j-1]`` (for dx) and ``smooth[j] = g[j-1] + 2 g[j] + g[j+1]``
-    (for dy), with ``g[-1] = g[0]`` and ``g[W] = g[W-1]``.
+    (for dy), with ``g[-1] = g[0]`` and ``g[W] = g[W-1]``; ``diff`` is row ``slot`` of
+    ``passes`` and ``smooth`` row ``3 + slot``.  Rows go by number, here and in every
+    helper below: a row view handed to a call costs two atomic reference counts per row.
     """
     width = grey.shape[0]
+    diff = passes[slot]
+    smooth = passes[3 + slot]
     for j in range(1, width - 1):
         diff[j] = difference_tap(grey[j - 1], grey[j + 1])
         smooth[j] = smooth_tap(grey[j - 1], grey[j], grey[j + 1])
@@ -98,12 +102,18 @@ def sobel_passes(grey, diff, smooth):
 
 
 @numba.njit(**JIT)
-def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
+def gradient_row(passes, up, mid, down, l2, gradients, magnitudes, s):
     """dx, dy and the integer magnitude of one row from its three horizontal passes.
 
-    ``mag`` is the padded row (W + 2): ``mag[j + 1]`` belongs to column ``j``; int32 for
-    L2 (``dx² + dy²`` <= 2 * 1020²), int16 for L1 (``|dx| + |dy|`` <= 2040).
+    ``passes`` rows ``up``, ``mid``, ``down`` hold the rows' differences and ``3 +``
+    those their smoothings (:func:`sobel_passes`).  dx goes to row ``s`` of
+    ``gradients``, dy to row ``3 + s``, the magnitude to the padded row ``s`` of
+    ``magnitudes`` (W + 2): ``mag[j + 1]`` belongs to column ``j``; int32 for L2 (``dx² +
+    dy²`` <= 2 * 1020²), int16 for L1 (``|dx| + |dy|`` <= 2040).
     """
+    d_up, d_mid, d_down = passes[up], passes[mid], passes[down]
+    s_up, s_down = passes[3 + up], passes[3 + down]
+    dx, dy, mag = gradients[s], gradients[3 + s], magnitudes[s]
     for j in range(dx.shape[0]):
         # |dx|, |dy| <= 1020: int16 holds them and the L1 sum; the casts keep the lanes
         # 16 bits wide (numba sums int16 as int64).
@@ -141,16 +151,21 @@ def direction(dx, dy):
 
 
 @numba.njit(**JIT)
-def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, words, base, stack, top,
-                 dense):
-    """Non-maximum suppression of one row into the padded map row ``row``.
+def suppress_row(magnitudes, up, mid, down, gradients, low, high, map_, k, words, stack,
+                 top, dense):
+    """Non-maximum suppression of one row into the padded map row ``k``.
 
-    ``m_up``, ``m_mid``, ``m_down`` are the padded magnitude rows above, at and below
-    (``m[j + 1]`` is column ``j``).  ``base`` is the flat map index of ``row[0]``, a
-    multiple of 8, and ``words`` the whole map as uint64; strong pixels are pushed on
-    ``stack``.  ``dense`` says whether to expect many strong pixels (the row above had
-    them): it picks how they are pushed, not what.  Returns the new ``top``.
+    ``magnitudes`` rows ``up``, ``mid``, ``down`` are the padded magnitude rows above, at
+    and below (``m[j + 1]`` is column ``j``), ``gradients`` rows ``mid`` and ``3 + mid``
+    the row's dx and dy.  ``words`` is the whole map as uint64 (its rows are whole
+    words); strong pixels are pushed on ``stack``.  ``dense`` says whether to expect many
+    strong pixels (the row above had them): it picks how they are pushed, not what.
+    Returns the new ``top``.
     """
+    m_up, m_mid, m_down = magnitudes[up], magnitudes[mid], magnitudes[down]
+    dx, dy = gradients[mid], gradients[3 + mid]
+    row = map_[k]
+    base = k * map_.shape[1]
     width = dx.shape[0]
     strong = np.uint8(0)
     # Branch-free: all eight neighbours are loaded and the direction picks two by
@@ -232,11 +247,11 @@ def flood(flat, step, stack, top, lo, hi):
 
 
 @numba.njit(**JIT)
-def _grey_passes(pixels, channels, src_row, grey, diff, smooth, held):
+def _grey_passes(pixels, channels, src_row, grey, passes, held):
     slot = src_row % 3
     if held[slot] != src_row:
         gray_row(pixels, src_row, channels, grey)
-        sobel_passes(grey, diff[slot], smooth[slot])
+        sobel_passes(grey, passes, slot)
         held[slot] = src_row
     return slot
 
@@ -250,13 +265,10 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
     of ``low`` and ``high``: a ring of three magnitude rows and a row of zeros.
     """
     grey = np.empty(width, np.int16)
-    diff = np.empty((3, width), np.int16)
-    smooth = np.empty((3, width), np.int16)
+    passes = np.empty((6, width), np.int16)  # ring of differences (0-2), smoothings (3-5)
     held = np.full(3, -1, np.int64)
-    dx = np.empty((3, width), np.int16)
-    dy = np.empty((3, width), np.int16)
-    mag = magnitudes[:3]
-    zero = magnitudes[3]
+    gradients = np.empty((6, width), np.int16)  # ring of dx (0-2), dy (3-5)
+    zero = 3  # the row of zeros in magnitudes
     step = map_.shape[1]
     flat = map_.reshape(-1)
     words = flat.view(np.uint64)
@@ -268,26 +280,20 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
     top = 0
     dense = False
     for r in range(max(first - 1, 0), min(last + 1, height)):
-        up = _grey_passes(pixels, channels, max(r - 1, 0), grey, diff, smooth, held)
-        mid = _grey_passes(pixels, channels, r, grey, diff, smooth, held)
-        down = _grey_passes(pixels, channels, min(r + 1, height - 1), grey, diff, smooth,
-                            held)
-        s = r % 3
-        gradient_row(diff[up], diff[mid], diff[down], smooth[up], smooth[down], l2,
-                     dx[s], dy[s], mag[s])
+        up = _grey_passes(pixels, channels, max(r - 1, 0), grey, passes, held)
+        mid = _grey_passes(pixels, channels, r, grey, passes, held)
+        down = _grey_passes(pixels, channels, min(r + 1, height - 1), grey, passes, held)
+        gradient_row(passes, up, mid, down, l2, gradients, magnitudes, r % 3)
         i = r - 1  # the row whose three magnitude rows are now ready
         if first <= i < last:
-            m_up = mag[(i - 1) % 3] if i > 0 else zero
             pushed = top
-            top = suppress_row(m_up, mag[i % 3], mag[r % 3], dx[i % 3], dy[i % 3],
-                               low, high, map_[i + 1], words, (i + 1) * step, stack, top,
-                               dense)
+            top = suppress_row(magnitudes, (i - 1) % 3 if i > 0 else zero, i % 3, r % 3,
+                               gradients, low, high, map_, i + 1, words, stack, top, dense)
             dense = (top - pushed) * DENSE_ROW > width
     i = last - 1
     if i == height - 1 and first <= i:  # the last image row: zero magnitude below it
-        m_up = mag[(i - 1) % 3] if i > 0 else zero
-        top = suppress_row(m_up, mag[i % 3], zero, dx[i % 3], dy[i % 3], low, high,
-                           map_[i + 1], words, (i + 1) * step, stack, top, dense)
+        top = suppress_row(magnitudes, (i - 1) % 3 if i > 0 else zero, i % 3, zero,
+                           gradients, low, high, map_, i + 1, words, stack, top, dense)
     flood(flat, step, stack, top, (first + 1) * step, (last + 1) * step)
     # The band's rows are final but for the few pixels the joining flood adds, which
     # it writes itself: no separate pass over the whole map.
