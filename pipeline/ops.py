@@ -136,6 +136,17 @@ def _bands(height):
     return max(1, min(height, 4 * numba.get_num_threads()))
 
 
+#: The fused pass runs a frame of at most this many pixels as one band in the calling
+#: thread: at 640x480 the parallel launch, the second thread's wake-up and
+#: ``numba.get_num_threads()`` cost about what the second thread saves, and the other
+#: core is left to a second frame or stream (docs/performance.md, "Small frames").
+SMALL_FRAME = 640 * 480
+
+
+def _edge_bands(height, width):
+    return 1 if height * width <= SMALL_FRAME else _bands(height)
+
+
 @_cv.recorded
 def grayscale(frame):
     """Grey image of a BGR, BGRA or grey uint8 frame.
@@ -386,7 +397,7 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
         return (out, counts) if want_hist else out
     _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _border_code(border),
                  norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
-                 _bands(frame.shape[0]))
+                 _edge_bands(*frame.shape[:2]))
     if dst is not out:
         out[...] = dst
     return (out, counts) if want_hist else out
