@@ -53,7 +53,15 @@ uint64 words (columns ``W + 1`` and up are "not an edge" too): a row with few st
 pixels is searched for them eight cells a word, a row after a dense one pushes them
 branch-free (on a textured photo a branch per pixel mispredicted on most of them).
 A serial pass restarts the flood from every edge pixel on the two rows at each band
-boundary, without the band limit, which joins edges that cross bands.  Each band
+boundary, without the band limit, which joins edges that cross bands.
+
+Widths: dx and dy are int16 (|dx|, |dy| <= 1020), the direction test runs on 16-bit
+integers (:func:`direction`), and the magnitude rows are int16 for L1 (at most 2040, with
+the thresholds clamped to [-1, 32767]) and int32 for L2, so that the branch-free
+suppression takes 32 pixels per AVX-512 vector for L1.  Finding the candidates first
+(``m > low``, in blocks) and testing only those was measured slower here: after the 16-bit
+test, the suppression of a pixel costs about what the candidate search did
+(docs/performance.md, "Canny at 1080p").  Each band
 writes its 0/255 rows of ``out`` after its own flood; the joining flood sets the pixels
 it adds.
 """
