@@ -136,6 +136,19 @@ def _bands(height):
     return max(1, min(height, 4 * numba.get_num_threads()))
 
 
+#: The fused pass runs a frame of at most this many pixels as one band in the calling
+#: thread, without the parallel launch, the second thread's wake-up and
+#: ``numba.get_num_threads()``, and leaves the other core to a second frame or stream.
+#: On the shared 2-core machine one band was faster per call at 640x480 (0.120 against
+#: 0.130 ms); an earlier measurement on an idle one gave two threads 1.47x per call
+#: (docs/performance.md, "Small frames").
+SMALL_FRAME = 640 * 480
+
+
+def _edge_bands(height, width):
+    return 1 if height * width <= SMALL_FRAME else _bands(height)
+
+
 @_cv.recorded
 def grayscale(frame):
     """Grey image of a BGR, BGRA or grey uint8 frame.
@@ -386,7 +399,7 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
         return (out, counts) if want_hist else out
     _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _border_code(border),
                  norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
-                 _bands(frame.shape[0]))
+                 _edge_bands(*frame.shape[:2]))
     if dst is not out:
         out[...] = dst
     return (out, counts) if want_hist else out

@@ -18,6 +18,14 @@ ratio the median of the per-round ratios.
 Also measures start-up: the first call in a fresh process with an empty numba cache
 (cold: compiles) and with the cache filled (warm).
 
+Small-frame throughput (``small_throughput``; ``--throughput-only`` runs just it):
+frames per second of ``ops.edges`` against the fastest identical OpenCV chain at
+640x480 when frames overlap, as a runtime with two processing threads (or two streams)
+would run them: a batch of frames split between 1 and 2 Python threads (both
+contenders release the GIL), in shuffled rounds; the ratio is the median of the
+per-round ratios of the batch times.  ``ops.edges`` runs a frame this small as one band
+in its calling thread (``ops.SMALL_FRAME``).
+
 Canny section (``canny_section``; ``--canny-only`` runs just it, ``--no-canny`` skips it):
 ``ops.canny(frame, low, high, out=out)`` from the BGR frame against ``cv2.cvtColor`` +
 ``cv2.Canny(grey, low, high, apertureSize=3)``, both reusing their buffers, outputs
@@ -42,6 +50,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numba
@@ -126,6 +136,103 @@ def startup_seconds():
         cold = run()
         warm = statistics.median(run() for _ in range(3))
     return cold, warm
+
+
+def small_throughput(seconds, distinct=8, width=640, height=480, batch=64):
+    """Frames per second of ops.edges and the fastest OpenCV chain, 1 and 2 threads.
+
+    The batch cycles through ``distinct`` different frames (8: 7 MB, more than this
+    CPU's caches hold, as frames fresh from a decoder; 1: the same frame, hot).
+    """
+    frames = [np.ascontiguousarray(np.roll(photo_like_frame(width, height), 7 * k, axis=1))
+              for k in range(distinct)]
+    reference = ops.edges(frames[0]).copy()
+    chains = {name: chain for name, chain in opencv_chains(frames[0]).items()
+              if np.array_equal(chain(), reference)}
+    best_name = min(chains, key=lambda name: median_ms(chains[name], 0.3)[0])
+    pools = {threads: ThreadPoolExecutor(threads) for threads in (1, 2)}
+
+    def contender(threads, make):
+        # One worker's share: its own output buffers (and, for OpenCV, intermediates).
+        workers = [make(k) for k in range(threads)]
+
+        def run():
+            share = batch // threads
+            jobs = [pools[threads].submit(lambda w=w, k=k: [w(frames[(k * share + n) % len(frames)])
+                                                            for n in range(share)])
+                    for k, w in enumerate(workers)]
+            for job in jobs:
+                job.result()
+        return run
+
+    def edgepipe_worker(_):
+        out = np.empty((height, width), np.uint8)
+        return lambda frame: ops.edges(frame, out=out)
+
+    def opencv_worker(_):
+        # opencv_chains binds its buffers to one frame; rebind per call through a closure.
+        gray = np.empty((height, width), np.uint8)
+        sx, sy = np.empty((height, width), np.int16), np.empty((height, width), np.int16)
+        gx, gy, mag = (np.empty((height, width), np.float32) for _ in range(3))
+        out = np.empty((height, width), np.uint8)
+        ways = {
+            "cvtColor+Sobel32F x2+magnitude+convertScaleAbs": lambda f: (
+                cv2.cvtColor(f, cv2.COLOR_BGR2GRAY, dst=gray), cv2.Sobel(gray, cv2.CV_32F, 1, 0, dst=gx),
+                cv2.Sobel(gray, cv2.CV_32F, 0, 1, dst=gy), cv2.magnitude(gx, gy, magnitude=mag),
+                cv2.convertScaleAbs(mag, dst=out)),
+            "cvtColor+spatialGradient+magnitude+convertScaleAbs": lambda f: (
+                cv2.cvtColor(f, cv2.COLOR_BGR2GRAY, dst=gray), cv2.spatialGradient(gray, dx=sx, dy=sy),
+                np.copyto(gx, sx), np.copyto(gy, sy), cv2.magnitude(gx, gy, magnitude=mag),
+                cv2.convertScaleAbs(mag, dst=out)),
+            "cvtColor+Sobel16S x2+astype+magnitude+convertScaleAbs": lambda f: (
+                cv2.cvtColor(f, cv2.COLOR_BGR2GRAY, dst=gray), cv2.Sobel(gray, cv2.CV_16S, 1, 0, dst=sx),
+                cv2.Sobel(gray, cv2.CV_16S, 0, 1, dst=sy),
+                cv2.magnitude(sx.astype(np.float32), sy.astype(np.float32), magnitude=mag),
+                cv2.convertScaleAbs(mag, dst=out)),
+        }
+        way = ways[best_name]
+
+        def call(frame):
+            way(frame)
+            return out
+        return call
+
+    check = opencv_worker(0)
+    assert np.array_equal(check(frames[-1]), ops.edges(frames[-1])), "OpenCV chain differs"
+    fns = {f"{who} x{threads}": contender(threads, make)
+           for threads in (1, 2) for who, make in (("edgepipe", edgepipe_worker),
+                                                   ("opencv", opencv_worker))}
+    times = interleaved(fns, seconds, min_rounds=15)
+    for pool in pools.values():
+        pool.shutdown()
+    rows = []
+    for threads in (1, 2):
+        ours, theirs = times[f"edgepipe x{threads}"], times[f"opencv x{threads}"]
+        rows.append(dict(size=f"{width}x{height}", threads=threads, opencv_chain=best_name,
+                         distinct_frames=distinct,
+                         edgepipe_fps=batch / statistics.median(ours),
+                         opencv_fps=batch / statistics.median(theirs),
+                         edgepipe_over_opencv=median_ratio(theirs, ours), rounds=len(ours)))
+    return rows
+
+
+def throughput_section(args):
+    print(f"\nSmall frames, throughput: batches of 64 frames at 640x480 ({args.throughput_frames} "
+          f"different) split between 1 and 2 threads; load average before "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    rows = small_throughput(args.seconds, args.throughput_frames)
+    header = f"{'size':>8} | {'threads':>7} | {'edgepipe fps':>12} | {'OpenCV fps':>10} | {'edgepipe/OpenCV':>15} | {'rounds':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['size']:>8} | {r['threads']:>7} | {r['edgepipe_fps']:12.0f} | {r['opencv_fps']:10.0f} | "
+              f"{r['edgepipe_over_opencv']:14.2f}x | {r['rounds']:>6}")
+    print(f"OpenCV chain: {rows[0]['opencv_chain']}; load average after: {os.getloadavg()[0]:.2f}")
+    for r in rows:
+        met = "ok" if r["edgepipe_over_opencv"] >= 3 else "MISSED"
+        print(f"target: throughput >= 3x OpenCV at 640x480 with {r['threads']} thread(s): "
+              f"{r['edgepipe_over_opencv']:.2f}x {met}")
+    return rows
 
 
 CANNY_FRAMES = {"photo": photo_frame, "synthetic": photo_like_frame}
@@ -213,6 +320,10 @@ def main(argv=None):
     canny = parser.add_mutually_exclusive_group()
     canny.add_argument("--canny-only", action="store_true", help="run only the Canny section")
     canny.add_argument("--no-canny", action="store_true", help="skip the Canny section")
+    canny.add_argument("--throughput-only", action="store_true",
+                       help="run only the small-frame throughput section")
+    parser.add_argument("--throughput-frames", type=int, default=8, metavar="N",
+                        help="different frames the throughput batch cycles through (1: one hot frame)")
     parser.add_argument("--canny-low", type=float, default=60.0, help="Canny's low threshold")
     parser.add_argument("--canny-high", type=float, default=140.0, help="Canny's high threshold")
     parser.add_argument("--canny-l2", action="store_true", help="Canny with L2gradient=True")
@@ -232,6 +343,8 @@ def main(argv=None):
           f"OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), numpy {np.__version__}")
     if args.canny_only:
         return canny_section(args, sizes, seconds)
+    if args.throughput_only:
+        return throughput_section(args)
     rows = []
     for width, height in sizes:
         frame = photo_like_frame(width, height)
@@ -296,6 +409,11 @@ def main(argv=None):
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as fh:
         json.dump(dict(rows=rows, startup=dict(cold_s=cold, warm_s=warm),
+                       numba=numba.__version__, opencv=cv2.__version__, threads=numba.get_num_threads()),
+                  fh, indent=2)
+    throughput = throughput_section(args) if (640, 480) in sizes else []
+    with open(args.json, "w") as fh:
+        json.dump(dict(rows=rows, startup=dict(cold_s=cold, warm_s=warm), throughput=throughput,
                        numba=numba.__version__, opencv=cv2.__version__, threads=numba.get_num_threads()),
                   fh, indent=2)
     print(f"wrote {args.json}")

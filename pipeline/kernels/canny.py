@@ -53,7 +53,15 @@ uint64 words (columns ``W + 1`` and up are "not an edge" too): a row with few st
 pixels is searched for them eight cells a word, a row after a dense one pushes them
 branch-free (on a textured photo a branch per pixel mispredicted on most of them).
 A serial pass restarts the flood from every edge pixel on the two rows at each band
-boundary, without the band limit, which joins edges that cross bands.  Each band
+boundary, without the band limit, which joins edges that cross bands.
+
+Widths: dx and dy are int16 (|dx|, |dy| <= 1020), the direction test runs on 16-bit
+integers (:func:`direction`), and the magnitude rows are int16 for L1 (at most 2040, with
+the thresholds clamped to [-1, 32767]) and int32 for L2, so that the branch-free
+suppression takes 32 pixels per AVX-512 vector for L1.  Finding the candidates first
+(``m > low``, in blocks) and testing only those was measured slower here: after the 16-bit
+test, the suppression of a pixel costs about what the candidate search did
+(docs/performance.md, "Canny at 1080p").  Each band
 writes its 0/255 rows of ``out`` after its own flood; the joining flood sets the pixels
 it adds.
 """
@@ -77,13 +85,17 @@ EDGE_BYTES = np.uint64(0x0202020202020202)  # bit 1 of each byte: set only by ED
 
 
 @numba.njit(**JIT)
-def sobel_passes(grey, diff, smooth):
-    """Horizontal Sobel passes of one grey row, replicate border.
+def sobel_passes(grey, passes, slot):
+    """Horizontal Sobel passes of one grey row, replicate border, into ring slot ``slot``.
 
     ``diff[j] = g[j+1] - g[j-1]`` (for dx) and ``smooth[j] = g[j-1] + 2 g[j] + g[j+1]``
-    (for dy), with ``g[-1] = g[0]`` and ``g[W] = g[W-1]``.
+    (for dy), with ``g[-1] = g[0]`` and ``g[W] = g[W-1]``; ``diff`` is row ``slot`` of
+    ``passes`` and ``smooth`` row ``3 + slot``.  Rows go by number, here and in every
+    helper below: a row view handed to a call costs two atomic reference counts per row.
     """
     width = grey.shape[0]
+    diff = passes[slot]
+    smooth = passes[3 + slot]
     for j in range(1, width - 1):
         diff[j] = difference_tap(grey[j - 1], grey[j + 1])
         smooth[j] = smooth_tap(grey[j - 1], grey[j], grey[j + 1])
@@ -98,49 +110,80 @@ def sobel_passes(grey, diff, smooth):
 
 
 @numba.njit(**JIT)
-def gradient_row(d_up, d_mid, d_down, s_up, s_down, l2, dx, dy, mag):
+def gradient_row(passes, up, mid, down, l2, gradients, magnitudes, s):
     """dx, dy and the integer magnitude of one row from its three horizontal passes.
 
-    ``mag`` is the padded row (W + 2): ``mag[j + 1]`` belongs to column ``j``.
+    ``passes`` rows ``up``, ``mid``, ``down`` hold the rows' differences and ``3 +``
+    those their smoothings (:func:`sobel_passes`).  dx goes to row ``s`` of
+    ``gradients``, dy to row ``3 + s``, the magnitude to the padded row ``s`` of
+    ``magnitudes`` (W + 2): ``mag[j + 1]`` belongs to column ``j``; int32 for L2 (``dx² +
+    dy²`` <= 2 * 1020²), int16 for L1 (``|dx| + |dy|`` <= 2040).
     """
+    d_up, d_mid, d_down = passes[up], passes[mid], passes[down]
+    s_up, s_down = passes[3 + up], passes[3 + down]
+    dx, dy, mag = gradients[s], gradients[3 + s], magnitudes[s]
     for j in range(dx.shape[0]):
-        x = np.int32(smooth_tap(d_up[j], d_mid[j], d_down[j]))
-        y = np.int32(difference_tap(s_up[j], s_down[j]))
+        # |dx|, |dy| <= 1020: int16 holds them and the L1 sum; the casts keep the lanes
+        # 16 bits wide (numba sums int16 as int64).
+        x = np.int16(smooth_tap(d_up[j], d_mid[j], d_down[j]))
+        y = np.int16(difference_tap(s_up[j], s_down[j]))
         dx[j] = x
         dy[j] = y
         if l2:
-            mag[j + 1] = x * x + y * y
+            mag[j + 1] = np.int32(np.int32(x) * np.int32(x) + np.int32(y) * np.int32(y))
         else:
-            mag[j + 1] = abs(x) + abs(y)
+            mag[j + 1] = np.int16(abs(x) + abs(y))
 
 
 @numba.njit(**JIT)
-def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, words, base, stack, top,
-                 dense):
-    """Non-maximum suppression of one row into the padded map row ``row``.
+def direction(dx, dy):
+    """canny.cpp's direction test of one pixel's int16 gradient, on 16-bit integers.
 
-    ``m_up``, ``m_mid``, ``m_down`` are the padded magnitude rows above, at and below
-    (``m[j + 1]`` is column ``j``).  ``base`` is the flat map index of ``row[0]``, a
-    multiple of 8, and ``words`` the whole map as uint64; strong pixels are pushed on
-    ``stack``.  ``dense`` says whether to expect many strong pixels (the row above had
-    them): it picks how they are pushed, not what.  Returns the new ``top``.
+    Returns ``(horizontal, vertical, same_sign)``: compare left/right, up/down, or the
+    diagonal of up-left/down-right (same signs) or up-right/down-left.  canny.cpp tests
+    ``y < x * TG22`` and ``y > x * TG22 + (x << 16)`` with ``x = |dx|``,
+    ``y = |dy| << 15`` in 32 bits.  With ``t = floor(x * TG22 / 2**15)``, which is
+    ``(x * 2 * TG22) >> 16`` (a 16-bit multiply-high: ``x <= 1020``), the same tests are
+    ``|dy| <= t and x != 0`` and ``|dy| > 2 x + t``: ``x * TG22 / 2**15`` is never a
+    whole number for ``x > 0`` (TG22 is odd and ``x < 2**15``), and for ``x = 0`` the
+    first is false and the second is ``|dy| > 0``.  Exact for every Sobel gradient
+    (tests/kernels/test_canny_fast.py checks all of them).
     """
+    x = np.int16(abs(dx))
+    a = np.int16(abs(dy))
+    t = np.int16((np.uint32(x) * np.uint32(2 * TG22)) >> np.uint32(16))
+    horizontal = (a <= t) & (x != 0)
+    vertical = a > np.int16(np.int16(x + x) + t)
+    same_sign = np.int16(dx ^ dy) >= 0
+    return horizontal, vertical, same_sign
+
+
+@numba.njit(**JIT)
+def suppress_row(magnitudes, up, mid, down, gradients, low, high, map_, k, words, stack,
+                 top, dense):
+    """Non-maximum suppression of one row into the padded map row ``k``.
+
+    ``magnitudes`` rows ``up``, ``mid``, ``down`` are the padded magnitude rows above, at
+    and below (``m[j + 1]`` is column ``j``), ``gradients`` rows ``mid`` and ``3 + mid``
+    the row's dx and dy.  ``words`` is the whole map as uint64 (its rows are whole
+    words); strong pixels are pushed on ``stack``.  ``dense`` says whether to expect many
+    strong pixels (the row above had them): it picks how they are pushed, not what.
+    Returns the new ``top``.
+    """
+    m_up, m_mid, m_down = magnitudes[up], magnitudes[mid], magnitudes[down]
+    dx, dy = gradients[mid], gradients[3 + mid]
+    row = map_[k]
+    base = k * map_.shape[1]
     width = dx.shape[0]
     strong = np.uint8(0)
     # Branch-free: all eight neighbours are loaded and the direction picks two by
     # selects, so the loop vectorizes and its cost does not depend on the image.  The
-    # int32 casts keep numba's int64 promotion out of the lanes (8 per AVX2 vector, not
-    # 4); no value here exceeds 2**27, so they change nothing.
+    # direction test runs on int16 lanes (:func:`direction`) and the magnitude tests on
+    # the magnitude's own type: int16 for L1 (32 lanes per AVX-512 vector), int32 for L2;
+    # the casts keep numba's int64 promotion out of the lanes.
     for j in range(width):
         m = m_mid[j + 1]
-        xs = np.int32(dx[j])
-        ys = np.int32(dy[j])
-        x = np.int32(abs(xs))
-        y = np.int32(np.int32(abs(ys)) << CANNY_SHIFT)
-        tg22x = np.int32(x * TG22)
-        horizontal = y < tg22x
-        vertical = y > np.int32(tg22x + np.int32(x << (CANNY_SHIFT + 1)))
-        same_sign = np.int32(xs ^ ys) >= 0
+        horizontal, vertical, same_sign = direction(dx[j], dy[j])
         up_left, up, up_right = m_up[j], m_up[j + 1], m_up[j + 2]
         left, right = m_mid[j], m_mid[j + 2]
         down_left, down, down_right = m_down[j], m_down[j + 1], m_down[j + 2]
@@ -153,8 +196,8 @@ def suppress_row(m_up, m_mid, m_down, dx, dy, low, high, row, words, base, stack
         before = left if horizontal else before
         after = right if horizontal else after
         # ties: strict before, >= after, except on diagonals (strict both)
-        diagonal = np.int32(not (horizontal or vertical))
-        peak = (m > low) & (m > before) & (np.int32(m - after) >= diagonal)
+        diagonal = m_mid.dtype.type(not (horizontal or vertical))
+        peak = (m > low) & (m > before) & (m_mid.dtype.type(m - after) >= diagonal)
         value = np.uint8(EDGE if m > high else WEAK) if peak else np.uint8(NOT_EDGE)
         strong = max(strong, value)
         row[j + 1] = value
@@ -212,26 +255,28 @@ def flood(flat, step, stack, top, lo, hi):
 
 
 @numba.njit(**JIT)
-def _grey_passes(pixels, channels, src_row, grey, diff, smooth, held):
+def _grey_passes(pixels, channels, src_row, grey, passes, held):
     slot = src_row % 3
     if held[slot] != src_row:
         gray_row(pixels, src_row, channels, grey)
-        sobel_passes(grey, diff[slot], smooth[slot])
+        sobel_passes(grey, passes, slot)
         held[slot] = src_row
     return slot
 
 
 @numba.njit(**JIT)
-def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack, out):
-    """Grey, Sobel, magnitude and suppression of rows [first, last), its flood, its output."""
+def _band(pixels, channels, height, width, first, last, l2, low, high, map_, stack, out,
+          magnitudes):
+    """Grey, Sobel, magnitude and suppression of rows [first, last), its flood, its output.
+
+    ``magnitudes`` is zeroed scratch (4, W + 2), int16 for L1 and int32 for L2, the type
+    of ``low`` and ``high``: a ring of three magnitude rows and a row of zeros.
+    """
     grey = np.empty(width, np.int16)
-    diff = np.empty((3, width), np.int16)
-    smooth = np.empty((3, width), np.int16)
+    passes = np.empty((6, width), np.int16)  # ring of differences (0-2), smoothings (3-5)
     held = np.full(3, -1, np.int64)
-    dx = np.empty((3, width), np.int16)
-    dy = np.empty((3, width), np.int16)
-    mag = np.zeros((3, width + 2), np.int32)
-    zero = np.zeros(width + 2, np.int32)
+    gradients = np.empty((6, width), np.int16)  # ring of dx (0-2), dy (3-5)
+    zero = 3  # the row of zeros in magnitudes
     step = map_.shape[1]
     flat = map_.reshape(-1)
     words = flat.view(np.uint64)
@@ -243,26 +288,20 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
     top = 0
     dense = False
     for r in range(max(first - 1, 0), min(last + 1, height)):
-        up = _grey_passes(pixels, channels, max(r - 1, 0), grey, diff, smooth, held)
-        mid = _grey_passes(pixels, channels, r, grey, diff, smooth, held)
-        down = _grey_passes(pixels, channels, min(r + 1, height - 1), grey, diff, smooth,
-                            held)
-        s = r % 3
-        gradient_row(diff[up], diff[mid], diff[down], smooth[up], smooth[down], l2,
-                     dx[s], dy[s], mag[s])
+        up = _grey_passes(pixels, channels, max(r - 1, 0), grey, passes, held)
+        mid = _grey_passes(pixels, channels, r, grey, passes, held)
+        down = _grey_passes(pixels, channels, min(r + 1, height - 1), grey, passes, held)
+        gradient_row(passes, up, mid, down, l2, gradients, magnitudes, r % 3)
         i = r - 1  # the row whose three magnitude rows are now ready
         if first <= i < last:
-            m_up = mag[(i - 1) % 3] if i > 0 else zero
             pushed = top
-            top = suppress_row(m_up, mag[i % 3], mag[r % 3], dx[i % 3], dy[i % 3],
-                               low, high, map_[i + 1], words, (i + 1) * step, stack, top,
-                               dense)
+            top = suppress_row(magnitudes, (i - 1) % 3 if i > 0 else zero, i % 3, r % 3,
+                               gradients, low, high, map_, i + 1, words, stack, top, dense)
             dense = (top - pushed) * DENSE_ROW > width
     i = last - 1
     if i == height - 1 and first <= i:  # the last image row: zero magnitude below it
-        m_up = mag[(i - 1) % 3] if i > 0 else zero
-        top = suppress_row(m_up, mag[i % 3], zero, dx[i % 3], dy[i % 3], low, high,
-                           map_[i + 1], words, (i + 1) * step, stack, top, dense)
+        top = suppress_row(magnitudes, (i - 1) % 3 if i > 0 else zero, i % 3, zero,
+                           gradients, low, high, map_, i + 1, words, stack, top, dense)
     flood(flat, step, stack, top, (first + 1) * step, (last + 1) * step)
     # The band's rows are final but for the few pixels the joining flood adds, which
     # it writes itself: no separate pass over the whole map.
@@ -327,9 +366,20 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
     for j in range(map_.shape[1]):
         map_[0, j] = NOT_EDGE
         map_[height + 1, j] = NOT_EDGE
-    for b in numba.prange(bands):
-        first = b * height // bands
-        last = (b + 1) * height // bands
-        _band(pixels, channels, height, width, first, last, l2, low, high, map_,
-              stack[first * width:last * width], out)
+    if l2:
+        for b in numba.prange(bands):
+            first = b * height // bands
+            last = (b + 1) * height // bands
+            _band(pixels, channels, height, width, first, last, l2, low, high, map_,
+                  stack[first * width:last * width], out, np.zeros((4, width + 2), np.int32))
+    else:
+        # An L1 magnitude is 0..2040: thresholds clamped to [-1, 32767] give the same
+        # tests in int16, and the band then runs on 16-bit lanes.
+        low16 = np.int16(min(max(low, -1), 32767))
+        high16 = np.int16(min(max(high, -1), 32767))
+        for b in numba.prange(bands):
+            first = b * height // bands
+            last = (b + 1) * height // bands
+            _band(pixels, channels, height, width, first, last, l2, low16, high16, map_,
+                  stack[first * width:last * width], out, np.zeros((4, width + 2), np.int16))
     _join_bands(map_, bands, stack, out)

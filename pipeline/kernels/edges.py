@@ -92,6 +92,46 @@ def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, ou
         out[i, j] = shift_to_u8(magnitude_value(dx, dy, l1), scale, offset)
 
 
+@numba.njit(**JIT)
+def _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel, scale, offset,
+               count, b, bands):
+    """Band ``b`` of ``bands`` of :func:`edges`: its rows of ``out``, counted into
+    ``parts[b]`` when ``count``.  ``offset`` is 0 for the abs mapping (see there)."""
+    height, width = out.shape
+    # One allocation for the band's rows: both rings, then the grey row.
+    scratch = np.empty((7, width), np.int16)
+    grey = scratch[_GREY]
+    wx, blank_x = weight_rows(vx)
+    wy, blank_y = weight_rows(vy)
+    lanes = parts[b]
+    if count:
+        lanes[:] = 0
+    flat, words = as_words(out)
+    first, last = band_rows(b, bands, height)
+    filled = ring_start(first) - 1  # the last source row in the rings
+    for i in range(first, last):
+        # Grey, then both horizontal passes, of each source row up to i + 1 (rows
+        # first - 1 and first too, before the band's first output row).  Made here,
+        # not in a helper: a helper taking the arrays would reference-count them.
+        while filled < min(i + 1, height - 1):
+            filled += 1
+            gray_row(pixels, filled, channels, grey)
+            slot = ring_slot(filled)
+            if sobel:
+                sobel_ring_passes(scratch, _GREY, border, slot, _Y + slot)
+            else:
+                horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
+                horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
+        up = ring_slot(border_index(i - 1, height, border))
+        down = ring_slot(border_index(i + 1, height, border))
+        x0, x1, x2 = wx if rows_valid(i, height, wx[0], wx[2], border) else blank_x
+        y0, y1, y2 = wy if rows_valid(i, height, wy[0], wy[2], border) else blank_y
+        _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, scale,
+                  offset, out, i)
+        if count:
+            count_span(flat, words, i * width, (i + 1) * width, lanes)
+
+
 @numba.njit(**PARALLEL_JIT)
 def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale, offset,
           count, bands):
@@ -136,38 +176,15 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     sobel = (tap_form(hx[0], hx[1], hx[2], True) == DIFFERENCE
              and tap_form(hy[0], hy[1], hy[2], True) == SMOOTH)
     parts = np.empty((bands, HIST_LANES if count else 0, hist.shape[0]), np.uint32)
-    for b in numba.prange(bands):
-        # One allocation for the band's rows: both rings, then the grey row.
-        scratch = np.empty((7, width), np.int16)
-        grey = scratch[_GREY]
-        wx, blank_x = weight_rows(vx)
-        wy, blank_y = weight_rows(vy)
-        lanes = parts[b]
-        if count:
-            lanes[:] = 0
-        flat, words = as_words(out)
-        first, last = band_rows(b, bands, height)
-        filled = ring_start(first) - 1  # the last source row in the rings
-        for i in range(first, last):
-            # Grey, then both horizontal passes, of each source row up to i + 1 (rows
-            # first - 1 and first too, before the band's first output row).  Made here,
-            # not in a helper: a helper taking the arrays would reference-count them.
-            while filled < min(i + 1, height - 1):
-                filled += 1
-                gray_row(pixels, filled, channels, grey)
-                slot = ring_slot(filled)
-                if sobel:
-                    sobel_ring_passes(scratch, _GREY, border, slot, _Y + slot)
-                else:
-                    horizontal_pass(scratch, _GREY, hx, border, scratch, slot)
-                    horizontal_pass(scratch, _GREY, hy, border, scratch, _Y + slot)
-            up = ring_slot(border_index(i - 1, height, border))
-            down = ring_slot(border_index(i + 1, height, border))
-            x0, x1, x2 = wx if rows_valid(i, height, wx[0], wx[2], border) else blank_x
-            y0, y1, y2 = wy if rows_valid(i, height, wy[0], wy[2], border) else blank_y
-            _edge_row(scratch, up, ring_slot(i), down, x0, x1, x2, y0, y1, y2, l1, scale,
-                      offset if shift else zero, out, i)
-            if count:
-                count_span(flat, words, i * width, (i + 1) * width, lanes)
+    offset = offset if shift else zero
+    if bands == 1:
+        # One band runs in the calling thread: no parallel launch, no second thread to
+        # wake (the caller asks for one band on small frames, see pipeline.ops).
+        _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel, scale,
+                   offset, count, 0, 1)
+    else:
+        for b in numba.prange(bands):
+            _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel,
+                       scale, offset, count, b, bands)
     if count:
         sum_parts(parts, hist)

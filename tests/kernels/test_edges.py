@@ -7,6 +7,8 @@ offset 0.  These tests pin each against the unfused composition (itself checked 
 OpenCV and the plain loops).
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,20 @@ def test_sobel_passes_equal_two_horizontal_passes(border, width):
     derivatives.horizontal_pass(apart, 0, hx, BORDER_CODES[border], apart, 1)
     derivatives.horizontal_pass(apart, 0, hy, BORDER_CODES[border], apart, 2)
     np.testing.assert_array_equal(fused, apart)
+
+
+def test_small_frames_run_as_one_band_in_the_calling_thread():
+    # ops.edges asks for one band (no parallel launch) up to SMALL_FRAME pixels.
+    assert ops._edge_bands(480, 640) == 1 == ops._edge_bands(1, ops.SMALL_FRAME)
+    assert ops._edge_bands(481, 640) == ops._bands(481) > 1
+
+
+@pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                    reason="too slow as pure Python")
+@pytest.mark.parametrize("shape", [(480, 640), (481, 640)])
+def test_either_side_of_the_small_frame_limit_matches_the_composition(shape):
+    frame = photo_like(shape + (3,), seed=shape[0])
+    want = composed(frame, "sobel")
+    got, hist = ops.edges(frame, hist=True)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(hist, np.bincount(want.ravel(), minlength=256))
