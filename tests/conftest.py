@@ -35,11 +35,19 @@ SLOW = {
     "io/sources/test_url.py",
     "io/sources/test_live.py",
     "io/sinks/test_window.py",
+    "io/sinks/test_network",           # real receivers (ffmpeg listening) per test
+    "io/media/test_parity.py",         # edgepipe and ffmpeg converting each hard case
+    "io/media/test_writer_ffmpeg.py",
+    "io/sources/test_url_exit.py",
+    "cli/test_outcome.py",             # every command's ending, in child processes
+    "quality/test_experiment.py",
+    "runtime/test_precompile.py",      # compiles in a child
+    "kernels/test_simd_fallback.py",   # the package without its SIMD module, in a child
 }
 BROWSER = {"end_to_end/test_http_browser", "end_to_end/test_video_playback.py",
            "end_to_end/test_video_range_chromium.py"}
 DISPLAY = {"io/sinks/test_window.py"}
-NETWORK = {"io/sources/test_url.py", "io/sources/test_live.py", "io/sinks/test_http",
+NETWORK = {"io/sources/test_url.py", "io/sources/test_live.py", "io/sinks/test_http", "io/sinks/test_network",
            "batch/test_cluster.py", "end_to_end/test_http_browser"}
 AVX512 = {"kernels/test_gray_blocks.py", "scripts/test_bench_histogram.py"}
 MARKERS = {"slow": SLOW, "browser": BROWSER, "display": DISPLAY, "network": NETWORK,
