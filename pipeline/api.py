@@ -41,6 +41,7 @@ from pipeline.errors import EdgepipeError
 from pipeline.frame import Frame
 from pipeline.config.registry import ParamError, check_settings, lookup
 from pipeline.controls import Controls
+from pipeline.runtime.tuner import Tuner, check_tuner_settings
 from pipeline.runtime.warmup import warm_chain
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
@@ -102,8 +103,6 @@ class Chain:
         self.tuner = None
         self.background = background
         if tuner is not None:
-            from pipeline.runtime.tuner import Tuner  # numba and the objectives: only with a tuner
-
             self.tuner = Tuner(tuner, self.controls)
             if background:
                 self.tuner.start()
@@ -239,8 +238,6 @@ def _build_entry(index: int, entry: Any) -> Stage:
 
 def _check_tuner(tuner: Mapping, stages: list[Stage]) -> dict:
     """A ``tuner:`` section checked as a config's is, against built stages."""
-    from pipeline.runtime.tuner import check_tuner_settings
-
     try:
         checked = check_tuner_settings(dict(tuner))
     except ParamError as exc:

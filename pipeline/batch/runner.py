@@ -37,6 +37,12 @@ from pipeline.config.batch import available_cores
 from pipeline.batch.manifest import Manifest, ManifestError, file_identity
 from pipeline.batch.summary import BatchSummary, ProgressBar
 from pipeline.errors import EdgepipeError
+from pipeline.io.base import SinkError
+from pipeline.io.outputs.folders import check_writable_folder
+from pipeline.io.outputs import locks
+from pipeline.io.overwrite import find_overwrite
+from pipeline.io.temporaries import lock_path, sweep_temporaries
+from pipeline.io.temporaries import temporaries_of as _temporaries_of
 
 LOCK_NAME = ".edgepipe-batch.lock"
 POLL_SECONDS = 0.2
@@ -55,8 +61,6 @@ def check_manifest(job: BatchJob, items: list[WorkItem]) -> None:
     """The manifest is an output like the others: ConfigError at ``output.manifest`` if it
     is a folder or a device, or names the job's config, its list of inputs, an input or
     an output (JSON lines appended to any of them would spoil it)."""
-    from pipeline.io.overwrite import find_overwrite
-
     path = job.manifest_path
     where = ("output", "manifest")
     if os.path.isdir(path):
@@ -84,9 +88,6 @@ def check_manifest(job: BatchJob, items: list[WorkItem]) -> None:
 
 def check_output(job: BatchJob) -> None:
     """The output folder (and the manifest's) can be created and written; BatchError if not."""
-    from pipeline.io.base import SinkError
-    from pipeline.io.outputs.folders import check_writable_folder
-
     for folder, what in ((job.output_dir, "output.dir"),
                          (os.path.dirname(job.manifest_path), "output.manifest")):
         try:
@@ -102,14 +103,10 @@ class OutputLock:
     """
 
     def __init__(self, folder: str):
-        from pipeline.io.outputs.locks import FolderLock
-
-        self._lock = FolderLock(folder, "batch job", LOCK_NAME)
+        self._lock = locks.FolderLock(folder, "batch job", LOCK_NAME)
         self.path = str(self._lock.path)
 
     def __enter__(self) -> "OutputLock":
-        from pipeline.io.base import SinkError
-
         try:
             self._lock.acquire()
         except SinkError as exc:
@@ -122,9 +119,7 @@ class OutputLock:
 
 def temporaries_of(output: str) -> list[str]:
     """Hidden partial files next to ``output`` (see :func:`pipeline.io.temporaries.temporaries_of`)."""
-    from pipeline.io.temporaries import temporaries_of as of
-
-    return [str(path) for path in of(output)]
+    return [str(path) for path in _temporaries_of(output)]
 
 
 def sweep(job: BatchJob, items: list[WorkItem]) -> int:
@@ -133,13 +128,9 @@ def sweep(job: BatchJob, items: list[WorkItem]) -> int:
     The job lock proves no batch worker writes here, so staging names go whatever their
     pid; a sink's temporary goes only when its output's lock is free (no run writes it).
     """
-    from pipeline.io.base import SinkError
-    from pipeline.io.outputs.locks import OutputLock as FileLock
-    from pipeline.io.temporaries import lock_path, sweep_temporaries
-
     removed = 0
     for item in items:
-        lock = FileLock(lock_path(item.output), item.output, "batch")
+        lock = locks.OutputLock(lock_path(item.output), item.output, "batch")
         try:
             lock.acquire()  # sweeps what killed plain writers left
         except SinkError:

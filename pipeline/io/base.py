@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from pipeline.errors import EdgepipeError
@@ -329,8 +330,6 @@ def frame_image(image, index: int, source: Source) -> np.ndarray:
         if image.ndim == 3 and image.shape[2] == 1:
             return image[:, :, 0]
         if image.ndim == 3 and image.shape[2] == 4:
-            import cv2  # only for this rare case: base stays importable without OpenCV
-
             return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     what = (f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
             else type(image).__name__)

@@ -107,8 +107,7 @@ class ThresholdCurve:
             edge = LEVELS > t
             weights = np.stack([edge, ~edge]).astype(np.float64)
             return self.moments @ weights.T, None
-        # Imported here for start-up time: the kernels bring numba (0.3-0.8 s) with them.
-        from pipeline.kernels.soft_threshold import soft_class_sums
+        from pipeline.kernels.soft_threshold import soft_class_sums  # lazy: loads numba (0.3-0.8 s)
 
         soft_class_sums(self.moments, t, 1.0 / self.tau, self._sums, self._slopes)
         return self._sums, self._slopes

@@ -60,6 +60,7 @@ from pipeline.controls import Controls
 from pipeline.runtime.queues import END, POLL, FrameQueue
 from pipeline.runtime.progress import ProgressLine
 from pipeline.runtime.stats import RunStats, Summary
+from pipeline.runtime.tuner import Tuner
 from pipeline.runtime.warmup import WarmUp, warm_chain
 from pipeline.runtime.workers import Processor, RunState, SinkRunner, SourceReader, Worker, sink_names
 from pipeline.stages.chain import Chain
@@ -193,8 +194,6 @@ class Engine:
         self._histograms_on_demand = with_sinks and self.tuner_settings is not None
         self.chain.leave_histograms(read_after=not with_sinks)
         if self.tuner_settings is not None:
-            from pipeline.runtime.tuner import Tuner
-
             self.tuner = Tuner(self.tuner_settings, self.controls, on_error=self._fail)
         sinks = self.sinks if with_sinks else []
         names = sink_names(sinks)
