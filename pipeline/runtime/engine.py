@@ -162,9 +162,6 @@ class Engine:
         """Record the first error and stop everything without waiting for the queues."""
         self._state.fail(exc)
 
-    def _abandon(self) -> None:
-        self._state.abandon()
-
     def queue_depths(self) -> dict[str, int]:
         """Frames waiting now, by queue: ``"source"`` (before processing), then each sink.
 
@@ -257,7 +254,7 @@ class Engine:
         SinkError, SourceError, StageError
             From ``check``/``open`` before any thread starts, or from a thread.
         """
-        restore = self._install_signals() if handle_signals else None
+        restore = install_stop_signals(self._on_interrupt) if handle_signals else None
         try:
             try:
                 self._prepare(with_sinks=True)
@@ -343,12 +340,9 @@ class Engine:
 
     def _on_interrupt(self, reason: str) -> None:
         if self.controls.stopped:
-            self._abandon()  # a second signal: do not wait for queued frames
+            self._state.abandon()  # a second signal: do not wait for queued frames
         else:
             self.controls.stop(reason)
-
-    def _install_signals(self):
-        return install_stop_signals(self._on_interrupt)
 
     def _progress_line(self) -> "ProgressLine | None":
         if not self.progress or self.mode != "batch":
