@@ -61,6 +61,15 @@ def histogram_probabilities(hist):
     return counts / counts.sum()
 
 
+def otsu_moments(hist):
+    """What Otsu's objectives sum per class: the levels' probabilities, the same times
+    each level's deviation from the mean level, and the total variance."""
+    probabilities = histogram_probabilities(hist)
+    centered = LEVELS - probabilities @ LEVELS
+    weighted_deviation = probabilities * centered
+    return probabilities, weighted_deviation, float(weighted_deviation @ centered)
+
+
 class ThresholdCurve:
     """An objective with its histogram prepared once, as a function of ``t`` alone.
 

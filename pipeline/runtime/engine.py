@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import threading
 import time
 from typing import Iterator, Sequence
 
