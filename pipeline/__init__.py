@@ -9,11 +9,11 @@ def __getattr__(name):
     # ``from pipeline import Pipeline`` (or ``Chain``) without importing OpenCV and numba for every
     # ``import pipeline.config.registry``.
     if name == "Pipeline":
-        from pipeline.pipeline import Pipeline
+        from pipeline.pipeline import Pipeline  # lazy: loads OpenCV and PyAV
 
         return Pipeline
     if name == "Chain":  # the push API: your own frames through a configured chain
-        from pipeline.api import Chain
+        from pipeline.api import Chain  # lazy: loads OpenCV and PyAV
 
         return Chain
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

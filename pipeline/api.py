@@ -38,9 +38,10 @@ import numpy as np
 from pipeline.config.run import Config
 from pipeline.config.document import ConfigError
 from pipeline.errors import EdgepipeError
-from pipeline.frame import Frame
+from pipeline.frame import Frame, describe_image, stage_image
 from pipeline.config.registry import ParamError, check_settings, lookup
 from pipeline.controls import Controls
+from pipeline.runtime.tuner import Tuner, check_tuner_settings
 from pipeline.runtime.warmup import warm_chain
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
@@ -102,8 +103,6 @@ class Chain:
         self.tuner = None
         self.background = background
         if tuner is not None:
-            from pipeline.runtime.tuner import Tuner  # numba and the objectives: only with a tuner
-
             self.tuner = Tuner(tuner, self.controls)
             if background:
                 self.tuner.start()
@@ -239,8 +238,6 @@ def _build_entry(index: int, entry: Any) -> Stage:
 
 def _check_tuner(tuner: Mapping, stages: list[Stage]) -> dict:
     """A ``tuner:`` section checked as a config's is, against built stages."""
-    from pipeline.runtime.tuner import check_tuner_settings
-
     try:
         checked = check_tuner_settings(dict(tuner))
     except ParamError as exc:
@@ -259,15 +256,9 @@ def _as_frame(image: Any, index: int) -> np.ndarray:
     (H, W, 1) becomes (H, W) (a view) and BGRA becomes BGR (a copy), as frames from a
     source do (:func:`pipeline.io.base.frame_image`).
     """
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size:
-        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3):
-            return image
-        if image.ndim == 3 and image.shape[2] == 1:
-            return image[:, :, 0]
-        if image.ndim == 3 and image.shape[2] == 4:
-            return np.ascontiguousarray(image[:, :, :3])
-    what = (f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
-            else type(image).__name__)
-    raise FrameError(f"frame {index}: got {what}; a frame is a non-empty uint8 grey (H, W) "
-                     f"or BGR (H, W, 3) array (convert with image.astype(np.uint8) or "
-                     f"cv2.cvtColor first)")
+    checked = stage_image(image)
+    if checked is not None:
+        return checked
+    raise FrameError(f"frame {index}: got {describe_image(image)}; a frame is a non-empty uint8 "
+                     "grey (H, W) or BGR (H, W, 3) array (convert with image.astype(np.uint8) or "
+                     "cv2.cvtColor first)")

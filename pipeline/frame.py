@@ -38,3 +38,28 @@ class Frame:
     image: np.ndarray
     side: dict[str, Any] = dataclasses.field(default_factory=dict)
     pts: float | None = None
+
+
+def stage_image(image: Any) -> np.ndarray | None:
+    """``image`` as the stages take it: uint8 grey (H, W) or BGR (H, W, 3); None if it
+    is not a frame.
+
+    (H, W, 1) becomes (H, W) (a view) and BGRA becomes BGR (a copy without the alpha
+    channel).  The one frame contract, for frames from a source
+    (:func:`pipeline.io.base.frame_image`) and pushed by a caller (:mod:`pipeline.api`).
+    """
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size:
+        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3):
+            return image
+        if image.ndim == 3 and image.shape[2] == 1:
+            return image[:, :, 0]
+        if image.ndim == 3 and image.shape[2] == 4:
+            return np.ascontiguousarray(image[:, :, :3])
+    return None
+
+
+def describe_image(image: Any) -> str:
+    """What ``image`` is, for an error: ``a float32 array of shape (4, 4)`` or a type name."""
+    if isinstance(image, np.ndarray):
+        return f"a {image.dtype} array of shape {image.shape}"
+    return type(image).__name__

@@ -131,7 +131,7 @@ def _scalar(name, value):
 def _bands(height):
     # A few bands per thread balance the load when another thread competes for a core;
     # each band costs two extra grey rows of overlap.
-    import numba  # imported by the kernels already
+    import numba  # lazy: ops loads without numba (OpenCV tier); the kernels loaded it by now
 
     return max(1, min(height, 4 * numba.get_num_threads()))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+import av
+
 
 def _size(path: str) -> int | None:
     try:
@@ -21,8 +23,6 @@ def _size(path: str) -> int | None:
 
 def _video(path: str) -> dict:
     """Codec, frames and seconds of the video file at ``path``, read back with PyAV."""
-    import av
-
     found = {"codec": None, "frames": None, "seconds": None}
     try:
         with av.open(path) as container:

@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from pipeline.config.document import ConfigError, apply_override, parse_override
+from pipeline.config.document import ConfigError
+from pipeline.config.overrides import apply_override, parse_override
 from pipeline.config.run import Config
 
 # Run configs; batch and experiment configs have their own schema and tests.

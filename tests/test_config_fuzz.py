@@ -305,7 +305,8 @@ def exponent_texts():
 @FUZZ
 @given(text=exponent_texts(), where=st.sampled_from(["yaml", "set"]))
 def test_exponent_numbers_read_as_python_reads_them(text, where):
-    from pipeline.config.document import Document, parse_override
+    from pipeline.config.document import Document
+    from pipeline.config.overrides import parse_override
 
     value = (Document.parse(f"x: {text}\n", "n.yaml").data["x"] if where == "yaml"
              else parse_override(f"x={text}")[1])

@@ -21,7 +21,8 @@ import pytest
 
 from pipeline.batch.jobs import job_from_text, load_job
 from pipeline.config.dispatch import load_any
-from pipeline.config.document import MAX_CONFIG_BYTES, MAX_VALUES, ConfigError, Document, parse_override
+from pipeline.config.document import MAX_CONFIG_BYTES, MAX_VALUES, ConfigError, Document
+from pipeline.config.overrides import parse_override
 from pipeline.config.run import Config
 from pipeline.config.experiment import load_experiment
 

@@ -23,7 +23,8 @@ SIGNALS = {
     "pipeline.io.media.reader.DemuxError": "the file and url sources skip and count it",
     "pipeline.io.sources.live.CaptureTimeout": "live sources: becomes a SourceError or a retry",
     "pipeline.batch.runner.Terminated": "run_job: SIGTERM, ends the job like Ctrl+C",
-    "pipeline.cli.guard.Terminated": "SIGTERM in a command: unwinds like Ctrl+C, the guard ends it (143)",
+    "pipeline.cli.guard.Terminated": "the guard: SIGTERM ends any command, 'edgepipe: terminated', 143",
+    "pipeline.io.sources.trim.PastTheEnd": "the file source: becomes a SourceError naming the file",
 }
 
 

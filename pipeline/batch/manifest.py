@@ -16,7 +16,7 @@ swallows the next record.  The latest line for an input wins.  Fields::
 the driver writes it, never the workers, so a cluster needs no shared locking.  The
 manifest is an output like the others: the runner refuses a manifest path that names
 the job's config, its list of inputs, an input or an output (see
-:func:`pipeline.batch.runner.check_output`).
+:func:`pipeline.batch.output_folder.check_manifest`).
 
 A file counts as complete (and a rerun skips it) when the latest ``done`` record for
 its input names the same output, the output is still there with the recorded size and

@@ -23,8 +23,6 @@ Order of work:
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import sys
 import time
 from typing import Any, TextIO
@@ -36,120 +34,13 @@ from pipeline.batch.jobs import BatchJob, WorkItem
 from pipeline.config.batch import available_cores
 from pipeline.batch.manifest import Manifest, ManifestError, file_identity
 from pipeline.batch.summary import BatchSummary, ProgressBar
-from pipeline.errors import EdgepipeError
+from pipeline.batch.output_folder import BatchError, OutputLock, check_manifest, check_output, sweep
 
-LOCK_NAME = ".edgepipe-batch.lock"
 POLL_SECONDS = 0.2
-
-
-class BatchError(EdgepipeError):
-    """A batch job cannot start (output folder, lock, executor): one line, and a fix."""
 
 
 class Terminated(Exception):
     """Raised in the driver by the SIGTERM handler the command installs."""
-
-
-# ---------------------------------------------------------------------- output folder
-def check_manifest(job: BatchJob, items: list[WorkItem]) -> None:
-    """The manifest is an output like the others: ConfigError at ``output.manifest`` if it
-    is a folder or a device, or names the job's config, its list of inputs, an input or
-    an output (JSON lines appended to any of them would spoil it)."""
-    from pipeline.io.overwrite import find_overwrite
-
-    path = job.manifest_path
-    where = ("output", "manifest")
-    if os.path.isdir(path):
-        raise job.error(where, f"the manifest {path!r} is a folder; name a file, e.g. "
-                               f"{os.path.join(path, 'manifest.jsonl')!r}")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise job.error(where, f"the manifest {path!r} is not a regular file (a device or a "
-                               "pipe cannot keep records); name a file")
-    inputs = {"the job's config": job.file}
-    if job.inputs.get("list") is not None:
-        inputs["the list of inputs"] = os.path.expanduser(job.inputs["list"])
-    for what, other in inputs.items():
-        if other and find_overwrite([path], [other]) is not None:
-            raise job.error(where, f"the manifest {path!r} is {what} ({other}); records appended "
-                                   "to it would spoil it: name another file")
-    clash = find_overwrite([path], [item.input for item in items])
-    if clash is not None:
-        raise job.error(where, f"the manifest {path!r} is the input {clash[1]!r}; name another file")
-    real = os.path.realpath(path)
-    for item in items:
-        if os.path.realpath(item.output) == real:
-            raise job.error(where, f"the manifest {path!r} is the output of {item.input!r}; "
-                                   "name another file")
-
-
-def check_output(job: BatchJob) -> None:
-    """The output folder (and the manifest's) can be created and written; BatchError if not."""
-    from pipeline.io.base import SinkError
-    from pipeline.io.outputs.folders import check_writable_folder
-
-    for folder, what in ((job.output_dir, "output.dir"),
-                         (os.path.dirname(job.manifest_path), "output.manifest")):
-        try:
-            check_writable_folder(os.path.join(folder, "probe"), f"batch {what}")
-        except SinkError as exc:
-            raise BatchError(f"{job.file}: {exc}") from None
-
-
-class OutputLock:
-    """One job per output folder: :class:`pipeline.io.outputs.locks.FolderLock` on ``LOCK_NAME``.
-
-    The kernel drops it when the process dies, so a killed job never leaves it stuck.
-    """
-
-    def __init__(self, folder: str):
-        from pipeline.io.outputs.locks import FolderLock
-
-        self._lock = FolderLock(folder, "batch job", LOCK_NAME)
-        self.path = str(self._lock.path)
-
-    def __enter__(self) -> "OutputLock":
-        from pipeline.io.base import SinkError
-
-        try:
-            self._lock.acquire()
-        except SinkError as exc:
-            raise BatchError(str(exc)) from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._lock.release()
-
-
-def temporaries_of(output: str) -> list[str]:
-    """Hidden partial files next to ``output`` (see :func:`pipeline.io.temporaries.temporaries_of`)."""
-    from pipeline.io.temporaries import temporaries_of as of
-
-    return [str(path) for path in of(output)]
-
-
-def sweep(job: BatchJob, items: list[WorkItem]) -> int:
-    """Remove temporaries next to ``items``' outputs and all split parts; return the count.
-
-    The job lock proves no batch worker writes here, so staging names go whatever their
-    pid; a sink's temporary goes only when its output's lock is free (no run writes it).
-    """
-    from pipeline.io.base import SinkError
-    from pipeline.io.outputs.locks import OutputLock as FileLock
-    from pipeline.io.temporaries import lock_path, sweep_temporaries
-
-    removed = 0
-    for item in items:
-        lock = FileLock(lock_path(item.output), item.output, "batch")
-        try:
-            lock.acquire()  # sweeps what killed plain writers left
-        except SinkError:
-            continue  # an edgepipe run writes this output now: leave its files alone
-        try:
-            removed += len(lock.swept) + len(sweep_temporaries(item.output, "batch", writers_gone=True))
-        finally:
-            lock.release()
-    shutil.rmtree(os.path.join(job.output_dir, split.PARTS_FOLDER), ignore_errors=True)
-    return removed
 
 
 # ---------------------------------------------------------------------- running
@@ -440,5 +331,4 @@ class _Driver:
         return sum(frames.values()), sum(min(f, 0.99) for f in fractions.values())
 
 
-__all__ = ["run_job", "BatchSummary", "BatchError", "ExecutorError", "Terminated", "check_output",
-           "check_manifest"]
+__all__ = ["run_job", "BatchSummary", "ExecutorError", "Terminated"]

@@ -44,7 +44,8 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import SourceError
-from pipeline.io.media.reader import MediaReader, decode_each, to_bgr
+from pipeline.io.media.counting import decode_each
+from pipeline.io.media.reader import MediaReader, to_bgr
 from pipeline.io.outputs.commit import write_atomically
 from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 

@@ -5,10 +5,11 @@ Every task takes one plain ``dict`` (picklable, small) and returns one plain ``d
 in the file (it does not decode, a stage fails on it) is an answer, not an exception,
 so an executor retries only what is worth retrying: a worker process that died.
 
-Nothing heavy is imported at module level: :func:`prepare_process` must cap numba's
-and OpenCV's threads before numba loads (``NUMBA_NUM_THREADS`` is read at import;
-``numba.set_num_threads`` only affects the calling thread, not the engine's
-processing thread).
+Nothing heavy is imported at module level (the function-level imports are marked
+``# lazy:``): :func:`prepare_process` must cap numba's and OpenCV's threads before
+numba loads (``NUMBA_NUM_THREADS`` is read at import; ``numba.set_num_threads`` only
+affects the calling thread, not the engine's processing thread).  The module-level
+imports load neither numba nor OpenCV.
 
 Outputs are written under a hidden *staging* name next to the final one
 (``.cam2_edges.mp4.part-<pid>-<token>-batch.mp4``, from :mod:`pipeline.io.outputs`,
@@ -21,12 +22,17 @@ worker dies, a file with the final name is a finished one.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import time
 from pathlib import Path
 
+from pipeline.config.document import ConfigError
+from pipeline.config.registry import build
+from pipeline.controls import Controls
 from pipeline.errors import EdgepipeError
+from pipeline.frame import Frame
 
 #: Environment variables that carry the per-worker thread cap into libraries that
 #: read them when they load or open a file.
@@ -50,8 +56,6 @@ def _reporting_controls(expected: int | None):
     report = frame_progress
     if report is None:
         return None
-    from pipeline.controls import Controls
-
     class ReportingControls(Controls):
         def publish_stats(self, **values) -> None:
             super().publish_stats(**values)
@@ -66,7 +70,7 @@ def _container_frames(path: str) -> int | None:
     """The frame count the container states (cheap: no decoding), for the bar only."""
     if frame_progress is None:
         return None
-    import cv2
+    import cv2  # lazy: after prepare_process capped its threads
 
     capture = cv2.VideoCapture(path)
     try:
@@ -92,14 +96,14 @@ def prepare_process(threads: int) -> None:
     if "numba" not in sys.modules:
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
     else:  # a worker that already loaded numba (dask worker reused): best effort
-        import numba
+        import numba  # lazy: loaded already here (this branch runs only then)
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     os.environ.setdefault(DECODE_THREADS, str(threads))
     os.environ.setdefault(ENCODE_THREADS, str(threads))
     # an undecodable file is reported once, in the manifest, not also by OpenCV's log
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    import cv2
+    import cv2  # lazy: after OPENCV_LOG_LEVEL is set, just above
 
     cv2.setNumThreads(threads)
     _prepared = threads
@@ -112,10 +116,10 @@ def warm_up(threads: int) -> str:
     worker loads in parallel with the driver's planning.  Returns :func:`worker_name`.
     """
     prepare_process(threads)
-    from pipeline.config.run import load_plugins
+    from pipeline.config.run import load_plugins  # lazy: loads OpenCV, PyAV: after the thread cap
 
     load_plugins()
-    import pipeline.pipeline  # noqa: F401
+    import pipeline.pipeline  # noqa: F401  # lazy: loads OpenCV, PyAV: after the thread cap
 
     return worker_name()
 
@@ -127,15 +131,14 @@ def worker_name() -> str:
 
 def staging_path(final: str) -> str:
     """The hidden name a finished output has until it is checked and renamed."""
-    from pipeline.io.temporaries import temporary_path
+    from pipeline.io.temporaries import temporary_path  # lazy: loads OpenCV, PyAV: after the thread cap
 
     return str(temporary_path(final, "batch"))
 
 
 def _failure(exc: BaseException) -> dict:
-    from pipeline.config.document import ConfigError
-    from pipeline.io.base import SinkError, SourceError
-    from pipeline.stages.base import StageError
+    from pipeline.io.base import SinkError, SourceError  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.stages.base import StageError  # lazy: loads OpenCV: after the thread cap
 
     known = (SourceError, SinkError, StageError, ConfigError, TaskError)
     text = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
@@ -166,10 +169,10 @@ def _process_file(payload: dict) -> dict:
     Payload: ``input``, ``output``, ``stages``, ``video`` (the sink's settings), ``threads``.
     Returns ``frames``, ``seconds``, ``fps``.
     """
-    from pipeline.config.batch import file_run_config
-    from pipeline.io.outputs.commit import commit
-    from pipeline.io.outputs.folders import remove_quietly
-    from pipeline.pipeline import Pipeline
+    from pipeline.config.batch import file_run_config  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.io.outputs.commit import commit  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.io.outputs.folders import remove_quietly  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.pipeline import Pipeline  # lazy: loads OpenCV, PyAV: after the thread cap
 
     final = payload["output"]
     staging = staging_path(final)
@@ -197,7 +200,7 @@ def _probe_file(payload: dict) -> dict:
 
     Payload: ``input``, ``frames`` (per part), ``threads``.
     """
-    from pipeline.batch.split import probe
+    from pipeline.batch.split import probe  # lazy: loads OpenCV, PyAV: after the thread cap
 
     started = time.perf_counter()
     result = probe(payload["input"], payload["frames"])
@@ -213,14 +216,12 @@ def _process_part(payload: dict) -> dict:
     to have landed elsewhere is redone by decoding from the start.  The frames' pts go
     to the part's ``pts.txt`` for the join.
     """
-    import shutil
-
-    from pipeline.batch.split import PART_FRAME_PATTERN, FrameRangeSource, write_part_pts
-    from pipeline.config.batch import file_run_config
-    from pipeline.config.run import Config
-    from pipeline.config.registry import build
-    from pipeline.runtime.engine import Engine
-    from pipeline.stages.chain import Chain
+    from pipeline.batch.split import (  # lazy: loads OpenCV, PyAV: after the thread cap
+        PART_FRAME_PATTERN, FrameRangeSource, write_part_pts)
+    from pipeline.config.batch import file_run_config  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.config.run import Config  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.runtime.engine import Engine  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.stages.chain import Chain  # lazy: loads OpenCV, PyAV: after the thread cap
 
     folder = payload["folder"]
     pattern = os.path.join(folder.replace("{", "{{").replace("}", "}}"), PART_FRAME_PATTERN)
@@ -255,13 +256,12 @@ def _join_parts(payload: dict) -> dict:
     ``video`` (the sink's settings), ``threads``.  The sink is told the input file (``set_input``) as an
     unsplit run tells it, so it copies the input's sound.
     """
-    from pipeline.batch.split import read_part_frames, read_part_pts
-    from pipeline.frame import Frame
-    from pipeline.io.base import MediaInput
-    from pipeline.io.outputs.commit import commit
-    from pipeline.io.outputs.folders import remove_quietly
-    from pipeline.config.registry import build
-    from pipeline.runtime.engine import DEFAULT_FPS
+    from pipeline.batch.split import (  # lazy: loads OpenCV, PyAV: after the thread cap
+        read_part_frames, read_part_pts)
+    from pipeline.io.base import MediaInput  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.io.outputs.commit import commit  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.io.outputs.folders import remove_quietly  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.runtime.engine import DEFAULT_FPS  # lazy: loads OpenCV, PyAV: after the thread cap
 
     final = payload["output"]
     staging = staging_path(final)

@@ -15,7 +15,8 @@ import sys
 
 from pipeline.batch.jobs import load_job
 from pipeline.batch.manifest import Manifest, ManifestError
-from pipeline.batch.runner import Terminated, check_manifest, run_job
+from pipeline.batch.output_folder import check_manifest
+from pipeline.batch.runner import Terminated, run_job
 from pipeline.cli.guard import (EXIT_OK, EXIT_USAGE, exit_codes_help, install_stop_signals,
                                 is_terminal, ready)
 from pipeline.cli.outcome import add_report_options, conclude, quiet_helpers, report

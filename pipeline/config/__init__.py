@@ -4,7 +4,8 @@ Import from the module that holds a name (this package imports nothing, so a sta
 importing the registry does not load the schemas):
 
 - :mod:`pipeline.config.document`: reading a YAML file with the line of every key,
-  limits, ``--set`` overrides, :class:`~pipeline.config.document.ConfigError`;
+  limits, :class:`~pipeline.config.document.ConfigError`;
+- :mod:`pipeline.config.overrides`: ``--set KEY=VALUE`` applied to a document;
 - :mod:`pipeline.config.registry`: ``@register``, declared ``Param`` settings, ``build``;
 - :mod:`pipeline.config.checks`: the checks every schema shares (top level and
   ``version``, a section's settings, a ``[lo, hi]`` box, ``kind:``);

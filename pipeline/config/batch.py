@@ -35,6 +35,7 @@ from typing import Any
 
 from pipeline.config.checks import check_section, check_top_level, expect_kind
 from pipeline.config.document import ConfigError, Document, dotted, load_document
+from pipeline.config.overrides import apply_overrides
 from pipeline.config.registry import Param, ParamError, build
 from pipeline.config.run import Component, Config, check_chain
 from pipeline.io import formats
@@ -232,7 +233,7 @@ class BatchConfig:
         expect_kind(doc, "batch")
         if isinstance(doc.data, dict) and "inputs" in doc.data:
             doc.data["inputs"] = _inputs_mapping(doc.data["inputs"])
-        doc.apply(overrides)
+        apply_overrides(doc, overrides)
         return cls(*_check(doc), doc)
 
 

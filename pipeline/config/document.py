@@ -1,4 +1,4 @@
-"""One YAML loader for every config (run, batch, experiment): lines, limits, ``--set``.
+"""One YAML loader for every config (run, batch, experiment): lines and limits.
 
 :func:`load_document` reads a config file and :class:`Document` keeps its data as
 plain Python with the 1-based line of every key and list item, so any schema can place
@@ -18,13 +18,7 @@ Only safe construction is used: the document is composed by ``yaml.SafeLoader`` 
 subclass :class:`ConfigLoader` adds the exponent rule) and each scalar is built by its
 safe constructors, as ``yaml.safe_load`` does.
 
-``--set`` overrides (:func:`apply_override`) address the document by a dotted path:
-``stages.1.gradient.kind=scharr`` (list index, then the stage's name), or
-``stages.gradient.kind=scharr`` (the only stage of that name), ``source.path=in.mp4``,
-``sinks.0.video.path=out/a.mp4``, ``executor.workers=2``, ``optimizers.0.lr=0.1``.
-Values are YAML read by the same loader, so ``--set 'stages.4.overlay.color=[0, 0, 255]'``
-is a list and ``--set optimizers.1.lr=3e3`` a number.  Setting ``source.type`` to a
-different type starts a fresh source mapping, since the old type's keys would not fit.
+``--set`` overrides are applied to a :class:`Document` by :mod:`pipeline.config.overrides`.
 """
 
 from __future__ import annotations
@@ -33,7 +27,6 @@ import copy
 import os
 import re
 import stat
-from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -199,14 +192,6 @@ class Document:
             raise ConfigError("nested too deeply to be a config", file) from None
         return cls(data, dict(lines or {}), file)
 
-    def apply(self, overrides: Iterable[str] | str) -> Document:
-        """Apply ``--set KEY=VALUE`` strings in order (in place); return the document."""
-        if isinstance(overrides, str):
-            overrides = [overrides]
-        for text in overrides:
-            apply_override(self, text)
-        return self
-
     def error(self, path: Path, message: str) -> ConfigError:
         """A ConfigError at ``path``, placed at its line or the nearest enclosing one."""
         for end in range(len(path), -1, -1):
@@ -228,9 +213,9 @@ class Document:
 
 
 def load_document(path: str | os.PathLike, what: str = "config",
-                  example: str = "configs/demo.yaml",
-                  overrides: Iterable[str] | str = ()) -> Document:
-    """Read, parse and override a config file: the shared first step of every loader.
+                  example: str = "configs/demo.yaml") -> Document:
+    """Read and parse a config file: the shared first step of every loader (the
+    ``--set`` overrides come next, :func:`pipeline.config.overrides.apply_overrides`).
 
     Parameters
     ----------
@@ -240,16 +225,14 @@ def load_document(path: str | os.PathLike, what: str = "config",
         The kind of config, for messages ("batch config").
     example : str
         A shipped config of that kind, named when the file is missing.
-    overrides : list of str
-        ``--set KEY=VALUE`` strings, applied in order.
 
     Raises
     ------
     ConfigError
-        Naming the file (and the line or the ``--set`` key) and what would work.
+        Naming the file (and the line) and what would work.
     """
     file, text = read_config(path, what, example)
-    return Document.parse(text, file).apply(overrides)
+    return Document.parse(text, file)
 
 
 class _Builder:
@@ -312,7 +295,7 @@ class _Builder:
             values = self.value(source, path, source_lines)
             for key in values:
                 if key in result:  # an earlier source's value, with its lines, is replaced
-                    _drop(lines, path + (key,))
+                    forget_lines(lines, path + (key,))
             lines.update(source_lines)
             result.update(values)
         written = set()
@@ -327,7 +310,7 @@ class _Builder:
                                   dotted(path + (key,)))
             written.add(key)
             if key in result:  # overrides a merged value: forget the merged lines
-                _drop(lines, path + (key,))
+                forget_lines(lines, path + (key,))
             lines[path + (key,)] = line
             result[key] = self.value(value_node, path + (key,), lines)
         return result
@@ -343,124 +326,7 @@ class _Builder:
         return list(sources)
 
 
-def _drop(lines: dict, prefix: Path) -> None:
+def forget_lines(lines: dict, prefix: Path) -> None:
     """Forget recorded lines at and under ``prefix`` (the value there is replaced)."""
     for known in [p for p in lines if p[:len(prefix)] == prefix]:
         del lines[known]
-
-
-# ---------------------------------------------------------------------- --set
-def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``"stages.1.gradient.kind=scharr"`` into the key and the YAML-read value."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"expected KEY=VALUE, e.g. stages.1.gradient.kind=scharr; got {text!r}",
-                          "--set", None, key or None)
-    if not raw.strip():
-        return key, None
-    try:
-        value = Document.parse(raw, "--set").data
-    except ConfigError as exc:
-        problem = exc.message.removeprefix("not valid YAML: ")
-        raise ConfigError(f"value {raw!r} is not valid YAML ({problem})", "--set", None,
-                          key) from None
-    return key, value
-
-
-def entry_name(entry: Any) -> str | None:
-    """The name of a stage or sink entry (a bare name or a one-key mapping)."""
-    if isinstance(entry, str):
-        return entry
-    if isinstance(entry, dict) and len(entry) == 1:
-        return next(iter(entry))
-    return None
-
-
-# Lists whose entries are named one-key mappings ("- gradient: {...}"), in any config.
-NAMED_LISTS = (("stages",), ("sinks",))
-
-
-def apply_override(doc: Document, text: str) -> None:
-    """Apply one ``KEY=VALUE`` override to the document in place."""
-    key, value = parse_override(text)
-
-    def fail(message: str) -> ConfigError:
-        return ConfigError(message, "--set", None, key)
-
-    if doc.data is None:
-        raise ConfigError("the config is empty, nothing to override; start it with "
-                          "'version: 1'", doc.file, 1)
-    if not isinstance(doc.data, dict):
-        raise fail("the config is not a mapping, nothing to override")
-    parts: list[Any] = key.split(".")
-    if any(part == "" for part in parts):
-        raise fail("empty part in the key; use dots between parts, e.g. runtime.mode")
-    container: Any = doc.data
-    path: Path = ()
-    for position, part in enumerate(parts):
-        last = position == len(parts) - 1
-        if isinstance(container, list):
-            index = _list_index(container, part, path, fail)
-            if last:
-                if index == len(container):
-                    container.append(value)
-                else:
-                    container[index] = value
-                path += (index,)
-                break
-            if index == len(container):
-                # appending a new entry by name: stages.6.hud.corner=top-right
-                if path not in NAMED_LISTS:
-                    raise fail(f"{dotted(path)} has {len(container)} entries; "
-                               f"set {dotted(path + (index,))}=VALUE to append one")
-                container.append({parts[position + 1]: {}})
-            entry = container[index]
-            if isinstance(entry, str) and len(parts) > position + 1:
-                # a bare stage name gets settings: "gradient" -> {"gradient": {}}
-                entry = container[index] = {entry: {}}
-            container, path = entry, path + (index,)
-            if not part.lstrip("-").isdigit():
-                # addressed by name (stages.gradient.kind): the name was this part
-                if isinstance(container, dict) and container.get(part) is None:
-                    container[part] = {}
-                container, path = container[part], path + (part,)
-            continue
-        if not isinstance(container, dict):
-            raise fail(f"{dotted(path) or 'the config'} is {container!r}, not a mapping")
-        if path in NAMED_LISTS:
-            raise fail(f"after {path[0]} comes a list index or a {path[0][:-1]} name; got {part!r}")
-        if len(path) == 2 and path[:1] in NAMED_LISTS and part not in container:
-            raise fail(f"{dotted(path)} is {entry_name(container)!r}, not {part!r}")
-        if last:
-            if path == ("source",) and part == "type" and container.get("type") != value:
-                container.clear()  # the old type's keys would not fit the new type
-                _drop(doc.lines, path)
-            container[part] = value
-            path += (part,)
-            break
-        if container.get(part) is None:
-            container[part] = {}
-        elif path == () and part == "source" and isinstance(container[part], str):
-            container[part] = {"type": container[part]}
-        container, path = container[part], path + (part,)
-    _drop(doc.lines, path)
-    doc.lines[path] = key
-
-
-def _list_index(items: list, part: str, path: Path, fail) -> int:
-    """The list index named by ``part``: a number, or the name of a unique entry."""
-    if part.lstrip("-").isdigit():
-        index = int(part)
-        if not 0 <= index <= len(items):
-            last = f"0..{len(items) - 1}" if items else "none yet"
-            raise fail(f"{dotted(path)} has {len(items)} entries (indices {last}; "
-                       f"{len(items)} appends); got {index}")
-        return index
-    matches = [i for i, entry in enumerate(items) if entry_name(entry) == part]
-    if len(matches) != 1:
-        names = ", ".join(str(entry_name(entry)) for entry in items) or "none"
-        how = "no" if not matches else "more than one"
-        raise fail(f"{dotted(path)} has {how} entry named {part!r} (entries: {names}); "
-                   f"use its index instead")
-    return matches[0]

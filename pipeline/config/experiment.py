@@ -20,6 +20,7 @@ from pipeline import ops
 from pipeline.config.checks import (EXPERIMENT_HEAD, ExperimentHead, check_bounds, check_experiment_head,
                                     check_section, expect_kind, is_number)
 from pipeline.config.document import Document, load_document
+from pipeline.config.overrides import apply_overrides
 from pipeline.config.quality import check_quality
 from pipeline.config.registry import REQUIRED, Param, ParamError, build
 from pipeline.config.run import load_plugins
@@ -290,7 +291,7 @@ def experiment_from_document(doc: Document, overrides=(), output: str | None = N
     ``optimizers.0.lr=0.1``); ``output`` replaces the config's output folder.
     """
     expect_kind(doc, "experiment")
-    doc.apply(overrides)
+    apply_overrides(doc, overrides)
     load_plugins()
     if isinstance(doc.data, dict) and "dataset" in doc.data:  # the quality kind
         return check_quality(doc, output)

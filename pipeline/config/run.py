@@ -36,7 +36,8 @@ import pkgutil
 from typing import Any
 
 from pipeline.config.checks import VERSION, check_section, check_top_level, expect_kind
-from pipeline.config.document import Document, entry_name, load_document
+from pipeline.config.document import Document, load_document
+from pipeline.config.overrides import apply_overrides, entry_name
 from pipeline.config.registry import REGISTRIES, Param, ParamError, lookup
 from pipeline.io.overwrite import check_no_overwrite
 from pipeline.runtime.tuner import check_tuner_settings
@@ -157,7 +158,7 @@ class Config:
         """Check a parsed :class:`~pipeline.config.document.Document` (after ``overrides``)."""
         load_plugins()
         expect_kind(doc, "run")
-        doc.apply(overrides)
+        apply_overrides(doc, overrides)
         return _check(doc)
 
     def build(self) -> tuple[Any, list, list]:

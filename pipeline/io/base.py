@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.errors import EdgepipeError
+from pipeline.frame import describe_image, stage_image
 from pipeline.config.registry import check_settings
 
 if TYPE_CHECKING:  # only for annotations
@@ -323,17 +324,9 @@ def frame_image(image, index: int, source: Source) -> np.ndarray:
     (H, W) (a view), BGRA becomes BGR (a copy); anything else is a :class:`SourceError`
     naming the source and the frame, raised before any stage runs.
     """
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size:
-        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3):
-            return image
-        if image.ndim == 3 and image.shape[2] == 1:
-            return image[:, :, 0]
-        if image.ndim == 3 and image.shape[2] == 4:
-            import cv2  # only for this rare case: base stays importable without OpenCV
-
-            return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    what = (f"a {image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
-            else type(image).__name__)
+    checked = stage_image(image)
+    if checked is not None:
+        return checked
     name = getattr(source, "registry_name", type(source).__name__)
-    raise SourceError(f"source {name} delivered {what} as frame {index}; a frame is a "
-                      "non-empty uint8 grey (H, W) or BGR (H, W, 3) array")
+    raise SourceError(f"source {name} delivered {describe_image(image)} as frame {index}; a frame "
+                      "is a non-empty uint8 grey (H, W) or BGR (H, W, 3) array")

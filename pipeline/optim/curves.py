@@ -61,6 +61,15 @@ def histogram_probabilities(hist):
     return counts / counts.sum()
 
 
+def otsu_moments(hist):
+    """What Otsu's objectives sum per class: the levels' probabilities, the same times
+    each level's deviation from the mean level, and the total variance."""
+    probabilities = histogram_probabilities(hist)
+    centered = LEVELS - probabilities @ LEVELS
+    weighted_deviation = probabilities * centered
+    return probabilities, weighted_deviation, float(weighted_deviation @ centered)
+
+
 class ThresholdCurve:
     """An objective with its histogram prepared once, as a function of ``t`` alone.
 
@@ -107,8 +116,7 @@ class ThresholdCurve:
             edge = LEVELS > t
             weights = np.stack([edge, ~edge]).astype(np.float64)
             return self.moments @ weights.T, None
-        # Imported here for start-up time: the kernels bring numba (0.3-0.8 s) with them.
-        from pipeline.kernels.soft_threshold import soft_class_sums
+        from pipeline.kernels.soft_threshold import soft_class_sums  # lazy: loads numba (0.3-0.8 s)
 
         soft_class_sums(self.moments, t, 1.0 / self.tau, self._sums, self._slopes)
         return self._sums, self._slopes

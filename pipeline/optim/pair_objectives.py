@@ -5,7 +5,7 @@
 (with ``thresholds = 2``).  :func:`pipeline.optim.tune.tune_pair` runs them.
 """
 
-from pipeline.optim.curves import TAU, TAU_PARAM, LEVELS, ThresholdCurve, histogram_probabilities
+from pipeline.optim.curves import TAU, TAU_PARAM, ThresholdCurve, otsu_moments
 from pipeline.config.registry import register
 
 __all__ = ["PAIR_OBJECTIVES", "MultiOtsu", "multiotsu", "multiotsu_grad"]
@@ -30,11 +30,8 @@ class MultiOtsu:
     histogram = "magnitude"
 
     def __init__(self, hist, tau=TAU):
-        probabilities = histogram_probabilities(hist)
-        centered = LEVELS - probabilities @ LEVELS
-        weighted_deviation = probabilities * centered
+        probabilities, weighted_deviation, self.total_variance = otsu_moments(hist)
         self._curve = ThresholdCurve(tau, [probabilities, weighted_deviation])
-        self.total_variance = float(weighted_deviation @ centered)
         self._sums_at = {}
 
     def _class_sums(self, t):

@@ -12,8 +12,8 @@ import numbers
 
 import numpy as np
 
-from pipeline.optim.curves import (TAU, TAU_PARAM, LEVELS, ThresholdCurve, _check_counts,
-                                   histogram_probabilities)
+from pipeline.optim.curves import (TAU, TAU_PARAM, ThresholdCurve, _check_counts,
+                                   histogram_probabilities, otsu_moments)
 from pipeline.config.registry import Param, register
 
 __all__ = ["OBJECTIVES", "TARGET_FRACTION", "Agreement", "Density", "Otsu", "agreement",
@@ -35,11 +35,9 @@ class Otsu(ThresholdCurve):
     histogram = "magnitude"
 
     def __init__(self, hist, tau=TAU):
-        probabilities = histogram_probabilities(hist)
-        centered = LEVELS - probabilities @ LEVELS
-        weighted_deviation = probabilities * centered
+        probabilities, weighted_deviation, total_variance = otsu_moments(hist)
         super().__init__(tau, [probabilities, weighted_deviation])
-        self.total_variance = float(weighted_deviation @ centered)
+        self.total_variance = total_variance
 
     def _evaluate(self, t):
         if self.total_variance == 0.0:

@@ -47,7 +47,7 @@ def image_counts(soft, boundaries, levels=None, max_dist: float = MAX_DIST) -> n
     within ``max_dist * hypot(H, W)`` pixels; recall sums matched and total human
     pixels over annotators; precision counts the detector pixels matched to any one.
     """
-    from pipeline.quality.kernels.boundaries import image_counts as kernel, offsets
+    from pipeline.quality.kernels.boundaries import image_counts as kernel, offsets  # lazy: loads numba
 
     soft = np.asarray(soft)
     boundaries = np.asarray(boundaries)

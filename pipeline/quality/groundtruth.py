@@ -20,7 +20,7 @@ class GroundTruthError(EdgepipeError, ValueError):
 
 def _loadmat():
     try:
-        from scipy.io import loadmat
+        from scipy.io import loadmat  # lazy: scipy is in the quality extra only
     except ImportError:  # pragma: no cover - scipy is a dependency of the quality extra
         raise GroundTruthError("reading BSDS ground truth needs scipy: "
                                "pip install 'edgepipe[quality]' (or pip install scipy)") from None
@@ -37,7 +37,7 @@ def read_boundaries(path: str | os.PathLike) -> np.ndarray:
         ``Boundaries`` of the common shape; the message names the file.
     """
     loadmat = _loadmat()
-    from scipy.io.matlab import MatReadError
+    from scipy.io.matlab import MatReadError  # lazy: scipy is in the quality extra only
 
     try:
         data = loadmat(os.fspath(path))
@@ -68,7 +68,7 @@ def write_boundaries(path: str | os.PathLike, boundaries) -> None:
     Used for synthetic ground truth in tests and examples.  The boundary benchmark reads
     only ``Boundaries``; ``Segmentation`` is written as one region (all ones).
     """
-    from scipy.io import savemat
+    from scipy.io import savemat  # lazy: scipy is in the quality extra only
 
     boundaries = [np.asarray(b, dtype=np.uint8) for b in boundaries]
     cell = np.empty((1, len(boundaries)), dtype=object)

@@ -65,7 +65,7 @@ def thin_map(image) -> np.ndarray:
     ValueError
         ``image`` is not two-dimensional.
     """
-    from pipeline.quality.kernels.boundaries import thin
+    from pipeline.quality.kernels.boundaries import thin  # lazy: loads numba (0.3-0.8 s)
 
     image = np.asarray(image)
     if image.ndim != 2:

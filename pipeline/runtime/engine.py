@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import threading
 import time
 from typing import Iterator, Sequence
 
@@ -60,6 +59,7 @@ from pipeline.controls import Controls
 from pipeline.runtime.queues import END, POLL, FrameQueue
 from pipeline.runtime.progress import ProgressLine
 from pipeline.runtime.stats import RunStats, Summary
+from pipeline.runtime.tuner import Tuner
 from pipeline.runtime.warmup import WarmUp, warm_chain
 from pipeline.runtime.workers import Processor, RunState, SinkRunner, SourceReader, Worker, sink_names
 from pipeline.stages.chain import Chain
@@ -161,9 +161,6 @@ class Engine:
         """Record the first error and stop everything without waiting for the queues."""
         self._state.fail(exc)
 
-    def _abandon(self) -> None:
-        self._state.abandon()
-
     def queue_depths(self) -> dict[str, int]:
         """Frames waiting now, by queue: ``"source"`` (before processing), then each sink.
 
@@ -193,8 +190,6 @@ class Engine:
         self._histograms_on_demand = with_sinks and self.tuner_settings is not None
         self.chain.leave_histograms(read_after=not with_sinks)
         if self.tuner_settings is not None:
-            from pipeline.runtime.tuner import Tuner
-
             self.tuner = Tuner(self.tuner_settings, self.controls, on_error=self._fail)
         sinks = self.sinks if with_sinks else []
         names = sink_names(sinks)
@@ -258,7 +253,7 @@ class Engine:
         SinkError, SourceError, StageError
             From ``check``/``open`` before any thread starts, or from a thread.
         """
-        restore = self._install_signals() if handle_signals else None
+        restore = install_stop_signals(self._on_interrupt) if handle_signals else None
         try:
             try:
                 self._prepare(with_sinks=True)
@@ -344,12 +339,9 @@ class Engine:
 
     def _on_interrupt(self, reason: str) -> None:
         if self.controls.stopped:
-            self._abandon()  # a second signal: do not wait for queued frames
+            self._state.abandon()  # a second signal: do not wait for queued frames
         else:
             self.controls.stop(reason)
-
-    def _install_signals(self):
-        return install_stop_signals(self._on_interrupt)
 
     def _progress_line(self) -> "ProgressLine | None":
         if not self.progress or self.mode != "batch":

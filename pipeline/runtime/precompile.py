@@ -20,6 +20,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from pipeline import ops
+
 
 def _layouts(image: np.ndarray) -> Iterator[np.ndarray]:
     """``image`` with C-contiguous rows, and the same pixels as a view of strided rows."""
@@ -31,8 +33,6 @@ def _layouts(image: np.ndarray) -> Iterator[np.ndarray]:
 
 def calls() -> Iterator[tuple[str, Callable[[], object]]]:
     """(what, call) for every kernel version the ops can compile."""
-    from pipeline import ops
-
     rng = np.random.default_rng(0)
     bgr = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
     frames = {"grey": bgr[:, :, 0].copy(), "BGR": bgr,
@@ -65,7 +65,7 @@ def calls() -> Iterator[tuple[str, Callable[[], object]]]:
 
 def precompile(say: Callable[[str], None] = print) -> tuple[int, int, float]:
     """Make every version of :func:`calls`; (compiled, loaded from the cache, seconds)."""
-    from numba.core import event as numba_event
+    from numba.core import event as numba_event  # lazy: numba takes 0.3-0.8 s to import
 
     class Count(numba_event.Listener):
         compiles = 0

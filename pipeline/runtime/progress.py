@@ -20,7 +20,7 @@ class ProgressLine:
     """
 
     def __init__(self, total: int | None, stream=None):
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm costs 20-70 ms; only a run shown on a terminal draws a bar
 
         self.total = total
         self._bar = tqdm(total=total, file=stream, desc="edgepipe", unit=" frames",

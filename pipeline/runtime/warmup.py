@@ -68,7 +68,7 @@ def _notice() -> None:
 def _compile_watch():
     """numba's event module and a listener that counts compiles (cache misses) and shows
     :data:`NOTICE` at the first.  numba is imported here, not with this module."""
-    from numba.core import event as numba_event
+    from numba.core import event as numba_event  # lazy: numba takes 0.3-0.8 s to import
 
     class CompileWatch(numba_event.Listener):
         compiles = 0

@@ -35,7 +35,7 @@ def map_activation(d: np.ndarray, fn: str, center: float, width: float) -> np.nd
     ndarray, uint8, (H, W)
         Computed in float64; values of ``fn`` outside [0, 1] are clipped.
     """
-    from pipeline.activations import ACTIVATIONS
+    from pipeline.activations import ACTIVATIONS  # lazy: loads numba (0.3-0.8 s)
 
     if fn not in ACTIVATIONS:
         raise ValueError(f"fn must be one of {', '.join(ACTIVATIONS)}; got {fn!r}")

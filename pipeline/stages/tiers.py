@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 
-from pipeline import opencv_tier
+from pipeline import opencv_tier, ops
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def say(line: str) -> None:
     if sys.stderr is None:
         return
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: tqdm costs 20-70 ms; loaded at the first notice
 
         tqdm.write(line, file=sys.stderr)
         sys.stderr.flush()
@@ -83,7 +83,7 @@ class CacheMiss(Exception):
 def _miss_guard(thread: int):
     """A numba listener that raises :class:`CacheMiss` when a kernel is about to compile
     on ``thread``.  numba is imported here (on the loader's thread), not with this module."""
-    from numba.core import event as numba_event
+    from numba.core import event as numba_event  # lazy: on the loader's thread, not the run's
 
     class MissGuard(numba_event.Listener):
         def on_start(self, event) -> None:
@@ -109,9 +109,7 @@ def _missed(exc: BaseException | None) -> bool:
 
 
 def _make(call, guard) -> bool:
-    from numba.core import event as numba_event
-
-    from pipeline import ops
+    from numba.core import event as numba_event  # lazy: on the loader's thread, not the run's
 
     try:
         if guard is None:
@@ -179,7 +177,7 @@ class KernelLoader:
         _short_switches(+1)
         try:
             with _LOADING_LOCK:  # two loaders' first imports of numba at once can fail
-                import numba.core.event  # noqa: F401
+                import numba.core.event  # noqa: F401  # lazy: the loader thread's job
             if not warm(self.calls, compile_=False):
                 self.compiled = True
                 notice_once()
@@ -269,9 +267,9 @@ def _compile_lock():
     """One compiling child per cache folder at a time: runs started together on a cold
     cache (a test suite, a batch of jobs) would otherwise each compile the same kernels
     at once, every child outliving its run.  The next child then finds them cached."""
-    import numba  # noqa: F401  (kernels.options below sets numba's cache folder)
+    import numba  # noqa: F401  # lazy: 0.3-0.8 s; loaded by the compiling child only
 
-    from pipeline.kernels import options
+    from pipeline.kernels import options  # lazy: loads numba; it sets numba's cache folder
 
     folder = os.environ.get("NUMBA_CACHE_DIR") or options.CACHE_DIR
     try:

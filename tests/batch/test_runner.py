@@ -21,7 +21,8 @@ import pytest
 
 from pipeline.batch import split
 from pipeline.batch.jobs import load_job
-from pipeline.batch.runner import BatchError, OutputLock, run_job
+from pipeline.batch.output_folder import BatchError, OutputLock
+from pipeline.batch.runner import run_job
 from pipeline.cli import batch as command
 from tests.harness import ROOT, decode
 

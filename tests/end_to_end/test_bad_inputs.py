@@ -20,7 +20,7 @@ import pytest
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import Sink, Source, SourceError
 from pipeline.io.sinks.video import VideoSink
-from pipeline.io.media.reader import count_decodable_frames
+from pipeline.io.media.counting import count_decodable_frames
 from pipeline.io.sources.file import DEFAULT_FILE_FPS
 from pipeline.io.sources.file import FileSource
 from pipeline.pipeline import Pipeline

@@ -100,7 +100,7 @@ def test_a_lock_another_process_holds_blocks_and_its_temporaries_stay(tmp_path):
         temp.write_bytes(b"being written")
         with pytest.raises(SinkError, match=rf"another edgepipe run is writing .* \(pid {holder.pid}\)"):
             OutputLock(lock_path(final), str(final), "video sink").acquire()
-        from pipeline.batch.runner import sweep
+        from pipeline.batch.output_folder import sweep
 
         class Job:
             output_dir = str(tmp_path)

@@ -46,6 +46,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from pipeline.errors import EdgepipeError
+from pipeline.io.media.best_effort import BestEffortClock
 from pipeline.io.media.logs import MessageTally
 from pipeline.io.media.timing import ClockJoin
 
@@ -123,39 +124,6 @@ def to_bgr(frame: av.VideoFrame) -> np.ndarray:
     if turn is not None:
         image = cv2.rotate(image, turn)
     return image
-
-
-class BestEffortClock:
-    """FFmpeg's best-effort timestamp of decoded frames (``guess_correct_pts`` in libavcodec).
-
-    A decoder hands each frame the pts of the packet it came from (``frame.pts``) and
-    that packet's dts (``frame.dts``).  Either may be missing or wrong: an AVI holds no
-    pts, and a DivX/Xvid "packed" MPEG-4 file attaches each B-frame's pts to the frame
-    before it (pts 1, 3, 2, 5, 4, ...).  FFmpeg counts the times each sequence failed
-    to grow and trusts the one that failed less; ``ffprobe`` shows the result as
-    ``best_effort_timestamp`` and ``ffmpeg`` times its frames with it.  This is the
-    same rule, on PyAV's frames (PyAV does not expose FFmpeg's own field).
-    """
-
-    def __init__(self):
-        self.faulty_pts = self.faulty_dts = 0
-        self.last_pts = self.last_dts = None
-
-    def guess(self, pts: int | None, dts: int | None) -> int | None:
-        """The frame's time in its time base, or None when it has neither pts nor dts."""
-        if dts is not None:
-            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
-            self.last_dts = dts
-        elif pts is not None:
-            self.last_dts = pts
-        if pts is not None:
-            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
-            self.last_pts = pts
-        elif dts is not None:
-            self.last_pts = dts
-        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
-            return pts
-        return dts
 
 
 class MediaReader:
@@ -403,40 +371,3 @@ class MediaReader:
         self.stream.codec_context.flush_buffers()
         self._clock = None  # avcodec_flush_buffers resets guess_correct_pts' counts too
         self._restart()
-
-
-def decode_each(reader: "MediaReader", max_consecutive_errors: int = 30, visit=None) -> int:
-    """Decode an open reader's frames to the end as the file source does; how many decoded.
-
-    Damaged packets are passed over; ``max_consecutive_errors`` failures in a row end
-    the pass.  ``visit(number, frame)``, if given, sees each decoded frame (numbered
-    from 0, damaged ones not counted) before the next is decoded.  The frame counter
-    and the batch split's probe both count this way, so they agree frame for frame.
-    """
-    count = failures = 0
-    while failures < max_consecutive_errors:
-        try:
-            frame = reader.next_frame()
-        except (DamagedPacket, DemuxError):
-            failures += 1
-            continue
-        if frame is None:
-            break
-        if visit is not None:
-            visit(count, frame)
-        count += 1
-        failures = 0
-    return count
-
-
-def count_decodable_frames(path: str, max_consecutive_errors: int = 30) -> int:
-    """Frames of ``path`` that decode, counted by decoding it (no colour conversion).
-
-    Container metadata can be far off (``samples/tree.avi`` states 444 frames and decodes
-    68), so this is one decode pass (:func:`decode_each`).
-    """
-    reader = MediaReader(path).open()
-    try:
-        return decode_each(reader, max_consecutive_errors)
-    finally:
-        reader.close()

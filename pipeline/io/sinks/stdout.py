@@ -33,6 +33,7 @@ from pipeline.cli.guard import is_terminal
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.plan import MediaError, plan_video
 from pipeline.io.media.writer import ENCODERS, PRESETS, nominal_rate
+from pipeline.io.sinks.video import parse_bitrate
 from pipeline.config.registry import Param, ParamError, register
 
 #: What FFmpeg calls standard output.
@@ -87,8 +88,6 @@ class StdoutSink(Sink):
 
     def validate(self) -> None:
         """Encoder settings only where there is an encoder."""
-        from pipeline.io.sinks.video import parse_bitrate
-
         self.bitrate = parse_bitrate(self.bitrate)
         if self.raw:
             for key in ("codec", "crf", "bitrate", "preset"):

@@ -27,7 +27,9 @@ One module per source type: ``camera``, ``file``, ``images``, ``stdin``, ``url``
 ``synthetic``;
 the watchdog and reconnection that camera and url share are in
 :mod:`pipeline.io.sources.live`, the OpenCV bits the camera needs in
-:mod:`pipeline.io.sources.capture`, frame pacing in :mod:`pipeline.io.sources.pacing`.
+:mod:`pipeline.io.sources.capture`, frame pacing in :mod:`pipeline.io.sources.pacing`;
+the file source's ``start``/``duration`` trimming in :mod:`pipeline.io.sources.trim` and
+its look at the path (a pipe, a device, a folder?) in :mod:`pipeline.io.sources.video_path`.
 
 Importing this package registers every source; import a source's class from its module
 (``from pipeline.io.sources.file import FileSource``).

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
-import stat
 import threading
 
 import numpy as np
 
 from pipeline.io.base import MediaInput, Source, SourceError
 from pipeline.io.media import logs
-from pipeline.io.media.reader import (
-    DamagedPacket,
-    DemuxError,
-    MediaOpenError,
-    MediaReader,
-    count_decodable_frames,
-    to_bgr,
-)
+from pipeline.io.media.counting import count_decodable_frames
+from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaOpenError, MediaReader, to_bgr
 from pipeline.io.sources.pacing import FramePacer
+from pipeline.io.sources.video_path import check_video_path
+from pipeline.io.sources.trim import PastTheEnd, Trim
 from pipeline.config.registry import Param, ParamError, register
 
 log = logging.getLogger(__name__)
@@ -38,49 +31,8 @@ DEFAULT_MAX_CONSECUTIVE_ERRORS = 30
 #: Largest decoded frame (width x height) read by default: 100 megapixels, 300 MB a
 #: BGR frame; a damaged or hostile header stating 16000x16000 is refused before decoding.
 DEFAULT_MAX_PIXELS = 100_000_000
-#: Seconds within which a frame's pts counts as on a trim boundary (FFmpeg compares whole
-#: ticks; pts converted to float seconds may be off by far less than this).
-TRIM_TOLERANCE = 1e-6
 
 REENCODE_HINT = "try `ffprobe` on it, or re-encode it with `ffmpeg -i IN -c:v libx264 OUT.mp4`"
-
-
-def check_video_path(path: str) -> None:
-    """SourceError naming ``path`` and its real problem, unless it is a non-empty regular file.
-
-    A named pipe, ``/dev/zero`` or ``/dev/null`` all have size 0 to ``os.path.getsize``;
-    each is said for what it is, not "empty".
-    """
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        folder = os.path.dirname(os.path.abspath(path))
-        raise SourceError(f"video file {path!r} does not exist (looked in {folder}); "
-                          "check the path, or use a `synthetic` source to run without a file") from None
-    except OSError as error:
-        raise SourceError(f"cannot look at video file {path!r}: {error.strerror}; "
-                          "check the path and its permissions") from None
-    mode = info.st_mode
-    if stat.S_ISDIR(mode):
-        raise SourceError(f"{path!r} is a folder, not a video file; for a folder of pictures "
-                          "use an `images` source with a glob such as 'folder/*.png'")
-    if stat.S_ISFIFO(mode):
-        raise SourceError(f"{path!r} is a named pipe (FIFO), not a video file: a file source "
-                          "must seek and count frames; save the video to a regular file, or send "
-                          "it to a `url` source (e.g. ffmpeg ... -f mpegts udp://127.0.0.1:5000)")
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        kind = "character" if stat.S_ISCHR(mode) else "block"
-        raise SourceError(f"{path!r} is a {kind} device, not a video file; give the path of a "
-                          "video file (for a capture device such as /dev/video0 use a `camera` source)")
-    if stat.S_ISSOCK(mode):
-        raise SourceError(f"{path!r} is a socket, not a video file; give the path of a video file "
-                          "(for a network stream use a `url` source)")
-    if info.st_size == 0:
-        top = os.path.realpath(path).split(os.sep)[1:2]
-        if top in (["proc"], ["sys"]):  # kernel files all say 0 bytes
-            raise SourceError(f"{path!r} is a kernel file under /{top[0]}, not a video file; "
-                              "give the path of a video file")
-        raise SourceError(f"video file {path!r} is empty (0 bytes); check how it was copied or recorded")
 
 
 @register("source", "file")
@@ -150,7 +102,7 @@ class FileSource(Source):
         self._last_raw_pts: int | None = None  # in the stream's time base
         self._counted: int | None = None
         self._messages_noted = False
-        self._trim_end: float | None = None  # duration: frames at or after this pts are not read
+        self._trim = Trim()  # start and duration (pipeline.io.sources.trim), set at open
 
     def check(self) -> None:
         """``start`` and ``duration`` do not combine with ``loop``."""
@@ -245,7 +197,7 @@ class FileSource(Source):
                 return item
             if self._reader is None or self._closing.is_set():  # closed while pacing
                 return None
-            return self._within_duration(self._next_item())
+            return self._trim.keeps(self._next_item())
 
     def _check_input(self) -> None:
         """SourceError unless the input can be opened (a regular, non-empty file)."""
@@ -253,33 +205,15 @@ class FileSource(Source):
 
     # ------------------------------------------------------------------ trimming
     def _trimmed_first(self, first):
-        """The first frame at or after ``start`` (sought in a file), as ``ffmpeg -ss``.
-
-        Like FFmpeg, ``start`` counts from the container's start time: it seeks to the
-        keyframe at or before that point and drops the frames decoded before it.  With
-        ``duration``, frames from ``first pts + duration`` on are not read (FFmpeg's trim
-        filter measures ``-t`` from the first frame it keeps).
-        """
-        self._trim_end = None
-        if first is not None and self._trim_start:
-            origin = self._reader.container.start_time
-            target = (origin / 1_000_000 if origin is not None else first[1]) + self._trim_start
-            if first[1] < target - TRIM_TOLERANCE and self._seekable():
-                self._reader.seek(math.floor(target / self._reader.time_base))
-                first = self._next_item(at_open=True)
-            last = first
-            while first is not None and first[1] < target - TRIM_TOLERANCE:
-                first = self._next_item(at_open=True)
-                last = first or last
-            if first is None:
-                ends = (f"its last frame is at {last[1] - (origin or 0) / 1e6:.3f} s" if last
-                        else "no frame decodes there")
-                self.close()
-                raise SourceError(f"{self._describe()}: start {self._trim_start:g} s is past the "
-                                  f"end of the video ({ends}); give an earlier --start / start")
-        if first is not None and self._trim_duration is not None:
-            self._trim_end = first[1] + self._trim_duration
-        return first
+        """The first frame at or after ``start``, as ``ffmpeg -ss`` (see
+        :mod:`pipeline.io.sources.trim`); SourceError when ``start`` is past the end."""
+        self._trim = Trim(self._trim_start, self._trim_duration)
+        try:
+            return self._trim.first(first, self._reader, lambda: self._next_item(at_open=True),
+                                    self._seekable())
+        except PastTheEnd as error:
+            self.close()
+            raise SourceError(f"{self._describe()}: {error}") from None
 
     def _seekable(self) -> bool:
         return True
@@ -293,12 +227,6 @@ class FileSource(Source):
     @property
     def _trim_duration(self) -> float | None:
         return self.settings.get("duration")
-
-    def _within_duration(self, item):
-        """``item``, or None when it lies at or after the end ``duration`` sets."""
-        if item is not None and self._trim_end is not None and item[1] >= self._trim_end - TRIM_TOLERANCE:
-            return None
-        return item
 
     def _next_item(self, at_open: bool = False) -> tuple[np.ndarray, float] | None:
         """The next frame that decodes as ``(bgr, pts)``, applying ``on_error``; None at the end."""

@@ -21,7 +21,8 @@ from av.video.reformatter import Interpolation
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.base import SourceError
-from pipeline.io.media.reader import MediaReader, count_decodable_frames, to_bgr
+from pipeline.io.media.counting import count_decodable_frames
+from pipeline.io.media.reader import MediaReader, to_bgr
 from pipeline.io.sources.file import FileSource
 from pipeline.config.registry import build
 from tests.harness import ROOT, bounded, decode

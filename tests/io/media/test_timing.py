@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.io.media.reader import BestEffortClock
+from pipeline.io.media.best_effort import BestEffortClock
 from pipeline.io.media.sound import encoder_target
 from pipeline.io.media.timing import FramePlacer
 from pipeline.io.media.plan import MediaError, plan_video
