@@ -14,8 +14,9 @@ reconnections.
 * Outputs are sink threads that run at their own pace: a frame is encoded by whichever
   output hands it in first (frames come in the same order to all); an output behind the
   others takes the packets already made.  The log keeps what the slowest attached output
-  still needs, and always the packets since the latest keyframe, so an output that
-  (re)connects starts there.  One that falls more than :data:`MAX_BEHIND` packets behind
+  still needs, and always the packets since the latest keyframe, so an output that opens
+  late starts there; one that reconnects after losing its receiver starts at the next
+  keyframe, which the encoder makes at once (the packets kept are from before the loss).  One that falls more than :data:`MAX_BEHIND` packets behind
   skips to the latest keyframe (counted).
 * The first output to close flushes the encoder; a frame that reaches another output only
   after that (one its live queue kept and the first output's dropped) is not encoded, and
@@ -78,6 +79,8 @@ class SharedEncoder:
         self.last_index = -1
         self.finished = False
         self.joined = 0  # outputs that ever joined
+        self._waiting: set[int] = set()  # reconnected outputs waiting for a keyframe
+        self._want_key = False  # the next frame encoded is made a keyframe
         self.key = None  # where shared_encoder() keeps it
         self.writer = MediaWriter(os.devnull, ".mkv", plan, rate, container_format="null",
                                   deliver=self._take, codec_flags=GLOBAL_HEADER if global_header else 0)
@@ -114,10 +117,18 @@ class SharedEncoder:
             self._cursors[output] = None
             self.joined += 1
 
-    def attach(self, output: int) -> None:
-        """``output`` (re)opened its container: it starts at the latest keyframe."""
+    def attach(self, output: int, again: bool = False) -> None:
+        """``output`` opened its container: it starts at the latest keyframe.  ``again``
+        (a reconnection): the packets made before are stale, so it starts at the next
+        keyframe, which the encoder is asked to make at once."""
         with self.lock:
-            self._cursors[output] = self._keyframe if self._keyframe is not None else self._base + len(self._log)
+            end = self._base + len(self._log)
+            if again:
+                self._cursors[output] = end
+                self._waiting.add(output)
+                self._want_key = True
+            else:
+                self._cursors[output] = self._keyframe if self._keyframe is not None else end
 
     def detach(self, output: int) -> None:
         """``output`` lost its receiver: the log no longer waits for it."""
@@ -128,6 +139,7 @@ class SharedEncoder:
     def leave(self, output: int) -> None:
         with self.lock:
             self._cursors.pop(output, None)
+            self._waiting.discard(output)
             self._trim()
 
     def encode(self, index: int, image, seconds: float) -> bool:
@@ -138,7 +150,8 @@ class SharedEncoder:
                 return True
             if self.finished:
                 return False
-            self.writer.write(image, seconds)
+            self.writer.write(image, seconds, keyframe=self._want_key)
+            self._want_key = False
             self.last_index = index
             return True
 
@@ -153,6 +166,11 @@ class SharedEncoder:
             if end - cursor > MAX_BEHIND and self._keyframe is not None and self._keyframe > cursor:
                 skipped, cursor = self._keyframe - cursor, self._keyframe
             taken = self._log[cursor - self._base:]
+            if output in self._waiting:  # reconnected: from the first keyframe on
+                keys = [number for number, packet in enumerate(taken) if packet.is_keyframe]
+                taken = taken[keys[0]:] if keys else []
+                if keys:
+                    self._waiting.discard(output)
             self._cursors[output] = end
             self._trim()
             return taken, skipped

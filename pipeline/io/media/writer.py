@@ -33,6 +33,7 @@ from pathlib import Path
 
 import av
 import cv2
+from av.video.frame import PictureType
 import numpy as np
 
 from pipeline.io import formats
@@ -223,8 +224,9 @@ class MediaWriter:
         return source.reformat(format=self.plan.pix_fmt, src_colorspace="ITU601", dst_colorspace="ITU601",
                                src_color_range=2, dst_color_range=2 if self.plan.full_range else 1)
 
-    def write(self, image: np.ndarray, seconds: float) -> None:
-        """Encode ``image`` to be shown at ``seconds`` (from the video's start).
+    def write(self, image: np.ndarray, seconds: float, keyframe: bool = False) -> None:
+        """Encode ``image`` to be shown at ``seconds`` (from the video's start); ``keyframe``
+        asks the encoder to make it one.
 
         Times that repeat, step back or jump back are placed by :class:`FramePlacer`;
         a frame may wait there for the next one before it is encoded.
@@ -233,6 +235,8 @@ class MediaWriter:
             frame = self._grey_frame(image)
         else:
             frame = self._colour_frame(image)
+        if keyframe:
+            frame.pict_type = PictureType.I
         for each, placed in self._placer.add(frame, seconds):
             self._emit(each, placed)
 

@@ -179,7 +179,7 @@ class StreamSink(Sink):
         try:
             if self._shared is not None:
                 self._writer = PacketMuxer(target, self._shared, sound, container_format=fmt, options=options)
-                self._shared.attach(id(self))
+                self._shared.attach(id(self), again=self._down)
             else:
                 self._writer = MediaWriter(target, ".mkv", self._plan, self._rate, sound,
                                            container_format=fmt, options=options)

@@ -122,6 +122,27 @@ def test_a_late_or_reconnecting_output_starts_at_the_latest_keyframe():
     assert encoder.packets(2) == ([], 0)
 
 
+def test_a_reconnected_output_starts_at_a_fresh_keyframe_made_at_once():
+    encoder = _encoder()
+    for output in (1, 2):
+        encoder.join(output)
+        encoder.attach(output)
+    for index in range(15):  # keyframes at 0 and 10
+        encoder.encode(index, _frame(index), index / 30)
+        encoder.packets(1)
+        encoder.packets(2)
+    encoder.detach(2)  # its receiver went away
+    for index in range(15, 18):
+        encoder.encode(index, _frame(index), index / 30)
+        encoder.packets(1)
+    encoder.attach(2, again=True)
+    assert encoder.packets(2) == ([], 0)  # nothing stale from before the loss
+    encoder.encode(18, _frame(18), 18 / 30)  # made a keyframe at once, not at 20
+    encoder.encode(19, _frame(19), 19 / 30)
+    taken, _ = encoder.packets(2)
+    assert taken and taken[0].is_keyframe and taken[0].pts == round(18 / 30 / encoder.writer.time_base)
+
+
 def test_an_output_far_behind_skips_to_a_keyframe_and_counts_it():
     encoder = _encoder()
     for output in (1, 2):
