@@ -9,6 +9,7 @@ and a synthetic window demo that keeps running.  Every clip is made by ffmpeg he
 from __future__ import annotations
 
 import json
+import hashlib
 import os
 import pty
 import select
@@ -105,6 +106,27 @@ def test_standard_output_to_ffprobe(fmt, codec, clip, tmp_path):
     if codec == "rawvideo":  # raw frames: exactly the chain's
         (tmp_path / "piped").write_bytes(done.stdout)
         assert same_frames(stored_grey(tmp_path / "piped"), grey_of(clip))
+
+
+def decoded_md5(source: str, data: bytes | None = None) -> str:
+    """The MD5 of every decoded picture's bytes, times left out."""
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", source, "-map", "0:v", "-f", "rawvideo", "-"],
+                          input=data, capture_output=True, check=True)
+    return hashlib.md5(done.stdout).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", ["mpegts", "matroska"])
+def test_encoded_standard_output_is_the_video_sinks_encoding(fmt, clip, tmp_path):
+    """mpegts and matroska on standard output go through the file writer: the same
+    pictures as the same edges written to an .mkv, and every frame at its time."""
+    piped = subprocess.run(edgepipe(str(clip), "-", "--format", fmt, "--preset", "ultrafast"), cwd=tmp_path,
+                           env=environment(), capture_output=True)
+    assert piped.returncode == 0, piped.stderr.decode()
+    done = subprocess.run(edgepipe(str(clip), "file.mkv", "--preset", "ultrafast", "--no-audio"), cwd=tmp_path,
+                          env=environment(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert decoded_md5("-", piped.stdout) == decoded_md5(str(tmp_path / "file.mkv"))
+    assert probe_frames(piped.stdout) == ("h264", 150)
 
 
 def test_a_shell_pipeline_both_ways(clip, tmp_path):

@@ -13,7 +13,9 @@ matroska   matroska         H.264 (or ``codec``), 4:2:0
 =========  ===============  ===========================================================
 
 Frames keep their times (from the input's start) in nut, mpegts and matroska; y4m has
-one constant rate.  Nothing else may write to standard output meanwhile: the summary,
+one constant rate.  The encoded formats (mpegts, matroska) are written by the video
+sink's writer (:class:`~pipeline.io.media.writer.MediaWriter`): the same grey-in-luma
+encoding, studio range and frame placement (times that repeat or jump back) as a file.  Nothing else may write to standard output meanwhile: the summary,
 progress and messages all go to standard error.  A reader that goes away (``| head -c
 100``) ends the run with :class:`ReaderGone`, which the command turns into exit 141.
 """
@@ -32,7 +34,8 @@ import numpy as np
 from pipeline.cli.guard import is_terminal
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.media.plan import MediaError, plan_video
-from pipeline.io.media.writer import ENCODERS, PRESETS, nominal_rate
+from pipeline.io.media.timing import output_seconds
+from pipeline.io.media.writer import ENCODERS, PRESETS, MediaWriter, nominal_rate
 from pipeline.io.sinks.video import parse_bitrate
 from pipeline.config.registry import Param, ParamError, register
 
@@ -74,6 +77,7 @@ class StdoutSink(Sink):
         super().__init__(*args, **settings)
         self._container = None
         self._stream = None
+        self._writer: MediaWriter | None = None  # mpegts, matroska
         self._plan = None
         self._origin: float | None = None
         self._last_pts: int | None = None
@@ -118,33 +122,35 @@ class StdoutSink(Sink):
         height, width = image.shape[:2]
         grey = image.ndim == 2 or image.shape[2] == 1
         muxer, default_codec = FORMATS[self.format]
+        self._shape = image.shape[:2]
+        self._rate = float(rate)
         try:
-            self._container = av.open(STDOUT_URL, "w", format=muxer)
             if self.raw:
+                self._container = av.open(STDOUT_URL, "w", format=muxer)
                 pix_fmt = RAW_FORMATS[self.format][0 if grey else 1]
                 stream = self._container.add_stream("rawvideo", rate=nominal_rate(rate))
                 stream.pix_fmt = pix_fmt
                 stream.width, stream.height = width, height
                 self._size = (width, height)
                 self.codec_used = "rawvideo"
+                if self.format != "y4m":
+                    stream.codec_context.time_base = TIME_BASE
+                    stream.time_base = TIME_BASE
             else:
                 codec = self.codec or default_codec
                 plan = plan_video(".mkv", codec, grey=grey, width=width, height=height, crf=self.crf,
                                   bitrate=self.bitrate, preset=self.preset)
-                stream = self._container.add_stream(plan.encoder, rate=nominal_rate(rate),
-                                                    options=dict(plan.options))
-                stream.pix_fmt = plan.pix_fmt
-                stream.width, stream.height = plan.padded
+                self._writer = MediaWriter(STDOUT_URL, ".mkv", plan, rate, container_format=muxer)
+                self._container = self._writer.container
+                stream = self._writer.stream
                 self._size = plan.padded
                 self.codec_used = codec
-            if self.format != "y4m":
-                stream.codec_context.time_base = TIME_BASE
-                stream.time_base = TIME_BASE
             self._stream = stream
         except (OSError, av.FFmpegError, MediaError) as error:
             self.abort()
             raise self._failure(error) from error
         self._origin = first.pts
+        self._first_index = first.index
         self._last_pts = None
         self.frames_written = 0
 
@@ -175,8 +181,20 @@ class StdoutSink(Sink):
         if self._container is None:
             raise SinkError("stdout sink is not open")
         image = check_uint8(frame, "stdout sink")
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[:, :, 0]
         if image.ndim != len(self._stream_shape()):
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_BGR2GRAY)
+        if self._writer is not None:
+            if image.shape[:2] != self._shape:  # a frame of another size: the first one's
+                image = cv2.resize(image, self._shape[::-1], interpolation=cv2.INTER_AREA)
+            origin = self._origin if self._origin is not None else 0.0
+            try:
+                self._writer.write(image, output_seconds(frame, origin, self._first_index, self._rate))
+            except (OSError, av.FFmpegError) as error:
+                raise self._failure(error) from error
+            self.frames_written += 1
+            return
         video = self._video_frame(image)
         if self.format == "y4m":
             video.pts = self.frames_written
@@ -196,6 +214,8 @@ class StdoutSink(Sink):
         self.frames_written += 1
 
     def _stream_shape(self) -> tuple:
+        if self._writer is not None:
+            return (1, 1) if self._writer.plan.grey else (1, 1, 1)
         return (1, 1) if self._stream.pix_fmt == "gray" else (1, 1, 1)
 
     def close(self) -> None:
@@ -204,6 +224,10 @@ class StdoutSink(Sink):
         if container is None:
             return
         try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.finish()
+                return
             for packet in self._stream.encode(None):
                 container.mux(packet)
             container.close()
@@ -213,7 +237,10 @@ class StdoutSink(Sink):
     def abort(self) -> None:
         """Close without the trailer's care (what was piped out is out)."""
         container, self._container = self._container, None
-        if container is not None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.abort()
+        elif container is not None:
             try:
                 container.close()
             except Exception:  # noqa: BLE001  (giving up anyway)
