@@ -267,3 +267,17 @@ def test_apply_override_records_the_set_key_for_errors(tmp_path):
     apply_override(doc, "runtime.mode=live")
     assert doc.data["runtime"] == {"mode": "live"}
     assert doc.error(("runtime", "mode"), "bad").key == "runtime.mode"
+
+
+def test_stem_in_an_images_sink_needs_pictures_as_the_source(tmp_path):
+    """Caught when the config loads (exit 2 at validate), not when the sink opens mid-run."""
+    error, path = error_of(tmp_path, "version: 1\nsource: {type: synthetic, length: 3}\n"
+                                     "stages: [grayscale, gradient, map]\n"
+                                     "sinks:\n  - images: {path: 'out/{stem}.png'}\n")
+    assert f"{path}:5 sinks.0.images.path:" in str(error)
+    assert "{stem}" in str(error) and "'synthetic'" in str(error) and "use {index}" in str(error)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Config.from_yaml(write(tmp_path, f"version: 1\nsource: {{type: images, glob: '{folder}/*.png'}}\n"
+                                     "stages: [grayscale]\nsinks:\n  - images: {path: 'out/{stem}.png'}\n",
+                           "ok.yaml"))

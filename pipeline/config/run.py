@@ -202,7 +202,20 @@ def _check(doc: Document) -> Config:
     if tuner is not None:
         _check_tuner_target(doc, tuner, built)
     check_no_overwrite(source, sinks, doc.error, lookup)
+    _check_stem(doc, source, sinks)
     return config
+
+
+def _check_stem(doc: Document, source: Component, sinks: list) -> None:
+    """``{stem}`` (the input picture's name) in an images sink needs pictures as the source."""
+    if source.name == "images":
+        return
+    for sink in sinks:
+        path = sink.settings.get("path")
+        if sink.name == "images" and isinstance(path, str) and "{stem}" in path:
+            raise doc.error(sink.path + ("path",), f"{path!r} names pictures by {{stem}}, the input "
+                            f"picture's name, but the source is {source.name!r}, not pictures; use "
+                            "{index}, or read pictures (source: {type: images, glob: ...})")
 
 
 def _check_tuner_target(doc: Document, tuner: dict, stages: list) -> None:
