@@ -23,6 +23,7 @@ SIGNALS = {
     "pipeline.io.media.reader.DemuxError": "the file and url sources skip and count it",
     "pipeline.io.sources.live.CaptureTimeout": "live sources: becomes a SourceError or a retry",
     "pipeline.batch.runner.Terminated": "run_job: SIGTERM, ends the job like Ctrl+C",
+    "pipeline.io.sinks.http.websocket.ProtocolError": "the view's connection: closes it with the code",
     "pipeline.cli.guard.Terminated": "the guard: SIGTERM ends any command, 'edgepipe: terminated', 143",
     "pipeline.io.sources.trim.PastTheEnd": "the file source: becomes a SourceError naming the file",
 }

@@ -276,7 +276,8 @@ def _join_parts(payload: dict) -> dict:
             for image, pts in zip(read_part_frames(folder, frames), times):
                 frame = Frame(index, 0.0, image, image, pts=pts)
                 if not opened:
-                    sink.set_input(MediaInput(payload["input"], start=pts, seekable=True))
+                    sink.set_input(MediaInput(payload["input"], start=pts, seekable=True,
+                                              file_start=_file_start(payload["input"])))
                     sink.open(frame, payload.get("fps") or DEFAULT_FPS, None)
                     opened = True
                 sink.write(frame)
@@ -311,3 +312,14 @@ def process_part(payload: dict) -> dict:
 def join_parts(payload: dict) -> dict:
     """Task: join a split file's parts (see :func:`_join_parts`)."""
     return _guarded(_join_parts, payload)
+
+
+def _file_start(path: str) -> float | None:
+    """The input's start as the unsplit run reads it (:class:`MediaInput` ``file_start``),
+    so the joined parts start where a whole run's output does."""
+    import av  # lazy: PyAV after the thread cap (see the module notes)
+
+    from pipeline.io.media.reader import file_start  # lazy: loads OpenCV and PyAV
+
+    with av.open(path) as container:
+        return file_start(container)

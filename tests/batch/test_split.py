@@ -88,15 +88,19 @@ def ffprobe_streams(path: Path) -> list[tuple[str, str, float]]:
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
-def test_split_output_carries_the_sound_like_the_unsplit_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("late", [False, True], ids=["together", "picture-late"])
+def test_split_output_carries_the_sound_like_the_unsplit_one(tmp_path, monkeypatch, late):
+    """``late``: the picture starts 0.4 s after the sound; the .mp4 starts at the sound and
+    shows the first frame from 0, whether the run was split or not."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "rec").mkdir()
+    offset = ["-itsoffset", "0.4"] if late else []
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                    "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-                    str(tmp_path / "rec" / "talk.mp4")], check=True, timeout=WAIT)
-    config = write_config(tmp_path / "b.yaml", inputs={"glob": "rec/*.mp4"}, output={"dir": "whole"},
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    *offset, "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-map", "1:v", "-map", "0:a",
+                    "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(tmp_path / "rec" / "talk.mkv")], check=True, timeout=WAIT)  # mkv keeps the offset
+    config = write_config(tmp_path / "b.yaml", inputs={"glob": "rec/*.mkv"}, output={"dir": "whole"},
                           executor={"workers": 2})
     assert command.main([str(config), "-q"]) == 0
     assert command.main([str(config), "-q", "--set", "output.dir=parts", "--set", "split={frames: 20}"]) == 0
@@ -110,4 +114,8 @@ def test_split_output_carries_the_sound_like_the_unsplit_one(tmp_path, monkeypat
                    "frame=pts_time", "-of", "csv=p=0"]
     times = [subprocess.run(frame_times + [str(path)], capture_output=True, text=True, check=True,
                             timeout=WAIT).stdout for path in (parts, whole)]
-    assert times[0] == times[1] and len(times[0].split()) == 75  # every frame at the same time
+    assert times[0] == times[1]  # every frame at the same time
+    first, second = (float(t.strip(",")) for t in times[0].split()[:2])
+    assert len(times[0].split()) == (65 if late else 75) and first == 0.0
+    # the first frame shown from 0 (the input starts 21 ms before the picture: AAC priming)
+    assert second == pytest.approx(0.44 if late else 0.04, abs=0.025)

@@ -126,6 +126,15 @@ def to_bgr(frame: av.VideoFrame) -> np.ndarray:
     return image
 
 
+def file_start(container) -> float | None:
+    """``container``'s start time in seconds (its earliest stream), when it holds more than
+    one stream; None for a lone video stream, which ffmpeg starts at its first frame."""
+    start = container.start_time
+    if start is None or len(container.streams) < 2:
+        return None
+    return start / 1_000_000
+
+
 class MediaReader:
     """The first video stream of a file or URL, decoded frame by frame.
 
@@ -254,13 +263,8 @@ class MediaReader:
 
     @property
     def file_start(self) -> float | None:
-        """The container's start time in seconds (its earliest stream), when it holds
-        more than one stream; None for a lone video stream, which ffmpeg starts at its
-        first frame."""
-        start = self.container.start_time
-        if start is None or len(self.container.streams) < 2:
-            return None
-        return start / 1_000_000
+        """See :func:`file_start`."""
+        return file_start(self.container)
 
     @property
     def stream_start(self) -> float:

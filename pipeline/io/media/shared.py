@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import av
 
@@ -44,7 +45,8 @@ GLOBAL_HEADER_FORMATS = ("flv", "mp4", "mov", "matroska", "webm")
 MAX_BEHIND = 300
 
 _lock = threading.Lock()
-_encoders: dict[tuple, "SharedEncoder"] = {}
+#: The encoders of each run, by the run's Controls (gone with the run).
+_encoders: "weakref.WeakKeyDictionary[object, dict[tuple, SharedEncoder]]" = weakref.WeakKeyDictionary()
 
 
 def copy_packet(packet: av.Packet, stream) -> av.Packet:
@@ -80,8 +82,10 @@ class SharedEncoder:
         self.finished = False
         self.joined = 0  # outputs that ever joined
         self._waiting: set[int] = set()  # reconnected outputs waiting for a keyframe
+        self._missed: dict[int, int] = {}  # packets an output was moved past (lagging)
         self._want_key = False  # the next frame encoded is made a keyframe
         self.key = None  # where shared_encoder() keeps it
+        self.run = None  # a weak reference to the run's Controls
         self.writer = MediaWriter(os.devnull, ".mkv", plan, rate, container_format="null",
                                   deliver=self._take, codec_flags=GLOBAL_HEADER if global_header else 0)
         self.writer.stream.codec_context.open()  # the extradata every output's stream copies
@@ -103,6 +107,15 @@ class SharedEncoder:
         self._trim()
 
     def _trim(self) -> None:
+        end = self._base + len(self._log)
+        if self._keyframe is not None:
+            # An attached output that stopped taking packets (a relay with no caller, a
+            # blocked write) must not hold the log: past MAX_BEHIND it is moved to the
+            # latest keyframe, the packets it missed counted for its next take.
+            for output, cursor in self._cursors.items():
+                if cursor is not None and end - cursor > MAX_BEHIND and self._keyframe > cursor:
+                    self._missed[output] = self._missed.get(output, 0) + self._keyframe - cursor
+                    self._cursors[output] = self._keyframe
         keep = [c for c in self._cursors.values() if c is not None]
         if self._keyframe is not None:
             keep.append(self._keyframe)
@@ -162,12 +175,11 @@ class SharedEncoder:
             if cursor is None:
                 return [], 0
             end = self._base + len(self._log)
-            skipped = 0
-            if end - cursor > MAX_BEHIND and self._keyframe is not None and self._keyframe > cursor:
-                skipped, cursor = self._keyframe - cursor, self._keyframe
+            skipped = self._missed.pop(output, 0)
             taken = self._log[cursor - self._base:]
             if output in self._waiting:  # reconnected: from the first keyframe on
                 keys = [number for number, packet in enumerate(taken) if packet.is_keyframe]
+                skipped += keys[0] if keys else len(taken)
                 taken = taken[keys[0]:] if keys else []
                 if keys:
                     self._waiting.discard(output)
@@ -191,16 +203,17 @@ class SharedEncoder:
         return self.writer.last_input
 
 
-def shared_encoder(key: tuple, plan, rate: float, output: int, container_format: str) -> SharedEncoder:
-    """The encoder for ``key`` and the kind of ``container_format`` (made by the first
-    output to ask), with ``output`` joined."""
+def shared_encoder(run, key: tuple, plan, rate: float, output: int, container_format: str) -> SharedEncoder:
+    """The encoder of ``run`` (its Controls) for ``key`` and the kind of
+    ``container_format`` (made by the first output to ask), with ``output`` joined."""
     global_header = container_format in GLOBAL_HEADER_FORMATS
     key = (*key, global_header)
     with _lock:
-        encoder = _encoders.get(key)
+        encoders = _encoders.setdefault(run, {})
+        encoder = encoders.get(key)
         if encoder is None:
-            encoder = _encoders[key] = SharedEncoder(plan, rate, global_header)
-        encoder.key = key
+            encoder = encoders[key] = SharedEncoder(plan, rate, global_header)
+        encoder.key, encoder.run = key, weakref.ref(run)
         encoder.join(output)
         return encoder
 
@@ -209,8 +222,11 @@ def release(encoder: SharedEncoder, output: int) -> None:
     """``output`` is done with ``encoder``; the last one out closes it."""
     with _lock:
         encoder.leave(output)
-        if encoder.members == 0 and _encoders.get(encoder.key) is encoder:
-            del _encoders[encoder.key]
+        run = encoder.run() if encoder.run is not None else None
+        encoders = _encoders.get(run, {}) if run is not None else {}
+        if encoder.members == 0:
+            if encoders.get(encoder.key) is encoder:
+                del encoders[encoder.key]
             encoder.writer.abort()
 
 

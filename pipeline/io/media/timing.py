@@ -144,7 +144,14 @@ def output_seconds(frame, origin: float, first_index: int, rate: float) -> float
     return (frame.index - first_index) / rate
 
 
-def output_origin(media, extension: str, first_pts: float | None) -> tuple[float, bool]:
+#: ffmpeg repeats the first frame from the input's start only when the picture starts
+#: more than this many frames after it (``nb0_frames`` in ``do_video_out``); a smaller lead
+#: (AAC's 21 ms priming) is absorbed by the constant rate.
+LEAD_FRAMES = 1.1
+
+
+def output_origin(media, extension: str, first_pts: float | None,
+                  frame_seconds: float) -> tuple[float, bool]:
     """The input time an output's 0 stands for, and whether the first frame is moved to 0.
 
     ffmpeg starts every output at the input file's start (its earliest stream) and, in a
@@ -152,12 +159,14 @@ def output_origin(media, extension: str, first_pts: float | None) -> tuple[float
     picture starts later than the sound (``nb0_frames`` in ``do_video_out``); an .avi,
     which has no start offset, shows its first frame from 0 too.  Matroska and WebM
     start the picture at its first frame.  ``media`` is the source's
-    :class:`~pipeline.io.base.MediaInput` (or None), ``first_pts`` the first frame's pts.
+    :class:`~pipeline.io.base.MediaInput` (or None), ``first_pts`` the first frame's pts,
+    ``frame_seconds`` one nominal frame.  A lead of at most :data:`LEAD_FRAMES` frames is
+    no lead: the output starts at the first frame.
     """
     if media is None:
         return (first_pts or 0.0), False
     lead_in = media.file_start
-    if (lead_in is not None and lead_in < media.start - 1e-6
+    if (lead_in is not None and media.start - lead_in > LEAD_FRAMES * frame_seconds
             and VIDEO_CONTAINERS.get(extension) in FILLED_START_CONTAINERS):
         return lead_in, True
     return media.start, False

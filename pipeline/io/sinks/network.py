@@ -144,18 +144,19 @@ class StreamSink(Sink):
             # SPS/PPS before every keyframe: HLS asks for global headers, which would keep
             # them out of the segments, and a receiver joining late needs them in-band.
             self._plan.options["x264-params"] = "repeat-headers=1"
-        # A keyframe at least every second (so outputs of any segment length can share one
-        # encoder, and a receiver joining late starts within a second).
-        self._plan.options.setdefault("g", str(max(1, round(self._rate * min(1.0, self.keyframe_seconds())))))
+        # A keyframe every keyframe_seconds(); a shared encoder's at least every second, so
+        # outputs of any segment length can share it.
+        seconds = min(1.0, self.keyframe_seconds()) if self.share else self.keyframe_seconds()
+        self._plan.options.setdefault("g", str(max(1, round(self._rate * seconds))))
         self._shape = image.shape
         self._origin = self._media.start if self._media is not None else (first.pts or 0.0)
         self._first_index = first.index
         self.notes = []
         if self.share and controls is not None:
             # Outputs of one run (one Controls) with the same encoding share one encoder.
-            key = (id(controls), self._plan.encoder, tuple(sorted(self._plan.options.items())),
+            key = (self._plan.encoder, tuple(sorted(self._plan.options.items())),
                    self._plan.pix_fmt, self._plan.padded, self._rate, image.shape, self._origin)
-            self._shared = shared_encoder(key, self._plan, self._rate, id(self), self.muxer()[0])
+            self._shared = shared_encoder(controls, key, self._plan, self._rate, id(self), self.muxer()[0])
         try:
             self._connect()
         except (OSError, av.FFmpegError) as error:
@@ -164,6 +165,9 @@ class StreamSink(Sink):
                 raise SinkError(f"{self.registry_label} sink {self.name()}: cannot open: "
                                 f"{getattr(error, 'strerror', None) or error}") from error
             self._lose(error)
+        except BaseException:
+            self._release()  # the engine does not abort a sink whose open failed
+            raise
 
     def _connect(self) -> None:
         fmt, options = self.muxer()
@@ -259,6 +263,9 @@ class StreamSink(Sink):
                 packets, skipped = self._shared.packets(id(self))
                 self.frames_skipped += skipped
                 self._writer.mux(packets)
+                self.frames_written += len(packets)  # what this output carries
+                self._sent()
+                return
             else:
                 self._writer.write(image, seconds)
         except (OSError, av.FFmpegError) as error:
@@ -281,7 +288,10 @@ class StreamSink(Sink):
             writer, self._writer = self._writer, None
             try:
                 if self._shared is not None:
-                    writer.mux(self._shared.packets(id(self))[0])
+                    packets, skipped = self._shared.packets(id(self))
+                    writer.mux(packets)
+                    self.frames_written += len(packets)
+                    self.frames_skipped += skipped
                 self.notes += writer.finish()
             except (OSError, av.FFmpegError) as error:
                 writer.abort()

@@ -189,7 +189,7 @@ class VideoSink(Sink):
         sound = None
         try:
             media = self._media
-            self._origin, self._fill_start = output_origin(media, self.extension, first.pts)
+            self._origin, self._fill_start = output_origin(media, self.extension, first.pts, 1 / float(rate))
             sound, notes = SoundTrack.for_media(media, self.audio, self.extension, "video sink",
                                                 start=self._origin)
             self.notes += notes

@@ -164,3 +164,19 @@ def test_a_frame_after_the_flush_is_not_encoded_and_says_so():
     encoder.finish()
     assert encoder.encode(0, _frame(0), 0.0)  # already encoded: fine
     assert not encoder.encode(1, _frame(1), 1 / 30)
+
+
+def test_an_output_that_stops_taking_packets_does_not_hold_the_log():
+    """A relay with no caller, a blocked write: attached, never taking; the log stays
+    bounded and the packets it missed are counted when it takes again."""
+    encoder = _encoder()
+    for output in (1, 2):
+        encoder.join(output)
+        encoder.attach(output)
+    total = 4 * MAX_BEHIND
+    for index in range(total):
+        encoder.encode(index, _frame(index), index / 30)
+        encoder.packets(1)
+        assert len(encoder._log) <= MAX_BEHIND + 10  # a keyframe apart at most beyond the bound
+    taken, skipped = encoder.packets(2)
+    assert skipped > 0 and taken[0].is_keyframe and skipped + len(taken) == total - 1

@@ -94,7 +94,7 @@ class Encoder:
     """libx264 through PyAV: gray or BGR uint8 pictures in, Annex B access units out."""
 
     def __init__(self, width: int, height: int, fps: float, bitrate: int):
-        import av  # the view's only user of PyAV here; the sink imports without it
+        import av  # lazy: PyAV only once a viewer watches the H.264 view
 
         self.width, self.height = width + width % 2, height + height % 2  # 4:2:0 wants even sizes
         rate = fractions.Fraction(fps).limit_denominator(1001)

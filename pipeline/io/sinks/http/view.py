@@ -99,7 +99,11 @@ class Viewer:
             self.send(frame(OP_TEXT, json.dumps(answer).encode("utf-8")))
         if message.get("keyframe") is True:
             with self.feed.cond:
+                # The page reset its decoder: the chunks in flight were dropped there and
+                # will never be acknowledged, so they no longer hold the sender back.
+                self.cursor.unacked.clear()
                 self.cursor.need_key = True
+                self.feed.cond.notify_all()
             self.feed.request_keyframe()
 
     def stream(self) -> None:
