@@ -54,7 +54,7 @@ def stream_name(text: str, kind: str) -> str:
         word = os.path.basename(os.path.dirname(text.split("*")[0])) or "pictures"
     else:
         word = os.path.splitext(os.path.basename(text))[0]
-    word = re.sub(r"[^A-Za-z0-9_.-]+", "_", word).lstrip("_.-")[:56]
+    word = re.sub(r"[^A-Za-z0-9_.-]+", "_", word).strip("_.-")[:56]
     return word or "stream"
 
 
