@@ -96,9 +96,12 @@ class StreamRun:
         if s is None:
             return f"  {self.name}: FAILED before its first frame"
         lat = s.latency_ms
-        return (f"  {self.name}: {s.stop_reason}  in {s.frames_in}  out {s.frames_out}  "
+        line = (f"  {self.name}: {s.stop_reason}  in {s.frames_in}  out {s.frames_out}  "
                 f"{s.fps:.1f} fps  latency p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} ms  "
                 f"dropped {s.dropped}  reconnects {s.reconnects}")
+        if self.error is None and self.last_error is not None:  # a failure has its own line
+            line += f"  last error: {self.last_error}"
+        return line
 
 
 @dataclasses.dataclass(frozen=True)
