@@ -5,6 +5,7 @@ alone, one stats file takes every stream's lines, and a failing stream stops no 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -93,7 +94,12 @@ def test_each_stream_has_its_own_controls_and_stages(tmp_path):
 def test_a_failing_stream_stops_no_other(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 4096)
-    streams = [sources()[1], {"name": "broken", "type": "file", "path": str(bad)}]
+    clip = tmp_path / "in" / "yard.mp4"
+    clip.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25",
+                    "-frames:v", "14", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    streams = [{"name": "yard", "type": "file", "path": str(clip)},
+               {"name": "broken", "type": "file", "path": str(bad)}]
     pipe = Pipeline.from_dict(config(tmp_path, streams))
     summary = pipe.run_streams()
     assert not summary.ok
@@ -101,6 +107,8 @@ def test_a_failing_stream_stops_no_other(tmp_path):
     by_name = {s["name"]: s for s in summary.streams}
     assert by_name["yard"]["ok"] and by_name["yard"]["frames_out"] == 14
     assert not by_name["broken"]["ok"] and "broken.mp4" in by_name["broken"]["last_error"]
+    # FFmpeg's log is one per process: the broken file's messages are not yard's notes.
+    assert not [note for note in by_name["yard"]["notes"] if "FFmpeg" in note]
     assert frames_in(tmp_path / "yard.mkv") == (14, 64)
     assert not (tmp_path / "broken.mkv").exists()
     rows = lines(tmp_path / "all.jsonl")  # the shared file kept: a stream closed it normally
