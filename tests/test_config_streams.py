@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from pipeline.cli import oneliner_inputs
+from pipeline.cli.main import main
 from pipeline.cli.oneliner import to_yaml
 from pipeline.config.document import ConfigError, Document
 from pipeline.config.run import Config
@@ -154,3 +155,15 @@ def test_several_inputs_make_a_sources_config_that_prints_and_loads(tmp_path):
     assert loaded.to_dict() == Config.from_dict(data).to_dict()
     with pytest.raises(ConfigError, match="need an OUTPUT"):
         oneliner_inputs.several_data(["synthetic", "synthetic"], [])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run"], "run needs a CONFIG"),
+    (["run", "-i", "configs/multi.yaml"], "-i takes inputs, not a config"),
+    (["run", "configs/multi.yaml", "-i", "synthetic"], "-i takes inputs, not a config"),
+    (["run", "-i", "synthetic", "-i", "synthetic"], "need an OUTPUT"),
+    (["run", "-i", "a b=synthetic", "-i", "synthetic", "x_{source}.mp4"], "a stream's name"),
+])
+def test_run_command_lines_with_i_that_cannot_run_exit_2(argv, words, capsys):
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err

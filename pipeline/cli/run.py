@@ -49,7 +49,7 @@ SET_HELP = ("override a config value: KEY=VALUE, KEY a dotted path with list ind
             "names (stages.1.gradient.kind=scharr, stages.gradient.kind=scharr, "
             "source.path=in.mp4, runtime.mode=live); VALUE is YAML. Repeatable.")
 
-USAGE = "edgepipe run (CONFIG | INPUT [OUTPUT ...]) [options]"
+USAGE = "edgepipe run (CONFIG | INPUT [OUTPUT ...] | -i INPUT -i INPUT ... OUTPUT ...) [options]"
 DESCRIPTION = """\
 Run a YAML config, or a one-liner without one: edgepipe run INPUT [OUTPUT ...]
 
