@@ -12,6 +12,10 @@ A config names one source, a chain of stages, any number of sinks and the runtim
       - video: {path: out/edges.mp4}
     runtime: {mode: batch}
 
+``sources:`` (a list of named sources) instead of ``source:`` runs several streams, each
+with its own stages and sinks, ``{source}`` in a sink's path standing for the stream's
+name; its rules are :mod:`pipeline.config.streams`'.
+
 Every name is looked up in :mod:`pipeline.config.registry` and every setting is checked
 against the declared :class:`~pipeline.config.registry.Param`; the components are then
 built once, so a constructor's own checks (two settings that exclude each other) also run
