@@ -19,10 +19,13 @@ import os
 from typing import Iterator
 
 from pipeline.config.run import Config
+from pipeline.config.streams import is_shared
 from pipeline.frame import Frame
 from pipeline.controls import Controls
+from pipeline.io.sinks.stats_shared import SharedStats, StatsHandle
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.stats import Summary
+from pipeline.runtime.streams import StreamRun, StreamSet, StreamsSummary
 from pipeline.stages.chain import Chain
 
 
@@ -42,8 +45,9 @@ class Pipeline:
     def __init__(self, config: Config):
         self.config = config
         self.controls: Controls | None = None
-        self.summary: Summary | None = None
+        self.summary: Summary | StreamsSummary | None = None
         self.sinks: list | None = None  # the last run's sink objects (what they wrote)
+        self.stream_controls: dict[str, Controls] = {}  # run_streams: each stream's
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Pipeline":
@@ -64,15 +68,48 @@ class Pipeline:
     def engine(self, controls: Controls | None = None, progress: bool = False) -> Engine:
         """A fresh :class:`Engine` over newly built components (nothing opened)."""
         source, stages, sinks = self.config.build()
-        runtime = self.config.runtime
         self.sinks = sinks
         # The tuner switch (window, browser) shows whether a tuner runs at all.
         self.controls = controls if controls is not None else Controls(
             tuner_available=self.config.tuner is not None)
+        return self._engine(source, stages, sinks, self.controls, progress)
+
+    def _engine(self, source, stages, sinks, controls: Controls, progress: bool) -> Engine:
+        runtime = self.config.runtime
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
-                      fps=runtime["fps"], controls=self.controls, progress=progress,
+                      fps=runtime["fps"], controls=controls, progress=progress,
                       tuner_settings=self.config.tuner)
+
+    def stream_set(self) -> StreamSet:
+        """A fresh :class:`StreamSet`: one engine per stream of a ``sources:`` config.
+
+        Each stream has its own source, stages, controls (:attr:`stream_controls`, by
+        name) and sinks; a ``stats`` sink without ``{source}`` is one file for all
+        (:mod:`pipeline.io.sinks.stats_shared`).  :attr:`sinks` lists every sink whose
+        output is a file, each once.
+        """
+        config = self.config
+        shared = {id(c): SharedStats(config.instance(c), len(config.streams))
+                  for c in config.sinks if is_shared(c)}
+        runs, self.stream_controls, self.sinks = [], {}, [s.sink for s in shared.values()]
+        for stream in config.streams:
+            source, stages, _ = config.build(stream)
+            sinks = [shared[id(c)].handle(stream.name) if id(c) in shared else config.instance(c)
+                     for c in stream.sinks]
+            self.sinks += [sink for sink in sinks if not isinstance(sink, StatsHandle)]
+            controls = Controls(tuner_available=config.tuner is not None)
+            self.stream_controls[stream.name] = controls
+            engine = self._engine(source, stages, sinks, controls, progress=False)
+            ends = [sink.release for sink in sinks if isinstance(sink, StatsHandle)]
+            runs.append(StreamRun(stream.name, engine, ends))
+        return StreamSet(runs, lambda: [s.error for s in shared.values() if s.error is not None])
+
+    def run_streams(self, *, handle_signals: bool = False) -> StreamsSummary:
+        """Run every stream of a ``sources:`` config side by side; a stream's failure is in
+        the returned summary (``summary.failed``), not raised."""
+        self.summary = self.stream_set().run(handle_signals=handle_signals)
+        return self.summary
 
     def run(self, *, progress: bool = False, handle_signals: bool = False,
             controls: Controls | None = None) -> Summary:
@@ -91,7 +128,11 @@ class Pipeline:
         Raises
         ------
         SourceError, SinkError, StageError
+        ValueError
+            For a ``sources:`` config: run it with :meth:`run_streams`.
         """
+        if self.config.several:
+            raise ValueError("a config with sources: runs with Pipeline.run_streams()")
         engine = self.engine(controls, progress)
         try:
             self.summary = engine.run(handle_signals=handle_signals)
@@ -104,6 +145,7 @@ class Pipeline:
 
         The sinks of the config are not used.  Stop early with ``break``; the source is
         closed and the threads joined either way.  :attr:`summary` is set at the end.
+        A ``sources:`` config yields its first stream's frames.
         """
         engine = self.engine(controls)
         try:

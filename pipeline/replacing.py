@@ -28,20 +28,21 @@ class Refused(EdgepipeError):
 
 
 def existing_outputs(config) -> list[str]:
-    """The outputs of ``config`` (a checked :class:`~pipeline.config.run.Config`) that exist now."""
-    source = config.source
-    listed: list = []
-
-    def inputs() -> list[str]:
-        if not listed:
-            listed.append(input_paths(source.name, source.settings))
-        return listed[0]
-
+    """The outputs of ``config`` (a checked :class:`~pipeline.config.run.Config`) that exist now,
+    every stream's (``sources:``) counted."""
     found = []
-    for sink in config.sinks:
-        for path in output_paths(sink.name, sink.settings, inputs):
-            if os.path.lexists(path) and path not in found:
-                found.append(path)
+    for stream in config.streams:
+        listed: list = []
+
+        def inputs(source=stream.source, listed=listed) -> list[str]:
+            if not listed:
+                listed.append(input_paths(source.name, source.settings))
+            return listed[0]
+
+        for sink in stream.sinks:
+            for path in output_paths(sink.name, sink.settings, inputs):
+                if os.path.lexists(path) and path not in found:
+                    found.append(path)
     return found
 
 

@@ -321,6 +321,7 @@ def _one_picture(source: dict, kind: str) -> bool:
 # ---------------------------------------------------------------------- --print-config
 SECTION_NOTES = {
     "source": "types: camera, file, images, stdin, synthetic, url",
+    "sources": "one stream each, named ({source} in a sink's path is the name)",
     "stages": "in order; `edgepipe stages` lists each stage with its settings",
     "sinks": "one or more outputs; `edgepipe stages sinks` lists them",
     "runtime": "mode: live drops frames to bound latency, batch keeps every frame",
@@ -352,16 +353,23 @@ def _note(kind: str, entry) -> str:
     return f"  # {doc}" if doc else ""
 
 
+TOP_KEYS = ("source", "sources", "stages", "sinks", "runtime", "tuner")
+
+
 def to_yaml(data: dict, command: str) -> str:
     """``data`` as a YAML config with a comment on each line a user may edit."""
     lines = [f"# {command}",
              "# The config this one-liner stands for.  Edit it, then run it with",
              "#   edgepipe run THIS.yaml      (paths are relative to the folder you run it in)",
              f"version: {data.get('version', 1)}"]
-    for key in ("source", "stages", "sinks", "runtime", "tuner"):
+    for key in TOP_KEYS:
         if key not in data:
             continue
         value = data[key]
+        if key == "sources" and isinstance(value, list):
+            lines.append(f"sources:  # {SECTION_NOTES[key]}")
+            lines += [f"  - {_flow(item)}" for item in value]
+            continue
         if key in ("stages", "sinks") and isinstance(value, list) and value:
             lines.append(f"{key}:  # {SECTION_NOTES[key]}")
             kind = key[:-1]
@@ -370,6 +378,6 @@ def to_yaml(data: dict, command: str) -> str:
         note = _note("source", value) if key == "source" else f"  # {SECTION_NOTES[key]}"
         lines.append(f"{key}: {_flow(value) if value not in (None, '') else 'null'}{note}")
     for key, value in data.items():  # anything a --set added at the top
-        if key not in ("version", "source", "stages", "sinks", "runtime", "tuner"):
+        if key != "version" and key not in TOP_KEYS:
             lines.append(f"{key}: {_flow(value)}")
     return "\n".join(lines) + "\n"

@@ -11,10 +11,10 @@ import shlex
 import sys
 
 from pipeline import written
-from pipeline.cli import oneliner
+from pipeline.cli import oneliner, oneliner_inputs
 from pipeline.cli.guard import EXIT_FAILED, EXIT_OK, exit_codes_help, is_terminal, ready, reader_gone
 from pipeline.cli.oneliner_flags import PIPE_FORMATS, flags_of
-from pipeline.cli.outcome import add_report_options, fail, report
+from pipeline.cli.outcome import add_report_options, error, fail, report
 from pipeline.config.run import Config
 from pipeline.config.document import ConfigError
 from pipeline.io.base import SinkError, SourceError
@@ -37,6 +37,7 @@ examples:
   ffmpeg -i in.mkv -f nut - | edgepipe run - - | ffplay -    in a shell pipeline
   edgepipe run 0                               the first camera to a window
   edgepipe run 0 http://127.0.0.1:8080         the first camera to a browser
+  edgepipe run -i a.mp4 -i rtsp://cam/s 'out/{source}.mp4'   two streams, one file each
   edgepipe run 'shots/*.png' 'out/e_{index:04d}.png' --stages '[grayscale, gradient, map]'
   edgepipe run clip.mp4 edges.mp4 --print-config > my.yaml   the YAML it stands for
   edgepipe run configs/demo.yaml
@@ -48,7 +49,7 @@ SET_HELP = ("override a config value: KEY=VALUE, KEY a dotted path with list ind
             "names (stages.1.gradient.kind=scharr, stages.gradient.kind=scharr, "
             "source.path=in.mp4, runtime.mode=live); VALUE is YAML. Repeatable.")
 
-USAGE = "edgepipe run (CONFIG | INPUT [OUTPUT ...]) [options]"
+USAGE = "edgepipe run (CONFIG | INPUT [OUTPUT ...] | -i INPUT -i INPUT ... OUTPUT ...) [options]"
 DESCRIPTION = """\
 Run a YAML config, or a one-liner without one: edgepipe run INPUT [OUTPUT ...]
 
@@ -78,8 +79,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a config, or INPUT [OUTPUT ...] without one",
                               usage=USAGE, description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("words", nargs="+", metavar="CONFIG | INPUT [OUTPUT ...]",
+    run.add_argument("words", nargs="*", metavar="CONFIG | INPUT [OUTPUT ...]",
                      help="a YAML config (e.g. configs/demo.yaml), or an input and its outputs")
+    run.add_argument("-i", dest="inputs", action="append", default=[], metavar="[NAME=]INPUT",
+                     help="one-liners: an input; several -i run one stream each in one process "
+                          "(named after the input, or NAME), every word is then an OUTPUT, "
+                          "and {source} in an output's name makes one per stream: "
+                          "-i a.mp4 -i b.mp4 'out/{source}.mp4'")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help=SET_HELP)
     run.add_argument("--stages", metavar="LIST",
@@ -134,10 +140,20 @@ def config_of(args):
     return config
 
 
+def is_config_run(args) -> bool:
+    """Whether ``run`` was given a YAML config (not a one-liner)."""
+    return not args.inputs and bool(args.words) and oneliner.is_config(args.words[0])
+
+
 def _config(args):
     overrides = list(args.overrides)
     if args.max_frames is not None:
         overrides.append(f"runtime.max_frames={args.max_frames}")
+    if not args.words and not args.inputs:
+        raise ConfigError("run needs a CONFIG, an INPUT [OUTPUT ...], or -i INPUT ... OUTPUT "
+                          "(edgepipe run --help shows examples)", "command line")
+    if args.inputs:
+        return _inputs_config(args, overrides)
     first, *rest = args.words
     if oneliner.is_config(first):
         if rest:
@@ -156,6 +172,22 @@ def _config(args):
     return Config.from_dict(data, overrides, file="command line")
 
 
+def _inputs_config(args, overrides: list):
+    """The config of ``run -i INPUT ... [OUTPUT ...]``: one stream per ``-i`` (one unnamed
+    ``-i`` is the plain one-liner)."""
+    if any(oneliner.is_config(word) for word in args.inputs + args.words[:1]):
+        raise ConfigError("-i takes inputs, not a config; run a config as edgepipe run "
+                          "CONFIG.yaml", "command line")
+    named = [oneliner_inputs.split_named(text)[0] for text in args.inputs]
+    if len(args.inputs) == 1 and named[0] is None:
+        data = oneliner.config_data(args.inputs + args.words, args.stages, args.tuner,
+                                    args.mode, flags_of(args))
+    else:
+        data = oneliner_inputs.several_data(args.inputs, args.words, args.stages, args.tuner,
+                                            args.mode, flags_of(args))
+    return Config.from_dict(data, overrides, file="command line")
+
+
 def _to_stdout(config) -> bool:
     """Whether the run writes a video (or stats) to standard output."""
     return any(c.name == "stdout" or (c.name == "stats" and c.settings.get("path") == "-")
@@ -170,9 +202,11 @@ def run(args) -> int:
         shown = [word for word in args.argv if word != "--print-config"]
         print(oneliner.to_yaml(config.data, shlex.join(["edgepipe", *shown])), end="")
         return EXIT_OK
-    if not oneliner.is_config(args.words[0]):
+    if not is_config_run(args):
         decide(existing_outputs(config), args.replace)  # Refused: exit 1 (outcome.conclude)
     pipe = Pipeline(config)
+    if config.several:
+        return _run_streams(pipe, args)
     progress = not args.quiet and is_terminal(sys.stderr)
     try:
         summary = pipe.run(progress=progress, handle_signals=True)
@@ -185,3 +219,14 @@ def run(args) -> int:
         return fail(str(exc), args, EXIT_FAILED, pipe.summary, outputs)
     outputs = written.outputs(pipe.sinks)
     return report(summary, args, outputs=outputs, output_lines=written.lines(outputs))
+
+
+def _run_streams(pipe: Pipeline, args) -> int:
+    """Run a ``sources:`` config's streams side by side; exit 1 if any failed."""
+    summary = pipe.run_streams(handle_signals=True)
+    if not args.quiet:  # the summary names them too; the error lines are what scripts grep
+        for record in summary.failed:
+            error(f"{record['input']}: {record['error']}")
+    outputs = written.outputs(pipe.sinks)
+    return report(summary, args, ok=summary.ok, outputs=outputs,
+                  output_lines=written.lines(outputs))

@@ -52,17 +52,20 @@ def run(args) -> int:
     if kind != "run":  # batch and experiment configs: checked against their own schema
         return _ok(args, kind, describe_config(kind, config))
     if args.sinks:
-        _, _, sinks = config.build()
-        for component, sink in zip(config.sinks, sinks):
-            try:
-                sink.check()
-            except SinkError as exc:
-                raise SinkError(f"{'.'.join(map(str, component.path))}: {exc}") from None
+        for stream in config.streams:
+            _, _, sinks = config.build(stream)
+            for component, sink in zip(stream.sinks, sinks):
+                try:
+                    sink.check()
+                except SinkError as exc:
+                    raise SinkError(f"{'.'.join(map(str, component.path))}: {exc}") from None
     if args.show:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None), end="")
     stages = " -> ".join(c.name for c in config.stages) or "(no stages)"
     sinks = ", ".join(c.name for c in config.sinks) or "no sinks"
-    return _ok(args, kind, f"{config.source.name} -> {stages} -> {sinks}; mode {config.runtime['mode']}")
+    sources = (f"{len(config.streams)} streams ({', '.join(s.name for s in config.streams)})"
+               if config.several else config.source.name)
+    return _ok(args, kind, f"{sources} -> {stages} -> {sinks}; mode {config.runtime['mode']}")
 
 
 def _ok(args, kind: str, description: str) -> int:

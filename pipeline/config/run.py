@@ -12,6 +12,10 @@ A config names one source, a chain of stages, any number of sinks and the runtim
       - video: {path: out/edges.mp4}
     runtime: {mode: batch}
 
+``sources:`` (a list of named sources) instead of ``source:`` runs several streams, each
+with its own stages and sinks, ``{source}`` in a sink's path standing for the stream's
+name; its rules are :mod:`pipeline.config.streams`'.
+
 Every name is looked up in :mod:`pipeline.config.registry` and every setting is checked
 against the declared :class:`~pipeline.config.registry.Param`; the components are then
 built once, so a constructor's own checks (two settings that exclude each other) also run
@@ -39,11 +43,12 @@ from pipeline.config.checks import VERSION, check_section, check_top_level, expe
 from pipeline.config.document import Document, load_document
 from pipeline.config.overrides import apply_overrides, entry_name
 from pipeline.config.registry import REGISTRIES, Param, ParamError, lookup
+from pipeline.config.streams import Stream, check_sinks, check_sources, streams_of
 from pipeline.io.overwrite import check_no_overwrite
 from pipeline.runtime.tuner import check_tuner_settings
 from pipeline.stages import kinds
 
-TOP_LEVEL_KEYS = ("version", "source", "stages", "sinks", "runtime", "tuner")
+TOP_LEVEL_KEYS = ("version", "source", "sources", "stages", "sinks", "runtime", "tuner")
 DEFAULT_SOURCE = "synthetic"
 
 # Packages whose modules register stages, sources, sinks, objectives and optimizers.
@@ -131,6 +136,10 @@ class Config:
     tuner : dict or None
         Checked ``tuner:`` settings (:data:`pipeline.runtime.tuner.TUNER_PARAMS`), or
         None when the config has no tuner.
+    streams : list of Stream
+        One per ``sources:`` item (its name, source and sinks with ``{source}`` filled),
+        or the one stream of ``source:`` (name None); see :mod:`pipeline.config.streams`.
+        With ``sources:``, :attr:`source` is the first stream's.
     """
 
     source: Component
@@ -140,6 +149,7 @@ class Config:
     file: str
     data: dict
     tuner: dict | None = None
+    streams: list = dataclasses.field(default_factory=list)
     _doc: Document = dataclasses.field(repr=False, default=None)
 
     @classmethod
@@ -161,19 +171,30 @@ class Config:
         apply_overrides(doc, overrides)
         return _check(doc)
 
-    def build(self) -> tuple[Any, list, list]:
-        """Fresh ``(source, stages, sinks)`` instances; nothing is opened."""
-        return (self._build(self.source), [self._build(c) for c in self.stages],
-                [self._build(c) for c in self.sinks])
+    @property
+    def several(self) -> bool:
+        """Whether the config lists its streams under ``sources:``."""
+        return self.streams[0].name is not None
 
-    def _build(self, component: Component) -> Any:
+    def build(self, stream: Stream | None = None) -> tuple[Any, list, list]:
+        """Fresh ``(source, stages, sinks)`` instances of ``stream`` (default the first)."""
+        stream = stream or self.streams[0]
+        return (self.instance(stream.source), [self.instance(c) for c in self.stages],
+                [self.instance(c) for c in stream.sinks])
+
+    def instance(self, component: Component) -> Any:
+        """A fresh instance of one of this config's components."""
         return build_component(self._doc, component)
 
     def to_dict(self) -> dict:
         """The checked config as data (every default spelled out); loads back equal."""
+        def source(c: Component) -> dict:
+            return {"type": c.name, **c.settings}
+        sources = ({"sources": [{"name": s.name, **source(s.source)} for s in self.streams]}
+                   if self.several else {"source": source(self.source)})
         return {
             "version": VERSION,
-            "source": {"type": self.source.name, **self.source.settings},
+            **sources,
             "stages": [{c.name: dict(c.settings)} for c in self.stages],
             "sinks": [{c.name: dict(c.settings)} for c in self.sinks],
             "runtime": dict(self.runtime),
@@ -191,18 +212,24 @@ def build_component(doc: Document, component: Component) -> Any:
 
 def _check(doc: Document) -> Config:
     data = check_top_level(doc, "config", TOP_LEVEL_KEYS)
-    source = _source(doc, data.get("source"))
+    named = check_sources(doc, data, lambda place, item: _source(doc, item, place))
+    source = named[0][1] if named else _source(doc, data.get("source"))
     stages = entries(doc, ("stages",), "stage", data.get("stages"))
     sinks = entries(doc, ("sinks",), "sink", data.get("sinks"))
+    check_sinks(doc, sinks, several=named is not None)
     runtime = check_section(doc, ("runtime",), Runtime, data.get("runtime"))
     tuner = _tuner(doc, data["tuner"]) if "tuner" in data else None
-    config = Config(source, stages, sinks, runtime, doc.file, data, tuner, doc)
+    streams = streams_of(named, source, sinks)
+    config = Config(source, stages, sinks, runtime, doc.file, data, tuner, streams, doc)
     _, built, _ = config.build()  # constructors' own checks (settings that exclude each other)
     check_chain(doc, stages, built, sinks)
     if tuner is not None:
         _check_tuner_target(doc, tuner, built)
-    check_no_overwrite(source, sinks, doc.error, lookup)
-    _check_stem(doc, source, sinks)
+    every_sink = [sink for stream in streams for sink in stream.sinks]
+    for stream in streams:
+        config.build(stream)  # each stream's filled sinks and its source, constructed
+        check_no_overwrite(stream.source, every_sink, doc.error, lookup)
+        _check_stem(doc, stream.source, sinks)
     return config
 
 
@@ -280,21 +307,21 @@ def _lookup(doc: Document, path: Path, kind: str, name: Any) -> type:
         raise doc.error(path, exc.message) from None
 
 
-def _source(doc: Document, source: Any) -> Component:
+def _source(doc: Document, source: Any, place: Path = ("source",)) -> Component:
     if source is None:
         source = {"type": DEFAULT_SOURCE}
     if isinstance(source, str):
         source = {"type": source}
     if not isinstance(source, dict):
-        raise doc.error(("source",), f"source must be a mapping with a 'type' "
-                                     f"({', '.join(sorted(REGISTRIES['source']))}); got {source!r}")
+        raise doc.error(place, f"source must be a mapping with a 'type' "
+                               f"({', '.join(sorted(REGISTRIES['source']))}); got {source!r}")
     if "type" not in source:
-        raise doc.error(("source",), f"source needs a 'type': one of "
-                                     f"{', '.join(sorted(REGISTRIES['source'])) or 'none registered'}")
+        raise doc.error(place, f"source needs a 'type': one of "
+                               f"{', '.join(sorted(REGISTRIES['source'])) or 'none registered'}")
     settings = {k: v for k, v in source.items() if k != "type"}
-    cls = _lookup(doc, ("source", "type"), "source", source["type"])
-    checked = check_section(doc, ("source",), cls, settings)
-    return Component("source", source["type"], checked, ("source",))
+    cls = _lookup(doc, place + ("type",), "source", source["type"])
+    checked = check_section(doc, place, cls, settings)
+    return Component("source", source["type"], checked, place)
 
 
 def entries(doc: Document, place: Path, kind: str, items: Any) -> list[Component]:

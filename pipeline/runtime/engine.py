@@ -253,7 +253,7 @@ class Engine:
         SinkError, SourceError, StageError
             From ``check``/``open`` before any thread starts, or from a thread.
         """
-        restore = install_stop_signals(self._on_interrupt) if handle_signals else None
+        restore = install_stop_signals(self.interrupt) if handle_signals else None
         try:
             try:
                 self._prepare(with_sinks=True)
@@ -327,7 +327,7 @@ class Engine:
                     last_publish = now
                     self._publish_live(progress)
             except KeyboardInterrupt:
-                self._on_interrupt("interrupted")
+                self.interrupt("interrupted")
         if progress is not None:
             progress.finish(self.stats.frames_out)
 
@@ -337,7 +337,8 @@ class Engine:
         if progress is not None:
             progress.update(live["frames_out"], live["fps"])
 
-    def _on_interrupt(self, reason: str) -> None:
+    def interrupt(self, reason: str) -> None:
+        """Stop the run (Ctrl+C, SIGTERM); a second call stops waiting for queued frames."""
         if self.controls.stopped:
             self._state.abandon()  # a second signal: do not wait for queued frames
         else:
@@ -354,7 +355,7 @@ class Engine:
             try:
                 worker.finished.wait(POLL)
             except KeyboardInterrupt:
-                self._on_interrupt("interrupted")
+                self.interrupt("interrupted")
 
     def _shutdown(self) -> None:
         """Stop and join every thread, finish sinks no thread finished, close the source."""

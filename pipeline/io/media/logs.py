@@ -11,9 +11,12 @@ while it is open: the handler hands every message to every open tally, which cou
 messages by kind (level, context, text with its numbers blanked) and gives one summary
 line per kind for the source's :class:`~pipeline.io.base.ReadReport`.
 
-FFmpeg's log is process-wide and does not say which file a message is about; two
-readers open at once in one process both count every message.  A run has one source,
-and batch workers decode one file at a time, so in practice a tally hears its own file.
+FFmpeg's log is process-wide and does not say which file a message is about.  PyAV
+logs each message in the thread FFmpeg logged it from, so a message from a thread that
+started a tally (or :meth:`MessageTally.claim`-ed the thread) goes to that thread's
+tallies only: with several streams in one process (``sources:``), one stream's bad file
+at open is not blamed on the others.  A message from any other thread (FFmpeg's own
+decoding threads, a reader thread that claimed nothing) still goes to every open tally.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import contextlib
 import logging
 import re
 import threading
+import weakref
 
 import av
 import av.logging
@@ -39,6 +43,7 @@ _LEVEL_NAMES = {logging.CRITICAL: "fatal error", logging.ERROR: "error", logging
 _lock = threading.Lock()
 _tallies: list["MessageTally"] = []
 _installed = False
+_thread = threading.local()  # .tallies: the tallies that claimed this thread (a WeakSet)
 _muted = 0  # > 0 while a side pass (counting frames) decodes: its messages are not the run's
 
 
@@ -70,11 +75,22 @@ class MessageTally:
         return self.contexts is None or context in self.contexts
 
     def start(self) -> "MessageTally":
-        """Register with the handler (installing it on first use)."""
+        """Register with the handler (installing it on first use); the calling thread's
+        messages are this tally's from now on (:meth:`claim`)."""
         install()
         with _lock:
             if self not in _tallies:
                 _tallies.append(self)
+        return self.claim()
+
+    def claim(self) -> "MessageTally":
+        """Messages logged from the calling thread go to this tally, not to every other
+        (cheap when the thread is claimed already: a reader calls it per frame)."""
+        owned = getattr(_thread, "tallies", None)
+        if owned is None:
+            owned = _thread.tallies = weakref.WeakSet()
+        if self not in owned:
+            owned.add(self)
         return self
 
     def stop(self) -> None:
@@ -158,7 +174,9 @@ class _Handler(logging.Handler):
         message = record.getMessage()
         if _benign(context, message):
             return
-        for tally in tallies:
+        owned = getattr(_thread, "tallies", ())  # the handler runs in the logging thread
+        owners = [tally for tally in tallies if tally in owned]
+        for tally in owners or tallies:
             tally.add(record.levelno, context, message)
 
 

@@ -307,6 +307,8 @@ class MediaReader:
             The container could not be read at this point (call again to go on;
             the caller bounds how many in a row it accepts).
         """
+        if self.tally is not None:
+            self.tally.claim()  # this thread's FFmpeg messages are this input's
         while not self._pending:
             if self._flushed:
                 return None

@@ -105,11 +105,12 @@ class StatsSink(Sink):
             self.abort()
             raise self.failure(error.strerror) from error
 
-    def record(self, frame) -> dict:
-        """The JSON object written for ``frame``."""
+    def record(self, frame, controls=None) -> dict:
+        """The JSON object written for ``frame`` (live numbers from ``controls``, else the open's)."""
         now = time.perf_counter()
         latency = now - frame.timestamp
-        live = self._controls.snapshot() if self._controls is not None else None
+        controls = controls if controls is not None else self._controls
+        live = controls.snapshot() if controls is not None else None
         side = frame.side
         threshold = side.get("threshold", live.threshold if live is not None else None)
         drops = side.get("drops", live.dropped if live is not None else None)
@@ -130,9 +131,13 @@ class StatsSink(Sink):
 
     def write(self, frame) -> None:
         """Append one line for ``frame``."""
+        self.write_row(self.record(frame))
+
+    def write_row(self, row: dict) -> None:
+        """Append ``row`` (a :meth:`record`, perhaps with more fields) as one line."""
         if self._handle is None:
             raise SinkError(f"stats sink {self.path!r} is not open")
-        line = json.dumps(self.record(frame), separators=(",", ":")) + "\n"
+        line = json.dumps(row, separators=(",", ":")) + "\n"
         try:
             self._handle.write(line)
             # Each line reaches the file as its frame passes, so `tail -f` (or a pipe

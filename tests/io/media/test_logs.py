@@ -68,3 +68,36 @@ def test_a_muxers_message_is_the_written_files_never_the_inputs():
     assert reading.lines("video file 'in.avi'") == [
         "video file 'in.avi': FFmpeg (mpeg4) warning, said \"Discarding excessive bitstream in packed xvid\""]
     assert writing.lines("video sink out.avi") == [f"video sink out.avi: FFmpeg (avi) error, said \"{text}\""]
+
+
+def _open_junk(path) -> None:
+    import av  # noqa: PLC0415  (the test's own FFmpeg call, in the thread under test)
+    with pytest.raises(av.error.InvalidDataError):
+        av.open(str(path))
+
+
+def _in_thread(function, *args) -> None:
+    import threading  # noqa: PLC0415
+    thread = threading.Thread(target=function, args=args)
+    thread.start()
+    thread.join()
+
+
+def test_a_message_from_a_tallys_own_thread_is_that_tallys_alone(tmp_path):
+    """Several streams in one process: one stream's bad file is not blamed on another."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 4096)
+    mine, other = logs.MessageTally(), logs.MessageTally()
+    _in_thread(other.start)  # the other stream's reader, in a thread of its own
+    try:
+        def open_as_mine():
+            mine.start()
+            _open_junk(junk)
+        _in_thread(open_as_mine)
+        assert mine.heard > 0 and other.heard == 0
+        heard = mine.heard
+        _in_thread(_open_junk, junk)  # a thread no tally claimed: every open tally hears it
+        assert mine.heard > heard and other.heard > 0
+    finally:
+        mine.stop()
+        other.stop()

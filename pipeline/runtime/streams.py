@@ -1,0 +1,199 @@
+"""Several streams in one process: one :class:`~pipeline.runtime.engine.Engine` per stream.
+
+::
+
+    stream "door": Engine (source thread, processing thread, sink threads) ─┐
+    stream "yard": Engine (source thread, processing thread, sink threads) ─┼─ StreamSet.run
+    ...                                                                     ─┘  (main thread:
+                                                                                 signals, wait)
+
+Each stream runs its own engine, unchanged, on a thread of its own: its own reader, queues,
+watchdog and reconnection, chain of stages (own histograms, own tuned values in its own
+:class:`~pipeline.controls.Controls`) and sinks.  A stream that fails or ends stops nothing
+else; the run is over when every stream is, and :class:`StreamsSummary` holds one
+:class:`~pipeline.runtime.stats.Summary` (or the error) per stream.  Ctrl+C and SIGTERM
+stop every stream (a second one stops waiting for queued frames, as in one engine).
+
+Not here yet (issue 27's later slices): the streams do not share one pool of processing
+workers (each engine has its own processing thread, so N streams are N such threads and
+the kernels' own threads), there is no oldest-frame-first order across streams, and no
+stream can be added or removed while the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Callable
+
+from pipeline.cli.guard import install_stop_signals
+from pipeline.errors import EdgepipeError
+from pipeline.runtime.engine import Engine
+from pipeline.runtime.queues import POLL
+from pipeline.runtime.stats import Summary
+
+#: Stop reasons a signal gives; the whole run keeps them (exit 130 / 143).
+SIGNALLED = ("interrupted", "terminated")
+
+
+@dataclasses.dataclass
+class StreamRun:
+    """One stream of a :class:`StreamSet`: its name, engine, and what to do when it ends.
+
+    Attributes
+    ----------
+    name : str
+    engine : Engine
+    on_end : list of callable
+        Called (no arguments) after the engine's run, whatever its end: a shared
+        sink's handle letting go (:meth:`~pipeline.io.sinks.stats_shared.StatsHandle.release`).
+    summary : Summary or None
+        The engine's summary; None when it failed before its first frame was read.
+    error : str or None
+        Why the stream failed (a source, stage or sink error), else None.
+    """
+
+    name: str
+    engine: Engine
+    on_end: list = dataclasses.field(default_factory=list)
+    summary: Summary | None = None
+    error: str | None = None
+
+    def run(self) -> None:
+        """Run the engine to its end; record its summary or its error (never raise)."""
+        try:
+            self.engine.run()
+        except EdgepipeError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001  (a bug in one stream stops no other)
+            self.error = f"unexpected {type(exc).__name__}: {exc}"
+        finally:
+            self.summary = self.engine.summary
+            for end in self.on_end:
+                end()
+
+    def to_dict(self) -> dict:
+        """The stream's health: name, ok, error, last error, and its summary's numbers."""
+        data = {"name": self.name, "ok": self.error is None, "error": self.error,
+                "last_error": self.last_error}
+        data.update(self.summary.to_dict() if self.summary is not None else
+                    {"stop_reason": "error", "frames_in": 0, "frames_out": 0})
+        return data
+
+    @property
+    def last_error(self) -> str | None:
+        """The failure, else the source's last note about bad input (a reconnection)."""
+        if self.error is not None:
+            return self.error
+        summary = self.summary
+        if summary is not None and (summary.read_errors or summary.reconnects) and summary.notes:
+            return summary.notes[-1]
+        return None
+
+    def line(self) -> str:
+        """The stream's line in the terminal summary."""
+        s = self.summary
+        if s is None:
+            return f"  {self.name}: FAILED before its first frame"
+        lat = s.latency_ms
+        line = (f"  {self.name}: {s.stop_reason}  in {s.frames_in}  out {s.frames_out}  "
+                f"{s.fps:.1f} fps  latency p50 {lat['p50']:.1f} p95 {lat['p95']:.1f} ms  "
+                f"dropped {s.dropped}  reconnects {s.reconnects}")
+        if self.error is None and self.last_error is not None:  # a failure has its own line
+            line += f"  last error: {self.last_error}"
+        return line
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamsSummary:
+    """What a several-stream run did: one entry per stream (see :class:`StreamRun`)."""
+
+    stop_reason: str
+    streams: list  # of dicts, StreamRun.to_dict()
+    lines: list  # the terminal lines
+    errors: list = dataclasses.field(default_factory=list)  # run-wide (a shared file)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def failed(self) -> list[dict]:
+        """Each failure as ``{"input": WHAT, "error": MESSAGE}`` (printed even when quiet)."""
+        found = [{"input": f"stream {s['name']}", "error": s["error"]}
+                 for s in self.streams if s["error"] is not None]
+        return found + [{"input": "run", "error": message} for message in self.errors]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_reason in SIGNALLED
+
+    def to_dict(self) -> dict:
+        return {"stop_reason": self.stop_reason, "streams": list(self.streams),
+                "errors": list(self.errors)}
+
+    def format(self) -> str:
+        failed = len(self.failed)
+        head = (f"edgepipe: {self.stop_reason} ({len(self.streams)} streams"
+                + (f"; {failed} failed)" if failed else ")"))
+        errors = [f"  failed   {record['input']}: {record['error']}" for record in self.failed]
+        return "\n".join([head, *self.lines, *errors])
+
+
+class StreamSet:
+    """Runs several streams side by side, each on its own engine and thread.
+
+    Parameters
+    ----------
+    streams : list of StreamRun
+    shared_errors : callable, optional
+        Returns the errors of what the streams shared (a shared stats file that could
+        not be finished), asked once every stream has ended.
+    """
+
+    def __init__(self, streams: list[StreamRun], shared_errors: Callable[[], list] = list):
+        self.streams = list(streams)
+        self.shared_errors = shared_errors
+        self.summary: StreamsSummary | None = None
+
+    def interrupt(self, reason: str) -> None:
+        """Stop every stream (a second call: stop waiting for their queued frames)."""
+        for stream in self.streams:
+            stream.engine.interrupt(reason)
+
+    def run(self, handle_signals: bool = False) -> StreamsSummary:
+        """Run every stream to its end; return the :class:`StreamsSummary` (never raises
+        for a stream's failure: it is in the summary)."""
+        restore = install_stop_signals(self.interrupt) if handle_signals else None
+        threads = [threading.Thread(target=stream.run, name=f"stream:{stream.name}", daemon=True)
+                   for stream in self.streams]
+        try:
+            for thread in threads:
+                thread.start()
+            self._wait(threads)
+        finally:
+            if restore is not None:
+                restore()
+        self.summary = self._conclude()
+        return self.summary
+
+    def _wait(self, threads: list[threading.Thread]) -> None:
+        for thread in threads:
+            while thread.is_alive():
+                try:
+                    thread.join(POLL)
+                except KeyboardInterrupt:
+                    self.interrupt("interrupted")
+
+    def _conclude(self) -> StreamsSummary:
+        reasons = [s.summary.stop_reason for s in self.streams if s.summary is not None]
+        signalled = [reason for reason in reasons if reason in SIGNALLED]
+        if signalled:
+            reason = signalled[0]
+        elif len(set(reasons)) == 1 and len(reasons) == len(self.streams):
+            reason = reasons[0]
+        else:
+            reason = "finished"
+        errors = [str(exc) for exc in self.shared_errors()]
+        return StreamsSummary(reason, [s.to_dict() for s in self.streams],
+                              [s.line() for s in self.streams], errors)

@@ -1,0 +1,154 @@
+"""Several streams in one process (pipeline/runtime/streams.py, Pipeline.run_streams): real
+engines over real sources into real files; each stream's output equals a run of its source
+alone, one stats file takes every stream's lines, and a failing stream stops no other."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from pipeline.cli.main import main
+from pipeline.io.media.probe import ffprobe
+from pipeline.pipeline import Pipeline
+from tests.harness import decode
+
+CHAIN = ["grayscale", {"gradient": {"kind": "sobel", "norm": "l2"}}, {"map": {"mode": "abs"}},
+         {"threshold": {"value": "auto"}}]
+LENGTHS = {"door": 9, "yard": 14}
+
+
+def sources() -> list[dict]:
+    return [{"name": "door", "type": "synthetic", "length": LENGTHS["door"], "width": 96, "height": 64},
+            {"name": "yard", "type": "synthetic", "length": LENGTHS["yard"], "width": 64, "height": 48,
+             "fps": 25.0}]
+
+
+def config(tmp_path, streams: list[dict], stats: str = "all.jsonl") -> dict:
+    return {"version": 1, "sources": streams, "stages": CHAIN,
+            "sinks": [{"video": {"path": str(tmp_path / "{source}.mkv"), "codec": "ffv1"}},
+                      {"stats": {"path": str(tmp_path / stats)}}],
+            "runtime": {"mode": "batch"}}
+
+
+def frames_in(path) -> tuple[int, int]:
+    """(frames counted by decoding, width) of a video file, from ffprobe."""
+    stream = ffprobe(path, "-count_frames", "-select_streams", "v:0",
+                     "-show_entries", "stream=nb_read_frames,width")["streams"][0]
+    return int(stream["nb_read_frames"]), int(stream["width"])
+
+
+def lines(path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def alone(tmp_path, stream: dict) -> tuple[list, list]:
+    """The frames and stats lines of ``stream``'s source run by itself (``source:``)."""
+    folder = tmp_path / f"alone_{stream['name']}"
+    source = {k: v for k, v in stream.items() if k != "name"}
+    data = {"version": 1, "source": source, "stages": CHAIN, "runtime": {"mode": "batch"},
+            "sinks": [{"video": {"path": str(folder / "out.mkv"), "codec": "ffv1"}},
+                      {"stats": {"path": str(folder / "stats.jsonl")}}]}
+    Pipeline.from_dict(data).run()
+    return decode(folder / "out.mkv"), lines(folder / "stats.jsonl")
+
+
+def test_two_streams_each_write_their_own_complete_file(tmp_path):
+    pipe = Pipeline.from_dict(config(tmp_path, sources()))
+    summary = pipe.run_streams()
+    assert summary.ok and summary.stop_reason == "end of stream"
+    assert [s["name"] for s in summary.streams] == ["door", "yard"]
+    assert [s["frames_out"] for s in summary.streams] == [9, 14]
+    assert frames_in(tmp_path / "door.mkv") == (9, 96)
+    assert frames_in(tmp_path / "yard.mkv") == (14, 64)
+    rows = lines(tmp_path / "all.jsonl")
+    for stream in sources():
+        frames, stats = alone(tmp_path, stream)
+        together = decode(tmp_path / f"{stream['name']}.mkv")
+        assert len(together) == len(frames)
+        assert all(np.array_equal(a, b) for a, b in zip(together, frames))
+        # Own stage instances: each frame's automatic threshold is its own stream's.
+        mine = [row for row in rows if row["source"] == stream["name"]]
+        assert [row["index"] for row in mine] == list(range(LENGTHS[stream["name"]]))
+        assert [row["threshold"] for row in mine] == [row["threshold"] for row in stats]
+    assert len(rows) == sum(LENGTHS.values())
+
+
+def test_each_stream_has_its_own_controls_and_stages(tmp_path):
+    pipe = Pipeline.from_dict(config(tmp_path, sources()))
+    streams = pipe.stream_set()
+    engines = [run.engine for run in streams.streams]
+    assert engines[0].controls is not engines[1].controls
+    assert [run.engine.controls for run in streams.streams] == list(pipe.stream_controls.values())
+    first, second = (list(engine.chain.stages) for engine in engines)
+    assert all(a is not b for a, b in zip(first, second))
+    streams.run()
+    assert streams.summary.ok
+    for name, controls in pipe.stream_controls.items():
+        assert controls.snapshot().threshold is not None, name
+
+
+def test_a_failing_stream_stops_no_other(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    clip = tmp_path / "in" / "yard.mp4"
+    clip.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25",
+                    "-frames:v", "14", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    streams = [{"name": "yard", "type": "file", "path": str(clip)},
+               {"name": "broken", "type": "file", "path": str(bad)}]
+    pipe = Pipeline.from_dict(config(tmp_path, streams))
+    summary = pipe.run_streams()
+    assert not summary.ok
+    assert [record["input"] for record in summary.failed] == ["stream broken"]
+    by_name = {s["name"]: s for s in summary.streams}
+    assert by_name["yard"]["ok"] and by_name["yard"]["frames_out"] == 14
+    assert not by_name["broken"]["ok"] and "broken.mp4" in by_name["broken"]["last_error"]
+    # FFmpeg's log is one per process: the broken file's messages are not yard's notes.
+    assert not [note for note in by_name["yard"]["notes"] if "FFmpeg" in note]
+    assert frames_in(tmp_path / "yard.mkv") == (14, 64)
+    assert not (tmp_path / "broken.mkv").exists()
+    rows = lines(tmp_path / "all.jsonl")  # the shared file kept: a stream closed it normally
+    assert {row["source"] for row in rows} == {"yard"} and len(rows) == 14
+
+
+def test_the_run_command_reports_each_stream_and_exits_1_if_one_failed(tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    path = tmp_path / "multi.yaml"
+    data = config(tmp_path, [*sources(), {"name": "broken", "type": "file", "path": str(bad)}])
+    path.write_text(json.dumps(data))  # JSON is YAML
+    report = tmp_path / "report.json"
+    code = main(["run", str(path), "--json", str(report)])
+    printed = capsys.readouterr().err
+    assert code == 1
+    assert "edgepipe: error: stream broken:" in printed
+    for name, count in LENGTHS.items():
+        assert f"  {name}: end of stream  in {count}  out {count}" in printed
+    outcome = json.loads(report.read_text())
+    assert outcome["ok"] is False and outcome["exit_code"] == 1
+    streams = {s["name"]: s for s in outcome["streams"]}
+    assert set(streams) == {"door", "yard", "broken"}
+    for name, count in LENGTHS.items():
+        health = streams[name]
+        assert health["ok"] and health["frames_in"] == count and health["frames_out"] == count
+        assert set(health["latency_ms"]) >= {"p50", "p95"} and health["fps"] > 0
+        assert health["dropped"] == 0 and health["reconnects"] == 0 and health["last_error"] is None
+    assert streams["broken"]["error"] and streams["broken"]["frames_out"] == 0
+    written = {record["path"]: record for record in outcome["outputs"]}
+    assert written[str(tmp_path / "all.jsonl")]["frames"] == sum(LENGTHS.values())
+    assert written[str(tmp_path / "door.mkv")]["written"] is True
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_still_names_the_failed_stream(tmp_path, capsys, quiet):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    code = main(["run", "-i", "synthetic", "-i", str(bad), str(tmp_path / "{source}.mkv"),
+                 "--max-frames", "3", *(["-q"] if quiet else [])])
+    printed = capsys.readouterr().err
+    assert code == 1 and printed.count("edgepipe: error: stream broken:") == 1
+    assert frames_in(tmp_path / "synthetic.mkv")[0] == 3
