@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 
-import cv2
 import pytest
 
 from pipeline.cli.main import main
 from pipeline.config.run import load_plugins
 from pipeline.config.registry import REGISTRIES
+from tests.harness import decode
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Run configs; batch and experiment configs have their own schema and commands.
@@ -26,15 +26,6 @@ def config(tmp_path, body, name="c.yaml"):
     path = tmp_path / name
     path.write_text("version: 1\n" + body)
     return str(path)
-
-
-def count_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
 
 
 def one_error_line(err):
@@ -136,7 +127,7 @@ def test_run_with_set_overrides_and_json(tmp_path, capsys):
                  "--set", "source.width=96", "--set", "source.height=64",
                  "--set", f"sinks.0.video.path={out}", "--json", str(summary)])
     assert code == 0
-    assert count_frames(out) == 6
+    assert len(decode(out)) == 6
     err = capsys.readouterr().err
     assert "frames   in 6  out 6  dropped 0" in err and "latency  p50" in err
     data = json.loads(summary.read_text())
@@ -225,7 +216,7 @@ def test_signal_mid_run_leaves_a_playable_file(tmp_path, sig, code, reason):
     _, err = process.communicate(timeout=60)
     assert process.returncode == code, err
     assert f"edgepipe: {reason}" in err and "Traceback" not in err
-    frames = count_frames(out)
+    frames = len(decode(out))
     assert frames > 0
     assert f"out {frames}" in err
     assert not list(out.parent.glob(".*part*"))  # the temporary file became the output
