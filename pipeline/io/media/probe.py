@@ -6,7 +6,7 @@ timing).  Both ``scripts/media_parity.py`` and the tests (``tests/io/media/media
 make that comparison with this module, so there is one definition of "matches":
 
 * **frames**: as many frames as ffmpeg wrote; when its rate conversion duplicated or
-  dropped frames (``dup=``/``drop=``: ffmpeg writes .mp4, .mkv and .webm at a constant
+  dropped frames (``dup=``/``drop=``: ffmpeg writes .mp4 and .mov at a constant
   rate, so a variable-rate input gets duplicates there, while edgepipe keeps each frame
   once at its own time), as many as ffmpeg decodes from the input (``ffprobe
   -count_frames``), less the frames edgepipe's note says a one-frame-per-tick output

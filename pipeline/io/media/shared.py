@@ -194,14 +194,6 @@ class SharedEncoder:
                 self.finished = True
                 self.writer.flush()
 
-    @property
-    def end_seconds(self) -> float:
-        return self.writer.end_seconds
-
-    @property
-    def last_input(self) -> float:
-        return self.writer.last_input
-
 
 def shared_encoder(run, key: tuple, plan, rate: float, output: int, container_format: str) -> SharedEncoder:
     """The encoder of ``run`` (its Controls) for ``key`` and the kind of
@@ -261,8 +253,8 @@ class PacketMuxer:
     def finish(self) -> list[str]:
         notes = []
         if self.sound is not None:
-            notes += self.sound.finish(self.encoder.end_seconds, self.encoder.last_input,
-                                       float(1 / self.encoder.writer.rate))
+            writer = self.encoder.writer  # the video's end is the shared encode's
+            notes += self.sound.finish(writer.end_seconds, writer.last_input, float(1 / writer.rate))
         self.container.close()
         return notes
 
