@@ -155,3 +155,14 @@ def test_every_schema_refuses_a_section_that_is_not_a_mapping_alike(tmp_path, te
     with pytest.raises(ConfigError) as caught:
         load(path)
     assert caught.value.key == key and "must be a mapping of keys to values; got 3" in caught.value.message
+
+
+def test_a_kind_that_is_not_a_word_is_a_config_error_not_a_crash(tmp_path):
+    """The fuzz test's find: ``kind: []`` (a list, unhashable) is refused by key."""
+    from pipeline.config.dispatch import load_any  # only the command line imports dispatch
+
+    path = tmp_path / "c.yaml"
+    path.write_text("kind: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_any(str(path))
+    assert "kind must be one of" in str(caught.value) and "got []" in str(caught.value)

@@ -112,7 +112,7 @@ def declared_kind(doc: Document) -> str | None:
     if not isinstance(data, dict) or "kind" not in data:
         return None
     kind = data.pop("kind")
-    if kind not in CONFIG_KINDS:
+    if not isinstance(kind, str) or kind not in CONFIG_KINDS:
         raise doc.error(("kind",), f"kind must be one of {', '.join(CONFIG_KINDS)}; got {kind!r}")
     return kind
 
