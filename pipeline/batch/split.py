@@ -45,7 +45,7 @@ import numpy as np
 
 from pipeline.io.base import SourceError
 from pipeline.io.media.counting import decode_each
-from pipeline.io.media.reader import MediaReader, to_bgr
+from pipeline.io.media.reader import MediaReader
 from pipeline.io.outputs.commit import write_atomically
 from pipeline.io.sources.file import DEFAULT_FILE_FPS, DEFAULT_MAX_CONSECUTIVE_ERRORS, FileSource
 
@@ -211,7 +211,7 @@ class FrameRangeSource(FileSource):
     def _item(self, frame) -> tuple[np.ndarray, float]:
         pts = self._reader.seconds(frame)
         self._last_pts, self._last_raw_pts = pts, frame.pts
-        return to_bgr(frame), pts
+        return self._pictures(frame), pts
 
     def read_timed(self):
         if self._delivered >= self.count:

@@ -18,7 +18,8 @@ and/or ``{stem}``, a ``.jsonl`` stats file, an HLS ``.m3u8``, ``srt://``/``rtmp:
 The flags FFmpeg users reach for map onto config keys (:func:`config_data`): trimming
 (``--start``, ``--duration``, ``--to``) onto the file source's ``start``/``duration``,
 encoder flags (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--no-audio``) onto
-every video output's keys, ``--format`` onto the standard output's container.
+every video output's keys, ``--format`` onto the standard output's container,
+``--fast-gray`` onto the first stage (``grayscale: {from: luma}``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import urllib.parse
 import yaml
 
 from pipeline.cli.helptext import plain_text
-from pipeline.cli.oneliner_flags import Flags, apply_encoder, apply_trim
+from pipeline.cli.oneliner_flags import Flags, apply_encoder, apply_fast_gray, apply_trim, without_overlay
 from pipeline.config.document import ConfigError
 from pipeline.io import formats
 from pipeline.redact import redact_url
@@ -273,7 +274,7 @@ def config_data(words: list[str], stages: str | None = None, tuner: bool = False
     mode : {"live", "batch"}, optional
         ``--live`` / ``--batch``; by default live for cameras and streams, batch else.
     flags : Flags, optional
-        Trimming, encoder and ``--format`` flags.
+        Trimming, encoder, ``--format`` and ``--fast-gray`` flags.
 
     Raises
     ------
@@ -297,6 +298,8 @@ def config_data(words: list[str], stages: str | None = None, tuner: bool = False
         chain = parse_stages(stages)
     else:
         chain = copy.deepcopy(DEMO_CHAIN if view else TUNED_EDGES if tuner else PLAIN_EDGES)
+        chain = without_overlay(chain, flags)
+    chain = apply_fast_gray(chain, [kind], flags)
     if kind == "synthetic" and (mode == "live" or (view and mode is None)):
         source["live"] = True  # paced like a camera, for eyes
     if kind == "synthetic" and view:

@@ -12,7 +12,14 @@ ffmpeg                      edgepipe run         config key
 ``-preset P``               ``--preset P``       ``sinks.N.video.preset``
 ``-an``                     ``--no-audio``       ``sinks.N.video.audio: none``
 ``-f FORMAT -``             ``--format FORMAT``  ``sinks.N.stdout.format``
+``-pix_fmt gray``           ``--fast-gray``      ``stages.0.grayscale.from: luma``
 ==========================  ===================  ========================================
+
+``--fast-gray`` takes the decoder's luma plane as the grey picture (no colour
+conversion; :mod:`pipeline.io.media.luma`): FFmpeg's own grey, a level or two off the
+exact ``cvtColor`` one.  Without ``--stages`` the default chain for a window or a
+browser then leaves out ``overlay`` (it paints onto the colour picture, which a luma
+run does not have).
 
 :func:`flags_of` reads them from ``edgepipe run``'s parsed arguments, times parsed by
 :func:`pipeline.timecode.parse_time`.
@@ -48,6 +55,7 @@ class Flags:
     preset: str | None = None       # --preset
     no_audio: bool = False          # --no-audio (-an)
     format: str | None = None       # --format (-f), for - as OUTPUT
+    fast_gray: bool = False         # --fast-gray: grey from the decoder's luma plane
 
     def encoder(self) -> dict:
         """The video sink keys the encoder flags set."""
@@ -66,7 +74,69 @@ def flags_of(args) -> Flags:
             except ValueError as exc:
                 raise _fail(str(exc)) from None
     return Flags(codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset,
-                 no_audio=args.no_audio, format=args.format, **times)
+                 no_audio=args.no_audio, format=args.format,
+                 fast_gray=bool(getattr(args, "fast_gray", False)), **times)
+
+
+#: Inputs whose source decodes through FFmpeg's libraries, so has a luma plane to give.
+LUMA_INPUTS = ("file", "url", "stdin")
+
+
+def apply_fast_gray(chain: list, kinds: list[str], flags: Flags) -> list:
+    """--fast-gray: the chain with its first stage ``grayscale: {from: luma}``.
+
+    Parameters
+    ----------
+    chain : list
+        The stages as config data (``--stages``, or the default chain).
+    kinds : list of str
+        Each input's kind (``file``, ``url``, ``camera``...).
+    flags : Flags
+
+    Returns
+    -------
+    list
+        ``chain`` itself without the flag, else a new list.
+
+    Raises
+    ------
+    ConfigError
+        An input without a luma plane (camera, pictures, synthetic), a chain that does not
+        start with grayscale, or one with ``overlay`` (see :func:`without_overlay`).
+    """
+    if not flags.fast_gray:
+        return chain
+    for kind in kinds:
+        if kind not in LUMA_INPUTS:
+            raise _fail(f"--fast-gray takes the luma plane FFmpeg decodes a video file or stream "
+                        f"to, and a {kind} input has none; leave --fast-gray out")
+    first = chain[0] if chain else None
+    name = _name(first)
+    if name != "grayscale":
+        raise _fail(f"--fast-gray makes the first stage grayscale: {{from: luma}}, and the chain "
+                    f"starts with {name!r}; start --stages with grayscale")
+    settings = dict(first["grayscale"] or {}) if isinstance(first, dict) else {}
+    settings["from"] = "luma"
+    painters = [entry for entry in chain[1:] if _name(entry) == "overlay"]
+    if painters:
+        raise _fail("--fast-gray hands the chain a grey picture, and overlay paints the edges "
+                    "onto the colour one; leave overlay out of --stages, or --fast-gray out")
+    return [{"grayscale": settings}] + list(chain[1:])
+
+
+def without_overlay(chain: list, flags: Flags) -> list:
+    """The default chain for --fast-gray: ``overlay`` left out (it paints the edges onto
+    the colour picture, which a luma run does not have); ``chain`` without the flag."""
+    if not flags.fast_gray:
+        return chain
+    return [entry for entry in chain if _name(entry) != "overlay"]
+
+
+def _name(entry) -> str | None:
+    """A chain entry's stage name: ``"map"`` or ``{"map": {...}}``."""
+    if isinstance(entry, dict) and len(entry) == 1:
+        return next(iter(entry))
+    return entry if isinstance(entry, str) else None
 
 
 def apply_trim(source: dict, kind: str, flags: Flags) -> None:

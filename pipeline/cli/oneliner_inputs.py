@@ -18,7 +18,7 @@ import urllib.parse
 
 from pipeline.cli.oneliner import (PIPE, PLAIN_EDGES, TUNED_EDGES, TUNER, parse_input,
                                    parse_output, parse_stages)
-from pipeline.cli.oneliner_flags import Flags, apply_encoder, apply_trim
+from pipeline.cli.oneliner_flags import Flags, apply_encoder, apply_fast_gray, apply_trim
 from pipeline.config.document import ConfigError
 from pipeline.config.streams import NAME_PATTERN, NAME_RULE, PLACEHOLDER
 
@@ -91,17 +91,19 @@ def several_data(inputs: list[str], outputs: list[str], stages: str | None = Non
     if sum(text == PIPE for text in inputs) > 1:
         raise _fail("standard input (-) can be one of the inputs once")
     named = [split_named(text) for text in inputs]
-    sources, made = [], []
+    sources, made, kinds = [], [], []
     for _, text in named:
         source, kind = parse_input(text)
         apply_trim(source, kind, flags)
         sources.append(source)
         made.append(stream_name(text, kind))
+        kinds.append(kind)
     names = unique_names([name for name, _ in named], made)
     sinks = [parse_output(word) for word in outputs]
     apply_encoder(sinks, flags)
     chain = parse_stages(stages) if stages is not None else copy.deepcopy(
         TUNED_EDGES if tuner else PLAIN_EDGES)
+    chain = apply_fast_gray(chain, kinds, flags)
     data = {"version": 1, "sources": [{"name": name, **source}
                                       for name, source in zip(names, sources)],
             "stages": chain, "sinks": sinks}

@@ -71,7 +71,7 @@ ONE_LINER_FLAGS = (("--stages", "stages"), ("--tuner", "tuner"), ("--print-confi
                    ("--start", "start"), ("--duration", "duration"), ("--to", "to"),
                    ("--codec", "codec"), ("--crf", "crf"), ("--bitrate", "bitrate"),
                    ("--preset", "preset"), ("--no-audio", "no_audio"), ("--format", "format"),
-                   ("-y/-n", "replace"))
+                   ("--fast-gray", "fast_gray"), ("-y/-n", "replace"))
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -93,6 +93,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
                           "{gradient: {kind: scharr}}, map, {threshold: {value: auto}}, overlay]'")
     run.add_argument("--tuner", action="store_true",
                      help="one-liners: turn on the shipped tuner (moves threshold: auto online)")
+    run.add_argument("--fast-gray", action="store_true",
+                     help="one-liners: take the grey picture straight from the decoder's luma "
+                          "plane of a file or stream (grayscale: {from: luma}); skips the colour "
+                          "conversion, a level or two off the exact grey (docs/video.md)")
     run.add_argument("--print-config", action="store_true",
                      help="one-liners: print the YAML config the command stands for, and exit")
     modes = run.add_mutually_exclusive_group()

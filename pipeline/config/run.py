@@ -24,7 +24,10 @@ Constructors never open a device or a file, so a bad config fails with
 :class:`~pipeline.config.document.ConfigError` before anything is touched.
 
 The chain is checked for what flows through it (:mod:`pipeline.stages.kinds`): each
-stage must get an image it can work on, and each picture sink a uint8 picture.
+stage must get an image it can work on, and each picture sink a uint8 picture;
+``grayscale: {from: luma}`` must be the first stage, with no ``overlay`` after it and a
+source that has a luma plane (:func:`check_luma`), and then the source is told to hand
+out its luma plane when the config builds it.
 
 Reading, line numbers, limits and ``--set`` are :mod:`pipeline.config.document`'s, and
 the top-level and section checks :mod:`pipeline.config.checks`', both shared with the batch
@@ -47,6 +50,7 @@ from pipeline.config.streams import Stream, check_sinks, check_sources, streams_
 from pipeline.io.overwrite import check_no_overwrite
 from pipeline.runtime.tuner import check_tuner_settings
 from pipeline.stages import kinds
+from pipeline.stages.grayscale import luma_refusal, wants_luma
 
 TOP_LEVEL_KEYS = ("version", "source", "sources", "stages", "sinks", "runtime", "tuner")
 DEFAULT_SOURCE = "synthetic"
@@ -179,8 +183,10 @@ class Config:
     def build(self, stream: Stream | None = None) -> tuple[Any, list, list]:
         """Fresh ``(source, stages, sinks)`` instances of ``stream`` (default the first)."""
         stream = stream or self.streams[0]
-        return (self.instance(stream.source), [self.instance(c) for c in self.stages],
-                [self.instance(c) for c in stream.sinks])
+        source, stages = self.instance(stream.source), [self.instance(c) for c in self.stages]
+        if wants_luma(stages):  # grayscale from: luma, checked at load (check_luma)
+            source.take_luma()
+        return source, stages, [self.instance(c) for c in stream.sinks]
 
     def instance(self, component: Component) -> Any:
         """A fresh instance of one of this config's components."""
@@ -221,8 +227,9 @@ def _check(doc: Document) -> Config:
     tuner = _tuner(doc, data["tuner"]) if "tuner" in data else None
     streams = streams_of(named, source, sinks)
     config = Config(source, stages, sinks, runtime, doc.file, data, tuner, streams, doc)
-    _, built, _ = config.build()  # constructors' own checks (settings that exclude each other)
+    built = [config.instance(c) for c in stages]  # constructors' own checks (settings that exclude each other)
     check_chain(doc, stages, built, sinks)
+    check_luma(doc, stages, built, [stream.source for stream in streams])
     if tuner is not None:
         _check_tuner_target(doc, tuner, built)
     every_sink = [sink for stream in streams for sink in stream.sinks]
@@ -289,6 +296,16 @@ def check_chain(doc: Document, components: list, stages: list, sinks: list = ())
                                            f"{made_by} gives {kinds.a(kinds.describe(last))}; end the "
                                            f"chain with map, threshold, overlay or hud")
     return last
+
+
+def check_luma(doc: Document, components: list, stages: list, sources: list) -> None:
+    """Refuse ``grayscale: {from: luma}`` where it cannot hold (not first, a later
+    ``overlay``, a source without a luma plane), at its ``from`` key; see
+    :func:`pipeline.stages.grayscale.luma_refusal`."""
+    refusal = luma_refusal(stages, [(c.name, lookup("source", c.name)) for c in sources])
+    if refusal is not None:
+        index, message = refusal
+        raise doc.error(components[index].path + ("from",), message)
 
 
 def _tuner(doc: Document, settings: Any) -> dict:

@@ -170,6 +170,9 @@ class Source:
     params: tuple = ()
     registry_name = "source"
     live: bool = False
+    #: Whether the source can hand out the decoder's luma plane as its grey frames
+    #: (:meth:`take_luma`, for ``grayscale: {from: luma}``): those decoding through PyAV.
+    gives_luma: bool = False
 
     def __init__(self, *values, **settings):
         self.settings = _checked_settings(type(self), values, settings)
@@ -190,6 +193,11 @@ class Source:
     def _shown_settings(self) -> dict:
         """Settings as :meth:`__repr__` shows them (url sources hide passwords)."""
         return dict(self.settings)
+
+    def take_luma(self) -> None:
+        """Hand out grey frames from the decoder's luma plane instead of BGR, where the
+        input has one (:mod:`pipeline.io.media.luma`); only when :attr:`gives_luma`."""
+        raise TypeError(f"source {self.registry_name} cannot hand out the decoder's luma plane")
 
     def open(self) -> None:
         """Acquire the device or file; raise :class:`SourceError` if it cannot be used."""

@@ -35,6 +35,10 @@ class Stage:
     #: Whether the stage reads ``frame.side["histogram"]`` that an earlier stage left
     #: (:meth:`pipeline.stages.chain.Chain.leave_histograms` keeps those made for it).
     reads_histogram: bool = False
+    #: Whether the stage reads ``frame.original`` as the source's colour frame
+    #: (``overlay``); the config then refuses ``grayscale: {from: luma}``, which makes
+    #: the original a grey luma plane.
+    reads_original: bool = False
 
     def __init__(self, **settings):
         for name, value in check_settings(type(self), settings).items():

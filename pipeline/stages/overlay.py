@@ -68,6 +68,7 @@ class Overlay(Stage):
     )
     accepts = (kinds.EDGE_MAP, kinds.BINARY)
     gives = kinds.COLOUR
+    reads_original = True
 
     def check(self) -> None:
         self.color = bgr_color(self.color)

@@ -132,10 +132,24 @@ ALTERNATIVES = {
 }
 
 
+# Parameters whose effect is not on the stage's own output, and the test that shows it.
+USED_ELSEWHERE = {
+    # from: luma tells the source to hand out the decoder's luma plane instead of BGR
+    ("grayscale", "from"): "test_from_luma_changes_what_the_source_gives",
+}
+
+
+def test_parameters_used_elsewhere_have_their_test():
+    from tests.stages import test_grayscale_from
+    for test_name in USED_ELSEWHERE.values():
+        assert callable(getattr(test_grayscale_from, test_name))
+
+
 @pytest.mark.parametrize("name", STAGE_NAMES)
 def test_every_parameter_is_used(name):
     cls = REGISTRIES["stage"][name]
     covered = {param for _, param, _ in ALTERNATIVES[name]}
+    covered |= {param for stage, param in USED_ELSEWHERE if stage == name}
     assert covered == {p.name for p in cls.params}, "each parameter needs an alternative"
     frame = INPUTS[name]((60, 160), 3)
     for base, param, value in ALTERNATIVES[name]:

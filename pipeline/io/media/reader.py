@@ -117,13 +117,16 @@ def opencv_rotation(frame: av.VideoFrame) -> int:
     return angle % 360
 
 
+def turn_as_opencv(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """``image`` (a picture of ``frame``) turned by ``frame``'s display matrix as OpenCV
+    turns it (a new array), or ``image`` itself when there is nothing to turn."""
+    turn = _ROTATIONS.get(opencv_rotation(frame))
+    return image if turn is None else cv2.rotate(image, turn)
+
+
 def to_bgr(frame: av.VideoFrame) -> np.ndarray:
     """``frame`` as the uint8 (H, W, 3) BGR array OpenCV's ``VideoCapture`` would give."""
-    image = frame.to_ndarray(format="bgr24", interpolation=OPENCV_INTERPOLATION)
-    turn = _ROTATIONS.get(opencv_rotation(frame))
-    if turn is not None:
-        image = cv2.rotate(image, turn)
-    return image
+    return turn_as_opencv(frame.to_ndarray(format="bgr24", interpolation=OPENCV_INTERPOLATION), frame)
 
 
 def file_start(container) -> float | None:

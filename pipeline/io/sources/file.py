@@ -10,7 +10,8 @@ import numpy as np
 from pipeline.io.base import MediaInput, Source, SourceError
 from pipeline.io.media import logs
 from pipeline.io.media.counting import count_decodable_frames
-from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaOpenError, MediaReader, to_bgr
+from pipeline.io.media.luma import FramePictures
+from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaOpenError, MediaReader
 from pipeline.io.sources.pacing import FramePacer
 from pipeline.io.sources.video_path import check_video_path
 from pipeline.io.sources.trim import PastTheEnd, Trim
@@ -61,7 +62,12 @@ class FileSource(Source):
     Frame times are FFmpeg's best-effort timestamps (``MediaReader.seconds``); a stream
     whose frames exceed ``max_pixels`` is refused before decoding; a file with no video
     stream is said in one line.
+
+    When the chain starts with ``grayscale: {from: luma}`` the frames are the decoder's
+    grey luma plane instead (:meth:`take_luma`, :mod:`pipeline.io.media.luma`).
     """
+
+    gives_luma = True
 
     params = (
         Param("path", str, help="video file to read"),
@@ -103,6 +109,11 @@ class FileSource(Source):
         self._counted: int | None = None
         self._messages_noted = False
         self._trim = Trim()  # start and duration (pipeline.io.sources.trim), set at open
+        self._pictures = FramePictures(self.report.note, self._describe())
+
+    def take_luma(self) -> None:
+        """Hand out the luma plane as grey frames (see :mod:`pipeline.io.media.luma`)."""
+        self._pictures.luma = True
 
     def check(self) -> None:
         """``start`` and ``duration`` do not combine with ``loop``."""
@@ -178,7 +189,7 @@ class FileSource(Source):
 
     # ------------------------------------------------------------------ reading
     def read(self) -> np.ndarray | None:
-        """The next frame (BGR uint8, a new array), or None at the end of the file."""
+        """The next frame (BGR uint8, or grey from the luma plane), or None at the end of the file."""
         item = self.read_timed()
         return None if item is None else item[0]
 
@@ -229,7 +240,7 @@ class FileSource(Source):
         return self.settings.get("duration")
 
     def _next_item(self, at_open: bool = False) -> tuple[np.ndarray, float] | None:
-        """The next frame that decodes as ``(bgr, pts)``, applying ``on_error``; None at the end."""
+        """The next frame that decodes as ``(picture, pts)``, applying ``on_error``; None at the end."""
         frame = self._next_frame(at_open)
         if frame is None:
             return None
@@ -240,7 +251,7 @@ class FileSource(Source):
         pts += self._loop_offset
         self._last_pts = pts
         self._last_raw_pts = frame.pts
-        return to_bgr(frame), pts
+        return self._pictures(frame), pts
 
     def _next_frame(self, at_open: bool = False):
         """The next decoded ``av.VideoFrame`` (no conversion), applying ``on_error``; None at the end."""

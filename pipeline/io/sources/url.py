@@ -10,13 +10,8 @@ import numpy as np
 
 from pipeline.io.base import MediaInput, SourceError
 from pipeline.io.media import logs
-from pipeline.io.media.reader import (
-    DamagedPacket,
-    DemuxError,
-    MediaOpenError,
-    MediaReader,
-    to_bgr,
-)
+from pipeline.io.media.luma import FramePictures
+from pipeline.io.media.reader import DamagedPacket, DemuxError, MediaOpenError, MediaReader
 from pipeline.io.sources.live import WATCHDOG_SLACK, LiveSource, recovery_params
 from pipeline.redact import redact_text, redact_url
 from pipeline.config.registry import Param, ParamError, register
@@ -39,14 +34,16 @@ MAX_DAMAGED_IN_A_ROW = 30
 class StreamCapture:
     """A :class:`MediaReader` behind the watchdog's handle interface.
 
-    ``read()`` gives ``(True, (bgr, pts))``, or ``(False, None)`` when the stream ended,
-    went silent past its read timeout, or sent :data:`MAX_DAMAGED_IN_A_ROW` damaged
-    packets in a row.  Damaged packets before a good one are counted in ``report``.
+    ``read()`` gives ``(True, (picture, pts))`` (``pictures`` makes the picture: BGR,
+    or grey from the luma plane), or ``(False, None)`` when the stream ended, went
+    silent past its read timeout, or sent :data:`MAX_DAMAGED_IN_A_ROW` damaged packets
+    in a row.  Damaged packets before a good one are counted in ``report``.
     """
 
-    def __init__(self, reader: MediaReader, report):
+    def __init__(self, reader: MediaReader, report, pictures: FramePictures):
         self.reader = reader
         self.report = report
+        self.pictures = pictures
 
     def read(self):
         damaged = 0
@@ -65,7 +62,7 @@ class StreamCapture:
             if damaged:
                 self.report.skipped += damaged
                 self.report.read_errors += damaged
-            return True, (to_bgr(frame), self.reader.seconds(frame))
+            return True, (self.pictures(frame), self.reader.seconds(frame))
 
     def release(self) -> None:
         self.reader.close()
@@ -86,7 +83,11 @@ class UrlSource(LiveSource):
     1); ``on_error: retry`` reconnects.  Frames carry the stream's pts in seconds; after
     a reconnection they go on one frame period after the last one, so time never runs
     backwards.  Decoding uses FFmpeg's slice threads only (frame threads add latency).
+    When the chain starts with ``grayscale: {from: luma}`` the frames are the decoder's
+    grey luma plane instead (:meth:`take_luma`, :mod:`pipeline.io.media.luma`).
     """
+
+    gives_luma = True
 
     params = (
         Param("url", str, help="stream address, e.g. rtsp://camera.local/stream or udp://127.0.0.1:5000"),
@@ -103,6 +104,11 @@ class UrlSource(LiveSource):
         self._pts_offset = 0.0
         self._rebase = False  # the next frame comes from a new connection
         self._messages_noted = False
+        self._pictures = FramePictures(self.report.note, self._describe())
+
+    def take_luma(self) -> None:
+        """Hand out the luma plane as grey frames (see :mod:`pipeline.io.media.luma`)."""
+        self._pictures.luma = True
 
     def check(self) -> None:
         """A stream scheme, rtsp_transport only for rtsp, and the reconnection rules."""
@@ -172,7 +178,7 @@ class UrlSource(LiveSource):
             reader.open()
         except MediaOpenError as error:
             raise SourceError(self._open_failure(error)) from None
-        return StreamCapture(reader, self.report)
+        return StreamCapture(reader, self.report, self._pictures)
 
     def _open_failure(self, error: MediaOpenError) -> str:
         """Why the stream did not open, in words, without the password."""
@@ -213,7 +219,7 @@ class UrlSource(LiveSource):
         return image, pts
 
     def read(self) -> np.ndarray | None:
-        """The next frame (BGR uint8, a new array), or None at the end of the stream."""
+        """The next frame (BGR uint8, or grey from the luma plane), or None at the end of the stream."""
         item = self.read_timed()
         return None if item is None else item[0]
 
