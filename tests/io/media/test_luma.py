@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.io.media.luma import LIMITED_TO_FULL, FramePictures, full_range, luma_plane, to_grey
+from pipeline.io.media.luma import (LIMITED_TO_FULL, FramePictures, expand_range, full_range,
+                                    luma_plane, to_grey)
 from pipeline.io.media.reader import to_bgr
 from pipeline.io.sources.file import FileSource
 from tests.harness import ROOT
@@ -112,6 +113,19 @@ def test_grey_is_the_range_table_applied_to_the_luma(clips, name):
     expected = raw if full else reference[raw]
     assert np.array_equal(to_grey(frame), expected)
     assert full or not np.array_equal(to_grey(frame), raw)  # the table did something here
+
+
+@pytest.mark.parametrize("width", [1, 7, 15, 16, 17, 33, 63, 65, 642, 1283])
+def test_expand_range_is_the_table_for_every_value_at_every_position(width):
+    # addWeighted's vector body and scalar tail must both round as the table does
+    rng = np.random.default_rng(width)
+    padded = rng.integers(0, 256, (29, width + 11), dtype=np.uint8)
+    for luma in (padded[:, 3:3 + width], np.ascontiguousarray(padded[:, 3:3 + width])):
+        out = expand_range(luma)
+        assert out.flags.c_contiguous and out.dtype == np.uint8
+        assert np.array_equal(out, LIMITED_TO_FULL[luma])
+    ramp = (np.arange(256 * width) % 256).astype(np.uint8).reshape(-1, width)  # each value in each lane
+    assert np.array_equal(expand_range(ramp), LIMITED_TO_FULL[ramp])
 
 
 def test_padded_rows_are_cropped_to_the_width(clips):
