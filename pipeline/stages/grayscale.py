@@ -24,7 +24,7 @@ class Grayscale(Stage):
     of the BGR frame OpenCV's ``VideoCapture`` decodes; a grey image passes through
     unchanged.
 
-    ``from: luma``: the chain's first stage asks a ``file`` or ``url`` source for the
+    ``from: luma``: the chain's first stage asks a ``file``, ``url`` or ``stdin`` source for the
     decoder's luma plane, range-expanded to 0-255, instead of a BGR frame (no swscale
     conversion; :mod:`pipeline.io.media.luma`).  It equals FFmpeg's own grey
     (``ffmpeg -pix_fmt gray``), not ``cvtColor``'s: most pixels differ by 1 or 2 levels
@@ -37,7 +37,8 @@ class Grayscale(Stage):
     params = (
         Param("from", str, "bgr", choices=GREY_FROM,
               help="bgr: cvtColor of the BGR frame, bit-exact with OpenCV; luma: the decoder's "
-                   "luma plane of a file or url (no colour conversion, 1-2 levels off cvtColor)"),
+                   "luma plane (file, url, stdin; first stage, no overlay): no colour "
+                   "conversion, FFmpeg's grey, 1-2 levels off cvtColor's"),
     )
     accepts = (kinds.COLOUR, kinds.GREY)
     gives = kinds.GREY
