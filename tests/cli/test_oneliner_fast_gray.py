@@ -114,3 +114,17 @@ def test_fast_gray_with_several_inputs(clip, capsys):
     assert data["stages"][0] == {"grayscale": {"from": "luma"}}
     assert main(["run", "-i", str(clip), "-i", "synthetic", "out/{source}.mp4", "--fast-gray"]) == 2
     assert "synthetic input has none" in capsys.readouterr().err
+
+
+def test_fast_gray_reads_standard_input(clip, tmp_path):
+    piped = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(clip),
+                            "-c:v", "rawvideo", "-f", "nut", "-"], check=True, timeout=60,
+                           capture_output=True).stdout
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "-", "g_{index:02d}.png",
+                           "--stages", "[grayscale]", "--fast-gray", "-q"], input=piped, cwd=tmp_path,
+                          env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()
+    for index, gray in enumerate(ffmpeg_gray(clip)):
+        got = cv2.imread(str(tmp_path / f"g_{index:02d}.png"), cv2.IMREAD_UNCHANGED)
+        assert got is not None and np.array_equal(got, gray), f"frame {index}"
