@@ -115,13 +115,13 @@ def apply_fast_gray(chain: list, kinds: list[str], flags: Flags) -> list:
     if name != "grayscale":
         raise _fail(f"--fast-gray makes the first stage grayscale: {{from: luma}}, and the chain "
                     f"starts with {name!r}; start --stages with grayscale")
-    settings = dict(first["grayscale"] or {}) if isinstance(first, dict) else {}
-    settings["from"] = "luma"
-    painters = [entry for entry in chain[1:] if _name(entry) == "overlay"]
-    if painters:
+    if any(_name(entry) == "overlay" for entry in chain[1:]):
         raise _fail("--fast-gray hands the chain a grey picture, and overlay paints the edges "
                     "onto the colour one; leave overlay out of --stages, or --fast-gray out")
-    return [{"grayscale": settings}] + list(chain[1:])
+    settings = first["grayscale"] if isinstance(first, dict) else None
+    if settings is not None and not isinstance(settings, dict):
+        return chain  # the config check names what is wrong with these settings
+    return [{"grayscale": {**(settings or {}), "from": "luma"}}] + list(chain[1:])
 
 
 def without_overlay(chain: list, flags: Flags) -> list:
