@@ -55,7 +55,7 @@
     el.state.className = `tile-state state ${s.running ? (s.paused ? "paused" : "live") : "bad"}`;
     el.fps.textContent = fixed(s.fps, 1);
     const age = s.frame_age_ms || {};
-    el.age.textContent = typeof age.p50 === "number" ? `${age.p50.toFixed(0)} / ${age.p95.toFixed(0)} ms` : "–";
+    el.age.textContent = typeof age.p50 === "number" ? `${age.p50.toFixed(1)} / ${age.p95.toFixed(1)} ms` : "–";
     el.drops.textContent = String(s.dropped);
     el.reconnects.textContent = String(s.reconnects);
     el.frame.textContent = s.frame ? String(s.frame.index) : "–";
@@ -70,6 +70,7 @@
   function layout() {
     const columns = Math.max(1, Math.ceil(Math.sqrt(tiles.size)));
     grid.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
+    grid.style.setProperty("--rows", String(Math.max(1, Math.ceil(tiles.size / columns))));
     grid.dataset.columns = String(columns);
   }
 

@@ -47,7 +47,7 @@ AGE_WINDOW = 120
 
 @register("sink", "http")
 class HttpSink(Sink):
-    """A browser view: live MJPEG stream, stats, threshold/tuner/pause controls over HTTP.
+    """A browser view: live picture, stats, threshold/tuner/pause controls over HTTP (a sources: run: one grid page for all).
 
     Serves ``/`` (the page), ``/stream.mjpg``, ``/stats`` and ``POST /control`` (see the
     module notes).  After :meth:`open`, :attr:`url` is the page's address (``port: 0`` picks a free
