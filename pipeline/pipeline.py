@@ -114,15 +114,19 @@ class Pipeline:
         sinks = [self._shared[i].handle(stream.name) if self._shared[i] is not None
                  else config.instance(c) for i, c in enumerate(stream.sinks)]
         handles = [sink for sink in sinks if isinstance(sink, (StatsHandle, HttpHandle))]
-        for sink in sinks:
-            if isinstance(sink, HttpHandle):
-                sink.report = source.report  # its reconnects and last error, live
         self.sinks += [sink for sink in sinks if sink not in handles]
         controls = Controls(tuner_available=config.tuner is not None)
         self.stream_controls[stream.name] = controls
+        for sink in sinks:
+            if isinstance(sink, HttpHandle):
+                sink.attach(source.report, controls)  # its health on the page, its control by name
         more = {"pool": pool} if pool is not None else {}  # the shared processing pool, once it exists
         engine = self._engine(source, stages, sinks, controls, progress=False, **more)
-        return StreamRun(stream.name, engine, [handle.release for handle in handles])
+        run = StreamRun(stream.name, engine)
+        # The page shows why a stream failed; then every shared sink is let go of.
+        run.on_end = [*(lambda h=h: h.failed(run.error) for h in handles if isinstance(h, HttpHandle)),
+                      *(handle.release for handle in handles)]
+        return run
 
     def new_stream(self, item: dict, pool=None) -> StreamRun:
         """A :class:`StreamRun` for a new ``sources:`` item, for a running :meth:`stream_set`.

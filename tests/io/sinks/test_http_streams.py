@@ -194,3 +194,20 @@ def test_a_run_with_one_source_refuses_stream_keys_and_keeps_its_page(tmp_path):
         with urllib.request.urlopen(sink.url, timeout=10) as page:
             assert b"<title>edgepipe live</title>" in page.read()
         assert get(sink.url + "streams")[0] == 404
+
+
+def test_a_failed_stream_stays_listed_with_its_error_while_the_others_go_on(tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 4096)
+    data = config(tmp_path, names=("a",))
+    data["sources"].append({"name": "broken", "type": "file", "path": str(broken)})
+    with running_streams(data) as (pipe, streams, sink):
+        url = sink.url
+        assert eventually(lambda: not listing(url)["broken"]["running"])
+        entry = listing(url)["broken"]
+        assert entry["state"].startswith("ended") and "broken.mp4" in entry["last_error"]
+        before = frames_out(url, "a")
+        assert eventually(lambda: frames_out(url, "a") > before)
+        assert listing(url)["a"]["running"] and listing(url)["a"]["last_error"] is None
+    failed = {record["input"] for record in streams.summary.failed}
+    assert failed == {"stream broken"}

@@ -82,6 +82,7 @@ class SharedHttp:
         self._channel = channel
         self._lock = threading.Lock()
         self.channels: dict = {}  # name -> HttpSink, in order of arrival
+        self._ended: set = set()  # names whose stream has let go (ended, failed, removed)
         self._waiting = 0  # handles not yet released
         self._serving = False
         self._finished = False
@@ -131,6 +132,7 @@ class SharedHttp:
         """Stream ``name`` is done; the last one stops the server."""
         with self._lock:
             channel = self.channels.get(name)
+            self._ended.add(name)
             if channel is not None and channel.controls is not None and \
                     channel.controls.stop_reason == "removed":
                 del self.channels[name]
@@ -175,8 +177,8 @@ class SharedHttp:
     def listing(self) -> dict:
         """What ``GET /streams`` answers: every stream's name and health, in order."""
         with self._lock:
-            channels = list(self.channels.items())
-        return {"streams": [health(name, channel) for name, channel in channels],
+            channels = [(name, channel, name in self._ended) for name, channel in self.channels.items()]
+        return {"streams": [health(name, channel, ended) for name, channel, ended in channels],
                 "time": round(time.monotonic(), 3)}
 
     def control(self, changes: dict, target=None) -> dict:
@@ -203,9 +205,9 @@ class SharedHttp:
         elif name is not None and self.channels.get(name) is not target:
             raise ControlError("stream", f"this address is another stream's; leave stream out, "
                                          f"or POST /control with stream {name!r}")
-        if target.controls is None:
-            raise ControlError("stream", "the stream has not shown its first frame yet; try again "
-                                         "in a moment", HTTPStatus.CONFLICT)
+        if target.controls is None:  # not attached (HttpHandle.attach): nothing to steer yet
+            raise ControlError("stream", "the stream has not started yet; try again in a moment",
+                               HTTPStatus.CONFLICT)
         apply_control(target.controls, changes)
         return target.stats()
 
@@ -261,12 +263,14 @@ def added_error(error) -> str:
     return f"add: {key}: {message}"
 
 
-def health(name: str, channel) -> dict:
+def health(name: str, channel, ended: bool = False) -> dict:
     """One stream's entry in ``GET /streams``: its numbers, its state and its picture's size.
+
+    ``ended``: the stream has let go of the server (its run is over, however it ended).
 
     ``fps``, ``dropped``, ``frames_out`` come from the stream's live stats; the frame
     ages (capture to the http sink, p50/p95 of the recent frames) from its channel;
-    ``reconnects`` and ``last_error`` from its source's report (:attr:`HttpHandle.report`).
+    ``reconnects`` and ``last_error`` from its source's report (:meth:`HttpHandle.attach`).
     """
     controls = channel.controls
     entry = {"name": name, "running": False, "state": "starting", "stop_reason": None,
@@ -280,18 +284,24 @@ def health(name: str, channel) -> dict:
             entry["last_error"] = report.failure
         elif (report.read_errors or report.reconnects) and report.notes:
             entry["last_error"] = report.notes[-1]
+    failure = getattr(channel, "failure", None)  # the stream's run failed: HttpHandle.failed
+    if failure is not None:
+        entry["last_error"] = failure
+    last = channel.last_frame
+    entry["frame"] = last
     if controls is None:
         return entry
     live = controls.snapshot()
-    stopped = controls.stopped
+    stopped = controls.stopped or ended
+    # A stream that failed before it started never stopped its controls: "failed".
+    reason = (controls.stop_reason or "failed") if stopped else None
+    if stopped:
+        state = f"ended: {reason}"
+    else:
+        state = "paused" if live.paused else ("live" if last is not None else "starting")
     entry.update(running=not stopped, fps=round(live.fps, 2), frames_out=live.frames_out,
                  dropped=live.dropped, threshold=live.threshold, paused=live.paused,
-                 stop_reason=controls.stop_reason if stopped else None,
-                 state=f"ended: {controls.stop_reason}" if stopped else
-                 ("paused" if live.paused else "live"))
-    last = channel.last_frame
-    if last is not None:
-        entry["frame"] = last
+                 stop_reason=reason, state=state)
     return entry
 
 
@@ -311,14 +321,17 @@ class HttpHandle(Sink):
     def frames_written(self) -> int:
         return self.channel.frames_written
 
-    @property
-    def report(self):
-        """The stream's source's :class:`~pipeline.io.base.ReadReport` (reconnects, notes)."""
-        return getattr(self.channel, "report", None)
+    def attach(self, report, controls) -> None:
+        """The stream's source's :class:`~pipeline.io.base.ReadReport` (its reconnects and
+        last error, read live) and its :class:`~pipeline.controls.Controls` (steered by
+        name before its first frame too), given when the stream is built."""
+        self.channel.report = report
+        self.channel.controls = controls
 
-    @report.setter
-    def report(self, value) -> None:
-        self.channel.report = value
+    def failed(self, error: str | None) -> None:
+        """The stream's run is over, failed with ``error`` (None: it did not fail)."""
+        if error is not None:
+            self.channel.failure = error
 
     def check(self) -> None:
         self.shared.check()
