@@ -14,10 +14,16 @@
 
   const POLL_MS = 500;
   const MAX_TILES = 16;
+  // MJPEG pictures are long requests, and a browser opens at most six at once per host:
+  // past four MJPEG tiles, /streams and the enlarged page would wait behind them.  H.264
+  // tiles use WebSockets, which do not count.
+  const MAX_MJPEG_TILES = 4;
+  const mjpeg = () => wanted === "mjpeg" || typeof window.VideoDecoder !== "function";
   const $ = (id) => document.getElementById(id);
   const grid = $("grid");
   const wanted = new URLSearchParams(location.search).get("view");
   const tiles = new Map();      // name -> {node, view, el}
+  let mjpegTiles = 0;           // tiles given an MJPEG picture so far
   let enlarged = null;
   let failures = 0;
 
@@ -46,7 +52,25 @@
     node.addEventListener("click", () => enlarge(name));
     node.addEventListener("keydown", (event) => { if (event.key === "Enter") enlarge(name); });
     grid.appendChild(node);
-    return { node, el, view: window.edgepipePlayer(canvas, img, route(name), wanted), ended: false };
+    let view;
+    const usesMjpeg = mjpeg() && mjpegTiles < MAX_MJPEG_TILES;
+    if (mjpeg() && !usesMjpeg) {  // numbers only; a click shows the picture
+      view = { shown: 0, width: 0, transport: null, stop: () => {} };
+      el.error.textContent = `no picture here: this browser streams MJPEG to ${MAX_MJPEG_TILES} tiles at most; click to see it`;
+      canvas.hidden = true;
+    } else {
+      if (usesMjpeg) mjpegTiles += 1;
+      view = window.edgepipePlayer(canvas, img, route(name), wanted);
+    }
+    return { node, el, view, ended: false, usesMjpeg };
+  }
+
+  function stopPicture(tile) {  // its MJPEG request, if any, frees a place for a new tile
+    tile.view.stop();
+    if (tile.usesMjpeg) {
+      tile.usesMjpeg = false;
+      mjpegTiles -= 1;
+    }
   }
 
   function showTile(tile, s) {
@@ -59,11 +83,11 @@
     el.drops.textContent = String(s.dropped);
     el.reconnects.textContent = String(s.reconnects);
     el.frame.textContent = s.frame ? String(s.frame.index) : "–";
-    el.error.textContent = s.last_error || "";
+    if (s.last_error || tile.view.transport !== null) el.error.textContent = s.last_error || "";
     if (!s.running && s.stop_reason && !tile.ended) {  // it ended: its picture stays as it was
       tile.ended = true;
       tile.node.classList.add("ended");
-      tile.view.stop();
+      stopPicture(tile);
     }
   }
 
@@ -83,7 +107,7 @@
       const names = new Set(shown.map((s) => s.name));
       for (const [name, tile] of tiles) {  // removed streams leave the grid
         if (!names.has(name)) {
-          tile.view.stop();
+          stopPicture(tile);
           tile.node.remove();
           tiles.delete(name);
           if (enlarged === name) back();

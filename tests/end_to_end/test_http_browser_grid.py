@@ -109,3 +109,35 @@ def test_the_grid_shows_three_live_tiles_enlarges_one_and_follows_added_and_remo
     picture = cv2.imread(str(shot))
     assert picture is not None and picture.std() > 10
     assert {s["name"]: s["stop_reason"] for s in streams.summary.streams}["door"] == "removed"
+
+
+@needs_chromium
+def test_one_tile_grows_to_five_in_three_columns_and_mjpeg_tiles_stop_at_four():
+    data = {"version": 1, "sources": [live("door", 48)],
+            "stages": ["grayscale", "gradient", "map"],
+            "sinks": [{"http": {"port": 0}}], "runtime": {"mode": "live"}}
+    with running_streams(data) as (pipe, streams, sink):
+        url = sink.url
+        with Chromium(size=(1200, 900)) as browser:
+            browser.get(url + "?view=mjpeg")  # MJPEG tiles: six requests per host at most
+            browser.wait_for("const t = window.edgepipeGrid.tiles.get('door'); return t && t.view.shown > 0",
+                             timeout=30, what="the one tile's picture")
+            assert browser.run("return document.getElementById('grid').dataset.columns") == "1"
+            assert browser.run("return window.edgepipeGrid.tiles.get('door').view.transport") == "mjpeg"
+            for index, name in enumerate(("yard", "gate", "dock", "roof")):
+                assert post(url, {"add": live(name, 40 + 8 * index)}) == 200
+            browser.wait_for("return document.querySelectorAll('.tile').length === 5", timeout=30,
+                             what="five tiles")
+            assert browser.run("return document.getElementById('grid').dataset.columns") == "3"
+            # Four tiles draw their pictures; the fifth shows its numbers and says why not.
+            browser.wait_for("return ['door', 'yard', 'gate', 'dock'].every((n) => "
+                             "window.edgepipeGrid.tiles.get(n).view.shown > 0)", timeout=30,
+                             what="pictures in the first four tiles")
+            note = browser.run("return document.querySelector('.tile[data-name=roof] .tile-error').textContent")
+            assert "4 tiles at most" in note
+            # Every tile's numbers still update: /streams is not stuck behind the pictures.
+            before = browser.run("return [...document.querySelectorAll('.tile .frame')].map((e) => e.textContent)")
+            assert eventually(lambda: all(
+                a != b and b.isdigit() for a, b in zip(before, browser.run(
+                    "return [...document.querySelectorAll('.tile .frame')].map((e) => e.textContent)")))
+                , 30)
