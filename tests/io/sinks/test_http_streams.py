@@ -85,6 +85,8 @@ def test_streams_lists_every_stream_with_its_numbers_and_routes_by_name(tmp_path
             # Each stream's own routes: its stats, its page (the single page), its picture.
             status, stats = get(f"{url}streams/{name}/stats")
             assert status == 200 and stats["frame"]["width"] == WIDTHS[name]
+            assert stats["reconnects"] == 0 and stats["last_error"] is None
+            assert stats["frame_age_ms"]["p95"] >= 0 and stats["fps"] > 0
             with urllib.request.urlopen(f"{url}streams/{name}/", timeout=10) as page:
                 assert b"<title>edgepipe live</title>" in page.read()
         with urllib.request.urlopen(url, timeout=10) as page:

@@ -23,6 +23,7 @@ from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, ho
 from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
 from pipeline.io.sinks.http.feed import Feed
 from pipeline.io.sinks.http.server import WEB_FILE_NAMES, Server
+from pipeline.io.sinks.http.streams import source_health
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.config.registry import Param, register
 from pipeline.controls import Controls, LiveStats
@@ -369,6 +370,8 @@ class HttpSink(Sink):
             "time": round(self.now(), 3),
             "clock_ms": round(time.time() * 1000.0, 1),  # the page's clock offset (view.js)
         })
+        if getattr(self, "report", None) is not None:  # a stream's channel (.streams): its health
+            body.update(source_health(self))
         if since is not None:
             body["history"] = self.history.since(since)
         return body

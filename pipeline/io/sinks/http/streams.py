@@ -277,16 +277,7 @@ def health(name: str, channel, ended: bool = False) -> dict:
              "fps": None, "frames_out": 0, "dropped": 0, "frame_age_ms": channel.frame_ages(),
              "reconnects": 0, "last_error": None, "threshold": None, "paused": False,
              "frame": None, "view": channel.view}
-    report = getattr(channel, "report", None)
-    if report is not None:
-        entry["reconnects"] = report.reconnects
-        if report.failure:
-            entry["last_error"] = report.failure
-        elif (report.read_errors or report.reconnects) and report.notes:
-            entry["last_error"] = report.notes[-1]
-    failure = getattr(channel, "failure", None)  # the stream's run failed: HttpHandle.failed
-    if failure is not None:
-        entry["last_error"] = failure
+    entry.update(source_health(channel))
     last = channel.last_frame
     entry["frame"] = last
     if controls is None:
@@ -303,6 +294,21 @@ def health(name: str, channel, ended: bool = False) -> dict:
                  dropped=live.dropped, threshold=live.threshold, paused=live.paused,
                  stop_reason=reason, state=state)
     return entry
+
+
+def source_health(channel) -> dict:
+    """``{"reconnects", "last_error"}`` of a channel's stream: from its source's report
+    (:meth:`HttpHandle.attach`), the failure of its run (:meth:`HttpHandle.failed`) first."""
+    report = getattr(channel, "report", None)
+    reconnects, last_error = 0, None
+    if report is not None:
+        reconnects = report.reconnects
+        if report.failure:
+            last_error = report.failure
+        elif (report.read_errors or report.reconnects) and report.notes:
+            last_error = report.notes[-1]
+    failure = getattr(channel, "failure", None)
+    return {"reconnects": reconnects, "last_error": failure if failure is not None else last_error}
 
 
 class HttpHandle(Sink):
