@@ -16,12 +16,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Iterator
 
 from pipeline.config.run import Config
 from pipeline.config.streams import is_shared
 from pipeline.frame import Frame
 from pipeline.controls import Controls
+from pipeline.io.sinks.http.streams import HttpHandle, SharedHttp
 from pipeline.io.sinks.stats_shared import SharedStats, StatsHandle
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.stats import Summary
@@ -48,6 +50,9 @@ class Pipeline:
         self.summary: Summary | StreamsSummary | None = None
         self.sinks: list | None = None  # the last run's sink objects (what they wrote)
         self.stream_controls: dict[str, Controls] = {}  # run_streams: each stream's
+        self._shared: list = []  # stream_set: per config sink, its shared sink or None
+        self._added: list = []  # stream_set: the sources: items added while it runs
+        self._adding = threading.Lock()
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Pipeline":
@@ -74,36 +79,94 @@ class Pipeline:
             tuner_available=self.config.tuner is not None)
         return self._engine(source, stages, sinks, self.controls, progress)
 
-    def _engine(self, source, stages, sinks, controls: Controls, progress: bool) -> Engine:
+    def _engine(self, source, stages, sinks, controls: Controls, progress: bool, **more) -> Engine:
         runtime = self.config.runtime
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
                       fps=runtime["fps"], controls=controls, progress=progress,
-                      tuner_settings=self.config.tuner)
+                      tuner_settings=self.config.tuner, **more)
 
     def stream_set(self) -> StreamSet:
         """A fresh :class:`StreamSet`: one engine per stream of a ``sources:`` config.
 
         Each stream has its own source, stages, controls (:attr:`stream_controls`, by
         name) and sinks; a ``stats`` sink without ``{source}`` is one file for all
-        (:mod:`pipeline.io.sinks.stats_shared`).  :attr:`sinks` lists every sink whose
+        (:mod:`pipeline.io.sinks.stats_shared`), an ``http`` sink one server and page for
+        all (:mod:`pipeline.io.sinks.http.streams`), whose ``POST /control`` can add and
+        remove streams (:meth:`new_stream`).  :attr:`sinks` lists every sink whose
         output is a file, each once.
         """
         config = self.config
-        shared = {id(c): SharedStats(config.instance(c), len(config.streams))
-                  for c in config.sinks if is_shared(c)}
-        runs, self.stream_controls, self.sinks = [], {}, [s.sink for s in shared.values()]
-        for stream in config.streams:
-            source, stages, _ = config.build(stream)
-            sinks = [shared[id(c)].handle(stream.name) if id(c) in shared else config.instance(c)
-                     for c in stream.sinks]
-            self.sinks += [sink for sink in sinks if not isinstance(sink, StatsHandle)]
-            controls = Controls(tuner_available=config.tuner is not None)
-            self.stream_controls[stream.name] = controls
-            engine = self._engine(source, stages, sinks, controls, progress=False)
-            ends = [sink.release for sink in sinks if isinstance(sink, StatsHandle)]
-            runs.append(StreamRun(stream.name, engine, ends))
-        return StreamSet(runs, lambda: [s.error for s in shared.values() if s.error is not None])
+        self._shared = [_shared_sink(config, c) if is_shared(c) else None for c in config.sinks]
+        self._added, self.stream_controls = [], {}
+        self.sinks = [s.sink for s in self._shared if s is not None]
+        runs = [self._stream_run(config, stream) for stream in config.streams]
+        streams = StreamSet(runs, lambda: [s.error for s in self._shared
+                                           if s is not None and s.error is not None])
+        self._steer(streams)
+        return streams
+
+    def _stream_run(self, config: Config, stream, pool=None) -> StreamRun:
+        """One stream's :class:`StreamRun`: its own source, stages, controls and sinks, and
+        a handle on each shared sink (``config`` is this pipeline's, or one with an
+        added stream: its sinks are in the same order)."""
+        source, stages, _ = config.build(stream)
+        sinks = [self._shared[i].handle(stream.name) if self._shared[i] is not None
+                 else config.instance(c) for i, c in enumerate(stream.sinks)]
+        handles = [sink for sink in sinks if isinstance(sink, (StatsHandle, HttpHandle))]
+        self.sinks += [sink for sink in sinks if sink not in handles]
+        controls = Controls(tuner_available=config.tuner is not None)
+        self.stream_controls[stream.name] = controls
+        for sink in sinks:
+            if isinstance(sink, HttpHandle):
+                sink.attach(source.report, controls)  # its health on the page, its control by name
+        more = {"pool": pool} if pool is not None else {}  # the shared processing pool, once it exists
+        engine = self._engine(source, stages, sinks, controls, progress=False, **more)
+        run = StreamRun(stream.name, engine)
+        # The page shows why a stream failed; then every shared sink is let go of.
+        run.on_end = [*(lambda h=h: h.failed(run.error) for h in handles if isinstance(h, HttpHandle)),
+                      *(handle.release for handle in handles)]
+        return run
+
+    def new_stream(self, item: dict, pool=None) -> StreamRun:
+        """A :class:`StreamRun` for a new ``sources:`` item, for a running :meth:`stream_set`.
+
+        The item is checked exactly as the config's ``sources:`` are (its keys, its name
+        against every stream's so far, its ``{source}`` outputs against the others'),
+        then built like the others: its own source, stages and controls, its
+        ``{source}`` sinks filled, and handles on the shared sinks.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key (``sources.N.KEY``, N the new item's place) and what would work.
+        """
+        with self._adding:
+            data = self.config.to_dict()
+            data["sources"] = [*data["sources"], *self._added, item]
+            config = Config.from_dict(data, file="the added stream")
+            run = self._stream_run(config, config.streams[-1], pool)
+            self._added.append(dict(item))
+        return run
+
+    def _steer(self, streams: StreamSet) -> None:
+        """Let the shared http sinks add and remove streams of ``streams``."""
+        def add(item: dict) -> str:
+            run = self.new_stream(item, getattr(streams, "pool", None))
+            try:
+                streams.add(run)
+            except BaseException:
+                for end in run.on_end:  # its handles let go: the shared sinks are not held
+                    end()
+                raise
+            return run.name
+
+        def remove(name: str) -> None:
+            streams.remove(name)
+
+        for shared in self._shared:
+            if isinstance(shared, SharedHttp):
+                shared.add_stream, shared.remove_stream = add, remove
 
     def run_streams(self, *, handle_signals: bool = False) -> StreamsSummary:
         """Run every stream of a ``sources:`` config side by side; a stream's failure is in
@@ -158,3 +221,10 @@ class Pipeline:
         stages = ", ".join(s.name for s in c.stages)
         sinks = ", ".join(s.name for s in c.sinks) or "none"
         return f"Pipeline(source={c.source.name}, stages=[{stages}], sinks=[{sinks}], file={c.file!r})"
+
+
+def _shared_sink(config: Config, component) -> SharedStats | SharedHttp:
+    """The one sink every stream of ``config`` shares for ``component`` (no ``{source}``)."""
+    if component.name == "http":
+        return SharedHttp(config.instance(component), lambda: config.instance(component))
+    return SharedStats(config.instance(component))

@@ -107,6 +107,35 @@ def running(data: dict):
         raise errors[0]
 
 
+@contextlib.contextmanager
+def running_streams(data: dict):
+    """Run the ``sources:`` config ``data`` in a thread; yield ``(pipeline, stream set,
+    the http sink serving every stream)``; stop every stream and join.
+
+    Waits (30 s at most: the streams' kernels may compile first) until the sink serves.
+    """
+    from pipeline.io.sinks.http.sink import HttpSink
+    from pipeline.pipeline import Pipeline
+
+    pipe = Pipeline.from_dict(data)
+    streams = pipe.stream_set()
+    front = next(sink for sink in pipe.sinks if isinstance(sink, HttpSink))
+    thread = threading.Thread(target=streams.run, name="test-streams", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while front.url is None and thread.is_alive():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after 30 s waiting for the shared http sink to serve")
+            time.sleep(0.02)
+        yield pipe, streams, front
+    finally:
+        for controls in list(pipe.stream_controls.values()):
+            controls.stop("stopped")
+        thread.join(30)
+        assert not thread.is_alive(), "the streams did not stop"
+
+
 # ---------------------------------------------------------------- pictures for the stages
 
 def photo(shape=(24, 31), seed=0):

@@ -83,13 +83,18 @@ def test_a_bad_sources_list_is_named_by_its_key(tmp_path, change, key, words):
     ({"network": {"url": "udp://127.0.0.1:5000"}}, "sinks.1.network"),
     ("window", "sinks.1.window"),
     ("stdout", "sinks.1.stdout"),
-    ({"http": {"port": 0}}, "sinks.1.http"),
 ])
 def test_a_sink_all_streams_cannot_share_is_refused_with_the_way_out(tmp_path, sink, key):
     data = several(tmp_path, {"video": {"path": str(tmp_path / "{source}.mp4")}}, sink)
     message = error_of(data)
-    assert f" {key}:" in message and "takes one stream" in message and "later version" in message
-    assert "{source}" in message
+    assert f" {key}:" in message and "takes one stream" in message
+    assert "{source}" in message and "every stream: stats, http, discard" in message
+
+
+def test_one_http_sink_is_shared_by_every_stream(tmp_path):
+    config = Config.from_dict(several(tmp_path, {"http": {"port": 0}}))
+    shared = config.sinks[0]
+    assert is_shared(shared) and all(stream.sinks[0] is shared for stream in config.streams)
 
 
 def test_source_placeholder_without_sources_is_refused(tmp_path):

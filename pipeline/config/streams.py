@@ -13,8 +13,9 @@
 Each stream gets its own instances of the stages (its own histograms, its own tuned
 values) and of every sink whose ``path`` (or ``url``) holds ``{source}``, filled with the
 stream's name.  A sink without ``{source}`` takes every stream only where it can: the
-``stats`` sink (one file, a ``source`` field on each line) and ``discard``; any other
-is refused here, naming the key, before anything is opened.  ``source:`` (one stream)
+``stats`` sink (one file, a ``source`` field on each line), the ``http`` sink (one
+server, a grid page with a tile per stream: :mod:`pipeline.io.sinks.http.streams`) and
+``discard``; any other is refused here, naming the key, before anything is opened.  ``source:`` (one stream)
 stays as it was, and a ``{source}`` there is refused.
 
 This module checks the shape; :mod:`pipeline.config.run` checks each source's settings
@@ -34,8 +35,9 @@ from pipeline.config.document import Document
 PLACEHOLDER = "{source}"
 #: The settings of a sink that may hold it.
 TEMPLATE_KEYS = ("path", "url")
-#: Sinks that take every stream when their path has no ``{source}``.
-SHARED_SINKS = ("stats",)
+#: Sinks that take every stream when their path has no ``{source}`` (the http sink has
+#: none: one server and page for all).
+SHARED_SINKS = ("stats", "http")
 #: Sinks that are simply given to every stream (they write nothing).
 COPIED_SINKS = ("discard",)
 #: A stream's name: it goes into file names, so a plain word.
@@ -140,8 +142,9 @@ def check_sinks(doc: Document, sinks: list, several: bool) -> None:
         else:
             hint = "it has no path to put {source} in; run it with one source:"
         raise doc.error(component.path, f"sink {component.name} takes one stream, and this config "
-                                        f"has several (sources:); {hint} (one browser page "
-                                        "for all streams, a grid, is a later version)")
+                                        f"has several (sources:); {hint} (sinks that take "
+                                        f"every stream: {', '.join(SHARED_SINKS + COPIED_SINKS)}; "
+                                        "the http sink shows them all on one page)")
 
 
 def _example(value: str) -> str:

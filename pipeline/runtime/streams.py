@@ -14,10 +14,15 @@ else; the run is over when every stream is, and :class:`StreamsSummary` holds on
 :class:`~pipeline.runtime.stats.Summary` (or the error) per stream.  Ctrl+C and SIGTERM
 stop every stream (a second one stops waiting for queued frames, as in one engine).
 
+A stream can join a running set (:meth:`StreamSet.add`, started at once) or leave it
+(:meth:`StreamSet.remove`: its engine stops with reason ``removed``, and it stays in the
+summary); the browser view's ``POST /control`` does both.  The run ends when every
+stream has ended, so removing the last stream ends the run, as when the last one ends by
+itself; after that, nothing can be added.
+
 Not here yet (issue 27's later slices): the streams do not share one pool of processing
 workers (each engine has its own processing thread, so N streams are N such threads and
-the kernels' own threads), there is no oldest-frame-first order across streams, and no
-stream can be added or removed while the run goes on.
+the kernels' own threads), and there is no oldest-frame-first order across streams.
 """
 
 from __future__ import annotations
@@ -155,6 +160,9 @@ class StreamSet:
         self.streams = list(streams)
         self.shared_errors = shared_errors
         self.summary: StreamsSummary | None = None
+        self._lock = threading.Lock()  # streams and threads, as add/remove come from other threads
+        self._threads: dict[str, threading.Thread] = {}
+        self._state = "ready"  # then "running", then "ended" (nothing can join any more)
 
     def interrupt(self, reason: str) -> None:
         """Stop every stream (a second call: stop waiting for their queued frames)."""
@@ -165,25 +173,74 @@ class StreamSet:
         """Run every stream to its end; return the :class:`StreamsSummary` (never raises
         for a stream's failure: it is in the summary)."""
         restore = install_stop_signals(self.interrupt) if handle_signals else None
-        threads = [threading.Thread(target=stream.run, name=f"stream:{stream.name}", daemon=True)
-                   for stream in self.streams]
         try:
-            for thread in threads:
-                thread.start()
-            self._wait(threads)
+            with self._lock:
+                self._state = "running"
+                for stream in self.streams:
+                    self._start(stream)
+            self._wait()
         finally:
             if restore is not None:
                 restore()
         self.summary = self._conclude()
         return self.summary
 
-    def _wait(self, threads: list[threading.Thread]) -> None:
-        for thread in threads:
-            while thread.is_alive():
-                try:
-                    thread.join(POLL)
-                except KeyboardInterrupt:
-                    self.interrupt("interrupted")
+    def _start(self, stream: StreamRun) -> None:
+        """Run ``stream`` on a thread of its own (the caller holds the lock)."""
+        thread = threading.Thread(target=stream.run, name=f"stream:{stream.name}", daemon=True)
+        self._threads[stream.name] = thread
+        thread.start()
+
+    def _wait(self) -> None:
+        """Until every stream's thread has ended, those added meanwhile included."""
+        while True:
+            with self._lock:
+                alive = [thread for thread in self._threads.values() if thread.is_alive()]
+                if not alive:
+                    self._state = "ended"
+                    return
+            try:
+                alive[0].join(POLL)
+            except KeyboardInterrupt:
+                self.interrupt("interrupted")
+
+    def add(self, stream: StreamRun) -> None:
+        """Add ``stream``; it starts at once when the set is running.
+
+        Raises
+        ------
+        ValueError
+            A stream of that name is in the set already (running, ended or removed: names
+            stay taken, as the summary lists each once), or the run has ended.
+        """
+        with self._lock:
+            names = [s.name for s in self.streams]
+            if stream.name in names:
+                raise ValueError(f"a stream named {stream.name!r} is in this run already "
+                                 f"(names taken: {', '.join(names)}); give the new one another name")
+            if self._state == "ended" or any(s.engine.controls.stop_reason in SIGNALLED
+                                             for s in self.streams):
+                raise ValueError(f"the run is over (every stream has ended or it was stopped); "
+                                 f"stream {stream.name!r} cannot join it")
+            self.streams.append(stream)
+            if self._state == "running":
+                self._start(stream)
+
+    def remove(self, name: str) -> StreamRun:
+        """Stop stream ``name`` (stop reason ``removed``); it stays in the summary.
+
+        Raises
+        ------
+        ValueError
+            No stream of that name is in the set (the message names those that are).
+        """
+        with self._lock:
+            stream = next((s for s in self.streams if s.name == name), None)
+            if stream is None:
+                known = ", ".join(s.name for s in self.streams) or "none"
+                raise ValueError(f"no stream {name!r} in this run; its streams: {known}")
+        stream.engine.controls.stop("removed")
+        return stream
 
     def _conclude(self) -> StreamsSummary:
         reasons = [s.summary.stop_reason for s in self.streams if s.summary is not None]

@@ -4,6 +4,7 @@ alone, one stats file takes every stream's lines, and a failing stream stops no 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 
@@ -152,3 +153,21 @@ def test_quiet_still_names_the_failed_stream(tmp_path, capsys, quiet):
     printed = capsys.readouterr().err
     assert code == 1 and printed.count("edgepipe: error: stream broken:") == 1
     assert frames_in(tmp_path / "synthetic.mkv")[0] == 3
+
+
+def test_streams_join_and_leave_a_set_by_name_and_not_after_it_ended(tmp_path):
+    pipe = Pipeline.from_dict({**config(tmp_path, sources()), "sinks": [
+        {"video": {"path": str(tmp_path / "{source}.mkv"), "codec": "ffv1"}}]})
+    streams = pipe.stream_set()
+    added = pipe.new_stream({"name": "gate", "type": "synthetic", "length": 5, "width": 32, "height": 24})
+    streams.add(added)  # before the run: it starts with the others
+    with pytest.raises(ValueError, match="'door' is in this run already"):
+        streams.add(dataclasses.replace(added, name="door"))
+    with pytest.raises(ValueError, match="no stream 'nope' in this run; its streams: door, yard, gate"):
+        streams.remove("nope")
+    summary = streams.run()
+    assert [s["name"] for s in summary.streams] == ["door", "yard", "gate"]
+    assert [s["frames_out"] for s in summary.streams] == [9, 14, 5]
+    assert frames_in(tmp_path / "gate.mkv") == (5, 32)
+    with pytest.raises(ValueError, match="the run is over"):
+        streams.add(pipe.new_stream({"name": "late", "type": "synthetic", "length": 2}))

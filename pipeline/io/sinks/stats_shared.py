@@ -17,17 +17,22 @@ from __future__ import annotations
 
 import threading
 
-from pipeline.io.base import Sink
+from pipeline.io.base import Sink, SinkError
 from pipeline.io.sinks.stats import StatsSink
 
 
 class SharedStats:
-    """A :class:`StatsSink` shared by ``count`` streams (make handles with :meth:`handle`)."""
+    """A :class:`StatsSink` shared by several streams: one :meth:`handle` per stream.
 
-    def __init__(self, sink: StatsSink, count: int):
+    A stream added while the run goes on takes a handle too, until every handle made
+    so far has let go (the file is finished then, and :meth:`handle` refuses).
+    """
+
+    def __init__(self, sink: StatsSink):
         self.sink = sink
         self._lock = threading.Lock()
-        self._waiting = count  # handles not yet released
+        self._waiting = 0  # handles not yet released
+        self._finished = False
         self._opened = False
         self._kept = False  # a stream closed its handle normally
         self._checked: BaseException | None = None
@@ -40,6 +45,11 @@ class SharedStats:
 
     def handle(self, name: str) -> "StatsHandle":
         """The sink one stream's engine writes to."""
+        with self._lock:
+            if self._finished:
+                raise SinkError(f"stats sink: {self.sink.path} is finished (every stream ended); "
+                                f"stream {name!r} cannot write to it")
+            self._waiting += 1
         return StatsHandle(self, name)
 
     def check(self) -> None:
@@ -70,7 +80,10 @@ class SharedStats:
         with self._lock:
             self._kept = self._kept or kept
             self._waiting -= 1
-            if self._waiting or not self._opened:
+            if self._waiting:
+                return
+            self._finished = True
+            if not self._opened:
                 return
             try:
                 if self._kept:

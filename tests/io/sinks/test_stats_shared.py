@@ -16,7 +16,7 @@ LINES = 200
 
 def test_streams_writing_at_once_give_whole_lines_each_with_its_source(tmp_path):
     path = tmp_path / "all.jsonl"
-    shared = SharedStats(StatsSink(path=str(path)), 3)
+    shared = SharedStats(StatsSink(path=str(path)))
     handles = [shared.handle(name) for name in ("a", "b", "c")]
     for handle in handles:
         handle.check()  # once for all: a later check would meet the first's lock
@@ -44,7 +44,7 @@ def test_streams_writing_at_once_give_whole_lines_each_with_its_source(tmp_path)
 def test_the_file_is_kept_if_one_stream_closed_it_and_removed_if_none_did(tmp_path):
     kept, removed = tmp_path / "kept.jsonl", tmp_path / "removed.jsonl"
     for path, ends in ((kept, ("close", "abort")), (removed, ("abort", "release"))):
-        shared = SharedStats(StatsSink(path=str(path)), 2)
+        shared = SharedStats(StatsSink(path=str(path)))
         first, second = shared.handle("a"), shared.handle("b")
         first.open(make_frame(0), 30.0, Controls())
         first.write(make_frame(0))

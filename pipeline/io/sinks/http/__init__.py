@@ -87,5 +87,8 @@ The package, by job:
 * :mod:`~pipeline.io.sinks.http.feed`: the H.264 view's shared encoder, its chunks and
   each viewer's cursor (in flight, skip to a keyframe);
 * :mod:`~pipeline.io.sinks.http.view`: ``GET /view.ws``, one viewer per connection;
-* :mod:`~pipeline.io.sinks.http.websocket`: the WebSocket handshake and frames (RFC 6455).
+* :mod:`~pipeline.io.sinks.http.websocket`: the WebSocket handshake and frames (RFC 6455);
+* :mod:`~pipeline.io.sinks.http.streams`: one server for every stream of a ``sources:``
+  run: a channel per stream, the grid page, ``/streams``, ``/streams/NAME/...``, and
+  ``POST /control`` by name, adding and removing streams.
 """

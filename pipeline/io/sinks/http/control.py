@@ -37,7 +37,13 @@ CONTROL_KEYS = {
     "pause": "true or false",
     "canny": f'{{"low": L, "high": H}} (either alone changes only that one), each a number in '
              f"[{THRESHOLD_MIN:g}, {THRESHOLD_MAX:g}] or null for automatic; or null for both automatic",
+    "stream": "a stream's name (a run with sources:): the other keys change that stream only",
+    "add": 'a sources: item, alone: {"name": N, "type": "url", "url": U, ...} (a run with sources:)',
+    "remove": "a stream's name, alone: that stream stops with reason removed (a run with sources:)",
 }
+
+#: The keys about which streams run, not how one runs (a several-stream run, :mod:`.streams`).
+STREAM_KEYS = ("stream", "add", "remove")
 
 
 #: Why ``"tuner": true`` is refused when the run has no tuner, and how to start one.
@@ -166,19 +172,30 @@ def parse_control(body: bytes, content_type: str | None) -> dict:
     for key, value in data.items():
         if key not in CONTROL_KEYS:
             raise ControlError(key, f"unknown key {_short.repr(key)}; known keys: {', '.join(CONTROL_KEYS)}")
-        if key == "threshold":
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
-                if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
-                    raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
-                value = float(value)
-        elif key == "canny":
-            value = _canny_pair(value)
-        elif not isinstance(value, bool):
-            raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
-        changes[key] = value
+        changes[key] = _checked(key, value)
+    for key in ("add", "remove"):
+        if key in changes and len(changes) > 1:
+            others = ", ".join(k for k in changes if k != key)
+            raise ControlError(key, f"{key} goes alone in its request; send {others} in another")
     return changes
+
+
+def _checked(key: str, value):
+    """One key's value of a body, checked (a ControlError naming the key otherwise)."""
+    if key == "threshold":
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
+        if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:  # NaN and inf fail this too
+            raise ControlError(key, f"threshold must be {CONTROL_KEYS[key]}; got {value!r}")
+        return float(value)
+    if key == "canny":
+        return _canny_pair(value)
+    expected = {"stream": str, "remove": str, "add": dict}.get(key, bool)
+    if not isinstance(value, expected) or (expected is str and not value):
+        raise ControlError(key, f"{key} must be {CONTROL_KEYS[key]}; got {_short.repr(value)}")
+    return value
 
 
 def _level(name: str, value) -> float | None:
@@ -221,6 +238,11 @@ def apply_control(controls: Controls, changes: dict) -> None:
         Status 409, naming ``tuner``, when the changes switch a tuner on in a run that has
         none (:data:`NO_TUNER`); nothing is applied then.
     """
+    for key in STREAM_KEYS:
+        if key in changes:
+            raise ControlError(key, f"{key} is for a run of several streams (sources:); this run "
+                                    "has one source:, and the other keys steer it as they are",
+                               HTTPStatus.CONFLICT, allowed="nothing in a run with one source:")
     if changes.get("tuner") is True and not controls.snapshot().tuner_available:
         raise ControlError("tuner", NO_TUNER, HTTPStatus.CONFLICT,
                            allowed="false (no tuner runs in this run)")

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pipeline.io.sinks.http.auth import host_allowed, offered_token
 from pipeline.io.sinks.http.control import ControlError, apply_control, read_control
+from pipeline.io.sinks.http.streams import RouteError
 from pipeline.io.sinks.http.view import serve_view
 from pipeline.redact import redact_text
 
@@ -43,7 +44,16 @@ WEB_FILES = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
     "/view.js": ("view.js", "text/javascript; charset=utf-8"),
+    "/grid.js": ("grid.js", "text/javascript; charset=utf-8"),
+    "/grid.css": ("grid.css", "text/css; charset=utf-8"),
 }
+
+#: ``/`` of a several-stream run: the grid (:mod:`.streams`); a stream's own page is
+#: ``/streams/NAME/``, the single page.
+GRID_PAGE = ("grid.html", "text/html; charset=utf-8")
+
+#: Every file of the pages, checked before the run starts.
+WEB_FILE_NAMES = ("index.html", "app.js", "view.js", "style.css", "grid.html", "grid.js", "grid.css")
 
 
 class Server(ThreadingHTTPServer):
@@ -182,6 +192,9 @@ class Handler(BaseHTTPRequestHandler):
     timeout = CLIENT_TIMEOUT
     server: Server
     _set_cookie: str | None = None  # per request, by _authorized()
+    #: What a request is about, by _route(): the server's sink, or in a several-stream
+    #: run the channel of the stream it names (``/streams/NAME/...``).
+    target = None
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base's name)
         log.debug("http sink: %s %s", self.address_string(), redact_text(format % args))
@@ -243,7 +256,20 @@ class Handler(BaseHTTPRequestHandler):
                          "run logged, or send the header Authorization: Bearer TOKEN",
                          {"WWW-Authenticate": 'Bearer realm="edgepipe"'})
             return None
+        sink = self.server.sink
+        self.target = sink
+        if sink.several is not None:
+            try:
+                self.target, path = sink.several.route(path)
+            except RouteError as error:
+                self._refuse(error.status, error.message)
+                return None
         return path
+
+    @property
+    def grid(self) -> bool:
+        """Whether this request is about the whole of a several-stream run."""
+        return self.server.sink.several is not None and self.target is self.server.sink
 
     # ---------------------------------------------------------------- methods
     def do_HEAD(self) -> None:  # noqa: N802  (http.server's naming)
@@ -262,6 +288,8 @@ class Handler(BaseHTTPRequestHandler):
                    "/stats": self._serve_stats}
         if path in WEB_FILES:
             self._serve_file(path)
+        elif path == "/streams" and self.grid:
+            self._send_json(HTTPStatus.OK, self.server.sink.several.listing())
         elif path in streams:
             streams[path]()
         elif path == "/control":
@@ -269,7 +297,7 @@ class Handler(BaseHTTPRequestHandler):
                          {"Allow": "POST"})
         else:
             self._refuse(HTTPStatus.NOT_FOUND, f"no such page {path!r}; try /, /stream.mjpg, "
-                                               f"/view.ws, /stats or POST /control")
+                                               f"/view.ws, /stats, /streams (several streams) or POST /control")
 
     def do_POST(self) -> None:  # noqa: N802
         path = self._route()
@@ -284,7 +312,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------------- endpoints
     def _serve_file(self, path: str) -> None:
-        name, content_type = WEB_FILES[path]
+        name, content_type = GRID_PAGE if self.grid and path in ("/", "/index.html") else WEB_FILES[path]
         self._send(HTTPStatus.OK, self.server.sink.web_file(name), content_type)
 
     def _serve_stats(self) -> None:
@@ -298,22 +326,27 @@ class Handler(BaseHTTPRequestHandler):
                     "error": f"since must be a number of seconds; got {query['since'][0]!r}",
                     "key": "since", "allowed": "a number (the time of the last sample seen)"})
                 return
-        self._send_json(HTTPStatus.OK, self.server.sink.stats(since))
+        self._send_json(HTTPStatus.OK, self.target.stats(since))
 
     def _serve_control(self) -> None:
-        controls = self.server.sink.controls
+        sink = self.server.sink
         try:
-            apply_control(controls, read_control(self.headers, self.rfile))
+            changes = read_control(self.headers, self.rfile)
+            if sink.several is not None:  # by name, or add and remove streams
+                answer = sink.several.control(changes, None if self.grid else self.target)
+            else:
+                apply_control(sink.controls, changes)
+                answer = sink.stats()
         except ControlError as error:
             if error.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
                 self.close_connection = True  # the unread body would be taken as a request
             log.debug("http sink: refused control: %s", error.message)
             self._send_json(error.status, error.to_json())
             return
-        self._send_json(HTTPStatus.OK, self.server.sink.stats())
+        self._send_json(HTTPStatus.OK, answer)
 
     def _serve_stream(self) -> None:
-        board = self.server.sink.board
+        board = self.target.board
         self._start_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")

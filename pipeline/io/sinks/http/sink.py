@@ -6,6 +6,7 @@ What the view serves and its security rules are in the package's notes
 
 from __future__ import annotations
 
+import collections
 import logging
 import secrets
 import socket
@@ -21,7 +22,8 @@ from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, ho
                                          token_from_env)
 from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
 from pipeline.io.sinks.http.feed import Feed
-from pipeline.io.sinks.http.server import Server
+from pipeline.io.sinks.http.server import WEB_FILE_NAMES, Server
+from pipeline.io.sinks.http.streams import source_health
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.config.registry import Param, register
 from pipeline.controls import Controls, LiveStats
@@ -40,10 +42,13 @@ REQUEST_TIMEOUT = 10.0
 #: Seconds :meth:`HttpSink.close` waits for the server's threads.
 JOIN_TIMEOUT = 5.0
 
+#: Frames whose age at the sink (capture to sink) the p50/p95 in ``/stats`` are over.
+AGE_WINDOW = 120
+
 
 @register("sink", "http")
 class HttpSink(Sink):
-    """A browser view: live MJPEG stream, stats, threshold/tuner/pause controls over HTTP.
+    """A browser view: live picture, stats, threshold/tuner/pause controls over HTTP (a sources: run: one grid page for all).
 
     Serves ``/`` (the page), ``/stream.mjpg``, ``/stats`` and ``POST /control`` (see the
     module notes).  After :meth:`open`, :attr:`url` is the page's address (``port: 0`` picks a free
@@ -96,6 +101,10 @@ class HttpSink(Sink):
         self._fps = self.max_fps
         self._held: tuple[int, np.ndarray, float] | None = None  # the newest picture, for a joining viewer
         self._viewers: list = []  # the h264 view's viewers (their cursors feed /stats)
+        self._viewing = False  # between open_view and close: viewers may join
+        self._ages: collections.deque = collections.deque(maxlen=AGE_WINDOW)  # seconds
+        #: Set on the front of a several-stream run (:mod:`.streams`): the routes by name.
+        self.several = None
         #: Seconds to add to a frame's ``timestamp`` (perf_counter) for the wall clock.
         self._wall_offset = time.time() - time.perf_counter()
 
@@ -149,16 +158,26 @@ class HttpSink(Sink):
                 probe.bind(sockaddr)
             except OSError as error:
                 raise bind_error(self.host, self.port, error) from error
-        for name in ("index.html", "app.js", "view.js", "style.css"):
+        for name in WEB_FILE_NAMES:
             self.web_file(name)
 
     def open(self, first, fps, controls=None) -> None:
         """Start serving; frames shaped like ``first`` follow."""
+        self.open_view(first, fps, controls)
+        self.serve()
+
+    def open_view(self, first, fps, controls=None) -> None:
+        """Take frames shaped like ``first`` and ``controls``, without a server of its own
+        (a stream's channel behind a shared server, :mod:`.streams`, stops here)."""
         check_uint8(first, "http sink")
         self.controls = controls if controls is not None else Controls()
         self._clock0 = self.clock()
         self._fps = min(self.max_fps, fps) if fps and fps > 0 else self.max_fps
         self._wall_offset = time.time() - time.perf_counter()
+        self._viewing = True
+
+    def serve(self) -> None:
+        """Bind the address and serve in a thread of its own; log the address."""
         family, sockaddr = address(self.host, self.port)
         try:
             self._server = Server(family, sockaddr, self)
@@ -188,6 +207,7 @@ class HttpSink(Sink):
         image = check_uint8(frame, "http sink")
         self.frames_written += 1
         self._last = (int(frame.index), image.shape, frame.side)
+        self._ages.append(time.perf_counter() - float(frame.timestamp))
         now = self.clock()
         if now >= self._next_sample:
             self._next_sample = now + HISTORY_EVERY
@@ -212,6 +232,7 @@ class HttpSink(Sink):
 
     def close(self) -> None:
         """End the streams, stop the server, join its threads; safe to call twice."""
+        self._viewing = False
         self.board.close()
         if self.feed is not None:
             self.feed.close()
@@ -243,7 +264,7 @@ class HttpSink(Sink):
         if self.view != "h264":
             return None
         with self._feed_lock:
-            if self.feed is None and self._server is not None:
+            if self.feed is None and self._viewing:
                 self.feed = Feed(self._fps, self.bitrate)
             feed = self.feed
         return None if feed is None or feed.closed else feed
@@ -285,6 +306,23 @@ class HttpSink(Sink):
                 raise SinkError(f"http sink: the page's file pipeline/web/{name} is missing "
                                 f"({error.strerror or error}); reinstall edgepipe") from error
         return self._files[name]
+
+    @property
+    def last_frame(self) -> dict | None:
+        """``{"index", "width", "height"}`` of the newest frame written, None before it."""
+        last = self._last
+        if last is None:
+            return None
+        return {"index": last[0], "width": last[1][1], "height": last[1][0]}
+
+    def frame_ages(self) -> dict:
+        """``{"p50": ms, "p95": ms}`` of the recent frames' age at this sink (capture to
+        sink, :data:`AGE_WINDOW` frames), None before the first."""
+        ages = list(self._ages)
+        if not ages:
+            return {"p50": None, "p95": None}
+        p50, p95 = np.percentile(ages, [50, 95]) * 1e3
+        return {"p50": round(float(p50), 2), "p95": round(float(p95), 2)}
 
     def _sample(self, frame) -> None:
         live = self.controls.snapshot()  # open() always sets the controls
@@ -328,9 +366,12 @@ class HttpSink(Sink):
             "stream": {"viewers": self.board.viewers, "encoded": self.board.encoded,
                        "quality": self.quality, "max_fps": self.max_fps},
             "view": self.view_stats(),
+            "frame_age_ms": self.frame_ages(),
             "time": round(self.now(), 3),
             "clock_ms": round(time.time() * 1000.0, 1),  # the page's clock offset (view.js)
         })
+        if getattr(self, "report", None) is not None:  # a stream's channel (.streams): its health
+            body.update(source_health(self))
         if since is not None:
             body["history"] = self.history.since(since)
         return body

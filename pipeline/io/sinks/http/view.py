@@ -133,7 +133,7 @@ class Viewer:
 
 def serve_view(handler) -> None:
     """Upgrade ``handler``'s request (already past the Host and token checks) and stream."""
-    sink = handler.server.sink
+    sink = handler.target  # the server's sink, or the channel of the stream asked for
     problem = handshake_error(handler.headers)
     if problem is not None:
         handler._refuse(HTTPStatus.BAD_REQUEST, problem, {"Sec-WebSocket-Version": "13"})
