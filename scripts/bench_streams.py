@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -376,6 +377,8 @@ def main(argv=None) -> int:
     parser.add_argument("--all", action="store_true", help="every N, also after one process fell behind")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
+    if shutil.which("ffmpeg") is None:
+        raise SystemExit("bench_streams: needs ffmpeg on the PATH (apt-get install ffmpeg)")
     results = []
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleaned up like Ctrl+C
     try:
