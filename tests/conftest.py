@@ -27,6 +27,8 @@ SLOW = {
     "batch/test_tasks.py",
     "batch/test_summary.py",
     "runtime/test_warmup.py",
+    "runtime/test_streams_live.py",    # real senders killed, frozen, resized mid-run
+    "scripts/test_bench_streams.py",
     "kernels/test_gray_blocks.py",
     "kernels/test_options.py",
     "scripts/test_bench_histogram.py",
@@ -47,7 +49,8 @@ SLOW = {
 BROWSER = {"end_to_end/test_http_browser", "end_to_end/test_video_playback.py",
            "end_to_end/test_video_range_chromium.py"}
 DISPLAY = {"io/sinks/test_window.py"}
-NETWORK = {"io/sources/test_url.py", "io/sources/test_live.py", "io/sinks/test_http", "io/sinks/test_network",
+NETWORK = {"io/sources/test_url.py", "runtime/test_streams_live.py", "scripts/test_bench_streams.py",
+           "io/sources/test_live.py", "io/sinks/test_http", "io/sinks/test_network",
            "batch/test_cluster.py", "end_to_end/test_http_browser"}
 AVX512 = {"kernels/test_gray_blocks.py", "scripts/test_bench_histogram.py"}
 MARKERS = {"slow": SLOW, "browser": BROWSER, "display": DISPLAY, "network": NETWORK,
