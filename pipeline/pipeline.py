@@ -24,6 +24,7 @@ from pipeline.frame import Frame
 from pipeline.controls import Controls
 from pipeline.io.sinks.stats_shared import SharedStats, StatsHandle
 from pipeline.runtime.engine import Engine
+from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.stats import Summary
 from pipeline.runtime.streams import StreamRun, StreamSet, StreamsSummary
 from pipeline.stages.chain import Chain
@@ -48,6 +49,7 @@ class Pipeline:
         self.summary: Summary | StreamsSummary | None = None
         self.sinks: list | None = None  # the last run's sink objects (what they wrote)
         self.stream_controls: dict[str, Controls] = {}  # run_streams: each stream's
+        self.pool: ProcessingPool | None = None  # stream_set: the streams' processing pool
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Pipeline":
@@ -74,22 +76,27 @@ class Pipeline:
             tuner_available=self.config.tuner is not None)
         return self._engine(source, stages, sinks, self.controls, progress)
 
-    def _engine(self, source, stages, sinks, controls: Controls, progress: bool) -> Engine:
+    def _engine(self, source, stages, sinks, controls: Controls, progress: bool,
+                pool: ProcessingPool | None = None) -> Engine:
         runtime = self.config.runtime
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
                       fps=runtime["fps"], controls=controls, progress=progress,
-                      tuner_settings=self.config.tuner)
+                      tuner_settings=self.config.tuner, pool=pool)
 
-    def stream_set(self) -> StreamSet:
+    def stream_set(self, pool: bool = True) -> StreamSet:
         """A fresh :class:`StreamSet`: one engine per stream of a ``sources:`` config.
 
         Each stream has its own source, stages, controls (:attr:`stream_controls`, by
         name) and sinks; a ``stats`` sink without ``{source}`` is one file for all
         (:mod:`pipeline.io.sinks.stats_shared`).  :attr:`sinks` lists every sink whose
-        output is a file, each once.
+        output is a file, each once.  Their processing is one
+        :class:`~pipeline.runtime.pool.ProcessingPool` of ``runtime.workers`` threads
+        (:attr:`pool`, also the set's), which the set starts and stops; ``pool=False``
+        gives each engine its own processing thread instead (for comparisons).
         """
         config = self.config
+        self.pool = ProcessingPool(config.runtime.get("workers")) if pool else None
         shared = {id(c): SharedStats(config.instance(c), len(config.streams))
                   for c in config.sinks if is_shared(c)}
         runs, self.stream_controls, self.sinks = [], {}, [s.sink for s in shared.values()]
@@ -100,10 +107,11 @@ class Pipeline:
             self.sinks += [sink for sink in sinks if not isinstance(sink, StatsHandle)]
             controls = Controls(tuner_available=config.tuner is not None)
             self.stream_controls[stream.name] = controls
-            engine = self._engine(source, stages, sinks, controls, progress=False)
+            engine = self._engine(source, stages, sinks, controls, progress=False, pool=self.pool)
             ends = [sink.release for sink in sinks if isinstance(sink, StatsHandle)]
             runs.append(StreamRun(stream.name, engine, ends))
-        return StreamSet(runs, lambda: [s.error for s in shared.values() if s.error is not None])
+        return StreamSet(runs, lambda: [s.error for s in shared.values() if s.error is not None],
+                         pool=self.pool)
 
     def run_streams(self, *, handle_signals: bool = False) -> StreamsSummary:
         """Run every stream of a ``sources:`` config side by side; a stream's failure is in

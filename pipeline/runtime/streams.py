@@ -1,23 +1,30 @@
-"""Several streams in one process: one :class:`~pipeline.runtime.engine.Engine` per stream.
+"""Several streams in one process: one :class:`~pipeline.runtime.engine.Engine` per stream,
+one processing pool for all of them.
 
 ::
 
-    stream "door": Engine (source thread, processing thread, sink threads) ─┐
-    stream "yard": Engine (source thread, processing thread, sink threads) ─┼─ StreamSet.run
-    ...                                                                     ─┘  (main thread:
-                                                                                 signals, wait)
+    stream "door": Engine (source thread, sink threads) ─┐      ┌─ StreamSet.run (main thread:
+    stream "yard": Engine (source thread, sink threads) ─┼──────┤  signals, wait)
+    ...                                                  ─┘      │
+                 every engine's frames ──► ProcessingPool (K worker threads, oldest frame first)
 
-Each stream runs its own engine, unchanged, on a thread of its own: its own reader, queues,
-watchdog and reconnection, chain of stages (own histograms, own tuned values in its own
-:class:`~pipeline.controls.Controls`) and sinks.  A stream that fails or ends stops nothing
-else; the run is over when every stream is, and :class:`StreamsSummary` holds one
-:class:`~pipeline.runtime.stats.Summary` (or the error) per stream.  Ctrl+C and SIGTERM
-stop every stream (a second one stops waiting for queued frames, as in one engine).
+Each stream runs its own engine on a thread of its own: its own reader, queues, watchdog
+and reconnection, chain of stages (own histograms, own tuned values in its own
+:class:`~pipeline.controls.Controls`) and sinks.  Their processing is shared: the set's
+:class:`~pipeline.runtime.pool.ProcessingPool` (:attr:`StreamSet.pool`) runs the chain for
+whichever stream has the oldest frame waiting, on K threads (default: the CPUs the process
+may use), so the cores are kept busy without one processing thread per stream; a stream's
+own frames stay one at a time and in order.  The set starts the pool before the streams
+and stops it after every stream ended; a set made without a pool runs each engine with its
+own processing thread, as one engine alone does.
 
-Not here yet (issue 27's later slices): the streams do not share one pool of processing
-workers (each engine has its own processing thread, so N streams are N such threads and
-the kernels' own threads), there is no oldest-frame-first order across streams, and no
-stream can be added or removed while the run goes on.
+A stream that fails, stalls or ends stops nothing else; the run is over when every stream
+is, and :class:`StreamsSummary` holds one :class:`~pipeline.runtime.stats.Summary` (or the
+error) per stream.  Ctrl+C and SIGTERM stop every stream (a second one stops waiting for
+queued frames, as in one engine).
+
+A stream added while the set runs is built with ``pool=streams.pool``: the running pool
+takes engines registered late.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Callable
 from pipeline.cli.guard import install_stop_signals
 from pipeline.errors import EdgepipeError
 from pipeline.runtime.engine import Engine
+from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.stats import Summary
 
@@ -149,11 +157,17 @@ class StreamSet:
     shared_errors : callable, optional
         Returns the errors of what the streams shared (a shared stats file that could
         not be finished), asked once every stream has ended.
+    pool : ProcessingPool, optional
+        The pool the streams' engines were built with (``Engine(..., pool=pool)``); the
+        set starts it before the streams and stops it once every stream ended.  None: each
+        engine has its own processing thread.
     """
 
-    def __init__(self, streams: list[StreamRun], shared_errors: Callable[[], list] = list):
+    def __init__(self, streams: list[StreamRun], shared_errors: Callable[[], list] = list,
+                 pool: ProcessingPool | None = None):
         self.streams = list(streams)
         self.shared_errors = shared_errors
+        self.pool = pool
         self.summary: StreamsSummary | None = None
 
     def interrupt(self, reason: str) -> None:
@@ -168,10 +182,14 @@ class StreamSet:
         threads = [threading.Thread(target=stream.run, name=f"stream:{stream.name}", daemon=True)
                    for stream in self.streams]
         try:
+            if self.pool is not None:
+                self.pool.start()
             for thread in threads:
                 thread.start()
             self._wait(threads)
         finally:
+            if self.pool is not None:
+                self.pool.stop()  # every stream ended: nothing is left for its workers
             if restore is not None:
                 restore()
         self.summary = self._conclude()

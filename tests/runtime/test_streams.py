@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -152,3 +153,60 @@ def test_quiet_still_names_the_failed_stream(tmp_path, capsys, quiet):
     printed = capsys.readouterr().err
     assert code == 1 and printed.count("edgepipe: error: stream broken:") == 1
     assert frames_in(tmp_path / "synthetic.mkv")[0] == 3
+
+
+CLIPS = {"north": ("testsrc2", "96x64", 17), "south": ("mandelbrot", "80x48", 12),
+         "east": ("smptehdbars", "64x64", 9)}
+
+
+def make_clips(folder) -> dict:
+    """Three small H.264 clips, each its own picture, size and length (real ffmpeg)."""
+    folder.mkdir()
+    paths = {}
+    for name, (pattern, size, count) in CLIPS.items():
+        paths[name] = folder / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{pattern}=size={size}:rate=25",
+                        "-vf", "noise=alls=30:allf=t", "-frames:v", str(count), "-pix_fmt", "yuv420p",
+                        str(paths[name])], check=True)
+    return paths
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_batch_run_of_several_files_equals_separate_runs_frame_for_frame(tmp_path, workers):
+    paths = make_clips(tmp_path / "in")
+    streams = [{"name": name, "type": "file", "path": str(path)} for name, path in paths.items()]
+    data = config(tmp_path, streams)
+    data["runtime"]["workers"] = workers
+    pipe = Pipeline.from_dict(data)
+    summary = pipe.run_streams()
+    assert pipe.pool.size == workers and pipe.pool.alive() == 0
+    assert summary.ok and [s["frames_out"] for s in summary.streams] == [c for *_, c in CLIPS.values()]
+    rows = lines(tmp_path / "all.jsonl")
+    for stream in streams:
+        frames, stats = alone(tmp_path, stream)
+        together = decode(tmp_path / f"{stream['name']}.mkv")
+        assert len(together) == len(frames) == CLIPS[stream["name"]][2]
+        assert all(np.array_equal(a, b) for a, b in zip(together, frames)), stream["name"]
+        mine = [row for row in rows if row["source"] == stream["name"]]
+        assert [row["threshold"] for row in mine] == [row["threshold"] for row in stats]
+
+
+def test_the_streams_share_one_pool_whose_threads_end_with_the_set(tmp_path):
+    pipe = Pipeline.from_dict(config(tmp_path, sources()))
+    streams = pipe.stream_set()
+    assert streams.pool is pipe.pool and all(run.engine.pool is pipe.pool for run in streams.streams)
+    streams.run()
+    assert streams.summary.ok and pipe.pool.alive() == 0 and pipe.pool.streams() == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith(("edgepipe-pool-", "edgepipe-process"))]
+
+
+def test_without_a_pool_each_engine_has_its_processing_thread_and_writes_the_same(tmp_path):
+    pipe = Pipeline.from_dict(config(tmp_path, sources()))
+    streams = pipe.stream_set(pool=False)
+    assert streams.pool is None and all(run.engine.pool is None for run in streams.streams)
+    assert streams.run().ok
+    for stream in sources():
+        frames, _ = alone(tmp_path, stream)
+        together = decode(tmp_path / f"{stream['name']}.mkv")
+        assert len(together) == len(frames) == LENGTHS[stream["name"]]
+        assert all(np.array_equal(a, b) for a, b in zip(together, frames))
