@@ -113,10 +113,11 @@ class Pipeline:
         return StreamSet(runs, lambda: [s.error for s in shared.values() if s.error is not None],
                          pool=self.pool)
 
-    def run_streams(self, *, handle_signals: bool = False) -> StreamsSummary:
+    def run_streams(self, *, handle_signals: bool = False, progress: bool = False) -> StreamsSummary:
         """Run every stream of a ``sources:`` config side by side; a stream's failure is in
-        the returned summary (``summary.failed``), not raised."""
-        self.summary = self.stream_set().run(handle_signals=handle_signals)
+        the returned summary (``summary.failed``), not raised.  ``progress``: one progress
+        line on stderr for all of them (batch mode)."""
+        self.summary = self.stream_set().run(handle_signals=handle_signals, progress=progress)
         return self.summary
 
     def run(self, *, progress: bool = False, handle_signals: bool = False,

@@ -29,8 +29,9 @@ consumers.  So:
 
 No polling: the workers sleep on one condition variable, woken by the streams' queues
 and controls (:meth:`FrameQueue.watch`, :meth:`Controls.watch`) whenever a frame comes,
-room frees, a queue closes or a stream is paused, resumed or stopped.  An idle pool
-sleeps.
+room frees in a consumer's full queue, a queue closes or is abandoned, or a stream is
+paused, resumed or stopped; nothing else (the pool's own takes and puts) wakes them.  An
+idle pool sleeps.
 
 The numba kernels run on TBB (:mod:`pipeline.kernels.options`), which takes parallel
 launches from several threads at once into one set of threads: K pool workers keep the
@@ -167,8 +168,9 @@ class ProcessingPool:
             if self._stopping:
                 raise RuntimeError("the processing pool was stopped: a new stream needs a running pool")
             entry = PoolEntry(processor, next(self._order))
-            for queue in self._queues(processor):
-                queue.watch(self._wake)
+            processor.input.watch(self._wake)  # a frame came, the input ended
+            for queue, _ in processor.consumers:  # room made, a consumer gone (not our puts)
+                queue.watch(self._wake, puts=False)
             processor.state.controls.watch(self._wake)
             self._entries.append(entry)
             self._cond.notify_all()

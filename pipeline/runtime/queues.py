@@ -8,9 +8,10 @@
 A queue whose consumer failed is *abandoned*: it takes nothing more and never blocks.
 
 A queue may have one *watcher*, a callable told (with no arguments, outside the queue's
-lock) after every change: a frame put or taken, the queue closed or abandoned.  The
-shared processing pool (:mod:`pipeline.runtime.pool`) watches its streams' queues this
-way instead of polling them.
+lock) when what its users wait for may have come: a frame put (unless the watcher asked
+not to hear of puts), room made in a full queue that blocks, the queue closed or
+abandoned.  The shared processing pool (:mod:`pipeline.runtime.pool`) watches its
+streams' queues this way instead of polling them.
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ class FrameQueue:
         self._abandoned = False
         self._cond = threading.Condition()
         self._watcher: Callable[[], None] | None = None
+        self._watch_puts = True
 
-    def watch(self, watcher: Callable[[], None] | None) -> None:
-        """Call ``watcher()`` after every change from now on (None: nobody)."""
-        self._watcher = watcher
+    def watch(self, watcher: Callable[[], None] | None, puts: bool = True) -> None:
+        """Call ``watcher()`` from now on (None: nobody) after a put (with ``puts``), a
+        get that made room in a full blocking queue, a close and an abandon."""
+        self._watcher, self._watch_puts = watcher, puts
 
     def _changed(self) -> None:
         watcher = self._watcher
@@ -92,7 +95,8 @@ class FrameQueue:
                     return 0
             self._items.append(frame)
             self._cond.notify_all()
-        self._changed()
+        if self._watch_puts:
+            self._changed()
         return dropped
 
     def has_room(self) -> bool:
@@ -134,7 +138,9 @@ class FrameQueue:
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(POLL if remaining is None else min(POLL, remaining))
+            made_room = len(self._items) == self.maxsize and not self.drop_oldest
             item = self._items.popleft()
             self._cond.notify_all()
-        self._changed()
+        if made_room:
+            self._changed()
         return item

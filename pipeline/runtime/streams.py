@@ -18,6 +18,9 @@ own frames stay one at a time and in order.  The set starts the pool before the 
 and stops it after every stream ended; a set made without a pool runs each engine with its
 own processing thread, as one engine alone does.
 
+A batch run on a terminal shows one progress line for the whole set (every stream's frames
+out of their sum, and the rate); a stream that cannot count its frames makes it a count.
+
 A stream that fails, stalls or ends stops nothing else; the run is over when every stream
 is, and :class:`StreamsSummary` holds one :class:`~pipeline.runtime.stats.Summary` (or the
 error) per stream.  Ctrl+C and SIGTERM stop every stream (a second one stops waiting for
@@ -30,13 +33,16 @@ takes engines registered late.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
+import time
 from typing import Callable
 
 from pipeline.cli.guard import install_stop_signals
 from pipeline.errors import EdgepipeError
-from pipeline.runtime.engine import Engine
+from pipeline.runtime.engine import PUBLISH_EVERY, Engine
 from pipeline.runtime.pool import ProcessingPool
+from pipeline.runtime.progress import ProgressLine
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.stats import Summary
 
@@ -175,18 +181,25 @@ class StreamSet:
         for stream in self.streams:
             stream.engine.interrupt(reason)
 
-    def run(self, handle_signals: bool = False) -> StreamsSummary:
+    def run(self, handle_signals: bool = False, progress: bool = False) -> StreamsSummary:
         """Run every stream to its end; return the :class:`StreamsSummary` (never raises
-        for a stream's failure: it is in the summary)."""
+        for a stream's failure: it is in the summary).
+
+        ``progress``: one progress line on stderr for the whole set, when every stream
+        runs in batch mode.
+        """
         restore = install_stop_signals(self.interrupt) if handle_signals else None
         threads = [threading.Thread(target=stream.run, name=f"stream:{stream.name}", daemon=True)
                    for stream in self.streams]
         try:
+            line = None
+            if progress and all(s.engine.mode == "batch" for s in self.streams):
+                line = self._progress_line()  # before any stream reads: see its notes
             if self.pool is not None:
                 self.pool.start()
             for thread in threads:
                 thread.start()
-            self._wait(threads)
+            self._wait(threads, line)
         finally:
             if self.pool is not None:
                 self.pool.stop()  # every stream ended: nothing is left for its workers
@@ -195,13 +208,44 @@ class StreamSet:
         self.summary = self._conclude()
         return self.summary
 
-    def _wait(self, threads: list[threading.Thread]) -> None:
+    def frames_out(self) -> int:
+        """Frames every stream's sinks have written so far, all streams together."""
+        return sum(s.engine.stats.frames_out for s in self.streams if s.engine.stats is not None)
+
+    def _progress_line(self) -> ProgressLine:
+        """The set's line: the sum of what each stream will deliver, if each can tell.
+
+        Files count their frames by a decode pass of their own, as one stream's line
+        does, before the streams start: FFmpeg's messages are not counted meanwhile
+        (:func:`pipeline.io.media.logs.muted`), and that is process-wide.
+        """
+        totals = []
+        for stream in self.streams:
+            engine = stream.engine
+            try:
+                total = engine.source.count_frames()
+            except Exception:  # noqa: BLE001  (the stream's own run reports a bad source)
+                total = None
+            if total is not None and engine.max_frames is not None:
+                total = min(total, engine.max_frames)
+            totals.append(total)
+        total = None if None in totals else sum(totals)
+        return ProgressLine(total, stream=sys.stderr, label=f"edgepipe ({len(self.streams)} streams)")
+
+    def _wait(self, threads: list[threading.Thread], line: ProgressLine | None) -> None:
+        last_update = 0.0
         for thread in threads:
             while thread.is_alive():
                 try:
                     thread.join(POLL)
+                    now = time.perf_counter()
+                    if line is not None and now - last_update >= PUBLISH_EVERY:
+                        last_update = now
+                        line.update(self.frames_out())
                 except KeyboardInterrupt:
                     self.interrupt("interrupted")
+        if line is not None:
+            line.finish(self.frames_out())
 
     def _conclude(self) -> StreamsSummary:
         reasons = [s.summary.stop_reason for s in self.streams if s.summary is not None]

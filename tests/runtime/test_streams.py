@@ -210,3 +210,30 @@ def test_without_a_pool_each_engine_has_its_processing_thread_and_writes_the_sam
         together = decode(tmp_path / f"{stream['name']}.mkv")
         assert len(together) == len(frames) == LENGTHS[stream["name"]]
         assert all(np.array_equal(a, b) for a, b in zip(together, frames))
+
+
+def test_a_batch_run_shows_one_progress_line_for_every_stream(tmp_path, capsys):
+    Pipeline.from_dict(config(tmp_path, sources())).run_streams(progress=True)
+    printed = capsys.readouterr().err
+    total = sum(LENGTHS.values())
+    assert "edgepipe (2 streams)" in printed and f"{total}/{total}" in printed
+    assert printed.count("edgepipe (") == printed.count("edgepipe (2 streams)")
+
+
+def test_the_progress_line_counts_only_when_a_stream_cannot_tell_its_length(tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    streams = [*sources(), {"name": "broken", "type": "file", "path": str(bad)}]
+    summary = Pipeline.from_dict(config(tmp_path, streams)).run_streams(progress=True)
+    printed = capsys.readouterr().err
+    assert [record["input"] for record in summary.failed] == ["stream broken"]
+    total = sum(LENGTHS.values())
+    last = printed.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith(f"edgepipe (3 streams): {total} frames [")  # no "of N", no bar
+
+
+def test_a_live_run_shows_no_progress_line(tmp_path, capsys):
+    data = config(tmp_path, [{**stream, "length": 3} for stream in sources()])
+    data["runtime"] = {"mode": "live"}
+    assert Pipeline.from_dict(data).run_streams(progress=True).ok
+    assert "edgepipe (" not in capsys.readouterr().err
