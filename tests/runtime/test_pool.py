@@ -358,3 +358,15 @@ def test_an_engine_without_a_pool_keeps_its_processing_thread():
     sink, threads = Collecting(), set()
     engine(None, 3, sink, threads).run()
     assert sink.indices == [0, 1, 2] and threads == {"edgepipe-process"}
+
+
+def test_an_engines_frames_can_come_from_the_pool_too():
+    pool = ProcessingPool(2)
+    threads = set()
+    pool.start()
+    try:
+        frames = list(engine(pool, 7, Collecting(), threads).frames())
+    finally:
+        pool.stop()
+    assert [frame.index for frame in frames] == list(range(7))
+    assert threads and all(name.startswith("edgepipe-pool-") for name in threads)
