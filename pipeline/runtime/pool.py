@@ -145,6 +145,7 @@ class ProcessingPool:
             self._cond.notify_all()
         for worker in self._threads:
             worker.finished.wait()
+            worker.thread.join()  # past its last line: gone in a moment, not left running
         with self._cond:
             left, self._entries = self._entries, []
         for entry in left:

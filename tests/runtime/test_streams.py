@@ -197,7 +197,7 @@ def test_the_streams_share_one_pool_whose_threads_end_with_the_set(tmp_path):
     assert streams.pool is pipe.pool and all(run.engine.pool is pipe.pool for run in streams.streams)
     streams.run()
     assert streams.summary.ok and pipe.pool.alive() == 0 and pipe.pool.streams() == 0
-    assert not [t for t in threading.enumerate() if t.name.startswith(("edgepipe-pool-", "edgepipe-process"))]
+    assert not [t for t in threading.enumerate() if t.name.startswith("edgepipe-pool-")]
 
 
 def test_without_a_pool_each_engine_has_its_processing_thread_and_writes_the_same(tmp_path):
