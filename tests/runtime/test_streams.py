@@ -1,11 +1,19 @@
 """Several streams in one process (pipeline/runtime/streams.py, Pipeline.run_streams): real
 engines over real sources into real files; each stream's output equals a run of its source
-alone, one stats file takes every stream's lines, and a failing stream stops no other."""
+alone (several files on the shared processing pool, frame for frame), one stats file takes
+every stream's lines, a failing stream stops no other, and a batch run draws one progress
+line for the set."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
 import subprocess
+import sys
+import termios
 import threading
 
 import numpy as np
@@ -237,3 +245,41 @@ def test_a_live_run_shows_no_progress_line(tmp_path, capsys):
     data["runtime"] = {"mode": "live"}
     assert Pipeline.from_dict(data).run_streams(progress=True).ok
     assert "edgepipe (" not in capsys.readouterr().err
+
+
+def run_on_a_terminal(args: list[str]) -> str:
+    """What ``edgepipe ARGS`` (a real subprocess) writes on stderr when it is a terminal."""
+    master, slave = pty.openpty()
+    # A new pty is 0 columns wide: tqdm would draw an empty line.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipeline", *args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=slave, timeout=600)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed and everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert done.returncode == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_run_command_on_a_terminal_draws_one_line_for_the_set(tmp_path):
+    path = tmp_path / "multi.yaml"
+    data = config(tmp_path, sources())
+    data["sinks"] = [{"stats": {"path": str(tmp_path / "all.jsonl")}}]
+    path.write_text(json.dumps(data))
+    total = sum(LENGTHS.values())
+    shown = run_on_a_terminal(["run", str(path)])
+    assert "edgepipe (2 streams)" in shown and f"{total}/{total}" in shown
+    assert "edgepipe (2 streams)" not in run_on_a_terminal(["run", str(path), "-q"])
