@@ -103,6 +103,21 @@ class Controls:
         self._snapshot_requested = False
         self._stats = LiveStats(tuner_enabled=bool(tuner_enabled),
                                 tuner_available=bool(tuner_available))
+        self._watchers: list = []
+
+    def watch(self, watcher) -> None:
+        """Call ``watcher()`` (no arguments) after every stop and pause change, so a
+        thread that waits on something else (the processing pool) need not poll."""
+        self._watchers.append(watcher)
+
+    def unwatch(self, watcher) -> None:
+        """Stop telling ``watcher`` (unknown watchers are ignored)."""
+        if watcher in self._watchers:
+            self._watchers.remove(watcher)
+
+    def _changed(self) -> None:
+        for watcher in list(self._watchers):
+            watcher()
 
     def __repr__(self) -> str:
         s = self.snapshot()
@@ -117,6 +132,7 @@ class Controls:
                 self._stop_reason = reason
             self._stop.set()
         self._resume.set()  # a paused engine must see the stop
+        self._changed()
 
     @property
     def stopped(self) -> bool:
@@ -145,6 +161,7 @@ class Controls:
             self._resume.clear()
         else:
             self._resume.set()
+        self._changed()
 
     def toggle_pause(self) -> bool:
         """Flip :attr:`paused`; return the new value."""

@@ -26,6 +26,7 @@ from pipeline.controls import Controls
 from pipeline.io.sinks.http.streams import HttpHandle, SharedHttp
 from pipeline.io.sinks.stats_shared import SharedStats, StatsHandle
 from pipeline.runtime.engine import Engine
+from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.stats import Summary
 from pipeline.runtime.streams import StreamRun, StreamSet, StreamsSummary
 from pipeline.stages.chain import Chain
@@ -53,6 +54,7 @@ class Pipeline:
         self._shared: list = []  # stream_set: per config sink, its shared sink or None
         self._added: list = []  # stream_set: the sources: items added while it runs
         self._adding = threading.Lock()
+        self.pool: ProcessingPool | None = None  # stream_set: the streams' processing pool
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | tuple = ()) -> "Pipeline":
@@ -79,14 +81,15 @@ class Pipeline:
             tuner_available=self.config.tuner is not None)
         return self._engine(source, stages, sinks, self.controls, progress)
 
-    def _engine(self, source, stages, sinks, controls: Controls, progress: bool, **more) -> Engine:
+    def _engine(self, source, stages, sinks, controls: Controls, progress: bool,
+                pool: ProcessingPool | None = None) -> Engine:
         runtime = self.config.runtime
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
                       fps=runtime["fps"], controls=controls, progress=progress,
-                      tuner_settings=self.config.tuner, **more)
+                      tuner_settings=self.config.tuner, pool=pool)
 
-    def stream_set(self) -> StreamSet:
+    def stream_set(self, pool: bool = True) -> StreamSet:
         """A fresh :class:`StreamSet`: one engine per stream of a ``sources:`` config.
 
         Each stream has its own source, stages, controls (:attr:`stream_controls`, by
@@ -94,15 +97,20 @@ class Pipeline:
         (:mod:`pipeline.io.sinks.stats_shared`), an ``http`` sink one server and page for
         all (:mod:`pipeline.io.sinks.http.streams`), whose ``POST /control`` can add and
         remove streams (:meth:`new_stream`).  :attr:`sinks` lists every sink whose
-        output is a file, each once.
+        output is a file, each once.  Their processing is one
+        :class:`~pipeline.runtime.pool.ProcessingPool` of ``runtime.workers`` threads
+        (:attr:`pool`, also the set's), which the set starts and stops; ``pool=False``
+        gives each engine its own processing thread instead (for comparisons).
         """
         config = self.config
+        self.pool = ProcessingPool(config.runtime.get("workers")) if pool else None
         self._shared = [_shared_sink(config, c) if is_shared(c) else None for c in config.sinks]
         self._added, self.stream_controls = [], {}
         self.sinks = [s.sink for s in self._shared if s is not None]
-        runs = [self._stream_run(config, stream) for stream in config.streams]
+        runs = [self._stream_run(config, stream, self.pool) for stream in config.streams]
         streams = StreamSet(runs, lambda: [s.error for s in self._shared
-                                           if s is not None and s.error is not None])
+                                           if s is not None and s.error is not None],
+                            pool=self.pool)
         self._steer(streams)
         return streams
 
@@ -120,8 +128,7 @@ class Pipeline:
         for sink in sinks:
             if isinstance(sink, HttpHandle):
                 sink.attach(source.report, controls)  # its health on the page, its control by name
-        more = {"pool": pool} if pool is not None else {}  # the shared processing pool, once it exists
-        engine = self._engine(source, stages, sinks, controls, progress=False, **more)
+        engine = self._engine(source, stages, sinks, controls, progress=False, pool=pool)
         run = StreamRun(stream.name, engine)
         # The page shows why a stream failed; then every shared sink is let go of.
         run.on_end = [*(lambda h=h: h.failed(run.error) for h in handles if isinstance(h, HttpHandle)),
@@ -152,7 +159,7 @@ class Pipeline:
     def _steer(self, streams: StreamSet) -> None:
         """Let the shared http sinks add and remove streams of ``streams``."""
         def add(item: dict) -> str:
-            run = self.new_stream(item, getattr(streams, "pool", None))
+            run = self.new_stream(item, streams.pool)
             try:
                 streams.add(run)
             except BaseException:
@@ -168,10 +175,11 @@ class Pipeline:
             if isinstance(shared, SharedHttp):
                 shared.add_stream, shared.remove_stream = add, remove
 
-    def run_streams(self, *, handle_signals: bool = False) -> StreamsSummary:
+    def run_streams(self, *, handle_signals: bool = False, progress: bool = False) -> StreamsSummary:
         """Run every stream of a ``sources:`` config side by side; a stream's failure is in
-        the returned summary (``summary.failed``), not raised."""
-        self.summary = self.stream_set().run(handle_signals=handle_signals)
+        the returned summary (``summary.failed``), not raised.  ``progress``: one progress
+        line on stderr for all of them (batch mode)."""
+        self.summary = self.stream_set().run(handle_signals=handle_signals, progress=progress)
         return self.summary
 
     def run(self, *, progress: bool = False, handle_signals: bool = False,

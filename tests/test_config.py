@@ -48,7 +48,8 @@ def test_good_config(tmp_path):
     assert config.stages[1].settings == {"kind": "sobel", "norm": "l2", "border": "reflect101"}
     assert config.stages[3].settings == {"value": 40.0}
     assert [c.name for c in config.sinks] == ["discard"]
-    assert config.runtime == {"mode": "batch", "queue_size": None, "max_frames": None, "fps": None}
+    assert config.runtime == {"mode": "batch", "queue_size": None, "max_frames": None, "fps": None,
+                              "workers": None}
 
 
 def test_to_dict_round_trips(tmp_path):

@@ -227,7 +227,8 @@ def run(args) -> int:
 
 def _run_streams(pipe: Pipeline, args) -> int:
     """Run a ``sources:`` config's streams side by side; exit 1 if any failed."""
-    summary = pipe.run_streams(handle_signals=True)
+    progress = not args.quiet and is_terminal(sys.stderr)
+    summary = pipe.run_streams(handle_signals=True, progress=progress)
     if not args.quiet:  # the summary names them too; the error lines are what scripts grep
         for record in summary.failed:
             error(f"{record['input']}: {record['error']}")

@@ -79,6 +79,10 @@ class Runtime:
               help="stop after this many frames from the source; null: until the end"),
         Param("fps", (float, type(None)), None, min=0.1, max=1000,
               help="frame rate for writers and live pacing; null: the source's, else 30"),
+        Param("workers", (int, type(None)), None, min=1, max=256,
+              help="threads processing the frames of a sources: config, shared by its "
+                   "streams; null: the CPUs this process may use (one stream alone has "
+                   "its own processing thread)"),
     )
 
 

@@ -40,6 +40,11 @@ array: a (H, W, 1) frame is taken as grey and BGRA loses its alpha channel; anyt
 else (another dtype, no pixels) is a :class:`SourceError` naming the frame.  Sinks
 decide about size changes themselves (the video sink scales them and says so).
 
+With a shared :class:`~pipeline.runtime.pool.ProcessingPool` (several streams in one
+process), the engine starts no processing thread: the pool's workers run the same
+processing steps for every engine registered with it, oldest frame first; everything else
+here holds per engine.
+
 This module builds, starts, waits for and joins the threads; their queues are in
 :mod:`pipeline.runtime.queues`, what each thread does in :mod:`pipeline.runtime.workers`.
 """
@@ -49,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from pipeline.cli.guard import install_stop_signals
 from pipeline.frame import Frame
@@ -63,6 +68,9 @@ from pipeline.runtime.tuner import Tuner
 from pipeline.runtime.warmup import WarmUp, warm_chain
 from pipeline.runtime.workers import Processor, RunState, SinkRunner, SourceReader, Worker, sink_names
 from pipeline.stages.chain import Chain
+
+if TYPE_CHECKING:
+    from pipeline.runtime.pool import ProcessingPool
 
 #: How long the first frame waits for the tuner's warm-up at most.
 TUNER_WARM_SECONDS = 60.0
@@ -114,6 +122,10 @@ class Engine:
         Show a progress line on stderr (batch mode, when the source can count frames).
     tuner_settings : dict, optional
         A ``tuner:`` section: a :class:`~pipeline.runtime.tuner.Tuner` runs beside the chain.
+    pool : ProcessingPool, optional
+        A running :class:`~pipeline.runtime.pool.ProcessingPool` shared with other
+        engines: it processes this engine's frames instead of a processing thread of its
+        own (the streams of a :class:`~pipeline.runtime.streams.StreamSet`).
 
     Attributes
     ----------
@@ -127,7 +139,8 @@ class Engine:
     def __init__(self, source: Source, chain: Chain, sinks: Sequence[Sink], *,
                  mode: str = "auto", queue_size: int | None = None, max_frames: int | None = None,
                  fps: float | None = None, controls: Controls | None = None,
-                 progress: bool = False, tuner_settings: dict | None = None):
+                 progress: bool = False, tuner_settings: dict | None = None,
+                 pool: "ProcessingPool | None" = None):
         self.source = source
         self.chain = chain
         self.sinks = list(sinks)
@@ -139,6 +152,7 @@ class Engine:
         self.controls = controls if controls is not None else Controls()
         self.progress = progress
         self.tuner_settings = tuner_settings
+        self.pool = pool
         self.tuner = None
         self._histograms_on_demand = False  # set by _prepare
         self.summary: Summary | None = None
@@ -210,12 +224,19 @@ class Engine:
             consumers.append((outlet, "frames"))
         processor = Processor(self.chain, self._input, consumers, self._state, self.stats,
                               tuner=self.tuner, histograms_on_demand=self._histograms_on_demand)
-        workers = [Worker("source", reader.loop), Worker("process", processor.loop)]
+        # With a pool, its entry stands for the processing thread (the engine waits on
+        # its ``finished`` alike); registered first, so nothing started if it refuses.
+        entry = self.pool.register(processor) if self.pool is not None else None
+        workers = [Worker("source", reader.loop)]
+        if entry is None:
+            workers.append(Worker("process", processor.loop))
         for runner in self._runners:
             if not runner.sink.main_thread:
                 runner.worker = Worker(f"sink:{runner.name}", runner.loop)
                 workers.append(runner.worker)
         self._workers = {worker.role: worker for worker in workers}
+        if entry is not None:
+            self._workers["process"] = entry
         for worker in workers:
             worker.thread.start()
         if self.tuner is not None:

@@ -17,13 +17,15 @@ class ProgressLine:
         Frames expected (from :meth:`Source.count_frames`); None shows a count only.
     stream : file
         Where to write, normally ``sys.stderr`` (None: tqdm's default, stderr).
+    label : str
+        What the line starts with (the run of several streams says how many).
     """
 
-    def __init__(self, total: int | None, stream=None):
+    def __init__(self, total: int | None, stream=None, label: str = "edgepipe"):
         from tqdm import tqdm  # lazy: tqdm costs 20-70 ms; only a run shown on a terminal draws a bar
 
         self.total = total
-        self._bar = tqdm(total=total, file=stream, desc="edgepipe", unit=" frames",
+        self._bar = tqdm(total=total, file=stream, desc=label, unit=" frames",
                          dynamic_ncols=True, mininterval=0.25, smoothing=0.3, leave=True)
 
     @classmethod

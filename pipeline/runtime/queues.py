@@ -6,6 +6,12 @@
   how many, so latency stays bounded by the queue's size.
 
 A queue whose consumer failed is *abandoned*: it takes nothing more and never blocks.
+
+A queue may have one *watcher*, a callable told (with no arguments, outside the queue's
+lock) when what its users wait for may have come: a frame put (unless the watcher asked
+not to hear of puts), room made in a full queue that blocks, the queue closed or
+abandoned.  The shared processing pool (:mod:`pipeline.runtime.pool`) watches its
+streams' queues this way instead of polling them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
+
+from typing import Callable
 
 from pipeline.frame import Frame
 
@@ -49,6 +57,18 @@ class FrameQueue:
         self._closed = False
         self._abandoned = False
         self._cond = threading.Condition()
+        self._watcher: Callable[[], None] | None = None
+        self._watch_puts = True
+
+    def watch(self, watcher: Callable[[], None] | None, puts: bool = True) -> None:
+        """Call ``watcher()`` from now on (None: nobody) after a put (with ``puts``), a
+        get that made room in a full blocking queue, a close and an abandon."""
+        self._watcher, self._watch_puts = watcher, puts
+
+    def _changed(self) -> None:
+        watcher = self._watcher
+        if watcher is not None:
+            watcher()
 
     def __len__(self) -> int:
         with self._cond:
@@ -75,13 +95,29 @@ class FrameQueue:
                     return 0
             self._items.append(frame)
             self._cond.notify_all()
-            return dropped
+        if self._watch_puts:
+            self._changed()
+        return dropped
+
+    def has_room(self) -> bool:
+        """Whether a :meth:`put` now would return at once (live, abandoned, or not full)."""
+        with self._cond:
+            return self.drop_oldest or self._abandoned or len(self._items) < self.maxsize
+
+    def peek(self) -> Frame | _End | None:
+        """The frame :meth:`get` would return, left in place; :data:`END` when closed
+        (or abandoned) and empty; None when empty and still open."""
+        with self._cond:
+            if self._items:
+                return self._items[0]
+            return END if self._closed or self._abandoned else None
 
     def close(self) -> None:
         """No more frames: :meth:`get` returns :data:`END` once the queue is empty."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._changed()
 
     def abandon(self) -> None:
         """Drop everything queued; :meth:`get` returns END and :meth:`put` stops waiting."""
@@ -89,6 +125,7 @@ class FrameQueue:
             self._abandoned = True
             self._items.clear()
             self._cond.notify_all()
+        self._changed()
 
     def get(self, timeout: float | None = None) -> Frame | _End | None:
         """The oldest frame, :data:`END` when closed and empty, None after ``timeout``."""
@@ -101,6 +138,9 @@ class FrameQueue:
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(POLL if remaining is None else min(POLL, remaining))
+            made_room = len(self._items) == self.maxsize and not self.drop_oldest
             item = self._items.popleft()
             self._cond.notify_all()
-            return item
+        if made_room:
+            self._changed()
+        return item

@@ -1,18 +1,22 @@
-"""Several streams in one process: one :class:`~pipeline.runtime.engine.Engine` per stream.
+"""Several streams in one process: one :class:`~pipeline.runtime.engine.Engine` per stream,
+one processing pool for all of them.
 
 ::
 
-    stream "door": Engine (source thread, processing thread, sink threads) ─┐
-    stream "yard": Engine (source thread, processing thread, sink threads) ─┼─ StreamSet.run
-    ...                                                                     ─┘  (main thread:
-                                                                                 signals, wait)
+    stream "door": Engine (source thread, sink threads) ─┐      ┌─ StreamSet.run (main thread:
+    stream "yard": Engine (source thread, sink threads) ─┼──────┤  signals, wait)
+    ...                                                  ─┘      │
+                 every engine's frames ──► ProcessingPool (K worker threads, oldest frame first)
 
-Each stream runs its own engine, unchanged, on a thread of its own: its own reader, queues,
-watchdog and reconnection, chain of stages (own histograms, own tuned values in its own
-:class:`~pipeline.controls.Controls`) and sinks.  A stream that fails or ends stops nothing
-else; the run is over when every stream is, and :class:`StreamsSummary` holds one
-:class:`~pipeline.runtime.stats.Summary` (or the error) per stream.  Ctrl+C and SIGTERM
-stop every stream (a second one stops waiting for queued frames, as in one engine).
+Each stream runs its own engine on a thread of its own: its own reader, queues, watchdog
+and reconnection, chain of stages (own histograms, own tuned values in its own
+:class:`~pipeline.controls.Controls`) and sinks.  Their processing is shared: the set's
+:class:`~pipeline.runtime.pool.ProcessingPool` (:attr:`StreamSet.pool`) runs the chain for
+whichever stream has the oldest frame waiting, on K threads (default: the CPUs the process
+may use), so the cores are kept busy without one processing thread per stream; a stream's
+own frames stay one at a time and in order.  The set starts the pool before the streams
+and stops it after every stream ended; a set made without a pool runs each engine with its
+own processing thread, as one engine alone does.
 
 A stream can join a running set (:meth:`StreamSet.add`, started at once) or leave it
 (:meth:`StreamSet.remove`: its engine stops with reason ``removed``, and it stays in the
@@ -20,20 +24,31 @@ summary); the browser view's ``POST /control`` does both.  The run ends when eve
 stream has ended, so removing the last stream ends the run, as when the last one ends by
 itself; after that, nothing can be added.
 
-Not here yet (issue 27's later slices): the streams do not share one pool of processing
-workers (each engine has its own processing thread, so N streams are N such threads and
-the kernels' own threads), and there is no oldest-frame-first order across streams.
+A batch run on a terminal shows one progress line for the whole set (every stream's frames
+out of their sum, and the rate); a stream that cannot count its frames makes it a count.
+
+A stream that fails, stalls or ends stops nothing else; the run is over when every stream
+is, and :class:`StreamsSummary` holds one :class:`~pipeline.runtime.stats.Summary` (or the
+error) per stream.  Ctrl+C and SIGTERM stop every stream (a second one stops waiting for
+queued frames, as in one engine).
+
+A stream added while the set runs is built with ``pool=streams.pool``: the running pool
+takes engines registered late.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
+import time
 from typing import Callable
 
 from pipeline.cli.guard import install_stop_signals
 from pipeline.errors import EdgepipeError
-from pipeline.runtime.engine import Engine
+from pipeline.runtime.engine import PUBLISH_EVERY, Engine
+from pipeline.runtime.pool import ProcessingPool
+from pipeline.runtime.progress import ProgressLine
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.stats import Summary
 
@@ -154,11 +169,17 @@ class StreamSet:
     shared_errors : callable, optional
         Returns the errors of what the streams shared (a shared stats file that could
         not be finished), asked once every stream has ended.
+    pool : ProcessingPool, optional
+        The pool the streams' engines were built with (``Engine(..., pool=pool)``); the
+        set starts it before the streams and stops it once every stream ended.  None: each
+        engine has its own processing thread.
     """
 
-    def __init__(self, streams: list[StreamRun], shared_errors: Callable[[], list] = list):
+    def __init__(self, streams: list[StreamRun], shared_errors: Callable[[], list] = list,
+                 pool: ProcessingPool | None = None):
         self.streams = list(streams)
         self.shared_errors = shared_errors
+        self.pool = pool
         self.summary: StreamsSummary | None = None
         self._lock = threading.Lock()  # streams and threads, as add/remove come from other threads
         self._threads: dict[str, threading.Thread] = {}
@@ -169,17 +190,28 @@ class StreamSet:
         for stream in self.streams:
             stream.engine.interrupt(reason)
 
-    def run(self, handle_signals: bool = False) -> StreamsSummary:
+    def run(self, handle_signals: bool = False, progress: bool = False) -> StreamsSummary:
         """Run every stream to its end; return the :class:`StreamsSummary` (never raises
-        for a stream's failure: it is in the summary)."""
+        for a stream's failure: it is in the summary).
+
+        ``progress``: one progress line on stderr for the whole set, when every stream
+        runs in batch mode.
+        """
         restore = install_stop_signals(self.interrupt) if handle_signals else None
         try:
+            line = None
+            if progress and all(s.engine.mode == "batch" for s in self.streams):
+                line = self._progress_line()  # before any stream reads: see its notes
+            if self.pool is not None:
+                self.pool.start()
             with self._lock:
                 self._state = "running"
                 for stream in self.streams:
                     self._start(stream)
-            self._wait()
+            self._wait(line)
         finally:
+            if self.pool is not None:
+                self.pool.stop()  # every stream ended: nothing is left for its workers
             if restore is not None:
                 restore()
         self.summary = self._conclude()
@@ -191,18 +223,26 @@ class StreamSet:
         self._threads[stream.name] = thread
         thread.start()
 
-    def _wait(self) -> None:
-        """Until every stream's thread has ended, those added meanwhile included."""
+    def _wait(self, line: ProgressLine | None) -> None:
+        """Until every stream's thread has ended, those added meanwhile included; the
+        progress line (or None) is updated as they go."""
+        last_update = 0.0
         while True:
             with self._lock:
                 alive = [thread for thread in self._threads.values() if thread.is_alive()]
                 if not alive:
                     self._state = "ended"
-                    return
+                    break
             try:
                 alive[0].join(POLL)
+                now = time.perf_counter()
+                if line is not None and now - last_update >= PUBLISH_EVERY:
+                    last_update = now
+                    line.update(self.frames_out())
             except KeyboardInterrupt:
                 self.interrupt("interrupted")
+        if line is not None:
+            line.finish(self.frames_out())
 
     def add(self, stream: StreamRun) -> None:
         """Add ``stream``; it starts at once when the set is running.
@@ -241,6 +281,31 @@ class StreamSet:
                 raise ValueError(f"no stream {name!r} in this run; its streams: {known}")
         stream.engine.controls.stop("removed")
         return stream
+
+    def frames_out(self) -> int:
+        """Frames every stream's sinks have written so far, all streams together."""
+        return sum(s.engine.stats.frames_out for s in self.streams if s.engine.stats is not None)
+
+    def _progress_line(self) -> ProgressLine:
+        """The set's line: the sum of what each stream will deliver, if each can tell.
+
+        Files count their frames by a decode pass of their own, as one stream's line
+        does, before the streams start: FFmpeg's messages are not counted meanwhile
+        (:func:`pipeline.io.media.logs.muted`), and that is process-wide.
+        """
+        totals = []
+        for stream in self.streams:
+            engine = stream.engine
+            try:
+                total = engine.source.count_frames()
+            except Exception:  # noqa: BLE001  (the stream's own run reports a bad source)
+                total = None
+            if total is not None and engine.max_frames is not None:
+                total = min(total, engine.max_frames)
+            totals.append(total)
+        total = None if None in totals else sum(totals)
+        return ProgressLine(total, stream=sys.stderr, label=f"edgepipe ({len(self.streams)} streams)")
+
 
     def _conclude(self) -> StreamsSummary:
         reasons = [s.summary.stop_reason for s in self.streams if s.summary is not None]

@@ -3,7 +3,8 @@
 * :class:`SourceReader` reads and stamps frames into the input queue until the end of
   the stream, ``max_frames`` or a stop;
 * :class:`Processor` runs the chain on each frame (feeding the tuner) and puts the
-  result into every consumer's queue;
+  result into every consumer's queue, on its own thread or as steps the shared
+  processing pool (:mod:`pipeline.runtime.pool`) calls;
 * :class:`SinkRunner` opens its sink on the first frame, writes, and closes it at the
   end; a failure costs that sink alone (see the engine's notes).
 
@@ -22,7 +23,7 @@ from typing import Callable, Sequence
 from pipeline.frame import Frame
 from pipeline.io.base import Sink, Source, SourceError, frame_image
 from pipeline.controls import Controls
-from pipeline.runtime.queues import END, POLL, FrameQueue
+from pipeline.runtime.queues import END, POLL, FrameQueue, _End
 from pipeline.runtime.stats import RunStats
 from pipeline.stages.chain import Chain
 
@@ -170,11 +171,17 @@ class SourceReader:
 
 
 class Processor:
-    """The processing thread: the chain on every input frame, into every consumer's queue.
+    """The chain on every input frame, into every consumer's queue; one stream's frames
+    one at a time and in order.
 
     ``consumers`` are ``(queue, name)`` pairs (a sink's, or ``frames()``'s caller's); a
     drop in one is counted under its name.  With a ``tuner``, each frame's histogram is
     offered to it, and with ``histograms_on_demand`` only the frames it will take get one.
+
+    Driven either by its own thread (:meth:`loop`) or by the shared processing pool
+    (:mod:`pipeline.runtime.pool`), which asks :meth:`ready` what can be done without
+    waiting, then calls :meth:`take` and :meth:`step` for a frame, or :meth:`end` once
+    the stream is over.  Both ways run the same steps.
     """
 
     def __init__(self, chain: Chain, source_queue: FrameQueue, consumers: list[tuple[FrameQueue, str]],
@@ -183,7 +190,9 @@ class Processor:
         self.state, self.stats = state, stats
         self.tuner = tuner
         self.histograms_on_demand = histograms_on_demand
+        self.ended = False
 
+    # ------------------------------------------------------------------ own thread
     def next_input(self) -> Frame | None:
         """The next frame to process, or None once the input ended or the run stopped."""
         controls, abandoned = self.state.controls, self.state.abandoned
@@ -198,6 +207,41 @@ class Processor:
             while controls.paused and not controls.stopped and not abandoned.is_set():
                 controls.wait_while_paused(POLL)
             return item
+
+    def loop(self) -> None:
+        """Process until the input ends or the run stops; close every consumer's queue."""
+        try:
+            while True:
+                item = self.next_input()
+                if item is None or not self.step(item):
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self.state.fail(exc)
+        finally:
+            self.end()
+
+    # ------------------------------------------------------------------ steps
+    def ready(self) -> Frame | _End | None:
+        """What can be done now without waiting: the next frame (left in the input),
+        :data:`END` when the stream is over (input ended, run stopped with nothing
+        queued, or abandoned), None when nothing can be done yet (no frame, paused, or a
+        consumer's full queue would block the put)."""
+        controls = self.state.controls
+        if self.ended or self.state.abandoned.is_set():
+            return END
+        head = self.input.peek()
+        if head is END or (head is None and controls.stopped):
+            return END
+        if head is None or (controls.paused and not controls.stopped):
+            return None
+        if not all(queue.has_room() for queue, _ in self.consumers):
+            return None
+        return head
+
+    def take(self) -> Frame | None:
+        """The next frame out of the input, without waiting (None: there is none)."""
+        item = self.input.get(0)
+        return item if isinstance(item, Frame) else None
 
     def process(self, item: Frame) -> Frame:
         """``item`` through the chain, stamped with its latency and the tuner's steps."""
@@ -217,23 +261,27 @@ class Processor:
         self.stats.record_processed()
         return frame
 
-    def loop(self) -> None:
-        """Process until the input ends or the run stops; close every consumer's queue."""
+    def step(self, item: Frame) -> bool:
+        """Process ``item`` and hand it to every consumer; False if that failed (the
+        error is the run's: :meth:`RunState.fail` stopped it)."""
         try:
-            while True:
-                item = self.next_input()
-                if item is None:
-                    break
-                frame = self.process(item)
-                for queue, name in self.consumers:
-                    dropped = queue.put(frame)
-                    if dropped:
-                        self.stats.record_drop(name, dropped)
-        except BaseException as exc:  # noqa: BLE001
+            frame = self.process(item)
+            for queue, name in self.consumers:
+                dropped = queue.put(frame)
+                if dropped:
+                    self.stats.record_drop(name, dropped)
+            return True
+        except BaseException as exc:  # noqa: BLE001  (reported by the engine's run())
             self.state.fail(exc)
-        finally:
-            for queue, _ in self.consumers:
-                queue.close()
+            return False
+
+    def end(self) -> None:
+        """The stream is over: close every consumer's queue (once)."""
+        if self.ended:
+            return
+        self.ended = True
+        for queue, _ in self.consumers:
+            queue.close()
 
 
 def sink_names(sinks: Sequence[Sink]) -> list[str]:

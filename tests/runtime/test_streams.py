@@ -1,12 +1,21 @@
 """Several streams in one process (pipeline/runtime/streams.py, Pipeline.run_streams): real
 engines over real sources into real files; each stream's output equals a run of its source
-alone, one stats file takes every stream's lines, and a failing stream stops no other."""
+alone (several files on the shared processing pool, frame for frame), one stats file takes
+every stream's lines, a failing stream stops no other, and a batch run draws one progress
+line for the set."""
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import os
+import pty
+import struct
 import subprocess
+import sys
+import termios
+import threading
 
 import numpy as np
 import pytest
@@ -171,3 +180,125 @@ def test_streams_join_and_leave_a_set_by_name_and_not_after_it_ended(tmp_path):
     assert frames_in(tmp_path / "gate.mkv") == (5, 32)
     with pytest.raises(ValueError, match="the run is over"):
         streams.add(pipe.new_stream({"name": "late", "type": "synthetic", "length": 2}))
+
+
+CLIPS = {"north": ("testsrc2", "96x64", 17), "south": ("mandelbrot", "80x48", 12),
+         "east": ("smptehdbars", "64x64", 9)}
+
+
+def make_clips(folder) -> dict:
+    """Three small H.264 clips, each its own picture, size and length (real ffmpeg)."""
+    folder.mkdir()
+    paths = {}
+    for name, (pattern, size, count) in CLIPS.items():
+        paths[name] = folder / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{pattern}=size={size}:rate=25",
+                        "-vf", "noise=alls=30:allf=t", "-frames:v", str(count), "-pix_fmt", "yuv420p",
+                        str(paths[name])], check=True)
+    return paths
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_batch_run_of_several_files_equals_separate_runs_frame_for_frame(tmp_path, workers):
+    paths = make_clips(tmp_path / "in")
+    streams = [{"name": name, "type": "file", "path": str(path)} for name, path in paths.items()]
+    data = config(tmp_path, streams)
+    data["runtime"]["workers"] = workers
+    pipe = Pipeline.from_dict(data)
+    summary = pipe.run_streams()
+    assert pipe.pool.size == workers and pipe.pool.alive() == 0
+    assert summary.ok and [s["frames_out"] for s in summary.streams] == [c for *_, c in CLIPS.values()]
+    rows = lines(tmp_path / "all.jsonl")
+    for stream in streams:
+        frames, stats = alone(tmp_path, stream)
+        together = decode(tmp_path / f"{stream['name']}.mkv")
+        assert len(together) == len(frames) == CLIPS[stream["name"]][2]
+        assert all(np.array_equal(a, b) for a, b in zip(together, frames)), stream["name"]
+        mine = [row for row in rows if row["source"] == stream["name"]]
+        assert [row["threshold"] for row in mine] == [row["threshold"] for row in stats]
+
+
+def test_the_streams_share_one_pool_whose_threads_end_with_the_set(tmp_path):
+    pipe = Pipeline.from_dict(config(tmp_path, sources()))
+    streams = pipe.stream_set()
+    assert streams.pool is pipe.pool and all(run.engine.pool is pipe.pool for run in streams.streams)
+    streams.run()
+    assert streams.summary.ok and pipe.pool.alive() == 0 and pipe.pool.streams() == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("edgepipe-pool-")]
+
+
+def test_without_a_pool_each_engine_has_its_processing_thread_and_writes_the_same(tmp_path):
+    pipe = Pipeline.from_dict(config(tmp_path, sources()))
+    streams = pipe.stream_set(pool=False)
+    assert streams.pool is None and all(run.engine.pool is None for run in streams.streams)
+    assert streams.run().ok
+    for stream in sources():
+        frames, _ = alone(tmp_path, stream)
+        together = decode(tmp_path / f"{stream['name']}.mkv")
+        assert len(together) == len(frames) == LENGTHS[stream["name"]]
+        assert all(np.array_equal(a, b) for a, b in zip(together, frames))
+
+
+def test_a_batch_run_shows_one_progress_line_for_every_stream(tmp_path, capsys):
+    Pipeline.from_dict(config(tmp_path, sources())).run_streams(progress=True)
+    printed = capsys.readouterr().err
+    total = sum(LENGTHS.values())
+    assert "edgepipe (2 streams)" in printed and f"{total}/{total}" in printed
+    assert printed.count("edgepipe (") == printed.count("edgepipe (2 streams)")
+
+
+def test_the_progress_line_counts_only_when_a_stream_cannot_tell_its_length(tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 4096)
+    streams = [*sources(), {"name": "broken", "type": "file", "path": str(bad)}]
+    summary = Pipeline.from_dict(config(tmp_path, streams)).run_streams(progress=True)
+    printed = capsys.readouterr().err
+    assert [record["input"] for record in summary.failed] == ["stream broken"]
+    total = sum(LENGTHS.values())
+    last = printed.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith(f"edgepipe (3 streams): {total} frames [")  # no "of N", no bar
+
+
+def test_a_live_run_shows_no_progress_line(tmp_path, capsys):
+    data = config(tmp_path, [{**stream, "length": 3} for stream in sources()])
+    data["runtime"] = {"mode": "live"}
+    assert Pipeline.from_dict(data).run_streams(progress=True).ok
+    assert "edgepipe (" not in capsys.readouterr().err
+
+
+def run_on_a_terminal(args: list[str]) -> str:
+    """What ``edgepipe ARGS`` (a real subprocess) writes on stderr when it is a terminal."""
+    master, slave = pty.openpty()
+    # A new pty is 0 columns wide: tqdm would draw an empty line.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipeline", *args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=slave, timeout=600)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed and everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert done.returncode == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_the_run_command_on_a_terminal_draws_one_line_for_the_set(tmp_path):
+    path = tmp_path / "multi.yaml"
+    data = config(tmp_path, sources())
+    data["sinks"] = [{"stats": {"path": str(tmp_path / "all.jsonl")}}]
+    path.write_text(json.dumps(data))
+    total = sum(LENGTHS.values())
+    shown = run_on_a_terminal(["run", str(path)])
+    assert "edgepipe (2 streams)" in shown and f"{total}/{total}" in shown
+    assert "edgepipe (2 streams)" not in run_on_a_terminal(["run", str(path), "-q"])
