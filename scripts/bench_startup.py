@@ -130,13 +130,14 @@ def compile_bytecode(folder: Path) -> None:
 
 
 def command(contender: str, job: str, folder: Path, source: Path, output: Path,
-            frames: int, bytecode_cache: bool = True) -> tuple[list[str], dict]:
+            frames: int, bytecode_cache: bool = True,
+            warm_cache: Path | None = None) -> tuple[list[str], dict]:
     env = python_environment(folder, bytecode_cache)
     if contender.startswith("edgepipe"):
         config = folder / f"{output.stem}.yaml"
         config.write_text(yaml.safe_dump(edgepipe_config(job, source, output, frames)))
         if contender == "edgepipe warm":
-            env["NUMBA_CACHE_DIR"] = str(folder / "warm-cache")
+            env["NUMBA_CACHE_DIR"] = str(warm_cache or folder / "warm-cache")
         else:
             env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="cold-cache-", dir=folder)
         if contender == "edgepipe cold, waits":
@@ -187,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--frames", type=int, default=60, help="frames of the 1080p file")
     parser.add_argument("--jobs", nargs="+", default=["demo", "file"], choices=["demo", "file"])
+    parser.add_argument("--warm-cache", type=Path, metavar="DIR",
+                        help="the warm runs' NUMBA_CACHE_DIR (kept; filled by edgepipe warmup "
+                             "first); default a new one in the temporary folder")
     parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
                         help="edgepipe's modules compiled from source at every start")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
@@ -200,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         source = make_input(folder, args.frames)
         if args.bytecode_cache:
             compile_bytecode(folder)
-        env = dict(python_environment(folder, args.bytecode_cache),
-                   NUMBA_CACHE_DIR=str(folder / "warm-cache"))
+        warm_cache = args.warm_cache or folder / "warm-cache"
+        env = dict(python_environment(folder, args.bytecode_cache), NUMBA_CACHE_DIR=str(warm_cache))
         subprocess.run([sys.executable, "-m", "pipeline", "warmup"], env=env, check=True,
                        capture_output=True)
         times = {(job, c): [] for job in args.jobs for c in args.contenders}
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 ext = ".mkv"
                 output = folder / f"{job}-{contender.replace(' ', '-').replace(',', '')}-{run}{ext}"
                 argv, env = command(contender, job, folder, source, output, args.frames,
-                                    args.bytecode_cache)
+                                    args.bytecode_cache, warm_cache)
                 times[job, contender].append(time_run(argv, env))
                 last[job, contender] = output
                 print(f"  run {run + 1}/{args.runs} {job:5} {contender:22} first frame "
