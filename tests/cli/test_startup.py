@@ -1,7 +1,8 @@
 """What a plain ``edgepipe run`` imports before its kernels load: only what the run needs.
 
-numba (with the scipy it imports), Dask, matplotlib, tqdm, the activation ufuncs and the
-other commands' modules each cost tens to hundreds of milliseconds of a start-up whose
+numba (with the scipy it imports), Dask, matplotlib, tqdm, the activation ufuncs, the http
+sink's server (``http.server`` with ``email`` and ``ssl``) and the other commands' modules
+each cost tens to hundreds of milliseconds of a start-up whose
 first frame should be out within half a second (issue 31).  The kernel loader imports
 numba on its own thread after the first frame; here it is held back (its ``start`` does
 nothing), so whatever else imported one of these modules is caught.
@@ -23,7 +24,7 @@ from tests.harness import ROOT
 NOT_NEEDED = ["numba", "scipy", "dask", "distributed", "matplotlib", "tqdm",
               "pipeline.activations", "pipeline.kernels", "pipeline.batch.jobs",
               "pipeline.experiments.runners", "pipeline.cli.batch", "pipeline.cli.experiment",
-              "pipeline.cli.warmup"]
+              "pipeline.cli.warmup", "http.server", "email", "ssl"]
 
 SCRIPT = textwrap.dedent("""
     import json, sys

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -21,11 +22,13 @@ from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, ho
                                          token_from_env)
 from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
 from pipeline.io.sinks.http.feed import Feed
-from pipeline.io.sinks.http.server import Server
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.config.registry import Param, register
 from pipeline.controls import Controls, LiveStats
 from pipeline.tuned import THRESHOLD_TARGET, single
+
+if TYPE_CHECKING:
+    from pipeline.io.sinks.http.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +163,8 @@ class HttpSink(Sink):
         self._fps = min(self.max_fps, fps) if fps and fps > 0 else self.max_fps
         self._wall_offset = time.time() - time.perf_counter()
         family, sockaddr = address(self.host, self.port)
+        from pipeline.io.sinks.http.server import Server  # lazy: http.server, email, ssl: 25-50 ms
+
         try:
             self._server = Server(family, sockaddr, self)
         except OSError as error:
