@@ -15,7 +15,8 @@ its frame passes).  Three edgepipe starts: **cold** (an empty ``NUMBA_CACHE_DIR`
 frames go through OpenCV while a child process compiles the kernels), **cold, waits**
 (``EDGEPIPE_OPENCV_TIER=0``: compile, then the first frame, as every cold start did
 before tiers) and **warm** (a cache filled by ``edgepipe warmup``).  A cold run's child
-goes on after the run to fill the cache; the next run starts once it has exited.  The
+goes on after the run to fill the cache; the next run starts once it has exited (found
+by its ``NUMBA_CACHE_DIR`` under ``/proc``).  The
 peers write the same job's edges to a file and one line per frame on standard output:
 ``ffmpeg -vf format=gray,sobel`` through the tee muxer (the file and ``framemd5``), and
 an OpenCV loop (``cvtColor``, two ``Sobel``, ``magnitude``, ``convertScaleAbs``,
@@ -24,11 +25,10 @@ an OpenCV loop (``cvtColor``, two ``Sobel``, ``magnitude``, ``convertScaleAbs``,
 
 Python's own cache counts as part of an install: pip compiles every module to bytecode
 when it installs the package, so the edgepipe children run with edgepipe's modules
-compiled once beforehand (``compileall`` into a ``PYTHONPYCACHEPREFIX`` folder of the
-run's temporary folder, so nothing is written into the checkout), even where
-``PYTHONDONTWRITEBYTECODE`` is set (it is on the project's machines, where it made every
-start compile edgepipe's ~150 modules from source: 0.3-0.4 s under load).
-``--no-bytecode-cache`` measures that way instead.
+compiled once beforehand (``compileall`` into the checkout's ``__pycache__`` folders,
+which git ignores), even where ``PYTHONDONTWRITEBYTECODE`` is set (it is on the
+project's machines, where it made every start compile edgepipe's ~150 modules from
+source: about 110-150 ms of CPU).  ``--no-bytecode-cache`` measures that way instead.
 
 Every contender runs ``--runs`` times, in a shuffled order each round; the table shows
 medians.  Then the outputs of the last cold, cold-waits and warm runs are compared
@@ -110,29 +110,27 @@ def edgepipe_config(job: str, source: Path, output: Path, frames: int) -> dict:
             "sinks": sinks, "runtime": {"mode": "batch"}}
 
 
-def python_environment(folder: Path, bytecode_cache: bool = True) -> dict:
+def python_environment(bytecode_cache: bool = True) -> dict:
     """The environment of the Python children: edgepipe's modules compiled to bytecode once
     (see :func:`compile_bytecode`), as an installed package has them, unless not asked."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        env.pop("PYTHONPYCACHEPREFIX", None)
     return env
 
 
-def compile_bytecode(folder: Path) -> None:
-    """Compile edgepipe's modules as ``pip install`` does, into ``folder/pycache``."""
+def compile_bytecode() -> None:
+    """Compile edgepipe's modules as ``pip install`` does (into ``__pycache__`` folders)."""
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pipeline")],
-                   env=python_environment(folder), check=True, stdout=subprocess.DEVNULL)
+                   env=python_environment(), check=True, stdout=subprocess.DEVNULL)
 
 
 def command(contender: str, job: str, folder: Path, source: Path, output: Path,
             frames: int, bytecode_cache: bool = True,
             warm_cache: Path | None = None) -> tuple[list[str], dict]:
-    env = python_environment(folder, bytecode_cache)
+    env = python_environment(bytecode_cache)
     if contender.startswith("edgepipe"):
         config = folder / f"{output.stem}.yaml"
         config.write_text(yaml.safe_dump(edgepipe_config(job, source, output, frames)))
@@ -168,13 +166,37 @@ def time_run(argv: list[str], env: dict) -> tuple[float, float]:
     if process.wait() != 0:
         raise SystemExit(f"failed ({process.returncode}): {' '.join(argv)}")
     end = time.perf_counter() - began
-    while True:  # a cold run's kernel compiler goes on; let it finish before the next run
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
+    wait_for_compilers(env.get("NUMBA_CACHE_DIR"))
     return first, end
+
+
+def compilers(cache: str) -> list[int]:
+    """The processes compiling kernels into ``cache`` (a cold run's child goes on after the
+    run in a session of its own, so its process group is not the run's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"pipeline.stages.tiers" not in command:
+                continue
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if f"NUMBA_CACHE_DIR={cache}".encode() in environment:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_compilers(cache: str | None, settle: float = 2.0) -> None:
+    """Wait until no process compiles into ``cache``, so the next run meets a quiet machine;
+    ``settle`` seconds first, for a child the run started as it ended to show up."""
+    if not cache or not Path("/proc").is_dir():
+        return
+    deadline = time.perf_counter() + settle
+    while compilers(cache) or time.perf_counter() < deadline:
+        time.sleep(0.2)
 
 
 def framemd5(path: Path) -> list[str]:
@@ -189,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60, help="frames of the 1080p file")
     parser.add_argument("--jobs", nargs="+", default=["demo", "file"], choices=["demo", "file"])
     parser.add_argument("--warm-cache", type=Path, metavar="DIR",
-                        help="the warm runs' NUMBA_CACHE_DIR (kept; filled by edgepipe warmup "
-                             "first); default a new one in the temporary folder")
+                        help="the warm runs' NUMBA_CACHE_DIR, already warm for the jobs (kept, "
+                             "no edgepipe warmup); default a new one filled by edgepipe warmup")
     parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
                         help="edgepipe's modules compiled from source at every start")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
@@ -203,11 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(temp)
         source = make_input(folder, args.frames)
         if args.bytecode_cache:
-            compile_bytecode(folder)
+            compile_bytecode()
         warm_cache = args.warm_cache or folder / "warm-cache"
-        env = dict(python_environment(folder, args.bytecode_cache), NUMBA_CACHE_DIR=str(warm_cache))
-        subprocess.run([sys.executable, "-m", "pipeline", "warmup"], env=env, check=True,
-                       capture_output=True)
+        env = dict(python_environment(args.bytecode_cache), NUMBA_CACHE_DIR=str(warm_cache))
+        if args.warm_cache is None:
+            subprocess.run([sys.executable, "-m", "pipeline", "warmup"], env=env, check=True,
+                           capture_output=True)
         times = {(job, c): [] for job in args.jobs for c in args.contenders}
         last = {}
         order = random.Random(0)

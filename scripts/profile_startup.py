@@ -24,7 +24,9 @@ the child's ``perf_counter`` are the same clock, ``CLOCK_MONOTONIC``, on Linux):
 
 edgepipe's modules are compiled to bytecode beforehand, as ``pip install`` does (see
 ``scripts/bench_startup.py``); ``--no-bytecode-cache`` compiles them at every start.
-With ``--runs N`` each figure is the median of N runs.  Cold runs each get an empty
+Beside each wall-clock figure, the process's CPU time at that step (all its threads;
+``time.process_time``), which a loaded machine inflates far less.  With ``--runs N``
+each figure is the median of N runs.  Cold runs each get an empty
 ``NUMBA_CACHE_DIR``; warm runs one filled once by ``edgepipe warmup``.
 
 Usage::
@@ -48,7 +50,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_startup import (ROOT, compile_bytecode, edgepipe_config, make_input,  # noqa: E402
-                           python_environment)
+                           python_environment, wait_for_compilers)
 
 import yaml  # noqa: E402
 
@@ -60,9 +62,11 @@ STEPS = ("interpreter up", "imports done", "config checked", "source opened",
 BOOT = r"""
 import sys, time, json, os
 marks = {"interpreter up": time.perf_counter()}
+cpu = {"interpreter up": time.process_time()}
 numba_at = []
 def mark(name):
-    marks.setdefault(name, time.perf_counter())
+    if name not in marks:
+        marks[name], cpu[name] = time.perf_counter(), time.process_time()
     if not numba_at and "numba" in sys.modules:
         numba_at.append(time.perf_counter())
 import pipeline.cli.main as main
@@ -103,7 +107,7 @@ def report():
         marks["numba imported"] = numba_at[0]
     elif "numba" in sys.modules:
         marks["numba imported"] = marks["end"]
-    os.write(int(os.environ["PROFILE_STARTUP_FD"]), json.dumps(marks).encode())
+    os.write(int(os.environ["PROFILE_STARTUP_FD"]), json.dumps([marks, cpu]).encode())
 import atexit
 atexit.register(report)
 from pipeline.cli.entry import console
@@ -129,20 +133,20 @@ def one_run(config: Path, cache: Path, environment: dict) -> dict[str, float]:
     if process.wait() != 0:
         raise SystemExit(f"edgepipe run {config} failed ({process.returncode})")
     with os.fdopen(read, "rb") as pipe:
-        marks = json.loads(pipe.read() or b"{}")
+        marks, cpu = json.loads(pipe.read() or b"[{}, {}]")
     marks["first stats line"] = first
-    while True:  # a cold run's compiling child goes on: let it finish before the next run
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    return {step: (marks[step] - began) * 1000 for step in STEPS if marks.get(step)}
+    wait_for_compilers(str(cache))  # a cold run's child goes on: the next run waits for it
+    found = {step: (marks[step] - began) * 1000 for step in STEPS if marks.get(step)}
+    found.update({f"{step} cpu": seconds * 1000 for step, seconds in cpu.items()})
+    return found
 
 
 def median_marks(runs: list[dict[str, float]]) -> dict[str, float | None]:
-    return {step: (statistics.median(r[step] for r in runs) if all(step in r for r in runs) else None)
-            for step in STEPS}
+    """Each step's median over ``runs`` (None unless every run saw it), and its CPU time's
+    (``"STEP cpu"``)."""
+    keys = [*STEPS, *(f"{step} cpu" for step in STEPS)]
+    return {key: (statistics.median(r[key] for r in runs) if runs and all(key in r for r in runs)
+                  else None) for key in keys}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=60, help="frames of the 1080p file")
     parser.add_argument("--jobs", nargs="+", default=["demo", "file"], choices=["demo", "file"])
     parser.add_argument("--warm-cache", type=Path, metavar="DIR",
-                        help="the warm runs' NUMBA_CACHE_DIR (kept; filled by edgepipe warmup "
-                             "first); default a new one")
+                        help="the warm runs' NUMBA_CACHE_DIR, already warm for the jobs (kept, "
+                             "no edgepipe warmup); default a new one filled by edgepipe warmup")
     parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
                         help="edgepipe's modules compiled from source at every start")
     args = parser.parse_args(argv)
@@ -165,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         source = make_input(folder, args.frames) if "file" in args.jobs else None
         warm_cache = args.warm_cache or folder / "warm-cache"
         if args.bytecode_cache:
-            compile_bytecode(folder)
-        environment = python_environment(folder, args.bytecode_cache)
-        subprocess.run([sys.executable, "-m", "pipeline", "warmup"], check=True, capture_output=True,
-                       env=dict(environment, NUMBA_CACHE_DIR=str(warm_cache)))
+            compile_bytecode()
+        environment = python_environment(args.bytecode_cache)
+        if args.warm_cache is None and args.runs:
+            subprocess.run([sys.executable, "-m", "pipeline", "warmup"], check=True,
+                           capture_output=True, env=dict(environment, NUMBA_CACHE_DIR=str(warm_cache)))
         for job in args.jobs:
             config = folder / f"{job}.yaml"
             config.write_text(yaml.safe_dump(edgepipe_config(job, source, folder / f"{job}.mkv",
@@ -178,12 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                     for _ in range(args.cold_runs)]
             print(f"\n{job}: ms from the process's start, median of {args.runs} warm"
                   + (f" and {args.cold_runs} cold runs" if cold else " runs"))
-            print("| step | ms warm | ms cold |\n| --- | ---: | ---: |")
+            print("| step | ms warm | ms cold | CPU ms warm | CPU ms cold |\n"
+                  "| --- | ---: | ---: | ---: | ---: |")
             warm_m = median_marks(warm)
             cold_m = median_marks(cold) if cold else {}
             for step in STEPS:
-                shown = [f"{m[step]:.0f}" if m.get(step) is not None else "-" for m in (warm_m, cold_m)]
-                print(f"| {step} | {shown[0]} | {shown[1]} |")
+                shown = [f"{m[key]:.0f}" if m.get(key) is not None else "-"
+                         for key in (step, f"{step} cpu") for m in (warm_m, cold_m)]
+                print(f"| {step} | {' | '.join(shown)} |")
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
