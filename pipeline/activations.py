@@ -24,9 +24,11 @@ SELU_ALPHA``.  A NaN input gives a NaN value (numpy may warn "invalid value" for
 from a configuration.
 """
 
+import functools
 import math
 
 import numba
+import numpy as np
 
 from pipeline.kernels.logistic import sigmoid_scalar as _sigmoid_scalar
 from pipeline.kernels.options import JIT
@@ -64,12 +66,40 @@ _UNARY = ["float64(float64)"]
 _WITH_ALPHA = ["float64(float64, float64)"]
 
 
+def _ufunc(signatures: list[str]):
+    """``numba.vectorize(signatures)``; with ``NUMBA_DISABLE_JIT=1``, the same body as
+    plain Python over float64 arrays (:func:`_python_ufunc`), as every kernel runs then.
+
+    ``numba.vectorize`` compiles even with the JIT disabled, but ``@njit`` then returns
+    plain Python functions, which a compiled body cannot call (``_sigmoid_scalar``):
+    importing this module failed from an empty numba cache (a cached ufunc loads
+    without typing its body, which hid it), and with it every test module that imports
+    one that imports this.
+    """
+    if not numba.config.DISABLE_JIT:
+        return numba.vectorize(signatures, **_UFUNC_FLAGS)
+    return _python_ufunc
+
+
+def _python_ufunc(function):
+    """``function`` elementwise over its arguments cast to float64 (as the ufunc's
+    signature casts them): a float64 array out, or a float for scalars."""
+    vectorized = np.vectorize(function, otypes=[np.float64])
+
+    @functools.wraps(function)
+    def elementwise(*args):
+        out = vectorized(*(np.asarray(arg, dtype=np.float64) for arg in args))
+        return out[()] if out.ndim == 0 else out
+
+    return elementwise
+
+
 # Every exp() and expm1() below takes -|x|, never x, even in a branch that only runs for
 # x <= 0: LLVM may evaluate a cheap branch on both paths (exp is an intrinsic it can
 # speculate), and exp(1e4) evaluated "for nothing" would still raise the overflow flag.
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def sigmoid(x):
     """Logistic function, ``1 / (1 + exp(-x))``.
 
@@ -91,7 +121,7 @@ def sigmoid(x):
     return _sigmoid_scalar(x)
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def sigmoid_grad(x):
     """Derivative of :func:`sigmoid`, ``sigmoid(x) * (1 - sigmoid(x))``.
 
@@ -115,7 +145,7 @@ def sigmoid_grad(x):
     return s * (1.0 - s)
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def tanh(x):
     """Hyperbolic tangent.
 
@@ -132,7 +162,7 @@ def tanh(x):
     return math.tanh(x)
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def tanh_grad(x):
     """Derivative of :func:`tanh`, ``1 - tanh(x)**2``.
 
@@ -155,7 +185,7 @@ def tanh_grad(x):
     return (1.0 - t) * (1.0 + t)
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def softplus(x):
     """Softplus, ``log(1 + exp(x))``, a smooth :func:`relu`.
 
@@ -177,7 +207,7 @@ def softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def softplus_grad(x):
     """Derivative of :func:`softplus`, which is :func:`sigmoid`.
 
@@ -194,7 +224,7 @@ def softplus_grad(x):
     return _sigmoid_scalar(x)
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def relu(x):
     """Rectified linear unit, ``x if x > 0 else 0``.
 
@@ -213,7 +243,7 @@ def relu(x):
     return x
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def relu_grad(x):
     """Derivative of :func:`relu`: 1 for ``x > 0``, else 0 (so 0 at the kink).
 
@@ -232,7 +262,7 @@ def relu_grad(x):
     return 1.0
 
 
-@numba.vectorize(_WITH_ALPHA, **_UFUNC_FLAGS)
+@_ufunc(_WITH_ALPHA)
 def _elu(x, alpha):
     if x <= 0.0:
         # expm1 keeps full precision for small |x|, where exp(x) - 1 cancels.
@@ -240,21 +270,21 @@ def _elu(x, alpha):
     return x
 
 
-@numba.vectorize(_WITH_ALPHA, **_UFUNC_FLAGS)
+@_ufunc(_WITH_ALPHA)
 def _elu_grad(x, alpha):
     if x <= 0.0:
         return alpha * math.exp(-abs(x))
     return 1.0
 
 
-@numba.vectorize(_WITH_ALPHA, **_UFUNC_FLAGS)
+@_ufunc(_WITH_ALPHA)
 def _prelu(x, alpha):
     if x <= 0.0:
         return alpha * x
     return x
 
 
-@numba.vectorize(_WITH_ALPHA, **_UFUNC_FLAGS)
+@_ufunc(_WITH_ALPHA)
 def _prelu_grad(x, alpha):
     if x <= 0.0:
         return alpha
@@ -306,7 +336,7 @@ prelu_grad = _with_alpha(_prelu_grad, 0.25, "prelu_grad",
                          "As in :func:`prelu`.", "``prelu_grad(0) == alpha`` (the left branch).")
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def selu(x):
     """Scaled ELU, ``SELU_SCALE * (x if x > 0 else SELU_ALPHA * (exp(x) - 1))``.
 
@@ -325,7 +355,7 @@ def selu(x):
     return SELU_SCALE * x
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def selu_grad(x):
     """Derivative of :func:`selu`: ``SELU_SCALE`` for ``x > 0``, else
     ``SELU_SCALE * SELU_ALPHA * exp(x)``.
@@ -345,7 +375,7 @@ def selu_grad(x):
     return SELU_SCALE
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def swish(x):
     """Swish (SiLU), ``x * sigmoid(x)``.
 
@@ -362,7 +392,7 @@ def swish(x):
     return x * _sigmoid_scalar(x)
 
 
-@numba.vectorize(_UNARY, **_UFUNC_FLAGS)
+@_ufunc(_UNARY)
 def swish_grad(x):
     """Derivative of :func:`swish`, ``swish(x) + sigmoid(x) * (1 - swish(x))``.
 

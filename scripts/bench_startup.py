@@ -15,12 +15,20 @@ its frame passes).  Three edgepipe starts: **cold** (an empty ``NUMBA_CACHE_DIR`
 frames go through OpenCV while a child process compiles the kernels), **cold, waits**
 (``EDGEPIPE_OPENCV_TIER=0``: compile, then the first frame, as every cold start did
 before tiers) and **warm** (a cache filled by ``edgepipe warmup``).  A cold run's child
-goes on after the run to fill the cache; the next run starts once it has exited.  The
+goes on after the run to fill the cache; the next run starts once it has exited (found
+by its ``NUMBA_CACHE_DIR`` under ``/proc``).  The
 peers write the same job's edges to a file and one line per frame on standard output:
 ``ffmpeg -vf format=gray,sobel`` through the tee muxer (the file and ``framemd5``), and
 an OpenCV loop (``cvtColor``, two ``Sobel``, ``magnitude``, ``convertScaleAbs``,
 ``threshold``; ``VideoWriter`` FFV1).  The demo's peers make the same number of
 640x480 frames of a moving pattern (ffmpeg's testsrc2; numpy in the OpenCV loop).
+
+Python's own cache counts as part of an install: pip compiles every module to bytecode
+when it installs the package, so the edgepipe children run with edgepipe's modules
+compiled once beforehand (``compileall`` into the checkout's ``__pycache__`` folders,
+which git ignores), even where ``PYTHONDONTWRITEBYTECODE`` is set (it is on the
+project's machines, where it made every start compile edgepipe's ~150 modules from
+source: about 110-150 ms of CPU).  ``--no-bytecode-cache`` measures that way instead.
 
 Every contender runs ``--runs`` times, in a shuffled order each round; the table shows
 medians.  Then the outputs of the last cold, cold-waits and warm runs are compared
@@ -31,6 +39,7 @@ Usage::
 
     python scripts/bench_startup.py                  # 3 runs, 60 frames at 1080p
     python scripts/bench_startup.py --runs 5 --frames 120 --jobs file
+    python scripts/bench_startup.py --contenders "edgepipe warm" ffmpeg --no-bytecode-cache
 """
 
 from __future__ import annotations
@@ -101,14 +110,32 @@ def edgepipe_config(job: str, source: Path, output: Path, frames: int) -> dict:
             "sinks": sinks, "runtime": {"mode": "batch"}}
 
 
-def command(contender: str, job: str, folder: Path, source: Path, output: Path,
-            frames: int) -> tuple[list[str], dict]:
+def python_environment(bytecode_cache: bool = True) -> dict:
+    """The environment of the Python children: edgepipe's modules compiled to bytecode once
+    (see :func:`compile_bytecode`), as an installed package has them, unless not asked."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def compile_bytecode() -> None:
+    """Compile edgepipe's modules as ``pip install`` does (into ``__pycache__`` folders)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pipeline")],
+                   env=python_environment(), check=True, stdout=subprocess.DEVNULL)
+
+
+def command(contender: str, job: str, folder: Path, source: Path, output: Path,
+            frames: int, bytecode_cache: bool = True,
+            warm_cache: Path | None = None) -> tuple[list[str], dict]:
+    env = python_environment(bytecode_cache)
     if contender.startswith("edgepipe"):
         config = folder / f"{output.stem}.yaml"
         config.write_text(yaml.safe_dump(edgepipe_config(job, source, output, frames)))
         if contender == "edgepipe warm":
-            env["NUMBA_CACHE_DIR"] = str(folder / "warm-cache")
+            env["NUMBA_CACHE_DIR"] = str(warm_cache or folder / "warm-cache")
         else:
             env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="cold-cache-", dir=folder)
         if contender == "edgepipe cold, waits":
@@ -139,13 +166,37 @@ def time_run(argv: list[str], env: dict) -> tuple[float, float]:
     if process.wait() != 0:
         raise SystemExit(f"failed ({process.returncode}): {' '.join(argv)}")
     end = time.perf_counter() - began
-    while True:  # a cold run's kernel compiler goes on; let it finish before the next run
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
+    wait_for_compilers(env.get("NUMBA_CACHE_DIR"))
     return first, end
+
+
+def compilers(cache: str) -> list[int]:
+    """The processes compiling kernels into ``cache`` (a cold run's child goes on after the
+    run in a session of its own, so its process group is not the run's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"pipeline.stages.tiers" not in command:
+                continue
+            environment = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if f"NUMBA_CACHE_DIR={cache}".encode() in environment:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_compilers(cache: str | None, settle: float = 2.0) -> None:
+    """Wait until no process compiles into ``cache``, so the next run meets a quiet machine;
+    ``settle`` seconds first, for a child the run started as it ended to show up."""
+    if not cache or not Path("/proc").is_dir():
+        return
+    deadline = time.perf_counter() + settle
+    while compilers(cache) or time.perf_counter() < deadline:
+        time.sleep(0.2)
 
 
 def framemd5(path: Path) -> list[str]:
@@ -154,28 +205,41 @@ def framemd5(path: Path) -> list[str]:
     return [line for line in done.stdout.splitlines() if not line.startswith("#")]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--frames", type=int, default=60, help="frames of the 1080p file")
     parser.add_argument("--jobs", nargs="+", default=["demo", "file"], choices=["demo", "file"])
-    args = parser.parse_args()
+    parser.add_argument("--warm-cache", type=Path, metavar="DIR",
+                        help="the warm runs' NUMBA_CACHE_DIR, already warm for the jobs (kept, "
+                             "no edgepipe warmup); default a new one filled by edgepipe warmup")
+    parser.add_argument("--no-bytecode-cache", dest="bytecode_cache", action="store_false",
+                        help="edgepipe's modules compiled from source at every start")
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
+                        metavar="NAME", help=f"a part of {', '.join(CONTENDERS)}")
+    args = parser.parse_args(argv)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"on {os.cpu_count()} cores")
+          f"on {os.cpu_count()} cores; edgepipe's bytecode "
+          f"{'compiled beforehand' if args.bytecode_cache else 'compiled at every start'}")
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as temp:
         folder = Path(temp)
         source = make_input(folder, args.frames)
-        env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(folder / "warm-cache"))
-        subprocess.run([sys.executable, "-m", "pipeline", "warmup"], env=env, check=True,
-                       capture_output=True)
-        times = {(job, c): [] for job in args.jobs for c in CONTENDERS}
+        if args.bytecode_cache:
+            compile_bytecode()
+        warm_cache = args.warm_cache or folder / "warm-cache"
+        env = dict(python_environment(args.bytecode_cache), NUMBA_CACHE_DIR=str(warm_cache))
+        if args.warm_cache is None:
+            subprocess.run([sys.executable, "-m", "pipeline", "warmup"], env=env, check=True,
+                           capture_output=True)
+        times = {(job, c): [] for job in args.jobs for c in args.contenders}
         last = {}
         order = random.Random(0)
         for run in range(args.runs):
             for job, contender in order.sample(list(times), len(times)):
                 ext = ".mkv"
                 output = folder / f"{job}-{contender.replace(' ', '-').replace(',', '')}-{run}{ext}"
-                argv, env = command(contender, job, folder, source, output, args.frames)
+                argv, env = command(contender, job, folder, source, output, args.frames,
+                                    args.bytecode_cache, warm_cache)
                 times[job, contender].append(time_run(argv, env))
                 last[job, contender] = output
                 print(f"  run {run + 1}/{args.runs} {job:5} {contender:22} first frame "
@@ -190,11 +254,14 @@ def main() -> int:
             print(f"| {job} | {contender} | {first:.2f} | {end:.2f} | {len(rows)} |")
         print()
         for job in args.jobs:
-            sums = {c: framemd5(last[job, c]) for c in CONTENDERS if c.startswith("edgepipe")}
+            sums = {c: framemd5(last[job, c]) for c in args.contenders if c.startswith("edgepipe")}
+            if len(sums) < 2:
+                continue
             same = len({tuple(s) for s in sums.values()}) == 1
-            frames = len(sums["edgepipe warm"])
-            print(f"{job}: cold, cold-waits and warm outputs {'identical' if same else 'DIFFER'}"
-                  f" frame by frame (framemd5 of {frames} FFV1 frames)")
+            frames = len(next(iter(sums.values())))
+            print(f"{job}: {', '.join(c.removeprefix('edgepipe ') for c in sums)} outputs "
+                  f"{'identical' if same else 'DIFFER'} frame by frame (framemd5 of {frames} "
+                  "FFV1 frames)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -32,6 +32,7 @@ SLOW = {
     "kernels/test_gray_blocks.py",
     "kernels/test_options.py",
     "scripts/test_bench_histogram.py",
+    "scripts/test_bench_startup.py",   # real edgepipe runs, pure Python
     "test_config_fuzz.py",
     "cli/test_guard.py",
     "io/sources/test_url.py",

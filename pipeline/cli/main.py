@@ -1,7 +1,11 @@
 """``edgepipe`` (= ``python -m pipeline``): the parser, and every command ended one way.
 
 Each command is a module of this package with ``add_parser(commands)`` and
-``run(args) -> int``; :func:`main` parses, then calls the command through
+``run(args) -> int``, imported only when its parser is built: ``edgepipe run`` imports
+the run's modules, not those of ``batch`` (Dask's executors, hashing), ``experiment``
+(csv, the quality runners) or ``warmup`` (tens of milliseconds of a start-up that should
+show a first frame within half a second); ``--help`` and a mistyped command build
+every parser.  :func:`main` parses, then calls the command through
 :func:`pipeline.cli.outcome.conclude`, so every command has ``--json``, ``--traceback``,
 ``--quiet`` and the exit codes of :data:`pipeline.cli.guard.EXIT_CODES` (the one table;
 each command's ``--help`` prints it, in the command's own words where they differ).
@@ -10,17 +14,17 @@ each command's ``--help`` prints it, in the command's own words where they diffe
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 
 from pipeline import __version__
-from pipeline.cli import batch, experiment, run, stages, validate, warmup
 from pipeline.cli.guard import EXIT_USAGE, exit_codes_help, interrupted, reader_gone
 from pipeline.cli.outcome import conclude, quiet_helpers
 
-#: The commands, in the order ``--help`` lists them: name -> module.
-COMMANDS = {"run": run, "validate": validate, "stages": stages, "batch": batch,
-            "experiment": experiment, "warmup": warmup}
+#: The commands, in the order ``--help`` lists them: name -> module (see :func:`command`).
+COMMANDS = {name: f"pipeline.cli.{name}"
+            for name in ("run", "validate", "stages", "batch", "experiment", "warmup")}
 
 EPILOG = exit_codes_help() + """
 
@@ -36,8 +40,13 @@ examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    """The ``edgepipe`` parser with every command's sub-parser."""
+def command(name: str):
+    """The module of command ``name`` (imported at the first call)."""
+    return importlib.import_module(COMMANDS[name])
+
+
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``edgepipe`` parser with every command's sub-parser, or command ``only``'s."""
     top = argparse.ArgumentParser(
         prog="edgepipe",
         description="Edge maps from cameras, streams and video files, in real time.",
@@ -45,15 +54,16 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"edgepipe {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in COMMANDS.values():
-        module.add_parser(commands)
+    for name in ([only] if only in COMMANDS else COMMANDS):
+        command(name).add_parser(commands)
     return top
 
 
 def parse(argv: list[str]):
     """``argv`` parsed; for ``run``, OUTPUTs may also follow a flag, as ffmpeg users write
-    them (``edgepipe run IN --start 5 OUT``: argparse alone takes OUT for an unknown word)."""
-    top = parser()
+    them (``edgepipe run IN --start 5 OUT``: argparse alone takes OUT for an unknown word).
+    When ``argv`` starts with a command's name only that command's parser is built."""
+    top = parser(argv[0] if argv else None)
     args, extra = top.parse_known_args(argv)
     if extra and getattr(args, "command", None) == "run" and not any(
             word.startswith("-") and word != "-" for word in extra):
@@ -87,4 +97,4 @@ def _main(argv: list[str]) -> int:
     # helpers' own INFO chatter (Dask's scheduler and workers) only with --verbose.
     logging.basicConfig(level=logging.INFO, format="edgepipe: %(message)s")
     quiet_helpers(getattr(args, "verbose", False))
-    return conclude(COMMANDS[args.command].run, args)
+    return conclude(command(args.command).run, args)

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -22,12 +23,14 @@ from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, ho
                                          token_from_env)
 from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
 from pipeline.io.sinks.http.feed import Feed
-from pipeline.io.sinks.http.server import WEB_FILE_NAMES, Server
 from pipeline.io.sinks.http.streams import source_health
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.config.registry import Param, register
 from pipeline.controls import Controls, LiveStats
 from pipeline.tuned import THRESHOLD_TARGET, single
+
+if TYPE_CHECKING:
+    from pipeline.io.sinks.http.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +161,8 @@ class HttpSink(Sink):
                 probe.bind(sockaddr)
             except OSError as error:
                 raise bind_error(self.host, self.port, error) from error
+        from pipeline.io.sinks.http.server import WEB_FILE_NAMES  # lazy: http.server, email, ssl: 25-50 ms
+
         for name in WEB_FILE_NAMES:
             self.web_file(name)
 
@@ -179,6 +184,8 @@ class HttpSink(Sink):
     def serve(self) -> None:
         """Bind the address and serve in a thread of its own; log the address."""
         family, sockaddr = address(self.host, self.port)
+        from pipeline.io.sinks.http.server import Server  # lazy: http.server, email, ssl: 25-50 ms
+
         try:
             self._server = Server(family, sockaddr, self)
         except OSError as error:
