@@ -250,10 +250,12 @@ class Engine:
             self.warmup = warm_chain(self.chain, image)
         finally:
             self.chain.bind(self.controls)
-        if self.tuner is not None:
+        if self.tuner is not None and not self.live:
             # The tuner compiles its objective on its thread (seconds on a busy machine,
             # mostly pipeline.activations' ufuncs); a batch run of a short clip would
-            # otherwise be over before its first update.  Waited for once, untimed.
+            # otherwise be over before its first update.  Waited for once, untimed.  A
+            # live run does not wait: its first frames show at once, and the tuner
+            # joins in when it is ready.
             self.tuner.wait_warm(TUNER_WARM_SECONDS)
         if self._pacer is not None:
             self._pacer.reset()
