@@ -49,8 +49,8 @@ source row to grey once (two rows of overlap on each side), keeps rings of three
 horizontal Sobel passes and of three gradient/magnitude rows, and runs non-maximum
 suppression for its rows as soon as the row below has its magnitude.  It then floods
 its own strong pixels inside its own rows.  The map's rows are padded to whole
-uint64 words (columns ``W + 1`` and up are "not an edge" too): a row with few strong
-pixels is searched for them eight cells a word, a row after a dense one pushes them
+uint64 words (columns ``W + 1`` and up are "not an edge" too): a row's strong pixels
+are found 64 cells (eight words) a test, and a word holding one pushes its eight cells
 branch-free (on a textured photo a branch per pixel mispredicted on most of them).
 A serial pass restarts the flood from every edge pixel on the two rows at each band
 boundary, without the band limit, which joins edges that cross bands.
@@ -79,8 +79,7 @@ TG22 = 13573  # int(0.4142135623730950488 * (1 << 15) + 0.5), as in canny.cpp
 WEAK = 0  # candidate above low, kept only if connected to a strong pixel
 NOT_EDGE = 1
 EDGE = 2
-# A row after one with more than width / DENSE_ROW strong pixels pushes them branch-free
-DENSE_ROW = 32
+CHUNK_WORDS = 8  # uint64 words of map cells tested at once for a strong pixel
 EDGE_BYTES = np.uint64(0x0202020202020202)  # bit 1 of each byte: set only by EDGE
 
 
@@ -160,7 +159,7 @@ def direction(dx, dy):
 
 @numba.njit(**JIT)
 def suppress_row(magnitudes, up, mid, down, gradients, low, high, map_, k, words, stack,
-                 top, dense):
+                 top):
     """Non-maximum suppression of one row into the padded map row ``k``.
 
     ``magnitudes`` rows ``up``, ``mid``, ``down`` are the padded magnitude rows above, at
@@ -202,24 +201,32 @@ def suppress_row(magnitudes, up, mid, down, gradients, low, high, map_, k, words
         strong = max(strong, value)
         row[j + 1] = value
     if strong == EDGE:
-        if dense:
-            # A branch per pixel mispredicts on each strong one, which on a textured
-            # photo cost more than the whole suppression: every pixel is written to the
-            # next slot instead, which only an edge pixel keeps.  That slot is at most
-            # the count of the band's pixels scanned before, inside the band's share.
-            for j in range(width):
-                stack[top] = base + j + 1
-                top += row[j + 1] == EDGE
-        else:
-            # A sparse row is read eight map cells a word: only EDGE (2) has bit 1 set,
-            # so a word without one costs a single test.
-            first = base // 8
-            for k in range(first, first + (row.shape[0] + 7) // 8):
-                if words[k] & EDGE_BYTES:
-                    for q in range(8 * k, 8 * k + 8):
-                        if row[q - base] == EDGE:
-                            stack[top] = q
-                            top += 1
+        # The row's strong pixels onto the stack, found a chunk of 64 map cells (eight
+        # uint64 words) at a time: only EDGE (2) has bit 1 set, so a chunk without one
+        # costs eight ORs and a test, and most chunks of a row have none.  In a chunk
+        # with one, each word holding one pushes its eight cells branch-free (each cell
+        # written to the next slot, which only an EDGE keeps): a branch per cell
+        # mispredicted on most strong pixels.  The last words of a row, fewer than
+        # eight, are taken as a chunk with one.
+        first = base // 8
+        end = first + row.shape[0] // 8
+        c = first
+        while c < end:
+            stop = c + CHUNK_WORDS
+            if stop <= end:
+                seen = (words[c] | words[c + 1] | words[c + 2] | words[c + 3]
+                        | words[c + 4] | words[c + 5] | words[c + 6] | words[c + 7])
+            else:
+                stop = end
+                seen = EDGE_BYTES
+            if seen & EDGE_BYTES:
+                for w in range(c, stop):
+                    word = words[w]
+                    if word & EDGE_BYTES:
+                        for b in range(8):
+                            stack[top] = 8 * w + b
+                            top += np.int64((word >> np.uint64(8 * b + 1)) & np.uint64(1))
+            c = stop
     return top
 
 
@@ -286,7 +293,6 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
         for j in range(width + 1, step):
             map_[k, j] = NOT_EDGE
     top = 0
-    dense = False
     for r in range(max(first - 1, 0), min(last + 1, height)):
         up = _grey_passes(pixels, channels, max(r - 1, 0), grey, passes, held)
         mid = _grey_passes(pixels, channels, r, grey, passes, held)
@@ -294,14 +300,12 @@ def _band(pixels, channels, height, width, first, last, l2, low, high, map_, sta
         gradient_row(passes, up, mid, down, l2, gradients, magnitudes, r % 3)
         i = r - 1  # the row whose three magnitude rows are now ready
         if first <= i < last:
-            pushed = top
             top = suppress_row(magnitudes, (i - 1) % 3 if i > 0 else zero, i % 3, r % 3,
-                               gradients, low, high, map_, i + 1, words, stack, top, dense)
-            dense = (top - pushed) * DENSE_ROW > width
+                               gradients, low, high, map_, i + 1, words, stack, top)
     i = last - 1
     if i == height - 1 and first <= i:  # the last image row: zero magnitude below it
         top = suppress_row(magnitudes, (i - 1) % 3 if i > 0 else zero, i % 3, zero,
-                           gradients, low, high, map_, i + 1, words, stack, top, dense)
+                           gradients, low, high, map_, i + 1, words, stack, top)
     flood(flat, step, stack, top, (first + 1) * step, (last + 1) * step)
     # The band's rows are final but for the few pixels the joining flood adds, which
     # it writes itself: no separate pass over the whole map.
@@ -356,8 +360,10 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
         Scratch edge map (column ``j + 1`` is image column ``j``); every element is
         written.  Rows of whole uint64 words let a row be scanned eight cells at a time.
     stack : int32 or int64 array (H * W + 2 * W * bands,)
-        Scratch flood stack of flat map indices: band ``b`` uses its own pixels' share,
-        the joining flood all of it (at most every pixel plus the boundary rows).
+        Scratch flood stack of flat map indices: band ``b`` uses its own pixels' share
+        and one slot more (the branch-free push may write one slot past what it
+        pushed), shifted by ``b``; the joining flood all of it (at most every pixel plus
+        the boundary rows).
     out : uint8 array (H, W)
     bands : int
         Number of row bands (1 <= bands <= H).
@@ -371,7 +377,8 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
             first = b * height // bands
             last = (b + 1) * height // bands
             _band(pixels, channels, height, width, first, last, l2, low, high, map_,
-                  stack[first * width:last * width], out, np.zeros((4, width + 2), np.int32))
+                  stack[first * width + b:last * width + b + 1], out,
+                  np.zeros((4, width + 2), np.int32))
     else:
         # An L1 magnitude is 0..2040: thresholds clamped to [-1, 32767] give the same
         # tests in int16, and the band then runs on 16-bit lanes.
@@ -381,5 +388,6 @@ def canny(pixels, channels, low, high, l2, map_, stack, out, bands):
             first = b * height // bands
             last = (b + 1) * height // bands
             _band(pixels, channels, height, width, first, last, l2, low16, high16, map_,
-                  stack[first * width:last * width], out, np.zeros((4, width + 2), np.int16))
+                  stack[first * width + b:last * width + b + 1], out,
+                  np.zeros((4, width + 2), np.int16))
     _join_bands(map_, bands, stack, out)
