@@ -235,6 +235,67 @@ def throughput_section(args):
     return rows
 
 
+#: Sizes of the one-band/split-bands comparison (``--bands-only``), around ops.SMALL_FRAME.
+BANDS_SIZES = [(320, 240), (640, 480), (960, 540), (1280, 720), (1920, 1080)]
+
+
+def bands_rows(sizes, seconds):
+    """Single calls of the fused kernel on one band in the calling thread against the
+    frame split into ``ops._bands`` bands over numba's threads, and the fastest identical
+    OpenCV chain, in shuffled rounds: where one band stops paying (``ops.SMALL_FRAME``)."""
+    weights = ops._EDGE_WEIGHTS["sobel"]
+    rows = []
+    for width, height in sizes:
+        frame = photo_like_frame(width, height)
+        pixels = frame.reshape(height, -1)
+        out = np.empty((height, width), np.uint8)
+        reference = ops.edges(frame).copy()
+        split = ops._bands(height)
+
+        def kernel(bands):
+            return lambda: ops._edges.edges(pixels, 3, out, ops._NO_HIST, *weights,
+                                            ops._border_code("reflect101"), False, False,
+                                            np.float32(1), ops._OFFSET, False, bands)
+        fns = {"one band": kernel(1), f"{split} bands": kernel(split)}
+        for fn in list(fns.values()):
+            fn()
+            assert np.array_equal(out, reference), "the kernel differs from ops.edges"
+        chains = {name: chain for name, chain in opencv_chains(frame).items()
+                  if np.array_equal(chain(), reference)}
+        fns.update(chains)
+        times = interleaved(fns, seconds)
+        best = min(chains, key=lambda name: statistics.median(times[name]))
+        one, many = times["one band"], times[f"{split} bands"]
+        rows.append(dict(size=f"{width}x{height}", bands=split, rounds=len(one),
+                         one_band_ms=statistics.median(one) * 1e3,
+                         bands_ms=statistics.median(many) * 1e3,
+                         opencv_ms=statistics.median(times[best]) * 1e3, opencv_chain=best,
+                         bands_over_one=median_ratio(many, one),
+                         opencv_over_one=median_ratio(times[best], one),
+                         opencv_over_bands=median_ratio(times[best], many),
+                         ops_runs_one_band=width * height <= ops.SMALL_FRAME))
+    return rows
+
+
+def bands_section(args, sizes, seconds):
+    print(f"\nFused pass (sobel l2 abs), single calls: one band in the calling thread against "
+          f"the frame split over {numba.get_num_threads()} threads; load average before "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    rows = bands_rows(sizes, seconds)
+    header = (f"{'size':>10} | {'one band ms':>11} | {'bands ms':>12} | {'OpenCV ms':>9} | "
+              f"{'split/one':>9} | {'OpenCV/one':>10} | {'OpenCV/split':>12} | {'ops.edges':>9} | {'rounds':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['size']:>10} | {r['one_band_ms']:11.3f} | {r['bands_ms']:9.3f} ({r['bands']}) | "
+              f"{r['opencv_ms']:9.3f} | {r['bands_over_one']:8.2f}x | {r['opencv_over_one']:9.2f}x | "
+              f"{r['opencv_over_bands']:11.2f}x | {'one band' if r['ops_runs_one_band'] else 'split':>9} | "
+              f"{r['rounds']:>6}")
+    print(f"split/one above 1: one band is faster. ops.SMALL_FRAME = {ops.SMALL_FRAME} pixels; "
+          f"load average after: {os.getloadavg()[0]:.2f}")
+    return rows
+
+
 CANNY_FRAMES = {"photo": photo_frame, "synthetic": photo_like_frame}
 #: OpenCV's sample photos (samples/README.md), scaled to each size: one detailed, two
 #: smooth (fruits: smooth shading; butterfly: fine detail on a smooth background).
@@ -322,6 +383,8 @@ def main(argv=None):
     canny.add_argument("--no-canny", action="store_true", help="skip the Canny section")
     canny.add_argument("--throughput-only", action="store_true",
                        help="run only the small-frame throughput section")
+    canny.add_argument("--bands-only", action="store_true",
+                       help="run only the one-band against split-bands section of the fused pass")
     parser.add_argument("--throughput-frames", type=int, default=8, metavar="N",
                         help="different frames the throughput batch cycles through (1: one hot frame)")
     parser.add_argument("--canny-low", type=float, default=60.0, help="Canny's low threshold")
@@ -345,6 +408,9 @@ def main(argv=None):
         return canny_section(args, sizes, seconds)
     if args.throughput_only:
         return throughput_section(args)
+    if args.bands_only:
+        return bands_section(args, [tuple(int(n) for n in size.split("x")) for size in args.sizes]
+                             if args.sizes else BANDS_SIZES, seconds)
     rows = []
     for width, height in sizes:
         frame = photo_like_frame(width, height)
