@@ -29,15 +29,15 @@ def bench():
 def test_bands_rows_time_one_band_and_the_split_of_each_size(bench):
     from pipeline import ops
 
-    rows = bench.bands_rows([(64, 48), (40, 30)], 0.0)
-    assert [r["size"] for r in rows] == ["64x48", "40x30"]
+    rows = bench.bands_rows([(96, 64), (128, 80)], 0.0)
+    assert [r["size"] for r in rows] == ["96x64", "128x80"]
     for r in rows:
         # Each contender ran in every round (interleaved's minimum is 30 rounds).
         assert r["rounds"] >= 30
         assert r["bands"] == ops._bands(int(r["size"].split("x")[1]))
         assert r["one_band_ms"] > 0 and r["bands_ms"] > 0 and r["opencv_ms"] > 0
         assert r["ops_runs_one_band"]  # both are below ops.SMALL_FRAME
-        assert r["opencv_chain"] in bench.opencv_chains(bench.photo_like_frame(64, 48))
+        assert r["opencv_chain"] in bench.opencv_chains(bench.photo_like_frame(96, 64))
 
 
 def test_canny_rows_cover_a_detailed_and_two_smooth_photos(bench):
