@@ -35,8 +35,17 @@ on the synthetic frame, on three of OpenCV's sample photos scaled (cubic) to eac
 (``CANNY_PHOTOS``: building.jpg, detailed; fruits.jpg and butterfly.jpg, smooth), and with
 ``--canny-image PATH`` on that photo, resized.
 
+One band or the split (``bands_section``; ``--bands-only``): single calls of the fused
+kernel on one band in the calling thread against the frame split over numba's threads,
+and the fastest identical OpenCV chain, from 320x240 to 1080p: where ``ops.SMALL_FRAME``
+should lie.  ``--one-thread`` puts numba and OpenCV on one thread each; the Canny section
+then times each call in CPU time of the calling thread, which the machine's load sways
+less than wall time.
+
     python scripts/bench_kernels.py [--json out/bench_kernels.json] [--quick]
     python scripts/bench_kernels.py --canny-only [--canny-low 60 --canny-high 140] [--canny-l2]
+    python scripts/bench_kernels.py --canny-only --one-thread --sizes 1920x1080
+    python scripts/bench_kernels.py --bands-only [--sizes 640x480 1280x720]
 """
 
 from __future__ import annotations
@@ -283,7 +292,8 @@ def bands_section(args, sizes, seconds):
           f"{os.getloadavg()[0]:.2f}", flush=True)
     rows = bands_rows(sizes, seconds)
     header = (f"{'size':>10} | {'one band ms':>11} | {'bands ms':>12} | {'OpenCV ms':>9} | "
-              f"{'split/one':>9} | {'OpenCV/one':>10} | {'OpenCV/split':>12} | {'ops.edges':>9} | {'rounds':>6}")
+              f"{'split/one':>9} | {'OpenCV/one':>10} | {'OpenCV/split':>12} | {'ops.edges':>9} | "
+              f"{'rounds':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -335,7 +345,11 @@ def canny_rows(sizes, seconds, low, high, l2, image=None):
             if not np.array_equal(ours, theirs):
                 sys.exit(f"bench_kernels: ops.canny differs from cv2.Canny on the {kind} frame "
                          f"at {width}x{height} in {np.count_nonzero(ours != theirs)} pixels")
-            times = interleaved({"edgepipe": edgepipe, "opencv": opencv}, seconds)
+            # One thread each: both run in this thread, so its CPU time is each call's
+            # cost whatever the machine's load (wall time counts the time preempted).
+            one_thread = numba.get_num_threads() == cv2.getNumThreads() == 1
+            clock = time.thread_time if one_thread else time.perf_counter
+            times = interleaved({"edgepipe": edgepipe, "opencv": opencv}, seconds, clock=clock)
             rows.append(dict(size=f"{width}x{height}", frame=kind, rounds=len(times["edgepipe"]),
                              edgepipe_ms=statistics.median(times["edgepipe"]) * 1e3,
                              opencv_ms=statistics.median(times["opencv"]) * 1e3,
@@ -393,6 +407,10 @@ def main(argv=None):
     parser.add_argument("--canny-image", help="also time Canny on this photo, resized to each size")
     parser.add_argument("--canny-json", default="out/bench_canny.json",
                         help="where to write the Canny results")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="numba and OpenCV on one thread each (a comparison the machine's load "
+                             "sways less: the Canny section then times CPU time of this thread; "
+                             "OpenCV's Canny may take its IPP path)")
     parser.add_argument("--sizes", nargs="+", metavar="WxH",
                         help="only these sizes, e.g. 640x480 1920x1080")
     args = parser.parse_args(argv)
@@ -400,6 +418,9 @@ def main(argv=None):
     if args.sizes:
         sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes]
     seconds = 0.3 if args.quick else args.seconds
+    if args.one_thread:
+        numba.set_num_threads(1)
+        cv2.setNumThreads(1)
 
     print(f"edgepipe kernel benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, numba {numba.__version__} ({numba.get_num_threads()} threads), "
