@@ -118,7 +118,7 @@ def gradient_row(greys, up, mid, down, l2, gradients, magnitudes, s):
     width = dx.shape[0]
     for j in range(1, width - 1):
         # sobel_at(g_up, g_mid, g_down, j - 1, j, j + 1) written out: through the call
-        # the whole frame took 1.6x as long (measured; the lanes were not kept narrow).
+        # the whole frame took 1.6x as long (measured).
         x = np.int16((g_up[j + 1] - g_up[j - 1]) + 2 * (g_mid[j + 1] - g_mid[j - 1])
                      + (g_down[j + 1] - g_down[j - 1]))
         y = np.int16((g_down[j - 1] + 2 * g_down[j] + g_down[j + 1])
