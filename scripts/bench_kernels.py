@@ -35,8 +35,17 @@ on the synthetic frame, on three of OpenCV's sample photos scaled (cubic) to eac
 (``CANNY_PHOTOS``: building.jpg, detailed; fruits.jpg and butterfly.jpg, smooth), and with
 ``--canny-image PATH`` on that photo, resized.
 
+One band or the split (``bands_section``; ``--bands-only``): single calls of the fused
+kernel on one band in the calling thread against the frame split over numba's threads,
+and the fastest identical OpenCV chain, from 320x240 to 1080p: where ``ops.SMALL_FRAME``
+should lie.  ``--one-thread`` puts numba and OpenCV on one thread each; the Canny section
+then times each call in CPU time of the calling thread, which the machine's load sways
+less than wall time.
+
     python scripts/bench_kernels.py [--json out/bench_kernels.json] [--quick]
     python scripts/bench_kernels.py --canny-only [--canny-low 60 --canny-high 140] [--canny-l2]
+    python scripts/bench_kernels.py --canny-only --one-thread --sizes 1920x1080
+    python scripts/bench_kernels.py --bands-only [--sizes 640x480 1280x720]
 """
 
 from __future__ import annotations
@@ -235,6 +244,68 @@ def throughput_section(args):
     return rows
 
 
+#: Sizes of the one-band/split-bands comparison (``--bands-only``), around ops.SMALL_FRAME.
+BANDS_SIZES = [(320, 240), (640, 480), (960, 540), (1280, 720), (1920, 1080)]
+
+
+def bands_rows(sizes, seconds):
+    """Single calls of the fused kernel on one band in the calling thread against the
+    frame split into ``ops._bands`` bands over numba's threads, and the fastest identical
+    OpenCV chain, in shuffled rounds: where one band stops paying (``ops.SMALL_FRAME``)."""
+    weights = ops._EDGE_WEIGHTS["sobel"]
+    rows = []
+    for width, height in sizes:
+        frame = photo_like_frame(width, height)
+        pixels = frame.reshape(height, -1)
+        out = np.empty((height, width), np.uint8)
+        reference = ops.edges(frame).copy()
+        split = ops._bands(height)
+
+        def kernel(bands):
+            return lambda: ops._edges.edges(pixels, 3, out, ops._NO_HIST, *weights,
+                                            ops._border_code("reflect101"), False, False,
+                                            np.float32(1), ops._OFFSET, False, bands)
+        fns = {"one band": kernel(1), f"{split} bands": kernel(split)}
+        for fn in list(fns.values()):
+            fn()
+            assert np.array_equal(out, reference), "the kernel differs from ops.edges"
+        chains = {name: chain for name, chain in opencv_chains(frame).items()
+                  if np.array_equal(chain(), reference)}
+        fns.update(chains)
+        times = interleaved(fns, seconds)
+        best = min(chains, key=lambda name: statistics.median(times[name]))
+        one, many = times["one band"], times[f"{split} bands"]
+        rows.append(dict(size=f"{width}x{height}", bands=split, rounds=len(one),
+                         one_band_ms=statistics.median(one) * 1e3,
+                         bands_ms=statistics.median(many) * 1e3,
+                         opencv_ms=statistics.median(times[best]) * 1e3, opencv_chain=best,
+                         bands_over_one=median_ratio(many, one),
+                         opencv_over_one=median_ratio(times[best], one),
+                         opencv_over_bands=median_ratio(times[best], many),
+                         ops_runs_one_band=width * height <= ops.SMALL_FRAME))
+    return rows
+
+
+def bands_section(args, sizes, seconds):
+    print(f"\nFused pass (sobel l2 abs), single calls: one band in the calling thread against "
+          f"the frame split over {numba.get_num_threads()} threads; load average before "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    rows = bands_rows(sizes, seconds)
+    header = (f"{'size':>10} | {'one band ms':>11} | {'bands ms':>12} | {'OpenCV ms':>9} | "
+              f"{'split/one':>9} | {'OpenCV/one':>10} | {'OpenCV/split':>12} | {'ops.edges':>9} | "
+              f"{'rounds':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['size']:>10} | {r['one_band_ms']:11.3f} | {r['bands_ms']:9.3f} ({r['bands']}) | "
+              f"{r['opencv_ms']:9.3f} | {r['bands_over_one']:8.2f}x | {r['opencv_over_one']:9.2f}x | "
+              f"{r['opencv_over_bands']:11.2f}x | {'one band' if r['ops_runs_one_band'] else 'split':>9} | "
+              f"{r['rounds']:>6}")
+    print(f"split/one above 1: one band is faster. ops.SMALL_FRAME = {ops.SMALL_FRAME} pixels; "
+          f"load average after: {os.getloadavg()[0]:.2f}")
+    return rows
+
+
 CANNY_FRAMES = {"photo": photo_frame, "synthetic": photo_like_frame}
 #: OpenCV's sample photos (samples/README.md), scaled to each size: one detailed, two
 #: smooth (fruits: smooth shading; butterfly: fine detail on a smooth background).
@@ -274,7 +345,11 @@ def canny_rows(sizes, seconds, low, high, l2, image=None):
             if not np.array_equal(ours, theirs):
                 sys.exit(f"bench_kernels: ops.canny differs from cv2.Canny on the {kind} frame "
                          f"at {width}x{height} in {np.count_nonzero(ours != theirs)} pixels")
-            times = interleaved({"edgepipe": edgepipe, "opencv": opencv}, seconds)
+            # One thread each: both run in this thread, so its CPU time is each call's
+            # cost whatever the machine's load (wall time counts the time preempted).
+            one_thread = numba.get_num_threads() == cv2.getNumThreads() == 1
+            clock = time.thread_time if one_thread else time.perf_counter
+            times = interleaved({"edgepipe": edgepipe, "opencv": opencv}, seconds, clock=clock)
             rows.append(dict(size=f"{width}x{height}", frame=kind, rounds=len(times["edgepipe"]),
                              edgepipe_ms=statistics.median(times["edgepipe"]) * 1e3,
                              opencv_ms=statistics.median(times["opencv"]) * 1e3,
@@ -322,6 +397,8 @@ def main(argv=None):
     canny.add_argument("--no-canny", action="store_true", help="skip the Canny section")
     canny.add_argument("--throughput-only", action="store_true",
                        help="run only the small-frame throughput section")
+    canny.add_argument("--bands-only", action="store_true",
+                       help="run only the one-band against split-bands section of the fused pass")
     parser.add_argument("--throughput-frames", type=int, default=8, metavar="N",
                         help="different frames the throughput batch cycles through (1: one hot frame)")
     parser.add_argument("--canny-low", type=float, default=60.0, help="Canny's low threshold")
@@ -330,6 +407,10 @@ def main(argv=None):
     parser.add_argument("--canny-image", help="also time Canny on this photo, resized to each size")
     parser.add_argument("--canny-json", default="out/bench_canny.json",
                         help="where to write the Canny results")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="numba and OpenCV on one thread each (a comparison the machine's load "
+                             "sways less: the Canny section then times CPU time of this thread; "
+                             "OpenCV's Canny may take its IPP path)")
     parser.add_argument("--sizes", nargs="+", metavar="WxH",
                         help="only these sizes, e.g. 640x480 1920x1080")
     args = parser.parse_args(argv)
@@ -337,6 +418,9 @@ def main(argv=None):
     if args.sizes:
         sizes = [tuple(int(n) for n in size.split("x")) for size in args.sizes]
     seconds = 0.3 if args.quick else args.seconds
+    if args.one_thread:
+        numba.set_num_threads(1)
+        cv2.setNumThreads(1)
 
     print(f"edgepipe kernel benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, numba {numba.__version__} ({numba.get_num_threads()} threads), "
@@ -345,6 +429,9 @@ def main(argv=None):
         return canny_section(args, sizes, seconds)
     if args.throughput_only:
         return throughput_section(args)
+    if args.bands_only:
+        return bands_section(args, [tuple(int(n) for n in size.split("x")) for size in args.sizes]
+                             if args.sizes else BANDS_SIZES, seconds)
     rows = []
     for width, height in sizes:
         frame = photo_like_frame(width, height)

@@ -77,7 +77,7 @@ def photo_frame(width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(picture[top:top + height, left:left + width])
 
 
-def interleaved(fns, min_seconds, min_rounds=30, seed=0):
+def interleaved(fns, min_seconds, min_rounds=30, seed=0, clock=time.perf_counter):
     """Seconds of every call of every function in ``fns``, in rounds of one call each.
 
     Each round calls them in a fresh random order (seeded, so runs repeat), so every
@@ -85,6 +85,8 @@ def interleaved(fns, min_seconds, min_rounds=30, seed=0):
     this did before, kept each contender behind the same one: ``edges`` always came
     after the plain copy and the heaviest OpenCV chain (caches and TBB workers cold),
     and ``+hist`` always after ``edges`` (both warm), which put +hist/edges below 1.
+    ``clock`` times each call (``time.thread_time``: CPU time of the calling thread, for
+    contenders that run in it alone); the run's length is always wall time.
     """
     names = list(fns)
     order = random.Random(seed)
@@ -95,9 +97,9 @@ def interleaved(fns, min_seconds, min_rounds=30, seed=0):
     rounds = 0
     while rounds < min_rounds or time.perf_counter() - start < min_seconds:
         for name in order.sample(names, len(names)):
-            t = time.perf_counter()
+            t = clock()
             fns[name]()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(clock() - t)
         rounds += 1
     return times
 
