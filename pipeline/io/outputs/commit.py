@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 from pathlib import Path
 
 from pipeline.io.base import SinkError
@@ -75,6 +76,10 @@ def commit(temp: str | os.PathLike, final: str | os.PathLike, what: str | None =
 class StagedOutput:
     """One output file of a sink: its lock, its temporary file and watch, and the commit.
 
+    An output that is a device or a pipe already (``/dev/null``, a FIFO a reader holds) is
+    written in place, as ffmpeg does: no lock, no temporary file, nothing renamed (a
+    rename would replace the device with a regular file).
+
     The steps every file sink takes, in one place: :meth:`begin` creates the folder,
     takes the output's :class:`OutputLock`, creates the empty temporary file and starts
     a :class:`WriteWatch` on it; the sink writes :attr:`temp`; :meth:`commit` gives the
@@ -95,6 +100,7 @@ class StagedOutput:
         self.lock = OutputLock(lock_path(self.path), self.path, what)
         self.temp: Path | None = None
         self.watch: WriteWatch | None = None
+        self.direct = is_device(self.path)  # written in place: see the class's notes
 
     def __repr__(self) -> str:
         return f"StagedOutput({self.path!r}, temp={None if self.temp is None else self.temp.name!r})"
@@ -107,7 +113,10 @@ class StagedOutput:
         """Create the folder, take the lock, create the temporary file and watch it; its path.
 
         SinkError naming the output when any step fails (nothing is left behind then).
+        A device or pipe is its own "temporary": the path itself.
         """
+        if self.direct:
+            return Path(self.path)
         make_folder(Path(self.path), self.what)
         self.lock.acquire()
         self.temp = temporary_path(self.path)
@@ -121,6 +130,10 @@ class StagedOutput:
             raise self.failure(error.strerror) from error
         return self.temp
 
+    def due(self) -> bool:
+        """Whether the watch asks to be looked at now (never for a device or pipe)."""
+        return self.watch is not None and self.watch.due()
+
     def problem(self) -> str | None:
         """Why the file being written cannot be complete (see :meth:`WriteWatch.problem`)."""
         return None if self.watch is None else self.watch.problem()
@@ -131,6 +144,8 @@ class StagedOutput:
         SinkError naming the output when the file vanished or the sync or rename fails;
         the temporary file is removed then and the final name untouched.
         """
+        if self.direct:
+            return
         try:
             problem = self.problem()  # a removed folder: writes and close succeeded
             if problem is not None:
@@ -142,10 +157,21 @@ class StagedOutput:
 
     def discard(self) -> None:
         """Remove the temporary file (if any) and release the lock; safe to call twice."""
+        if self.direct:
+            return
         remove_quietly(self.temp)
         self.temp = None
         self.watch = None
         self.lock.release()
+
+
+def is_device(path: str | os.PathLike) -> bool:
+    """Whether ``path`` exists as a character device or a pipe (``/dev/null``, a FIFO)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 #: Numbers each write_atomically call's temporary, so threads of one process never share one.

@@ -83,8 +83,10 @@ class StatsSink(Sink):
         if not self.to_stdout:
             if os.path.isdir(self.path):
                 raise SinkError(f"stats sink: {self.path!r} is a folder; give a file name such as {os.path.join(self.path, 'stats.jsonl')!r}")
-            check_writable_folder(self.path, "stats sink")
-            StagedOutput(self.path, "stats sink").lock.check_free()
+            output = StagedOutput(self.path, "stats sink")
+            if not output.direct:  # /dev/null, a pipe: written in place
+                check_writable_folder(self.path, "stats sink")
+                output.lock.check_free()
 
     def failure(self, cause: str) -> SinkError:
         """The error for a stats file that cannot be completed, naming the output and ``cause``."""
@@ -146,7 +148,7 @@ class StatsSink(Sink):
         except OSError as error:
             raise self.failure(error.strerror) from error
         self.frames_written += 1
-        if self._output is not None and self._output.watch.due():
+        if self._output is not None and self._output.due():
             problem = self._output.problem()
             if problem is not None:
                 raise self.failure(problem)

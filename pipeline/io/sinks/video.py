@@ -248,7 +248,7 @@ class VideoSink(Sink):
         except (OSError, av.FFmpegError) as error:
             raise self.failure(self._cause(error)) from error
         self.frames_written += 1
-        if self._output.watch.due():
+        if self._output.due():
             problem = self._output.problem()
             if problem is not None:
                 raise self.failure(problem)
@@ -261,7 +261,7 @@ class VideoSink(Sink):
     def incomplete(self) -> str | None:
         """Why the finished temporary file is not the whole video, or None when it is."""
         problem = self._output.problem()
-        if problem is not None:
+        if problem is not None or self._output.direct:  # a device or pipe cannot be read back
             return problem
         try:
             with av.open(str(self._output.temp)) as back:

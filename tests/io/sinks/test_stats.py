@@ -83,3 +83,31 @@ def test_each_line_reaches_the_file_as_its_frame_passes(tmp_path):
         lines = temp.read_text().splitlines()
         assert [json.loads(line)["index"] for line in lines] == list(range(index + 1))
     sink.close()
+
+
+def test_a_pipe_or_device_is_written_in_place_not_replaced(tmp_path):
+    """``stats: {path: /dev/null}`` once replaced /dev/null with a regular file (the sink
+    renamed its temporary onto it).  A FIFO takes the same path as a device: written in
+    place, no lock or temporary beside it, still a FIFO afterwards."""
+    import os
+    import stat
+    import threading
+
+    from pipeline.io.outputs.commit import is_device
+
+    assert is_device(os.devnull) and not is_device(tmp_path) and not is_device(tmp_path / "none")
+    fifo = tmp_path / "lines"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    sink = StatsSink(path=str(fifo))
+    sink.check()
+    frame = make_frame(0)
+    sink.open(frame, 30.0)
+    sink.write(frame)
+    sink.close()
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert len(got[0].splitlines()) == 1 and "latency_ms" in json.loads(got[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lines"]

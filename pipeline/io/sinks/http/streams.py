@@ -56,7 +56,7 @@ PREFIX = "/streams/"
 STREAM_ROUTES = ("/stats", "/stream.mjpg", "/view.ws")
 
 
-class RouteError(Exception):
+class RouteError(EdgepipeError):
     """A request names no stream that runs (or names none where several do)."""
 
     def __init__(self, status: int, message: str):
