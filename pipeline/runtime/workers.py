@@ -159,6 +159,11 @@ class SourceReader:
                 frame = self.read(index)
                 if frame is None:
                     break
+                if controls.stopped or state.abandoned.is_set():
+                    # Stopped while this frame was read: it is not taken (a processor that
+                    # found the input empty may have ended the stream already).
+                    state.set_reason(controls.stop_reason or "stopped")
+                    break
                 stats.record_in()
                 dropped = queue.put(frame)
                 if dropped:

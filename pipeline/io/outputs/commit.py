@@ -5,6 +5,7 @@ See the package's notes (:mod:`pipeline.io.outputs`, "Nothing half-written").
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import stat
@@ -116,6 +117,7 @@ class StagedOutput:
         A device or pipe is its own "temporary": the path itself.
         """
         if self.direct:
+            self._check_reader()
             return Path(self.path)
         make_folder(Path(self.path), self.what)
         self.lock.acquire()
@@ -129,6 +131,18 @@ class StagedOutput:
             self.discard()
             raise self.failure(error.strerror) from error
         return self.temp
+
+    def _check_reader(self) -> None:
+        """A pipe with no reader would block the sink's open forever: refuse it instead."""
+        if not stat.S_ISFIFO(os.stat(self.path).st_mode):
+            return
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as error:
+            if error.errno != errno.ENXIO:
+                raise self.failure(error.strerror) from error
+            raise SinkError(f"{self.what}: {self.path!r} is a pipe (FIFO) that no process reads; "
+                            f"start its reader first (e.g. cat {self.path}), or give a file name") from None
 
     def due(self) -> bool:
         """Whether the watch asks to be looked at now (never for a device or pipe)."""

@@ -153,8 +153,10 @@ class VideoSink(Sink):
         if os.path.isdir(self.path):
             raise SinkError(f"video sink: {self.path!r} is a folder; give a file name such as "
                             f"{os.path.join(self.path, 'edges.mp4')!r}")
-        check_writable_folder(self.path, "video sink")
-        StagedOutput(self.path, "video sink").lock.check_free()
+        output = StagedOutput(self.path, "video sink")
+        if not output.direct:  # a pipe or device is written in place
+            check_writable_folder(self.path, "video sink")
+            output.lock.check_free()
 
     def set_input(self, media) -> None:
         """The media the run reads: its sound is copied, its start is the video's 0."""

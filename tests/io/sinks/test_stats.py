@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 import pipeline.io  # noqa: F401  (registers sources and sinks)
 from pipeline.io.sinks.stats import StatsSink
@@ -111,3 +112,16 @@ def test_a_pipe_or_device_is_written_in_place_not_replaced(tmp_path):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert len(got[0].splitlines()) == 1 and "latency_ms" in json.loads(got[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lines"]
+
+
+def test_a_pipe_nobody_reads_is_refused_not_waited_for(tmp_path):
+    import os
+
+    from pipeline.io.base import SinkError
+
+    fifo = tmp_path / "nobody"
+    os.mkfifo(fifo)
+    sink = StatsSink(path=str(fifo))
+    sink.check()
+    with pytest.raises(SinkError, match=r"is a pipe \(FIFO\) that no process reads; start its reader first"):
+        sink.open(make_frame(0), 30.0)
