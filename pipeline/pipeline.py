@@ -117,18 +117,30 @@ class Pipeline:
     def _stream_run(self, config: Config, stream, pool=None) -> StreamRun:
         """One stream's :class:`StreamRun`: its own source, stages, controls and sinks, and
         a handle on each shared sink (``config`` is this pipeline's, or one with an
-        added stream: its sinks are in the same order)."""
+        added stream: its sinks are in the same order).
+
+        Nothing is left behind when building fails (a shared sink that refuses its
+        handle because it is finished): the handles taken so far are withdrawn, so
+        that sink is not held open by a stream that never runs.
+        """
         source, stages, _ = config.build(stream)
-        sinks = [self._shared[i].handle(stream.name) if self._shared[i] is not None
-                 else config.instance(c) for i, c in enumerate(stream.sinks)]
+        sinks: list = []
+        try:
+            for i, component in enumerate(stream.sinks):
+                shared = self._shared[i]
+                sinks.append(shared.handle(stream.name) if shared is not None
+                             else config.instance(component))
+            controls = Controls(tuner_available=config.tuner is not None)
+            for sink in sinks:
+                if isinstance(sink, HttpHandle):
+                    sink.attach(source.report, controls)  # its health on the page, its control by name
+            engine = self._engine(source, stages, sinks, controls, progress=False, pool=pool)
+        except BaseException:
+            _withdraw(sinks)
+            raise
         handles = [sink for sink in sinks if isinstance(sink, (StatsHandle, HttpHandle))]
         self.sinks += [sink for sink in sinks if sink not in handles]
-        controls = Controls(tuner_available=config.tuner is not None)
         self.stream_controls[stream.name] = controls
-        for sink in sinks:
-            if isinstance(sink, HttpHandle):
-                sink.attach(source.report, controls)  # its health on the page, its control by name
-        engine = self._engine(source, stages, sinks, controls, progress=False, pool=pool)
         run = StreamRun(stream.name, engine)
         # The page shows why a stream failed; then every shared sink is let go of.
         run.on_end = [*(lambda h=h: h.failed(run.error) for h in handles if isinstance(h, HttpHandle)),
@@ -141,12 +153,15 @@ class Pipeline:
         The item is checked exactly as the config's ``sources:`` are (its keys, its name
         against every stream's so far, its ``{source}`` outputs against the others'),
         then built like the others: its own source, stages and controls, its
-        ``{source}`` sinks filled, and handles on the shared sinks.
+        ``{source}`` sinks filled, and handles on the shared sinks.  A run the set
+        refuses is undone with :meth:`_discard`.
 
         Raises
         ------
         ConfigError
             Naming the key (``sources.N.KEY``, N the new item's place) and what would work.
+        SinkError
+            A shared sink is finished (every stream let go of it): nothing was kept.
         """
         with self._adding:
             data = self.config.to_dict()
@@ -156,6 +171,15 @@ class Pipeline:
             self._added.append(dict(item))
         return run
 
+    def _discard(self, run: StreamRun) -> None:
+        """Undo :meth:`new_stream` for a run that never started (the set refused it): its
+        shared sinks' handles and channels, its controls, its sinks, and its name."""
+        with self._adding:
+            _withdraw(run.engine.sinks)
+            self.stream_controls.pop(run.name, None)
+            self.sinks = [sink for sink in self.sinks if sink not in run.engine.sinks]
+            self._added = [item for item in self._added if item.get("name") != run.name]
+
     def _steer(self, streams: StreamSet) -> None:
         """Let the shared http sinks add and remove streams of ``streams``."""
         def add(item: dict) -> str:
@@ -163,8 +187,7 @@ class Pipeline:
             try:
                 streams.add(run)
             except BaseException:
-                for end in run.on_end:  # its handles let go: the shared sinks are not held
-                    end()
+                self._discard(run)  # the shared sinks are not held, the name is free again
                 raise
             return run.name
 
@@ -229,6 +252,14 @@ class Pipeline:
         stages = ", ".join(s.name for s in c.stages)
         sinks = ", ".join(s.name for s in c.sinks) or "none"
         return f"Pipeline(source={c.source.name}, stages=[{stages}], sinks=[{sinks}], file={c.file!r})"
+
+
+def _withdraw(sinks: list) -> None:
+    """Let go of the shared sinks' handles among ``sinks`` for a stream that never ran:
+    its stats handle is released (not kept), its http channel leaves the page."""
+    for sink in sinks:
+        if isinstance(sink, (StatsHandle, HttpHandle)):
+            sink.withdraw()
 
 
 def _shared_sink(config: Config, component) -> SharedStats | SharedHttp:

@@ -181,14 +181,20 @@ class StreamSet:
         self.shared_errors = shared_errors
         self.pool = pool
         self.summary: StreamsSummary | None = None
-        self._lock = threading.Lock()  # streams and threads, as add/remove come from other threads
+        # Streams and threads, as add/remove come from other threads.  Reentrant: the
+        # signal handler (interrupt) runs in the main thread, which may hold it in _wait.
+        self._lock = threading.RLock()
         self._threads: dict[str, threading.Thread] = {}
         self._state = "ready"  # then "running", then "ended" (nothing can join any more)
+        self._interrupted = False  # a signal stopped the run: nothing can join any more
 
     def interrupt(self, reason: str) -> None:
-        """Stop every stream (a second call: stop waiting for their queued frames)."""
-        for stream in self.streams:
-            stream.engine.interrupt(reason)
+        """Stop every stream (a second call: stop waiting for their queued frames); no
+        stream can join after it (:meth:`add` refuses)."""
+        with self._lock:  # an add either went in before (and is stopped) or is refused
+            self._interrupted = True
+            for stream in self.streams:
+                stream.engine.interrupt(reason)
 
     def run(self, handle_signals: bool = False, progress: bool = False) -> StreamsSummary:
         """Run every stream to its end; return the :class:`StreamsSummary` (never raises
@@ -258,8 +264,8 @@ class StreamSet:
             if stream.name in names:
                 raise ValueError(f"a stream named {stream.name!r} is in this run already "
                                  f"(names taken: {', '.join(names)}); give the new one another name")
-            if self._state == "ended" or any(s.engine.controls.stop_reason in SIGNALLED
-                                             for s in self.streams):
+            if self._state == "ended" or self._interrupted or any(
+                    s.engine.controls.stop_reason in SIGNALLED for s in self.streams):
                 raise ValueError(f"the run is over (every stream has ended or it was stopped); "
                                  f"stream {stream.name!r} cannot join it")
             self.streams.append(stream)

@@ -302,3 +302,87 @@ def test_the_run_command_on_a_terminal_draws_one_line_for_the_set(tmp_path):
     shown = run_on_a_terminal(["run", str(path)])
     assert "edgepipe (2 streams)" in shown and f"{total}/{total}" in shown
     assert "edgepipe (2 streams)" not in run_on_a_terminal(["run", str(path), "-q"])
+
+
+def shared_of(pipe, kind: str):
+    from pipeline.io.sinks.http.streams import SharedHttp
+    from pipeline.io.sinks.stats_shared import SharedStats
+
+    wanted = {"http": SharedHttp, "stats": SharedStats}[kind]
+    return next(shared for shared in pipe._shared if isinstance(shared, wanted))
+
+
+def test_an_add_refused_by_a_finished_shared_sink_holds_none_of_the_others(tmp_path, monkeypatch):
+    """Stream b's stats handle is taken, then the http sink (finished) refuses its own: the
+    stats handle must be let go of, or the shared file is never finished."""
+    from pipeline.io.base import SinkError
+    from pipeline.io.sinks.http.streams import SharedHttp
+    from pipeline.io.sinks.stats_shared import StatsHandle
+
+    data = {"version": 1, "stages": CHAIN, "runtime": {"mode": "batch"},
+            "sources": [{"name": "a", "type": "synthetic", "width": 64, "height": 48, "length": 5}],
+            "sinks": [{"stats": {"path": str(tmp_path / "all.jsonl")}}, {"http": {"port": 0}}]}
+    pipe = Pipeline.from_dict(data)
+    streams = pipe.stream_set()
+    stats, http = shared_of(pipe, "stats"), shared_of(pipe, "http")
+    closing, go_on, http_done = threading.Event(), threading.Event(), threading.Event()
+    close, release = StatsHandle.close, SharedHttp.release
+
+    def held_close(handle):  # stream a's stats sink finishes after its http sink
+        closing.set()
+        go_on.wait()
+        close(handle)
+
+    def noted_release(shared, name, forget=False):
+        release(shared, name, forget)
+        if shared._finished:
+            http_done.set()
+
+    monkeypatch.setattr(StatsHandle, "close", held_close)
+    monkeypatch.setattr(SharedHttp, "release", noted_release)
+    runner = threading.Thread(target=streams.run)
+    runner.start()
+    try:
+        assert closing.wait(120) and http_done.wait(120)
+        assert stats._waiting == 1  # stream a's handle, held in its close
+        with pytest.raises(SinkError, match="server has stopped"):
+            http.add_stream({"name": "b", "type": "synthetic", "width": 64, "height": 48, "length": 5})
+        assert stats._waiting == 1 and "b" not in pipe.stream_controls and pipe._added == []
+    finally:
+        go_on.set()
+        runner.join()
+    assert streams.summary.ok and stats._finished and stats.error is None
+    assert sorted(os.listdir(tmp_path)) == ["all.jsonl"]  # no temporary, no lock left
+    assert [row["source"] for row in lines(tmp_path / "all.jsonl")] == ["a"] * 5
+
+
+def test_no_stream_joins_after_an_interrupt_even_when_every_stream_had_stopped(tmp_path):
+    """The interrupt reached only streams stopped already (their reason stays "removed"):
+    the set itself remembers it, and refuses a stream that comes after."""
+    pipe = Pipeline.from_dict(config(tmp_path, sources()[:1]))
+    streams = pipe.stream_set()
+    streams.streams[0].engine.controls.stop("removed")
+    streams.interrupt("interrupted")
+    late = pipe.new_stream({"name": "late", "type": "synthetic", "length": 2})
+    with pytest.raises(ValueError, match="the run is over"):
+        streams.add(late)
+    assert [s.name for s in streams.streams] == ["door"]
+
+
+def test_a_stream_the_set_refuses_leaves_nothing_behind(tmp_path):
+    """Refused after Ctrl+C: its channel leaves the page, its handles are let go of, its
+    controls and sinks are dropped and its name is free again."""
+    data = config(tmp_path, sources()[:1])
+    data["sinks"].append({"http": {"port": 0}})
+    pipe = Pipeline.from_dict(data)
+    streams = pipe.stream_set()
+    stats, http = shared_of(pipe, "stats"), shared_of(pipe, "http")
+    sinks = list(pipe.sinks)
+    streams.interrupt("interrupted")
+    item = {"name": "late", "type": "synthetic", "length": 2}
+    with pytest.raises(ValueError, match="the run is over"):
+        http.add_stream(item)
+    assert list(http.channels) == ["door"] and [s["name"] for s in http.listing()["streams"]] == ["door"]
+    assert stats._waiting == 1 and http._waiting == 1  # door's only
+    assert list(pipe.stream_controls) == ["door"] and pipe.sinks == sinks and pipe._added == []
+    assert pipe.new_stream(item).name == "late"  # the name was not kept

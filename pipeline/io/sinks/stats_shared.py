@@ -132,6 +132,10 @@ class StatsHandle(Sink):
         """The stream's run is over: let go of the file if close/abort did not."""
         self._release(kept=False)
 
+    def withdraw(self) -> None:
+        """The stream never ran (its building failed, or the run refused it): let go."""
+        self._release(kept=False)
+
     def _release(self, kept: bool) -> None:
         if not self._done:
             self._done = True

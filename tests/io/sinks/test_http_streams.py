@@ -213,3 +213,38 @@ def test_a_failed_stream_stays_listed_with_its_error_while_the_others_go_on(tmp_
         assert listing(url)["a"]["running"] and listing(url)["a"]["last_error"] is None
     failed = {record["input"] for record in streams.summary.failed}
     assert failed == {"stream broken"}
+
+
+def one_live_one_ended(tmp_path) -> dict:
+    data = config(tmp_path, names=("a",))
+    data["sources"].append({"name": "e", "type": "synthetic", "width": 32, "height": 24, "length": 3})
+    return data
+
+
+def test_a_stream_that_ended_counts_no_more_at_the_top_routes(tmp_path):
+    with running_streams(one_live_one_ended(tmp_path)) as (pipe, streams, sink):
+        url = sink.url
+        assert eventually(lambda: not listing(url)["e"]["running"] and frames_out(url, "a") > 0)
+        status, answer = get(url + "stats")  # the only stream running: a
+        assert status == 200 and answer["frame"]["width"] == 64
+        assert post(url + "control", {"threshold": 90})[0] == 200
+        assert single(pipe.stream_controls["a"].tuned.manual("threshold")) == 90.0
+        assert pipe.stream_controls["e"].tuned.manual("threshold") is None
+        assert post(url + "control", {"add": live("b", 80)})[0] == 200
+        assert eventually(lambda: frames_out(url, "b") > 0)
+        status, answer = get(url + "stats")  # two running now: the ended one is not counted
+        assert status == 404 and "this run has 2 streams (a, b) running" in answer["error"]
+        status, answer = post(url + "control", {"pause": True})
+        assert status == 400 and "(a, b)" in answer["error"]
+
+
+def test_removing_a_stream_that_ended_takes_its_tile_away(tmp_path):
+    with running_streams(one_live_one_ended(tmp_path)) as (pipe, streams, sink):
+        url = sink.url
+        assert eventually(lambda: not listing(url)["e"]["running"])
+        status, answer = post(url + "control", {"remove": "e"})
+        assert status == 200 and answer["removed"] == "e"
+        assert [s["name"] for s in answer["streams"]] == ["a"] and list(listing(url)) == ["a"]
+        assert get(url + "streams/e/stats")[0] == 404
+    reasons = {s["name"]: s["stop_reason"] for s in streams.summary.streams}
+    assert reasons == {"a": "stopped", "e": "end of stream"}  # the summary keeps how e ended

@@ -28,14 +28,16 @@ the run goes on gets a handle and a channel of its own.
                                   ``view.ws``, ``control``) are that stream's
 ``POST /control``                 ``{"stream": NAME, "threshold": ...}`` steers one
                                   stream (without ``stream``: 400 naming them, unless
-                                  only one runs); ``{"add": {sources: item}}``,
+                                  only one runs: ended streams do not count);
+                                  ``{"add": {sources: item}}``,
                                   ``{"remove": NAME}``
-``/stats``, ``/stream.mjpg``,     the only stream's, while one runs; else 404 naming
-``/view.ws``                      ``/streams/NAME/...``
+``/stats``, ``/stream.mjpg``,     the only running stream's, while one runs (ended ones
+``/view.ws``                      do not count); else 404 naming ``/streams/NAME/...``
 ================================  =====================================================
 
-A removed stream leaves the listing; one that ended by itself (end of its file, a
-failure) stays in it, ``running: false`` with its stop reason.
+A removed stream leaves the listing (one that had ended already too); one that ended by
+itself (end of its file, a failure) stays in it, ``running: false`` with its stop reason.
+A stream the run refused (:meth:`HttpHandle.withdraw`) leaves no channel behind.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class SharedHttp:
         self._lock = threading.Lock()
         self.channels: dict = {}  # name -> HttpSink, in order of arrival
         self._ended: set = set()  # names whose stream has let go (ended, failed, removed)
+        self._removed: set = set()  # names POST /control removed: their tile goes
         self._waiting = 0  # handles not yet released
         self._serving = False
         self._finished = False
@@ -128,14 +131,19 @@ class SharedHttp:
                 self._serving = True
         channel.open_view(first, fps, controls)
 
-    def release(self, name: str) -> None:
-        """Stream ``name`` is done; the last one stops the server."""
+    def release(self, name: str, forget: bool = False) -> None:
+        """Stream ``name`` is done; the last one stops the server.  A removed stream's
+        channel leaves the page, as does (``forget``) one whose stream never ran."""
         with self._lock:
             channel = self.channels.get(name)
             self._ended.add(name)
-            if channel is not None and channel.controls is not None and \
-                    channel.controls.stop_reason == "removed":
+            removed = name in self._removed or (
+                channel is not None and channel.controls is not None
+                and channel.controls.stop_reason == "removed")
+            if channel is not None and (forget or removed):
                 del self.channels[name]
+            if forget:
+                self._ended.discard(name)  # its name may come back with another stream
             self._waiting -= 1
             if self._waiting:
                 return
@@ -155,17 +163,32 @@ class SharedHttp:
                                                        f"try {PREFIX}{name}/")
             return self._named(name, HTTPStatus.NOT_FOUND), "/" + rest
         if path in STREAM_ROUTES:
-            with self._lock:
-                running = list(self.channels.values())
+            running = self._running()
             if len(running) == 1:
-                return running[0], path
-            raise RouteError(HTTPStatus.NOT_FOUND, f"this run has {len(running)} streams "
-                                                   f"({self.names()}); ask {PREFIX}NAME{path}")
+                return running[0][1], path
+            raise RouteError(HTTPStatus.NOT_FOUND, f"{self._running_text(running)}; "
+                                                   f"ask {PREFIX}NAME{path}")
         return self.sink, path
 
     def names(self) -> str:
         with self._lock:
             return ", ".join(self.channels) or "none"
+
+    def _running(self) -> list:
+        """``(name, channel)`` of each stream still running (as ``running`` in
+        :meth:`listing`: not ended, not stopping), in order of arrival."""
+        with self._lock:
+            channels = [(name, channel) for name, channel in self.channels.items()
+                        if name not in self._ended]
+        return [(name, channel) for name, channel in channels
+                if channel.controls is None or not channel.controls.stopped]
+
+    def _running_text(self, running: list) -> str:
+        """What the top-level routes say when not exactly one stream runs."""
+        if not running:
+            return f"no stream of this run is running now (its streams: {self.names()})"
+        return (f"this run has {len(running)} streams "
+                f"({', '.join(name for name, _ in running)}) running")
 
     def _named(self, name: str, status: int):
         with self._lock:
@@ -212,12 +235,11 @@ class SharedHttp:
         return target.stats()
 
     def _target(self, name: str | None):
-        with self._lock:
-            running = list(self.channels.items())
         if name is None:
+            running = self._running()
             if len(running) == 1:
                 return running[0][1]
-            raise ControlError("stream", f"this run has {len(running)} streams; name one with "
+            raise ControlError("stream", f"{self._running_text(running)}; name one with "
                                          f'"stream": one of {self.names()}')
         try:
             return self._named(name, HTTPStatus.NOT_FOUND)
@@ -244,6 +266,10 @@ class SharedHttp:
             self.remove_stream(name)
         except ValueError as error:  # no such stream: the message names those there are
             raise ControlError("remove", str(error), HTTPStatus.NOT_FOUND) from None
+        with self._lock:  # its tile goes: now if it has ended already, else when it lets go
+            self._removed.add(name)
+            if name in self._ended:
+                self.channels.pop(name, None)
         return {"removed": name, **self.listing()}
 
 
@@ -354,8 +380,16 @@ class HttpHandle(Sink):
 
     def release(self) -> None:
         """The stream's run is over: let go of the server (once)."""
+        self._let_go(forget=False)
+
+    def withdraw(self) -> None:
+        """The stream never ran (its building failed, or the run refused it): let go of
+        the server and take its channel off the page (its name is free again)."""
+        self._let_go(forget=True)
+
+    def _let_go(self, forget: bool) -> None:
         if not self._done:
             self._done = True
             self.channel.close()
-            self.shared.release(self.name)
+            self.shared.release(self.name, forget)
 
