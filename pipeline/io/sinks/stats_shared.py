@@ -15,13 +15,12 @@ removed only when every stream that wrote to it failed, as a lone stats sink wou
 
 from __future__ import annotations
 
-import threading
-
-from pipeline.io.base import Sink, SinkError
+from pipeline.io.base import Sink
+from pipeline.io.sinks.shared import SharedSink
 from pipeline.io.sinks.stats import StatsSink
 
 
-class SharedStats:
+class SharedStats(SharedSink):
     """A :class:`StatsSink` shared by several streams: one :meth:`handle` per stream.
 
     A stream added while the run goes on takes a handle too, until every handle made
@@ -29,15 +28,9 @@ class SharedStats:
     """
 
     def __init__(self, sink: StatsSink):
-        self.sink = sink
-        self._lock = threading.Lock()
-        self._waiting = 0  # handles not yet released
-        self._finished = False
+        super().__init__(sink)
         self._opened = False
         self._kept = False  # a stream closed its handle normally
-        self._checked: BaseException | None = None
-        self._check_done = False
-        self.error: BaseException | None = None  # from the final close, if it failed
 
     @property
     def path(self) -> str:
@@ -46,23 +39,12 @@ class SharedStats:
     def handle(self, name: str) -> "StatsHandle":
         """The sink one stream's engine writes to."""
         with self._lock:
-            if self._finished:
-                raise SinkError(f"stats sink: {self.sink.path} is finished (every stream ended); "
-                                f"stream {name!r} cannot write to it")
-            self._waiting += 1
+            self._join(name)
         return StatsHandle(self, name)
 
-    def check(self) -> None:
-        """The sink's check, made once (before any stream opens it) for every stream."""
-        with self._lock:
-            if not self._check_done:
-                self._check_done = True
-                try:
-                    self.sink.check()
-                except BaseException as exc:
-                    self._checked = exc
-            if self._checked is not None:
-                raise self._checked
+    def finished_message(self, name: str) -> str:
+        return (f"stats sink: {self.sink.path} is finished (every stream ended); "
+                f"stream {name!r} cannot write to it")
 
     def open(self, first, fps, controls) -> None:
         with self._lock:
@@ -79,11 +61,7 @@ class SharedStats:
         """One stream is done with the file (``kept``: it closed normally)."""
         with self._lock:
             self._kept = self._kept or kept
-            self._waiting -= 1
-            if self._waiting:
-                return
-            self._finished = True
-            if not self._opened:
+            if not self._let_go() or not self._opened:
                 return
             try:
                 if self._kept:

@@ -42,7 +42,6 @@ A stream the run refused (:meth:`HttpHandle.withdraw`) leaves no channel behind.
 
 from __future__ import annotations
 
-import threading
 import time
 from http import HTTPStatus
 from typing import Callable
@@ -50,6 +49,7 @@ from typing import Callable
 from pipeline.errors import EdgepipeError
 from pipeline.io.base import Sink, SinkError
 from pipeline.io.sinks.http.control import ControlError, apply_control
+from pipeline.io.sinks.shared import SharedSink
 
 #: The prefix of a stream's own routes.
 PREFIX = "/streams/"
@@ -67,7 +67,7 @@ class RouteError(EdgepipeError):
         self.message = message
 
 
-class SharedHttp:
+class SharedHttp(SharedSink):
     """The config's http sink (``front``) serving every stream of the run.
 
     Parameters
@@ -79,19 +79,13 @@ class SharedHttp:
     """
 
     def __init__(self, front, channel: Callable[[], Sink]):
-        self.sink = front
+        super().__init__(front)
         front.several = self
         self._channel = channel
-        self._lock = threading.Lock()
         self.channels: dict = {}  # name -> HttpSink, in order of arrival
         self._ended: set = set()  # names whose stream has let go (ended, failed, removed)
         self._removed: set = set()  # names POST /control removed: their tile goes
-        self._waiting = 0  # handles not yet released
-        self._serving = False
-        self._finished = False
-        self._checked: BaseException | None = None
-        self._check_done = False
-        self.error: BaseException | None = None  # never set: the server's close is not fallible
+        self._serving = False  # (its error stays None: the server's close is not fallible)
         #: ``add(item) -> name`` and ``remove(name)``, set by the runtime that can (POST /control).
         self.add_stream: Callable[[dict], str] | None = None
         self.remove_stream: Callable[[str], None] | None = None
@@ -104,24 +98,13 @@ class SharedHttp:
     def handle(self, name: str) -> "HttpHandle":
         """The sink one stream's engine writes to (a channel of its own)."""
         with self._lock:
-            if self._finished:
-                raise SinkError(f"http sink: the server has stopped (every stream ended); "
-                                f"stream {name!r} cannot join it")
-            self._waiting += 1
+            self._join(name)
             channel = self.channels[name] = self._channel()
         return HttpHandle(self, name, channel)
 
-    def check(self) -> None:
-        """The front's check (address free, page files there), made once for every stream."""
-        with self._lock:
-            if not self._check_done:
-                self._check_done = True
-                try:
-                    self.sink.check()
-                except BaseException as exc:
-                    self._checked = exc
-            if self._checked is not None:
-                raise self._checked
+    def finished_message(self, name: str) -> str:
+        return (f"http sink: the server has stopped (every stream ended); "
+                f"stream {name!r} cannot join it")
 
     def open(self, channel, first, fps, controls) -> None:
         """Start the server with the first stream's first frame; open ``channel``."""
@@ -144,10 +127,8 @@ class SharedHttp:
                 del self.channels[name]
             if forget:
                 self._ended.discard(name)  # its name may come back with another stream
-            self._waiting -= 1
-            if self._waiting:
+            if not self._let_go():
                 return
-            self._finished = True
             serving, self._serving = self._serving, False
         if serving:
             self.sink.close()
