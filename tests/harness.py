@@ -302,3 +302,14 @@ def bowl(x, y):
 def square(x):
     """The seed's f(x) = x^2."""
     return x**2
+
+
+def eventually(condition, seconds: float = 30.0) -> bool:
+    """Whether ``condition()`` became true within ``seconds``: a wait for events (a page
+    updating itself, a POST /control reaching the run), not a bound on their time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from pipeline.tuned import single
 
-from tests.harness import running
+from tests.harness import eventually, running
 
 #: The flags of every launch: headless, no sandbox (containers, root), nothing that
 #: reaches out to the network or depends on a profile.
@@ -35,16 +35,6 @@ CHROMIUM_FLAGS = (
 )
 
 
-
-def eventually(condition, seconds=10.0):
-    """Whether ``condition()`` became true within ``seconds``: a click's POST /control
-    reaches the run a moment after the page has updated itself."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 def find_chromium() -> tuple[str | None, str | None]:
     """``(browser, chromedriver)`` paths: ``$CHROMIUM``/``$CHROMEDRIVER`` or the usual names."""

@@ -5,7 +5,6 @@ removed while the run goes on, over real engines, a real server and a real stats
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -13,7 +12,7 @@ import pytest
 
 from pipeline.io.base import SinkError
 from pipeline.tuned import single
-from tests.harness import running_streams
+from tests.harness import eventually, running_streams
 
 CHAIN = ["grayscale", "gradient", "map", {"threshold": {"value": "auto"}}]
 WIDTHS = {"a": 64, "b": 80, "c": 96}
@@ -47,15 +46,6 @@ def post(url: str, body: dict) -> tuple[int, dict]:
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
 
-
-def eventually(condition, seconds: float = 30.0) -> bool:
-    """Whether ``condition()`` became true (a wait for events, not a bound on time)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def listing(url: str) -> dict:
