@@ -12,8 +12,10 @@ same bytes from OpenCV and numpy instead.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import math
+import threading
 
 import numpy as np
 
@@ -128,12 +130,40 @@ def _scalar(name, value):
     return np.float32(value)
 
 
-def _bands(height):
-    # A few bands per thread balance the load when another thread competes for a core;
-    # each band costs two extra grey rows of overlap.
+#: Whether this thread's kernel calls run on this thread alone (a context variable, so
+#: per thread): one band, no parallel launch.  The processing pool's workers set it
+#: while they share the cores among several streams (:mod:`pipeline.runtime.pool`):
+#: the streams keep the cores busy, and a launch per call across both cores only added
+#: TBB's wake-ups and spinning (docs/streams.md, "Threads").
+ONE_THREAD: contextvars.ContextVar[bool] = contextvars.ContextVar("edgepipe_one_thread",
+                                                                  default=False)
+
+# The numba thread count a thread had before ONE_THREAD lowered it, to give it back.
+_lowered = threading.local()
+
+
+def _threads():
+    """numba threads for this thread's next parallel launch, after applying ONE_THREAD."""
     import numba  # lazy: ops loads without numba (OpenCV tier); the kernels loaded it by now
 
-    return max(1, min(height, 4 * numba.get_num_threads()))
+    saved = getattr(_lowered, "threads", None)
+    if ONE_THREAD.get():
+        if saved is None:
+            _lowered.threads = numba.get_num_threads()
+            numba.set_num_threads(1)
+        return 1
+    if saved is not None:
+        _lowered.threads = None
+        numba.set_num_threads(saved)
+        return saved
+    return numba.get_num_threads()
+
+
+def _bands(height):
+    # A few bands per thread balance the load when another thread competes for a core;
+    # each band costs two extra grey rows of overlap.  One thread: one band.
+    threads = _threads()
+    return 1 if threads == 1 else max(1, min(height, 4 * threads))
 
 
 #: The fused pass runs a frame of at most this many pixels as one band in the calling
@@ -170,6 +200,7 @@ def grayscale(frame):
     if _cv.active():
         return _cv.grayscale(frame)
     out = np.empty(frame.shape[:2], np.uint8)
+    _threads()
     _gray.grayscale(pixels, channels, out)
     return out
 
@@ -242,6 +273,7 @@ def magnitude(dx, dy, norm="l2"):
     if _cv.active():
         return _cv.magnitude(dx, dy, norm == "l1")
     out = np.empty(dx.shape, np.float32)
+    _threads()
     _maps.magnitude(dx, dy, out, norm == "l1")
     return out
 
@@ -268,6 +300,7 @@ def map_abs(d, scale=1.0):
     if _cv.active():
         return _cv.map_abs(d, _scalar("scale", scale))
     out = np.empty(d.shape, np.uint8)
+    _threads()
     _maps.map_abs(d, out, _scalar("scale", scale))
     return out
 
@@ -293,6 +326,7 @@ def map_shift(d, offset=127.5, scale=1.0):
     if _cv.active():
         return _cv.map_shift(d, _scalar("offset", offset), _scalar("scale", scale))
     out = np.empty(d.shape, np.uint8)
+    _threads()
     _maps.map_shift(d, out, _scalar("scale", scale), _scalar("offset", offset))
     return out
 
@@ -316,6 +350,7 @@ def threshold(m, t):
     if _cv.active():
         return _cv.threshold(m, t)
     out = np.empty(m.shape, np.uint8)
+    _threads()
     _maps.threshold(m, out, t)
     return out
 

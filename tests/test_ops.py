@@ -374,3 +374,45 @@ def test_kernels_are_safe_from_many_threads_at_once():
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert numba.threading_layer() in ("tbb", "omp")
+
+
+@needs_jit
+def test_one_thread_runs_every_kernel_on_the_calling_thread_with_the_same_bytes():
+    """ONE_THREAD (the pool's workers, several streams): one band, numba's count at 1 in
+    this thread only while it is on, the bytes unchanged."""
+    frame = photo_like((720, 1280, 3), seed=3)
+    grey = ops.grayscale(frame)
+    dx, dy = ops.derivative(grey, "sobel", "x"), ops.derivative(grey, "sobel", "y")
+    calls = {
+        "grayscale": lambda: ops.grayscale(frame),
+        "derivative": lambda: ops.derivative(grey, "sobel", "x"),
+        "magnitude": lambda: ops.magnitude(dx, dy),
+        "map_abs": lambda: ops.map_abs(dx),
+        "map_shift": lambda: ops.map_shift(dy),
+        "threshold": lambda: ops.threshold(grey, 100),
+        "histogram": lambda: ops.histogram(grey),
+        "edges": lambda: ops.edges(frame, hist=True),
+        "canny": lambda: ops.canny(grey, 50, 150),
+    }
+    expected = {name: call() for name, call in calls.items()}
+    threads = numba.get_num_threads()
+    seen = {}
+
+    def alone():  # a thread of its own, as a pool worker is
+        token = ops.ONE_THREAD.set(True)
+        seen["bands"] = ops._bands(720)
+        seen["results"] = {name: call() for name, call in calls.items()}
+        seen["threads"] = numba.get_num_threads()
+        ops.ONE_THREAD.reset(token)
+        ops.histogram(grey)  # the next kernel call gives the thread its count back
+        seen["after"] = numba.get_num_threads()
+
+    worker = threading.Thread(target=alone)
+    worker.start()
+    worker.join(120)
+    assert seen["bands"] == 1 and seen["threads"] == 1 and seen["after"] == threads
+    for name, value in expected.items():
+        got = seen["results"][name]
+        pairs = zip(value, got) if isinstance(value, tuple) else [(value, got)]
+        assert all(np.array_equal(a, b) for a, b in pairs), name
+    assert numba.get_num_threads() == threads  # this thread never changed

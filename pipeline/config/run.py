@@ -74,7 +74,8 @@ class Runtime:
               help="live drops the oldest queued frame to bound latency; batch loses "
                    "nothing; auto: live for live sources, else batch"),
         Param("queue_size", (int, type(None)), None, min=1, max=1024,
-              help="frames each queue holds; null: 2 in live mode, 8 in batch mode"),
+              help="frames each queue holds; null: 2 in live mode (8 for each input of a "
+                   "sources: run, whose frames wait their turn), 8 in batch mode"),
         Param("max_frames", (int, type(None)), None, min=1,
               help="stop after this many frames from the source; null: until the end"),
         Param("fps", (float, type(None)), None, min=0.1, max=1000,

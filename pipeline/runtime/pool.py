@@ -33,9 +33,14 @@ room frees in a consumer's full queue, a queue closes or is abandoned, or a stre
 paused, resumed or stopped; nothing else (the pool's own takes and puts) wakes them.  An
 idle pool sleeps.
 
-The numba kernels run on TBB (:mod:`pipeline.kernels.options`), which takes parallel
-launches from several threads at once into one set of threads: K pool workers keep the
-cores busy without N streams' worth of threads competing for them.
+Threads: the streams are what keeps the cores busy, so while the pool holds more than
+one stream each worker runs its kernels on its own thread (:data:`pipeline.ops.ONE_THREAD`:
+one band, no parallel launch; with one stream left they use every core again), and
+while the pool runs OpenCV's own thread pool has one thread (``cv2.setNumThreads(1)``,
+process-wide, given back when the pool stops: it serves the readers' and stages'
+OpenCV calls).  A launch per call across both cores only added wake-ups and spinning:
+TBB's and OpenCV's idle threads yield in a loop after each call (docs/streams.md,
+"Threads").
 
 A pool belongs to whoever made it (a :class:`~pipeline.runtime.streams.StreamSet`):
 :meth:`start` it, :meth:`stop` it after its engines ended.  An engine may register before
@@ -47,6 +52,7 @@ from __future__ import annotations
 import itertools
 import threading
 
+from pipeline import ops
 from pipeline.config.batch import available_cores
 from pipeline.runtime.queues import END
 from pipeline.runtime.workers import Processor, Worker
@@ -55,6 +61,36 @@ from pipeline.runtime.workers import Processor, Worker
 def default_workers() -> int:
     """The CPUs this process may run on (its affinity mask), at least 1."""
     return available_cores()
+
+
+class _OpenCVThreads:
+    """``cv2.setNumThreads(1)`` while at least one pool runs; the former count back after."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pools = 0
+        self._saved: int | None = None
+
+    def enter(self) -> None:
+        import cv2  # lazy: loaded by the readers already; the pool itself needs no OpenCV
+
+        with self._lock:
+            if self._pools == 0:
+                self._saved = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            self._pools += 1
+
+    def leave(self) -> None:
+        import cv2  # lazy: as in enter
+
+        with self._lock:
+            self._pools -= 1
+            if self._pools == 0 and self._saved is not None:
+                cv2.setNumThreads(self._saved)
+                self._saved = None
+
+
+_OPENCV_THREADS = _OpenCVThreads()
 
 
 class PoolEntry:
@@ -102,6 +138,7 @@ class ProcessingPool:
         self._threads: list[Worker] = []
         self._running = False
         self._stopping = False
+        self._opencv_set = False
 
     def __repr__(self) -> str:
         return (f"ProcessingPool(size={self.size}, running={self.running}, "
@@ -131,6 +168,8 @@ class ProcessingPool:
                 raise RuntimeError("a stopped processing pool does not start again; make a new one")
             self._running = True
             self._threads = [Worker(f"pool-{i}", self._work) for i in range(self.size)]
+        _OPENCV_THREADS.enter()
+        self._opencv_set = True
         for worker in self._threads:
             worker.thread.start()
 
@@ -146,6 +185,9 @@ class ProcessingPool:
         for worker in self._threads:
             worker.finished.wait()
             worker.thread.join()  # past its last line: gone in a moment, not left running
+        if self._opencv_set:
+            self._opencv_set = False
+            _OPENCV_THREADS.leave()
         with self._cond:
             left, self._entries = self._entries, []
         for entry in left:
@@ -236,6 +278,8 @@ class ProcessingPool:
                     job = self._next_job()
                     if job is None:
                         self._cond.wait()
+                shared = len(self._entries) > 1
+            ops.ONE_THREAD.set(shared)
             entry, item = job
             if item is END:
                 entry.processor.end()

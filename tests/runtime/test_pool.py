@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import pytest
 
+from pipeline import ops
 from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.frame import Frame
 from pipeline.io.base import Sink
-from pipeline.runtime.engine import Engine
+from pipeline.runtime.engine import DEFAULT_QUEUE_SIZE, POOL_LIVE_INPUT_SIZE, Engine
 from pipeline.runtime.pool import ProcessingPool, default_workers
 from pipeline.runtime.queues import END, FrameQueue
 from pipeline.runtime.stats import RunStats
@@ -396,3 +398,67 @@ def test_a_stop_mid_read_loses_no_frame_uncounted():
     runner.join(60)
     for stream in done[0].streams:
         assert stream["frames_in"] == stream["frames_out"] + stream["dropped"], stream
+
+
+# ---------------------------------------------------------------- threads
+
+def test_workers_run_kernels_on_their_own_thread_while_several_streams_share_the_pool():
+    """ONE_THREAD is on in a worker for a frame taken while another stream is registered,
+    and off again once a stream has the pool to itself."""
+    seen: dict[str, list[bool]] = {"a": [], "b": [], "alone": []}
+    gate = threading.Event()
+
+    def note(name):
+        def hold(frame):
+            seen[name].append(ops.ONE_THREAD.get())
+            if name == "a" and frame.index == 0:
+                gate.wait(GUARD)  # b registers and runs while a's first frame is inside
+        return hold
+
+    ledger = Ledger()
+    a, b = Stream("a", ledger, note("a")), Stream("b", ledger, note("b"))
+    a.feed([0.0, 0.1])
+    b.feed([0.05])
+    pool = ProcessingPool(2)
+    first, second = pool.register(a.processor), pool.register(b.processor)
+    pool.start()
+    try:
+        assert second.finished.wait(GUARD)
+        gate.set()
+        assert first.finished.wait(GUARD)
+    finally:
+        pool.stop()
+    assert seen["a"][0] is True and seen["b"] == [True]
+    assert seen["a"][1] is False  # taken after b ended: a alone, every core for its kernels
+    alone = Stream("alone", ledger, note("alone"))
+    alone.feed([0.0, 0.1, 0.2])
+    run_pool(ProcessingPool(2), [alone])
+    assert seen["alone"] == [False, False, False]
+    assert ops.ONE_THREAD.get() is False  # the caller's own setting is untouched
+
+
+def test_opencv_has_one_thread_while_a_pool_runs_and_its_count_back_after():
+    before = cv2.getNumThreads()
+    counts = []
+    ledger = Ledger()
+    stream = Stream("s", ledger, lambda frame: counts.append(cv2.getNumThreads()))
+    stream.feed([0.0, 0.1])
+    run_pool(ProcessingPool(2), [stream])
+    assert counts == [1, 1]
+    assert cv2.getNumThreads() == before
+
+
+def test_a_live_streams_input_queue_is_deeper_in_a_pool_unless_one_is_given():
+    def live(pool, queue_size=None):
+        source = build("source", "synthetic", {"length": 2, "width": 32, "height": 24})
+        made = Engine(source, Chain([build("stage", "grayscale")]), [Collecting()], mode="live",
+                      pool=pool, queue_size=queue_size)
+        made._prepare(with_sinks=True)
+        made.source.close()
+        return made
+
+    pool = ProcessingPool(2)
+    assert live(pool)._input.maxsize == POOL_LIVE_INPUT_SIZE == 8
+    assert live(None)._input.maxsize == DEFAULT_QUEUE_SIZE["live"] == 2
+    assert live(pool, queue_size=3)._input.maxsize == 3
+    assert [runner.queue.maxsize for runner in live(pool)._runners] == [2]  # sinks as before
