@@ -60,6 +60,7 @@ COLUMNS = ("one edgepipe", "N edgepipe", "N ffmpeg")
 BEHIND = {"fps": 0.97 * RATE, "age_ms": 100.0, "drops_pct": 1.0, "lag_s": 1.0}
 PROGRESS = ("-progress", "pipe:1", "-stats_period", "0.25")
 CAUGHT_UP = 15  # frames a reader may be behind its sender when the measurement starts
+SETTLED_FRAMES = 15  # recent frames of a stream within the age target before the window
 CATCH_UP_WAIT = 30.0  # seconds after --settle a reader is given to catch up
 START_DEADLINE = 120.0  # seconds for every stream's first frame (a cold numba cache is slow)
 TICK = os.sysconf("SC_CLK_TCK")
@@ -205,6 +206,18 @@ class Feed:
         done = [r["index"] + 1 for r in rows if r["captured_at"] <= at]
         return float(done[-1]) if done else 0.0
 
+    def settled(self, name: str, at: float) -> bool:
+        """edgepipe: the stream's last SETTLED_FRAMES frames up to ``at`` reached the sink
+        within the age target (the start's backlog is gone; ffmpeg: always)."""
+        if self.kind == "ffmpeg":
+            return True
+        recent = [r for r in list(self.rows.get(name, [])) if r["captured_at"] <= at][-SETTLED_FRAMES:]
+        return len(recent) == SETTLED_FRAMES and all(r["latency_ms"] <= BEHIND["age_ms"] for r in recent)
+
+
+def settled(feeds: list[Feed], name: str, at: float) -> bool:
+    return any(feed.started(name) and feed.settled(name, at) for feed in feeds)
+
 
 def lag_frames(senders: dict, feeds: list[Feed], name: str, at: float) -> float:
     """How many frames stream ``name``'s reader is behind its sender at time ``at``."""
@@ -274,14 +287,18 @@ def run_column(column: str, n: int, clip: str, args, folder: str) -> dict:
                 raise SystemExit(f"bench_streams: {column}, {n} streams: not every stream delivered "
                                  f"a frame within {START_DEADLINE:g} s")
             time.sleep(0.05)
-        # A reader probing a stream buffers a second or more of it, then catches up: the
-        # measurement starts once every reader is within CAUGHT_UP frames of its sender
-        # (or after --settle + CATCH_UP_WAIT seconds: one that never catches up is behind).
+        # A reader probing a stream buffers a second or more of it, then catches up, and
+        # edgepipe's chains run on the OpenCV tier until the kernels are loaded (about
+        # 3 s with twelve streams, dropping frames meanwhile): the measurement starts
+        # once every reader is within CAUGHT_UP frames of its sender and every edgepipe
+        # stream's last SETTLED_FRAMES frames were within the age target (or after
+        # --settle + CATCH_UP_WAIT seconds: one that never catches up is behind).
         time.sleep(args.settle)
         end = time.monotonic() + CATCH_UP_WAIT
         while time.monotonic() < end:
             at = time.time() - 0.5  # the lines and progress samples of then have come
-            if all(lag_frames(senders, feeds, name, at) <= CAUGHT_UP for name in names):
+            if all(lag_frames(senders, feeds, name, at) <= CAUGHT_UP and settled(feeds, name, at)
+                   for name in names):
                 break
             time.sleep(0.1)
         pids = [process.pid for process in readers]
