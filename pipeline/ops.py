@@ -134,7 +134,7 @@ def _scalar(name, value):
 #: per thread): one band, no parallel launch.  The processing pool's workers set it
 #: while they share the cores among several streams (:mod:`pipeline.runtime.pool`):
 #: the streams keep the cores busy, and a launch per call across both cores only added
-#: TBB's wake-ups and spinning (docs/streams.md, "Threads").
+#: TBB's wake-ups and spinning (docs/streams.md, "Threads and queues").
 ONE_THREAD: contextvars.ContextVar[bool] = contextvars.ContextVar("edgepipe_one_thread",
                                                                   default=False)
 

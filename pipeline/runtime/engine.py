@@ -80,7 +80,7 @@ DEFAULT_QUEUE_SIZE = {"live": 2, "batch": 8}
 #: A live stream's input queue in a shared pool (several streams): its frame may wait
 #: its turn behind the other streams' frames, so two frames (66 ms at 30 fps) dropped
 #: 6-14% of twelve 720p30 streams' frames that eight (0-1.3%) let through, with the
-#: frame age p95 still under 100 ms (docs/streams.md, "Queues").
+#: frame age p95 still under 100 ms (docs/streams.md, "Threads and queues").
 POOL_LIVE_INPUT_SIZE = 8
 DEFAULT_FPS = 30.0
 PUBLISH_EVERY = 0.25  # seconds between live-stats updates (hud, progress line)

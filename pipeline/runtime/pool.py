@@ -40,7 +40,7 @@ while the pool runs OpenCV's own thread pool has one thread (``cv2.setNumThreads
 process-wide, given back when the pool stops: it serves the readers' and stages'
 OpenCV calls).  A launch per call across both cores only added wake-ups and spinning:
 TBB's and OpenCV's idle threads yield in a loop after each call (docs/streams.md,
-"Threads").
+"Threads and queues").
 
 A pool belongs to whoever made it (a :class:`~pipeline.runtime.streams.StreamSet`):
 :meth:`start` it, :meth:`stop` it after its engines ended.  An engine may register before
