@@ -25,6 +25,7 @@ import logging
 import struct
 import threading
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,44 @@ MIN_KEY_GAP = 5
 
 #: Seconds between keyframes the encoder makes on its own (requests add more).
 GOP_SECONDS = 4.0
+
+#: What a viewer may ask for (``?size=``): the picture as it is, or scaled down to a grid
+#: tile (the http sink's ``tile_width``).
+SIZES = ("full", "tile")
+
+#: Bits per second a downscaled feed gets at least, however small its pictures.
+MIN_BITRATE = 100_000
+
+
+def scaled_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:
+    """``(width, height)`` of a picture no wider than ``max_width``, aspect kept, both even.
+
+    A picture that fits is kept at its own size (rounded up to even, as :class:`Encoder`
+    pads it); a wider one is scaled to ``max_width`` (rounded down to even) and its height
+    in proportion (to the nearest even number, at least 2).
+    """
+    if max_width is None or width <= max_width:
+        return width + width % 2, height + height % 2
+    small = max(2, max_width - max_width % 2)
+    tall = max(2, 2 * round(height * small / width / 2))
+    return small, tall
+
+
+def downscale(image: np.ndarray, max_width: int | None) -> np.ndarray:
+    """``image`` scaled to :func:`scaled_size` (``cv2.INTER_AREA``) when wider than
+    ``max_width``, else ``image`` itself (gray or BGR alike)."""
+    height, width = image.shape[:2]
+    size = scaled_size(width, height, max_width)
+    if size[0] >= width:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def scaled_bitrate(bitrate: int, full: tuple[int, int], small: tuple[int, int]) -> int:
+    """``bitrate`` (for pictures of size ``full``) in proportion to ``small``'s pixels,
+    at least :data:`MIN_BITRATE` (and never more than ``bitrate``)."""
+    share = (small[0] * small[1]) / max(1, full[0] * full[1])
+    return min(bitrate, max(MIN_BITRATE, round(bitrate * share)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,12 +181,18 @@ class Feed:
     threaded : bool
         Encode in the feed's own thread (started by the first :meth:`submit`); False: the
         caller encodes by calling :meth:`step` (tests).
+    max_width : int or None
+        A downscaled feed (the grid's tiles): pictures wider than this are scaled down
+        (:func:`scaled_size`, ``cv2.INTER_AREA``) in the feed's thread before they are
+        encoded, at a bitrate in proportion to their pixels (:func:`scaled_bitrate`).
+        None: every picture at its own size and ``bitrate``.
     """
 
     def __init__(self, fps: float, bitrate: int, ring: int = RING, min_key_gap: int = MIN_KEY_GAP,
-                 threaded: bool = True):
+                 threaded: bool = True, max_width: int | None = None):
         self.fps = fps
         self.bitrate = bitrate
+        self.max_width = max_width
         self.min_key_gap = min_key_gap
         self.threaded = threaded
         self.cond = threading.Condition()
@@ -168,9 +213,26 @@ class Feed:
         self.requests = 0
         self.skipped = 0  # pictures replaced before the encoder took them
         self.bytes = 0
+        #: ``(width, height)`` of the pictures given and encoded last, and the encoder's
+        #: bitrate (None before the first).
+        self.source_size: tuple[int, int] | None = None
+        self.size: tuple[int, int] | None = None
+        self.encoder_bitrate: int | None = None
 
     def __repr__(self) -> str:
-        return f"Feed(seq={self.seq}, viewers={self.viewers}, keyframes={self.keyframes})"
+        width = "" if self.max_width is None else f", max_width={self.max_width}"
+        return f"Feed(seq={self.seq}, viewers={self.viewers}, keyframes={self.keyframes}{width})"
+
+    def numbers(self) -> dict:
+        """The counters ``/stats`` shows: viewers, pictures and bytes encoded, keyframes,
+        and the size and bitrate of the pictures encoded last (None before the first)."""
+        with self.cond:
+            size = self.size or (None, None)
+            return {"viewers": self.viewers, "max_width": self.max_width, "width": size[0],
+                    "height": size[1], "encoder_bitrate": self.encoder_bitrate, "encoded": self.encoded,
+                    "keyframes": self.keyframes, "forced_keyframes": self.forced,
+                    "keyframe_requests": self.requests, "skipped": self.skipped, "bytes": self.bytes,
+                    "error": self.error}
 
     # ---------------------------------------------------------------- producer side
     def submit(self, index: int, image: np.ndarray, capture_ms: float) -> None:
@@ -211,10 +273,16 @@ class Feed:
             force = self._key_wanted and self._since_key >= self.min_key_gap  # deltas since the last
         index, image, capture_ms = pending
         try:
-            encoder = self._encoder
+            full = image.shape[1], image.shape[0]
+            image = downscale(image, self.max_width)
             height, width = image.shape[:2]
-            if encoder is None or (encoder.width, encoder.height) != (width + width % 2, height + height % 2):
-                encoder = self._encoder = Encoder(width, height, self.fps, self.bitrate)
+            size = width + width % 2, height + height % 2
+            encoder = self._encoder
+            if encoder is None or (encoder.width, encoder.height) != size:
+                bitrate = self.bitrate if self.max_width is None else scaled_bitrate(self.bitrate, full, size)
+                encoder = self._encoder = Encoder(width, height, self.fps, bitrate)
+                self.encoder_bitrate = bitrate
+            self.source_size, self.size = full, (width, height)
             units = encoder.encode(image, force)
         except Exception as error:  # noqa: BLE001  (the view is lost, never the run)
             with self.cond:
