@@ -4,6 +4,7 @@
 
     python scripts/bench_tiles.py                      # 12 streams, 720p Sobel maps, 150 pictures each
     python scripts/bench_tiles.py --streams 4 --pictures 60 --widths 640 480 320
+    python scripts/bench_tiles.py --layout 1920x1080   # the grid's picture sizes, 1 to 16 tiles
 
 Each stream is ``samples/tree.avi`` scaled to 1280x720 (bicubic) and turned into Sobel edge
 maps by the chain's own fused op (:func:`pipeline.ops.edges`, what ``grayscale, gradient,
@@ -19,11 +20,17 @@ step (x264's own threads included), the resize included; ``ms/picture`` is the m
 every stream's pictures, ``cores for N tiles`` is that times N streams times ``--fps``
 pictures a second (what N watched tiles ask of the server), and the ratio is full's over
 the case's.
+
+``--layout WxH`` instead opens the grid page in headless Chromium with a window of that
+size, adds 16:9 streams one by one through ``POST /control`` and prints, for 1 to 16
+tiles, the size a tile's picture is drawn at (CSS pixels: the canvas's box, the picture
+kept in its aspect inside it): what a tile feed's width should cover.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -58,6 +65,40 @@ def edge_maps(width: int, height: int) -> list[np.ndarray]:
     return maps
 
 
+def layout(window: str) -> None:
+    """Print the size of a tile's picture in the grid for 1 to 16 tiles in a ``window``."""
+    import urllib.request
+
+    from tests.end_to_end.test_http_browser import Chromium
+    from tests.harness import running_streams
+
+    size = tuple(int(v) for v in window.lower().split("x"))
+
+    def stream(name: str) -> dict:
+        return {"name": name, "type": "synthetic", "width": 64, "height": 36, "fps": 5.0, "length": 0,
+                "live": True}
+
+    data = {"version": 1, "sources": [stream("s1")], "stages": ["grayscale"],
+            "sinks": [{"http": {"port": 0}}], "runtime": {"mode": "live"}}
+    read = """const c = document.querySelector('.tile .picture'); const r = c.getBoundingClientRect();
+              const w = Math.min(r.width, r.height * 16 / 9); return [w, w * 9 / 16];"""
+    print(f"grid in a {size[0]}x{size[1]} window: a tile's 16:9 picture, CSS pixels")
+    print(f"{'tiles':>5} {'columns':>7} {'picture':>10}")
+    with running_streams(data) as (_, _, sink), Chromium(size=size) as browser:
+        browser.get(sink.url)
+        for n in range(1, 17):
+            if n > 1:
+                body = json.dumps({"add": stream(f"s{n}")}).encode()
+                urllib.request.urlopen(urllib.request.Request(sink.url + "control", data=body, method="POST",
+                                                              headers={"Content-Type": "application/json"}))
+            browser.wait_for(f"return document.querySelectorAll('.tile').length === {n} && "
+                             "[...window.edgepipeGrid.tiles.values()].every((t) => t.view.shown > 0)",
+                             timeout=60, what=f"{n} tiles with pictures")
+            width, height = browser.run(read)
+            columns = browser.run("return document.getElementById('grid').dataset.columns")
+            print(f"{n:>5} {columns:>7} {width:>5.0f}x{height:<4.0f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=12, help="streams (tiles) encoded side by side")
@@ -66,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x720", help="the streams' picture size")
     parser.add_argument("--fps", type=float, default=30.0, help="pictures a second per stream")
     parser.add_argument("--bitrate", type=int, default=2_000_000, help="the full feed's bitrate (the sink's)")
+    parser.add_argument("--layout", metavar="WxH", help="only print the grid's picture sizes in a window of WxH")
     args = parser.parse_args(argv)
+    if args.layout:
+        layout(args.layout)
+        return 0
     width, height = (int(v) for v in args.size.lower().split("x"))
     maps = edge_maps(width, height)
     cases = {"full": None, **{f"tile {w}": w for w in args.widths}}

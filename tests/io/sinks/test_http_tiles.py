@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.io.sinks.http.feed import MIN_BITRATE, Feed, downscale, scaled_bitrate, scaled_size
+from pipeline.io.sinks.http.feed import (MIN_BITRATE, Feed, downscale, scaled_bitrate, scaled_size,
+                                         yuv420p)
 from tests.io.sinks.test_http import (FakeClock, MjpegReader, get_json, make_frame, open_sink, request,
                                      wait_until, write_paced)
 from tests.io.sinks.test_http_view import ViewClient, feed_frames
@@ -53,6 +54,19 @@ def test_downscale_is_opencvs_area_resize_of_grey_and_bgr_pictures(channels):
     assert small.shape == ((360, 640) if channels is None else (360, 640, 3)) and small.dtype == np.uint8
     assert np.array_equal(small, cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA))
     assert downscale(image, 1280) is image and downscale(image, None) is image
+
+
+@pytest.mark.parametrize("bgr", [False, True])
+def test_downscale_by_a_fraction_takes_the_whole_factor_first_and_stays_close_to_one_step(bgr):
+    image = edge_picture(3, bgr=bgr)  # 1280x720 to 480x270: 2, then 4/3
+    small = downscale(image, 480)
+    assert small.shape[:2] == (270, 480)
+    half = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(small, cv2.resize(half, (480, 270), interpolation=cv2.INTER_AREA))
+    direct = cv2.resize(image, (480, 270), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(np.int16) - direct.astype(np.int16)).mean() < 2.0
+    odd = edge_picture(3, 1001, 563, bgr=bgr)  # no whole factor divides 1001: one step
+    assert np.array_equal(downscale(odd, 480), cv2.resize(odd, (480, 270), interpolation=cv2.INTER_AREA))
 
 
 def decode(chunks) -> list[np.ndarray]:
@@ -181,3 +195,11 @@ def test_mjpeg_size_tile_sends_pictures_scaled_to_the_tile():
         assert stream["tile"]["max_width"] == 80
         tile.close()
         full.close()
+
+
+def test_grey_pictures_become_yuv420p_exactly_as_ffmpegs_swscale_makes_them():
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    ours = yuv420p(levels)
+    theirs = av.VideoFrame.from_ndarray(levels, format="gray").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == theirs.shape == (24, 16)
+    assert np.array_equal(ours, theirs)
