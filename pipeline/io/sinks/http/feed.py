@@ -1,4 +1,8 @@
-"""The encoded view: one H.264 encoder per http sink, its chunks shared by every viewer.
+"""The encoded view: one H.264 encoder per http sink and size, its chunks shared by every viewer.
+
+Two sizes (:data:`SIZES`): ``full``, the picture as it is (a stream's own page), and
+``tile``, scaled down to the sink's ``tile_width`` before it is encoded (the grid's
+tiles: :func:`downscale`, at a bitrate in proportion, :func:`scaled_bitrate`).
 
 The sink hands each picture to :meth:`Feed.submit` (the newest replaces one not yet
 encoded, so a slow encoder skips pictures and never holds up the pipeline); the feed's
