@@ -5,6 +5,7 @@
     python scripts/bench_tiles.py                      # 12 streams, 720p Sobel maps, 150 pictures each
     python scripts/bench_tiles.py --streams 4 --pictures 60 --widths 640 480 320
     python scripts/bench_tiles.py --layout 1920x1080   # the grid's picture sizes, 1 to 16 tiles
+    python scripts/bench_tiles.py --grid 4             # a live grid of 4 720p30 streams in Chromium
 
 Each stream is ``samples/tree.avi`` scaled to 1280x720 (bicubic) and turned into Sobel edge
 maps by the chain's own fused op (:func:`pipeline.ops.edges`, what ``grayscale, gradient,
@@ -25,6 +26,13 @@ the case's.
 size, adds 16:9 streams one by one through ``POST /control`` and prints, for 1 to 16
 tiles, the size a tile's picture is drawn at (CSS pixels: the canvas's box, the picture
 kept in its aspect inside it): what a tile feed's width should cover.
+
+``--grid N`` runs N live synthetic 1280x720 30 fps streams (``grayscale, gradient, map``)
+in this process with one http sink, opens the grid in headless Chromium (1920x1080) and,
+after ``--warmup`` seconds, measures over ``--seconds`` this process's CPU (the streams,
+the encoders, the server; Chromium runs in its own processes) and the pictures each tile
+drew, with ``tile_width: 640`` and with ``tile_width: 8192`` (tiles at full size: what
+every tile cost before), in turns for ``--rounds`` rounds; medians.
 """
 
 from __future__ import annotations
@@ -99,6 +107,47 @@ def layout(window: str) -> None:
             print(f"{n:>5} {columns:>7} {width:>5.0f}x{height:<4.0f}", flush=True)
 
 
+def grid(count: int, warmup: float, seconds: float, rounds: int) -> None:
+    """Print this process's CPU for a live grid of ``count`` 720p streams, tiles at 640
+    wide against tiles at full size."""
+    import urllib.request
+
+    from tests.end_to_end.test_http_browser import Chromium
+    from tests.harness import running_streams
+
+    def run(tile_width: int) -> dict:
+        data = {"version": 1, "stages": ["grayscale", "gradient", "map"], "runtime": {"mode": "live"},
+                "sources": [{"name": f"s{i + 1}", "type": "synthetic", "width": 1280, "height": 720,
+                             "fps": 30.0, "length": 0, "live": True} for i in range(count)],
+                "sinks": [{"http": {"port": 0, "tile_width": tile_width}}]}
+        shown = "return [...window.edgepipeGrid.tiles.values()].map((t) => t.view.shown)"
+        with running_streams(data) as (_, _, sink), Chromium(size=(1920, 1080)) as browser:
+            browser.get(sink.url)
+            browser.wait_for(f"return window.edgepipeGrid.tiles.size === {count} && "
+                             "[...window.edgepipeGrid.tiles.values()].every((t) => t.view.shown > 0)",
+                             timeout=60, what=f"{count} tiles with pictures")
+            time.sleep(warmup)
+            before, cpu = browser.run(shown), time.process_time()
+            time.sleep(seconds)
+            after, cpu = browser.run(shown), time.process_time() - cpu
+            with urllib.request.urlopen(sink.url + "streams", timeout=10) as response:
+                tile = json.load(response)["streams"][0]["encoding"]["tile"]
+        fps = statistics.median((b - a) / seconds for a, b in zip(before, after))
+        return {"cores": cpu / seconds, "fps": fps, "size": f"{tile['width']}x{tile['height']}"}
+
+    cases = {"tile 640": 640, "full-size tiles": 8192}
+    results = {case: [] for case in cases}
+    for _ in range(rounds):
+        for case, width in cases.items():
+            results[case].append(run(width))
+    print(f"a grid of {count} live 1280x720 30 fps streams in Chromium, {seconds:g} s measured after "
+          f"{warmup:g} s, {rounds} round(s); load average {os.getloadavg()[0]:.1f}")
+    print(f"{'tiles':<16} {'encoded':>9} {'cores (this process)':>21} {'tile fps drawn':>15}")
+    for case, rows in results.items():
+        print(f"{case:<16} {rows[0]['size']:>9} {statistics.median(r['cores'] for r in rows):>21.2f} "
+              f"{statistics.median(r['fps'] for r in rows):>15.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=12, help="streams (tiles) encoded side by side")
@@ -108,7 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=30.0, help="pictures a second per stream")
     parser.add_argument("--bitrate", type=int, default=2_000_000, help="the full feed's bitrate (the sink's)")
     parser.add_argument("--layout", metavar="WxH", help="only print the grid's picture sizes in a window of WxH")
+    parser.add_argument("--grid", type=int, metavar="N", help="only measure a live grid of N 720p streams")
+    parser.add_argument("--warmup", type=float, default=4.0, help="--grid: seconds before measuring")
+    parser.add_argument("--seconds", type=float, default=8.0, help="--grid: seconds measured")
+    parser.add_argument("--rounds", type=int, default=1, help="--grid: rounds of both cases")
     args = parser.parse_args(argv)
+    if args.grid:
+        grid(args.grid, args.warmup, args.seconds, args.rounds)
+        return 0
     if args.layout:
         layout(args.layout)
         return 0
