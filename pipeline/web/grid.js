@@ -1,6 +1,7 @@
 // edgepipe's grid of streams: one tile per stream of a several-stream run (GET /streams,
-// polled), each with its name, its picture (view.js's player on /streams/NAME/) and its
-// numbers.  A click on a tile enlarges it: the stream's own page (/streams/NAME/, the
+// polled), each with its name, its picture (view.js's player on /streams/NAME/, asking
+// for tile-sized pictures: the server scales them to its tile_width before encoding, so a
+// grid of 720p streams costs far less than full-size encodes) and its numbers.  A click on a tile enlarges it: the stream's own page (/streams/NAME/, the
 // single-stream page with its controls) over the grid; the bar above it, or Esc, goes
 // back.  No framework, no build step.
 "use strict";
@@ -60,7 +61,7 @@
       canvas.hidden = true;
     } else {
       if (usesMjpeg) mjpegTiles += 1;
-      view = window.edgepipePlayer(canvas, img, route(name), wanted);
+      view = window.edgepipePlayer(canvas, img, route(name), wanted, "tile");  // scaled by the server
     }
     return { node, el, view, ended: false, usesMjpeg };
   }

@@ -5,9 +5,10 @@
 // the plain <img>.  The newest picture wins: what arrives while the page is busy is
 // dropped until the next keyframe, and the server is told so.
 //
-// window.edgepipePlayer(canvas, img, base, mode) starts one such view of the stream whose
-// routes are under `base` ("" or "streams/NAME/"): the single page makes one (its
-// window.edgepipeView), the grid page (grid.js) one per tile.
+// window.edgepipePlayer(canvas, img, base, mode, size) starts one such view of the stream
+// whose routes are under `base` ("" or "streams/NAME/"): the single page makes one (its
+// window.edgepipeView), the grid page (grid.js) one per tile, with size "tile": pictures
+// scaled down by the server to the sink's tile_width (view.ws?size=tile), not full size.
 "use strict";
 
 (() => {
@@ -17,9 +18,10 @@
   const HEADER = 24;            // a chunk's header (pipeline/io/sinks/http/feed.py)
   const now = () => performance.timeOrigin + performance.now();  // ms on the wall clock
 
-  function player(canvas, img, base, wanted) {
+  function player(canvas, img, base, wanted, size) {
     const g = canvas.getContext("2d");
     const dir = location.pathname.replace(/[^/]*$/, "") + base;  // where this stream's routes are
+    const sized = size === "tile" ? "size=tile" : "";  // the query that asks for a tile's pictures
 
     // What the tests and scripts/bench_view.py read (window.edgepipeView, a tile's .view).
     const view = {
@@ -94,7 +96,7 @@
     function startH264() {
       if (stopped) return;
       view.transport = "h264";
-      const ws = socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${dir}view.ws`);
+      const ws = socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${dir}view.ws${sized ? `?${sized}` : ""}`);
       ws.binaryType = "arraybuffer";
       const meta = new Map();     // seq -> [capture ms, frame index]
       let decoder = null;
@@ -192,7 +194,7 @@
       if (!window.ReadableStream || !window.createImageBitmap) {  // the picture alone
         canvas.hidden = true;
         img.hidden = false;
-        img.src = `${dir}stream.mjpg`;
+        img.src = `${dir}stream.mjpg${sized ? `?${sized}` : ""}`;
         return;
       }
       let busy = false;
@@ -213,7 +215,7 @@
         busy = false;
       };
       try {
-        const response = await fetch(`${dir}stream.mjpg?t=${Date.now()}`, { cache: "no-store" });
+        const response = await fetch(`${dir}stream.mjpg?t=${Date.now()}${sized ? `&${sized}` : ""}`, { cache: "no-store" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         reader = response.body.getReader();
         let buffer = new Uint8Array(0);

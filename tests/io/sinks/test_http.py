@@ -94,9 +94,9 @@ def post_control(sink: HttpSink, data, content_type: str | None = "application/j
 class MjpegReader:
     """A viewer of ``/stream.mjpg`` that parses the multipart stream by hand."""
 
-    def __init__(self, sink: HttpSink, timeout: float = 5.0):
+    def __init__(self, sink: HttpSink, timeout: float = 5.0, path: str = "/stream.mjpg"):
         self.conn = http.client.HTTPConnection(*address(sink), timeout=timeout)
-        self.conn.request("GET", "/stream.mjpg")
+        self.conn.request("GET", path)
         self.response = self.conn.getresponse()
         assert self.response.status == 200
         assert self.response.getheader("Content-Type") == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
@@ -190,7 +190,8 @@ def config(sink: dict | None = None, **source) -> dict:
 def test_registered_and_round_trips_through_settings():
     assert REGISTRIES["sink"]["http"] is HttpSink
     settings = {"host": "127.0.0.1", "port": 0, "quality": 55, "max_fps": 12.0, "max_connections": 9,
-                "request_timeout": 2.5, "token": None, "view": "mjpeg", "bitrate": 900_000}
+                "request_timeout": 2.5, "token": None, "view": "mjpeg", "bitrate": 900_000,
+                "tile_width": 320}
     sink = build("sink", "http", settings)
     assert settings_of(sink) == settings
     assert settings_of(build("sink", "http", settings_of(sink))) == settings
@@ -198,13 +199,14 @@ def test_registered_and_round_trips_through_settings():
                                                         "quality": 80, "max_fps": 30.0,
                                                         "max_connections": 64,
                                                         "request_timeout": 10.0, "token": None,
-                                                        "view": "h264", "bitrate": 2_000_000}
+                                                        "view": "h264", "bitrate": 2_000_000,
+                                                        "tile_width": 640}
 
 
 @pytest.mark.parametrize("settings, key", [
     ({"port": 70000}, "port"), ({"port": -1}, "port"), ({"quality": 0}, "quality"),
     ({"quality": 101}, "quality"), ({"max_fps": 0}, "max_fps"), ({"prot": 80}, "prot"),
-    ({"host": 127}, "host"),
+    ({"host": 127}, "host"), ({"tile_width": 8}, "tile_width"),
 ])
 def test_bad_settings(settings, key):
     with pytest.raises(ParamError) as caught:

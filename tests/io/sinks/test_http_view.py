@@ -224,9 +224,9 @@ def feed_frames(sink, clock: FakeClock, first: int, count: int, grey: bool = Tru
     for i in range(first, first + count):
         clock.seconds += 1.0 / sink.max_fps
         sink.write(make_frame(i, grey=grey))
-        feed = sink.feed
-        if feed is not None and feed.viewers:
-            wait_until(lambda: feed.chunks and feed.chunks[-1].index == i, what=f"picture {i} encoded")
+        for feed in list(sink.feeds.values()):  # full size and tile size, each if watched
+            if feed.viewers:
+                wait_until(lambda: feed.chunks and feed.chunks[-1].index == i, what=f"picture {i} encoded")
 
 
 def test_view_ws_streams_a_config_then_a_keyframe_then_deltas_and_answers_pings():
@@ -289,7 +289,7 @@ def test_a_viewer_that_does_not_keep_up_skips_to_keyframes_and_others_keep_every
         first = fast.chunk()
         assert first.key and first.index == 0  # the same keyframe, from the ring
         fast.send({"ack": first.seq})
-        feed = sink.feed
+        feed = sink.feeds["full"]
         # 60 pictures, each encoded before the next is written; the fast viewer acks
         # each, the slow one acks nothing for a while.
         fast_seen = []

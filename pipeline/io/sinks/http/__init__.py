@@ -29,7 +29,10 @@ For boxes without a screen::
 The H.264 view is encoded once for every viewer too (:mod:`.feed`: one libx264 encoder
 in its own thread, at most ``bitrate`` bits a second); each viewer gets consecutive chunks
 while it keeps up, and skips to the next keyframe (asking for one) when it falls behind
-or joins.  See docs/browser-view.md for the design and the measured figures.
+or joins.  ``?size=tile`` on ``/view.ws`` and ``/stream.mjpg`` asks for the pictures
+scaled to ``tile_width`` (the grid's tiles: a second encoder at a bitrate in proportion);
+each size is encoded only while watched.  See docs/browser-view.md for the design and the
+measured figures.
 
 One picture, many viewers. :meth:`.sink.HttpSink.write` encodes the frame to JPEG once
 (at most ``max_fps`` times a second, and only while someone watches) and publishes it in
@@ -84,8 +87,8 @@ The package, by job:
   deadlines) and the request handler (routing, the page, the stream, the stats);
 * :mod:`~pipeline.io.sinks.http.auth`: the token, the ``Host`` check, the addresses;
 * :mod:`~pipeline.io.sinks.http.control`: ``POST /control``, checked whole, then applied;
-* :mod:`~pipeline.io.sinks.http.feed`: the H.264 view's shared encoder, its chunks and
-  each viewer's cursor (in flight, skip to a keyframe);
+* :mod:`~pipeline.io.sinks.http.feed`: the H.264 view's shared encoder (full size, or
+  scaled to a tile), its chunks and each viewer's cursor (in flight, skip to a keyframe);
 * :mod:`~pipeline.io.sinks.http.view`: ``GET /view.ws``, one viewer per connection;
 * :mod:`~pipeline.io.sinks.http.websocket`: the WebSocket handshake and frames (RFC 6455);
 * :mod:`~pipeline.io.sinks.http.streams`: one server for every stream of a ``sources:``

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from pipeline.io.sinks.http.auth import host_allowed, offered_token
 from pipeline.io.sinks.http.control import ControlError, apply_control, read_control
 from pipeline.io.sinks.http.streams import RouteError
-from pipeline.io.sinks.http.view import serve_view
+from pipeline.io.sinks.http.view import asked_size, serve_view
 from pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -346,7 +346,10 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(HTTPStatus.OK, answer)
 
     def _serve_stream(self) -> None:
-        board = self.target.board
+        size = asked_size(self)  # ?size=tile: pictures scaled to the sink's tile_width
+        if size is None:
+            return
+        board = self.target.mjpeg_board(size)
         self._start_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")

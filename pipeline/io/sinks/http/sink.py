@@ -22,7 +22,7 @@ from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.sinks.http.auth import (TOKEN_VARIABLE, address, bind_error, host_for_url, is_loopback,
                                          token_from_env)
 from pipeline.io.sinks.http.broadcast import HISTORY_EVERY, History, LatestFrame
-from pipeline.io.sinks.http.feed import Feed
+from pipeline.io.sinks.http.feed import SIZES, Feed, downscale
 from pipeline.io.sinks.http.streams import source_health
 from pipeline.io.sinks.stats import NOT_JSON, jsonable
 from pipeline.config.registry import Param, register
@@ -69,6 +69,9 @@ class HttpSink(Sink):
                    "MJPEG where it has none) or mjpeg only"),
         Param("bitrate", int, 2_000_000, min=50_000, max=100_000_000,
               help="bits per second of the h264 view (shared by every viewer)"),
+        Param("tile_width", int, 640, min=16, max=8192,
+              help="widest picture a grid tile is sent (h264 and MJPEG; aspect kept, the h264 "
+                   "bitrate in proportion); an enlarged tile and a stream's own page get the full size"),
         Param("max_connections", int, MAX_CONNECTIONS, min=1, max=10_000,
               help="connections served at once; past it a new one replaces the oldest "
                    "still sending its request, else is closed"),
@@ -86,6 +89,7 @@ class HttpSink(Sink):
         self.access_token: str | None = self.token if self.token is not None else self._token_from_env
         self.controls: Controls | None = None
         self.board = LatestFrame(self.encode)
+        self.tile_board = LatestFrame(lambda image: self.encode(downscale(image, self.tile_width)))
         self.history = History()
         self.port_bound: int | None = None
         self.frames_written = 0
@@ -99,7 +103,8 @@ class HttpSink(Sink):
         self._due = 0.0
         self._next_sample = 0.0
         self._last: tuple[int, tuple, dict] | None = None
-        self.feed: Feed | None = None  # the h264 view's encoder, made for its first viewer
+        #: The h264 view's encoders by size (:data:`~.feed.SIZES`), each made for its first viewer.
+        self.feeds: dict[str, Feed] = {}
         self._feed_lock = threading.Lock()
         self._fps = self.max_fps
         self._held: tuple[int, np.ndarray, float] | None = None  # the newest picture, for a joining viewer
@@ -119,7 +124,7 @@ class HttpSink(Sink):
     def __repr__(self) -> str:
         token = "" if self.access_token is None else ", token=<set>"  # never shown
         return (f"HttpSink(host={self.host!r}, port={self.port}, quality={self.quality}, "
-                f"max_fps={self.max_fps}, view={self.view!r}{token})")
+                f"max_fps={self.max_fps}, view={self.view!r}, tile_width={self.tile_width}{token})")
 
     @property
     def loopback(self) -> bool:
@@ -221,28 +226,33 @@ class HttpSink(Sink):
             self._sample(frame)
         capture_ms = (float(frame.timestamp) + self._wall_offset) * 1000.0
         self._held = (frame.index, image, capture_ms)
-        mjpeg = self.board.viewers > 0
-        feed = self.feed
-        encoded = feed is not None and feed.viewers > 0
-        if not mjpeg:
-            self.board.hold(frame.index, image, capture_ms)
-        if not (mjpeg or encoded):
+        boards = []
+        for board in (self.board, self.tile_board):
+            if board.viewers > 0:
+                boards.append(board)
+            else:
+                board.hold(frame.index, image, capture_ms)
+        feeds = [feed for feed in list(self.feeds.values()) if feed.viewers > 0]  # encode only what is watched
+        if not (boards or feeds):
             return
         interval = 1.0 / self.max_fps
         if now < self._due - 0.1 * interval:  # a little slack for jittery arrivals
             return
         self._due = max(self._due, now - interval) + interval
-        if mjpeg:
-            self.board.publish(frame.index, image, capture_ms)
-        if encoded:
+        for board in boards:
+            board.publish(frame.index, image, capture_ms)
+        for feed in feeds:
             feed.submit(frame.index, image, capture_ms)
 
     def close(self) -> None:
         """End the streams, stop the server, join its threads; safe to call twice."""
         self._viewing = False
         self.board.close()
-        if self.feed is not None:
-            self.feed.close()
+        self.tile_board.close()
+        with self._feed_lock:
+            feeds = list(self.feeds.values())
+        for feed in feeds:
+            feed.close()
         server, self._server = self._server, None
         if server is None:
             return
@@ -265,15 +275,21 @@ class HttpSink(Sink):
             raise SinkError(f"http sink: cannot encode a {image.shape} image as JPEG")
         return data.tobytes()
 
-    def view_feed(self) -> Feed | None:
-        """The h264 view's shared encoder (made on first use), or None when ``view: mjpeg``
-        or it has failed."""
+    def mjpeg_board(self, size: str = "full") -> LatestFrame:
+        """The MJPEG pictures of ``size`` (:data:`~.feed.SIZES`): as they are, or a tile's."""
+        return self.tile_board if size == "tile" else self.board
+
+    def view_feed(self, size: str = "full") -> Feed | None:
+        """The h264 view's shared encoder of ``size`` (:data:`~.feed.SIZES`; made on first
+        use: a tile's scales pictures to ``tile_width``), or None when ``view: mjpeg`` or
+        it has failed."""
         if self.view != "h264":
             return None
         with self._feed_lock:
-            if self.feed is None and self._viewing:
-                self.feed = Feed(self._fps, self.bitrate)
-            feed = self.feed
+            feed = self.feeds.get(size)
+            if feed is None and self._viewing:
+                feed = self.feeds[size] = Feed(self._fps, self.bitrate,
+                                               max_width=self.tile_width if size == "tile" else None)
         return None if feed is None or feed.closed else feed
 
     def view_joined(self, viewer) -> None:
@@ -291,18 +307,34 @@ class HttpSink(Sink):
             self._viewers.remove(viewer)
 
     def view_stats(self) -> dict:
-        """The h264 view's numbers for ``/stats``: its encoder's and each viewer's counters."""
-        feed = self.feed
-        body = {"mode": self.view, "bitrate": self.bitrate, "viewers": 0}
-        if feed is None:
-            return body
-        with feed.cond:
-            body.update(viewers=feed.viewers, encoded=feed.encoded, keyframes=feed.keyframes,
-                        forced_keyframes=feed.forced, keyframe_requests=feed.requests,
-                        skipped=feed.skipped, bytes=feed.bytes, error=feed.error,
-                        clients=[{"sent": v.cursor.sent, "skipped": v.cursor.skipped, "falls": v.cursor.falls}
-                                 for v in list(self._viewers)])
+        """The h264 view's numbers for ``/stats``: the full-size encoder's counters and its
+        viewers' at the top, the tiles' encoder's under ``tile`` (each: the size and bitrate
+        it encodes at, None until it has encoded a picture)."""
+        body = {"mode": self.view, "bitrate": self.bitrate}
+        for size in SIZES:
+            feed = self.feeds.get(size)
+            part = {"viewers": 0, "max_width": self.tile_width if size == "tile" else None,
+                    "width": None, "height": None, "encoded": 0, "clients": []}
+            if feed is not None:
+                part.update(feed.numbers())
+                part["clients"] = [{"sent": v.cursor.sent, "skipped": v.cursor.skipped, "falls": v.cursor.falls}
+                                   for v in list(self._viewers) if v.feed is feed]
+            if size == "full":
+                body.update(part)
+            else:
+                body[size] = part
         return body
+
+    def encoded_sizes(self) -> dict:
+        """Per size (:data:`~.feed.SIZES`), what the h264 view and MJPEG encode for
+        ``GET /streams``: viewers, pictures encoded, and the h264 pictures' size."""
+        view = self.view_stats()
+        summary = {}
+        for size, part, board in (("full", view, self.board), ("tile", view["tile"], self.tile_board)):
+            summary[size] = {"viewers": part["viewers"], "encoded": part["encoded"], "width": part["width"],
+                             "height": part["height"], "mjpeg_viewers": board.viewers,
+                             "mjpeg_encoded": board.encoded}
+        return summary
 
     def web_file(self, name: str) -> bytes:
         """A file of the page, from the package data (``pipeline/web``), read once."""
@@ -371,7 +403,9 @@ class HttpSink(Sink):
             "stopped": controls.stopped,
             "frame": frame,
             "stream": {"viewers": self.board.viewers, "encoded": self.board.encoded,
-                       "quality": self.quality, "max_fps": self.max_fps},
+                       "quality": self.quality, "max_fps": self.max_fps,
+                       "tile": {"viewers": self.tile_board.viewers, "encoded": self.tile_board.encoded,
+                                "max_width": self.tile_width}},
             "view": self.view_stats(),
             "frame_age_ms": self.frame_ages(),
             "time": round(self.now(), 3),

@@ -21,7 +21,9 @@ the run goes on gets a handle and a channel of its own.
 ================================  =====================================================
 ``GET /``                         the grid (``grid.html``): one tile per stream, 1 to 16
                                   (columns: ceil(sqrt(n))), each with its name, picture
-                                  and numbers; a click enlarges it, Esc goes back
+                                  and numbers; a click enlarges it, Esc goes back.
+                                  A tile's picture is ``view.ws?size=tile`` (or
+                                  ``stream.mjpg?size=tile``): scaled to ``tile_width``
 ``GET /streams``                  every stream's name and health, as JSON (:meth:`SharedHttp.listing`)
 ``GET /streams/NAME/``            that stream's own page: the single-stream page, whose
                                   relative addresses (``stats``, ``stream.mjpg``,
@@ -277,13 +279,16 @@ def health(name: str, channel, ended: bool = False) -> dict:
 
     ``fps``, ``dropped``, ``frames_out`` come from the stream's live stats; the frame
     ages (capture to the http sink, p50/p95 of the recent frames) from its channel;
-    ``reconnects`` and ``last_error`` from its source's report (:meth:`HttpHandle.attach`).
+    ``reconnects`` and ``last_error`` from its source's report (:meth:`HttpHandle.attach`);
+    ``encoding`` what its pictures cost the server, per size (``full``, and ``tile``: the
+    grid's, scaled to ``tile_width``): viewers and pictures encoded of the h264 view (with
+    the size it encodes at) and of MJPEG (:meth:`~.sink.HttpSink.encoded_sizes`).
     """
     controls = channel.controls
     entry = {"name": name, "running": False, "state": "starting", "stop_reason": None,
              "fps": None, "frames_out": 0, "dropped": 0, "frame_age_ms": channel.frame_ages(),
              "reconnects": 0, "last_error": None, "threshold": None, "paused": False,
-             "frame": None, "view": channel.view}
+             "frame": None, "view": channel.view, "encoding": channel.encoded_sizes()}
     entry.update(source_health(channel))
     last = channel.last_frame
     entry["frame"] = last

@@ -10,6 +10,9 @@ the capture times the chunks carry.  The handshake is an ordinary GET, so the to
 rules of :mod:`.auth` apply as to every route (the page's cookie travels with it), and
 a browser's ``Origin`` must be this server (:func:`.websocket.same_origin`).
 
+``?size=tile`` asks for the pictures scaled down to a grid tile (the sink's ``tile_width``,
+a feed and an encoder of its own); the default, ``?size=full``, for them as they are.
+
 Messages from the server: a text JSON ``{"type": "config", "codec": "avc1.42c01f",
 "width": W, "height": H}`` before the first keyframe and whenever these change, binary
 chunks (:class:`.feed.Chunk`), and ``{"type": "pong", "ping": T, "server": MS}``.
@@ -24,8 +27,9 @@ import logging
 import threading
 import time
 from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
 
-from pipeline.io.sinks.http.feed import Cursor
+from pipeline.io.sinks.http.feed import SIZES, Cursor
 from pipeline.io.sinks.http.websocket import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, ProtocolError,
                                               accept_key, close_frame, frame, handshake_error, read_frame,
                                               same_origin)
@@ -131,9 +135,23 @@ class Viewer:
             self.send(frame(OP_BINARY, chunk.pack()))
 
 
+def asked_size(handler) -> str | None:
+    """The picture size a request asks for (``?size=full``, the default, or ``?size=tile``:
+    scaled to the sink's ``tile_width``); None after refusing another value (400)."""
+    asked = parse_qs(urlsplit(handler.path).query).get("size", ["full"])[-1]
+    if asked in SIZES:
+        return asked
+    handler._refuse(HTTPStatus.BAD_REQUEST, f"size must be one of {', '.join(SIZES)}; got {asked!r}")
+    return None
+
+
 def serve_view(handler) -> None:
-    """Upgrade ``handler``'s request (already past the Host and token checks) and stream."""
+    """Upgrade ``handler``'s request (already past the Host and token checks) and stream
+    the pictures at the size it asks for (:func:`asked_size`)."""
     sink = handler.target  # the server's sink, or the channel of the stream asked for
+    size = asked_size(handler)
+    if size is None:
+        return
     problem = handshake_error(handler.headers)
     if problem is not None:
         handler._refuse(HTTPStatus.BAD_REQUEST, problem, {"Sec-WebSocket-Version": "13"})
@@ -142,7 +160,7 @@ def serve_view(handler) -> None:
         handler._refuse(HTTPStatus.FORBIDDEN, f"the view is for this server's own page; "
                                               f"Origin {handler.headers.get('Origin')!r} is another site")
         return
-    feed = sink.view_feed()
+    feed = sink.view_feed(size)
     if feed is None:
         handler._refuse(HTTPStatus.SERVICE_UNAVAILABLE,
                         "the encoded view is off or stopped (view: mjpeg, or its encoder failed); "
