@@ -15,6 +15,10 @@ Keys (the window must have focus):
 ``s``                 save the frame on screen as a PNG in ``snapshot_dir``
 ====================  ==========================================================
 
+Several streams (a ``sources:`` config): one window shows every stream as a tile of a
+grid, and the keys act on every stream or the one picked (:mod:`.window_grid`); with
+``{source}`` in ``title`` each stream has a window of its own.
+
 Threads: every OpenCV highgui call of the process is made by one long-lived daemon
 thread, :class:`HighguiThread`.  OpenCV's Qt backend binds its QApplication to the first
 thread that opens a window and hangs when another thread calls it after that thread
@@ -209,9 +213,42 @@ class HighguiThread:
                 window._after_poll(key)
 
 
+def key_action(key: int, name: str, controls, step: float):
+    """What ``key`` does to ``controls``, as a call; None for a key that does nothing.
+
+    ``name`` is the key as the stop reason says it (``q``, ``Esc``); ``step`` how far the
+    threshold keys move a value.
+    """
+    tuned = controls.tuned
+    if key in CANNY_KEYS:
+        which, sign = CANNY_KEYS[key]
+        return lambda: tuned.nudge(CANNY_TARGET, which, sign * step)
+    actions = [
+        ((ord("q"), ord("Q"), KEY_ESC), lambda: controls.stop(f"{name} pressed in the window")),
+        ((ord(" "),), controls.toggle_pause),
+        ((ord("["), ord("-")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", -step)),
+        ((ord("]"), ord("+"), ord("=")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", +step)),
+        ((ord("r"), ord("R")), lambda: tuned.set_manual(THRESHOLD_TARGET, threshold=None)),
+        ((ord("c"), ord("C")), lambda: tuned.set_manual(CANNY_TARGET, low=None, high=None)),
+        ((ord("t"), ord("T")), controls.toggle_tuner),
+        # taken right after this poll (or by another sink)
+        ((ord("s"), ord("S")), controls.request_snapshot),
+    ]
+    return next((action for keys, action in actions if key in keys), None)
+
+
+def key_name(key: int) -> str:
+    """``key`` (a ``cv2.waitKey`` code, low byte) as a person names it."""
+    return {KEY_ESC: "Esc", ord(" "): "space"}.get(key, chr(key) if 32 < key < 127 else str(key))
+
+
 @register("sink", "window")
 class WindowSink(Sink):
     """Shows each frame in a window (``cv2.imshow``); keys steer the run (see module doc).
+
+    In a ``sources:`` run: one window with a tile per stream (1 to 16; keys act on every
+    stream, or on the one picked by a click or 1-9; 0 picks all again), or one window per
+    stream with ``{source}`` in ``title`` (see :mod:`pipeline.io.sinks.window_grid`).
 
     Display is best effort: the newest frame is shown at the next poll (every 10 ms),
     frames in between are skipped on screen, and ``write`` never waits for the screen.
@@ -221,6 +258,9 @@ class WindowSink(Sink):
         Param("title", str, "edgepipe", help="window title"),
         Param("snapshot_dir", str, "snapshots", help="folder for the PNGs the s key saves"),
         Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ ] move the threshold and { } < > the canny pair"),
+        Param("grid_width", int, 1280, min=160, max=7680,
+              help="sources: runs, title without {source}: the width of the one window's "
+                   "grid (a tile per stream, the first picture's shape), fitted to 1600x900"),
     )
 
     def __init__(self, *args, **settings):
@@ -350,7 +390,7 @@ class WindowSink(Sink):
 
     def _on_key(self, key: int) -> None:
         controls = self._controls
-        name = {KEY_ESC: "Esc", ord(" "): "space"}.get(key, chr(key) if 32 < key < 127 else str(key))
+        name = key_name(key)
         if controls is None:
             return
         action = self._key_action(key, name, controls)
@@ -360,24 +400,7 @@ class WindowSink(Sink):
         self.keys_handled.append(name)
 
     def _key_action(self, key: int, name: str, controls):
-        """What ``key`` does to ``controls``, as a call; None for a key that does nothing."""
-        step = self.threshold_step
-        tuned = controls.tuned
-        if key in CANNY_KEYS:
-            which, sign = CANNY_KEYS[key]
-            return lambda: controls.tuned.nudge(CANNY_TARGET, which, sign * step)
-        actions = [
-            ((ord("q"), ord("Q"), KEY_ESC), lambda: controls.stop(f"{name} pressed in the window")),
-            ((ord(" "),), controls.toggle_pause),
-            ((ord("["), ord("-")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", -step)),
-            ((ord("]"), ord("+"), ord("=")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", +step)),
-            ((ord("r"), ord("R")), lambda: tuned.set_manual(THRESHOLD_TARGET, threshold=None)),
-            ((ord("c"), ord("C")), lambda: tuned.set_manual(CANNY_TARGET, low=None, high=None)),
-            ((ord("t"), ord("T")), controls.toggle_tuner),
-            # taken right after this poll (or by another sink)
-            ((ord("s"), ord("S")), controls.request_snapshot),
-        ]
-        return next((action for keys, action in actions if key in keys), None)
+        return key_action(key, name, controls, self.threshold_step)
 
     def _save_snapshot(self) -> None:
         frame = self._shown if self._shown is not None else self._latest
