@@ -129,6 +129,17 @@ def test_a_window_grid_of_more_than_16_streams_is_refused_naming_the_window(tmp_
     assert "has 17" in message and "{source} in its title" in message and "http" in message
 
 
+def test_a_run_of_a_window_grid_of_17_streams_exits_2_before_any_window_opens(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    monkeypatch.delenv("DISPLAY", raising=False)  # no window could open: none is tried
+    path = tmp_path / "wall.yaml"
+    path.write_text(yaml.safe_dump(grid_of(tmp_path, 17, "window")))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "wall.yaml" in err and "sinks.0.window" in err and "at most 16 streams" in err
+
+
 def test_windows_per_stream_are_not_limited_to_16(tmp_path):
     config = Config.from_dict(grid_of(tmp_path, 17, {"window": {"title": "cam {source}"}}))
     assert len({stream.sinks[0].settings["title"] for stream in config.streams}) == 17
