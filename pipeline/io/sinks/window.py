@@ -29,12 +29,8 @@ stays responsive and ``space`` can resume a paused run.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
-import os
 import queue
-import socket
 import threading
 from pathlib import Path
 from typing import Callable
@@ -43,6 +39,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError
+from pipeline.io.sinks.display import NO_DISPLAY_HINT, display_problem, quiet_qt_fonts
 from pipeline.io.outputs.commit import write_atomically
 from pipeline.config.registry import Param, register
 from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET, single
@@ -64,81 +61,6 @@ GUI_CALL_TIMEOUT = 10.0
 MAX_INITIAL_SIZE = (1600, 900)
 
 KEY_ESC = 27
-
-NO_DISPLAY_HINT = (
-    "use a `video`, `images` or `http` sink instead, or run under a virtual display "
-    "with `xvfb-run -a edgepipe run ...`"
-)
-
-
-def _x_display_problem(display: str) -> str | None:
-    """Why an X client cannot connect to ``display``, or None if it can.
-
-    Uses libX11's ``XOpenDisplay`` when the library is present (checks the server and
-    its authorization, exactly what Qt will need); otherwise tries the X socket.
-    """
-    library = ctypes.util.find_library("X11")
-    if library:
-        try:
-            xlib = ctypes.CDLL(library)
-            xlib.XOpenDisplay.restype = ctypes.c_void_p
-            xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-            xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-            handle = xlib.XOpenDisplay(display.encode())
-            if not handle:
-                return f"no X server accepts connections on DISPLAY={display!r} (not running, or not authorized)"
-            xlib.XCloseDisplay(handle)
-            return None
-        except (OSError, AttributeError):  # pragma: no cover - broken libX11: try the socket
-            pass
-    host, _, rest = display.rpartition(":")
-    number = rest.split(".")[0]
-    if not number.isdigit():
-        return f"DISPLAY={display!r} is not of the form [host]:number[.screen]"
-    try:
-        if host in ("", "unix"):
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(2.0)
-                sock.connect(f"/tmp/.X11-unix/X{number}")
-        else:
-            socket.create_connection((host, 6000 + int(number)), timeout=2.0).close()
-    except OSError:
-        return f"no X server answers on DISPLAY={display!r}"
-    return None
-
-
-def _qt_has_wayland() -> bool:
-    """Whether this OpenCV's Qt can draw on Wayland without X (it usually ships xcb only)."""
-    plugins = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
-    return any("wayland" in p.name for p in plugins.glob("*")) if plugins.is_dir() else False
-
-
-def display_problem() -> str | None:
-    """Why a window cannot be shown here, or None when it can.
-
-    Checked before anything opens: OpenCV's Qt backend aborts the whole process (not an
-    exception) when it cannot reach a display.
-    """
-    display = os.environ.get("DISPLAY", "")
-    wayland = os.environ.get("WAYLAND_DISPLAY", "")
-    if not display:
-        if wayland and _qt_has_wayland():
-            return None
-        if wayland:
-            return "WAYLAND_DISPLAY is set but DISPLAY is not, and this OpenCV's window needs X (XWayland)"
-        return "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
-    return _x_display_problem(display)
-
-
-def _quiet_qt_fonts() -> None:
-    """Point Qt at system fonts: opencv-python's Qt ships none and warns on every start."""
-    if "QT_QPA_FONTDIR" in os.environ or (Path(cv2.__file__).parent / "qt" / "fonts").is_dir():
-        return
-    for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts"):
-        if os.path.isdir(folder):
-            os.environ["QT_QPA_FONTDIR"] = folder
-            return
-
 
 class HighguiThread:
     """The one thread that makes every OpenCV highgui call of this process.
@@ -162,7 +84,7 @@ class HighguiThread:
         """The process's GUI thread, started on first use."""
         with cls._instance_lock:
             if cls._instance is None:
-                _quiet_qt_fonts()
+                quiet_qt_fonts()
                 cls._instance = cls()
             return cls._instance
 
@@ -244,7 +166,7 @@ def key_name(key: int) -> str:
 
 @register("sink", "window")
 class WindowSink(Sink):
-    """Shows each frame in a window (``cv2.imshow``); keys steer the run (see module doc).
+    """Shows each frame in a window (``cv2.imshow``), several streams as tiles of one; keys steer the run.
 
     In a ``sources:`` run: one window with a tile per stream (1 to 16; keys act on every
     stream, or on the one picked by a click or 1-9; 0 picks all again), or one window per
@@ -255,12 +177,17 @@ class WindowSink(Sink):
     """
 
     params = (
-        Param("title", str, "edgepipe", help="window title"),
-        Param("snapshot_dir", str, "snapshots", help="folder for the PNGs the s key saves"),
+        Param("title", str, "edgepipe",
+              help="window title; in a sources: run, {source} in it gives each stream a window "
+                   "of its own, else one window shows every stream as a tile (at most 16)"),
+        Param("snapshot_dir", str, "snapshots",
+              help="folder for the PNGs the s key saves (several streams: in its folder NAME, "
+                   "or where {source} in it says)"),
         Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ ] move the threshold and { } < > the canny pair"),
         Param("grid_width", int, 1280, min=160, max=7680,
-              help="sources: runs, title without {source}: the width of the one window's "
-                   "grid (a tile per stream, the first picture's shape), fitted to 1600x900"),
+              help="the width of the grid of tiles (sources: runs with one window; each tile "
+                   "the first picture's shape); the window opens fitted to 1600x900. Keys act "
+                   "on every stream, or on the one picked by a click or 1-9 (0: all again)"),
     )
 
     def __init__(self, *args, **settings):
