@@ -24,7 +24,9 @@ by hand), and a notice when it is not simply live: ``starting``, ``paused``, ``e
 REASON`` or ``failed: ERROR`` (an ended or failed stream keeps its last picture).  A
 stream added through the http sink's ``POST /control`` gets a tile at once; a removed one
 loses its tile.  The window opens at the grid's size, fitted to 1600x900, and is resized
-when the number of rows or columns changes; it is redrawn at most 30 times a second.
+when the number of rows or columns changes.  It is redrawn when a picture arrives, at
+most 30 times a second, and less often when drawing would take more than a fifth of a
+core (:func:`next_pause`).
 
 **Keys** (as in the one-stream window, :mod:`.window`) act on the *picked* streams: every
 running stream at first, or one picked by a click on its tile or by its number:
@@ -70,20 +72,20 @@ log = logging.getLogger(__name__)
 
 #: The grid is redrawn at most this often (frames in between are skipped on screen) ...
 MAX_DRAWS_PER_SECOND = 30
-#: ... and at least this often while nothing new arrives (its numbers move on).
+#: ... and less often when drawing it would take more than this share of a core (16
+#: tiles of 720p take about 20 ms to scale: about 10 draws a second then) ...
+DRAW_SHARE = 0.2
+#: ... and at least every NUMBERS_EVERY seconds while nothing new arrives (its numbers
+#: move on), unless DRAW_SHARE says wait longer.
 NUMBERS_EVERY = 0.5
 KEY_TAB = 9
 
 
 class SharedWindow(SharedSink):
-    """The config's window sink (``front``) showing every stream of the run as a tile.
+    """The config's window sink (``front``) showing every stream of the run as a tile."""
 
-    ``clock`` (seconds, monotonic) paces the redraws; tests may give their own.
-    """
-
-    def __init__(self, front, clock=time.monotonic):
+    def __init__(self, front):
         super().__init__(front)
-        self.clock = clock
         self.tiles: dict = {}  # name -> TileState, in order of arrival
         self.picked: str | None = None  # the stream the keys act on; None: every stream
         self.closed_by_user = False
@@ -98,6 +100,7 @@ class SharedWindow(SharedSink):
         self._canvas = None
         self._dirty = False
         self._drawn_at = float("-inf")
+        self._pause = 0.0  # seconds from one draw to the next (next_pause)
         self._title = ""
 
     @property
@@ -214,11 +217,11 @@ class SharedWindow(SharedSink):
         """Draw the grid when something changed (at most 30 times a second)."""
         if self.closed_by_user:
             return
-        now = self.clock()
-        if now - self._drawn_at < 1 / MAX_DRAWS_PER_SECOND:
+        now = time.monotonic()
+        if now - self._drawn_at < self._pause:
             return
         with self._lock:
-            if not self._dirty and now - self._drawn_at < NUMBERS_EVERY:
+            if not self._dirty and now - self._drawn_at < max(NUMBERS_EVERY, self._pause):
                 return
             self._dirty = False
             states = [dataclasses.replace(tile) for tile in self.tiles.values()]
@@ -232,6 +235,7 @@ class SharedWindow(SharedSink):
                                grid, self._canvas)
         cv2.imshow(title, self._canvas)
         self._drawn_at = now
+        self._pause = next_pause(time.monotonic() - now)
         self.draws += 1
         self.shown = [state.name for state in states]
         status = f" [keys: {picked or 'every stream'}]"
@@ -346,6 +350,12 @@ class SharedWindow(SharedSink):
                 continue
             self.snapshots.append(str(path))
             log.info("window: saved snapshot %s", path)
+
+
+def next_pause(spent: float) -> float:
+    """Seconds to wait after a draw that took ``spent`` seconds: 1/30 s, or longer so that
+    drawing takes at most :data:`DRAW_SHARE` of a core."""
+    return max(1 / MAX_DRAWS_PER_SECOND, spent / DRAW_SHARE)
 
 
 def _fitted(size: tuple) -> tuple:

@@ -150,12 +150,28 @@ def tile_of(state: TileState, picked: bool) -> Tile:
 
 def fit(image: np.ndarray, size: tuple) -> tuple:
     """``image`` scaled into ``size`` (width, height) keeping its aspect ratio, as BGR;
-    returns ``(picture, (x, y))``, the offset that centres it in the cell."""
+    returns ``(picture, (x, y))``, the offset that centres it in the cell.
+
+    Notes
+    -----
+    An edge map is mostly thin lines, which a plain bilinear shrink by more than 2 skips
+    over.  So a picture shrunk by more than 2 is first reduced by the whole factor ``k``
+    (``INTER_AREA``: each output pixel the mean of a k x k block, OpenCV's fast path for
+    whole factors; the last ``< k`` rows and columns are left out), then scaled by what
+    is left (between 1/2 and 1) bilinearly, as is any other picture.  ``INTER_AREA`` at a
+    fractional factor would be exact but takes OpenCV's slow general path
+    (``scripts/bench_window_grid.py`` times the grid).
+    """
     height, width = image.shape[:2]
     scale = min(size[0] / width, size[1] / height)
     new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    area = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    picture = cv2.resize(image, new, interpolation=area) if new != (width, height) else image
+    picture = image
+    whole = min(width // new[0], height // new[1])
+    if whole >= 2:
+        picture = cv2.resize(image[:height - height % whole, :width - width % whole],
+                             (width // whole, height // whole), interpolation=cv2.INTER_AREA)
+    if picture.shape[1::-1] != new:
+        picture = cv2.resize(picture, new, interpolation=cv2.INTER_LINEAR)
     if picture.ndim == 2 or picture.shape[2] == 1:
         picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
     return picture, ((size[0] - new[0]) // 2, (size[1] - new[1]) // 2)
