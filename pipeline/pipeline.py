@@ -25,6 +25,7 @@ from pipeline.frame import Frame
 from pipeline.controls import Controls
 from pipeline.io.sinks.http.streams import HttpHandle, SharedHttp
 from pipeline.io.sinks.stats_shared import SharedStats, StatsHandle
+from pipeline.io.sinks.window_grid import SharedWindow, WindowHandle
 from pipeline.runtime.engine import Engine
 from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.stats import Summary
@@ -94,8 +95,9 @@ class Pipeline:
 
         Each stream has its own source, stages, controls (:attr:`stream_controls`, by
         name) and sinks; a ``stats`` sink without ``{source}`` is one file for all
-        (:mod:`pipeline.io.sinks.stats_shared`), an ``http`` sink one server and page for
-        all (:mod:`pipeline.io.sinks.http.streams`), whose ``POST /control`` can add and
+        (:mod:`pipeline.io.sinks.stats_shared`), a ``window`` sink one window with a tile
+        per stream (:mod:`pipeline.io.sinks.window_grid`), an ``http`` sink one server and
+        page for all (:mod:`pipeline.io.sinks.http.streams`), whose ``POST /control`` can add and
         remove streams (:meth:`new_stream`).  :attr:`sinks` lists every sink whose
         output is a file, each once.  Their processing is one
         :class:`~pipeline.runtime.pool.ProcessingPool` of ``runtime.workers`` threads
@@ -132,18 +134,20 @@ class Pipeline:
                              else config.instance(component))
             controls = Controls(tuner_available=config.tuner is not None)
             for sink in sinks:
-                if isinstance(sink, HttpHandle):
-                    sink.attach(source.report, controls)  # its health on the page, its control by name
+                if isinstance(sink, (HttpHandle, WindowHandle)):
+                    sink.attach(source.report, controls)  # its health on the page/tile, steered by name
             engine = self._engine(source, stages, sinks, controls, progress=False, pool=pool)
         except BaseException:
             _withdraw(sinks)
             raise
-        handles = [sink for sink in sinks if isinstance(sink, (StatsHandle, HttpHandle))]
+        handles = [sink for sink in sinks if isinstance(sink, HANDLES)]
         self.sinks += [sink for sink in sinks if sink not in handles]
         self.stream_controls[stream.name] = controls
         run = StreamRun(stream.name, engine)
-        # The page shows why a stream failed; then every shared sink is let go of.
+        # The page and the tile show why a stream ended; then every shared sink is let go of.
         run.on_end = [*(lambda h=h: h.failed(run.error) for h in handles if isinstance(h, HttpHandle)),
+                      *(lambda h=h: h.ended(_stop_reason(run), run.error)
+                        for h in handles if isinstance(h, WindowHandle)),
                       *(handle.release for handle in handles)]
         return run
 
@@ -254,16 +258,26 @@ class Pipeline:
         return f"Pipeline(source={c.source.name}, stages=[{stages}], sinks=[{sinks}], file={c.file!r})"
 
 
+#: A stream's handles on the sinks every stream shares.
+HANDLES = (StatsHandle, HttpHandle, WindowHandle)
+
+
+def _stop_reason(run: StreamRun) -> str | None:
+    return run.summary.stop_reason if run.summary is not None else None
+
+
 def _withdraw(sinks: list) -> None:
     """Let go of the shared sinks' handles among ``sinks`` for a stream that never ran:
-    its stats handle is released (not kept), its http channel leaves the page."""
+    its stats handle is released (not kept), its http channel and its tile leave."""
     for sink in sinks:
-        if isinstance(sink, (StatsHandle, HttpHandle)):
+        if isinstance(sink, HANDLES):
             sink.withdraw()
 
 
-def _shared_sink(config: Config, component) -> SharedStats | SharedHttp:
+def _shared_sink(config: Config, component) -> SharedStats | SharedHttp | SharedWindow:
     """The one sink every stream of ``config`` shares for ``component`` (no ``{source}``)."""
     if component.name == "http":
         return SharedHttp(config.instance(component), lambda: config.instance(component))
+    if component.name == "window":
+        return SharedWindow(config.instance(component))
     return SharedStats(config.instance(component))

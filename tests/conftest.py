@@ -38,6 +38,7 @@ SLOW = {
     "io/sources/test_url.py",
     "io/sources/test_live.py",
     "io/sinks/test_window.py",
+    "io/sinks/test_window_grid.py",    # a child per test, and real runs
     "io/sinks/test_network",           # real receivers (ffmpeg listening) per test
     "io/media/test_parity.py",         # edgepipe and ffmpeg converting each hard case
     "io/media/test_writer_ffmpeg.py",
@@ -49,9 +50,10 @@ SLOW = {
 }
 BROWSER = {"end_to_end/test_http_browser", "end_to_end/test_video_playback.py",
            "end_to_end/test_video_range_chromium.py"}
-DISPLAY = {"io/sinks/test_window.py"}
+DISPLAY = {"io/sinks/test_window.py", "io/sinks/test_window_grid.py"}
 NETWORK = {"io/sources/test_url.py", "runtime/test_streams_live.py", "scripts/test_bench_streams.py",
            "io/sources/test_live.py", "io/sinks/test_http", "io/sinks/test_network",
+           "io/sinks/test_window_grid.py",
            "batch/test_cluster.py", "end_to_end/test_http_browser"}
 AVX512 = {"kernels/test_gray_blocks.py", "scripts/test_bench_histogram.py"}
 MARKERS = {"slow": SLOW, "browser": BROWSER, "display": DISPLAY, "network": NETWORK,

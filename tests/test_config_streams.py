@@ -81,20 +81,75 @@ def test_a_bad_sources_list_is_named_by_its_key(tmp_path, change, key, words):
     ({"hls": {"path": "www/edges.m3u8"}}, "sinks.1.hls"),
     ({"images": {"path": "out/e_{index:04d}.png"}}, "sinks.1.images"),
     ({"network": {"url": "udp://127.0.0.1:5000"}}, "sinks.1.network"),
-    ("window", "sinks.1.window"),
     ("stdout", "sinks.1.stdout"),
 ])
 def test_a_sink_all_streams_cannot_share_is_refused_with_the_way_out(tmp_path, sink, key):
     data = several(tmp_path, {"video": {"path": str(tmp_path / "{source}.mp4")}}, sink)
     message = error_of(data)
     assert f" {key}:" in message and "takes one stream" in message
-    assert "{source}" in message and "every stream: stats, http, discard" in message
+    assert "{source}" in message and "every stream: stats, http, window, discard" in message
 
 
 def test_one_http_sink_is_shared_by_every_stream(tmp_path):
     config = Config.from_dict(several(tmp_path, {"http": {"port": 0}}))
     shared = config.sinks[0]
     assert is_shared(shared) and all(stream.sinks[0] is shared for stream in config.streams)
+
+
+def test_one_window_without_source_is_shared_by_every_stream(tmp_path):
+    config = Config.from_dict(several(tmp_path, {"window": {"title": "wall"}}))
+    shared = config.sinks[0]
+    assert is_shared(shared) and all(stream.sinks[0] is shared for stream in config.streams)
+    assert shared.settings["title"] == "wall"
+
+
+def test_source_in_a_window_title_gives_each_stream_its_window_and_snapshot_folder(tmp_path):
+    config = Config.from_dict(several(tmp_path, {"window": {"title": "cam {source}"}},
+                                      {"window": {"title": "{source}", "snapshot_dir": "s/{source}/k"}}))
+    assert not any(is_shared(sink) for sink in config.sinks)
+    for stream in config.streams:
+        plain, placed = stream.sinks
+        assert plain.settings["title"] == f"cam {stream.name}"
+        assert plain.settings["snapshot_dir"] == f"snapshots/{stream.name}"  # the default's folder
+        assert placed.settings["title"] == stream.name
+        assert placed.settings["snapshot_dir"] == f"s/{stream.name}/k"
+
+
+def grid_of(tmp_path, count: int, *sinks) -> dict:
+    data = several(tmp_path, *sinks)
+    data["sources"] = [{"name": f"cam{i}", "type": "synthetic", "length": 2} for i in range(count)]
+    return data
+
+
+@pytest.mark.parametrize("window", ["window", {"window": {"title": "wall"}}, {"window": None}])
+def test_a_window_grid_of_more_than_16_streams_is_refused_naming_the_window(tmp_path, window):
+    Config.from_dict(grid_of(tmp_path, 16, "discard", window))  # 16 tiles: fine
+    message = error_of(grid_of(tmp_path, 17, "discard", window))
+    assert " sinks.1.window:" in message and "at most 16 streams" in message
+    assert "has 17" in message and "{source} in its title" in message and "http" in message
+
+
+def test_a_run_of_a_window_grid_of_17_streams_exits_2_before_any_window_opens(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    monkeypatch.delenv("DISPLAY", raising=False)  # no window could open: none is tried
+    path = tmp_path / "wall.yaml"
+    path.write_text(yaml.safe_dump(grid_of(tmp_path, 17, "window")))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "wall.yaml" in err and "sinks.0.window" in err and "at most 16 streams" in err
+
+
+def test_windows_per_stream_are_not_limited_to_16(tmp_path):
+    config = Config.from_dict(grid_of(tmp_path, 17, {"window": {"title": "cam {source}"}}))
+    assert len({stream.sinks[0].settings["title"] for stream in config.streams}) == 17
+
+
+def test_source_in_a_window_title_without_sources_is_refused():
+    data = {"version": 1, "source": "synthetic", "stages": CHAIN,
+            "sinks": [{"window": {"title": "cam {source}"}}]}
+    message = error_of(data)
+    assert " sinks.0.window.title:" in message and "sources:" in message
 
 
 def test_source_placeholder_without_sources_is_refused(tmp_path):

@@ -22,7 +22,7 @@ def test_null_is_not_a_sink_name():
     ("images", {"path": "f/{index:05d}.jpg", "jpeg_quality": 80, "png_compression": 3}),
     ("stats", {"path": "s.jsonl"}),
     ("discard", {}),
-    ("window", {"title": "edges", "snapshot_dir": "shots", "threshold_step": 2.5}),
+    ("window", {"title": "edges", "snapshot_dir": "shots", "threshold_step": 2.5, "grid_width": 960}),
 ])
 def test_sinks_round_trip_through_settings(name, settings):
     built = build("sink", name, settings)

@@ -12,10 +12,12 @@
 
 Each stream gets its own instances of the stages (its own histograms, its own tuned
 values) and of every sink whose ``path`` (or ``url``) holds ``{source}``, filled with the
-stream's name.  A sink without ``{source}`` takes every stream only where it can: the
-``stats`` sink (one file, a ``source`` field on each line), the ``http`` sink (one
-server, a grid page with a tile per stream: :mod:`pipeline.io.sinks.http.streams`) and
-``discard``; any other is refused here, naming the key, before anything is opened.  ``source:`` (one stream)
+stream's name (the ``window`` sink's ``title``: one window per stream).  A sink without
+``{source}`` takes every stream only where it can: the ``stats`` sink (one file, a
+``source`` field on each line), the ``http`` sink (one server, a grid page with a tile per
+stream: :mod:`pipeline.io.sinks.http.streams`), the ``window`` sink (one window, a tile per
+stream, at most :data:`GRID_TILES`: :mod:`pipeline.io.sinks.window_grid`) and ``discard``;
+any other is refused here, naming the key, before anything is opened.  ``source:`` (one stream)
 stays as it was, and a ``{source}`` there is refused.
 
 This module checks the shape; :mod:`pipeline.config.run` checks each source's settings
@@ -35,9 +37,13 @@ from pipeline.config.document import Document
 PLACEHOLDER = "{source}"
 #: The settings of a sink that may hold it.
 TEMPLATE_KEYS = ("path", "url")
+#: ... and of the sinks that have another (a window per stream: its title).
+OWN_TEMPLATE_KEYS = {"window": ("title",)}
 #: Sinks that take every stream when their path has no ``{source}`` (the http sink has
-#: none: one server and page for all).
-SHARED_SINKS = ("stats", "http")
+#: none: one server and page for all; the window sink one window, a grid of tiles).
+SHARED_SINKS = ("stats", "http", "window")
+#: Streams one window's grid shows (tiles; the browser's grid shows as many).
+GRID_TILES = 16
 #: Sinks that are simply given to every stream (they write nothing).
 COPIED_SINKS = ("discard",)
 #: A stream's name: it goes into file names, so a plain word.
@@ -72,7 +78,7 @@ def is_shared(component) -> bool:
 
 
 def _template_key(component) -> str | None:
-    for key in TEMPLATE_KEYS:
+    for key in TEMPLATE_KEYS + OWN_TEMPLATE_KEYS.get(component.name, ()):
         value = component.settings.get(key)
         if isinstance(value, str) and PLACEHOLDER in value:
             return key
@@ -80,11 +86,19 @@ def _template_key(component) -> str | None:
 
 
 def filled(component, name: str):
-    """``component`` with ``{source}`` in its path (or url) replaced by ``name``."""
+    """``component`` with ``{source}`` in its path (or url, or title) replaced by ``name``.
+
+    A window per stream saves its snapshots in ``snapshot_dir/NAME`` (as the grid window
+    does), or where a ``{source}`` in ``snapshot_dir`` says.
+    """
     key = _template_key(component)
     if key is None:
         return component
     settings = {**component.settings, key: component.settings[key].replace(PLACEHOLDER, name)}
+    if component.name == "window":
+        folder = str(settings["snapshot_dir"])  # checked: its default is in
+        settings["snapshot_dir"] = (folder.replace(PLACEHOLDER, name) if PLACEHOLDER in folder
+                                    else f"{folder.rstrip('/') or '/'}/{name}")
     return dataclasses.replace(component, settings=settings)
 
 
@@ -119,7 +133,30 @@ def check_sources(doc: Document, data: dict, source_of: Callable) -> list | None
         seen[name] = index
         settings = {key: value for key, value in item.items() if key != "name"}
         named.append((name, source_of(place, settings)))
+    _check_grid(doc, data.get("sinks"), len(named))
     return named
+
+
+def _check_grid(doc: Document, sinks, count: int) -> None:
+    """Refuse a window grid (a ``window`` sink without ``{source}``) of more than
+    :data:`GRID_TILES` streams, naming its key; other shapes are the sinks' check's."""
+    if count <= GRID_TILES or not isinstance(sinks, list):
+        return
+    for index, item in enumerate(sinks):
+        if item == "window":
+            settings = {}
+        elif isinstance(item, dict) and list(item) == ["window"]:
+            settings = item["window"] if isinstance(item["window"], dict) else {}
+        else:
+            continue
+        title = settings.get("title")
+        if isinstance(title, str) and PLACEHOLDER in title:
+            continue
+        raise doc.error(("sinks", index, "window"),
+                        f"one window shows at most {GRID_TILES} streams as tiles, and this "
+                        f"config has {count} (sources:); put {{source}} in its title for a "
+                        "window per stream (e.g. title: 'edgepipe {source}'), or use the http "
+                        "sink's grid page")
 
 
 def check_sinks(doc: Document, sinks: list, several: bool) -> None:
@@ -144,7 +181,7 @@ def check_sinks(doc: Document, sinks: list, several: bool) -> None:
         raise doc.error(component.path, f"sink {component.name} takes one stream, and this config "
                                         f"has several (sources:); {hint} (sinks that take "
                                         f"every stream: {', '.join(SHARED_SINKS + COPIED_SINKS)}; "
-                                        "the http sink shows them all on one page)")
+                                        "the http sink and the window show them all as tiles)")
 
 
 def _example(value: str) -> str:

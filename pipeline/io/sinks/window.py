@@ -15,6 +15,10 @@ Keys (the window must have focus):
 ``s``                 save the frame on screen as a PNG in ``snapshot_dir``
 ====================  ==========================================================
 
+Several streams (a ``sources:`` config): one window shows every stream as a tile of a
+grid, and the keys act on every stream or the one picked (:mod:`.window_grid`); with
+``{source}`` in ``title`` each stream has a window of its own.
+
 Threads: every OpenCV highgui call of the process is made by one long-lived daemon
 thread, :class:`HighguiThread`.  OpenCV's Qt backend binds its QApplication to the first
 thread that opens a window and hangs when another thread calls it after that thread
@@ -25,12 +29,8 @@ stays responsive and ``space`` can resume a paused run.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
-import os
 import queue
-import socket
 import threading
 from pathlib import Path
 from typing import Callable
@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from pipeline.io.base import Sink, SinkError
+from pipeline.io.sinks.display import NO_DISPLAY_HINT, display_problem, quiet_qt_fonts
 from pipeline.io.outputs.commit import write_atomically
 from pipeline.config.registry import Param, register
 from pipeline.tuned import CANNY_TARGET, THRESHOLD_TARGET, single
@@ -60,81 +61,6 @@ GUI_CALL_TIMEOUT = 10.0
 MAX_INITIAL_SIZE = (1600, 900)
 
 KEY_ESC = 27
-
-NO_DISPLAY_HINT = (
-    "use a `video`, `images` or `http` sink instead, or run under a virtual display "
-    "with `xvfb-run -a edgepipe run ...`"
-)
-
-
-def _x_display_problem(display: str) -> str | None:
-    """Why an X client cannot connect to ``display``, or None if it can.
-
-    Uses libX11's ``XOpenDisplay`` when the library is present (checks the server and
-    its authorization, exactly what Qt will need); otherwise tries the X socket.
-    """
-    library = ctypes.util.find_library("X11")
-    if library:
-        try:
-            xlib = ctypes.CDLL(library)
-            xlib.XOpenDisplay.restype = ctypes.c_void_p
-            xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
-            xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
-            handle = xlib.XOpenDisplay(display.encode())
-            if not handle:
-                return f"no X server accepts connections on DISPLAY={display!r} (not running, or not authorized)"
-            xlib.XCloseDisplay(handle)
-            return None
-        except (OSError, AttributeError):  # pragma: no cover - broken libX11: try the socket
-            pass
-    host, _, rest = display.rpartition(":")
-    number = rest.split(".")[0]
-    if not number.isdigit():
-        return f"DISPLAY={display!r} is not of the form [host]:number[.screen]"
-    try:
-        if host in ("", "unix"):
-            with socket.socket(socket.AF_UNIX) as sock:
-                sock.settimeout(2.0)
-                sock.connect(f"/tmp/.X11-unix/X{number}")
-        else:
-            socket.create_connection((host, 6000 + int(number)), timeout=2.0).close()
-    except OSError:
-        return f"no X server answers on DISPLAY={display!r}"
-    return None
-
-
-def _qt_has_wayland() -> bool:
-    """Whether this OpenCV's Qt can draw on Wayland without X (it usually ships xcb only)."""
-    plugins = Path(cv2.__file__).parent / "qt" / "plugins" / "platforms"
-    return any("wayland" in p.name for p in plugins.glob("*")) if plugins.is_dir() else False
-
-
-def display_problem() -> str | None:
-    """Why a window cannot be shown here, or None when it can.
-
-    Checked before anything opens: OpenCV's Qt backend aborts the whole process (not an
-    exception) when it cannot reach a display.
-    """
-    display = os.environ.get("DISPLAY", "")
-    wayland = os.environ.get("WAYLAND_DISPLAY", "")
-    if not display:
-        if wayland and _qt_has_wayland():
-            return None
-        if wayland:
-            return "WAYLAND_DISPLAY is set but DISPLAY is not, and this OpenCV's window needs X (XWayland)"
-        return "there is no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
-    return _x_display_problem(display)
-
-
-def _quiet_qt_fonts() -> None:
-    """Point Qt at system fonts: opencv-python's Qt ships none and warns on every start."""
-    if "QT_QPA_FONTDIR" in os.environ or (Path(cv2.__file__).parent / "qt" / "fonts").is_dir():
-        return
-    for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts"):
-        if os.path.isdir(folder):
-            os.environ["QT_QPA_FONTDIR"] = folder
-            return
-
 
 class HighguiThread:
     """The one thread that makes every OpenCV highgui call of this process.
@@ -158,7 +84,7 @@ class HighguiThread:
         """The process's GUI thread, started on first use."""
         with cls._instance_lock:
             if cls._instance is None:
-                _quiet_qt_fonts()
+                quiet_qt_fonts()
                 cls._instance = cls()
             return cls._instance
 
@@ -209,18 +135,59 @@ class HighguiThread:
                 window._after_poll(key)
 
 
+def key_action(key: int, name: str, controls, step: float):
+    """What ``key`` does to ``controls``, as a call; None for a key that does nothing.
+
+    ``name`` is the key as the stop reason says it (``q``, ``Esc``); ``step`` how far the
+    threshold keys move a value.
+    """
+    tuned = controls.tuned
+    if key in CANNY_KEYS:
+        which, sign = CANNY_KEYS[key]
+        return lambda: tuned.nudge(CANNY_TARGET, which, sign * step)
+    actions = [
+        ((ord("q"), ord("Q"), KEY_ESC), lambda: controls.stop(f"{name} pressed in the window")),
+        ((ord(" "),), controls.toggle_pause),
+        ((ord("["), ord("-")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", -step)),
+        ((ord("]"), ord("+"), ord("=")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", +step)),
+        ((ord("r"), ord("R")), lambda: tuned.set_manual(THRESHOLD_TARGET, threshold=None)),
+        ((ord("c"), ord("C")), lambda: tuned.set_manual(CANNY_TARGET, low=None, high=None)),
+        ((ord("t"), ord("T")), controls.toggle_tuner),
+        # taken right after this poll (or by another sink)
+        ((ord("s"), ord("S")), controls.request_snapshot),
+    ]
+    return next((action for keys, action in actions if key in keys), None)
+
+
+def key_name(key: int) -> str:
+    """``key`` (a ``cv2.waitKey`` code, low byte) as a person names it."""
+    return {KEY_ESC: "Esc", ord(" "): "space"}.get(key, chr(key) if 32 < key < 127 else str(key))
+
+
 @register("sink", "window")
 class WindowSink(Sink):
-    """Shows each frame in a window (``cv2.imshow``); keys steer the run (see module doc).
+    """Shows each frame in a window (``cv2.imshow``), several streams as tiles of one; keys steer the run.
+
+    In a ``sources:`` run: one window with a tile per stream (1 to 16; keys act on every
+    stream, or on the one picked by a click or 1-9; 0 picks all again), or one window per
+    stream with ``{source}`` in ``title`` (see :mod:`pipeline.io.sinks.window_grid`).
 
     Display is best effort: the newest frame is shown at the next poll (every 10 ms),
     frames in between are skipped on screen, and ``write`` never waits for the screen.
     """
 
     params = (
-        Param("title", str, "edgepipe", help="window title"),
-        Param("snapshot_dir", str, "snapshots", help="folder for the PNGs the s key saves"),
+        Param("title", str, "edgepipe",
+              help="window title; in a sources: run, {source} in it gives each stream a window "
+                   "of its own, else one window shows every stream as a tile (at most 16)"),
+        Param("snapshot_dir", str, "snapshots",
+              help="folder for the PNGs the s key saves (several streams: in its folder NAME, "
+                   "or where {source} in it says)"),
         Param("threshold_step", float, 5.0, min=0.1, max=255, help="how far [ ] move the threshold and { } < > the canny pair"),
+        Param("grid_width", int, 1280, min=160, max=7680,
+              help="the width of the grid of tiles (sources: runs with one window; each tile "
+                   "the first picture's shape); the window opens fitted to 1600x900. Keys act "
+                   "on every stream, or on the one picked by a click or 1-9 (0: all again)"),
     )
 
     def __init__(self, *args, **settings):
@@ -350,7 +317,7 @@ class WindowSink(Sink):
 
     def _on_key(self, key: int) -> None:
         controls = self._controls
-        name = {KEY_ESC: "Esc", ord(" "): "space"}.get(key, chr(key) if 32 < key < 127 else str(key))
+        name = key_name(key)
         if controls is None:
             return
         action = self._key_action(key, name, controls)
@@ -360,24 +327,7 @@ class WindowSink(Sink):
         self.keys_handled.append(name)
 
     def _key_action(self, key: int, name: str, controls):
-        """What ``key`` does to ``controls``, as a call; None for a key that does nothing."""
-        step = self.threshold_step
-        tuned = controls.tuned
-        if key in CANNY_KEYS:
-            which, sign = CANNY_KEYS[key]
-            return lambda: controls.tuned.nudge(CANNY_TARGET, which, sign * step)
-        actions = [
-            ((ord("q"), ord("Q"), KEY_ESC), lambda: controls.stop(f"{name} pressed in the window")),
-            ((ord(" "),), controls.toggle_pause),
-            ((ord("["), ord("-")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", -step)),
-            ((ord("]"), ord("+"), ord("=")), lambda: tuned.nudge(THRESHOLD_TARGET, "threshold", +step)),
-            ((ord("r"), ord("R")), lambda: tuned.set_manual(THRESHOLD_TARGET, threshold=None)),
-            ((ord("c"), ord("C")), lambda: tuned.set_manual(CANNY_TARGET, low=None, high=None)),
-            ((ord("t"), ord("T")), controls.toggle_tuner),
-            # taken right after this poll (or by another sink)
-            ((ord("s"), ord("S")), controls.request_snapshot),
-        ]
-        return next((action for keys, action in actions if key in keys), None)
+        return key_action(key, name, controls, self.threshold_step)
 
     def _save_snapshot(self) -> None:
         frame = self._shown if self._shown is not None else self._latest

@@ -18,6 +18,7 @@ import ctypes.util
 import json
 import os
 import queue
+import select
 import shutil
 import subprocess
 import sys
@@ -100,21 +101,33 @@ def _free_display() -> int:
 
 @pytest.fixture(scope="module")
 def xvfb():
-    """A real X server on a free display number; yields the DISPLAY string."""
+    """A real X server on a display number it picks itself; yields the DISPLAY string.
+
+    ``-displayfd``: Xvfb takes the first free number and writes it once it accepts
+    connections.  (Choosing a number here first raced with other test sessions on the
+    same machine: two servers for one number, and ours gone with the other session's.)
+    """
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    number = _free_display()
+    read_end, write_end = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["Xvfb", "-displayfd", str(write_end), "-noreset", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_end,),
     )
-    socket_path = Path(f"/tmp/.X11-unix/X{number}")
-    deadline = time.monotonic() + 10
-    while not socket_path.exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"Xvfb :{number} did not start (exit code {server.poll()})")
-        time.sleep(0.05)
+    os.close(write_end)
+    written = b""  # the number, then a newline (written apart: read up to it, or Xvfb
+    while not written.endswith(b"\n"):  # fails writing to a closed pipe)
+        ready, _, _ = select.select([read_end], [], [], 30)
+        chunk = os.read(read_end, 64) if ready else b""
+        if not chunk:
+            break
+        written += chunk
+    os.close(read_end)
+    number = written.decode().strip()
+    if not number.isdigit():
+        server.kill()
+        server.wait()
+        pytest.fail(f"Xvfb did not start (exit code {server.poll()}; wrote {number!r})")
     yield f":{number}"
     server.terminate()
     try:
