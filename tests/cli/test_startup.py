@@ -29,7 +29,7 @@ NOT_NEEDED = ["numba", "scipy", "dask", "distributed", "matplotlib", "tqdm",
 SCRIPT = textwrap.dedent("""
     import json, sys
     from pipeline.stages import tiers
-    tiers.KernelLoader.start = lambda self: self  # the loader imports numba: held back
+    tiers.KernelLoader.start = lambda self, *after: self  # the loader imports numba: held back
     from pipeline.cli.main import main
     code = main(["run", sys.argv[1], "-q"])
     found = sorted(m for m in sys.modules
