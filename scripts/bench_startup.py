@@ -31,7 +31,9 @@ project's machines, where it made every start compile edgepipe's ~150 modules fr
 source: about 110-150 ms of CPU).  ``--no-bytecode-cache`` measures that way instead.
 
 Every contender runs ``--runs`` times, in a shuffled order each round; the table shows
-medians.  Then the outputs of the last cold, cold-waits and warm runs are compared
+medians.  ``--terminal`` gives every run a pseudo-terminal as stderr, as a shell does
+(edgepipe then draws its progress bar; without one it draws none).  Then the outputs of
+the last cold, cold-waits and warm runs are compared
 frame by frame with ``ffmpeg -f framemd5``: they must be identical.  The machine's
 load average is printed before and after.
 
@@ -40,17 +42,23 @@ Usage::
     python scripts/bench_startup.py                  # 3 runs, 60 frames at 1080p
     python scripts/bench_startup.py --runs 5 --frames 120 --jobs file
     python scripts/bench_startup.py --contenders "edgepipe warm" ffmpeg --no-bytecode-cache
+    python scripts/bench_startup.py --terminal      # stderr a terminal: the progress bar drawn
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import pty
 import random
 import statistics
 import subprocess
 import sys
+import struct
 import tempfile
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -154,11 +162,35 @@ def command(contender: str, job: str, folder: Path, source: Path, output: Path,
              str(output), str(count)], env)
 
 
-def time_run(argv: list[str], env: dict) -> tuple[float, float]:
-    """(seconds to the first line on stdout, seconds to the exit); waits for the children."""
+def terminal() -> tuple[int, int]:
+    """A pseudo-terminal of 120 columns, as a user's shell gives: (parent's end, child's end)."""
+    parent, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    return parent, child
+
+
+def drain(fd: int) -> None:
+    """Read ``fd`` until the child's end closes, on a thread of its own, then close it."""
+    def loop() -> None:
+        try:
+            while os.read(fd, 65536):
+                pass
+        except OSError:  # EIO once the child's end is closed
+            pass
+        os.close(fd)
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def time_run(argv: list[str], env: dict, on_terminal: bool = False) -> tuple[float, float]:
+    """(seconds to the first line on stdout, seconds to the exit); waits for the children.
+    ``on_terminal``: stderr is a pseudo-terminal (edgepipe draws its progress bar)."""
+    parent, stderr = terminal() if on_terminal else (None, subprocess.DEVNULL)
     began = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, start_new_session=True, cwd=ROOT)
+                               stderr=stderr, start_new_session=True, cwd=ROOT)
+    if parent is not None:
+        os.close(stderr)
+        drain(parent)
     first = None
     for line in process.stdout:
         if first is None and not line.startswith(b"#"):
@@ -217,10 +249,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="edgepipe's modules compiled from source at every start")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS,
                         metavar="NAME", help=f"a part of {', '.join(CONTENDERS)}")
+    parser.add_argument("--terminal", action="store_true",
+                        help="stderr on a pseudo-terminal, as in a shell (edgepipe draws its "
+                             "progress bar); default /dev/null")
     args = parser.parse_args(argv)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores; edgepipe's bytecode "
-          f"{'compiled beforehand' if args.bytecode_cache else 'compiled at every start'}")
+          f"{'compiled beforehand' if args.bytecode_cache else 'compiled at every start'}; "
+          f"stderr {'a terminal' if args.terminal else '/dev/null'}")
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as temp:
         folder = Path(temp)
         source = make_input(folder, args.frames)
@@ -240,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 output = folder / f"{job}-{contender.replace(' ', '-').replace(',', '')}-{run}{ext}"
                 argv, env = command(contender, job, folder, source, output, args.frames,
                                     args.bytecode_cache, warm_cache)
-                times[job, contender].append(time_run(argv, env))
+                times[job, contender].append(time_run(argv, env, args.terminal))
                 last[job, contender] = output
                 print(f"  run {run + 1}/{args.runs} {job:5} {contender:22} first frame "
                       f"{times[job, contender][-1][0]:6.2f} s, end {times[job, contender][-1][1]:6.2f} s",

@@ -69,6 +69,9 @@ def mark(name):
         marks[name], cpu[name] = time.perf_counter(), time.process_time()
     if not numba_at and "numba" in sys.modules:
         numba_at.append(time.perf_counter())
+from pipeline.cli.guard import idle_blas_threads, quiet_native_logs
+quiet_native_logs(sys.argv)  # as the entry point does before the commands' imports
+idle_blas_threads()
 import pipeline.cli.main as main
 mark("imports done")
 from pipeline.cli import run as run_command

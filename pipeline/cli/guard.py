@@ -184,6 +184,19 @@ def quiet_native_logs(argv) -> None:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
+def idle_blas_threads() -> None:
+    """Let OpenBLAS's idle threads sleep at once rather than spin (a user's setting wins).
+
+    numpy and OpenCV each bring an OpenBLAS whose threads, started as it loads, spin for
+    2**28 cycles (about 0.1 s) waiting for work before they sleep: 60-90 ms of CPU taken
+    from the first frame on a two-core machine, for matrix products a run does not make.
+    Only how long an idle thread waits changes, not how the work is split, so no result
+    does.  Called before anything imports numpy; child processes (the kernels' compile,
+    batch workers) inherit it.
+    """
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # 2**4 cycles, OpenBLAS's least
+
+
 def is_terminal(stream) -> bool:
     """Whether ``stream`` is a terminal (False for None, closed or fake streams)."""
     try:

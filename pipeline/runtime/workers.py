@@ -49,6 +49,10 @@ class RunState:
         How many sinks run (set with the queues); all of them failed stops the run.
     queues : list of FrameQueue
         The input queue and every sink's: :meth:`abandon` gives up on all of them.
+    first_out : threading.Event
+        Set once the first frame is out: a sink wrote it (or failed), or, without sinks,
+        it went to the caller; or the run stopped.  The kernel loader waits for it
+        (:attr:`pipeline.stages.chain.Chain.loader_after`).
     """
 
     def __init__(self, controls: Controls):
@@ -61,6 +65,7 @@ class RunState:
         self.sink_failures: list[BaseException] = []
         self.sink_count = 0
         self.queues: list[FrameQueue] = []
+        self.first_out = threading.Event()
 
     def set_reason(self, reason: str) -> None:
         """Why the run ends, unless a reason was told already."""
@@ -80,6 +85,7 @@ class RunState:
     def abandon(self) -> None:
         """Stop waiting for queued frames: every queue drops what it holds and gives up."""
         self.abandoned.set()
+        self.first_out.set()  # no frame may come out now: nothing to wait for
         for queue in self.queues:
             queue.abandon()
 
@@ -196,6 +202,7 @@ class Processor:
         self.tuner = tuner
         self.histograms_on_demand = histograms_on_demand
         self.ended = False
+        chain.loader_after = state.first_out
 
     # ------------------------------------------------------------------ own thread
     def next_input(self) -> Frame | None:
@@ -275,6 +282,8 @@ class Processor:
                 dropped = queue.put(frame)
                 if dropped:
                     self.stats.record_drop(name, dropped)
+            if not self.state.sink_count and not self.state.first_out.is_set():
+                self.state.first_out.set()  # frames() hands it to its caller: it is out
             return True
         except BaseException as exc:  # noqa: BLE001  (reported by the engine's run())
             self.state.fail(exc)
@@ -332,6 +341,8 @@ class SinkRunner:
                 self.opened = True
             self.sink.write(item)
             self.stats.record_written(self.index, item.timestamp)
+            if not self.state.first_out.is_set():
+                self.state.first_out.set()
             return True
         except BaseException as exc:  # noqa: BLE001
             self.failed(exc)
@@ -346,6 +357,7 @@ class SinkRunner:
         """The sink failed: abort it alone; stop the run once no sink is left."""
         state = self.state
         self.failure = exc
+        state.first_out.set()  # this sink will write nothing: not worth waiting for
         with state.lock:
             state.sink_failures.append(exc)
             every_sink_failed = len(state.sink_failures) >= state.sink_count

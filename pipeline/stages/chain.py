@@ -61,6 +61,10 @@ class Chain:
         :class:`~pipeline.stages.tiers.KernelLoader` in :attr:`loader` has them ready;
         then the chain switches between two frames.  The loader is started once the
         first frame is through (loading competes with that frame for the GIL).
+    loader_after : threading.Event or None
+        Set when the run's first frame is written (the engine's
+        :attr:`~pipeline.runtime.workers.RunState.first_out`): the loader, started after
+        the first frame, waits for it before it loads.  None: it loads at once.
     """
 
     def __init__(self, stages: Sequence[Stage], fuse: bool = True):
@@ -68,6 +72,7 @@ class Chain:
         self.steps = plan(self.stages, fuse)
         self.tier = "kernels"
         self.loader = None
+        self.loader_after = None
 
     def leave_histograms(self, read_after: bool) -> None:
         """Make histograms only where they are read: after the chain, or by a later stage.
@@ -129,7 +134,7 @@ class Chain:
         finally:
             opencv_tier.ACTIVE.reset(token)
         if self.loader is not None and not self.loader.started and frame.index >= 0:
-            self.loader.start()  # after the first frame, which it would slow down
+            self.loader.start(self.loader_after)  # after the first frame, which it would slow down
         return frame
 
     def __len__(self) -> int:

@@ -19,7 +19,11 @@ the OpenCV tier (:mod:`pipeline.opencv_tier`, the same bytes):
 3. Then it loads again.  Should the child fail, the thread compiles in this process,
    as every start did before tiers existed.
 
-:meth:`~pipeline.stages.chain.Chain.__call__` sees :attr:`KernelLoader.ready` between
+The chain starts the loader after its first frame, and in a run the loader then waits
+until that frame is written (:attr:`pipeline.runtime.workers.RunState.first_out`, at
+most :data:`HOLD_SECONDS`): numba's import is most of a second of work on the GIL, and
+begun at once it slowed the first frame's way through the sinks, which is what a user
+waits for.  :meth:`~pipeline.stages.chain.Chain.__call__` sees :attr:`KernelLoader.ready` between
 two frames and switches; :meth:`KernelLoader.switched` says so in one line when a
 compile was announced (on a warm cache the switch, a second in, is only logged).
 """
@@ -47,6 +51,10 @@ NOTICE = ("edgepipe: compiling kernels in the background (first run after an ins
 
 #: Set to 0 to wait for the kernels before the first frame, as before tiers existed.
 ENVIRONMENT = "EDGEPIPE_OPENCV_TIER"
+
+#: The longest a started loader waits for the run's first frame to be written (a sink that
+#: takes longer to open, or never gets a frame, does not keep the kernels back for long).
+HOLD_SECONDS = 1.0
 
 _noticed = threading.Event()
 
@@ -157,6 +165,7 @@ class KernelLoader:
         self.child_failure: str | None = None
         self.seconds: float | None = None
         self._began = clock()
+        self._after: threading.Event | None = None
         self._thread = threading.Thread(target=self._load, name="edgepipe-kernels",
                                         daemon=True)
 
@@ -164,8 +173,20 @@ class KernelLoader:
     def started(self) -> bool:
         return self._thread.ident is not None
 
-    def start(self) -> "KernelLoader":
-        self._thread.start()
+    def start(self, after: threading.Event | None = None) -> "KernelLoader":
+        """Start loading; with ``after``, once it is set (at most :data:`HOLD_SECONDS`)."""
+        self._after = after
+        if after is None:
+            # Short switches before the thread exists: begun at the default 5 ms, the new
+            # thread's first imports kept the caller (the frame's thread) waiting that long
+            # in start() for the GIL.  A held thread waits without it and sets them itself.
+            _short_switches(+1)
+        try:
+            self._thread.start()
+        except BaseException:
+            if after is None:
+                _short_switches(-1)
+            raise
         return self
 
     def join(self, timeout: float | None = None) -> bool:
@@ -174,7 +195,9 @@ class KernelLoader:
         return self.ready.is_set()
 
     def _load(self) -> None:
-        _short_switches(+1)
+        if self._after is not None:
+            self._after.wait(HOLD_SECONDS)
+            _short_switches(+1)
         try:
             with _LOADING_LOCK:  # two loaders' first imports of numba at once can fail
                 import numba.core.event  # noqa: F401  # lazy: the loader thread's job

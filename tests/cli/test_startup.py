@@ -29,7 +29,7 @@ NOT_NEEDED = ["numba", "scipy", "dask", "distributed", "matplotlib", "tqdm",
 SCRIPT = textwrap.dedent("""
     import json, sys
     from pipeline.stages import tiers
-    tiers.KernelLoader.start = lambda self: self  # the loader imports numba: held back
+    tiers.KernelLoader.start = lambda self, *after: self  # the loader imports numba: held back
     from pipeline.cli.main import main
     code = main(["run", sys.argv[1], "-q"])
     found = sorted(m for m in sys.modules
@@ -70,3 +70,28 @@ def test_a_command_builds_its_own_parser_only_and_help_lists_them_all():
     run_only, listed = json.loads(done.stdout)
     assert run_only == ["run"]
     assert listed == sorted(["run", "validate", "stages", "batch", "experiment", "warmup"])
+
+
+def test_openblas_idle_threads_sleep_from_before_numpy_loads_unless_the_user_says():
+    # numpy's and OpenCV's OpenBLAS threads would spin ~0.1 s of CPU each at the import.
+    script = textwrap.dedent("""
+        import os, sys
+
+        seen = []  # OPENBLAS_THREAD_TIMEOUT when numpy (and its OpenBLAS) loads
+
+        class Watch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "numpy" and not seen:
+                    seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+
+        sys.meta_path.insert(0, Watch())
+        from pipeline.cli.entry import main
+        code = main(["stages"])
+        print(code, seen, file=sys.stderr)
+    """)
+    for given, expected in ((None, "4"), ("20", "20")):
+        env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
+        env.update(PYTHONPATH=str(ROOT), **({} if given is None else {"OPENBLAS_THREAD_TIMEOUT": given}))
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert done.stderr.strip().splitlines()[-1] == f"0 ['{expected}']", done.stderr

@@ -597,3 +597,24 @@ def test_progress_total_comes_from_counting_what_decodes(monkeypatch):
     Engine(CountingSource(clip_frames(7, (8, 8))), Chain([]), [RecordingSink()], mode="live",
            progress=True).run()
     assert stream.getvalue() == ""  # live runs have no end to show progress towards
+
+
+def test_the_bar_counts_the_frames_after_the_first_frame_is_out(monkeypatch):
+    import io
+
+    sink = RecordingSink(delay=0.05)
+
+    class CountingSource(ListSource):
+        written_at_count = None
+
+        def count_frames(self):  # a file decodes itself whole here
+            self.written_at_count = len(sink.indices)
+            return len(self.frames)
+
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    source = CountingSource(clip_frames(7, (8, 8)))
+    Engine(source, Chain([]), [sink], mode="batch", progress=True).run()
+    assert source.written_at_count >= 1  # not before: the first frame does not wait for it
+    last = stream.getvalue().split("\r")[-1]
+    assert last.startswith("edgepipe: 100%") and "7/7 [" in last and last.endswith("\n")

@@ -296,3 +296,56 @@ def test_a_warm_cache_switches_in_process_without_a_word(monkeypatch):
     second = chain(Frame(1, 0.0, image, image))
     assert chain.tier == "kernels"
     np.testing.assert_array_equal(first.image, second.image)
+
+
+class SlowFirstWrite(Sink):
+    """Takes a while over its first frame, as a video sink opening its encoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.written = 0
+
+    def write(self, frame):
+        if not self.written:
+            time.sleep(0.3)
+        self.written += 1
+
+
+def loader_watch(monkeypatch, sink=None):
+    """Record what ``sink`` had written when the kernel loader began to load (its first
+    ``warm``); the loader then gives up, so the run stays on OpenCV without numba's work."""
+    seen, began = [], threading.Event()
+
+    def warm(calls, compile_=True):
+        seen.append(sink.written if sink is not None else None)
+        began.set()
+        raise RuntimeError("held here by the test")
+
+    monkeypatch.setattr(tiers_module, "warm", warm)
+    monkeypatch.setenv("EDGEPIPE_OPENCV_TIER", "1")
+    return seen, began
+
+
+def edges_chain():
+    return Chain([build("stage", "grayscale"), build("stage", "gradient"), build("stage", "map")])
+
+
+def test_the_kernel_loader_waits_until_the_first_frame_is_written(monkeypatch):
+    sink = SlowFirstWrite()
+    seen, began = loader_watch(monkeypatch, sink)
+    source = build("source", "synthetic", {"width": 64, "height": 48, "length": 10})
+    engine = Engine(source, edges_chain(), [sink], mode="batch")
+    assert engine.run().frames_out == 10
+    assert engine.warmup.tiered and engine.chain.loader.started
+    # numba's import and the kernels' loading would compete with the first frame's write.
+    assert began.wait(120) and seen[0] >= 1
+
+
+def test_without_sinks_the_loader_waits_for_the_frame_handed_to_the_caller(monkeypatch):
+    seen, began = loader_watch(monkeypatch)
+    monkeypatch.setattr(tiers_module, "HOLD_SECONDS", 600.0)  # only the frame releases it
+    source = build("source", "synthetic", {"width": 64, "height": 48, "length": 10})
+    frames = Engine(source, edges_chain(), [], mode="batch").frames()
+    assert next(frames).index == 0
+    assert began.wait(120)
+    frames.close()

@@ -9,6 +9,7 @@ so no child process is left filling a cache.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -74,3 +75,12 @@ def test_the_edgepipe_configs_are_the_jobs_the_peers_run(scripts, tmp_path):
                               tmp_path / "out.mkv", 60, warm_cache=tmp_path / "warm")
     assert env["NUMBA_CACHE_DIR"] == str(tmp_path / "warm") and argv[-2:] == ["run", argv[-1]]
     assert yaml.safe_load(Path(argv[-1]).read_text())["source"]["path"] == str(tmp_path / "in.mp4")
+
+
+def test_the_bench_can_give_its_runs_a_terminal_as_a_shell_does(scripts):
+    bench, _ = scripts
+    child = "import sys; assert sys.stderr.isatty() and not sys.stdout.isatty(); print(1)"
+    first, end = bench.time_run([sys.executable, "-c", child], dict(os.environ), on_terminal=True)
+    assert 0 < first <= end
+    with pytest.raises(SystemExit):  # without it, stderr is no terminal: the child fails
+        bench.time_run([sys.executable, "-c", child], dict(os.environ))
