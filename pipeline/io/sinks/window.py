@@ -135,6 +135,25 @@ class HighguiThread:
                 window._after_poll(key)
 
 
+
+def close_window(gui, owner, title: str) -> None:
+    """Detach ``owner`` from ``gui`` and destroy its window ``title`` on the GUI thread
+    (unless the user closed it), then let the toolkit process the close."""
+
+    def destroy():
+        gui.detach(owner)
+        if not owner.closed_by_user:
+            try:
+                cv2.destroyWindow(title)
+            except cv2.error:
+                pass
+        cv2.waitKey(1)  # let the toolkit process the close
+
+    try:
+        gui.call(destroy)
+    except SinkError as error:  # pragma: no cover - a stuck GUI must not stop shutdown
+        log.warning("%s", error)
+
 def key_action(key: int, name: str, controls, step: float):
     """What ``key`` does to ``controls``, as a call; None for a key that does nothing.
 
@@ -247,20 +266,7 @@ class WindowSink(Sink):
         if self._gui is None:
             return
         gui, self._gui = self._gui, None
-
-        def destroy():
-            gui.detach(self)
-            if not self.closed_by_user:
-                try:
-                    cv2.destroyWindow(self.title)
-                except cv2.error:
-                    pass
-            cv2.waitKey(1)  # let the toolkit process the close
-
-        try:
-            gui.call(destroy)
-        except SinkError as error:  # pragma: no cover - a stuck GUI must not stop shutdown
-            log.warning("%s", error)
+        close_window(gui, self, self.title)
 
     def abort(self) -> None:
         """Close the window (nothing on disk to undo)."""

@@ -64,8 +64,8 @@ import numpy as np
 from pipeline.io.base import Sink, SinkError, check_uint8
 from pipeline.io.outputs.commit import write_atomically
 from pipeline.io.sinks.shared import SharedSink
-from pipeline.io.sinks.window import (KEY_ESC, MAX_INITIAL_SIZE, HighguiThread, key_action,
-                                      key_name)
+from pipeline.io.sinks.window import (KEY_ESC, MAX_INITIAL_SIZE, HighguiThread, close_window,
+                                      key_action, key_name)
 from pipeline.io.sinks.window_tiles import MAX_TILES, TileState, compose, layout, tile_of
 
 log = logging.getLogger(__name__)
@@ -193,21 +193,7 @@ class SharedWindow(SharedSink):
             self._close(gui)
 
     def _close(self, gui: HighguiThread) -> None:
-        title = self.sink.title
-
-        def destroy():
-            gui.detach(self)
-            if not self.closed_by_user:
-                try:
-                    cv2.destroyWindow(title)
-                except cv2.error:
-                    pass
-            cv2.waitKey(1)  # let the toolkit process the close
-
-        try:
-            gui.call(destroy)
-        except SinkError as error:  # pragma: no cover - a stuck GUI must not stop shutdown
-            log.warning("%s", error)
+        close_window(gui, self, self.sink.title)
 
     # ---------------------------------------------------------------- the GUI thread's side
     def _layout(self):
