@@ -207,7 +207,7 @@ class StreamSet:
         try:
             line = None
             if progress and all(s.engine.mode == "batch" for s in self.streams):
-                line = self._progress_line()  # before any stream reads: see its notes
+                line = self._progress_line()  # it counts beside the run: see its notes
             if self.pool is not None:
                 self.pool.start()
             with self._lock:
@@ -295,22 +295,26 @@ class StreamSet:
     def _progress_line(self) -> ProgressLine:
         """The set's line: the sum of what each stream will deliver, if each can tell.
 
-        Files count their frames by a decode pass of their own, as one stream's line
-        does, before the streams start: FFmpeg's messages are not counted meanwhile
-        (:func:`pipeline.io.media.logs.muted`), and that is process-wide.
+        Files count their frames by a decode pass of their own; as for one stream
+        (:meth:`ProgressLine.for_source`), the count runs beside the run from its first
+        frame on, and the line shows a plain count until every stream's total is known.
         """
-        totals = []
-        for stream in self.streams:
-            engine = stream.engine
-            try:
-                total = engine.source.count_frames()
-            except Exception:  # noqa: BLE001  (the stream's own run reports a bad source)
-                total = None
-            if total is not None and engine.max_frames is not None:
-                total = min(total, engine.max_frames)
-            totals.append(total)
-        total = None if None in totals else sum(totals)
-        return ProgressLine(total, stream=sys.stderr, label=f"edgepipe ({len(self.streams)} streams)")
+        engines = [stream.engine for stream in self.streams]
+
+        def count() -> int | None:
+            totals = []
+            for engine in engines:
+                try:
+                    total = engine.source.count_frames()
+                except Exception:  # noqa: BLE001  (the stream's own run reports a bad source)
+                    total = None
+                if total is None:
+                    return None
+                totals.append(total if engine.max_frames is None else min(total, engine.max_frames))
+            return sum(totals)
+
+        return ProgressLine(None, stream=sys.stderr, label=f"edgepipe ({len(self.streams)} streams)",
+                            count=count)
 
 
     def _conclude(self) -> StreamsSummary:

@@ -33,13 +33,16 @@ def decode_each(reader: MediaReader, max_consecutive_errors: int = 30, visit=Non
     return count
 
 
-def count_decodable_frames(path: str, max_consecutive_errors: int = 30) -> int:
+def count_decodable_frames(path: str, max_consecutive_errors: int = 30,
+                           threads: int | None = None) -> int:
     """Frames of ``path`` that decode, counted by decoding it (no colour conversion).
 
     Container metadata can be far off (``samples/tree.avi`` states 444 frames and decodes
-    68), so this is one decode pass (:func:`decode_each`).
+    68), so this is one decode pass (:func:`decode_each`).  ``threads``: the decoder's
+    threads (default :func:`~pipeline.io.media.reader.default_threads`; 1 decodes on the
+    calling thread, which :func:`pipeline.io.media.logs.muted` needs).
     """
-    reader = MediaReader(path).open()
+    reader = MediaReader(path, threads=threads).open()
     try:
         return decode_each(reader, max_consecutive_errors)
     finally:

@@ -43,8 +43,9 @@ _LEVEL_NAMES = {logging.CRITICAL: "fatal error", logging.ERROR: "error", logging
 _lock = threading.Lock()
 _tallies: list["MessageTally"] = []
 _installed = False
-_thread = threading.local()  # .tallies: the tallies that claimed this thread (a WeakSet)
-_muted = 0  # > 0 while a side pass (counting frames) decodes: its messages are not the run's
+# .tallies: the tallies that claimed this thread (a WeakSet); .muted: > 0 while this
+# thread decodes a side pass (counting frames), whose messages are not the run's.
+_thread = threading.local()
 
 
 class MessageTally:
@@ -169,8 +170,10 @@ class _Handler(logging.Handler):
         context = record.name[len("libav."):] if record.name.startswith("libav.") else ""
         if context == "generic":
             context = ""
+        if getattr(_thread, "muted", 0):
+            return
         with _lock:
-            tallies = [] if _muted else list(_tallies)
+            tallies = list(_tallies)
         message = record.getMessage()
         if _benign(context, message):
             return
@@ -197,13 +200,15 @@ def install() -> None:
 
 @contextlib.contextmanager
 def muted():
-    """Messages logged inside are counted by no tally (a second decode pass of a file
-    the source also reads, such as counting its frames, would count them twice)."""
-    global _muted
-    with _lock:
-        _muted += 1
+    """Messages this thread logs inside are counted by no tally (a second decode pass of a
+    file the source also reads, such as counting its frames, would count them twice).
+
+    Per thread: a count running beside the run (the progress line's, from the first frame
+    on) must not hide the run's own messages.  The pass must decode on this thread (one
+    decoder thread): FFmpeg's own threads log on threads of their own.
+    """
+    _thread.muted = getattr(_thread, "muted", 0) + 1
     try:
         yield
     finally:
-        with _lock:
-            _muted -= 1
+        _thread.muted -= 1

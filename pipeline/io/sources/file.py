@@ -344,9 +344,12 @@ class FileSource(Source):
             return None
         if self._counted is None:
             check_video_path(self.path)
-            with logs.muted():  # the run's own read reports the same messages
+            # The run's own read reports the same messages.  One decoder thread: muted()
+            # holds for this thread only (the count may run beside the run).
+            with logs.muted():
                 try:
-                    self._counted = count_decodable_frames(self.path, self.max_consecutive_errors)
+                    self._counted = count_decodable_frames(self.path, self.max_consecutive_errors,
+                                                           threads=1)
                 except MediaOpenError as error:
                     raise SourceError(f"cannot decode {self._describe()} to count its frames "
                                       f"({error}); {REENCODE_HINT}") from None

@@ -101,3 +101,40 @@ def test_a_message_from_a_tallys_own_thread_is_that_tallys_alone(tmp_path):
     finally:
         mine.stop()
         other.stop()
+
+
+def test_a_muted_thread_hides_its_own_messages_only(tmp_path):
+    """The progress line's count decodes beside the run: its messages are not counted, the
+    run's own, from another thread at the same time, still are."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 4096)
+    tally = logs.MessageTally()
+    tally.start()  # claims this thread: every other thread's messages reach it too
+    try:
+        def counting_pass():
+            with logs.muted():
+                _open_junk(junk)
+        _in_thread(counting_pass)
+        assert tally.heard == 0
+        with logs.muted():
+            _in_thread(_open_junk, junk)  # muted here, not in the thread that logs
+        assert tally.heard > 0
+    finally:
+        tally.stop()
+
+
+def test_counting_a_damaged_files_frames_adds_nothing_to_the_runs_messages(tmp_path):
+    from pipeline.config.registry import build  # noqa: PLC0415
+
+    source = build("source", "file", {"path": str(damaged_clip(tmp_path))})
+    source.open()
+    try:
+        before = source._tally.heard
+        counted = []
+        _in_thread(lambda: counted.append(source.count_frames()))  # as the progress line does
+        assert counted[0] > 0 and source._tally.heard == before
+        while source.read() is not None:  # the run's own read: its messages are heard
+            pass
+        assert source._tally.heard > before
+    finally:
+        source.close()
