@@ -154,6 +154,24 @@ def close_window(gui, owner, title: str) -> None:
     except SinkError as error:  # pragma: no cover - a stuck GUI must not stop shutdown
         log.warning("%s", error)
 
+
+def save_snapshot(folder: Path, frame, saved: list) -> None:
+    """Write ``frame``'s picture to ``folder/snapshot_NNNNNN.png`` (whole or not at all) and
+    add its path to ``saved``; a failure is logged, never raised: it must not end a live
+    session."""
+    path = folder / f"snapshot_{frame.index:06d}.png"
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(frame.image))
+    try:
+        if not ok:
+            raise OSError("PNG encoding failed")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data.tobytes())
+    except OSError as error:
+        log.error("window: cannot save snapshot %s (%s); check snapshot_dir", path, error)
+        return
+    saved.append(str(path))
+    log.info("window: saved snapshot %s", path)
+
 def key_action(key: int, name: str, controls, step: float):
     """What ``key`` does to ``controls``, as a call; None for a key that does nothing.
 
@@ -337,18 +355,5 @@ class WindowSink(Sink):
 
     def _save_snapshot(self) -> None:
         frame = self._shown if self._shown is not None else self._latest
-        if frame is None:
-            return
-        path = Path(self.snapshot_dir) / f"snapshot_{frame.index:06d}.png"
-        ok, data = cv2.imencode(".png", np.ascontiguousarray(frame.image))
-        try:
-            if not ok:
-                raise OSError("PNG encoding failed")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, data.tobytes())
-        except OSError as error:
-            # A failed snapshot must not end a live session: say so and go on.
-            log.error("window: cannot save snapshot %s (%s); check snapshot_dir", path, error)
-            return
-        self.snapshots.append(str(path))
-        log.info("window: saved snapshot %s", path)
+        if frame is not None:
+            save_snapshot(Path(self.snapshot_dir), frame, self.snapshots)

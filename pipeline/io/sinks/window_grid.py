@@ -59,13 +59,11 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from pipeline.io.base import Sink, SinkError, check_uint8
-from pipeline.io.outputs.commit import write_atomically
 from pipeline.io.sinks.shared import SharedSink
 from pipeline.io.sinks.window import (KEY_ESC, MAX_INITIAL_SIZE, HighguiThread, close_window,
-                                      key_action, key_name)
+                                      key_action, key_name, save_snapshot)
 from pipeline.io.sinks.window_tiles import MAX_TILES, TileState, compose, layout, tile_of
 
 log = logging.getLogger(__name__)
@@ -322,20 +320,8 @@ class SharedWindow(SharedSink):
         with self._lock:
             tiles = [(t.name, t.controls, t.frame) for t in self.tiles.values() if t.controls is not None]
         for name, controls, frame in tiles:
-            if frame is None or not controls.take_snapshot_request():
-                continue
-            path = Path(self.sink.snapshot_dir) / name / f"snapshot_{frame.index:06d}.png"
-            ok, data = cv2.imencode(".png", np.ascontiguousarray(frame.image))
-            try:
-                if not ok:
-                    raise OSError("PNG encoding failed")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomically(path, data.tobytes())
-            except OSError as error:  # a failed snapshot must not end a live session
-                log.error("window: cannot save snapshot %s (%s); check snapshot_dir", path, error)
-                continue
-            self.snapshots.append(str(path))
-            log.info("window: saved snapshot %s", path)
+            if frame is not None and controls.take_snapshot_request():
+                save_snapshot(Path(self.sink.snapshot_dir) / name, frame, self.snapshots)
 
 
 def next_pause(spent: float) -> float:

@@ -145,13 +145,16 @@ def _need(tool: str) -> None:
 class Child:
     """The child process showing the window, with its JSON lines read on a thread."""
 
-    def __init__(self, display: str, title: str, snapshot_dir: Path, mode: str = "run"):
+    def __init__(self, display: str, title: str, snapshot_dir: Path, mode: str = "run",
+                 script: str = __file__):
         env = dict(os.environ, DISPLAY=display, PYTHONPATH=str(ROOT))
         env.pop("WAYLAND_DISPLAY", None)
         self.display = display
         self.title = title
+        # ``script`` runs as the child: this file, or another test's (the grid's) with a
+        # main of the same kind; commands go to its standard input.
         self.process = subprocess.Popen(
-            [sys.executable, __file__, title, str(snapshot_dir), mode],
+            [sys.executable, script, title, str(snapshot_dir), mode], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(snapshot_dir.parent),
         )
         self.lines: queue.Queue = queue.Queue()

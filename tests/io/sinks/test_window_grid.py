@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from tests.io.sinks.netcheck import free_port
+from tests.io.sinks.test_window import Child as WindowChild
 from tests.io.sinks.test_window import (_need, screenshot, send_wm_delete, window_geometry,
                                         xvfb)  # noqa: F401  (xvfb: the fixture)
 
@@ -124,23 +125,12 @@ if __name__ == "__main__":
 
 
 # --------------------------------------------------------------------------------------
-class Child:
-    """The child showing the grid; its JSON lines read on a thread, commands written."""
+class Child(WindowChild):
+    """The child showing the grid (this file's main); its JSON lines read on a thread,
+    commands written."""
 
     def __init__(self, display: str, title: str, snapshot_dir: Path):
-        env = dict(os.environ, DISPLAY=display, PYTHONPATH=str(ROOT))
-        env.pop("WAYLAND_DISPLAY", None)
-        self.display, self.title = display, title
-        self.process = subprocess.Popen([sys.executable, __file__, title, str(snapshot_dir)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue = queue.Queue()
-        self.stderr: list = []
-        self.state: dict = {}
-        threading.Thread(target=lambda: [self.lines.put(json.loads(l)) for l in self.process.stdout],
-                         daemon=True).start()
-        threading.Thread(target=lambda: [self.stderr.append(l) for l in self.process.stderr],
-                         daemon=True).start()
+        super().__init__(display, title, snapshot_dir, mode="grid", script=__file__)
 
     def send(self, command: str) -> None:
         self.process.stdin.write(command + "\n")
