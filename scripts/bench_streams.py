@@ -36,6 +36,7 @@ reader the script started.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import shutil
@@ -439,4 +440,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    faulthandler.register(signal.SIGUSR1)  # a stuck run shows where: kill -USR1 PID
     sys.exit(main())

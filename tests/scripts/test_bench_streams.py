@@ -3,6 +3,7 @@ leaves no process behind; Ctrl+C stops every sender and reader it started."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -77,16 +79,29 @@ def test_ctrl_c_stops_every_sender_and_reader(tmp_path):
     script = subprocess.Popen([sys.executable, str(SCRIPT), "--streams", "2", "--seconds", "60",
                                "--columns", "one edgepipe"], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []  # the script's own warm-up and clip come before its table's header
+    reader = threading.Thread(target=lambda: lines.extend(script.stdout), daemon=True)
+    reader.start()
     try:
         end = time.monotonic() + 180  # a hang guard: the clip, the warm-up, the start
         children: set[int] = set()
-        while len(children) < 3:  # two senders and the edgepipe reading them
+        while len(children) < 3 or not any(line.lstrip().startswith("N  column") for line in lines):
             assert script.poll() is None and time.monotonic() < end, script.stderr.read()
             children = {pid for pid in children_of(script.pid) if "ffmpeg" in cmdline(pid)
-                        and "-stream_loop" in cmdline(pid) or "pipeline" in cmdline(pid)}
+                        and "-stream_loop" in cmdline(pid) or "pipeline run" in cmdline(pid)}
             time.sleep(0.2)
         script.send_signal(signal.SIGINT)  # the script alone: it must stop its children
-        code = script.wait(60)
+        try:
+            code = script.wait(60)
+        except subprocess.TimeoutExpired:  # where it is stuck, for the report
+            script.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            script.kill()
+            for pid in children:  # not left to skew the tests after this one
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"no exit 60 s after Ctrl+C; children {children}; "
+                        f"stack:\n{script.stderr.read()}")
     finally:
         if script.poll() is None:
             script.kill()
