@@ -102,6 +102,7 @@ class StagedOutput:
         self.temp: Path | None = None
         self.watch: WriteWatch | None = None
         self.direct = is_device(self.path)  # written in place: see the class's notes
+        self._probe: int | None = None  # a pipe's write end held open by _check_reader
 
     def __repr__(self) -> str:
         return f"StagedOutput({self.path!r}, temp={None if self.temp is None else self.temp.name!r})"
@@ -133,16 +134,29 @@ class StagedOutput:
         return self.temp
 
     def _check_reader(self) -> None:
-        """A pipe with no reader would block the sink's open forever: refuse it instead."""
+        """A pipe with no reader would block the sink's open forever: refuse it instead.
+
+        The probe's write end stays open until :meth:`commit` or :meth:`discard`: closed
+        at once, it left the pipe without a writer until the sink opened it, and a reader
+        that was already waiting (``cat``) read the end of its input and left, so the
+        sink's own open then blocked for ever.
+        """
         if not stat.S_ISFIFO(os.stat(self.path).st_mode):
             return
         try:
-            os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+            probe = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as error:
             if error.errno != errno.ENXIO:
                 raise self.failure(error.strerror) from error
             raise SinkError(f"{self.what}: {self.path!r} is a pipe (FIFO) that no process reads; "
                             f"start its reader first (e.g. cat {self.path}), or give a file name") from None
+        self._close_probe()
+        self._probe = probe
+
+    def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            os.close(probe)
 
     def due(self) -> bool:
         """Whether the watch asks to be looked at now (never for a device or pipe)."""
@@ -159,6 +173,7 @@ class StagedOutput:
         the temporary file is removed then and the final name untouched.
         """
         if self.direct:
+            self._close_probe()
             return
         try:
             problem = self.problem()  # a removed folder: writes and close succeeded
@@ -172,6 +187,7 @@ class StagedOutput:
     def discard(self) -> None:
         """Remove the temporary file (if any) and release the lock; safe to call twice."""
         if self.direct:
+            self._close_probe()
             return
         remove_quietly(self.temp)
         self.temp = None

@@ -92,26 +92,53 @@ def test_a_pipe_or_device_is_written_in_place_not_replaced(tmp_path):
     place, no lock or temporary beside it, still a FIFO afterwards."""
     import os
     import stat
-    import threading
 
     from pipeline.io.outputs.commit import is_device
 
     assert is_device(os.devnull) and not is_device(tmp_path) and not is_device(tmp_path / "none")
     fifo = tmp_path / "lines"
     os.mkfifo(fifo)
-    got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
-    reader.start()
-    sink = StatsSink(path=str(fifo))
-    sink.check()
-    frame = make_frame(0)
-    sink.open(frame, 30.0)
-    sink.write(frame)
-    sink.close()
-    reader.join(10)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the reader is there first
+    try:
+        sink = StatsSink(path=str(fifo))
+        sink.check()
+        frame = make_frame(0)
+        sink.open(frame, 30.0)
+        sink.write(frame)
+        sink.close()
+        got = os.read(reader, 65536).decode()
+        assert os.read(reader, 1) == b""  # every writer closed: the reader's end of input
+    finally:
+        os.close(reader)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert len(got[0].splitlines()) == 1 and "latency_ms" in json.loads(got[0])
+    assert len(got.splitlines()) == 1 and "latency_ms" in json.loads(got)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lines"]
+
+
+def test_the_readers_check_leaves_a_pipe_with_a_writer_until_the_output_ends(tmp_path):
+    """Finding out whether a FIFO has a reader opens its write end; closed at once, the
+    pipe had no writer until the sink opened it, and a reader already waiting (``cat``)
+    read the end of its input and left: the sink's own open then blocked for ever."""
+    import os
+
+    from pipeline.io.outputs.commit import StagedOutput
+
+    fifo = tmp_path / "lines"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        output = StagedOutput(str(fifo), "stats sink")
+        assert output.begin() == fifo
+        with pytest.raises(BlockingIOError):  # a writer is there: no end of input yet
+            os.read(reader, 1)
+        output.commit()
+        assert os.read(reader, 1) == b""  # the probe closed with the output
+        output = StagedOutput(str(fifo), "stats sink")
+        output.begin()
+        output.discard()
+        assert os.read(reader, 1) == b""
+    finally:
+        os.close(reader)
 
 
 def test_a_pipe_nobody_reads_is_refused_not_waited_for(tmp_path):
