@@ -350,8 +350,8 @@ class Engine:
                 if pending:
                     for runner in pending:
                         runner.step(POLL / len(pending))
-                else:
-                    busy[-1].finished.wait(POLL)
+                else:  # until the next live-stats update: a thread ending wakes it sooner
+                    busy[-1].finished.wait(max(POLL, last_publish + PUBLISH_EVERY - time.perf_counter()))
                 now = time.perf_counter()
                 if now - last_publish >= PUBLISH_EVERY:
                     last_publish = now

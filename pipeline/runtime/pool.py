@@ -28,10 +28,10 @@ consumers.  So:
   steps run.
 
 No polling: the workers sleep on one condition variable, woken by the streams' queues
-and controls (:meth:`FrameQueue.watch`, :meth:`Controls.watch`) whenever a frame comes,
-room frees in a consumer's full queue, a queue closes or is abandoned, or a stream is
-paused, resumed or stopped; nothing else (the pool's own takes and puts) wakes them.  An
-idle pool sleeps.
+and controls (:meth:`FrameQueue.watch`, :meth:`Controls.watch`) whenever a frame comes
+(one worker: one job came), room frees in a consumer's full queue, a queue closes or is
+abandoned, or a stream is paused, resumed or stopped (every worker); nothing else (the
+pool's own takes and puts) wakes them.  An idle pool sleeps.
 
 Threads: the streams are what keeps the cores busy, so while the pool holds more than
 one stream each worker runs its kernels on its own thread (:data:`pipeline.ops.ONE_THREAD`:
@@ -211,7 +211,7 @@ class ProcessingPool:
             if self._stopping:
                 raise RuntimeError("the processing pool was stopped: a new stream needs a running pool")
             entry = PoolEntry(processor, next(self._order))
-            processor.input.watch(self._wake)  # a frame came, the input ended
+            processor.input.watch(self._wake_one)  # a frame came, the input ended: one job
             for queue, _ in processor.consumers:  # room made, a consumer gone (not our puts)
                 queue.watch(self._wake, puts=False)
             processor.state.controls.watch(self._wake)
@@ -232,6 +232,13 @@ class ProcessingPool:
     def _wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
+
+    def _wake_one(self) -> None:
+        # One new job (a frame, or a stream's end) needs one worker: a worker that is busy
+        # looks for work before it waits again, so waking both only put one back to sleep
+        # (a thread switch per frame for nothing).
+        with self._cond:
+            self._cond.notify()
 
     def _next_job(self) -> tuple[PoolEntry, object] | None:
         """Under the lock: a stream that ended, else the oldest frame any idle stream can

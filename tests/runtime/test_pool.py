@@ -260,6 +260,35 @@ def test_a_full_consumer_queue_holds_back_its_stream_only():
         pool.stop()
 
 
+def test_a_frame_wakes_one_idle_worker_not_every_one():
+    # Two idle workers, frames put one at a time: each frame is one job, so one worker
+    # wakes for it (waking both put one back to sleep: a thread switch per frame).
+    stream = Stream("a", Ledger())
+    pool = ProcessingPool(2)
+    wakes = []
+    wait = pool._cond.wait
+
+    def counted_wait(*args):
+        result = wait(*args)
+        wakes.append(threading.current_thread().name)
+        return result
+
+    pool._cond.wait = counted_wait
+    entry = pool.register(stream.processor)
+    pool.start()
+    try:
+        frames = 20
+        for index in range(frames):
+            image = np.full((4, 4), index, np.uint8)
+            stream.input.put(Frame(index, float(index), image, image))
+            assert stream.output.get(GUARD).index == index
+        stream.input.close()
+        assert stream.output.get(GUARD) is END and entry.finished.wait(GUARD)
+    finally:
+        pool.stop()
+    assert frames <= len(wakes) <= frames + 4, wakes  # the end and the stop wake the rest
+
+
 def test_the_workers_end_with_the_pool_and_a_stopped_pool_takes_no_stream():
     pool = ProcessingPool(3)
     pool.start()

@@ -459,3 +459,19 @@ def test_a_canny_tuner_needs_a_canny_stage_with_an_auto_value():
     with pytest.raises(ConfigError, match="targets canny tunes the low and high of a canny stage"):
         Config.from_dict(yaml.safe_load(text))
     Config.from_dict(yaml.safe_load(text.replace("high: 20", "high: auto")))
+
+
+def test_an_idle_tuner_sleeps_until_the_run_stops_it(running, monkeypatch):
+    # No polling: with nothing offered, the thread waits on its mailbox; the run's stop
+    # (through the controls it watches) wakes it at once, not a timeout.
+    from pipeline.runtime.tuner import thread
+
+    monkeypatch.setattr(thread, "IDLE_WAIT", 3600.0)
+    monkeypatch.setattr(thread, "POLL", 3600.0)  # nor a poll
+    controls = Controls()
+    tuner = running(SETTINGS, controls)
+    assert tuner.wait_warm(60)
+    controls.stop("test")
+    assert tuner._finished.wait(60), "the stop did not wake the idle tuner"
+    assert not tuner.running and tuner.error is None
+    assert tuner not in [getattr(w, "__self__", None) for w in controls._watchers]

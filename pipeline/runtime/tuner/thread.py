@@ -39,7 +39,10 @@ from pipeline.runtime.tuner.targets import TARGETS
 
 __all__ = ["POLL", "Tuner"]
 
-POLL = 0.05  # seconds the thread waits for a histogram before looking at the stop flag
+POLL = 0.05  # seconds between looks while waiting for the thread to warm up
+#: Seconds the idle thread sleeps at most: a histogram, stop() and the run's stop wake it
+#: at once (the controls are watched); this bounds a wake-up that would be missed.
+IDLE_WAIT = 1.0
 
 
 class Tuner:
@@ -137,12 +140,21 @@ class Tuner:
         return last is None or not 0 <= index - last < self.every
 
     def _take(self, timeout: float) -> tuple[int | None, np.ndarray] | None:
-        """The newest ``(index, histogram)``, waiting up to ``timeout``; None if none came."""
+        """The newest ``(index, histogram)``, waiting up to ``timeout``; None if none came
+        or the tuner or the run was stopped meanwhile."""
         with self._mail_ready:
-            if self._mail is None:
+            if self._mail is None and not self._stopping():
                 self._mail_ready.wait(timeout)
             mail, self._mail = self._mail, None
             return mail
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self.controls.stopped
+
+    def _wake(self) -> None:
+        """A control changed (the run may have stopped): the idle thread looks again."""
+        with self._mail_ready:
+            self._mail_ready.notify_all()
 
     # ---------------------------------------------------------------- the thread
     def start(self) -> "Tuner":
@@ -150,6 +162,7 @@ class Tuner:
         if self._thread is not None:
             raise RuntimeError("the tuner was started already; make a new Tuner per run")
         self._thread = threading.Thread(target=self._loop, name="edgepipe-tuner", daemon=True)
+        self.controls.watch(self._wake)  # a stop wakes the idle thread: no polling
         self._thread.start()
         return self
 
@@ -171,8 +184,8 @@ class Tuner:
         try:
             self.warm()
             self.warmed.set()
-            while not (self._stop.is_set() or controls.stopped):
-                mail = self._take(POLL)
+            while not self._stopping():
+                mail = self._take(IDLE_WAIT)
                 if mail is not None:
                     self.handle(mail[1], mail[0])
         except BaseException as exc:  # noqa: BLE001  (reported through on_error)
@@ -180,6 +193,7 @@ class Tuner:
             if self.on_error is not None:
                 self.on_error(exc)
         finally:
+            controls.unwatch(self._wake)
             self._finished.set()
             with self._progress:
                 self._progress.notify_all()
