@@ -7,8 +7,9 @@ passed horizontally once (plus two rows of overlap per band), each output row ta
 two vertical passes fused with the magnitude, and the mapped uint8 row is written
 straight into ``out``.  Every step calls the same ``@njit`` helpers as the unfused
 kernels, or an exact rewriting of them stated where it is made (Sobel's taps as adds
-and shifts, the abs mapping as the shift mapping with offset 0), which is why the
-result equals their composition pixel for pixel (tests/kernels/test_edges.py).
+and shifts, the abs mapping as the shift mapping with offset 0, Sobel's l2 value from
+squares in 16-bit lanes), which is why the result equals their composition pixel for
+pixel (tests/kernels/test_edges.py).
 
 With the histogram, each finished row is counted right after it is written, while it is
 still in L1 (:func:`~pipeline.kernels.maps.count_span`).  Counting chunk by chunk inside
@@ -52,6 +53,40 @@ _GREY = 6
 
 
 @numba.njit(**JIT)
+def rounded_norm(dx, dy):
+    """``min(rint(sqrt(float32(dx)**2 + float32(dy)**2)), 255)`` for int16 ``dx``, ``dy``
+    (Sobel's, within +-1020), from squares in 16-bit lanes.
+
+    This is the l2 edge value of the default mapping, as OpenCV's chain makes it.  Here
+    ``|dx|`` and ``|dy|`` are clipped at 255 and ``dx**2 + dy**2`` is summed in uint16,
+    saturated at 65535 (LLVM: ``vpabsw``, ``vpminsw``, ``vpmullw``, ``vpaddusw`` on 32
+    pixels a vector), and only that sum is widened to float32 for the square root.  From
+    the two int16 vectors to the float32 sum this takes 12 vector instructions per 32
+    pixels where widening both values and squaring them in float32 took 16, and the
+    edge row was bound by those as much as by ``vsqrtps`` (docs/performance.md, "What
+    limited each step").
+
+    Exact.  While ``|dx|, |dy| <= 255`` and ``dx**2 + dy**2 <= 65535`` the sum is the
+    true one, a whole number below 2**24 that float32 holds exactly (as it holds each
+    square and their sum in the float form), and the square root and the rounding are
+    the same float32 operations.  Otherwise the true sum is at least 65536 (a value of
+    256 or more, or a sum past 65535), so the true result is at least 256 and clips to
+    255; and the sum here is then 65535 (saturated) or at least 255**2 = 65025 (a value
+    clipped to 255), whose square root, 255 to 255.998, rounds to 255 or 256 and clips
+    to 255 as well.  (-32768, whose ``abs`` overflows int16, is no Sobel value.)
+    """
+    a = np.uint16(min(np.int16(abs(dx)), np.int16(255)))
+    b = np.uint16(min(np.int16(abs(dy)), np.int16(255)))
+    # The sum modulo 2**16 is below a**2 exactly when it wrapped; that wrap and the
+    # compare are the pattern LLVM makes one saturating add of (numba sums two uint16
+    # as int64, and the truncation keeps pure Python from an overflow warning).
+    a2 = np.uint16(a * a)
+    wrapped = np.uint16(np.int32(a2) + np.int32(b * b))
+    m2 = wrapped if wrapped >= a2 else np.uint16(65535)
+    return min(np.rint(np.sqrt(np.float32(m2))), np.float32(255))
+
+
+@numba.njit(**JIT)
 def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, out, i):
     # Both vertical passes, the magnitude and the mapping in one loop: the two gradient
     # values never leave registers.  Zero weights stand for an invalid row under the ZERO
@@ -77,9 +112,9 @@ def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, ou
                     out[i, j] = min(np.int16(abs(dx) + abs(dy)), np.int16(255))
                 return
             for j in range(out.shape[1]):
-                dx = np.float32(np.int16(smooth_tap(ring[up, j], ring[mid, j], ring[down, j])))
-                dy = np.float32(np.int16(difference_tap(ring[yu, j], ring[yd, j])))
-                out[i, j] = min(np.rint(np.sqrt(dx * dx + dy * dy)), np.float32(255))
+                dx = np.int16(smooth_tap(ring[up, j], ring[mid, j], ring[down, j]))
+                dy = np.int16(difference_tap(ring[yu, j], ring[yd, j]))
+                out[i, j] = rounded_norm(dx, dy)
             return
         for j in range(out.shape[1]):
             dx = np.float32(np.int16(smooth_tap(ring[up, j], ring[mid, j], ring[down, j])))

@@ -9,6 +9,7 @@ OpenCV and the plain loops).
 
 import os
 
+import cv2
 import numba
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from pipeline import stencils
 from pipeline.kernels import derivatives
 from pipeline.kernels import edges as kernel
 from pipeline.kernels.border import REFLECT101, REPLICATE, ZERO
-from tests.test_ops import composed, photo_like, random_image
+from tests.test_ops import CV_BORDERS, composed, photo_like, random_image
 
 BORDER_CODES = {"zero": ZERO, "reflect101": REFLECT101, "replicate": REPLICATE}
 
@@ -128,3 +129,60 @@ def test_either_side_of_the_small_frame_limit_matches_the_composition(shape):
     got, hist = ops.edges(frame, hist=True)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(hist, np.bincount(want.ravel(), minlength=256))
+
+
+
+def sobel_l2_row(dx, dy):
+    """The Sobel l2 row of the default mapping (``kernel._edge_row``'s vector loop) on the
+    derivative values ``dx``, ``dy`` (int16), from rings whose taps make exactly them."""
+    ring = np.zeros((7, dx.size), np.int16)
+    ring[0] = dx  # x ring, rows 0-2 through the taps (1, 2, 1): dx + 2 * 0 + 0
+    ring[5] = dy  # y ring, rows 3-5 through the taps (-1, 0, 1): dy - 0
+    out = np.full((1, dx.size), 77, np.uint8)
+    one, two, zero = np.int16(1), np.int16(2), np.int16(0)
+    kernel._edge_row(ring, 0, 1, 2, one, two, one, -one, zero, one, False, np.float32(1),
+                     np.float32(0), out, 0)
+    return out[0]
+
+
+def opencv_l2(dx, dy):
+    """``cv2.magnitude`` of the float32 derivatives and ``cv2.convertScaleAbs``: the tail
+    of OpenCV's chain that the row must equal."""
+    magnitude = cv2.magnitude(dx.astype(np.float32), dy.astype(np.float32))
+    return cv2.convertScaleAbs(magnitude).ravel()
+
+
+def test_the_sobel_l2_row_equals_opencv_for_every_derivative_pair():
+    # The row squares |dx| and |dy| clipped at 255 in 16 bits and saturates their sum
+    # (kernel.rounded_norm); every pair Sobel can make on uint8 pixels, +-1020 each,
+    # against OpenCV.  Pure Python takes all pairs up to 300 and the extremes, with signs.
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        values = np.r_[-1020, -300:301, 511, 1019, 1020]
+    else:
+        values = np.arange(-1020, 1021)
+    dx, dy = (v.astype(np.int16).ravel() for v in np.meshgrid(values, values))
+    want = opencv_l2(dx, dy)
+    got = sobel_l2_row(dx, dy)
+    np.testing.assert_array_equal(got, want)
+    # The cases the proof splits: exact sums, sums past 65535 of values up to 255, values
+    # of 256 or more; and sums on both sides of 255.5**2.
+    assert {0, 1, 254, 255} <= set(want.tolist())
+    squares = dx.astype(np.int64) ** 2 + dy.astype(np.int64) ** 2
+    small = (np.abs(dx) <= 255) & (np.abs(dy) <= 255)
+    assert np.any(small & (squares > 65535)) and np.any(~small)
+    assert np.any((squares > 65025) & (squares <= 65280))  # 255.0 < sqrt < 255.5: 255
+    assert np.any(small & (squares > 65280) & (squares <= 65535))  # exact sum, 256: 255
+
+
+@pytest.mark.parametrize("border", list(CV_BORDERS))
+def test_the_sobel_l2_kernel_on_extreme_frames_equals_opencv(border):
+    # 0/255 blocks and lone bright pixels: |dx| and |dy| up to 1020 together, the sums the
+    # 16-bit squares clip; the whole kernel against OpenCV's chain.
+    spots = np.zeros((9, 11, 3), np.uint8)
+    spots[::4, ::3] = 255
+    for frame in (blocks(), spots, random_image((17, 33, 3), seed=31)):
+        out, _ = run(frame, "sobel", border, "l2", "abs", 1.0, 1, count=False)
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        dx, dy = (cv2.Sobel(grey, cv2.CV_16S, *order, borderType=CV_BORDERS[border])
+                  for order in ((1, 0), (0, 1)))
+        np.testing.assert_array_equal(out.ravel(), opencv_l2(dx, dy))
