@@ -399,6 +399,9 @@ def main(argv=None) -> int:
         raise SystemExit("bench_streams: needs ffmpeg on the PATH (apt-get install ffmpeg)")
     results = []
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleaned up like Ctrl+C
+    # Ctrl+C too when started with SIGINT ignored (a background job of a script: Python
+    # then installs no handler of its own), as edgepipe itself does.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with tempfile.TemporaryDirectory(prefix="edgepipe-bench-streams-") as folder:
             check_config(args, folder)
@@ -428,6 +431,7 @@ def main(argv=None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     for column in args.columns:
         kept = [row["streams"] for row in results if not row[column]["behind"]]
         print(f"largest N kept up, {column}: {max(kept) if kept else 'none'}")
