@@ -17,6 +17,13 @@ log = logging.getLogger(__name__)
 COUNT_WAIT_AT_END = 1.0
 
 
+def frames_to_come(source, max_frames: int | None) -> int | None:
+    """The frames a run of ``source`` will deliver: its count (None if it cannot tell),
+    at most ``max_frames``."""
+    total = source.count_frames()
+    return total if total is None or max_frames is None else min(total, max_frames)
+
+
 class ProgressLine:
     """The run's progress bar on a terminal, drawn by tqdm (width, rate smoothing, ETA).
 
@@ -56,13 +63,8 @@ class ProgressLine:
         seconds of 1080p, minutes for a film); so the count runs beside the run, from its
         first frame on, and the bar shows a plain count until the total is known.
         """
-        def count() -> int | None:
-            total = source.count_frames()
-            if total is not None and max_frames is not None:
-                total = min(total, max_frames)
-            return total
-
-        return cls(None, stream=sys.stderr if stream is None else stream, count=count)
+        return cls(None, stream=sys.stderr if stream is None else stream,
+                   count=lambda: frames_to_come(source, max_frames))
 
     def _draw(self) -> None:
         from tqdm import tqdm  # lazy: tqdm costs 20-70 ms; only a run shown on a terminal draws a bar

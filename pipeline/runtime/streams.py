@@ -48,7 +48,7 @@ from pipeline.cli.guard import install_stop_signals
 from pipeline.errors import EdgepipeError
 from pipeline.runtime.engine import PUBLISH_EVERY, Engine
 from pipeline.runtime.pool import ProcessingPool
-from pipeline.runtime.progress import ProgressLine
+from pipeline.runtime.progress import ProgressLine, frames_to_come
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.stats import Summary
 
@@ -305,12 +305,12 @@ class StreamSet:
             totals = []
             for engine in engines:
                 try:
-                    total = engine.source.count_frames()
+                    total = frames_to_come(engine.source, engine.max_frames)
                 except Exception:  # noqa: BLE001  (the stream's own run reports a bad source)
                     total = None
                 if total is None:
                     return None
-                totals.append(total if engine.max_frames is None else min(total, engine.max_frames))
+                totals.append(total)
             return sum(totals)
 
         return ProgressLine(None, stream=sys.stderr, label=f"edgepipe ({len(self.streams)} streams)",
