@@ -233,12 +233,19 @@ def test_two_runs_one_output_one_wins(tmp_path):
     """Policy: lock and refuse.  The run that takes the lock writes the file; the other
     fails at once naming the winner's pid; the file is the winner's, whole."""
     out = tmp_path / "out" / "edges.avi"
-    lengths = (75, 90)  # tell the runs apart by their frame counts
-    # Paced at 30 fps (2.5 and 3 s: the runs overlap), batch mode (nothing dropped).
+    lengths = (240, 90)  # tell the runs apart by their frame counts
+    # Paced at 30 fps, batch mode (nothing dropped).  The second starts once the first
+    # holds the lock, and the first holds it 8 s: started together, a loaded machine could
+    # start the second after the first had ended (both then won, one after the other).
     configs = [write_config(tmp_path, {"video": {"path": str(out)}}, length=n, live=True, mode="batch",
                             stages=["grayscale", {"gradient": {"kind": "sobel"}}, "map"],
                             width=320, height=240) for n in lengths]
-    processes = [edgepipe(c) for c in configs]
+    processes = [edgepipe(configs[0])]
+    end = time.monotonic() + 120  # a hang guard
+    while lock_holder(lock_path(out)) != str(processes[0].pid):
+        assert processes[0].poll() is None and time.monotonic() < end, finish(processes[0])
+        time.sleep(0.05)
+    processes.append(edgepipe(configs[1]))
     results = [finish(p) for p in processes]
     codes = [code for code, _ in results]
     assert sorted(codes) == [0, 1], results
@@ -247,6 +254,15 @@ def test_two_runs_one_output_one_wins(tmp_path):
     assert f"another edgepipe run is writing {str(out)!r} (pid {processes[winner].pid})" in line
     assert len(decode(out)) == lengths[winner]
     assert leftovers(tmp_path / "out") == []
+
+
+def lock_holder(path: Path) -> str:
+    """The pid a sink wrote into the output lock at ``path`` once it held it ("" before).
+    Read, not probed with flock: a probe holding it for a moment could refuse the run."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def test_a_held_lock_refuses_before_work_and_a_stale_one_does_not(tmp_path):
