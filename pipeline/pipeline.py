@@ -88,7 +88,7 @@ class Pipeline:
         return Engine(source, Chain(stages), sinks, mode=runtime["mode"],
                       queue_size=runtime["queue_size"], max_frames=runtime["max_frames"],
                       fps=runtime["fps"], controls=controls, progress=progress,
-                      tuner_settings=self.config.tuner, pool=pool)
+                      tuner_settings=self.config.tuner, pool=pool, scheduling=runtime["scheduling"])
 
     def stream_set(self, pool: bool = True) -> StreamSet:
         """A fresh :class:`StreamSet`: one engine per stream of a ``sources:`` config.
@@ -112,7 +112,7 @@ class Pipeline:
         runs = [self._stream_run(config, stream, self.pool) for stream in config.streams]
         streams = StreamSet(runs, lambda: [s.error for s in self._shared
                                            if s is not None and s.error is not None],
-                            pool=self.pool)
+                            pool=self.pool, scheduling=config.runtime["scheduling"])
         self._steer(streams)
         return streams
 

@@ -49,7 +49,7 @@ def test_good_config(tmp_path):
     assert config.stages[3].settings == {"value": 40.0}
     assert [c.name for c in config.sinks] == ["discard"]
     assert config.runtime == {"mode": "batch", "queue_size": None, "max_frames": None, "fps": None,
-                              "workers": None}
+                              "workers": None, "scheduling": "auto"}
 
 
 def test_to_dict_round_trips(tmp_path):

@@ -48,6 +48,7 @@ from pipeline.config.overrides import apply_overrides, entry_name
 from pipeline.config.registry import REGISTRIES, Param, ParamError, lookup
 from pipeline.config.streams import Stream, check_sinks, check_sources, streams_of
 from pipeline.io.overwrite import check_no_overwrite
+from pipeline.runtime.scheduling import SCHEDULING
 from pipeline.runtime.tuner import check_tuner_settings
 from pipeline.stages import kinds
 from pipeline.stages.grayscale import luma_refusal, wants_luma
@@ -74,8 +75,8 @@ class Runtime:
               help="live drops the oldest queued frame to bound latency; batch loses "
                    "nothing; auto: live for live sources, else batch"),
         Param("queue_size", (int, type(None)), None, min=1, max=1024,
-              help="frames each queue holds; null: 2 in live mode (8 for each input of a "
-                   "sources: run, whose frames wait their turn), 8 in batch mode"),
+              help="frames each queue holds; null: 2 in live mode (8 in a live sources: "
+                   "run, whose frames wait their turn), 8 in batch mode"),
         Param("max_frames", (int, type(None)), None, min=1,
               help="stop after this many frames from the source; null: until the end"),
         Param("fps", (float, type(None)), None, min=0.1, max=1000,
@@ -84,6 +85,10 @@ class Runtime:
               help="threads processing the frames of a sources: config, shared by its "
                    "streams; null: the CPUs this process may use (one stream alone has "
                    "its own processing thread)"),
+        Param("scheduling", str, "auto", choices=SCHEDULING,
+              help="Linux: batch runs the threads under SCHED_BATCH (a thread woken by "
+                   "another does not preempt it; measured with many streams in one process); "
+                   "auto: batch for a live sources: run, else normal"),
     )
 
 

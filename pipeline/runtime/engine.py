@@ -63,6 +63,7 @@ from pipeline.io.sources.pacing import FramePacer
 from pipeline.controls import Controls
 from pipeline.runtime.queues import END, POLL, FrameQueue
 from pipeline.runtime.progress import ProgressLine
+from pipeline.runtime.scheduling import batch_threads, wants_batch
 from pipeline.runtime.stats import RunStats, Summary
 from pipeline.runtime.tuner import Tuner
 from pipeline.runtime.warmup import WarmUp, warm_chain
@@ -77,10 +78,12 @@ TUNER_WARM_SECONDS = 60.0
 
 MODES = ("auto", "live", "batch")
 DEFAULT_QUEUE_SIZE = {"live": 2, "batch": 8}
-#: A live stream's input queue in a shared pool (several streams): its frame may wait
-#: its turn behind the other streams' frames, so two frames (66 ms at 30 fps) dropped
-#: 6-14% of twelve 720p30 streams' frames that eight (0-1.3%) let through, with the
-#: frame age p95 still under 100 ms (docs/streams.md, "Threads and queues").
+#: A live stream's queues in a shared pool (several streams), its input's and its
+#: sinks': its frame may wait its turn behind the other streams' frames, so two frames
+#: (66 ms at 30 fps) dropped 6-14% of twelve 720p30 streams' frames that eight (0-1.3%)
+#: let through, with the frame age p95 still under 100 ms; its sink threads are woken
+#: later under ``SCHED_BATCH``, and two frames there dropped 2-6% (docs/streams.md,
+#: "Threads and queues", "Scheduling").
 POOL_LIVE_INPUT_SIZE = 8
 DEFAULT_FPS = 30.0
 PUBLISH_EVERY = 0.25  # seconds between live-stats updates (hud, progress line)
@@ -116,7 +119,7 @@ class Engine:
         ``auto`` is live for a live source, else batch (see :func:`resolve_mode`).
     queue_size : int, optional
         Capacity of every queue; default 2 in live mode, 8 in batch mode, and 8 for a
-        live stream's input queue in a shared ``pool`` (:data:`POOL_LIVE_INPUT_SIZE`).
+        live stream's queues in a shared ``pool`` (:data:`POOL_LIVE_INPUT_SIZE`).
     max_frames : int, optional
         Stop after this many frames from the source.
     fps : float, optional
@@ -132,6 +135,10 @@ class Engine:
         A running :class:`~pipeline.runtime.pool.ProcessingPool` shared with other
         engines: it processes this engine's frames instead of a processing thread of its
         own (the streams of a :class:`~pipeline.runtime.streams.StreamSet`).
+    scheduling : {"auto", "batch", "normal"}
+        ``batch``: the run's threads under Linux's ``SCHED_BATCH``
+        (:mod:`pipeline.runtime.scheduling`); ``auto`` is normal for one engine alone (a
+        :class:`~pipeline.runtime.streams.StreamSet` decides for its streams).
 
     Attributes
     ----------
@@ -146,7 +153,7 @@ class Engine:
                  mode: str = "auto", queue_size: int | None = None, max_frames: int | None = None,
                  fps: float | None = None, controls: Controls | None = None,
                  progress: bool = False, tuner_settings: dict | None = None,
-                 pool: "ProcessingPool | None" = None):
+                 pool: "ProcessingPool | None" = None, scheduling: str = "auto"):
         self.source = source
         self.chain = chain
         self.sinks = list(sinks)
@@ -159,6 +166,7 @@ class Engine:
         self.progress = progress
         self.tuner_settings = tuner_settings
         self.pool = pool
+        self.batch_threads = wants_batch(scheduling, self.live, pooled=False)
         self.tuner = None
         self._histograms_on_demand = False  # set by _prepare
         self.summary: Summary | None = None
@@ -214,8 +222,9 @@ class Engine:
         sinks = self.sinks if with_sinks else []
         names = sink_names(sinks)
         self.stats = RunStats(self.chain.labels, names)
-        pooled = self.pool is not None and self.live and self.queue_size is None
-        self._input = FrameQueue(POOL_LIVE_INPUT_SIZE if pooled else size, drop_oldest=self.live)
+        if self.pool is not None and self.live and self.queue_size is None:
+            size = POOL_LIVE_INPUT_SIZE
+        self._input = FrameQueue(size, drop_oldest=self.live)
         self._runners = [SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=self.live),
                                     source=self.source, fps=self.fps, state=self._state, stats=self.stats)
                          for i, (sink, name) in enumerate(zip(sinks, names))]
@@ -286,9 +295,10 @@ class Engine:
         restore = install_stop_signals(self.interrupt) if handle_signals else None
         try:
             try:
-                self._prepare(with_sinks=True)
-                progress = self._progress_line()
-                self._start()
+                with batch_threads(self.batch_threads):  # the capture thread starts in open
+                    self._prepare(with_sinks=True)
+                    progress = self._progress_line()
+                    self._start()
                 self._wait([r for r in self._runners if r.sink.main_thread], progress)
             finally:
                 self._shutdown()
@@ -304,14 +314,16 @@ class Engine:
         caller falls behind.  Closing the generator early (``break``) stops the run.
         """
         try:
-            self._prepare(with_sinks=False)
+            with batch_threads(self.batch_threads):
+                self._prepare(with_sinks=False)
         except BaseException:
             self._shutdown()
             raise
         outlet = FrameQueue(self._input.maxsize, drop_oldest=self.live)
         delivered = 0
         try:
-            self._start(outlet)
+            with batch_threads(self.batch_threads):
+                self._start(outlet)
             last_publish = 0.0
             while True:
                 item = outlet.get(POLL)

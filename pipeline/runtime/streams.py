@@ -50,6 +50,7 @@ from pipeline.runtime.engine import PUBLISH_EVERY, Engine
 from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.progress import ProgressLine, frames_to_come
 from pipeline.runtime.queues import POLL
+from pipeline.runtime.scheduling import batch_threads, wants_batch
 from pipeline.runtime.stats import Summary
 
 #: Stop reasons a signal gives; the whole run keeps them (exit 130 / 143).
@@ -173,13 +174,19 @@ class StreamSet:
         The pool the streams' engines were built with (``Engine(..., pool=pool)``); the
         set starts it before the streams and stops it once every stream ended.  None: each
         engine has its own processing thread.
+    scheduling : {"auto", "batch", "normal"}
+        ``batch``: the set's threads (its pool's, each stream's and every thread those
+        start) under Linux's ``SCHED_BATCH`` (:mod:`pipeline.runtime.scheduling`);
+        ``auto``: batch when the streams share a pool in live mode.
     """
 
     def __init__(self, streams: list[StreamRun], shared_errors: Callable[[], list] = list,
-                 pool: ProcessingPool | None = None):
+                 pool: ProcessingPool | None = None, scheduling: str = "auto"):
         self.streams = list(streams)
         self.shared_errors = shared_errors
         self.pool = pool
+        self.batch_threads = wants_batch(scheduling, any(s.engine.live for s in self.streams),
+                                         pooled=pool is not None)
         self.summary: StreamsSummary | None = None
         # Streams and threads, as add/remove come from other threads.  Reentrant: the
         # signal handler (interrupt) runs in the main thread, which may hold it in _wait.
@@ -209,7 +216,8 @@ class StreamSet:
             if progress and all(s.engine.mode == "batch" for s in self.streams):
                 line = self._progress_line()  # it counts beside the run: see its notes
             if self.pool is not None:
-                self.pool.start()
+                with batch_threads(self.batch_threads):
+                    self.pool.start()
             with self._lock:
                 self._state = "running"
                 for stream in self.streams:
@@ -227,7 +235,8 @@ class StreamSet:
         """Run ``stream`` on a thread of its own (the caller holds the lock)."""
         thread = threading.Thread(target=stream.run, name=f"stream:{stream.name}", daemon=True)
         self._threads[stream.name] = thread
-        thread.start()
+        with batch_threads(self.batch_threads):  # from the main thread, or /control's
+            thread.start()
 
     def _wait(self, line: ProgressLine | None) -> None:
         """Until every stream's thread has ended, those added meanwhile included; the

@@ -477,7 +477,7 @@ def test_opencv_has_one_thread_while_a_pool_runs_and_its_count_back_after():
     assert cv2.getNumThreads() == before
 
 
-def test_a_live_streams_input_queue_is_deeper_in_a_pool_unless_one_is_given():
+def test_a_live_streams_queues_are_deeper_in_a_pool_unless_one_is_given():
     def live(pool, queue_size=None):
         source = build("source", "synthetic", {"length": 2, "width": 32, "height": 24})
         made = Engine(source, Chain([build("stage", "grayscale")]), [Collecting()], mode="live",
@@ -490,4 +490,7 @@ def test_a_live_streams_input_queue_is_deeper_in_a_pool_unless_one_is_given():
     assert live(pool)._input.maxsize == POOL_LIVE_INPUT_SIZE == 8
     assert live(None)._input.maxsize == DEFAULT_QUEUE_SIZE["live"] == 2
     assert live(pool, queue_size=3)._input.maxsize == 3
-    assert [runner.queue.maxsize for runner in live(pool)._runners] == [2]  # sinks as before
+    # its sinks' too: under SCHED_BATCH a woken sink thread waits its turn (docs/streams.md)
+    assert [runner.queue.maxsize for runner in live(pool)._runners] == [8]
+    assert [runner.queue.maxsize for runner in live(None)._runners] == [2]
+    assert [runner.queue.maxsize for runner in live(pool, queue_size=3)._runners] == [3]
