@@ -5,8 +5,9 @@ answer) wakes a thread while the waker still holds Python's GIL.  Under the norm
 policy Linux may let the woken thread run at once in the waker's place; it then
 needs the GIL, which the waker, now off the core, still holds, and both wait for a
 switch.  With many streams in one process (a dozen readers, two pool workers, two
-sink threads a stream) that happened thousands of times a second, and the pool fell
-behind with the cores not even full (docs/streams.md, "Scheduling").
+sink threads a stream) there are thousands of such hand-offs a second; a run could fall
+behind with the cores not even full, and ran better under this policy
+(docs/streams.md, "Scheduling").
 ``SCHED_BATCH`` asks the scheduler not to preempt the waker for a woken thread; the
 nice value and the share of the cores stay the same, and no privilege is needed.
 

@@ -130,3 +130,23 @@ def test_a_live_sources_run_runs_its_threads_under_batch_and_keeps_eight_frames(
 def test_scheduling_normal_leaves_a_sources_run_alone():
     seen, _ = policies_in_a_run("normal")
     assert seen == {"sink": {os.SCHED_OTHER}, "pool": {os.SCHED_OTHER}, "source": {os.SCHED_OTHER}}
+
+
+@linux_only
+@pytest.mark.parametrize("setting, expected", [("batch", os.SCHED_BATCH), ("auto", os.SCHED_OTHER)])
+def test_one_stream_runs_batch_only_when_asked(setting, expected):
+    data = {"version": 1, "source": {"type": "synthetic", "length": 3, "width": 32, "height": 24},
+            "stages": ["grayscale"], "sinks": ["discard"], "runtime": {"mode": "live", "scheduling": setting}}
+    pipe = Pipeline.from_dict(data)
+    engine = pipe.engine()
+    seen = set()
+    read = engine.source.read
+
+    def watched_read():
+        seen.add(os.sched_getscheduler(0))
+        return read()
+
+    engine.source.read = watched_read
+    assert engine.run().frames_out == 3
+    assert seen == {expected}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
