@@ -84,7 +84,7 @@ DEFAULT_QUEUE_SIZE = {"live": 2, "batch": 8}
 #: let through, with the frame age p95 still under 100 ms; its sink threads are woken
 #: later under ``SCHED_BATCH``, and two frames there dropped 2-6% (docs/streams.md,
 #: "Threads and queues", "Scheduling").
-POOL_LIVE_INPUT_SIZE = 8
+POOL_LIVE_QUEUE_SIZE = 8
 DEFAULT_FPS = 30.0
 PUBLISH_EVERY = 0.25  # seconds between live-stats updates (hud, progress line)
 SOURCE_JOIN_TIMEOUT = 2.0  # a source stuck in a device read is left behind after this
@@ -119,7 +119,7 @@ class Engine:
         ``auto`` is live for a live source, else batch (see :func:`resolve_mode`).
     queue_size : int, optional
         Capacity of every queue; default 2 in live mode, 8 in batch mode, and 8 for a
-        live stream's queues in a shared ``pool`` (:data:`POOL_LIVE_INPUT_SIZE`).
+        live stream's queues in a shared ``pool`` (:data:`POOL_LIVE_QUEUE_SIZE`).
     max_frames : int, optional
         Stop after this many frames from the source.
     fps : float, optional
@@ -223,7 +223,7 @@ class Engine:
         names = sink_names(sinks)
         self.stats = RunStats(self.chain.labels, names)
         if self.pool is not None and self.live and self.queue_size is None:
-            size = POOL_LIVE_INPUT_SIZE
+            size = POOL_LIVE_QUEUE_SIZE
         self._input = FrameQueue(size, drop_oldest=self.live)
         self._runners = [SinkRunner(sink, name, i, FrameQueue(size, drop_oldest=self.live),
                                     source=self.source, fps=self.fps, state=self._state, stats=self.stats)

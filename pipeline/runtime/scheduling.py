@@ -54,7 +54,8 @@ def batch_threads(enabled: bool = True) -> Iterator[bool]:
         return
     try:
         before = os.sched_getscheduler(0), os.sched_getparam(0)
-        if before[0] != os.SCHED_BATCH:
+        switched = before[0] != os.SCHED_BATCH  # already batch: nothing to set or give back
+        if switched:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except OSError:
         yield False
@@ -62,7 +63,7 @@ def batch_threads(enabled: bool = True) -> Iterator[bool]:
     try:
         yield True
     finally:
-        if before[0] != os.SCHED_BATCH:
+        if switched:
             try:
                 os.sched_setscheduler(0, *before)
             except OSError:  # a real-time policy the caller had may need a privilege we lost

@@ -20,7 +20,7 @@ from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.frame import Frame
 from pipeline.io.base import Sink
-from pipeline.runtime.engine import DEFAULT_QUEUE_SIZE, POOL_LIVE_INPUT_SIZE, Engine
+from pipeline.runtime.engine import DEFAULT_QUEUE_SIZE, POOL_LIVE_QUEUE_SIZE, Engine
 from pipeline.runtime.pool import ProcessingPool, default_workers
 from pipeline.runtime.queues import END, FrameQueue
 from pipeline.runtime.stats import RunStats
@@ -487,7 +487,7 @@ def test_a_live_streams_queues_are_deeper_in_a_pool_unless_one_is_given():
         return made
 
     pool = ProcessingPool(2)
-    assert live(pool)._input.maxsize == POOL_LIVE_INPUT_SIZE == 8
+    assert live(pool)._input.maxsize == POOL_LIVE_QUEUE_SIZE == 8
     assert live(None)._input.maxsize == DEFAULT_QUEUE_SIZE["live"] == 2
     assert live(pool, queue_size=3)._input.maxsize == 3
     # its sinks' too: under SCHED_BATCH a woken sink thread waits its turn (docs/streams.md)

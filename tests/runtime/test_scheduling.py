@@ -13,7 +13,7 @@ import pytest
 from pipeline.config.document import ConfigError
 from pipeline.pipeline import Pipeline
 from pipeline.runtime import scheduling
-from pipeline.runtime.engine import POOL_LIVE_INPUT_SIZE
+from pipeline.runtime.engine import POOL_LIVE_QUEUE_SIZE
 from pipeline.runtime.scheduling import batch_threads, wants_batch
 
 linux_only = pytest.mark.skipif(not scheduling.available(), reason="SCHED_BATCH is Linux's")
@@ -122,7 +122,7 @@ def policies_in_a_run(setting: str) -> tuple[dict, dict]:
 def test_a_live_sources_run_runs_its_threads_under_batch_and_keeps_eight_frames():
     seen, sizes = policies_in_a_run("auto")
     assert seen == {"sink": {os.SCHED_BATCH}, "pool": {os.SCHED_BATCH}, "source": {os.SCHED_BATCH}}
-    assert sizes == {"input": POOL_LIVE_INPUT_SIZE, "sink": POOL_LIVE_INPUT_SIZE}
+    assert sizes == {"input": POOL_LIVE_QUEUE_SIZE, "sink": POOL_LIVE_QUEUE_SIZE}
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's own policy is back
 
 
