@@ -25,7 +25,11 @@ second (edgepipe: its stats lines; ffmpeg: its ``-progress`` frame count), edgep
 age p95 (``latency_ms``: capture, after decoding, to the stats sink) and its drops (the
 ``drops`` field's growth), how far each reader is behind its sender at the end (the
 senders' ``-progress`` frame counts against the frames read), and the CPU time of the
-column's processes (``/proc/PID/stat`` utime + stime; senders not counted) in cores.  The
+column's processes (``/proc/PID/stat`` utime + stime; senders not counted) in cores.  Two
+more figures say how fast the machine itself was: ``probe``, the CPU ms a frame to decode
+the clip on one thread just before the column (the same work each time: a slower probe is
+a busy host, not edgepipe), and ``steal``, the share of the machine's CPU time the
+hypervisor gave to others during the window (``/proc/stat``).  The
 window starts once every reader is within 15 frames of its sender (a reader's probe leaves
 a backlog).  A stream falls behind below 97% of 30 fps, above 100 ms age p95, above 1%
 dropped or over 1 s behind its sender; N grows through ``--streams`` until the one-process
@@ -98,6 +102,36 @@ def cpu_seconds(pid: int) -> float:
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def decode_probe(clip: str, frames: int = 90) -> float:
+    """CPU ms a frame to decode the first ``frames`` of ``clip`` on one thread, just now.
+
+    The same work every time: a column that falls behind while this is slower than in
+    the columns that kept up ran on a slower machine (a busy sibling core, a host under
+    load), not into a limit of edgepipe's.
+    """
+    import av
+
+    with av.open(clip) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        count, start = 0, time.thread_time()
+        for _ in container.decode(stream):
+            count += 1
+            if count == frames:
+                break
+        return (time.thread_time() - start) * 1000 / count
+
+
+def steal_jiffies() -> tuple[int, int]:
+    """(steal, all) CPU time of the whole machine from /proc/stat; (0, 0) where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
 def free_port() -> int:
@@ -303,9 +337,9 @@ def run_column(column: str, n: int, clip: str, args, folder: str) -> dict:
                 break
             time.sleep(0.1)
         pids = [process.pid for process in readers]
-        t0, cpu0 = time.time(), sum(cpu_seconds(pid) for pid in pids)
+        t0, cpu0, steal0 = time.time(), sum(cpu_seconds(pid) for pid in pids), steal_jiffies()
         time.sleep(args.seconds)
-        t1, cpu1 = time.time(), sum(cpu_seconds(pid) for pid in pids)
+        t1, cpu1, steal1 = time.time(), sum(cpu_seconds(pid) for pid in pids), steal_jiffies()
         for process in readers:
             if process.poll() is not None:
                 raise SystemExit(f"bench_streams: {column}, {n} streams: a reader ended during the "
@@ -319,7 +353,10 @@ def run_column(column: str, n: int, clip: str, args, folder: str) -> dict:
         rows.update(feed.rows)
     streams = [{**measure_stream(kind, rows.get(name, []), t0, t1),
                 "lag_s": lag_frames(senders, feeds, name, t1) / RATE} for name in names]
-    return summarize(streams, (cpu1 - cpu0) / (t1 - t0))
+    result = summarize(streams, (cpu1 - cpu0) / (t1 - t0))
+    every = steal1[1] - steal0[1]
+    result["steal_pct"] = 100 * (steal1[0] - steal0[0]) / every if every > 0 else 0.0
+    return result
 
 
 def summarize(streams: list[dict], cores: float) -> dict:
@@ -376,11 +413,12 @@ def cell(value, digits=1) -> str:
 def table_line(n: int, column: str, r: dict) -> str:
     return (f"{n:>3}  {column:<13} {r['fps_min']:>7.1f} {r['fps_median']:>7.1f} "
             f"{cell(r['age_p95_median']):>8} {cell(r['age_p95_max']):>8} {r['drops_pct_max']:>7.2f} "
-            f"{r['lag_s_max']:>6.2f} {r['cpu_cores']:>6.2f}  {'BEHIND' if r['behind'] else 'ok'}")
+            f"{r['lag_s_max']:>6.2f} {r['cpu_cores']:>6.2f}  {r['probe_ms']:>6.2f} {r['steal_pct']:>5.1f}  "
+            f"{'BEHIND' if r['behind'] else 'ok'}")
 
 
-HEADER = ("  N  column        fps min fps med  age p95  p95 max  drops%  lag s  cores  kept up\n"
-          "                                    (ms,med)    (ms)     max    max")
+HEADER = ("  N  column        fps min fps med  age p95  p95 max  drops%  lag s  cores  probe  steal  kept up\n"
+          "                                    (ms,med)    (ms)     max    max          ms     %")
 
 
 def main(argv=None) -> int:
@@ -416,7 +454,9 @@ def main(argv=None) -> int:
             for n in args.streams:
                 row = {"streams": n}
                 for column in args.columns:
+                    probe = decode_probe(clip)
                     row[column] = run_column(column, n, clip, args, folder)
+                    row[column]["probe_ms"] = probe
                     print(table_line(n, column, row[column]), flush=True)
                 results.append(row)
                 ratios = [f"{c} CPU / one edgepipe {row[c]['cpu_cores'] / row['one edgepipe']['cpu_cores']:.2f}x"

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg i
 SCRIPT = ROOT / "scripts" / "bench_streams.py"
 NUMBER = r"(\d+\.\d+)"
 ROW = re.compile(rf"^\s*(\d+)  (one edgepipe|N edgepipe|N ffmpeg)\s+{NUMBER}\s+{NUMBER}\s+(\S+)\s+(\S+)"
-                 rf"\s+{NUMBER}\s+(-?\d+\.\d+)\s+{NUMBER}\s+(ok|BEHIND)$")
+                 rf"\s+{NUMBER}\s+(-?\d+\.\d+)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}\s+(ok|BEHIND)$")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,9 @@ def test_one_stream_a_short_while_prints_every_column(bench, tmp_path, capsys):
             assert float(age) == float(age_max) > 0
         assert float(fps_min) == pytest.approx(figures[column]["fps_min"], abs=0.05)
         assert float(cores) == pytest.approx(figures[column]["cpu_cores"], abs=0.005)
+        probe, steal = float(match.group(10)), float(match.group(11))
+        assert probe == pytest.approx(figures[column]["probe_ms"], abs=0.005) and probe > 0
+        assert steal == pytest.approx(figures[column]["steal_pct"], abs=0.05) and 0 <= steal <= 100
     assert "N edgepipe CPU / one edgepipe" in out and "largest N kept up, one edgepipe:" in out
     assert bench.STARTED  # senders, edgepipe and ffmpeg readers: all stopped and waited for
     for pid in bench.STARTED:
