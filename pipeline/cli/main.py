@@ -22,6 +22,9 @@ from pipeline import __version__
 from pipeline.cli.guard import EXIT_USAGE, exit_codes_help, interrupted, reader_gone
 from pipeline.cli.outcome import conclude, quiet_helpers
 
+#: The logger of :mod:`pipeline.stages.tiers`, whose notices ``--quiet`` silences.
+TIERS_LOGGER = "pipeline.stages.tiers"
+
 #: The commands, in the order ``--help`` lists them: name -> module (see :func:`command`).
 COMMANDS = {name: f"pipeline.cli.{name}"
             for name in ("run", "validate", "stages", "batch", "experiment", "warmup")}
@@ -97,4 +100,8 @@ def _main(argv: list[str]) -> int:
     # helpers' own INFO chatter (Dask's scheduler and workers) only with --verbose.
     logging.basicConfig(level=logging.INFO, format="edgepipe: %(message)s")
     quiet_helpers(getattr(args, "verbose", False))
+    # --quiet: no news either (kernels compiling in the background, then ready); errors
+    # and warnings still come.  By name: importing the tiers here would load numpy.
+    logging.getLogger(TIERS_LOGGER).setLevel(logging.WARNING if getattr(args, "quiet", False)
+                                             else logging.NOTSET)
     return conclude(command(args.command).run, args)

@@ -109,7 +109,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
     run.add_argument("--max-frames", type=int, metavar="N",
                      help="shorthand for --set runtime.max_frames=N")
     _add_ffmpeg_flags(run)
-    add_report_options(run, "no progress line and no summary (errors are always shown)")
+    add_report_options(run, "no progress line, no summary and no notices such as kernels compiling "
+                            "(errors and warnings are always shown)")
     return run
 
 

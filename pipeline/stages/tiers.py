@@ -65,8 +65,12 @@ def enabled() -> bool:
 
 
 def say(line: str) -> None:
-    """Write ``line`` on stderr on a line of its own, above a progress bar if one is drawn."""
-    if sys.stderr is None:
+    """Write ``line`` on stderr on a line of its own, above a progress bar if one is drawn.
+
+    Nothing with ``--quiet``, which sets this module's logger above INFO:
+    the notice and the switch are news, not errors.
+    """
+    if sys.stderr is None or log.level > logging.INFO:
         return
     try:
         from tqdm import tqdm  # lazy: tqdm costs 20-70 ms; loaded at the first notice

@@ -145,6 +145,23 @@ def test_run_mode_and_max_frames_shorthands_and_quiet(tmp_path, capsys):
     assert "--set runtime.max_frames" in capsys.readouterr().err
 
 
+def test_quiet_leaves_out_the_kernels_news_too(capsys):
+    # The notice that kernels compile in the background, and the line when they are
+    # ready, go through tiers.say: --quiet (any command's) leaves them out, and the next
+    # command without it has them again.
+    from pipeline.cli.main import TIERS_LOGGER
+    from pipeline.stages import tiers
+
+    assert tiers.log.name == TIERS_LOGGER
+    for quiet, said in ((True, ""), (False, "edgepipe: news\n"), (True, "")):
+        assert main(["stages", "-q"] if quiet else ["stages"]) == 0
+        capsys.readouterr()
+        tiers.say("edgepipe: news")
+        assert capsys.readouterr().err == said
+    main(["stages"])  # as it was for the tests after this one
+    capsys.readouterr()
+
+
 def test_config_error_exits_2_before_anything_opens(tmp_path, capsys):
     out = tmp_path / "made" / "e.mp4"
     path = config(tmp_path, f"source: {{type: file, path: {tmp_path / 'missing.mp4'}}}\n"
