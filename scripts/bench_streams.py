@@ -6,6 +6,7 @@
     python scripts/bench_streams.py --streams 2 4 --seconds 5        # a quick look
     python scripts/bench_streams.py --height 1080 --streams 2 4 6     # 1080p30
     python scripts/bench_streams.py --gray luma                      # grayscale: {from: luma}
+    python scripts/bench_streams.py --set runtime.queue_size=4       # any config key, every edgepipe
 
 N copies of a 30 fps H.264 clip (``samples/tree.avi``, every frame a new picture, cropped
 to 16:9, scaled to 1280x720 or 1920x1080, with a little sensor-like noise at 4 Mbit/s;
@@ -308,7 +309,7 @@ def run_column(column: str, n: int, clip: str, args, folder: str) -> dict:
                 path = os.path.join(folder, f"streams_{index}.yaml")
                 with open(path, "w", encoding="utf-8") as handle:
                     json.dump(config(group, args.gray), handle)  # JSON is YAML
-                process = children.start([sys.executable, "-m", "pipeline", "run", path, "-q"],
+                process = children.start([sys.executable, "-m", "pipeline", "run", path, "-q", *overrides(args)],
                                          f"edgepipe_{index}", stdout=subprocess.PIPE)
                 readers.append(process)
                 feeds.append(Feed(process, "edgepipe", None if len(group) > 1 else names[index]))
@@ -392,12 +393,18 @@ def make_clip(folder: str, height: int) -> str:
     return path
 
 
+def overrides(args) -> list[str]:
+    """``--set KEY=VALUE`` for each of the benchmark's ``--set``, as edgepipe takes them."""
+    return [arg for setting in args.set for arg in ("--set", setting)]
+
+
 def check_config(args, folder: str) -> None:
-    """The generated config validates (``--gray luma`` needs ``grayscale: {from: luma}``)."""
+    """The generated config validates, with ``--set``'s overrides (``--gray luma`` needs
+    ``grayscale: {from: luma}``)."""
     path = os.path.join(folder, "check.yaml")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(config([free_port(), free_port()], args.gray), handle)
-    done = subprocess.run([sys.executable, "-m", "pipeline", "validate", path], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "pipeline", "validate", path, *overrides(args)], cwd=ROOT,
                           capture_output=True, text=True)
     if done.returncode:
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
@@ -432,6 +439,8 @@ def main(argv=None) -> int:
     parser.add_argument("--columns", nargs="+", choices=COLUMNS, default=list(COLUMNS), metavar="COLUMN")
     parser.add_argument("--all", action="store_true", help="every N, also after one process fell behind")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="passed to every edgepipe run (e.g. runtime.queue_size=4); repeatable")
     args = parser.parse_args(argv)
     if shutil.which("ffmpeg") is None:
         raise SystemExit("bench_streams: needs ffmpeg on the PATH (apt-get install ffmpeg)")

@@ -37,7 +37,8 @@ def bench():
 
 def test_one_stream_a_short_while_prints_every_column(bench, tmp_path, capsys):
     report = tmp_path / "streams.json"
-    assert bench.main(["--streams", "1", "--seconds", "2", "--settle", "0.5", "--json", str(report)]) == 0
+    assert bench.main(["--streams", "1", "--seconds", "2", "--settle", "0.5", "--json", str(report),
+                       "--set", "runtime.queue_size=3"]) == 0
     out = capsys.readouterr().out
     rows = [ROW.match(line) for line in out.splitlines()]
     rows = {m.group(2): m for m in rows if m}
@@ -62,6 +63,13 @@ def test_one_stream_a_short_while_prints_every_column(bench, tmp_path, capsys):
     for pid in bench.STARTED:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_set_the_run_would_refuse_stops_it_before_any_stream(bench, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bench.main(["--streams", "1", "--set", "runtime.queue_size=0"])
+    assert "--set runtime.queue_size" in str(stopped.value) and "[1, 1024]" in str(stopped.value)
+    assert "N  column" not in capsys.readouterr().out  # no table: nothing was served
 
 
 def children_of(pid: int) -> set[int]:
