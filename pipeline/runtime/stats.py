@@ -23,6 +23,28 @@ RECENT_SECONDS = 1.0
 RECENT_LATENCIES = 256
 
 
+#: A live run that dropped more than this share of its frames at one place gets a note
+#: in its summary saying where and what helps (the counts alone do not say why).
+BEHIND_SHARE = 0.01
+
+
+def fell_behind(mode: str, frames_in: int, drops: dict) -> list[str]:
+    """Where a live run dropped more than :data:`BEHIND_SHARE` of its frames, worst first,
+    as ``"24.0% at the chain's input"`` (processing was slower than the input), ``"... at
+    sink NAME"`` or ``"... at the caller of frames()"``; empty when it did not."""
+    if mode != "live" or frames_in <= 0:
+        return []
+    places = sorted(((count, place) for place, count in drops.items()
+                     if count > BEHIND_SHARE * frames_in), reverse=True)
+    named = {"source": "the chain's input", "frames": "the caller of frames()"}
+    return [f"{100 * count / frames_in:.1f}% at {named.get(place, 'sink ' + place)}"
+            for count, place in places]
+
+
+BEHIND_HELP = ("--mode batch keeps every frame, at the cost of delay; a lighter chain "
+               "(grayscale: {from: luma}) or fewer streams per process keep up")
+
+
 @dataclasses.dataclass(frozen=True)
 class Summary:
     """What a run did.
@@ -119,6 +141,10 @@ class Summary:
             lines.append(f"  input    skipped {self.skipped}  read errors {self.read_errors}"
                          f"  reconnects {self.reconnects}")
         lines += [f"  note     {note}" for note in self.notes]
+        behind = fell_behind(self.mode, self.frames_in, self.drops)
+        if behind:
+            lines.append(f"  note     live mode dropped frames to keep up: {', '.join(behind)} "
+                         f"(of the frames read); {BEHIND_HELP}")
         if self.stage_ms:
             width = max(len(name) for name in self.stage_ms)
             lines.append("  time per frame")

@@ -51,7 +51,7 @@ from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.progress import ProgressLine, frames_to_come
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.scheduling import batch_threads, wants_batch
-from pipeline.runtime.stats import Summary
+from pipeline.runtime.stats import BEHIND_HELP, Summary, fell_behind
 
 #: Stop reasons a signal gives; the whole run keeps them (exit 130 / 143).
 SIGNALLED = ("interrupted", "terminated")
@@ -158,7 +158,11 @@ class StreamsSummary:
         head = (f"edgepipe: {self.stop_reason} ({len(self.streams)} streams"
                 + (f"; {failed} failed)" if failed else ")"))
         errors = [f"  failed   {record['input']}: {record['error']}" for record in self.failed]
-        return "\n".join([head, *self.lines, *errors])
+        behind = [f"{s['name']} ({', '.join(places)})" for s in self.streams
+                  if (places := fell_behind(s.get("mode", ""), s.get("frames_in", 0), s.get("drops", {})))]
+        notes = ([f"  note     live mode dropped frames to keep up in {len(behind)} stream(s): "
+                  f"{'; '.join(behind)}; {BEHIND_HELP}"] if behind else [])
+        return "\n".join([head, *self.lines, *notes, *errors])
 
 
 class StreamSet:

@@ -41,3 +41,47 @@ def test_progress_line_draws_with_tqdm():
     count.update(12)
     count.finish(12)
     assert "12 frames" in stream.getvalue()  # no total: a count and a rate
+
+
+def summary(mode="live", frames_in=1000, drops=None):
+    from pipeline.runtime.stats import Summary
+
+    drops = {"source": 0} if drops is None else drops
+    return Summary(mode=mode, stop_reason="stopped", frames_in=frames_in,
+                   frames_out=frames_in - sum(drops.values()), dropped=sum(drops.values()),
+                   drops=drops, seconds=10.0, fps=frames_in / 10, stage_ms={},
+                   latency_ms={"p50": 1.0, "p95": 2.0, "max": 3.0}, sinks={"video": frames_in})
+
+
+def note_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "dropped frames to keep up" in line]
+
+
+def test_a_live_run_that_dropped_over_one_percent_says_where_and_what_helps():
+    lines = note_lines(summary(drops={"source": 240, "video": 30, "stats": 10}).format())
+    assert lines == [lines[0]]
+    # Worst first; a place at 1% or under is not named; the counts stay on the frames line.
+    assert "24.0% at the chain's input, 3.0% at sink video (of the frames read)" in lines[0]
+    assert "stats" not in lines[0] and "--mode batch keeps every frame" in lines[0]
+    assert "grayscale: {from: luma}" in lines[0]
+
+
+def test_no_note_at_one_percent_or_in_batch_mode_or_without_frames():
+    assert note_lines(summary(drops={"source": 10}).format()) == []  # 1.0%: not over
+    assert note_lines(summary(drops={"source": 11}).format())  # 1.1%
+    assert note_lines(summary(mode="batch", drops={"source": 500}).format()) == []
+    assert note_lines(summary(frames_in=0, drops={"source": 0}).format()) == []
+
+
+def test_several_streams_get_one_note_naming_each_stream_that_fell_behind():
+    from pipeline.runtime.streams import StreamsSummary
+
+    streams = [dict(summary(drops=drops).to_dict(), name=name, error=None)
+               for name, drops in (("door", {"source": 300}), ("yard", {"source": 2}),
+                                   ("gate", {"source": 0, "frames": 50}))]
+    streams.append({"name": "lost", "error": "did not open", "stop_reason": "error",
+                    "frames_in": 0, "frames_out": 0})  # failed before its first frame
+    lines = note_lines(StreamsSummary("stopped", streams, []).format())
+    assert len(lines) == 1 and "in 2 stream(s): " in lines[0]
+    assert "door (30.0% at the chain's input); gate (5.0% at the caller of frames())" in lines[0]
+    assert "yard" not in lines[0] and "lost" not in lines[0]
