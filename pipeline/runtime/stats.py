@@ -28,17 +28,21 @@ RECENT_LATENCIES = 256
 BEHIND_SHARE = 0.01
 
 
-def fell_behind(mode: str, frames_in: int, drops: dict) -> list[str]:
-    """Where a live run dropped more than :data:`BEHIND_SHARE` of its frames, worst first,
-    as ``"24.0% at the chain's input"`` (processing was slower than the input), ``"... at
-    sink NAME"`` or ``"... at the caller of frames()"``; empty when it did not."""
+def behind_places(mode: str, frames_in: int, drops: dict) -> list[tuple[float, str]]:
+    """Where a live run dropped more than :data:`BEHIND_SHARE` of its frames, worst first:
+    ``(percent, place)``, place ``"the chain's input"`` (processing was slower than the
+    input), ``"sink NAME"`` or ``"the caller of frames()"``; empty when it did not."""
     if mode != "live" or frames_in <= 0:
         return []
-    places = sorted(((count, place) for place, count in drops.items()
-                     if count > BEHIND_SHARE * frames_in), reverse=True)
     named = {"source": "the chain's input", "frames": "the caller of frames()"}
-    return [f"{100 * count / frames_in:.1f}% at {named.get(place, 'sink ' + place)}"
-            for count, place in places]
+    return sorted(((100 * count / frames_in, named.get(place, "sink " + place))
+                   for place, count in drops.items() if count > BEHIND_SHARE * frames_in),
+                  reverse=True)
+
+
+def fell_behind(mode: str, frames_in: int, drops: dict) -> list[str]:
+    """:func:`behind_places` as words: ``["24.0% at the chain's input", ...]``."""
+    return [f"{percent:.1f}% at {place}" for percent, place in behind_places(mode, frames_in, drops)]
 
 
 BEHIND_HELP = ("--mode batch keeps every frame, at the cost of delay; a lighter chain "

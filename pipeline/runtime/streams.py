@@ -51,7 +51,7 @@ from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.progress import ProgressLine, frames_to_come
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.scheduling import batch_threads, wants_batch
-from pipeline.runtime.stats import BEHIND_HELP, Summary, fell_behind
+from pipeline.runtime.stats import BEHIND_HELP, Summary, behind_places
 
 #: Stop reasons a signal gives; the whole run keeps them (exit 130 / 143).
 SIGNALLED = ("interrupted", "terminated")
@@ -125,6 +125,11 @@ class StreamRun:
         return line
 
 
+#: Up to this many streams that fell behind are named in the summary's note; more are
+#: counted by place.
+NAMED_BEHIND = 4
+
+
 @dataclasses.dataclass(frozen=True)
 class StreamsSummary:
     """What a several-stream run did: one entry per stream (see :class:`StreamRun`)."""
@@ -158,11 +163,30 @@ class StreamsSummary:
         head = (f"edgepipe: {self.stop_reason} ({len(self.streams)} streams"
                 + (f"; {failed} failed)" if failed else ")"))
         errors = [f"  failed   {record['input']}: {record['error']}" for record in self.failed]
-        behind = [f"{s['name']} ({', '.join(places)})" for s in self.streams
-                  if (places := fell_behind(s.get("mode", ""), s.get("frames_in", 0), s.get("drops", {})))]
-        notes = ([f"  note     live mode dropped frames to keep up in {len(behind)} stream(s): "
-                  f"{'; '.join(behind)}; {BEHIND_HELP}"] if behind else [])
+        notes = [f"  note     {line}" for line in self.behind()]
         return "\n".join([head, *self.lines, *notes, *errors])
+
+    def behind(self) -> list[str]:
+        """The note on the streams that dropped over 1% of their frames (a line, or none):
+        each stream by name when a few did, else how many at each place and their range."""
+        places = {s["name"]: behind_places(s.get("mode", ""), s.get("frames_in", 0), s.get("drops", {}))
+                  for s in self.streams}
+        places = {name: found for name, found in places.items() if found}
+        if not places:
+            return []
+        if len(places) <= NAMED_BEHIND:
+            where = "; ".join(f"{name} ({', '.join(f'{p:.1f}% at {place}' for p, place in found)})"
+                              for name, found in places.items())
+        else:
+            shares: dict[str, list[float]] = {}
+            for found in places.values():
+                for percent, place in found:
+                    shares.setdefault(place, []).append(percent)
+            where = "; ".join(f"{len(got)} at {place} ("
+                              + (f"{got[0]:.1f}%)" if len(got) == 1 else f"{min(got):.1f}-{max(got):.1f}%)")
+                              for place, got in shares.items())
+        return [f"live mode dropped frames to keep up in {len(places)} of {len(self.streams)} "
+                f"streams: {where}; {BEHIND_HELP}"]
 
 
 class StreamSet:

@@ -73,15 +73,31 @@ def test_no_note_at_one_percent_or_in_batch_mode_or_without_frames():
     assert note_lines(summary(frames_in=0, drops={"source": 0}).format()) == []
 
 
-def test_several_streams_get_one_note_naming_each_stream_that_fell_behind():
+def streams_summary(drops_by_name: dict):
     from pipeline.runtime.streams import StreamsSummary
 
     streams = [dict(summary(drops=drops).to_dict(), name=name, error=None)
-               for name, drops in (("door", {"source": 300}), ("yard", {"source": 2}),
-                                   ("gate", {"source": 0, "frames": 50}))]
+               for name, drops in drops_by_name.items()]
     streams.append({"name": "lost", "error": "did not open", "stop_reason": "error",
                     "frames_in": 0, "frames_out": 0})  # failed before its first frame
-    lines = note_lines(StreamsSummary("stopped", streams, []).format())
-    assert len(lines) == 1 and "in 2 stream(s): " in lines[0]
+    return StreamsSummary("stopped", streams, [])
+
+
+def test_several_streams_get_one_note_naming_each_stream_that_fell_behind():
+    lines = note_lines(streams_summary({"door": {"source": 300}, "yard": {"source": 2},
+                                        "gate": {"source": 0, "frames": 50}}).format())
+    assert len(lines) == 1 and "in 2 of 4 streams: " in lines[0]
     assert "door (30.0% at the chain's input); gate (5.0% at the caller of frames())" in lines[0]
     assert "yard" not in lines[0] and "lost" not in lines[0]
+
+
+def test_many_streams_behind_are_counted_by_place_with_their_range():
+    from pipeline.runtime.streams import NAMED_BEHIND
+
+    drops = {f"c{i}": {"source": 100 + 10 * i, "video": 20 if i == 0 else 0}
+             for i in range(NAMED_BEHIND + 2)}
+    lines = note_lines(streams_summary(drops).format())
+    count = NAMED_BEHIND + 2
+    assert len(lines) == 1 and f"in {count} of {count + 1} streams: " in lines[0]
+    assert f"{count} at the chain's input (10.0-{10 + count - 1:.1f}%); 1 at sink video (2.0%)" in lines[0]
+    assert "c0" not in lines[0]
