@@ -309,7 +309,8 @@ def run_column(column: str, n: int, clip: str, args, folder: str) -> dict:
                 path = os.path.join(folder, f"streams_{index}.yaml")
                 with open(path, "w", encoding="utf-8") as handle:
                     json.dump(config(group, args.gray), handle)  # JSON is YAML
-                process = children.start([sys.executable, "-m", "pipeline", "run", path, "-q", *overrides(args)],
+                process = children.start([sys.executable, "-m", "pipeline", "run", path, "-q",
+                                          *overrides(args)],
                                          f"edgepipe_{index}", stdout=subprocess.PIPE)
                 readers.append(process)
                 feeds.append(Feed(process, "edgepipe", None if len(group) > 1 else names[index]))
@@ -404,8 +405,8 @@ def check_config(args, folder: str) -> None:
     path = os.path.join(folder, "check.yaml")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(config([free_port(), free_port()], args.gray), handle)
-    done = subprocess.run([sys.executable, "-m", "pipeline", "validate", path, *overrides(args)], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "validate", path, *overrides(args)],
+                          cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
         hint = (" --gray luma sets grayscale: {from: luma}, the decoder's luma plane (issue 27), "

@@ -40,9 +40,9 @@ def behind_places(mode: str, frames_in: int, drops: dict) -> list[tuple[float, s
                   reverse=True)
 
 
-def fell_behind(mode: str, frames_in: int, drops: dict) -> list[str]:
-    """:func:`behind_places` as words: ``["24.0% at the chain's input", ...]``."""
-    return [f"{percent:.1f}% at {place}" for percent, place in behind_places(mode, frames_in, drops)]
+def places_text(places: list[tuple[float, str]]) -> str:
+    """:func:`behind_places` as words: ``"24.0% at the chain's input, 3.0% at sink video"``."""
+    return ", ".join(f"{percent:.1f}% at {place}" for percent, place in places)
 
 
 BEHIND_HELP = ("--mode batch keeps every frame, at the cost of delay; a lighter chain "
@@ -145,9 +145,9 @@ class Summary:
             lines.append(f"  input    skipped {self.skipped}  read errors {self.read_errors}"
                          f"  reconnects {self.reconnects}")
         lines += [f"  note     {note}" for note in self.notes]
-        behind = fell_behind(self.mode, self.frames_in, self.drops)
+        behind = behind_places(self.mode, self.frames_in, self.drops)
         if behind:
-            lines.append(f"  note     live mode dropped frames to keep up: {', '.join(behind)} "
+            lines.append(f"  note     live mode dropped frames to keep up: {places_text(behind)} "
                          f"(of the frames read); {BEHIND_HELP}")
         if self.stage_ms:
             width = max(len(name) for name in self.stage_ms)

@@ -51,7 +51,7 @@ from pipeline.runtime.pool import ProcessingPool
 from pipeline.runtime.progress import ProgressLine, frames_to_come
 from pipeline.runtime.queues import POLL
 from pipeline.runtime.scheduling import batch_threads, wants_batch
-from pipeline.runtime.stats import BEHIND_HELP, Summary, behind_places
+from pipeline.runtime.stats import BEHIND_HELP, Summary, behind_places, places_text
 
 #: Stop reasons a signal gives; the whole run keeps them (exit 130 / 143).
 SIGNALLED = ("interrupted", "terminated")
@@ -175,8 +175,7 @@ class StreamsSummary:
         if not places:
             return []
         if len(places) <= NAMED_BEHIND:
-            where = "; ".join(f"{name} ({', '.join(f'{p:.1f}% at {place}' for p, place in found)})"
-                              for name, found in places.items())
+            where = "; ".join(f"{name} ({places_text(found)})" for name, found in places.items())
         else:
             shares: dict[str, list[float]] = {}
             for found in places.values():
