@@ -40,6 +40,23 @@ class Frame:
     pts: float | None = None
 
 
+class LimitedLuma(np.ndarray):
+    """A decoder's limited-range luma plane (16-235), handed out before its expansion.
+
+    With ``grayscale: {from: luma}`` folded into the fused edge pass (``grayscale,
+    gradient, map``), a file, url or stdin source hands out a limited-range frame's Y
+    plane as it was decoded, viewed as this class; the fused pass expands it row by row
+    as it reads it (:func:`pipeline.ops.edges` with ``limited=True``), which saves a
+    pass over the frame, and a ``grayscale`` stage that runs on its own expands it
+    (:func:`pipeline.ops.expand_luma`).  Either way the chain sees the same full-range
+    grey as without the deferral.  Only the frame's ``original`` keeps the plane as
+    decoded (nothing in such a chain paints on the original: the config refuses
+    ``overlay`` after ``from: luma``).
+
+    Nothing more than a marker: ``np.asarray`` of one is the plain (H, W) uint8 plane.
+    """
+
+
 def stage_image(image: Any) -> np.ndarray | None:
     """``image`` as the stages take it: uint8 grey (H, W) or BGR (H, W, 3); None if it
     is not a frame.

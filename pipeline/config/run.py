@@ -51,6 +51,7 @@ from pipeline.io.overwrite import check_no_overwrite
 from pipeline.runtime.scheduling import SCHEDULING
 from pipeline.runtime.tuner import check_tuner_settings
 from pipeline.stages import kinds
+from pipeline.stages.chain import defers_luma
 from pipeline.stages.grayscale import luma_refusal, wants_luma
 
 TOP_LEVEL_KEYS = ("version", "source", "sources", "stages", "sinks", "runtime", "tuner")
@@ -195,7 +196,7 @@ class Config:
         stream = stream or self.streams[0]
         source, stages = self.instance(stream.source), [self.instance(c) for c in self.stages]
         if wants_luma(stages):  # grayscale from: luma, checked at load (check_luma)
-            source.take_luma()
+            source.take_luma(deferred=defers_luma(stages))
         return source, stages, [self.instance(c) for c in stream.sinks]
 
     def instance(self, component: Component) -> Any:

@@ -194,9 +194,13 @@ class Source:
         """Settings as :meth:`__repr__` shows them (url sources hide passwords)."""
         return dict(self.settings)
 
-    def take_luma(self) -> None:
+    def take_luma(self, deferred: bool = False) -> None:
         """Hand out grey frames from the decoder's luma plane instead of BGR, where the
-        input has one (:mod:`pipeline.io.media.luma`); only when :attr:`gives_luma`."""
+        input has one (:mod:`pipeline.io.media.luma`); only when :attr:`gives_luma`.
+
+        ``deferred``: a limited-range plane comes out as decoded, marked
+        :class:`~pipeline.frame.LimitedLuma`, for a chain whose fused edge pass expands
+        it as it reads it (:func:`pipeline.stages.chain.defers_luma`)."""
         raise TypeError(f"source {self.registry_name} cannot hand out the decoder's luma plane")
 
     def open(self) -> None:

@@ -36,7 +36,7 @@ from pipeline.kernels.derivatives import (
     vertical_tap,
     weight_rows,
 )
-from pipeline.kernels.gray import gray_row
+from pipeline.kernels.gray import expanded_row, gray_row
 from pipeline.kernels.maps import (
     HIST_LANES,
     as_words,
@@ -128,8 +128,8 @@ def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, ou
 
 
 @numba.njit(**JIT)
-def _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel, scale, offset,
-               count, b, bands):
+def _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1, sobel, scale,
+               offset, count, b, bands):
     """Band ``b`` of ``bands`` of :func:`edges`: its rows of ``out``, counted into
     ``parts[b]`` when ``count``.  ``offset`` is 0 for the abs mapping (see there)."""
     height, width = out.shape
@@ -150,7 +150,10 @@ def _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel, 
         # not in a helper: a helper taking the arrays would reference-count them.
         while filled < min(i + 1, height - 1):
             filled += 1
-            gray_row(pixels, filled, channels, grey)
+            if limited:
+                expanded_row(pixels, filled, grey)
+            else:
+                gray_row(pixels, filled, channels, grey)
             slot = ring_slot(filled)
             if sobel:
                 sobel_ring_passes(scratch, _GREY, border, slot, _Y + slot)
@@ -168,7 +171,7 @@ def _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel, 
 
 
 @numba.njit(**PARALLEL_JIT)
-def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale, offset,
+def edges(pixels, channels, limited, out, hist, hx, vx, hy, vy, border, l1, shift, scale, offset,
           count, bands):
     """Edge image of a frame in one pass.
 
@@ -177,6 +180,10 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     pixels : uint8 array (H, W * channels), C-contiguous rows
     channels : int
         1, 3 (BGR) or 4 (BGRA).
+    limited : bool
+        ``pixels`` is a limited-range luma plane (16-235, one channel): each row is
+        expanded to full-range grey as it is read (:func:`~pipeline.kernels.gray.expanded_row`),
+        which equals the kernel on the expanded plane without that extra pass.
     out : uint8 array (H, W), C-contiguous
     hist : int64 array (256,)
         Overwritten with the histogram of ``out`` when ``count`` is true.
@@ -215,11 +222,11 @@ def edges(pixels, channels, out, hist, hx, vx, hy, vy, border, l1, shift, scale,
     if bands == 1:
         # One band runs in the calling thread: no parallel launch, no second thread to
         # wake (the caller asks for one band on small frames, see pipeline.ops).
-        _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel, scale,
-                   offset, count, 0, 1)
+        _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1, sobel,
+                   scale, offset, count, 0, 1)
     else:
         for b in numba.prange(bands):
-            _edge_band(pixels, channels, out, parts, hx, vx, hy, vy, border, l1, sobel,
-                       scale, offset, count, b, bands)
+            _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1,
+                       sobel, scale, offset, count, b, bands)
     if count:
         sum_parts(parts, hist)

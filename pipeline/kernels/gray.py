@@ -15,6 +15,7 @@ give the same bytes.  :data:`SIMD_ERROR` says why the blocks did not load.
 """
 
 import numba
+import numpy as np
 
 from pipeline.kernels import options
 from pipeline.kernels.gray_formula import BLOCK, block_loop, gray_value
@@ -77,6 +78,34 @@ def gray_row(pixels, row, channels, dst):
     else:
         for j in range(width):
             dst[j] = src[j]
+
+
+#: Limited-range luma (16-235) to full-range grey: ``(Y * 9539 - 148569) >> 13``, clipped
+#: to 0..255, is ``round((Y - 16) * 255 / 219)`` clipped, for each of the 256 values of Y
+#: (:data:`pipeline.io.media.luma.LIMITED_TO_FULL`, which swscale applies; the tests hold
+#: the two equal).  Found by search: the smallest shift with a multiplier and an offset
+#: that fit every value; the products stay below 2**22, so the loop runs on int32 lanes.
+EXPAND_MUL, EXPAND_ADD, EXPAND_SHIFT = 9539, -148569, 13
+
+
+@numba.njit(**JIT)
+def expanded_row(pixels, row, dst):
+    """Row ``row`` of a limited-range luma plane, expanded to full-range grey, into ``dst``.
+
+    ``pixels`` is the (H, W) luma plane; each value becomes ``LIMITED_TO_FULL[Y]`` by the
+    integer form above (:data:`EXPAND_MUL`).
+    """
+    src = pixels[row]
+    for j in range(dst.shape[0]):
+        value = np.int32(np.int32(src[j]) * np.int32(EXPAND_MUL) + np.int32(EXPAND_ADD)) >> EXPAND_SHIFT
+        dst[j] = min(max(value, np.int32(0)), np.int32(255))
+
+
+@numba.njit(**PARALLEL_JIT)
+def expand(pixels, out):
+    """Fill ``out`` (H, W) uint8 with the full-range grey of limited-range luma ``pixels``."""
+    for i in numba.prange(out.shape[0]):
+        expanded_row(pixels, i, out[i])
 
 
 @numba.njit(**PARALLEL_JIT)

@@ -45,6 +45,8 @@ def calls() -> Iterator[tuple[str, Callable[[], object]]]:
             yield f"edges+histogram {what}", lambda image=image: ops.edges(image, hist=True)
             yield f"canny {what}", lambda image=image: ops.canny(image, 20, 60)
     grey = frames["grey"]
+    for layout, image in zip(("", " strided"), _layouts(grey)):
+        yield f"expand_luma{layout}", lambda image=image: ops.expand_luma(image)
     for dtype in (np.uint8, np.float32):
         for layout, image in zip(("", " strided"), _layouts(grey.astype(dtype))):
             what = f"{np.dtype(dtype).name}{layout}"

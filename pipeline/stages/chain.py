@@ -9,7 +9,7 @@ from pipeline import opencv_tier
 from pipeline.frame import Frame
 from pipeline.stages.base import Stage, StageError
 from pipeline.stages.gradient import FusedEdges, Gradient
-from pipeline.stages.grayscale import Grayscale
+from pipeline.stages.grayscale import Grayscale, wants_luma
 from pipeline.stages.map import Map
 
 FUSED_SHIFT_OFFSET = 127.5  # the offset ops.edges uses for mapping="shift"
@@ -20,6 +20,14 @@ def can_fuse(gradient: Stage, mapping: Stage) -> bool:
     if not isinstance(gradient, Gradient) or not isinstance(mapping, Map):
         return False
     return mapping.mode == "abs" or (mapping.mode == "shift" and mapping.offset == FUSED_SHIFT_OFFSET)
+
+
+def defers_luma(stages: Sequence[Stage]) -> bool:
+    """Whether the source may leave a limited-range luma plane unexpanded
+    (:class:`~pipeline.frame.LimitedLuma`): the chain starts with ``grayscale: {from:
+    luma}`` folded into a fused edge pass, which expands the plane row by row as it
+    reads it, one pass over the frame fewer than expanding it first."""
+    return wants_luma(stages) and len(stages) >= 3 and can_fuse(stages[1], stages[2])
 
 
 def plan(stages: Sequence[Stage], fuse: bool = True) -> list[Stage]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline import ops
-from pipeline.frame import Frame
+from pipeline.frame import Frame, LimitedLuma
 from pipeline.config.registry import Param, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
@@ -75,7 +75,8 @@ class FusedEdges(Stage):
             require_grey("gradient", frame.image)
         result = ops.edges(frame.image, kind=self.gradient.kind, norm=self.gradient.norm,
                            mapping=self.mapping.mode, scale=self.mapping.scale,
-                           border=self.gradient.border, hist=self.leaves_histogram)
+                           border=self.gradient.border, hist=self.leaves_histogram,
+                           limited=isinstance(frame.image, LimitedLuma))
         if self.leaves_histogram:
             frame.image, frame.side["histogram"] = result
         else:

@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline import ops
 from pipeline.config.registry import REGISTRIES, Param, register
+from pipeline.frame import LimitedLuma
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
 
@@ -49,6 +50,8 @@ class Grayscale(Stage):
         return getattr(self, "from") == "luma"
 
     def apply(self, image: np.ndarray) -> np.ndarray:
+        if isinstance(image, LimitedLuma):  # a source's deferred expansion (from: luma)
+            return ops.expand_luma(image)
         return ops.grayscale(image)
 
 

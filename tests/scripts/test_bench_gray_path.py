@@ -31,6 +31,8 @@ def test_a_quick_run_prints_and_writes_both_paths(bench, tmp_path, capsys):
     timing = figures["sizes"]["96x64"]
     assert timing["read"]["exact"]["frames"] == timing["read"]["luma"]["frames"] == 6
     assert all(timing["convert_ms"][name] > 0 for name in ("exact", "luma"))
+    assert set(timing["edges_ms"]) == {"expanded first", "inside the pass"}  # and equal output
+    assert "inside the pass" in printed
     h264 = figures["difference"]["h264-96x64"]
     assert 0 < h264["luma"]["mean"] < h264["raw_luma"]["mean"]  # the range table brings it closer
     full = figures["difference"]["mjpeg-full-range"]

@@ -111,9 +111,11 @@ class FileSource(Source):
         self._trim = Trim()  # start and duration (pipeline.io.sources.trim), set at open
         self._pictures = FramePictures(self.report.note, self._describe())
 
-    def take_luma(self) -> None:
-        """Hand out the luma plane as grey frames (see :mod:`pipeline.io.media.luma`)."""
+    def take_luma(self, deferred: bool = False) -> None:
+        """Hand out the luma plane as grey frames (see :mod:`pipeline.io.media.luma`);
+        ``deferred``: see :meth:`pipeline.io.base.Source.take_luma`."""
         self._pictures.luma = True
+        self._pictures.deferred = deferred
 
     def check(self) -> None:
         """``start`` and ``duration`` do not combine with ``loop``."""

@@ -106,9 +106,11 @@ class UrlSource(LiveSource):
         self._messages_noted = False
         self._pictures = FramePictures(self.report.note, self._describe())
 
-    def take_luma(self) -> None:
-        """Hand out the luma plane as grey frames (see :mod:`pipeline.io.media.luma`)."""
+    def take_luma(self, deferred: bool = False) -> None:
+        """Hand out the luma plane as grey frames (see :mod:`pipeline.io.media.luma`);
+        ``deferred``: see :meth:`pipeline.io.base.Source.take_luma`."""
         self._pictures.luma = True
+        self._pictures.deferred = deferred
 
     def check(self) -> None:
         """A stream scheme, rtsp_transport only for rtsp, and the reconnection rules."""

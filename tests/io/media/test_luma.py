@@ -19,8 +19,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.io.media.luma import (LIMITED_TO_FULL, FramePictures, expand_range, full_range,
-                                    luma_plane, to_grey)
+from pipeline import ops
+from pipeline.frame import LimitedLuma
+from pipeline.io.media.luma import (LIMITED_TO_FULL, FramePictures, deferred_grey, expand_range,
+                                    full_range, luma_plane, to_grey)
 from pipeline.io.media.reader import to_bgr
 from pipeline.io.sources.file import FileSource
 from tests.harness import ROOT
@@ -202,3 +204,35 @@ def test_luma_differs_from_the_exact_grey_by_a_few_levels(clips):
     difference = np.abs(to_grey(frame).astype(int) - exact)
     assert 0 < difference.mean() < 3 and difference.max() <= 12
     assert np.abs(luma_plane(frame).astype(int) - exact).mean() > difference.mean()
+
+
+@pytest.mark.parametrize("name", [*CLIPS, "rotated"])
+def test_deferred_grey_expands_to_ffmpegs_own_gray(clips, name):
+    # A limited-range plane comes out as decoded, marked, and its expansion (as the fused
+    # pass or the grayscale stage makes it) is ffmpeg's grey; a full-range one is the grey.
+    frames = frames_of(clips[name])
+    turned = name == "rotated"
+    expected = ffmpeg_planes(clips[name], "gray", *((HEIGHT, WIDTH) if turned else (WIDTH, HEIGHT)))
+    for index, (frame, gray) in enumerate(zip(frames, expected)):
+        picture = deferred_grey(frame)
+        assert picture.shape == gray.shape and picture.dtype == np.uint8 and picture.flags.c_contiguous
+        if full_range(frame):
+            assert not isinstance(picture, LimitedLuma) and np.array_equal(picture, gray)
+        else:
+            assert isinstance(picture, LimitedLuma), f"{name}: frame {index}"
+            assert np.array_equal(ops.expand_luma(picture), gray), f"{name}: frame {index}"
+            assert np.array_equal(expand_range(np.asarray(picture)), gray)
+
+
+def test_file_source_defers_the_expansion_only_when_told(clips):
+    expected = ffmpeg_planes(clips["h264"], "gray")
+    source = FileSource(str(clips["h264"]))
+    source.take_luma(deferred=True)
+    with source:
+        pictures = [source.read() for _ in range(FRAMES)]
+    for picture, gray in zip(pictures, expected):
+        assert isinstance(picture, LimitedLuma) and np.array_equal(ops.expand_luma(picture), gray)
+    source = FileSource(str(clips["h264"]))
+    source.take_luma()
+    with source:
+        assert not isinstance(source.read(), LimitedLuma)
