@@ -415,7 +415,7 @@ _NO_HIST = np.zeros(HIST_BINS, np.int64)
 
 @_cv.recorded
 def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="reflect101",
-          out=None, hist=False, limited=False):
+          out=None, hist=False, limited=False, binarize=None):
     """Edge image of a frame in one fused pass.
 
     Equal pixel for pixel to ``map_abs(magnitude(derivative(grayscale(frame), kind, "x",
@@ -438,6 +438,9 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
         ``frame`` is a decoder's limited-range luma plane (16-235, (H, W)): the result
         is that of ``edges(expand_luma(frame), ...)``, with the range expansion made
         row by row inside the pass instead of as a pass of its own.
+    binarize : float, optional
+        A threshold: the result is then ``threshold(edges(...), binarize)`` (255 above
+        it, else 0), made in the same pass; the histogram stays that of the edge image.
 
     Returns
     -------
@@ -460,16 +463,19 @@ def edges(frame, kind="sobel", norm="l2", mapping="abs", scale=1.0, border="refl
     # The kernel writes and counts whole contiguous rows; a strided ``out`` gets a copy.
     dst = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
     hx, vx, hy, vy = _EDGE_WEIGHTS[kind]
+    level = np.float64(0.0 if binarize is None else _scalar("binarize", binarize))
     if _cv.active() and _cv.covers_derivative(frame, border):
         grey = expand_luma(frame) if limited else frame
         out[...] = _cv.edges(grey, hx, vx, hy, vy, border, norm == "l1", mapping == "shift",
                              scale, _OFFSET)
         if want_hist:
             counts[...] = _cv.histogram(out)
+        if binarize is not None:
+            out[...] = _cv.threshold(out, level)
         return (out, counts) if want_hist else out
     _edges.edges(pixels, channels, limited, dst, counts, hx, vx, hy, vy, _border_code(border),
-                 norm == "l1", mapping == "shift", scale, _OFFSET, want_hist,
-                 _edge_bands(*frame.shape[:2]))
+                 norm == "l1", mapping == "shift", scale, _OFFSET, binarize is not None, level,
+                 want_hist, _edge_bands(*frame.shape[:2]))
     if dst is not out:
         out[...] = dst
     return (out, counts) if want_hist else out

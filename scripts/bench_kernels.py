@@ -264,7 +264,7 @@ def bands_rows(sizes, seconds):
         def kernel(bands):
             return lambda: ops._edges.edges(pixels, 3, False, out, ops._NO_HIST, *weights,
                                             ops._border_code("reflect101"), False, False,
-                                            np.float32(1), ops._OFFSET, False, bands)
+                                            np.float32(1), ops._OFFSET, False, 0.0, False, bands)
         fns = {"one band": kernel(1), f"{split} bands": kernel(split)}
         for fn in list(fns.values()):
             fn()

@@ -129,7 +129,7 @@ def _edge_row(ring, up, mid, down, x0, x1, x2, y0, y1, y2, l1, scale, offset, ou
 
 @numba.njit(**JIT)
 def _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1, sobel, scale,
-               offset, count, b, bands):
+               offset, binarize, level, count, b, bands):
     """Band ``b`` of ``bands`` of :func:`edges`: its rows of ``out``, counted into
     ``parts[b]`` when ``count``.  ``offset`` is 0 for the abs mapping (see there)."""
     height, width = out.shape
@@ -168,11 +168,14 @@ def _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1
                   offset, out, i)
         if count:
             count_span(flat, words, i * width, (i + 1) * width, lanes)
+        if binarize:  # after the count: the histogram is of the edge values
+            for j in range(width):
+                out[i, j] = 255 if out[i, j] > level else 0
 
 
 @numba.njit(**PARALLEL_JIT)
 def edges(pixels, channels, limited, out, hist, hx, vx, hy, vy, border, l1, shift, scale, offset,
-          count, bands):
+          binarize, level, count, bands):
     """Edge image of a frame in one pass.
 
     Parameters
@@ -195,6 +198,11 @@ def edges(pixels, channels, limited, out, hist, hx, vx, hy, vy, border, l1, shif
     shift : bool
         Shift mapping instead of abs.
     scale, offset : float32
+    binarize : bool
+        Write 255 where the edge value is above ``level``, else 0 (``threshold``'s
+        rule), each row right after it is made and counted: the histogram stays that
+        of the edge values.
+    level : float64
     count : bool
         Whether to fill ``hist``.
     bands : int
@@ -223,10 +231,10 @@ def edges(pixels, channels, limited, out, hist, hx, vx, hy, vy, border, l1, shif
         # One band runs in the calling thread: no parallel launch, no second thread to
         # wake (the caller asks for one band on small frames, see pipeline.ops).
         _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1, sobel,
-                   scale, offset, count, 0, 1)
+                   scale, offset, binarize, level, count, 0, 1)
     else:
         for b in numba.prange(bands):
             _edge_band(pixels, channels, limited, out, parts, hx, vx, hy, vy, border, l1,
-                       sobel, scale, offset, count, b, bands)
+                       sobel, scale, offset, binarize, level, count, b, bands)
     if count:
         sum_parts(parts, hist)

@@ -11,6 +11,7 @@ from pipeline.stages.base import Stage, StageError
 from pipeline.stages.gradient import FusedEdges, Gradient
 from pipeline.stages.grayscale import Grayscale, wants_luma
 from pipeline.stages.map import Map
+from pipeline.stages.threshold import Threshold
 
 FUSED_SHIFT_OFFSET = 127.5  # the offset ops.edges uses for mapping="shift"
 
@@ -40,7 +41,9 @@ def plan(stages: Sequence[Stage], fuse: bool = True) -> list[Stage]:
             folded = bool(steps) and isinstance(steps[-1], Grayscale)
             if folded:
                 steps.pop()
-            steps.append(FusedEdges(stage, stages[index + 1], grayscale=folded))
+            after = stages[index + 2] if index + 2 < len(stages) else None
+            steps.append(FusedEdges(stage, stages[index + 1], grayscale=folded,
+                                    threshold=after if isinstance(after, Threshold) else None))
             index += 2
             continue
         steps.append(stage)

@@ -42,6 +42,11 @@ class Gradient(Stage):
         return gradient_magnitude(image, self.kind, self.norm, self.border)
 
 
+#: Side key of a frame the fused pass left binarized, at that level (for the ``threshold``
+#: stage right after it, which takes the key out).
+BINARIZED_AT = "binarized_at"
+
+
 class FusedEdges(Stage):
     """``[grayscale,] gradient, map`` (abs or shift) as one :func:`pipeline.ops.edges` pass.
 
@@ -57,13 +62,21 @@ class FusedEdges(Stage):
         mode ``abs``, or ``shift`` with the default offset (the fused kernel's 127.5).
     grayscale : bool
         Whether a grayscale stage was folded in (then BGR input is accepted).
+    threshold : Threshold, optional
+        The ``threshold`` stage that runs right after this step.  When its level is known
+        before the frame (a number, a hand-set value or the tuner's answer; not Otsu of
+        this frame), the pass writes the binary image itself (``ops.edges(binarize=)``),
+        one pass over the frame fewer, and leaves the level in
+        ``frame.side["binarized_at"]``; the threshold stage then records it and writes
+        nothing.  The histogram left is that of the edge image either way.
     """
 
     params = ()
 
-    def __init__(self, gradient: Stage, mapping: Stage, grayscale: bool):
+    def __init__(self, gradient: Stage, mapping: Stage, grayscale: bool, threshold: Stage | None = None):
         super().__init__()
         self.gradient, self.mapping, self.grayscale = gradient, mapping, grayscale
+        self.threshold = threshold
         self.leaves_histogram = mapping.leaves_histogram
 
     @property
@@ -73,14 +86,19 @@ class FusedEdges(Stage):
     def __call__(self, frame: Frame) -> Frame:
         if not self.grayscale:
             require_grey("gradient", frame.image)
+        level = self.threshold.level_ahead() if self.threshold is not None else None
+        if level is not None and not self.leaves_histogram and self.threshold.reads_own_histogram:
+            level = None  # the threshold stage makes the histogram from this step's output
         result = ops.edges(frame.image, kind=self.gradient.kind, norm=self.gradient.norm,
                            mapping=self.mapping.mode, scale=self.mapping.scale,
                            border=self.gradient.border, hist=self.leaves_histogram,
-                           limited=isinstance(frame.image, LimitedLuma))
+                           limited=isinstance(frame.image, LimitedLuma), binarize=level)
         if self.leaves_histogram:
             frame.image, frame.side["histogram"] = result
         else:
             frame.image = result
+        if level is not None:
+            frame.side[BINARIZED_AT] = level  # the threshold stage takes it from here
         return frame
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from pipeline.histograms import frame_histogram
 from pipeline.config.registry import Param, ParamError, register
 from pipeline.stages import kinds
 from pipeline.stages.base import Stage
+from pipeline.stages.gradient import BINARIZED_AT
 
 
 @register("stage", "threshold")
@@ -23,6 +24,12 @@ class Threshold(Stage):
     tuner's first answer (or with no tuner), Otsu's threshold
     (:func:`pipeline.ops.otsu_threshold`) of the frame's histogram
     (:func:`pipeline.histograms.edge_histogram`).
+
+    Right after a fused edge step (``gradient, map``), the step makes the binary image in
+    its own pass when the level is known before the frame (all but the Otsu case): it
+    reads :meth:`level_ahead` as it starts and leaves that level in
+    ``frame.side["binarized_at"]``, which this stage takes out and records as the level
+    used.  The bytes are those of this stage's own pass at that level.
 
     With ``value: auto`` the frame needs a histogram for Otsu, and the tuner reads one:
     the one ``map`` left in ``frame.side["histogram"]``, else this stage makes it once
@@ -70,6 +77,19 @@ class Threshold(Stage):
             return float(self.value)
         return ops.otsu_threshold(frame_histogram(frame))
 
+    def level_ahead(self) -> float | None:
+        """The level the next frame will get if it is known before that frame is made
+        (a hand value, the configured number, the tuner's answer); None for Otsu of the
+        frame's own histogram.  The fused edge pass asks it (see there)."""
+        if self.controls is not None:
+            return self._chosen()
+        return None if self.value == AUTO else float(self.value)
+
+    @property
+    def reads_own_histogram(self) -> bool:
+        """Whether :meth:`__call__` makes a histogram from its input when none was left."""
+        return self.value == AUTO and self.leaves_histogram
+
     def _chosen(self) -> float | None:
         """The controls' choice: hand value, configured number, tuner's answer (or None)."""
         return single(self.controls.tuned.choose(THRESHOLD_TARGET, {"threshold": self.value}))
@@ -85,10 +105,14 @@ class Threshold(Stage):
             shape = getattr(frame.image, "shape", None)
             raise ValueError(f"threshold needs an (H, W) edge image; got shape {shape} "
                              f"(put gradient and map before it)")
-        if self.value == AUTO and self.leaves_histogram:
+        ahead = frame.side.pop(BINARIZED_AT, None)
+        if self.reads_own_histogram:
             frame_histogram(frame)  # the tuner reads it after the chain, whoever decides
-        level = self.level(frame)
-        frame.image = ops.threshold(frame.image, level)
+        if ahead is not None:  # the fused pass before this stage binarized at this level
+            level = ahead
+        else:
+            level = self.level(frame)
+            frame.image = ops.threshold(frame.image, level)
         frame.side["threshold"] = level
         if self.controls is not None:
             self.controls.tuned.record_used(THRESHOLD_TARGET, threshold=level)

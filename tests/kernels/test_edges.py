@@ -38,7 +38,7 @@ def run(frame, kind, border, norm, mapping, scale, bands, count=True):
     weights = [w for axis in ("x", "y") for w in stencils.axis_weights(kind, axis, np.int16)]
     kernel.edges(frame.reshape(height, -1), frame.shape[2], False, out, hist, *weights,
                  BORDER_CODES[border], norm == "l1", mapping == "shift", np.float32(scale),
-                 np.float32(127.5), count, bands)
+                 np.float32(127.5), False, 0.0, count, bands)
     return out, hist
 
 
