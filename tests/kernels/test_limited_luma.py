@@ -6,28 +6,18 @@ expansion kernel must give it for every value, and the fused pass on the plane a
 must give what it gives on the expanded plane, on the kernels and on the OpenCV tier.
 """
 
-import contextlib
-
 import numpy as np
 import pytest
 
-from pipeline import opencv_tier, ops
+from pipeline import ops
 from pipeline.config.registry import build
 from pipeline.frame import Frame, LimitedLuma
 from pipeline.io.media.luma import LIMITED_TO_FULL
 from pipeline.kernels import gray
 from pipeline.stages import Chain
 from pipeline.stages.chain import defers_luma
+from tests.kernels.test_tiers import tier as opencv
 from tests.test_ops import photo_like
-
-
-@contextlib.contextmanager
-def opencv():
-    token = opencv_tier.ACTIVE.set(True)
-    try:
-        yield
-    finally:
-        opencv_tier.ACTIVE.reset(token)
 
 
 def plane(shape, seed=0) -> np.ndarray:

@@ -9,13 +9,14 @@ answer, and the Otsu case (level not known before the frame) must keep its own p
 import numpy as np
 import pytest
 
-from pipeline import opencv_tier, ops
+from pipeline import ops
 from pipeline.config.registry import build
 from pipeline.controls import Controls
 from pipeline.frame import Frame
 from pipeline.stages import Chain
 from pipeline.stages.gradient import BINARIZED_AT, FusedEdges
 from pipeline.tuned import THRESHOLD_TARGET
+from tests.kernels.test_tiers import tier as opencv
 from tests.test_ops import photo_like
 
 
@@ -29,11 +30,8 @@ def test_binarize_is_threshold_of_the_edges(level, shape):
             got, hist = ops.edges(frame, norm=norm, mapping=mapping, hist=True, binarize=level)
             assert np.array_equal(got, ops.threshold(want, level)), (norm, mapping)
             assert np.array_equal(hist, want_hist)  # the histogram of the edge values
-            token = opencv_tier.ACTIVE.set(True)
-            try:
+            with opencv():
                 got, hist = ops.edges(frame, norm=norm, mapping=mapping, hist=True, binarize=level)
-            finally:
-                opencv_tier.ACTIVE.reset(token)
             assert np.array_equal(got, ops.threshold(want, level)) and np.array_equal(hist, want_hist)
 
 
