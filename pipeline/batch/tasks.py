@@ -221,8 +221,7 @@ def _process_part(payload: dict) -> dict:
     from pipeline.config.batch import file_run_config  # lazy: loads OpenCV, PyAV: after the thread cap
     from pipeline.config.run import Config  # lazy: loads OpenCV, PyAV: after the thread cap
     from pipeline.runtime.engine import Engine  # lazy: loads OpenCV, PyAV: after the thread cap
-    from pipeline.stages.chain import Chain, defers_luma  # lazy: loads OpenCV, PyAV: after the thread cap
-    from pipeline.stages.grayscale import wants_luma  # lazy: loads OpenCV, PyAV: after the thread cap
+    from pipeline.stages.chain import Chain, ask_for_luma  # lazy: loads OpenCV, PyAV: after the thread cap
 
     folder = payload["folder"]
     pattern = os.path.join(folder.replace("{", "{{").replace("}", "}}"), PART_FRAME_PATTERN)
@@ -234,8 +233,7 @@ def _process_part(payload: dict) -> dict:
         _, stages, _ = config.build()
         source = FrameRangeSource(payload["input"], payload["start"], payload["count"],
                                   payload["boundaries"], seek=seek, total=payload["total"])
-        if wants_luma(stages):  # grayscale from: luma, as Config.build tells a run's source
-            source.take_luma(deferred=defers_luma(stages))
+        ask_for_luma(source, stages)  # grayscale from: luma, as Config.build does
         sink = build("sink", "images", {"path": pattern, "png_compression": 1})
         summary = Engine(source, Chain(stages), [sink], mode="batch",
                          controls=_reporting_controls(payload["count"])).run()

@@ -51,8 +51,8 @@ from pipeline.io.overwrite import check_no_overwrite
 from pipeline.runtime.scheduling import SCHEDULING
 from pipeline.runtime.tuner import check_tuner_settings
 from pipeline.stages import kinds
-from pipeline.stages.chain import defers_luma
-from pipeline.stages.grayscale import luma_refusal, wants_luma
+from pipeline.stages.chain import ask_for_luma
+from pipeline.stages.grayscale import luma_refusal
 
 TOP_LEVEL_KEYS = ("version", "source", "sources", "stages", "sinks", "runtime", "tuner")
 DEFAULT_SOURCE = "synthetic"
@@ -195,8 +195,7 @@ class Config:
         """Fresh ``(source, stages, sinks)`` instances of ``stream`` (default the first)."""
         stream = stream or self.streams[0]
         source, stages = self.instance(stream.source), [self.instance(c) for c in self.stages]
-        if wants_luma(stages):  # grayscale from: luma, checked at load (check_luma)
-            source.take_luma(deferred=defers_luma(stages))
+        ask_for_luma(source, stages)  # grayscale from: luma, checked at load (check_luma)
         return source, stages, [self.instance(c) for c in stream.sinks]
 
     def instance(self, component: Component) -> Any:

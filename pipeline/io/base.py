@@ -200,7 +200,7 @@ class Source:
 
         ``deferred``: a limited-range plane comes out as decoded, marked
         :class:`~pipeline.frame.LimitedLuma`, for a chain whose fused edge pass expands
-        it as it reads it (:func:`pipeline.stages.chain.defers_luma`)."""
+        it as it reads it (:func:`pipeline.stages.chain.ask_for_luma`)."""
         raise TypeError(f"source {self.registry_name} cannot hand out the decoder's luma plane")
 
     def open(self) -> None:

@@ -31,6 +31,14 @@ def defers_luma(stages: Sequence[Stage]) -> bool:
     return wants_luma(stages) and len(stages) >= 3 and can_fuse(stages[1], stages[2])
 
 
+def ask_for_luma(source, stages: Sequence[Stage]) -> None:
+    """Have ``source`` hand out the decoder's luma plane when the chain starts with
+    ``grayscale: {from: luma}`` (the config checked that it can), unexpanded when the
+    chain's fused pass expands it (:func:`defers_luma`)."""
+    if wants_luma(stages):
+        source.take_luma(deferred=defers_luma(stages))
+
+
 def plan(stages: Sequence[Stage], fuse: bool = True) -> list[Stage]:
     """The steps that run: ``[grayscale,] gradient, map(abs|shift)`` become one FusedEdges."""
     steps: list[Stage] = []

@@ -94,10 +94,6 @@ def luma_plane(frame: av.VideoFrame) -> np.ndarray:
     return rows.reshape(frame.height, plane.line_size)[:, :frame.width]
 
 
-import os
-_RAW = os.environ.get("EP_RAWLUMA") == "1"
-
-
 def to_grey(frame: av.VideoFrame) -> np.ndarray | None:
     """``frame`` as FFmpeg's full-range grey picture, from its luma plane; None if it has none.
 
@@ -112,7 +108,7 @@ def to_grey(frame: av.VideoFrame) -> np.ndarray | None:
     if not has_luma(frame):
         return None
     grey = luma_plane(frame)
-    if not full_range(frame) and not _RAW:
+    if not full_range(frame):
         grey = expand_range(grey)
     grey = turn_as_opencv(grey, frame)
     return grey if grey.flags.c_contiguous else np.ascontiguousarray(grey)
